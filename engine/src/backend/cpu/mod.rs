@@ -1,0 +1,4 @@
+//! The CPU backend: SIMD kernels chosen at run time, and a worker pool.
+
+pub mod pool;
+pub mod simd;

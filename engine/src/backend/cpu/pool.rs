@@ -1,0 +1,362 @@
+//! A worker pool made for kernels that take microseconds.
+//!
+//! Decoding one token launches hundreds of small matrix-vector products, so
+//! waking threads through the OS for each would cost more than the work.
+//! Workers therefore spin for a short while between jobs and only then sleep
+//! on a condition variable. The calling thread always takes a share of the
+//! work itself, so `threads = 2` means the caller plus one worker.
+//!
+//! Without the `threads` feature (wasm32 in a page) every job runs inline.
+
+use std::ops::Range;
+use std::sync::{Mutex, RwLock};
+
+/// A job: called once on each thread with `(thread_index, thread_count)`.
+pub type Job<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
+/// Split `0..n` into `parts` nearly equal ranges and return range `part`.
+/// Ranges are multiples of `align` (except the last), so blocks of
+/// quantized rows or SIMD lanes are never split between threads.
+pub fn split_range(n: usize, part: usize, parts: usize, align: usize) -> Range<usize> {
+    let units = n.div_ceil(align.max(1));
+    let start = units * part / parts * align;
+    let end = units * (part + 1) / parts * align;
+    start.min(n)..end.min(n)
+}
+
+static GLOBAL: RwLock<Option<&'static ThreadPool>> = RwLock::new(None);
+static SETTING: Mutex<Option<usize>> = Mutex::new(None);
+
+/// The number of threads kernels use unless told otherwise: the machine's
+/// available parallelism (1 without the `threads` feature).
+pub fn default_threads() -> usize {
+    if cfg!(feature = "threads") {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        1
+    }
+}
+
+/// The process-wide pool, created on first use with [`default_threads`] (or
+/// the count given to [`set_threads`]).
+pub fn global() -> &'static ThreadPool {
+    if let Some(pool) = *GLOBAL.read().unwrap_or_else(|e| e.into_inner()) {
+        return pool;
+    }
+    let mut slot = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
+    *slot.get_or_insert_with(|| {
+        let n = SETTING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(default_threads);
+        Box::leak(Box::new(ThreadPool::new(n)))
+    })
+}
+
+/// Set the thread count of the global pool. The pool is rebuilt only when
+/// the count changes; the old one's workers are told to exit.
+pub fn set_threads(n: usize) {
+    let n = n.max(1);
+    *SETTING.lock().unwrap_or_else(|e| e.into_inner()) = Some(n);
+    let mut slot = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
+    if slot.is_some_and(|p| p.threads() == n) {
+        return;
+    }
+    if let Some(old) = slot.take() {
+        old.shut_down();
+    }
+    *slot = Some(Box::leak(Box::new(ThreadPool::new(n))));
+}
+
+#[cfg(feature = "threads")]
+pub use threaded::ThreadPool;
+
+#[cfg(not(feature = "threads"))]
+pub use inline::ThreadPool;
+
+#[cfg(not(feature = "threads"))]
+mod inline {
+    use super::Job;
+
+    /// Without threads every job runs on the caller.
+    pub struct ThreadPool;
+
+    impl ThreadPool {
+        pub fn new(_threads: usize) -> Self {
+            ThreadPool
+        }
+        pub fn threads(&self) -> usize {
+            1
+        }
+        pub fn run(&self, job: Job<'_>) {
+            job(0, 1);
+        }
+        pub(super) fn shut_down(&self) {}
+    }
+}
+
+#[cfg(feature = "threads")]
+mod threaded {
+    use super::Job;
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
+    use std::sync::{Arc, Condvar, Mutex};
+    use std::thread::JoinHandle;
+
+    /// How many times an idle worker polls for a new job before sleeping
+    /// (a few hundred microseconds: longer than the gap between two kernels
+    /// of one decode step, far shorter than a person notices).
+    const SPINS_BEFORE_SLEEP: u32 = 20_000;
+
+    thread_local! {
+        /// Set while this thread runs a job, so a kernel that itself calls the
+        /// pool runs inline instead of deadlocking.
+        static INSIDE_JOB: Cell<bool> = const { Cell::new(false) };
+    }
+
+    pub struct ThreadPool {
+        shared: Arc<Shared>,
+        /// Serialises callers: one job at a time.
+        caller: Mutex<()>,
+        handles: Mutex<Vec<JoinHandle<()>>>,
+        threads: usize,
+    }
+
+    struct Shared {
+        /// Bumped once per job; workers run the job when they see it change.
+        generation: AtomicUsize,
+        /// Workers finished with the current job.
+        finished: AtomicUsize,
+        /// The current job, a type-erased borrowed closure (see `run`).
+        job: Mutex<Option<JobPtr>>,
+        panicked: AtomicBool,
+        shutdown: AtomicBool,
+        sleepers: AtomicUsize,
+        sleep_lock: Mutex<()>,
+        wake: Condvar,
+    }
+
+    #[derive(Clone, Copy)]
+    struct JobPtr(*const (dyn Fn(usize, usize) + Sync + 'static));
+    // SAFETY: the pointee is `Sync`, and `run` keeps it alive until every
+    // worker has finished with it.
+    unsafe impl Send for JobPtr {}
+
+    impl ThreadPool {
+        pub fn new(threads: usize) -> Self {
+            let threads = threads.max(1);
+            let shared = Arc::new(Shared {
+                generation: AtomicUsize::new(0),
+                finished: AtomicUsize::new(0),
+                job: Mutex::new(None),
+                panicked: AtomicBool::new(false),
+                shutdown: AtomicBool::new(false),
+                sleepers: AtomicUsize::new(0),
+                sleep_lock: Mutex::new(()),
+                wake: Condvar::new(),
+            });
+            let handles = (1..threads)
+                .map(|index| {
+                    let shared = shared.clone();
+                    std::thread::Builder::new()
+                        .name(format!("monologue-worker-{index}"))
+                        .spawn(move || worker(shared, index, threads))
+                        .expect("spawning a kernel worker thread")
+                })
+                .collect();
+            ThreadPool {
+                shared,
+                caller: Mutex::new(()),
+                handles: Mutex::new(handles),
+                threads,
+            }
+        }
+
+        pub fn threads(&self) -> usize {
+            self.threads
+        }
+
+        /// Run `job(i, n)` for every thread index `i` in `0..n`, the caller
+        /// taking index 0, and return when all have finished. A panic on any
+        /// thread is re-raised here.
+        pub fn run(&self, job: Job<'_>) {
+            if self.threads == 1 || INSIDE_JOB.with(|f| f.get()) {
+                for i in 0..self.threads {
+                    job(i, self.threads);
+                }
+                return;
+            }
+            let _one_caller = self.caller.lock().unwrap_or_else(|e| e.into_inner());
+            // SAFETY: we erase the closure's lifetime to hand it to the
+            // workers, and do not return before all of them have finished
+            // calling it (the `finished` wait below, also on panic).
+            let erased: JobPtr = unsafe {
+                JobPtr(std::mem::transmute::<
+                    *const (dyn Fn(usize, usize) + Sync + '_),
+                    *const (dyn Fn(usize, usize) + Sync + 'static),
+                >(job as *const _))
+            };
+            let shared = &self.shared;
+            *shared.job.lock().unwrap_or_else(|e| e.into_inner()) = Some(erased);
+            shared.finished.store(0, SeqCst);
+            shared.generation.fetch_add(1, SeqCst);
+            if shared.sleepers.load(SeqCst) > 0 {
+                let _guard = shared.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
+                shared.wake.notify_all();
+            }
+
+            let mine = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                INSIDE_JOB.with(|f| f.set(true));
+                job(0, self.threads);
+                INSIDE_JOB.with(|f| f.set(false));
+            }));
+            INSIDE_JOB.with(|f| f.set(false));
+            while shared.finished.load(Acquire) < self.threads - 1 {
+                std::hint::spin_loop();
+            }
+            *shared.job.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            if let Err(panic) = mine {
+                std::panic::resume_unwind(panic);
+            }
+            if shared.panicked.swap(false, SeqCst) {
+                panic!("a kernel panicked on a worker thread");
+            }
+        }
+
+        pub(super) fn shut_down(&self) {
+            self.shared.shutdown.store(true, SeqCst);
+            {
+                let _guard = self
+                    .shared
+                    .sleep_lock
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                self.shared.wake.notify_all();
+            }
+            for handle in self
+                .handles
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .drain(..)
+            {
+                let _ = handle.join();
+            }
+        }
+    }
+
+    fn worker(shared: Arc<Shared>, index: usize, threads: usize) {
+        let mut seen = 0usize;
+        loop {
+            // Wait for a new generation: spin first, then sleep.
+            let mut spins = 0u32;
+            loop {
+                if shared.shutdown.load(Acquire) {
+                    return;
+                }
+                let generation = shared.generation.load(SeqCst);
+                if generation != seen {
+                    seen = generation;
+                    break;
+                }
+                if spins < SPINS_BEFORE_SLEEP {
+                    spins += 1;
+                    std::hint::spin_loop();
+                    continue;
+                }
+                let guard = shared.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
+                shared.sleepers.fetch_add(1, SeqCst);
+                if shared.generation.load(SeqCst) == seen && !shared.shutdown.load(SeqCst) {
+                    drop(shared.wake.wait(guard).unwrap_or_else(|e| e.into_inner()));
+                } else {
+                    drop(guard);
+                }
+                shared.sleepers.fetch_sub(1, SeqCst);
+                spins = 0;
+            }
+            let job = *shared.job.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(JobPtr(job)) = job {
+                INSIDE_JOB.with(|f| f.set(true));
+                // SAFETY: `run` keeps the closure alive until `finished`
+                // counts this worker.
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+                    (*job)(index, threads)
+                }));
+                INSIDE_JOB.with(|f| f.set(false));
+                if result.is_err() {
+                    shared.panicked.store(true, SeqCst);
+                }
+            }
+            shared.finished.fetch_add(1, Release);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn split_range_covers_everything_once_and_respects_alignment() {
+        for n in [0, 1, 31, 32, 33, 576, 1000] {
+            for parts in 1..5 {
+                let ranges: Vec<_> = (0..parts).map(|p| split_range(n, p, parts, 32)).collect();
+                assert_eq!(ranges[0].start, 0);
+                assert_eq!(ranges[parts - 1].end, n);
+                for w in ranges.windows(2) {
+                    assert_eq!(w[0].end, w[1].start);
+                    assert!(w[0].end % 32 == 0 || w[0].end == n);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_thread_runs_the_job_once_per_call() {
+        let pool = ThreadPool::new(3);
+        for round in 1..=200 {
+            let calls = AtomicUsize::new(0);
+            let mask = AtomicUsize::new(0);
+            pool.run(&|i, n| {
+                assert_eq!(n, pool.threads());
+                calls.fetch_add(1, Ordering::SeqCst);
+                mask.fetch_or(1 << i, Ordering::SeqCst);
+            });
+            assert_eq!(
+                calls.load(Ordering::SeqCst),
+                pool.threads(),
+                "round {round}"
+            );
+            assert_eq!(mask.load(Ordering::SeqCst), (1 << pool.threads()) - 1);
+        }
+    }
+
+    #[test]
+    fn a_panicking_job_is_reported_and_the_pool_survives() {
+        let pool = ThreadPool::new(2);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.run(&|i, _| assert!(i != pool.threads() - 1, "boom"));
+        }));
+        assert!(result.is_err());
+        let calls = AtomicUsize::new(0);
+        pool.run(&|_, _| {
+            calls.fetch_add(1, Ordering::SeqCst);
+        });
+        assert_eq!(calls.load(Ordering::SeqCst), pool.threads());
+    }
+
+    #[test]
+    fn nested_runs_execute_inline() {
+        let pool = ThreadPool::new(2);
+        let inner = AtomicUsize::new(0);
+        pool.run(&|_, _| {
+            pool.run(&|_, _| {
+                inner.fetch_add(1, Ordering::SeqCst);
+            })
+        });
+        assert_eq!(
+            inner.load(Ordering::SeqCst),
+            pool.threads() * pool.threads()
+        );
+    }
+}

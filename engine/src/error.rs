@@ -1,0 +1,69 @@
+//! The engine's one error type. Every message names what was wrong and
+//! where, so that a person reading it can fix the input without a debugger.
+
+use std::fmt;
+
+/// Errors the engine reports instead of panicking.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A model or data file is malformed, truncated or hostile.
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+
+    /// Two shapes that must agree do not.
+    #[error("shape mismatch in {context}: expected {expected}, got {found}")]
+    Shape {
+        context: String,
+        expected: String,
+        found: String,
+    },
+
+    /// An operation does not support this data type.
+    #[error("{op} does not support dtype {dtype}")]
+    DType { op: String, dtype: String },
+
+    /// A tensor, hook or setting that was asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+
+    /// Anything else a caller passed that cannot be used.
+    #[error("{0}")]
+    Invalid(String),
+
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn file(path: impl fmt::Display, message: impl fmt::Display) -> Self {
+        Error::File {
+            path: path.to_string(),
+            message: message.to_string(),
+        }
+    }
+
+    pub fn shape(
+        context: impl fmt::Display,
+        expected: impl fmt::Debug,
+        found: impl fmt::Debug,
+    ) -> Self {
+        Error::Shape {
+            context: context.to_string(),
+            expected: format!("{expected:?}"),
+            found: format!("{found:?}"),
+        }
+    }
+
+    pub fn io(path: impl fmt::Display, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.to_string(),
+            source,
+        }
+    }
+}

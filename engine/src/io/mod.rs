@@ -1,0 +1,1 @@
+//! Reading model files: GGUF, safetensors and Hugging Face `config.json`.

@@ -1,0 +1,19 @@
+//! Monologue: an LLM engine you can drive interactively and look inside.
+//!
+//! Data flows one way: model file → memory-mapped weights ([`io`], [`tensor`])
+//! → kernels ([`ops`], dispatched to a [`backend`]) → logits. Every kernel
+//! launch passes through [`ops`], which is also where [`profile`] records it.
+//!
+//! Quantized weights stay quantized: the GGUF block formats in [`quant`] are
+//! consumed directly by the matrix kernels.
+
+pub mod backend;
+pub mod error;
+pub mod io;
+pub mod ops;
+pub mod profile;
+pub mod quant;
+pub mod tensor;
+
+pub use error::{Error, Result};
+pub use tensor::{DType, Shape, Storage, Tensor};
