@@ -8,6 +8,7 @@
 //! consumed directly by the matrix kernels.
 
 pub mod backend;
+pub mod bench;
 pub mod error;
 pub mod io;
 pub mod ops;

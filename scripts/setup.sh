@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Install what building and testing Monologue needs on a Debian machine, and
+# fetch the default model. Safe to run again: it skips what is already there.
+#
+#   scripts/setup.sh          Rust build + Python reference packages + model
+#   scripts/setup.sh --wasm   also the Debian toolchain for the wasm32 build
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+want_wasm=0
+for arg in "$@"; do
+  case "$arg" in
+    --wasm) want_wasm=1 ;;
+    *) echo "error: unknown option $arg (use --wasm)" >&2; exit 2 ;;
+  esac
+done
+
+if ! command -v cargo >/dev/null; then
+  echo "error: cargo is missing; install Rust with rustup first" >&2
+  exit 1
+fi
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "installing Debian packages: ${missing[*]}"
+  $sudo apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}" >/dev/null
+}
+
+apt_install python3-pip unzip
+if [ "$want_wasm" = 1 ]; then
+  # Debian's rustc ships the std sources that -Zbuild-std needs for wasm32;
+  # lld-22 provides the linker that rust-lld resolves to.
+  apt_install rustc-web rust-web-src rust-web-llvm lld-22
+fi
+
+# Reference implementations the tests compare against.
+python3 -c "import gguf, numpy" 2>/dev/null || python3 -m pip install --quiet gguf numpy
+
+"$here/scripts/fetch-model.sh"

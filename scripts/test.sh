@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Run every test: sets up what the tests need, builds once (release profile,
+# so kernels and model tests run at full speed), runs the Rust tests of the
+# whole workspace, and checks the wasm32 build of the engine.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+
+"$here/scripts/setup.sh" --wasm
+
+cargo build --release --workspace --all-targets
+cargo test --release --workspace
+"$here/scripts/wasm-check.sh"
