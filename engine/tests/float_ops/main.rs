@@ -1,0 +1,11 @@
+//! Tests of the floating-point kernels against plain f64 references, on
+//! random inputs of awkward sizes. One test binary, one module per family.
+
+mod common;
+
+mod activation;
+mod elementwise;
+mod embedding;
+mod norm;
+mod rope;
+mod vector;
