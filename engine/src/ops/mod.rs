@@ -5,6 +5,7 @@
 use crate::profile::{self, Cost};
 
 pub mod activation;
+pub mod attention;
 pub mod elementwise;
 pub mod embedding;
 pub mod norm;

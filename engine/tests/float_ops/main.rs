@@ -4,6 +4,7 @@
 mod common;
 
 mod activation;
+mod attention;
 mod elementwise;
 mod embedding;
 mod norm;

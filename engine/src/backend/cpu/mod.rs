@@ -1,5 +1,6 @@
 //! The CPU backend: SIMD kernels chosen at run time, and a worker pool.
 
+pub mod attention;
 pub mod pool;
 pub mod simd;
 pub mod vector;
