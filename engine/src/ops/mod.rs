@@ -8,6 +8,7 @@ pub mod activation;
 pub mod attention;
 pub mod elementwise;
 pub mod embedding;
+pub mod gemm;
 pub mod norm;
 pub mod rope;
 pub mod softmax;

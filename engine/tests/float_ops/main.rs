@@ -7,6 +7,8 @@ mod activation;
 mod attention;
 mod elementwise;
 mod embedding;
+mod gemm;
 mod norm;
+mod profile;
 mod rope;
 mod vector;
