@@ -4,6 +4,15 @@
 
 use crate::profile::{self, Cost};
 
+pub mod activation;
+pub mod attention;
+pub mod elementwise;
+pub mod embedding;
+pub mod gemm;
+pub mod norm;
+pub mod rope;
+pub mod softmax;
+
 /// Run a CPU kernel under the profiler. `shapes` describes the operands and
 /// is only evaluated while profiling.
 #[inline]

@@ -1,0 +1,102 @@
+//! Causal grouped-query attention over an f32 key/value cache, split across
+//! the pool by (query position, head) pairs.
+
+use super::pool;
+use super::simd::Isa;
+use super::vector;
+use std::sync::Mutex;
+
+/// Sizes of one attention call. Keys and values for positions
+/// `0..pos0 + t_new` must already be in the cache.
+#[derive(Debug, Clone, Copy)]
+pub struct Dims {
+    pub t_new: usize,
+    pub pos0: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+}
+
+/// `q` is `[t_new, n_heads, head_dim]`; `keys`/`values` are the cache,
+/// `[capacity, n_kv_heads, head_dim]`; `out` is `[t_new, n_heads * head_dim]`;
+/// `probs`, if given, is `[t_new, n_heads, pos0 + t_new]` and receives each
+/// softmax row, zero past the causal limit. Lengths are the caller's to check.
+pub fn attend(
+    isa: Isa,
+    dims: Dims,
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    out: &mut [f32],
+    probs: Option<&mut [f32]>,
+) {
+    let Dims {
+        t_new,
+        pos0,
+        n_heads,
+        n_kv_heads,
+        head_dim: hd,
+    } = dims;
+    let total = pos0 + t_new;
+    let group = n_heads / n_kv_heads;
+    let kv_stride = n_kv_heads * hd;
+    let scale = 1.0 / (hd as f32).sqrt();
+    let items = t_new * n_heads; // item i = (t, h) with i = t * n_heads + h
+
+    // Work is handed out as contiguous item ranges, so each thread's share
+    // of `out` and `probs` is one contiguous slice; a Mutex per share makes
+    // that safe to pass into the shared closure (each is locked once).
+    let pool = pool::global();
+    let parts = pool.threads().min(items.max(1));
+    let ranges: Vec<_> = (0..parts)
+        .map(|p| pool::split_range(items, p, parts, 1))
+        .collect();
+    let mut out_parts = Vec::with_capacity(parts);
+    let mut rest = out;
+    for r in &ranges {
+        let (mine, tail) = rest.split_at_mut(r.len() * hd);
+        out_parts.push(Mutex::new(mine));
+        rest = tail;
+    }
+    let mut prob_parts: Vec<Mutex<Option<&mut [f32]>>> = Vec::with_capacity(parts);
+    let mut rest = probs;
+    for r in &ranges {
+        let (mine, tail) = match rest {
+            Some(p) => {
+                let (a, b) = p.split_at_mut(r.len() * total);
+                (Some(a), Some(b))
+            }
+            None => (None, None),
+        };
+        prob_parts.push(Mutex::new(mine));
+        rest = tail;
+    }
+
+    pool.run(&|part, _| {
+        let Some(range) = ranges.get(part) else {
+            return; // more threads than items
+        };
+        let mut out = out_parts[part].lock().unwrap_or_else(|e| e.into_inner());
+        let mut probs = prob_parts[part].lock().unwrap_or_else(|e| e.into_inner());
+        let mut scratch = Vec::new();
+        if probs.is_none() {
+            scratch.resize(total, 0.0);
+        }
+        for (k, item) in range.clone().enumerate() {
+            let (t, h) = (item / n_heads, item % n_heads);
+            let seen = pos0 + t + 1; // causal: keys 0..=pos0 + t
+            let kv = (h / group) * hd;
+            let row: &mut [f32] = match probs.as_deref_mut() {
+                Some(p) => &mut p[k * total..(k + 1) * total],
+                None => &mut scratch,
+            };
+            let q_row = &q[item * hd..(item + 1) * hd];
+            let scores = &mut row[..seen];
+            vector::dots(isa, q_row, &keys[kv..], kv_stride, scale, scores);
+            vector::softmax(isa, scores);
+            let o = &mut out[k * hd..(k + 1) * hd];
+            vector::weighted_sum(isa, scores, &values[kv..], kv_stride, o);
+            row[seen..].fill(0.0);
+        }
+    });
+}

@@ -1,0 +1,177 @@
+//! Causal self-attention with grouped-query heads over a key/value cache.
+
+use super::launch;
+use crate::backend::cpu::attention::{self as cpu, Dims};
+use crate::backend::cpu::simd;
+use crate::error::{Error, Result};
+use crate::profile::Cost;
+use crate::tensor::DType;
+
+/// One layer's keys and values, `[capacity, n_kv_heads, head_dim]` each.
+/// Positions `0..len()` hold data. Only f32 storage exists today; the
+/// element type is private to this module so that f16 can be added.
+#[derive(Debug, Clone)]
+pub struct KvCache {
+    n_kv_heads: usize,
+    head_dim: usize,
+    capacity: usize,
+    len: usize,
+    keys: Vec<f32>,
+    values: Vec<f32>,
+}
+
+impl KvCache {
+    /// An empty cache for `capacity` positions, stored as `dtype` (F32).
+    pub fn new(capacity: usize, n_kv_heads: usize, head_dim: usize, dtype: DType) -> Result<Self> {
+        if dtype != DType::F32 {
+            return Err(Error::DType {
+                op: "KvCache".into(),
+                dtype: dtype.to_string(),
+            });
+        }
+        if n_kv_heads == 0 || head_dim == 0 {
+            return Err(Error::Invalid(format!(
+                "KvCache: needs at least one head of at least one dimension, got {n_kv_heads} × {head_dim}"
+            )));
+        }
+        let n = capacity
+            .checked_mul(n_kv_heads * head_dim)
+            .ok_or_else(|| Error::Invalid(format!("KvCache: capacity {capacity} is too large")))?;
+        Ok(KvCache {
+            n_kv_heads,
+            head_dim,
+            capacity,
+            len: 0,
+            keys: vec![0.0; n],
+            values: vec![0.0; n],
+        })
+    }
+
+    pub fn dtype(&self) -> DType {
+        DType::F32
+    }
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+    /// Positions written so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn n_kv_heads(&self) -> usize {
+        self.n_kv_heads
+    }
+    pub fn head_dim(&self) -> usize {
+        self.head_dim
+    }
+
+    /// Forget positions from `len` on (to regenerate from an earlier point).
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    /// Store keys and values `[T, n_kv_heads, head_dim]` for positions
+    /// `pos0..pos0 + T`, forgetting anything after them. `pos0` may not
+    /// leave a gap after the positions already held.
+    pub fn write(&mut self, pos0: usize, k: &[f32], v: &[f32]) -> Result<usize> {
+        let row = self.n_kv_heads * self.head_dim;
+        if !k.len().is_multiple_of(row) || v.len() != k.len() {
+            return Err(Error::Invalid(format!(
+                "KvCache::write: keys ({}) and values ({}) must be equal whole rows of {} × {}",
+                k.len(),
+                v.len(),
+                self.n_kv_heads,
+                self.head_dim
+            )));
+        }
+        let t = k.len() / row;
+        if pos0 > self.len {
+            return Err(Error::Invalid(format!(
+                "KvCache::write: position {pos0} would leave a gap; the cache holds {} positions",
+                self.len
+            )));
+        }
+        if pos0 + t > self.capacity {
+            return Err(Error::Invalid(format!(
+                "KvCache: positions {pos0}..{} exceed the cache capacity of {}",
+                pos0 + t,
+                self.capacity
+            )));
+        }
+        self.keys[pos0 * row..(pos0 + t) * row].copy_from_slice(k);
+        self.values[pos0 * row..(pos0 + t) * row].copy_from_slice(v);
+        self.len = pos0 + t;
+        Ok(t)
+    }
+}
+
+/// Attention for `T` new positions `pos0..pos0 + T`:
+/// - `q`: `[T, n_heads, head_dim]` (n_heads a multiple of the cache's kv heads),
+/// - `k`, `v`: `[T, n_kv_heads, head_dim]`, written into `cache` first,
+/// - `out`: `[T, n_heads * head_dim]`,
+/// - `probs`: if given, `[T, n_heads, pos0 + T]`, each row the softmax
+///   over keys (zero past the causal limit) — for inspection.
+///
+/// Query t sees keys `0..=pos0 + t`; scores are scaled by 1/√head_dim.
+pub fn attention(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    cache: &mut KvCache,
+    pos0: usize,
+    out: &mut [f32],
+    probs: Option<&mut [f32]>,
+) -> Result<()> {
+    let (kvh, hd) = (cache.n_kv_heads, cache.head_dim);
+    let t_new = k.len() / (kvh * hd);
+    let n_heads = if t_new == 0 {
+        0
+    } else {
+        q.len() / (t_new * hd)
+    };
+    if t_new == 0 || q.len() != t_new * n_heads * hd || n_heads % kvh != 0 || n_heads == 0 {
+        return Err(Error::Invalid(format!(
+            "attention: q ({} elements) must be [T, n_heads, {hd}] with n_heads a multiple of {kvh}, \
+             and k ({} elements) [T, {kvh}, {hd}] with T > 0",
+            q.len(),
+            k.len()
+        )));
+    }
+    if out.len() != q.len() {
+        return Err(Error::shape("attention output", q.len(), out.len()));
+    }
+    let total = pos0 + t_new;
+    if let Some(p) = &probs {
+        let want = t_new * n_heads * total;
+        if p.len() != want {
+            return Err(Error::shape(
+                format!("attention probabilities [{t_new}, {n_heads}, {total}]"),
+                want,
+                p.len(),
+            ));
+        }
+    }
+    cache.write(pos0, k, v)?;
+
+    let dims = Dims {
+        t_new,
+        pos0,
+        n_heads,
+        n_kv_heads: kvh,
+        head_dim: hd,
+    };
+    // Each (query, head) pair scores and sums over pos0 + t + 1 keys.
+    let pairs = (n_heads * (t_new * pos0 + t_new * (t_new + 1) / 2)) as u64;
+    let cost = Cost {
+        bytes: 4 * (2 * q.len() as u64 + 2 * (total * kvh * hd) as u64),
+        flops: pairs * (4 * hd as u64 + 5),
+    };
+    let shapes = || format!("q f32[{t_new}, {n_heads}, {hd}] kv f32[{total}, {kvh}, {hd}]");
+    let isa = simd::active();
+    launch("attention", cost, shapes, || {
+        cpu::attend(isa, dims, q, &cache.keys, &cache.values, out, probs)
+    });
+    Ok(())
+}

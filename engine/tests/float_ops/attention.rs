@@ -1,0 +1,170 @@
+//! Grouped-query causal attention against a naive f64 implementation.
+
+use crate::common::*;
+use monologue::backend::cpu::attention::{attend, Dims};
+use monologue::ops::attention::{attention, KvCache};
+use monologue::tensor::DType;
+
+const H: usize = 6;
+const KVH: usize = 2;
+const HD: usize = 16;
+
+/// Output `[T, H * HD]` and probabilities `[T, H, total]` for queries at
+/// positions `pos0..pos0 + T` over keys/values `[total, KVH, HD]`.
+fn naive(q: &[f32], keys: &[f32], values: &[f32], pos0: usize) -> (Vec<f64>, Vec<f64>) {
+    let t_new = q.len() / (H * HD);
+    let total = pos0 + t_new;
+    let mut out = vec![0f64; t_new * H * HD];
+    let mut probs = vec![0f64; t_new * H * total];
+    for t in 0..t_new {
+        for h in 0..H {
+            let g = h / (H / KVH);
+            let qv = &q[(t * H + h) * HD..][..HD];
+            let key = |j: usize| &keys[(j * KVH + g) * HD..][..HD];
+            let seen = pos0 + t + 1;
+            let s: Vec<f64> = (0..seen)
+                .map(|j| {
+                    qv.iter()
+                        .zip(key(j))
+                        .map(|(a, b)| *a as f64 * *b as f64)
+                        .sum::<f64>()
+                        / (HD as f64).sqrt()
+                })
+                .collect();
+            let max = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = s.iter().map(|v| (v - max).exp()).collect();
+            let sum: f64 = e.iter().sum();
+            for j in 0..seen {
+                let p = e[j] / sum;
+                probs[(t * H + h) * total + j] = p;
+                for d in 0..HD {
+                    out[(t * H + h) * HD + d] += p * values[(j * KVH + g) * HD + d] as f64;
+                }
+            }
+        }
+    }
+    (out, probs)
+}
+
+fn check_probs(probs: &[f32], pos0: usize, total: usize, what: &str) {
+    for (r, row) in probs.chunks(total).enumerate() {
+        let seen = pos0 + r / H + 1;
+        let sum: f64 = row.iter().map(|&p| p as f64).sum();
+        assert!((sum - 1.0).abs() < 1e-5, "{what}: row {r} sums to {sum}");
+        assert!(
+            row[seen..].iter().all(|&p| p == 0.0),
+            "{what}: row {r} is not causal"
+        );
+    }
+}
+
+#[test]
+fn gqa_prefill_then_chunk_matches_naive() {
+    let mut rng = Rng::new(60);
+    let mut cache = KvCache::new(32, KVH, HD, DType::F32).unwrap();
+    let (t1, t2) = (5, 4); // a prefill of 5, then 4 more from pos0 = 5
+    let k = rng.vec((t1 + t2) * KVH * HD, 2.0);
+    let v = rng.vec((t1 + t2) * KVH * HD, 1.0);
+    let q = rng.vec((t1 + t2) * H * HD, 2.0);
+    let split = |x: &[f32], w: usize| (x[..t1 * w].to_vec(), x[t1 * w..].to_vec());
+    let (k1, k2) = split(&k, KVH * HD);
+    let (v1, v2) = split(&v, KVH * HD);
+    let (q1, q2) = split(&q, H * HD);
+
+    let mut out1 = vec![0f32; t1 * H * HD];
+    attention(&q1, &k1, &v1, &mut cache, 0, &mut out1, None).unwrap();
+    let mut out2 = vec![0f32; t2 * H * HD];
+    let mut probs = vec![f32::NAN; t2 * H * (t1 + t2)];
+    attention(&q2, &k2, &v2, &mut cache, t1, &mut out2, Some(&mut probs)).unwrap();
+    assert_eq!(cache.len(), t1 + t2);
+
+    let (want1, _) = naive(&q1, &k, &v, 0);
+    let (want2, want_p) = naive(&q2, &k, &v, t1);
+    assert_close(&out1, &want1, 1e-5, 1e-5, "prefill output");
+    assert_close(&out2, &want2, 1e-5, 1e-5, "chunk output");
+    assert_close(&probs, &want_p, 1e-5, 1e-6, "chunk probabilities");
+    check_probs(&probs, t1, t1 + t2, "chunk");
+}
+
+#[test]
+fn every_simd_path_matches_naive() {
+    let mut rng = Rng::new(61);
+    let (pos0, t_new) = (7, 3);
+    let total = pos0 + t_new;
+    let keys = rng.vec(total * KVH * HD, 2.0);
+    let values = rng.vec(total * KVH * HD, 1.0);
+    let q = rng.vec(t_new * H * HD, 2.0);
+    let (want, want_p) = naive(&q, &keys, &values, pos0);
+    let dims = Dims {
+        t_new,
+        pos0,
+        n_heads: H,
+        n_kv_heads: KVH,
+        head_dim: HD,
+    };
+    for isa in isas("attention") {
+        let mut out = vec![0f32; t_new * H * HD];
+        let mut probs = vec![f32::NAN; t_new * H * total];
+        attend(isa, dims, &q, &keys, &values, &mut out, Some(&mut probs));
+        assert_close(&out, &want, 1e-5, 1e-5, &format!("{isa:?} output"));
+        assert_close(
+            &probs,
+            &want_p,
+            1e-5,
+            1e-6,
+            &format!("{isa:?} probabilities"),
+        );
+        check_probs(&probs, pos0, total, &format!("{isa:?}"));
+        let mut again = vec![0f32; out.len()];
+        attend(isa, dims, &q, &keys, &values, &mut again, None);
+        assert_eq!(
+            again, out,
+            "{isa:?}: the result does not depend on observing probs"
+        );
+    }
+}
+
+#[test]
+fn cache_overflow_and_bad_shapes_are_errors() {
+    let mut cache = KvCache::new(4, KVH, HD, DType::F32).unwrap();
+    let kv = vec![0f32; 3 * KVH * HD];
+    let q = vec![0f32; 3 * H * HD];
+    let mut out = vec![0f32; q.len()];
+    attention(&q, &kv, &kv, &mut cache, 0, &mut out, None).unwrap();
+    let err = attention(&q, &kv, &kv, &mut cache, 3, &mut out, None).unwrap_err();
+    assert!(
+        err.to_string().contains("exceed the cache capacity of 4"),
+        "{err}"
+    );
+    assert_eq!(cache.len(), 3, "a refused write leaves the cache as it was");
+    let err = attention(
+        &q[..H * HD],
+        &kv[..KVH * HD],
+        &kv[..KVH * HD],
+        &mut cache,
+        5,
+        &mut out[..H * HD],
+        None,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("gap"), "{err}");
+    let err = attention(&q, &kv, &kv, &mut cache, 0, &mut out[1..], None).unwrap_err();
+    assert!(err.to_string().contains("attention output"), "{err}");
+    let err = attention(&q, &kv, &kv, &mut cache, 0, &mut out, Some(&mut [0.0; 5])).unwrap_err();
+    assert!(err.to_string().contains("probabilities"), "{err}");
+    let five_heads = vec![0f32; 3 * 5 * HD];
+    assert!(attention(
+        &five_heads,
+        &kv,
+        &kv,
+        &mut cache,
+        0,
+        &mut out[..five_heads.len()],
+        None
+    )
+    .is_err());
+    assert!(
+        KvCache::new(4, KVH, HD, DType::F16).is_err(),
+        "f16 caches are not there yet"
+    );
+}
