@@ -44,7 +44,7 @@ pub fn global() -> &'static ThreadPool {
         return pool;
     }
     let mut slot = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
-    *slot.get_or_insert_with(|| {
+    slot.get_or_insert_with(|| {
         let n = SETTING
             .lock()
             .unwrap_or_else(|e| e.into_inner())
