@@ -89,16 +89,16 @@ impl HfConfig {
         let name = name.to_string();
         let raw: Raw = serde_json::from_str(text)
             .map_err(|e| Error::file(&name, format!("not a valid config.json: {e}")))?;
-        let missing = |key: &str| Error::file(&name, format!("config.json has no `{key}`"));
+        let missing = |what: &str| Error::file(&name, format!("missing required key {what}"));
 
-        let model_type = raw.model_type.ok_or_else(|| missing("model_type"))?;
+        let model_type = raw.model_type.ok_or_else(|| missing("`model_type`"))?;
         let gpt2 = model_type == "gpt2";
         let hidden_size = raw
             .hidden_size
-            .ok_or_else(|| missing("hidden_size` (or `n_embd"))?;
+            .ok_or_else(|| missing("`hidden_size` (or `n_embd`)"))?;
         let num_attention_heads = raw
             .num_attention_heads
-            .ok_or_else(|| missing("num_attention_heads` (or `n_head"))?;
+            .ok_or_else(|| missing("`num_attention_heads` (or `n_head`)"))?;
         if num_attention_heads == 0 {
             return Err(Error::file(&name, "config.json has 0 attention heads"));
         }
@@ -106,21 +106,21 @@ impl HfConfig {
             Some(n) => n,
             // GPT-2 writes `n_inner: null`, meaning four times the width.
             None if gpt2 => 4 * hidden_size,
-            None => return Err(missing("intermediate_size")),
+            None => return Err(missing("`intermediate_size`")),
         };
         Ok(HfConfig {
             architectures: raw.architectures,
             hidden_size,
             num_hidden_layers: raw
                 .num_hidden_layers
-                .ok_or_else(|| missing("num_hidden_layers` (or `n_layer"))?,
+                .ok_or_else(|| missing("`num_hidden_layers` (or `n_layer`)"))?,
             num_attention_heads,
             num_key_value_heads: raw.num_key_value_heads.unwrap_or(num_attention_heads),
             head_dim: raw.head_dim.unwrap_or(hidden_size / num_attention_heads),
             intermediate_size,
             norm_eps: raw.rms_norm_eps.unwrap_or(if gpt2 { 1e-5 } else { 1e-6 }),
             rope_theta: raw.rope_theta.unwrap_or(10_000.0),
-            vocab_size: raw.vocab_size.ok_or_else(|| missing("vocab_size"))?,
+            vocab_size: raw.vocab_size.ok_or_else(|| missing("`vocab_size`"))?,
             max_position_embeddings: raw.max_position_embeddings,
             // `PretrainedConfig` ties by default; Llama and Qwen2 override it.
             tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(gpt2),

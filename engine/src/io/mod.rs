@@ -53,6 +53,7 @@ impl Format {
 }
 
 /// A model file of any supported format.
+#[derive(Debug)]
 pub enum ModelFile {
     Gguf(GgufFile),
     Safetensors(SafetensorsFile),

@@ -124,7 +124,8 @@ impl SafetensorsFile {
             out.add_tensors(parsed.tensors, out.shards.len() - 1)?;
         }
         for (tensor, shard) in weight_map {
-            let expected = dir.join(shard.as_str().unwrap_or_default());
+            let shard = shard.as_str().unwrap_or_default();
+            let expected = dir.join(shard);
             let found = out
                 .index
                 .get(tensor)
@@ -185,6 +186,16 @@ impl SafetensorsFile {
             .ok_or_else(|| Error::NotFound(format!("{}: no tensor named `{name}`", self.path)))?;
         let (shard_path, storage) = &self.shards[shard];
         super::tensor_from(storage, &self.tensors[i], shard_path)
+    }
+}
+
+impl std::fmt::Debug for SafetensorsFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SafetensorsFile")
+            .field("path", &self.path)
+            .field("shards", &self.shards.len())
+            .field("tensors", &self.tensors.len())
+            .finish()
     }
 }
 

@@ -130,6 +130,18 @@ impl GgufFile {
     }
 }
 
+/// A summary: the metadata alone can be megabytes of tokenizer strings.
+impl std::fmt::Debug for GgufFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GgufFile")
+            .field("path", &self.path)
+            .field("version", &self.version)
+            .field("metadata_keys", &self.metadata.len())
+            .field("tensors", &self.tensors.len())
+            .finish()
+    }
+}
+
 fn alignment(metadata: &Metadata) -> Result<usize> {
     const KEY: &str = "general.alignment";
     if !metadata.contains(KEY) {
