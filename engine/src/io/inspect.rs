@@ -103,9 +103,10 @@ fn summarize(value: &Value) -> String {
 
 fn summarize_array(array: &Array) -> String {
     let n = array.len();
+    let plural = if n == 1 { "" } else { "s" };
     let noun = match array.elem_type() {
-        super::ValueType::String => "strings".to_string(),
-        super::ValueType::Array => "arrays".to_string(),
+        super::ValueType::String => format!("string{plural}"),
+        super::ValueType::Array => format!("array{plural}"),
         t => t.name().to_string(),
     };
     let items: Vec<String> = (0..n.min(SHOWN_ITEMS))
