@@ -1,5 +1,7 @@
 //! The `monologue` command.
 
+mod inspect;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -15,9 +17,21 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Describe a model file: its metadata and its tensors.
+    Inspect(inspect::Args),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
+        Command::Inspect(args) => inspect::run(&args).map_err(Into::into),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
