@@ -2,6 +2,8 @@
 //! this module. Each picks the backend and SIMD path, and goes through
 //! [`launch`], which is where per-kernel timing is recorded.
 
+pub mod quant;
+
 use crate::profile::{self, Cost};
 
 pub mod activation;

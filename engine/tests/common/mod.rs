@@ -1,8 +1,11 @@
-//! Helpers shared by the integration tests: a small GGUF writer and the
-//! location of the default model.
+//! Helpers shared by the integration tests: a small GGUF writer, a seeded
+//! random number generator and the location of the default model.
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod gguf_writer;
+mod rng;
+
+pub use rng::Rng;
 
 use std::path::PathBuf;
 

@@ -3,5 +3,6 @@
 pub mod attention;
 pub mod gemm;
 pub mod pool;
+pub mod quant_dot;
 pub mod simd;
 pub mod vector;

@@ -1,0 +1,32 @@
+//! The AVX-512 paths. They run the AVX2 bodies on 256-bit vectors, compiled
+//! with AVX-512VL enabled (32 vector registers, EVEX encodings); the VNNI
+//! path replaces `maddubs` + `madd` with one `vpdpbusd`. Matrix-vector
+//! products are limited by memory, not by vector width, so 512-bit bodies
+//! would mostly add shuffles.
+
+use super::avx2::MulSum;
+use std::arch::x86_64::*;
+
+/// One `vpdpbusd`: u8 × i8 products summed in fours, without the i16
+/// intermediate (so no saturation either).
+pub struct Vnni;
+
+impl MulSum for Vnni {
+    #[inline(always)]
+    unsafe fn dot4(u: __m256i, s: __m256i) -> __m256i {
+        _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)
+    }
+}
+
+/// AVX-512 F/BW/VL without VNNI.
+pub mod plain {
+    super::super::avx2::row_kernels!(
+        "avx2,fma,avx512f,avx512bw,avx512vl",
+        crate::backend::cpu::quant_dot::avx2::Maddubs
+    );
+}
+
+/// AVX-512 with VNNI.
+pub mod vnni {
+    super::super::avx2::row_kernels!("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni", super::Vnni);
+}

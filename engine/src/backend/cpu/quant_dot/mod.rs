@@ -1,0 +1,61 @@
+//! Dot products of quantized weight rows with Q8A-quantized activations,
+//! one implementation per weight format and SIMD level.
+//!
+//! `rows_*` computes `y[r] = w_r · x` for the `y.len()` consecutive rows in
+//! `w`, each `x.len() * 32 / block_len` elements long. Each row kernel runs its
+//! whole loop inside one `#[target_feature]` function so the per-block code
+//! inlines. Callers pass an [`Isa`] the CPU supports (checked here).
+
+pub mod portable;
+
+#[cfg(target_arch = "x86_64")]
+pub mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod avx512;
+
+use super::simd::Isa;
+use crate::quant::{BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ6K, BlockQ8A, BlockQ8_0};
+
+/// One weight format's row kernels.
+macro_rules! dispatch {
+    ($rows:ident, $block:ty, $dot:ident, $per_act:expr) => {
+        #[doc = concat!("`y[r] = w_r · x` for `", stringify!($block), "` rows.")]
+        pub fn $rows(isa: Isa, w: &[$block], x: &[BlockQ8A], y: &mut [f32]) {
+            assert!(
+                isa.is_supported(),
+                "{} kernels on a CPU without them",
+                isa.name()
+            );
+            let per_row = x.len() / $per_act;
+            assert_eq!(
+                w.len(),
+                per_row * y.len(),
+                "weight rows and activations disagree"
+            );
+            if per_row == 0 {
+                y.fill(0.0);
+                return;
+            }
+            // SAFETY: the CPU supports `isa` (asserted above).
+            match isa {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => unsafe { avx2::$rows(w, x, y) },
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => unsafe { avx512::plain::$rows(w, x, y) },
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512Vnni => unsafe { avx512::vnni::$rows(w, x, y) },
+                _ => {
+                    for (y, row) in y.iter_mut().zip(w.chunks_exact(per_row)) {
+                        *y = portable::$dot(row, x);
+                    }
+                }
+            }
+        }
+    };
+}
+
+dispatch!(rows_q8_0, BlockQ8_0, dot_q8_0, 1);
+dispatch!(rows_q4_0, BlockQ4_0, dot_q4_0, 1);
+dispatch!(rows_q4_1, BlockQ4_1, dot_q4_1, 1);
+dispatch!(rows_q4_k, BlockQ4K, dot_q4_k, 8);
+dispatch!(rows_q6_k, BlockQ6K, dot_q6_k, 8);

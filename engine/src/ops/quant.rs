@@ -1,0 +1,207 @@
+//! Matrix products with weights in any storage type: `y = W x` for one
+//! activation vector (decode) or for `T` of them (prefill).
+//!
+//! Quantized weights are never expanded. The activations are quantized
+//! once to [`BlockQ8A`] and the dot products run on integers
+//! (`backend::cpu::quant_dot`). Output rows are split between the pool's
+//! threads; with several activation rows, each thread walks its weight rows
+//! in tiles of about 16 KiB and applies every activation row to a tile
+//! while it is still in cache, so weights are read from memory once.
+
+use crate::backend::cpu::pool::{self, split_range, ThreadPool};
+use crate::backend::cpu::quant_dot as dot;
+use crate::backend::cpu::simd::{self, Isa};
+use crate::error::{Error, Result};
+use crate::ops::launch;
+use crate::profile::Cost;
+use crate::quant::{self, cast, f16_to_f32, BlockQ8A};
+use crate::tensor::{DType, Tensor};
+use half::{bf16, f16};
+use std::ops::Range;
+
+/// `y[n] = Σ_k w[n, k] x[k]` for `w` of shape `[N, K]`, any dtype.
+pub fn matvec(w: &Tensor, x: &[f32], y: &mut [f32]) -> Result<()> {
+    matvec_with(simd::active(), pool::global(), w, x, y)
+}
+
+/// [`matvec`] on an explicit SIMD path and thread pool (tests, benchmarks).
+pub fn matvec_with(
+    isa: Isa,
+    pool: &ThreadPool,
+    w: &Tensor,
+    x: &[f32],
+    y: &mut [f32],
+) -> Result<()> {
+    product(isa, pool, w, x, 1, y, true)
+}
+
+/// `y[t, n] = Σ_k w[n, k] x[t, k]` for `T = t` activation rows, all
+/// row-major: `x` is `[T, K]`, `y` is `[T, N]`.
+pub fn matmul(w: &Tensor, x: &[f32], t: usize, y: &mut [f32]) -> Result<()> {
+    matmul_with(simd::active(), pool::global(), w, x, t, y)
+}
+
+/// [`matmul`] on an explicit SIMD path and thread pool.
+pub fn matmul_with(
+    isa: Isa,
+    pool: &ThreadPool,
+    w: &Tensor,
+    x: &[f32],
+    t: usize,
+    y: &mut [f32],
+) -> Result<()> {
+    product(isa, pool, w, x, t, y, false)
+}
+
+fn product(
+    isa: Isa,
+    pool: &ThreadPool,
+    w: &Tensor,
+    x: &[f32],
+    t: usize,
+    y: &mut [f32],
+    vector: bool,
+) -> Result<()> {
+    let op = if vector { "matvec" } else { "matmul" };
+    let &[n, k] = w.dims() else {
+        return Err(Error::shape(format!("{op} weights"), "[N, K]", w.shape()));
+    };
+    if Some(x.len()) != t.checked_mul(k) {
+        return Err(Error::shape(format!("{op} activations"), [t, k], x.len()));
+    }
+    if Some(y.len()) != t.checked_mul(n) {
+        return Err(Error::shape(format!("{op} output"), [t, n], y.len()));
+    }
+    if !isa.is_supported() {
+        return Err(Error::Invalid(format!(
+            "{op}: this CPU does not support the {} kernels",
+            isa.name()
+        )));
+    }
+    let dtype = w.dtype();
+    let bytes = w.as_bytes()?;
+    let cost = Cost {
+        bytes: (bytes.len() + 4 * (x.len() + y.len())) as u64,
+        flops: 2 * (n * k * t) as u64,
+    };
+    let shapes = || format!("{dtype}{} x f32[{t}, {k}]", w.shape());
+    launch(kernel_name(op, dtype), cost, shapes, || {
+        if t == 0 || n == 0 {
+            return Ok(());
+        }
+        if k == 0 {
+            y.fill(0.0);
+            return Ok(());
+        }
+        let tile = (16 * 1024 / dtype.bytes_for(k).unwrap_or(1).max(1)).max(1);
+        match dtype {
+            DType::F32 => float(pool, cast::<f32>(bytes)?, k, x, y, tile, |v| *v),
+            DType::F16 => float(pool, cast::<f16>(bytes)?, k, x, y, tile, |v| f16_to_f32(*v)),
+            DType::BF16 => float(pool, cast::<bf16>(bytes)?, k, x, y, tile, |v| v.to_f32()),
+            DType::Q8_0 => quantized(isa, pool, cast(bytes)?, k, x, y, tile, dot::rows_q8_0),
+            DType::Q4_0 => quantized(isa, pool, cast(bytes)?, k, x, y, tile, dot::rows_q4_0),
+            DType::Q4_1 => quantized(isa, pool, cast(bytes)?, k, x, y, tile, dot::rows_q4_1),
+            DType::Q4_K => quantized(isa, pool, cast(bytes)?, k, x, y, tile, dot::rows_q4_k),
+            DType::Q6_K => quantized(isa, pool, cast(bytes)?, k, x, y, tile, dot::rows_q6_k),
+        }
+        Ok(())
+    })
+}
+
+fn kernel_name(op: &str, dtype: DType) -> &'static str {
+    let vector = op == "matvec";
+    match dtype {
+        DType::F32 => ["matmul_f32", "matvec_f32"][vector as usize],
+        DType::F16 => ["matmul_f16", "matvec_f16"][vector as usize],
+        DType::BF16 => ["matmul_bf16", "matvec_bf16"][vector as usize],
+        DType::Q8_0 => ["matmul_q8_0", "matvec_q8_0"][vector as usize],
+        DType::Q4_0 => ["matmul_q4_0", "matvec_q4_0"][vector as usize],
+        DType::Q4_1 => ["matmul_q4_1", "matvec_q4_1"][vector as usize],
+        DType::Q4_K => ["matmul_q4_k", "matvec_q4_k"][vector as usize],
+        DType::Q6_K => ["matmul_q6_k", "matvec_q6_k"][vector as usize],
+    }
+}
+
+type RowKernel<B> = fn(Isa, &[B], &[BlockQ8A], &mut [f32]);
+
+/// Quantize the activation rows once, then run the row kernel over tiles.
+#[allow(clippy::too_many_arguments)]
+fn quantized<B: Sync>(
+    isa: Isa,
+    pool: &ThreadPool,
+    w: &[B],
+    k: usize,
+    x: &[f32],
+    y: &mut [f32],
+    tile: usize,
+    rows: RowKernel<B>,
+) {
+    let blocks = k / 32;
+    let per_row = w.len() / (y.len() / (x.len() / k)); // weight blocks per row
+    let mut xq = vec![BlockQ8A::default(); x.len() / 32];
+    for (x, xq) in x.chunks_exact(k).zip(xq.chunks_exact_mut(blocks)) {
+        quant::q8a::quantize_row(x, xq);
+    }
+    parallel_rows(pool, x.len() / k, y, tile, &|r, t, out| {
+        let xt = &xq[t * blocks..(t + 1) * blocks];
+        rows(isa, &w[r.start * per_row..r.end * per_row], xt, out)
+    });
+}
+
+/// Plain float weights: a straightforward f32 dot product per row.
+fn float<T: Sync>(
+    pool: &ThreadPool,
+    w: &[T],
+    k: usize,
+    x: &[f32],
+    y: &mut [f32],
+    tile: usize,
+    to_f32: impl Fn(&T) -> f32 + Sync,
+) {
+    parallel_rows(pool, x.len() / k, y, tile, &|r, t, out| {
+        let xt = &x[t * k..(t + 1) * k];
+        for (o, row) in out
+            .iter_mut()
+            .zip(w[r.start * k..r.end * k].chunks_exact(k))
+        {
+            *o = row.iter().zip(xt).map(|(w, x)| to_f32(w) * x).sum();
+        }
+    });
+}
+
+/// The output `y` (`[t, n]`) as a raw pointer that threads may share
+/// because each writes only its own rows.
+#[derive(Clone, Copy)]
+struct Out(*mut f32);
+// SAFETY: see `parallel_rows`: threads write disjoint parts.
+unsafe impl Sync for Out {}
+unsafe impl Send for Out {}
+
+/// Fills `out = y[t, rows]` given `(rows, t, out)`.
+type TileBody<'a> = dyn Fn(Range<usize>, usize, &mut [f32]) + Sync + 'a;
+
+/// Split the `n` output rows between the pool's threads; each calls
+/// `body(rows, t, out)` for tiles of `tile` rows and every activation row
+/// `t`, where `out` is `y[t, rows]`.
+fn parallel_rows(pool: &ThreadPool, t: usize, y: &mut [f32], tile: usize, body: &TileBody) {
+    let n = y.len() / t;
+    let out = Out(y.as_mut_ptr());
+    pool.run(&|thread, threads| {
+        let mine = split_range(n, thread, threads, 4);
+        let mut start = mine.start;
+        while start < mine.end {
+            let rows = start..(start + tile).min(mine.end);
+            for ti in 0..t {
+                // SAFETY: `rows` lies in this thread's range, disjoint from
+                // every other thread's, and within row `ti` of `y`; `y` is
+                // borrowed mutably until `run` returns.
+                let out = unsafe {
+                    let at = out;
+                    std::slice::from_raw_parts_mut(at.0.add(ti * n + rows.start), rows.len())
+                };
+                body(rows.clone(), ti, out);
+            }
+            start = rows.end;
+        }
+    });
+}

@@ -1,0 +1,52 @@
+//! Q8A: the activation format the integer dot products consume.
+//!
+//! Activations are quantized once per matrix product (per token), so their
+//! format is ours to choose. Blocks of 32 match the 32-element blocks of
+//! Q8_0/Q4_0/Q4_1, K-quants read eight per 256-element super-block, and the
+//! sums of each 16-element half let a kernel fold a weight offset (Q4_0's -8,
+//! Q4_1's and Q4_K's mins, Q6_K's -32 on 16-element sub-blocks) into one
+//! multiply instead of subtracting it from every weight. The scale is an f32
+//! because activations, unlike weights, are not stored.
+
+use super::round_away;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct BlockQ8A {
+    /// Value `i` is `qs[i] * d`.
+    pub d: f32,
+    /// `sums[h]` = sum of `qs[16h..16h + 16]` (at most 16 * 127 in size).
+    pub sums: [i16; 2],
+    /// In -127..=127: never -128, so a kernel may negate them.
+    pub qs: [i8; 32],
+}
+
+/// Quantize `x` (a multiple of 32 long) into `out` (`x.len() / 32` blocks):
+/// `d = max|x| / 127`, `q = round(x / d)` half away from zero. Every value
+/// is then within `d / 2` of `q * d`.
+pub fn quantize_row(x: &[f32], out: &mut [BlockQ8A]) {
+    for (block, x) in out.iter_mut().zip(x.chunks_exact(32)) {
+        let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        block.d = d;
+        for (q, v) in block.qs.iter_mut().zip(x) {
+            *q = round_away(v * id).clamp(-127.0, 127.0) as i8;
+        }
+        for h in 0..2 {
+            block.sums[h] = block.qs[16 * h..16 * h + 16]
+                .iter()
+                .map(|&q| q as i16)
+                .sum();
+        }
+    }
+}
+
+/// The values a block stands for (for tests and references).
+pub fn dequantize_row(blocks: &[BlockQ8A], out: &mut [f32]) {
+    for (block, out) in blocks.iter().zip(out.chunks_exact_mut(32)) {
+        for (o, &q) in out.iter_mut().zip(&block.qs) {
+            *o = q as f32 * block.d;
+        }
+    }
+}

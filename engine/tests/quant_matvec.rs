@@ -1,0 +1,152 @@
+//! Quantized matvec / matmul on every SIMD path this CPU has, against a
+//! float64 reference on the dequantized weights.
+//!
+//! Two references, two tolerances:
+//! * exact: dequantized weights times the *quantized* activations (what the
+//!   integer kernels compute) — only f32 rounding differs, so the result must
+//!   agree to 1e-5 of `Σ |w| |x|` plus 1e-6 (float weights: the activations
+//!   as they are);
+//! * true: dequantized weights times the original activations. Each
+//!   activation is within half its block's step `d/2` of its quantized
+//!   value, so the error is at most `Σ_k |w_k| d(k)/2` (plus the above).
+
+mod common;
+
+use common::Rng;
+use monologue::backend::cpu::pool::ThreadPool;
+use monologue::backend::cpu::simd::Isa;
+use monologue::ops::quant::{matmul_with, matvec_with};
+use monologue::quant::{self, BlockQ8A};
+use monologue::{DType, Storage, Tensor};
+
+fn supported_isas() -> Vec<Isa> {
+    Isa::ALL
+        .into_iter()
+        .filter(|isa| {
+            let ok = isa.is_supported();
+            if !ok {
+                eprintln!("skipped {}: CPU lacks it", isa.name());
+            }
+            ok
+        })
+        .collect()
+}
+
+fn weights(dtype: DType, n: usize, k: usize, rng: &mut Rng) -> Tensor {
+    let values: Vec<f32> = rng.normals(n * k).iter().map(|v| v * 0.1).collect();
+    let mut bytes = vec![0u8; dtype.bytes_for(n * k).unwrap()];
+    quant::quantize(dtype, &values, &mut bytes).unwrap();
+    let storage = Storage::owned(monologue::tensor::AlignedBuf::from_bytes(&bytes));
+    Tensor::from_storage(storage, dtype, [n, k]).unwrap()
+}
+
+/// Check `y` (`[t, n]`) against both references for `x` (`[t, k]`).
+fn check(label: &str, w: &Tensor, x: &[f32], t: usize, y: &[f32]) {
+    let (n, k) = (w.dims()[0], w.dims()[1]);
+    let wf = w.to_f32_vec().unwrap();
+    for ti in 0..t {
+        let xt = &x[ti * k..(ti + 1) * k];
+        let mut xq = vec![BlockQ8A::default(); k / 32];
+        quant::q8a::quantize_row(xt, &mut xq);
+        // Float weights multiply the activations as they are.
+        let mut xd = xt.to_vec();
+        if w.dtype().is_quantized() {
+            quant::q8a::dequantize_row(&xq, &mut xd);
+        }
+        for r in 0..n {
+            let row = &wf[r * k..(r + 1) * k];
+            let exact: f64 = row
+                .iter()
+                .zip(&xd)
+                .map(|(&w, &x)| w as f64 * x as f64)
+                .sum();
+            let truth: f64 = row.iter().zip(xt).map(|(&w, &x)| w as f64 * x as f64).sum();
+            let magnitude: f64 = row
+                .iter()
+                .zip(xt)
+                .map(|(&w, &x)| (w * x).abs() as f64)
+                .sum();
+            let act_err: f64 = if !w.dtype().is_quantized() {
+                0.0
+            } else {
+                row.iter()
+                    .enumerate()
+                    .map(|(i, &w)| w.abs() as f64 * xq[i / 32].d as f64 / 2.0)
+                    .sum()
+            };
+            let got = y[ti * n + r] as f64;
+            let tol = 1e-5 * magnitude + 1e-6;
+            assert!(
+                (got - exact).abs() <= tol,
+                "{label} t={ti} row {r}: got {got}, exact {exact}, tolerance {tol}"
+            );
+            assert!(
+                (got - truth).abs() <= act_err + tol,
+                "{label} t={ti} row {r}: got {got}, true {truth}, bound {}",
+                act_err + tol
+            );
+        }
+    }
+}
+
+#[test]
+fn matvec_and_matmul_agree_with_reference_on_every_path() {
+    let pools = [ThreadPool::new(1), ThreadPool::new(3)];
+    let mut rng = Rng::new(5);
+    for dtype in DType::ALL {
+        let block = dtype.block_len().max(32);
+        for (n, k) in [(7, block), (33, 3 * block), (1, 2 * block), (64, 4 * block)] {
+            let w = weights(dtype, n, k, &mut rng);
+            for t in [1, 3, 17] {
+                let x = rng.normals(t * k);
+                for isa in supported_isas() {
+                    for pool in &pools {
+                        let label = format!(
+                            "{dtype} [{n}, {k}] T={t} {} x{}",
+                            isa.name(),
+                            pool.threads()
+                        );
+                        let mut y = vec![f32::NAN; t * n];
+                        if t == 1 {
+                            matvec_with(isa, pool, &w, &x, &mut y).unwrap();
+                            check(&label, &w, &x, t, &y);
+                        }
+                        y.fill(f32::NAN);
+                        matmul_with(isa, pool, &w, &x, t, &mut y).unwrap();
+                        check(&label, &w, &x, t, &y);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_shapes_are_errors_not_panics() {
+    let pool = ThreadPool::new(2);
+    let mut rng = Rng::new(6);
+    let w = weights(DType::Q4_1, 4, 64, &mut rng);
+    let isa = Isa::Portable;
+    let mut y = vec![0f32; 4];
+    assert!(matvec_with(isa, &pool, &w, &[0.0; 63], &mut y).is_err());
+    assert!(matvec_with(isa, &pool, &w, &[0.0; 64], &mut y[..3]).is_err());
+    assert!(matmul_with(isa, &pool, &w, &[0.0; 128], 3, &mut [0.0; 12]).is_err());
+    assert!(matmul_with(isa, &pool, &w, &[0.0; 192], 3, &mut [0.0; 11]).is_err());
+    let flat = Tensor::from_f32(&[0.0; 8], [8]).unwrap();
+    let err = matvec_with(isa, &pool, &flat, &[0.0; 8], &mut [0.0]).unwrap_err();
+    assert!(err.to_string().contains("shape mismatch"), "{err}");
+    // Empty products are fine.
+    matmul_with(isa, &pool, &w, &[], 0, &mut []).unwrap();
+}
+
+#[test]
+fn matvec_records_a_named_launch() {
+    let mut rng = Rng::new(7);
+    let w = weights(DType::Q8_0, 8, 64, &mut rng);
+    let mut y = vec![0f32; 8];
+    monologue::profile::start();
+    monologue::ops::quant::matvec(&w, &rng.normals(64), &mut y).unwrap();
+    let profile = monologue::profile::stop();
+    let table = profile.table();
+    assert!(table.contains("matvec_q8_0"), "{table}");
+}
