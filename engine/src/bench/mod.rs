@@ -3,9 +3,11 @@
 //! A kernel's GB/s means little alone; as a share of the read bandwidth
 //! measured in the same run it says how much room is left.
 
+mod kernels;
 mod peak;
 
-pub use peak::fma_peak_gflops;
+pub use kernels::{run as run_kernel_benchmarks, KernelReport, KernelRow, MATVEC_SHAPES};
+pub use peak::{fma_peak_gflops, FmaPeak};
 
 use crate::backend::cpu::pool;
 
