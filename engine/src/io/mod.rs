@@ -181,7 +181,7 @@ fn tensor_from(file: &Storage, info: &TensorInfo, path: &str) -> Result<Tensor> 
                 format!("tensor `{}` reaches past the end of the file", info.name),
             )
         })?;
-    let aligned = window.as_bytes().as_ptr() as usize % load_alignment(info.dtype) == 0;
+    let aligned = (window.as_bytes().as_ptr() as usize).is_multiple_of(load_alignment(info.dtype));
     let storage = if aligned {
         window
     } else {

@@ -187,7 +187,7 @@ fn check_tensor(
             ))
         })?;
     let shape = Shape::new(dims);
-    if shape.last() % dtype.block_len() != 0 {
+    if !shape.last().is_multiple_of(dtype.block_len()) {
         return Err(Fault(format!(
             "tensor `{name}` is {dtype} with shape {shape}: its innermost dimension is not a multiple of the block length {}",
             dtype.block_len()
@@ -197,7 +197,7 @@ fn check_tensor(
         .checked_numel()
         .and_then(|n| dtype.bytes_for(n))
         .ok_or_else(|| Fault(format!("tensor `{name}` of shape {shape} is too large")))?;
-    if raw.offset % alignment as u64 != 0 {
+    if !raw.offset.is_multiple_of(alignment as u64) {
         return Err(Fault(format!(
             "tensor `{name}` has data offset {}, which is not a multiple of the alignment {alignment}",
             raw.offset
