@@ -5,6 +5,7 @@
 pub mod gguf_writer;
 mod rng;
 
+#[allow(unused_imports)] // only the kernel tests draw random numbers
 pub use rng::Rng;
 
 use std::path::PathBuf;
