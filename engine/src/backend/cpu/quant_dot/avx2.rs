@@ -62,26 +62,32 @@ unsafe fn spread(v: f32) -> __m256 {
     _mm256_set1_ps(v * 0.125)
 }
 
-/// Sum `term(w[i], x-blocks of i)` over all blocks with four accumulators.
+/// A weight block's contribution, as eight lanes to be summed. (A trait,
+/// not a closure: closures would not inherit the caller's target features,
+/// and every intrinsic in them would become a call.)
+pub(crate) trait Term: Sized {
+    /// Activation blocks per weight block.
+    const PER: usize;
+    /// # Safety
+    /// The CPU must support AVX2, FMA and what `M` uses.
+    unsafe fn term<M: MulSum>(&self, x: &[BlockQ8A]) -> __m256;
+}
+
+/// Σ over all blocks of `w` with four accumulators.
 #[inline(always)]
-unsafe fn sum_blocks<B>(
-    w: &[B],
-    x: &[BlockQ8A],
-    per_block: usize,
-    term: impl Fn(&B, &[BlockQ8A]) -> __m256,
-) -> f32 {
+pub(crate) unsafe fn dot<B: Term, M: MulSum>(w: &[B], x: &[BlockQ8A]) -> f32 {
     let mut acc = [_mm256_setzero_ps(); 4];
     let mut quads = w.chunks_exact(4);
     let mut at = 0;
     for quad in &mut quads {
         for (acc, b) in acc.iter_mut().zip(quad) {
-            *acc = _mm256_add_ps(*acc, term(b, &x[at..at + per_block]));
-            at += per_block;
+            *acc = _mm256_add_ps(*acc, b.term::<M>(&x[at..at + B::PER]));
+            at += B::PER;
         }
     }
     for b in quads.remainder() {
-        acc[0] = _mm256_add_ps(acc[0], term(b, &x[at..at + per_block]));
-        at += per_block;
+        acc[0] = _mm256_add_ps(acc[0], b.term::<M>(&x[at..at + B::PER]));
+        at += B::PER;
     }
     hsum(_mm256_add_ps(
         _mm256_add_ps(acc[0], acc[1]),
@@ -90,46 +96,57 @@ unsafe fn sum_blocks<B>(
 }
 
 /// Σ w a: the sign of w moves onto a so that the u8 operand is |w|.
-#[inline(always)]
-pub(crate) unsafe fn dot_q8_0<M: MulSum>(w: &[BlockQ8_0], x: &[BlockQ8A]) -> f32 {
-    sum_blocks(w, x, 1, |w, a| {
+impl Term for BlockQ8_0 {
+    const PER: usize = 1;
+    #[inline(always)]
+    unsafe fn term<M: MulSum>(&self, x: &[BlockQ8A]) -> __m256 {
+        let w = self;
+        let a = x;
         let (wq, aq) = (_mm256_loadu_si256(w.qs.as_ptr().cast()), activations(&a[0]));
         let p = M::dot4(_mm256_abs_epi8(wq), _mm256_sign_epi8(aq, wq));
         _mm256_mul_ps(
             _mm256_set1_ps(f16_to_f32(w.d) * a[0].d),
             _mm256_cvtepi32_ps(p),
         )
-    })
+    }
 }
 
 /// d da (Σ q a - 8 Σ a).
-#[inline(always)]
-pub(crate) unsafe fn dot_q4_0<M: MulSum>(w: &[BlockQ4_0], x: &[BlockQ8A]) -> f32 {
-    sum_blocks(w, x, 1, |w, a| {
+impl Term for BlockQ4_0 {
+    const PER: usize = 1;
+    #[inline(always)]
+    unsafe fn term<M: MulSum>(&self, x: &[BlockQ8A]) -> __m256 {
+        let w = self;
+        let a = x;
         let a = &a[0];
         let p = M::dot4(nibbles(&w.qs), activations(a));
         let scale = f16_to_f32(w.d) * a.d;
         let offset = -8.0 * scale * (a.sums[0] as i32 + a.sums[1] as i32) as f32;
         _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(p), spread(offset))
-    })
+    }
 }
 
 /// da (d Σ q a + m Σ a).
-#[inline(always)]
-pub(crate) unsafe fn dot_q4_1<M: MulSum>(w: &[BlockQ4_1], x: &[BlockQ8A]) -> f32 {
-    sum_blocks(w, x, 1, |w, a| {
+impl Term for BlockQ4_1 {
+    const PER: usize = 1;
+    #[inline(always)]
+    unsafe fn term<M: MulSum>(&self, x: &[BlockQ8A]) -> __m256 {
+        let w = self;
+        let a = x;
         let a = &a[0];
         let p = M::dot4(nibbles(&w.qs), activations(a));
         let min = f16_to_f32(w.m) * a.d * (a.sums[0] as i32 + a.sums[1] as i32) as f32;
         let scale = _mm256_set1_ps(f16_to_f32(w.d) * a.d);
         _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(p), spread(min))
-    })
+    }
 }
 
 /// Per sub-block j: da (d sc_j Σ q a - dmin mn_j Σ a).
-#[inline(always)]
-pub(crate) unsafe fn dot_q4_k<M: MulSum>(w: &[BlockQ4K], x: &[BlockQ8A]) -> f32 {
-    sum_blocks(w, x, 8, |w, x| {
+impl Term for BlockQ4K {
+    const PER: usize = 8;
+    #[inline(always)]
+    unsafe fn term<M: MulSum>(&self, x: &[BlockQ8A]) -> __m256 {
+        let w = self;
         let (d, dmin) = (f16_to_f32(w.d), f16_to_f32(w.dmin));
         let m4 = _mm256_set1_epi8(0x0F);
         let mut acc = [_mm256_setzero_ps(); 2];
@@ -153,15 +170,17 @@ pub(crate) unsafe fn dot_q4_k<M: MulSum>(w: &[BlockQ4K], x: &[BlockQ8A]) -> f32 
             }
         }
         _mm256_add_ps(acc[0], acc[1])
-    })
+    }
 }
 
 /// Per 16-element sub-block j: d da sc_j (Σ q a - 32 Σ a). The two halves
 /// of an activation block have different scales, which the i32 lanes keep
 /// apart (lanes 0..4 sum elements 0..16).
-#[inline(always)]
-pub(crate) unsafe fn dot_q6_k<M: MulSum>(w: &[BlockQ6K], x: &[BlockQ8A]) -> f32 {
-    sum_blocks(w, x, 8, |w, x| {
+impl Term for BlockQ6K {
+    const PER: usize = 8;
+    #[inline(always)]
+    unsafe fn term<M: MulSum>(&self, x: &[BlockQ8A]) -> __m256 {
+        let w = self;
         let d = f16_to_f32(w.d);
         let (m4, m2) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(3));
         let mut acc = [_mm256_setzero_ps(); 2];
@@ -169,15 +188,17 @@ pub(crate) unsafe fn dot_q6_k<M: MulSum>(w: &[BlockQ6K], x: &[BlockQ8A]) -> f32 
             let ql0 = _mm256_loadu_si256(w.ql[64 * h..].as_ptr().cast());
             let ql1 = _mm256_loadu_si256(w.ql[64 * h + 32..].as_ptr().cast());
             let qh = _mm256_loadu_si256(w.qh[32 * h..].as_ptr().cast());
-            let high = |shift: i32| {
-                let bits = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(shift)), m2);
-                _mm256_slli_epi16(bits, 4)
-            };
             let codes = [
-                _mm256_or_si256(_mm256_and_si256(ql0, m4), high(0)),
-                _mm256_or_si256(_mm256_and_si256(ql1, m4), high(2)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), high(4)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4), high(6)),
+                _mm256_or_si256(_mm256_and_si256(ql0, m4), high2(qh, 0, m2)),
+                _mm256_or_si256(_mm256_and_si256(ql1, m4), high2(qh, 2, m2)),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                    high2(qh, 4, m2),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                    high2(qh, 6, m2),
+                ),
             ];
             for (k, q) in codes.into_iter().enumerate() {
                 let b = 4 * h + k;
@@ -194,7 +215,14 @@ pub(crate) unsafe fn dot_q6_k<M: MulSum>(w: &[BlockQ6K], x: &[BlockQ8A]) -> f32 
             }
         }
         _mm256_add_ps(acc[0], acc[1])
-    })
+    }
+}
+
+/// Bits `shift..shift + 2` of each byte of `qh`, moved to bits 4..6.
+#[inline(always)]
+unsafe fn high2(qh: __m256i, shift: i32, m2: __m256i) -> __m256i {
+    let bits = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(shift)), m2);
+    _mm256_slli_epi16(bits, 4)
 }
 
 /// The five `rows_*` functions for one instruction set: each loops over
@@ -216,7 +244,7 @@ macro_rules! row_kernels {
         pub unsafe fn $rows(w: &[$block], x: &[BlockQ8A], y: &mut [f32]) {
             let per_row = x.len() / $per;
             for (y, row) in y.iter_mut().zip(w.chunks_exact(per_row)) {
-                *y = body::$dot::<$mul>(row, x);
+                *y = body::dot::<$block, $mul>(row, x);
             }
         }
     };
