@@ -10,7 +10,9 @@
 pub mod backend;
 pub mod bench;
 pub mod error;
+pub mod generate;
 pub mod io;
+pub mod model;
 pub mod ops;
 pub mod profile;
 pub mod quant;

@@ -1,0 +1,247 @@
+//! Choosing the next token from logits.
+//!
+//! The steps run in llama.cpp's order, so that the same settings mean the
+//! same thing in both: logit bias → repetition / presence / frequency
+//! penalties → top-k → top-p → min-p → temperature → draw. Temperature 0 is
+//! greedy (argmax after bias and penalties). A seeded generator makes every
+//! draw reproducible.
+
+use super::rng::Rng;
+use crate::error::{Error, Result};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplerConfig {
+    /// 0 picks the most likely token every time.
+    pub temperature: f32,
+    /// Keep only the `top_k` most likely tokens (0: all).
+    pub top_k: usize,
+    /// Keep the smallest set whose probability reaches `top_p` (1: all).
+    pub top_p: f32,
+    /// Drop tokens less likely than `min_p` × the most likely one (0: none).
+    pub min_p: f32,
+    /// Divide positive logits (multiply negative ones) of tokens seen in the
+    /// last `penalty_last_n` tokens by this (1: off).
+    pub repetition_penalty: f32,
+    /// Subtract this once from the logit of every token seen (0: off).
+    pub presence_penalty: f32,
+    /// Subtract this × the count of each token seen (0: off).
+    pub frequency_penalty: f32,
+    /// How many recent tokens the penalties look at.
+    pub penalty_last_n: usize,
+    /// Added to the logits of these tokens (−inf bans a token).
+    pub logit_bias: Vec<(u32, f32)>,
+    pub seed: u64,
+}
+
+impl Default for SamplerConfig {
+    fn default() -> Self {
+        SamplerConfig {
+            temperature: 0.8,
+            top_k: 40,
+            top_p: 0.95,
+            min_p: 0.05,
+            repetition_penalty: 1.0,
+            presence_penalty: 0.0,
+            frequency_penalty: 0.0,
+            penalty_last_n: 64,
+            logit_bias: Vec::new(),
+            seed: 0,
+        }
+    }
+}
+
+impl SamplerConfig {
+    pub fn greedy() -> Self {
+        SamplerConfig {
+            temperature: 0.0,
+            ..SamplerConfig::default()
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &str| Err(Error::Invalid(format!("sampler: {what}")));
+        if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
+            return bad(&format!(
+                "temperature must be ≥ 0, got {}",
+                self.temperature
+            ));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return bad(&format!("top_p must be in (0, 1], got {}", self.top_p));
+        }
+        if !(0.0..=1.0).contains(&self.min_p) {
+            return bad(&format!("min_p must be in [0, 1], got {}", self.min_p));
+        }
+        if self.repetition_penalty.is_nan() || self.repetition_penalty <= 0.0 {
+            return bad(&format!(
+                "repetition_penalty must be > 0, got {}",
+                self.repetition_penalty
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A token that survived filtering, with its probability.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    pub id: u32,
+    pub logit: f32,
+    pub prob: f32,
+}
+
+pub struct Sampler {
+    config: SamplerConfig,
+    rng: Rng,
+}
+
+impl Sampler {
+    pub fn new(config: SamplerConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Sampler {
+            rng: Rng::new(config.seed),
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &SamplerConfig {
+        &self.config
+    }
+
+    /// Pick the next token. `logits` is modified in place (bias, penalties);
+    /// `history` holds the tokens so far (prompt and generated).
+    pub fn sample(&mut self, logits: &mut [f32], history: &[u32]) -> Result<u32> {
+        if logits.is_empty() {
+            return Err(Error::Invalid("sampler: empty logits".into()));
+        }
+        self.adjust(logits, history);
+        if self.config.temperature == 0.0 {
+            return Ok(argmax(logits));
+        }
+        let candidates = self.candidates(logits);
+        let r = self.rng.next_f64() as f32;
+        let mut acc = 0.0;
+        for c in &candidates {
+            acc += c.prob;
+            if r < acc {
+                return Ok(c.id);
+            }
+        }
+        // Rounding left the sum a hair under 1.
+        Ok(candidates.last().map_or(argmax(logits), |c| c.id))
+    }
+
+    /// Apply logit bias and penalties.
+    pub fn adjust(&self, logits: &mut [f32], history: &[u32]) {
+        let c = &self.config;
+        for &(id, bias) in &c.logit_bias {
+            if let Some(l) = logits.get_mut(id as usize) {
+                *l += bias;
+            }
+        }
+        let penalised =
+            c.repetition_penalty != 1.0 || c.presence_penalty != 0.0 || c.frequency_penalty != 0.0;
+        if !penalised {
+            return;
+        }
+        let recent = &history[history.len().saturating_sub(c.penalty_last_n)..];
+        let mut counts: HashMap<u32, u32> = HashMap::new();
+        for &id in recent {
+            *counts.entry(id).or_default() += 1;
+        }
+        for (&id, &count) in &counts {
+            let Some(l) = logits.get_mut(id as usize) else {
+                continue;
+            };
+            if *l > 0.0 {
+                *l /= c.repetition_penalty;
+            } else {
+                *l *= c.repetition_penalty;
+            }
+            *l -= c.presence_penalty + c.frequency_penalty * count as f32;
+        }
+    }
+
+    /// The tokens that top-k, top-p and min-p keep, most likely first, with
+    /// probabilities at the configured temperature that sum to 1.
+    pub fn candidates(&self, logits: &[f32]) -> Vec<Candidate> {
+        let c = &self.config;
+        let mut ids: Vec<u32> = (0..logits.len() as u32)
+            .filter(|&i| logits[i as usize] > f32::NEG_INFINITY)
+            .collect();
+        if ids.is_empty() {
+            // Everything was banned: fall back to the raw argmax.
+            ids.push(argmax(logits));
+        }
+        let by_logit = |a: &u32, b: &u32| {
+            logits[*b as usize]
+                .total_cmp(&logits[*a as usize])
+                .then(a.cmp(b))
+        };
+        if c.top_k > 0 && c.top_k < ids.len() {
+            ids.select_nth_unstable_by(c.top_k - 1, by_logit);
+            ids.truncate(c.top_k);
+        }
+        ids.sort_unstable_by(by_logit);
+
+        // Top-p and min-p judge the distribution before temperature.
+        let probs = softmax_of(logits, &ids, 1.0);
+        let mut keep = ids.len();
+        if c.top_p < 1.0 {
+            let mut acc = 0.0;
+            for (i, p) in probs.iter().enumerate() {
+                acc += p;
+                if acc >= c.top_p {
+                    keep = i + 1;
+                    break;
+                }
+            }
+        }
+        if c.min_p > 0.0 {
+            let floor = probs[0] * c.min_p;
+            keep = keep.min(probs.iter().take_while(|&&p| p >= floor).count().max(1));
+        }
+        ids.truncate(keep);
+
+        let temperature = if c.temperature > 0.0 {
+            c.temperature
+        } else {
+            1.0
+        };
+        let probs = softmax_of(logits, &ids, temperature);
+        ids.iter()
+            .zip(probs)
+            .map(|(&id, prob)| Candidate {
+                id,
+                logit: logits[id as usize],
+                prob,
+            })
+            .collect()
+    }
+}
+
+/// The index of the largest logit (the lowest index among ties).
+pub fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &l) in logits.iter().enumerate() {
+        if l > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// Softmax over the logits of `ids` at `temperature`, in f64 for accuracy.
+fn softmax_of(logits: &[f32], ids: &[u32], temperature: f32) -> Vec<f32> {
+    let max = ids
+        .iter()
+        .map(|&i| logits[i as usize])
+        .fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f64> = ids
+        .iter()
+        .map(|&i| (((logits[i as usize] - max) / temperature) as f64).exp())
+        .collect();
+    let sum: f64 = exps.iter().sum();
+    exps.iter().map(|e| (e / sum) as f32).collect()
+}

@@ -1,0 +1,216 @@
+//! The Llama family: Llama 2/3, TinyLlama, SmolLM2 and Qwen2.
+//!
+//! ```text
+//! tokens → embed → N × [ x += attn(rmsnorm(x)) ; x += mlp(rmsnorm(x)) ] → rmsnorm → head → logits
+//! attn: q, k, v = x Wq, x Wk, x Wv (+ bias, Qwen2) → rope(q, k) → causal GQA over the cache → · Wo
+//! mlp:  (silu(x Wgate) ⊙ x Wup) · Wdown
+//! ```
+//! Members of the family differ only in [`LlamaConfig`] values.
+
+use super::config::LlamaConfig;
+use super::linear::linear;
+use super::names::{Naming, Part};
+use super::state::State;
+use super::weights::Weights;
+use super::{Logits, Model, ModelInfo};
+use crate::error::{Error, Result};
+use crate::ops::{self, rope::RopeCache};
+use crate::tensor::Tensor;
+
+struct Layer {
+    attn_norm: Vec<f32>,
+    wq: Tensor,
+    wk: Tensor,
+    wv: Tensor,
+    bq: Option<Vec<f32>>,
+    bk: Option<Vec<f32>>,
+    bv: Option<Vec<f32>>,
+    wo: Tensor,
+    ffn_norm: Vec<f32>,
+    w_gate: Tensor,
+    w_up: Tensor,
+    w_down: Tensor,
+}
+
+pub struct Llama {
+    config: LlamaConfig,
+    info: ModelInfo,
+    embedding: Tensor,
+    layers: Vec<Layer>,
+    output_norm: Vec<f32>,
+    /// The unembedding; the token embedding itself when the model ties them.
+    output: Tensor,
+    rope: RopeCache,
+}
+
+impl Llama {
+    pub fn load(config: LlamaConfig, weights: &Weights, naming: Naming) -> Result<Self> {
+        let c = &config;
+        let name = |part, layer, suffix| naming.name(part, layer, suffix);
+        let (d, kv) = (c.d_model, c.n_kv_heads * c.head_dim);
+        let q_out = c.n_heads * c.head_dim;
+        let layers = (0..c.n_layers)
+            .map(|i| {
+                let bias = |part, len| {
+                    if c.qkv_bias {
+                        weights.vector(&name(part, i, "bias"), len).map(Some)
+                    } else {
+                        Ok(None)
+                    }
+                };
+                Ok(Layer {
+                    attn_norm: weights.vector(&name(Part::AttnNorm, i, "weight"), d)?,
+                    wq: weights.matrix(&name(Part::AttnQ, i, "weight"), q_out, d)?,
+                    wk: weights.matrix(&name(Part::AttnK, i, "weight"), kv, d)?,
+                    wv: weights.matrix(&name(Part::AttnV, i, "weight"), kv, d)?,
+                    bq: bias(Part::AttnQ, q_out)?,
+                    bk: bias(Part::AttnK, kv)?,
+                    bv: bias(Part::AttnV, kv)?,
+                    wo: weights.matrix(&name(Part::AttnOutput, i, "weight"), d, q_out)?,
+                    ffn_norm: weights.vector(&name(Part::FfnNorm, i, "weight"), d)?,
+                    w_gate: weights.matrix(&name(Part::FfnGate, i, "weight"), c.d_ff, d)?,
+                    w_up: weights.matrix(&name(Part::FfnUp, i, "weight"), c.d_ff, d)?,
+                    w_down: weights.matrix(&name(Part::FfnDown, i, "weight"), d, c.d_ff)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let embedding =
+            weights.tensor(&name(Part::TokenEmbedding, 0, "weight"), &[c.vocab_size, d])?;
+        let output_name = name(Part::Output, 0, "weight");
+        let output = if weights.has(&output_name) {
+            weights.matrix(&output_name, c.vocab_size, d)?
+        } else {
+            embedding.clone()
+        };
+        let info = ModelInfo {
+            architecture: c.arch.clone(),
+            vocab_size: c.vocab_size,
+            context_length: c.context_length,
+            n_layers: c.n_layers,
+            d_model: d,
+            n_heads: c.n_heads,
+        };
+        Ok(Llama {
+            rope: RopeCache::new(c.rope_base, c.rope_dim, c.context_length)?,
+            output_norm: weights.vector(&name(Part::OutputNorm, 0, "weight"), d)?,
+            embedding,
+            output,
+            layers,
+            info,
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &LlamaConfig {
+        &self.config
+    }
+}
+
+impl Model for Llama {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn new_state(&self, capacity: usize) -> Result<State> {
+        let c = &self.config;
+        if capacity > c.context_length {
+            return Err(Error::Invalid(format!(
+                "a context of {capacity} exceeds the model's {} positions",
+                c.context_length
+            )));
+        }
+        State::new(c.n_layers, capacity, c.n_kv_heads, c.head_dim)
+    }
+
+    fn forward(&self, state: &mut State, tokens: &[u32], logits: Logits) -> Result<Vec<f32>> {
+        if tokens.is_empty() {
+            return Ok(Vec::new());
+        }
+        state.check_room(tokens.len())?;
+        let pos0 = state.position();
+        let result = self.forward_at(state, pos0, tokens, logits);
+        if result.is_err() {
+            // Layers before the failure already cached these positions.
+            state.truncate(pos0);
+        }
+        result
+    }
+}
+
+impl Llama {
+    fn forward_at(
+        &self,
+        state: &mut State,
+        pos0: usize,
+        tokens: &[u32],
+        logits: Logits,
+    ) -> Result<Vec<f32>> {
+        let c = &self.config;
+        let t = tokens.len();
+        let positions: Vec<usize> = (pos0..pos0 + t).collect();
+        let (d, q_dim, kv_dim) = (c.d_model, c.n_heads * c.head_dim, c.n_kv_heads * c.head_dim);
+
+        // The residual stream, and scratch buffers reused by every layer.
+        let mut x = vec![0f32; t * d];
+        let mut h = vec![0f32; t * d];
+        let mut q = vec![0f32; t * q_dim];
+        let mut k = vec![0f32; t * kv_dim];
+        let mut v = vec![0f32; t * kv_dim];
+        let mut attn = vec![0f32; t * q_dim];
+        let mut gate = vec![0f32; t * c.d_ff];
+        let mut up = vec![0f32; t * c.d_ff];
+
+        ops::embedding::embedding(&self.embedding, tokens, &mut x)?;
+        for (layer, cache) in self.layers.iter().zip(&mut state.caches) {
+            // Attention block.
+            ops::norm::rmsnorm(&x, &layer.attn_norm, c.norm_eps, &mut h)?;
+            linear(&h, t, &layer.wq, layer.bq.as_deref(), &mut q)?;
+            linear(&h, t, &layer.wk, layer.bk.as_deref(), &mut k)?;
+            linear(&h, t, &layer.wv, layer.bv.as_deref(), &mut v)?;
+            ops::rope::rope(
+                &mut q,
+                &positions,
+                c.n_heads,
+                c.head_dim,
+                c.rope_layout,
+                &self.rope,
+            )?;
+            ops::rope::rope(
+                &mut k,
+                &positions,
+                c.n_kv_heads,
+                c.head_dim,
+                c.rope_layout,
+                &self.rope,
+            )?;
+            ops::attention::attention(&q, &k, &v, cache, pos0, &mut attn, None)?;
+            linear(&attn, t, &layer.wo, None, &mut h)?;
+            ops::elementwise::add_inplace(&mut x, &h)?;
+
+            // Feed-forward block (SwiGLU).
+            ops::norm::rmsnorm(&x, &layer.ffn_norm, c.norm_eps, &mut h)?;
+            linear(&h, t, &layer.w_gate, None, &mut gate)?;
+            linear(&h, t, &layer.w_up, None, &mut up)?;
+            ops::activation::swiglu_inplace(&mut gate, &up)?;
+            linear(&gate, t, &layer.w_down, None, &mut h)?;
+            ops::elementwise::add_inplace(&mut x, &h)?;
+        }
+
+        // Only the rows whose logits were asked for go through the head.
+        let rows = match logits {
+            Logits::Last => t - 1..t,
+            Logits::All => 0..t,
+        };
+        let n = rows.len();
+        let mut normed = vec![0f32; n * d];
+        ops::norm::rmsnorm(
+            &x[rows.start * d..rows.end * d],
+            &self.output_norm,
+            c.norm_eps,
+            &mut normed,
+        )?;
+        let mut out = vec![0f32; n * c.vocab_size];
+        linear(&normed, n, &self.output, None, &mut out)?;
+        Ok(out)
+    }
+}

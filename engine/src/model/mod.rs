@@ -1,0 +1,125 @@
+//! Language models behind one interface. A model turns new tokens into
+//! logits, remembering earlier positions in a [`State`] (its KV cache):
+//! prefill passes many tokens at once (matrix × matrix), decode passes one
+//! (matrix × vector).
+//!
+//! | file | architecture |
+//! |---|---|
+//! | `llama.rs` | Llama 2/3, TinyLlama, SmolLM2, Qwen2 |
+
+mod config;
+mod linear;
+mod llama;
+mod names;
+mod state;
+mod weights;
+
+pub use config::LlamaConfig;
+pub use llama::Llama;
+pub use names::{Naming, Part};
+pub use state::State;
+pub use weights::Weights;
+
+use crate::error::{Error, Result};
+use crate::io::{HfConfig, ModelFile};
+use crate::tensor::DType;
+use std::path::Path;
+
+/// Which positions' logits `forward` returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logits {
+    /// Only the last new position (generation).
+    Last,
+    /// Every new position (scoring, teacher forcing).
+    All,
+}
+
+/// What every face may want to know about a model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelInfo {
+    pub architecture: String,
+    pub vocab_size: usize,
+    pub context_length: usize,
+    pub n_layers: usize,
+    pub d_model: usize,
+    pub n_heads: usize,
+}
+
+pub trait Model: Send + Sync {
+    fn info(&self) -> &ModelInfo;
+
+    /// A fresh state holding up to `capacity` positions.
+    fn new_state(&self, capacity: usize) -> Result<State>;
+
+    /// Run `tokens` at the state's next positions and return their logits,
+    /// `[rows, vocab]` row-major (one row for [`Logits::Last`]). On error the
+    /// state is left as it was.
+    fn forward(&self, state: &mut State, tokens: &[u32], logits: Logits) -> Result<Vec<f32>>;
+}
+
+/// How to load a model.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Quantize float weight matrices to this format while loading
+    /// (Q8_0 or Q4_1 are the useful choices).
+    pub quantize: Option<DType>,
+}
+
+/// Load a GGUF file or a Hugging Face folder (`config.json` +
+/// safetensors).
+pub fn load(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Box<dyn Model>> {
+    let path = path.as_ref();
+    let file = ModelFile::open(path)?;
+    let weights = Weights {
+        file: &file,
+        quantize: options.quantize,
+    };
+    match file.format() {
+        crate::io::Format::Gguf => {
+            let embedding = weights
+                .file
+                .tensors()
+                .iter()
+                .find(|t| t.name == "token_embd.weight");
+            let vocab = embedding.map(|t| t.shape.dims()[0]).ok_or_else(|| {
+                Error::NotFound(format!(
+                    "{}: tensor token_embd.weight is missing",
+                    file.path()
+                ))
+            })?;
+            let arch = file.metadata().get_str("general.architecture")?;
+            match arch {
+                "llama" | "qwen2" => {
+                    let config = LlamaConfig::from_gguf(file.metadata(), vocab)?;
+                    Ok(Box::new(Llama::load(config, &weights, Naming::Gguf)?))
+                }
+                other => Err(Error::Invalid(format!(
+                    "{}: architecture `{other}` is not supported (supported: llama, qwen2)",
+                    file.path()
+                ))),
+            }
+        }
+        crate::io::Format::Safetensors => {
+            let dir = if path.is_dir() {
+                path
+            } else {
+                path.parent().unwrap_or(Path::new("."))
+            };
+            let hf = HfConfig::open(dir)?;
+            match hf.model_type.as_str() {
+                "llama" | "qwen2" => {
+                    let config = LlamaConfig::from_hf(&hf)?;
+                    Ok(Box::new(Llama::load(
+                        config,
+                        &weights,
+                        Naming::HuggingFace,
+                    )?))
+                }
+                other => Err(Error::Invalid(format!(
+                    "{}: model_type `{other}` is not supported (supported: llama, qwen2)",
+                    dir.display()
+                ))),
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Fetching a model's tensors by name with the shape the architecture
+//! expects, so that a wrong file fails at load time with a message naming
+//! the tensor, instead of producing garbage or a panic mid-forward.
+
+use crate::error::{Error, Result};
+use crate::io::ModelFile;
+use crate::tensor::{AlignedBuf, DType, Storage, Tensor};
+
+/// A model file plus the load options that apply to every tensor.
+pub struct Weights<'a> {
+    pub file: &'a ModelFile,
+    /// Quantize float matrices to this block format while loading.
+    pub quantize: Option<DType>,
+}
+
+impl Weights<'_> {
+    pub fn has(&self, name: &str) -> bool {
+        self.file.tensors().iter().any(|t| t.name == name)
+    }
+
+    /// A tensor that must have exactly `shape` (outermost first).
+    pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        if !self.has(name) {
+            return Err(Error::NotFound(format!(
+                "{}: tensor {name} is missing",
+                self.file.path()
+            )));
+        }
+        let tensor = self.file.tensor(name)?;
+        if tensor.dims() != shape {
+            return Err(Error::Invalid(format!(
+                "{}: tensor {name}: expected shape {:?}, file has {}",
+                self.file.path(),
+                shape,
+                tensor.shape()
+            )));
+        }
+        Ok(tensor)
+    }
+
+    /// A weight matrix `[rows, cols]`, quantized on load when asked and when
+    /// its rows are a whole number of blocks.
+    pub fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<Tensor> {
+        let tensor = self.tensor(name, &[rows, cols])?;
+        match self.quantize {
+            Some(dtype)
+                if !tensor.dtype().is_quantized() && cols.is_multiple_of(dtype.block_len()) =>
+            {
+                quantize(&tensor, dtype)
+            }
+            _ => Ok(tensor),
+        }
+    }
+
+    /// A vector (norm weights, biases) as f32 on the heap: small, and read
+    /// on every token, so converting once is worth the copy.
+    pub fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>> {
+        self.tensor(name, &[len])?.to_f32_vec()
+    }
+
+    pub fn optional_vector(&self, name: &str, len: usize) -> Result<Option<Vec<f32>>> {
+        if self.has(name) {
+            self.vector(name, len).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+fn quantize(tensor: &Tensor, dtype: DType) -> Result<Tensor> {
+    let values = tensor.to_f32_vec()?;
+    let bytes = dtype.bytes_for(values.len()).ok_or_else(|| {
+        Error::Invalid(format!(
+            "cannot quantize {} values to {dtype}",
+            values.len()
+        ))
+    })?;
+    let mut buf = AlignedBuf::zeroed(bytes);
+    crate::quant::quantize(dtype, &values, buf.as_mut_slice())?;
+    Tensor::from_storage(Storage::owned(buf), dtype, tensor.shape().clone())
+}
