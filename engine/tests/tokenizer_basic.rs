@@ -42,7 +42,7 @@ fn toy() -> Tokenizer {
 }
 
 fn err(r: monologue::Result<Tokenizer>) -> String {
-    r.err().expect("expected an error").to_string()
+    r.expect_err("expected an error").to_string()
 }
 
 #[test]
