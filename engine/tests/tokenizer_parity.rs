@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use monologue::tokenizer::train::{train, TrainOptions};
 use monologue::tokenizer::{bytes::BYTE_TO_CHAR, PreTokenizer, Tokenizer};
 
 const CORPUS_BYTES: usize = 10_500_000;
@@ -328,7 +329,23 @@ fn parity_with_huggingface_tokenizers() {
         jsonl.push('\n');
     }
     std::fs::write(work.join("corpus.jsonl"), jsonl).unwrap();
-    let _ = std::fs::remove_file(work.join("trained.json"));
+    // A tokenizer trained here must load in `tokenizers` and encode the same.
+    let start = std::time::Instant::now();
+    let opts = TrainOptions {
+        vocab_size: 8000,
+        min_frequency: 2,
+        special_tokens: vec!["<|endoftext|>".into(), "<|im_start|>".into()],
+        pre: PreTokenizer::SmolLm,
+    };
+    let trained = train(corpus.iter().map(|s| s.as_str()), &opts).unwrap();
+    eprintln!(
+        "trained {} tokens on {} records in {:.2?}",
+        trained.vocab_size(),
+        corpus.len(),
+        start.elapsed()
+    );
+    assert_eq!(trained.vocab_size(), 8000);
+    std::fs::write(work.join("trained.json"), trained.to_json()).unwrap();
     let script = repo_root().join("tests/tokenizer/reference.py");
     python(&[script.to_str().unwrap(), work.to_str().unwrap()]);
 
@@ -414,6 +431,14 @@ fn parity_with_huggingface_tokenizers() {
         &read_ids(&work.join("ref_qwen2_gpt2.jsonl")),
         true,
     ));
+    bad.extend(compare(
+        "trained",
+        &trained,
+        &corpus,
+        &read_ids(&work.join("ref_trained.jsonl")),
+        true,
+    ));
+    bad.extend(round_trip("trained", &trained, &corpus));
     for (name, tok) in [("smollm2", &smol), ("gpt2", &gpt2)] {
         let refs = read_ids(&work.join(format!("ref_{name}_nospecial.jsonl")));
         let only: Vec<String> = corpus
