@@ -17,6 +17,7 @@ pub mod ops;
 pub mod profile;
 pub mod quant;
 pub mod tensor;
+pub mod tokenizer;
 
 pub use error::{Error, Result};
 pub use tensor::{DType, Shape, Storage, Tensor};

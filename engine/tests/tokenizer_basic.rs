@@ -1,0 +1,177 @@
+//! Tokenizer behaviour that needs no reference: bad input gives clear
+//! errors, long pieces stay fast, streaming never breaks a character.
+
+use std::time::Instant;
+
+use monologue::tokenizer::{bytes::BYTE_TO_CHAR, PreTokenizer, Tokenizer};
+use serde_json::json;
+
+/// All 256 bytes, a few merges, and one special token.
+fn toy_json(merges: &[(&str, &str)]) -> String {
+    let mut vocab = serde_json::Map::new();
+    for (i, c) in BYTE_TO_CHAR.iter().enumerate() {
+        vocab.insert(c.to_string(), json!(i));
+    }
+    let mut n = 256;
+    for (a, b) in merges {
+        let t = format!("{a}{b}");
+        if !vocab.contains_key(&t) {
+            vocab.insert(t, json!(n));
+            n += 1;
+        }
+    }
+    vocab.insert("<|end|>".into(), json!(n));
+    json!({
+        "added_tokens": [{"id": n, "content": "<|end|>", "special": true}],
+        "normalizer": null,
+        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true},
+        "model": {"type": "BPE", "vocab": vocab, "merges": merges.iter().map(|(a, b)| format!("{a} {b}")).collect::<Vec<_>>()},
+    })
+    .to_string()
+}
+
+fn toy() -> Tokenizer {
+    Tokenizer::from_json(&toy_json(&[
+        ("a", "b"),
+        ("ab", "ab"),
+        ("Ġ", "a"),
+        ("c", "c"),
+        ("cc", "cc"),
+    ]))
+    .unwrap()
+}
+
+fn err(r: monologue::Result<Tokenizer>) -> String {
+    r.expect_err("expected an error").to_string()
+}
+
+#[test]
+fn encode_decode_and_specials() {
+    let t = toy();
+    let ids = t.encode("abab a<|end|>", true, false);
+    assert_eq!(ids.len(), 3);
+    assert_eq!(t.decode(&ids).unwrap(), "abab a<|end|>");
+    assert_eq!(t.token_display(ids[0]).unwrap(), "abab");
+    assert_eq!(t.token_text(ids[1]).unwrap(), "Ġa");
+    assert!(t.is_special(ids[2]));
+    // Without parse_special the string is plain text.
+    let plain = t.encode("<|end|>", false, false);
+    assert_eq!(plain.len(), "<|end|>".len());
+    assert_eq!(t.decode(&plain).unwrap(), "<|end|>");
+    assert!(t.encode("", true, false).is_empty());
+    // Saved and reloaded, it encodes the same.
+    let again = Tokenizer::from_json(&t.to_json()).unwrap();
+    assert_eq!(
+        again.encode("abab a<|end|> cccc", true, false),
+        t.encode("abab a<|end|> cccc", true, false)
+    );
+}
+
+#[test]
+fn bad_inputs_are_clear_errors() {
+    assert!(err(Tokenizer::from_json("{not json")).contains("not valid JSON"));
+    assert!(err(Tokenizer::from_json("{}")).contains("no \"model\""));
+    let e = err(Tokenizer::from_json(
+        &toy_json(&[("a", "b")]).replace("\"a b\"", "\"a zz\""),
+    ));
+    assert!(
+        e.contains("\"zz\"") && e.contains("not in the vocabulary"),
+        "{e}"
+    );
+    let e = err(Tokenizer::from_json(
+        &toy_json(&[]).replace("ByteLevel", "Whitespace"),
+    ));
+    assert!(
+        e.contains("unsupported pre-tokenizer \"Whitespace\""),
+        "{e}"
+    );
+    let e = err(Tokenizer::from_json(
+        &toy_json(&[]).replace("\"BPE\"", "\"WordPiece\""),
+    ));
+    assert!(e.contains("WordPiece"), "{e}");
+    let e = err(Tokenizer::from_gguf_parts(
+        vec!["a".into()],
+        None,
+        vec![],
+        "mystery",
+        None,
+        None,
+        None,
+        None,
+        false,
+    ));
+    assert!(e.contains("unknown pre-tokenizer \"mystery\""), "{e}");
+    let e = err(Tokenizer::from_gguf_parts(
+        vec!["a".into(), "b".into()],
+        None,
+        vec!["a c".into()],
+        "gpt2",
+        None,
+        None,
+        None,
+        None,
+        false,
+    ));
+    assert!(e.contains("\"c\""), "{e}");
+    let e = err(Tokenizer::from_vocab_merges(
+        "{\"a\": 0}",
+        "#version: 0.2\na b c\n",
+        PreTokenizer::Gpt2,
+        &[],
+    ));
+    assert!(e.contains("merges.txt line 2"), "{e}");
+
+    let t = toy();
+    let e = t.decode(&[0xC3]).unwrap_err().to_string(); // 'Ã' stands for byte 0xC3 alone
+    let bad = t.token_to_id(&BYTE_TO_CHAR[0xC3].to_string()).unwrap();
+    assert!(t
+        .decode(&[bad])
+        .unwrap_err()
+        .to_string()
+        .contains("invalid UTF-8"));
+    assert!(!e.is_empty());
+    assert!(t
+        .decode(&[99_999])
+        .unwrap_err()
+        .to_string()
+        .contains("outside the vocabulary"));
+    assert_eq!(t.decode_lossy(&[bad]).unwrap(), "\u{FFFD}");
+}
+
+#[test]
+fn streaming_never_splits_a_character() {
+    let t = toy();
+    let text = "é😀中 ab";
+    let ids = t.encode(text, false, false);
+    let mut dec = t.stream_decoder();
+    let mut out = String::new();
+    for &id in &ids {
+        let piece = dec.push(id).unwrap();
+        out.push_str(&piece);
+    }
+    assert!(dec.pending().is_empty());
+    assert_eq!(out, text);
+    // An unfinished character comes out at the end as U+FFFD.
+    let mut dec = t.stream_decoder();
+    let first = t.encode("😀", false, false)[0];
+    assert_eq!(dec.push(first).unwrap(), "");
+    assert_eq!(dec.finish(), "\u{FFFD}");
+}
+
+#[test]
+fn long_pieces_are_not_quadratic() {
+    let t = toy();
+    for (name, text) in [
+        ("1 MB of letters", "abcabcc".repeat(150_000)),
+        ("100,000 digits", "7".repeat(100_000)),
+        ("50,000 emoji", "👍🏽".repeat(50_000)),
+        ("1 MB of spaces", " ".repeat(1_000_000)),
+    ] {
+        let start = Instant::now();
+        let ids = t.encode(&text, false, false);
+        let secs = start.elapsed().as_secs_f64();
+        assert_eq!(t.decode(&ids).unwrap(), text);
+        // A quadratic merge takes minutes here.
+        assert!(secs < 5.0, "{name}: {secs:.2} s");
+    }
+}
