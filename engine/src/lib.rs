@@ -12,6 +12,7 @@ pub mod bench;
 pub mod error;
 pub mod generate;
 pub mod io;
+pub mod language_model;
 pub mod model;
 pub mod ops;
 pub mod profile;
@@ -20,4 +21,5 @@ pub mod tensor;
 pub mod tokenizer;
 
 pub use error::{Error, Result};
+pub use language_model::LanguageModel;
 pub use tensor::{DType, Shape, Storage, Tensor};

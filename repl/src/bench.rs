@@ -55,3 +55,116 @@ fn table(r: &KernelReport) -> String {
     }
     out
 }
+
+#[derive(clap::Args, Debug)]
+pub struct ModelBenchArgs {
+    #[command(flatten)]
+    pub model: crate::prompt::ModelArgs,
+    /// Prompt length for the prefill measurement.
+    #[arg(long, default_value_t = 512)]
+    pub prompt_tokens: usize,
+    /// Tokens generated one at a time for the decode measurement.
+    #[arg(long, default_value_t = 128)]
+    pub gen_tokens: usize,
+    /// Repetitions; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    #[arg(long)]
+    pub json: bool,
+    /// Also print the per-kernel timing table of the measured runs.
+    #[arg(long)]
+    pub profile: bool,
+}
+
+/// `monologue bench --model M`: prefill and decode speed like llama-bench
+/// (pp512 / tg128 on pseudo-random tokens), load time and peak memory.
+pub fn model(args: &ModelBenchArgs) -> Result<(), Box<dyn std::error::Error>> {
+    use monologue::model::Logits;
+    let lm = args.model.load()?;
+    let vocab = lm.model.info().vocab_size as u64;
+    let capacity = args.prompt_tokens.max(1) + args.gen_tokens + 1;
+    // Token ids spread over the vocabulary, fixed so runs compare.
+    let tokens: Vec<u32> = (0..capacity as u64)
+        .map(|i| ((i * 2_654_435_761 + 12_345) % vocab) as u32)
+        .collect();
+    let mut state = lm.new_state(Some(capacity))?;
+    let prompt = &tokens[..args.prompt_tokens.max(1)];
+    if args.profile {
+        monologue::profile::start();
+    }
+    let prefill_s = bench::median_seconds(args.runs, || {
+        state.truncate(0);
+        lm.model
+            .forward(&mut state, prompt, Logits::Last)
+            .expect("prefill");
+    });
+    let decode_s = bench::median_seconds(args.runs, || {
+        state.truncate(1);
+        for &t in &tokens[1..=args.gen_tokens] {
+            lm.model
+                .forward(&mut state, &[t], Logits::Last)
+                .expect("decode");
+        }
+    });
+    let profile = args.profile.then(monologue::profile::stop);
+    let threads = pool::global().threads();
+    let report = serde_json::json!({
+        "prefill_tok_s": prompt.len() as f64 / prefill_s,
+        "decode_tok_s": args.gen_tokens as f64 / decode_s,
+        "load_ms": lm.load_ms,
+        "peak_rss_mb": peak_rss_mb(),
+        "threads": threads,
+        "backend": "cpu",
+        "isa": monologue::backend::cpu::simd::active().name(),
+        "model": lm.path.display().to_string(),
+    });
+    if args.json {
+        println!("{report}");
+    } else {
+        println!("| model | backend | threads | test | t/s |");
+        println!("|-------|---------|--------:|------|----:|");
+        let name = lm
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        println!(
+            "| {name} | cpu ({}) | {threads} | pp{} | {:.1} |",
+            report["isa"].as_str().unwrap_or(""),
+            prompt.len(),
+            report["prefill_tok_s"].as_f64().unwrap_or(0.0)
+        );
+        println!(
+            "| {name} | cpu ({}) | {threads} | tg{} | {:.1} |",
+            report["isa"].as_str().unwrap_or(""),
+            args.gen_tokens,
+            report["decode_tok_s"].as_f64().unwrap_or(0.0)
+        );
+        println!(
+            "load {:.1} ms, peak resident memory {:.1} MB",
+            lm.load_ms,
+            report["peak_rss_mb"].as_f64().unwrap_or(0.0)
+        );
+    }
+    if let Some(profile) = profile {
+        eprintln!(
+            "\nper-kernel timing of all runs (prefill and decode):\n{}",
+            profile.table()
+        );
+    }
+    Ok(())
+}
+
+/// The process's peak resident set (VmHWM), in MB; 0 where /proc is absent.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}

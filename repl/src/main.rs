@@ -1,7 +1,11 @@
 //! The `monologue` command.
 
 mod bench;
+mod generate;
 mod inspect;
+mod logits;
+mod prompt;
+mod tokenize;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -21,10 +25,21 @@ struct Cli {
 enum Command {
     /// Describe a model file: its metadata and its tensors.
     Inspect(inspect::Args),
-    /// Measure kernel speeds against this machine's limits.
+    /// Generate text from a prompt, streaming it.
+    Generate(generate::GenerateArgs),
+    /// Print the logits a model gives a prompt.
+    Logits(logits::LogitsArgs),
+    /// Print the token ids of a text.
+    Tokenize(tokenize::TokenizeArgs),
+    /// Learn a byte-level BPE tokenizer from text files.
+    TrainTokenizer(tokenize::TrainTokenizerArgs),
+    /// Measure speed: a model's prefill and decode (default), kernels, or the tokenizer.
+    #[command(args_conflicts_with_subcommands = true)]
     Bench {
         #[command(subcommand)]
-        what: BenchWhat,
+        what: Option<BenchWhat>,
+        #[command(flatten)]
+        model: bench::ModelBenchArgs,
     },
 }
 
@@ -39,15 +54,25 @@ enum BenchWhat {
         #[arg(long)]
         json: bool,
     },
+    /// Tokenizer encode throughput on a text file.
+    Tokenizer(tokenize::BenchTokenizerArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
         Command::Inspect(args) => inspect::run(&args).map_err(Into::into),
-        Command::Bench {
-            what: BenchWhat::Kernels { threads, json },
-        } => bench::kernels(threads, json).map_err(Into::into),
+        Command::Generate(args) => generate::run(&args),
+        Command::Logits(args) => logits::run(&args),
+        Command::Tokenize(args) => tokenize::tokenize(&args),
+        Command::TrainTokenizer(args) => tokenize::train_tokenizer(&args),
+        Command::Bench { what, model } => match what {
+            Some(BenchWhat::Kernels { threads, json }) => {
+                bench::kernels(threads, json).map_err(Into::into)
+            }
+            Some(BenchWhat::Tokenizer(args)) => tokenize::bench_tokenizer(&args),
+            None => bench::model(&model),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

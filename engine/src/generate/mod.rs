@@ -1,8 +1,12 @@
-//! Turning a model's logits into text: sampling, and (soon) the generation
-//! loop with stop rules, streaming and reasoning traces.
+//! Turning a model's logits into text: sampling, stop rules and the
+//! streaming generation loop.
 
 mod rng;
+mod run;
 pub mod sampler;
+pub mod stop;
 
 pub use rng::Rng;
+pub use run::{generate, GenerateOptions, Generation, StopReason, Timings};
 pub use sampler::{argmax, Candidate, Sampler, SamplerConfig};
+pub use stop::StopStrings;

@@ -69,9 +69,14 @@ pub struct LoadOptions {
 /// safetensors).
 pub fn load(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Box<dyn Model>> {
     let path = path.as_ref();
-    let file = ModelFile::open(path)?;
+    from_file(&ModelFile::open(path)?, path, options)
+}
+
+/// Build the model in an opened file (`path` is where it came from: a
+/// safetensors checkpoint's `config.json` sits beside it).
+pub fn from_file(file: &ModelFile, path: &Path, options: &LoadOptions) -> Result<Box<dyn Model>> {
     let weights = Weights {
-        file: &file,
+        file,
         quantize: options.quantize,
     };
     match file.format() {

@@ -19,7 +19,9 @@ pub mod bytes;
 mod cache;
 pub mod decode;
 mod hash;
+pub mod load_gguf;
 pub mod load_json;
+mod open;
 pub mod pretokenize;
 pub mod special;
 pub mod train;
@@ -285,42 +287,30 @@ impl Tokenizer {
         cache.insert(piece, &out[start..]);
     }
 
-    /// Encodes many texts; across threads with the `threads` feature.
+    /// Encodes many texts, split across the kernel thread pool (so the
+    /// engine's one thread-count setting governs this too).
     pub fn encode_batch<S: AsRef<str> + Sync>(
         &self,
         texts: &[S],
         parse_special: bool,
         add_bos: bool,
     ) -> Vec<Vec<u32>> {
-        #[cfg(feature = "threads")]
-        {
-            let workers = std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .min(texts.len());
-            if workers > 1 {
-                let chunk = texts.len().div_ceil(workers);
-                let mut out: Vec<Vec<u32>> = Vec::with_capacity(texts.len());
-                std::thread::scope(|s| {
-                    let handles: Vec<_> = texts
-                        .chunks(chunk)
-                        .map(|c| {
-                            s.spawn(move || {
-                                c.iter()
-                                    .map(|t| self.encode(t.as_ref(), parse_special, add_bos))
-                                    .collect::<Vec<_>>()
-                            })
-                        })
-                        .collect();
-                    for h in handles {
-                        out.extend(h.join().expect("tokenizer worker panicked"));
-                    }
-                });
-                return out;
-            }
-        }
-        texts
-            .iter()
-            .map(|t| self.encode(t.as_ref(), parse_special, add_bos))
+        use crate::backend::cpu::pool;
+        use std::sync::Mutex;
+        let pool = pool::global();
+        let parts: Vec<Mutex<Vec<Vec<u32>>>> =
+            (0..pool.threads()).map(|_| Mutex::default()).collect();
+        pool.run(&|thread, threads| {
+            let range = pool::split_range(texts.len(), thread, threads, 1);
+            let ids = texts[range]
+                .iter()
+                .map(|t| self.encode(t.as_ref(), parse_special, add_bos))
+                .collect();
+            *parts[thread].lock().unwrap_or_else(|e| e.into_inner()) = ids;
+        });
+        parts
+            .into_iter()
+            .flat_map(|p| p.into_inner().unwrap_or_else(|e| e.into_inner()))
             .collect()
     }
 

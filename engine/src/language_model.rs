@@ -1,0 +1,151 @@
+//! A model ready to talk: the network, its tokenizer and its end-of-turn
+//! tokens, loaded from one name or path. This is what the command line, the
+//! scripting API and the browser hold.
+
+use crate::error::{Error, Result};
+use crate::generate::{self, GenerateOptions, Generation};
+use crate::io::{Format, ModelFile};
+use crate::model::{self, LoadOptions, Model, State};
+use crate::tokenizer::Tokenizer;
+use std::path::{Path, PathBuf};
+
+/// The default model's short name and file.
+pub const DEFAULT_MODEL: &str = "smollm2";
+pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// Tokens that end an assistant turn in the chat formats we know, used in
+/// addition to the tokenizer's own end-of-sequence id.
+const END_OF_TURN: [&str; 6] = [
+    "<|im_end|>",
+    "<|endoftext|>",
+    "<|eot_id|>",
+    "<|end_of_text|>",
+    "<|end|>",
+    "</s>",
+];
+
+pub struct LanguageModel {
+    /// Where the model was loaded from.
+    pub path: PathBuf,
+    pub model: Box<dyn Model>,
+    pub tokenizer: Tokenizer,
+    /// Tokens that end generation.
+    pub stop_ids: Vec<u32>,
+    /// Whether prompts start with the BOS token (the file says).
+    pub add_bos: bool,
+    /// Wall time of the load, in milliseconds.
+    pub load_ms: f64,
+}
+
+impl LanguageModel {
+    /// Load by path (a GGUF file, a Hugging Face folder) or by the name
+    /// `smollm2` (the default model that `scripts/fetch-model.sh` fetches).
+    pub fn load(name_or_path: &str, options: &LoadOptions) -> Result<Self> {
+        let start = crate::profile::now_ns();
+        let path = resolve_model_path(name_or_path)?;
+        let file = ModelFile::open(&path)?;
+        let model = model::from_file(&file, &path, options)?;
+        let tokenizer = match file.format() {
+            Format::Gguf => Tokenizer::from_gguf(file.metadata())?,
+            Format::Safetensors => {
+                let dir = if path.is_dir() {
+                    path.as_path()
+                } else {
+                    path.parent().unwrap_or(Path::new("."))
+                };
+                Tokenizer::from_json_file(dir.join("tokenizer.json"))?
+            }
+        };
+        let mut stop_ids: Vec<u32> = tokenizer.eos_id().into_iter().collect();
+        for name in END_OF_TURN {
+            if let Some(id) = tokenizer.token_to_id(name) {
+                if tokenizer.is_special(id) && !stop_ids.contains(&id) {
+                    stop_ids.push(id);
+                }
+            }
+        }
+        let add_bos = tokenizer.add_bos_default();
+        Ok(LanguageModel {
+            path,
+            model,
+            tokenizer,
+            stop_ids,
+            add_bos,
+            load_ms: crate::profile::now_ns().saturating_sub(start) as f64 * 1e-6,
+        })
+    }
+
+    /// Token ids of `text`, special tokens parsed, with BOS if the model
+    /// asks for one.
+    pub fn encode(&self, text: &str) -> Vec<u32> {
+        self.tokenizer.encode(text, true, self.add_bos)
+    }
+
+    /// A fresh state for `capacity` positions (the model's full context if
+    /// `None`, capped at 8192 to keep the KV cache modest).
+    pub fn new_state(&self, capacity: Option<usize>) -> Result<State> {
+        let context = self.model.info().context_length;
+        self.model.new_state(capacity.unwrap_or(context.min(8192)))
+    }
+
+    /// Generation options with this model's end tokens filled in.
+    pub fn options(&self) -> GenerateOptions {
+        GenerateOptions {
+            stop_ids: self.stop_ids.clone(),
+            ..GenerateOptions::default()
+        }
+    }
+
+    /// Generate from `prompt` ids, continuing `state`.
+    pub fn generate(
+        &self,
+        state: &mut State,
+        prompt: &[u32],
+        options: &GenerateOptions,
+        cancel: Option<&std::sync::atomic::AtomicBool>,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Generation> {
+        generate::generate(
+            self.model.as_ref(),
+            &self.tokenizer,
+            state,
+            prompt,
+            options,
+            cancel,
+            on_text,
+        )
+    }
+}
+
+/// Where the model called `name` lives: an existing path as given, or the
+/// default model's file in `$MONOLOGUE_MODELS`, `./models` or the
+/// repository's `models/` folder.
+pub fn resolve_model_path(name: &str) -> Result<PathBuf> {
+    let given = PathBuf::from(name);
+    if given.exists() {
+        return Ok(given);
+    }
+    if name != DEFAULT_MODEL {
+        return Err(Error::NotFound(format!(
+            "model {name}: no such file or folder (give a .gguf file, a Hugging Face folder, or `{DEFAULT_MODEL}`)"
+        )));
+    }
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(dir) = std::env::var_os("MONOLOGUE_MODELS") {
+        dirs.push(dir.into());
+    }
+    dirs.push(PathBuf::from("models"));
+    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../models"));
+    dirs.iter()
+        .map(|d| d.join(DEFAULT_MODEL_FILE))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "the default model {DEFAULT_MODEL_FILE} is not in {}: run scripts/fetch-model.sh",
+                dirs.iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+}

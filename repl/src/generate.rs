@@ -1,0 +1,106 @@
+//! `monologue generate`: stream a continuation (or, later, a chat reply).
+
+use crate::prompt::{ModelArgs, PromptArgs};
+use clap::Args;
+use monologue::generate::SamplerConfig;
+use serde_json::json;
+use std::io::Write;
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub prompt: PromptArgs,
+    /// Most tokens to generate.
+    #[arg(long, default_value_t = 256)]
+    pub max_tokens: usize,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    /// Print one JSON object at the end instead of streaming text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SamplingArgs {
+    /// Always take the most likely token (same as --temperature 0).
+    #[arg(long, conflicts_with_all = ["temperature", "top_k", "top_p", "min_p"])]
+    pub greedy: bool,
+    #[arg(long, default_value_t = 0.8)]
+    pub temperature: f32,
+    /// 0 keeps every token.
+    #[arg(long, default_value_t = 40)]
+    pub top_k: usize,
+    #[arg(long, default_value_t = 0.95)]
+    pub top_p: f32,
+    #[arg(long, default_value_t = 0.05)]
+    pub min_p: f32,
+    /// 1 is off.
+    #[arg(long, default_value_t = 1.0)]
+    pub repeat_penalty: f32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl SamplingArgs {
+    pub fn config(&self) -> SamplerConfig {
+        let config = SamplerConfig {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            min_p: self.min_p,
+            repetition_penalty: self.repeat_penalty,
+            seed: self.seed,
+            ..SamplerConfig::default()
+        };
+        if self.greedy {
+            SamplerConfig {
+                temperature: 0.0,
+                ..config
+            }
+        } else {
+            config
+        }
+    }
+}
+
+pub fn run(args: &GenerateArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let lm = args.model.load()?;
+    let prompt = match args.prompt.ids(lm.model.info().vocab_size)? {
+        Some(ids) => ids,
+        None => lm.encode(&args.prompt.text()?.unwrap_or_default()),
+    };
+    let mut state = lm.new_state(None)?;
+    let mut options = lm.options();
+    options.max_tokens = args.max_tokens;
+    options.sampler = args.sampling.config();
+
+    let stdout = std::io::stdout();
+    let mut print = |piece: &str| {
+        if !args.json {
+            let mut out = stdout.lock();
+            // A closed pipe (`| head`) is not an error worth reporting.
+            let _ = out.write_all(piece.as_bytes()).and_then(|_| out.flush());
+        }
+    };
+    let generation = lm.generate(&mut state, &prompt, &options, None, &mut print)?;
+    if args.json {
+        let t = &generation.timings;
+        let report = json!({
+            "prompt_tokens": prompt,
+            "tokens": generation.tokens,
+            "text": generation.text,
+            "stop": generation.stop.name(),
+            "timings": {
+                "load_ms": lm.load_ms,
+                "prefill_tok_s": t.prefill_tok_s(),
+                "decode_tok_s": t.decode_tok_s(),
+            },
+        });
+        println!("{report}");
+    } else {
+        println!();
+    }
+    Ok(())
+}

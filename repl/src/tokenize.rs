@@ -1,0 +1,155 @@
+//! `monologue tokenize`, `monologue train-tokenizer` and
+//! `monologue bench tokenizer`.
+
+use clap::Args;
+use monologue::tokenizer::{train, PreTokenizer, Tokenizer};
+use std::io::{BufRead, Read, Write};
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct TokenizeArgs {
+    /// A GGUF file, a tokenizer.json, or a folder with vocab.json + merges.txt.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Match special tokens such as <|im_start|> (otherwise they are text).
+    #[arg(long)]
+    pub special: bool,
+    /// Never prepend the BOS token (by default: if the tokenizer asks for it).
+    #[arg(long)]
+    pub no_bos: bool,
+    /// Read JSON strings, one per line, from stdin; print one id array per line.
+    #[arg(long, conflicts_with = "text")]
+    pub jsonl: bool,
+    /// The text to tokenize; `-` reads stdin.
+    #[arg(required_unless_present = "jsonl")]
+    pub text: Option<String>,
+}
+
+pub fn tokenize(args: &TokenizeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let tok = Tokenizer::open(&args.model)?;
+    let bos = !args.no_bos && tok.add_bos_default();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if args.jsonl {
+        for (n, line) in std::io::stdin().lock().lines().enumerate() {
+            let line = line?;
+            let text: String = serde_json::from_str(&line)
+                .map_err(|e| format!("stdin line {}: expected a JSON string: {e}", n + 1))?;
+            let ids = tok.encode(&text, args.special, bos);
+            writeln!(out, "{}", serde_json::to_string(&ids)?)?;
+        }
+    } else {
+        let text = match args.text.as_deref() {
+            Some("-") => {
+                let mut s = String::new();
+                std::io::stdin().read_to_string(&mut s)?;
+                s
+            }
+            Some(t) => t.to_string(),
+            None => String::new(),
+        };
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&tok.encode(&text, args.special, bos))?
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct TrainTokenizerArgs {
+    /// Text files to learn from.
+    #[arg(long, required = true, num_args = 1..)]
+    pub input: Vec<PathBuf>,
+    /// Vocabulary size: special tokens + 256 bytes + merges.
+    #[arg(long)]
+    pub vocab_size: usize,
+    /// Stop merging when the best pair occurs fewer times than this.
+    #[arg(long, default_value_t = 2)]
+    pub min_frequency: u64,
+    /// Special tokens (given the first ids).
+    #[arg(long, num_args = 0..)]
+    pub special: Vec<String>,
+    /// Pre-tokenizer: gpt2, llama3, qwen2 or smollm.
+    #[arg(long, default_value = "gpt2")]
+    pub pre: String,
+    /// Where to write the tokenizer.json.
+    #[arg(long)]
+    pub output: PathBuf,
+}
+
+pub fn train_tokenizer(args: &TrainTokenizerArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let texts = args
+        .input
+        .iter()
+        .map(|p| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let options = train::TrainOptions {
+        vocab_size: args.vocab_size,
+        min_frequency: args.min_frequency,
+        special_tokens: args.special.clone(),
+        pre: PreTokenizer::from_gguf_name(&args.pre)?,
+    };
+    let start = std::time::Instant::now();
+    let tok = train::train(texts.iter().map(String::as_str), &options)?;
+    let tmp = args.output.with_extension("json.tmp");
+    std::fs::write(&tmp, tok.to_json()).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, &args.output).map_err(|e| format!("{}: {e}", args.output.display()))?;
+    eprintln!(
+        "trained {} tokens on {:.1} MB in {:.2} s → {}",
+        tok.vocab_size(),
+        texts.iter().map(String::len).sum::<usize>() as f64 / 1e6,
+        start.elapsed().as_secs_f64(),
+        args.output.display()
+    );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct BenchTokenizerArgs {
+    #[arg(long)]
+    pub model: PathBuf,
+    /// A text file to encode.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Threads for batch encoding (1: the plain single-thread encoder).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn bench_tokenizer(args: &BenchTokenizerArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let tok = Tokenizer::open(&args.model)?;
+    let text = std::fs::read_to_string(&args.input)
+        .map_err(|e| format!("{}: {e}", args.input.display()))?;
+    let threads = args.threads.max(1);
+    monologue::backend::cpu::pool::set_threads(threads);
+    // Batches are split at line ends so that each thread gets whole lines.
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let mut tokens = 0;
+    let seconds = monologue::bench::median_seconds(5, || {
+        tokens = if threads == 1 {
+            tok.encode(&text, false, false).len()
+        } else {
+            tok.encode_batch(&lines, false, false)
+                .iter()
+                .map(Vec::len)
+                .sum()
+        };
+    });
+    let mb_per_s = text.len() as f64 / seconds * 1e-6;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"bytes": text.len(), "tokens": tokens, "seconds": seconds, "mb_per_s": mb_per_s, "threads": threads})
+        );
+    } else {
+        println!(
+            "{} bytes → {tokens} tokens in {seconds:.3} s (median of 5): {mb_per_s:.1} MB/s, {threads} thread(s)",
+            text.len()
+        );
+    }
+    Ok(())
+}
