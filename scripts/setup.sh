@@ -33,7 +33,7 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}" >/dev/null
 }
 
-apt_install python3-pip unzip
+apt_install python3-pip unzip fonts-dejavu-core
 if [ "$want_wasm" = 1 ]; then
   # Debian's rustc ships the std sources that -Zbuild-std needs for wasm32;
   # lld-22 provides the linker that rust-lld resolves to.

@@ -15,6 +15,8 @@ pub mod io;
 pub mod language_model;
 pub mod model;
 pub mod ops;
+#[cfg(feature = "plot")]
+pub mod plot;
 pub mod profile;
 pub mod quant;
 pub mod tensor;
