@@ -40,7 +40,15 @@ if [ "$want_wasm" = 1 ]; then
   apt_install rustc-web rust-web-src rust-web-llvm lld-22
 fi
 
-# Reference implementations the tests compare against.
+# Reference implementations the tests compare against: the `gguf` package
+# (block formats), Hugging Face `tokenizers`, and llama.cpp's tokenizer
+# through llama-cpp-python (which compiles llama.cpp: several minutes once).
 python3 -c "import gguf, numpy" 2>/dev/null || python3 -m pip install --quiet gguf numpy
+python3 -c "import tokenizers" 2>/dev/null || python3 -m pip install --quiet tokenizers
+if ! python3 -c "import llama_cpp" 2>/dev/null; then
+  echo "building llama.cpp through llama-cpp-python (a few minutes, once) ..."
+  CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" python3 -m pip install --quiet llama-cpp-python
+fi
+command -v npm >/dev/null || apt_install npm
 
 "$here/scripts/fetch-model.sh"

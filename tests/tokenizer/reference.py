@@ -14,6 +14,7 @@ there:
                        Qwen 2 pre-tokenizer regex, to test those scanners)
   ref_<name>.jsonl     ids per corpus line, special tokens parsed
   ref_<name>_nospecial.jsonl  the same with special tokens as plain text
+  ref_llamacpp[_nospecial].jsonl  SmolLM2's ids from llama.cpp (llama-cpp-python)
 Any missing tool is an error (exit status 1), never a skip.
 """
 import json
@@ -122,6 +123,22 @@ def write_ids(tok, lines, path):
             out.write("\n")
 
 
+def llama_cpp_ids(lines, work):
+    """SmolLM2's ids from llama.cpp's own tokenizer (llama-cpp-python, which
+    builds llama.cpp from source), with and without special-token parsing."""
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        sys.exit("reference.py: the Python package `llama-cpp-python` is missing (pip install llama-cpp-python)")
+    llm = Llama(model_path=GGUF, vocab_only=True, verbose=False)
+    for special, name in [(True, "ref_llamacpp.jsonl"), (False, "ref_llamacpp_nospecial.jsonl")]:
+        with open(os.path.join(work, name), "w") as out:
+            for line in lines:
+                ids = llm.tokenize(line.encode("utf-8"), add_bos=False, special=special) if line else []
+                out.write(json.dumps(ids, separators=(",", ":")))
+                out.write("\n")
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: reference.py WORKDIR")
@@ -140,6 +157,7 @@ def main():
         toks["trained"] = Tokenizer.from_file(trained)
     for name, tok in toks.items():
         write_ids(tok, lines, os.path.join(work, f"ref_{name}.jsonl"))
+    llama_cpp_ids(lines, work)
     # Special-token strings as plain text: only the lines that have some.
     special = [l if "<|" in l or "<repo" in l or "<file" in l else "" for l in lines]
     for name in ["smollm2", "gpt2"]:
