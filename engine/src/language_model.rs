@@ -53,7 +53,7 @@ impl LanguageModel {
                 } else {
                     path.parent().unwrap_or(Path::new("."))
                 };
-                Tokenizer::from_json_file(dir.join("tokenizer.json"))?
+                Tokenizer::from_hf_dir(dir)?
             }
         };
         let mut stop_ids: Vec<u32> = tokenizer.eos_id().into_iter().collect();

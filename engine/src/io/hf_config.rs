@@ -53,6 +53,8 @@ struct Raw {
     #[serde(alias = "layer_norm_epsilon")]
     rms_norm_eps: Option<f64>,
     rope_theta: Option<f64>,
+    /// transformers 5 moves `rope_theta` (and any scaling) in here.
+    rope_parameters: Option<RopeParameters>,
     vocab_size: Option<usize>,
     #[serde(alias = "n_positions")]
     max_position_embeddings: Option<usize>,
@@ -64,6 +66,11 @@ struct Raw {
     hidden_act: Option<String>,
     bos_token_id: Option<u32>,
     eos_token_id: Option<OneOrMany>,
+}
+
+#[derive(Deserialize)]
+struct RopeParameters {
+    rope_theta: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -119,7 +126,10 @@ impl HfConfig {
             head_dim: raw.head_dim.unwrap_or(hidden_size / num_attention_heads),
             intermediate_size,
             norm_eps: raw.rms_norm_eps.unwrap_or(if gpt2 { 1e-5 } else { 1e-6 }),
-            rope_theta: raw.rope_theta.unwrap_or(10_000.0),
+            rope_theta: raw
+                .rope_theta
+                .or(raw.rope_parameters.and_then(|r| r.rope_theta))
+                .unwrap_or(10_000.0),
             vocab_size: raw.vocab_size.ok_or_else(|| missing("`vocab_size`"))?,
             max_position_embeddings: raw.max_position_embeddings,
             // `PretrainedConfig` ties by default; Llama and Qwen2 override it.

@@ -6,15 +6,18 @@
 //! | file | architecture |
 //! |---|---|
 //! | `llama.rs` | Llama 2/3, TinyLlama, SmolLM2, Qwen2 |
+//! | `gpt2.rs` | GPT-2 |
 
 mod config;
+mod gpt2;
 mod linear;
 mod llama;
 mod names;
 mod state;
 mod weights;
 
-pub use config::LlamaConfig;
+pub use config::{Gpt2Config, LlamaConfig};
+pub use gpt2::Gpt2;
 pub use llama::Llama;
 pub use names::{Naming, Part};
 pub use state::State;
@@ -98,8 +101,12 @@ pub fn from_file(file: &ModelFile, path: &Path, options: &LoadOptions) -> Result
                     let config = LlamaConfig::from_gguf(file.metadata(), vocab)?;
                     Ok(Box::new(Llama::load(config, &weights, Naming::Gguf)?))
                 }
+                "gpt2" => {
+                    let config = Gpt2Config::from_gguf(file.metadata(), vocab)?;
+                    Ok(Box::new(Gpt2::load(config, &weights, Naming::Gguf)?))
+                }
                 other => Err(Error::Invalid(format!(
-                    "{}: architecture `{other}` is not supported (supported: llama, qwen2)",
+                    "{}: architecture `{other}` is not supported (supported: llama, qwen2, gpt2)",
                     file.path()
                 ))),
             }
@@ -120,8 +127,16 @@ pub fn from_file(file: &ModelFile, path: &Path, options: &LoadOptions) -> Result
                         Naming::HuggingFace,
                     )?))
                 }
+                "gpt2" => {
+                    let config = Gpt2Config::from_hf(&hf)?;
+                    // Checkpoints saved from `GPT2LMHeadModel` put the body
+                    // under `transformer.`; some saved from `GPT2Model` do not.
+                    let prefixed = !weights.has("wte.weight");
+                    let naming = Naming::HuggingFaceGpt2 { prefixed };
+                    Ok(Box::new(Gpt2::load(config, &weights, naming)?))
+                }
                 other => Err(Error::Invalid(format!(
-                    "{}: model_type `{other}` is not supported (supported: llama, qwen2)",
+                    "{}: model_type `{other}` is not supported (supported: llama, qwen2, gpt2)",
                     dir.display()
                 ))),
             }

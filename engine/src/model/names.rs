@@ -1,16 +1,21 @@
-//! Tensor names: llama.cpp's GGUF convention and Hugging Face's. The model
-//! code asks for a part by meaning; this table spells it for the file.
+//! Tensor names: llama.cpp's GGUF convention and Hugging Face's (which
+//! differs between Llama-style and GPT-2 checkpoints). The model code asks
+//! for a part by meaning; this table spells it for the file.
 
 /// A weight's role in a transformer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {
     TokenEmbedding,
+    /// Learned absolute positions (GPT-2).
+    PositionEmbedding,
     OutputNorm,
     Output,
     AttnNorm,
     AttnQ,
     AttnK,
     AttnV,
+    /// Q, K and V fused in one matrix (GPT-2).
+    AttnQkv,
     AttnOutput,
     FfnNorm,
     FfnGate,
@@ -21,7 +26,13 @@ pub enum Part {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Naming {
     Gguf,
+    /// Llama, Qwen2 (`model.layers.N.self_attn.q_proj`).
     HuggingFace,
+    /// GPT-2 (`transformer.h.N.attn.c_attn`); some checkpoints leave out the
+    /// `transformer.` prefix.
+    HuggingFaceGpt2 {
+        prefixed: bool,
+    },
 }
 
 impl Naming {
@@ -32,6 +43,7 @@ impl Naming {
         let stem = match self {
             Naming::Gguf => match part {
                 TokenEmbedding => "token_embd".to_string(),
+                PositionEmbedding => "position_embd".to_string(),
                 OutputNorm => "output_norm".to_string(),
                 Output => "output".to_string(),
                 _ => format!("blk.{layer}.{}", gguf_block_part(part)),
@@ -42,6 +54,17 @@ impl Naming {
                 Output => "lm_head".to_string(),
                 _ => format!("model.layers.{layer}.{}", hf_block_part(part)),
             },
+            Naming::HuggingFaceGpt2 { prefixed } => {
+                let prefix = if prefixed { "transformer." } else { "" };
+                match part {
+                    TokenEmbedding => format!("{prefix}wte"),
+                    PositionEmbedding => format!("{prefix}wpe"),
+                    OutputNorm => format!("{prefix}ln_f"),
+                    // The head sits outside `transformer`.
+                    Output => "lm_head".to_string(),
+                    _ => format!("{prefix}h.{layer}.{}", hf_gpt2_block_part(part)),
+                }
+            }
         };
         format!("{stem}.{suffix}")
     }
@@ -53,6 +76,7 @@ fn gguf_block_part(part: Part) -> &'static str {
         Part::AttnQ => "attn_q",
         Part::AttnK => "attn_k",
         Part::AttnV => "attn_v",
+        Part::AttnQkv => "attn_qkv",
         Part::AttnOutput => "attn_output",
         Part::FfnNorm => "ffn_norm",
         Part::FfnGate => "ffn_gate",
@@ -77,6 +101,18 @@ fn hf_block_part(part: Part) -> &'static str {
     }
 }
 
+fn hf_gpt2_block_part(part: Part) -> &'static str {
+    match part {
+        Part::AttnNorm => "ln_1",
+        Part::AttnQkv => "attn.c_attn",
+        Part::AttnOutput => "attn.c_proj",
+        Part::FfnNorm => "ln_2",
+        Part::FfnUp => "mlp.c_fc",
+        Part::FfnDown => "mlp.c_proj",
+        _ => unreachable!("not a GPT-2 block part"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +134,21 @@ mod tests {
         assert_eq!(
             Naming::HuggingFace.name(Part::AttnK, 0, "bias"),
             "model.layers.0.self_attn.k_proj.bias"
+        );
+        let gpt2 = Naming::HuggingFaceGpt2 { prefixed: true };
+        assert_eq!(
+            gpt2.name(Part::AttnQkv, 1, "weight"),
+            "transformer.h.1.attn.c_attn.weight"
+        );
+        assert_eq!(gpt2.name(Part::Output, 0, "weight"), "lm_head.weight");
+        let bare = Naming::HuggingFaceGpt2 { prefixed: false };
+        assert_eq!(
+            bare.name(Part::PositionEmbedding, 0, "weight"),
+            "wpe.weight"
+        );
+        assert_eq!(
+            Naming::Gguf.name(Part::AttnQkv, 0, "bias"),
+            "blk.0.attn_qkv.bias"
         );
     }
 }

@@ -42,6 +42,20 @@ impl Weights<'_> {
     /// its rows are a whole number of blocks.
     pub fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<Tensor> {
         let tensor = self.tensor(name, &[rows, cols])?;
+        self.maybe_quantize(tensor)
+    }
+
+    /// A weight matrix the file stores as `[cols, rows]` (`[in, out]`, as
+    /// Hugging Face's `Conv1D` in GPT-2 does), returned as `[rows, cols]`
+    /// like [`matrix`](Self::matrix): transposed once into owned storage of
+    /// the same float type, then quantized when asked.
+    pub fn matrix_transposed(&self, name: &str, rows: usize, cols: usize) -> Result<Tensor> {
+        let stored = self.tensor(name, &[cols, rows])?;
+        self.maybe_quantize(transpose(&stored)?)
+    }
+
+    fn maybe_quantize(&self, tensor: Tensor) -> Result<Tensor> {
+        let cols = tensor.dims().last().copied().unwrap_or(0);
         match self.quantize {
             Some(dtype)
                 if !tensor.dtype().is_quantized() && cols.is_multiple_of(dtype.block_len()) =>
@@ -65,6 +79,37 @@ impl Weights<'_> {
             Ok(None)
         }
     }
+}
+
+/// A 2-D float tensor's transpose in new storage, element bytes moved as
+/// they are (no conversion, so F16 and BF16 stay half the size of F32).
+fn transpose(tensor: &Tensor) -> Result<Tensor> {
+    let &[rows, cols] = tensor.dims() else {
+        return Err(Error::Invalid(format!(
+            "transpose: expected a matrix, got shape {}",
+            tensor.shape()
+        )));
+    };
+    let width = match tensor.dtype() {
+        DType::F32 => 4,
+        DType::F16 | DType::BF16 => 2,
+        other => {
+            return Err(Error::DType {
+                op: "transpose".into(),
+                dtype: other.to_string(),
+            })
+        }
+    };
+    let src = tensor.as_bytes()?;
+    let mut buf = AlignedBuf::zeroed(src.len());
+    let dst = buf.as_mut_slice();
+    for r in 0..rows {
+        for c in 0..cols {
+            let (from, to) = ((r * cols + c) * width, (c * rows + r) * width);
+            dst[to..to + width].copy_from_slice(&src[from..from + width]);
+        }
+    }
+    Tensor::from_storage(Storage::owned(buf), tensor.dtype(), [cols, rows])
 }
 
 fn quantize(tensor: &Tensor, dtype: DType) -> Result<Tensor> {

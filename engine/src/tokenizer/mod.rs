@@ -7,7 +7,9 @@
 //!
 //! Loading: [`Tokenizer::from_gguf_parts`] (GGUF metadata values),
 //! [`Tokenizer::from_json`] (Hugging Face `tokenizer.json`),
-//! [`Tokenizer::from_vocab_merges`] (GPT-2 `vocab.json` + `merges.txt`).
+//! [`Tokenizer::from_vocab_merges`] (GPT-2 `vocab.json` + `merges.txt`),
+//! [`Tokenizer::from_hf_dir`] (a Hugging Face model folder, with its special
+//! tokens from `tokenizer_config.json` / `config.json`).
 //! Training: [`train`].
 //!
 //! Bytes with no token of their own (SmolLM2 has none for a few bytes that
@@ -19,6 +21,7 @@ pub mod bytes;
 mod cache;
 pub mod decode;
 mod hash;
+mod hf_dir;
 pub mod load_gguf;
 pub mod load_json;
 mod open;

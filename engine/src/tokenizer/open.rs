@@ -1,35 +1,16 @@
 //! Opening a tokenizer from whatever file a person points at.
 
-use super::{PreTokenizer, Tokenizer};
+use super::Tokenizer;
 use crate::error::{Error, Result};
 use std::path::Path;
 
 impl Tokenizer {
     /// A GGUF model file (its embedded tokenizer), a `tokenizer.json`, or a
-    /// folder holding `tokenizer.json` or GPT-2's `vocab.json` + `merges.txt`
-    /// (`encoder.json` + `vocab.bpe` also work).
+    /// Hugging Face model folder (see [`Tokenizer::from_hf_dir`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Tokenizer> {
         let path = path.as_ref();
         if path.is_dir() {
-            let json = path.join("tokenizer.json");
-            if json.is_file() {
-                return Tokenizer::from_json_file(json);
-            }
-            for (vocab, merges) in [("vocab.json", "merges.txt"), ("encoder.json", "vocab.bpe")] {
-                let (v, m) = (path.join(vocab), path.join(merges));
-                if v.is_file() && m.is_file() {
-                    return Tokenizer::from_vocab_merges_files(
-                        v,
-                        m,
-                        PreTokenizer::Gpt2,
-                        &["<|endoftext|>"],
-                    );
-                }
-            }
-            return Err(Error::NotFound(format!(
-                "{}: no tokenizer.json, vocab.json + merges.txt, or encoder.json + vocab.bpe in this folder",
-                path.display()
-            )));
+            return Tokenizer::from_hf_dir(path);
         }
         let head = read_head(path)?;
         if head.starts_with(b"GGUF") {

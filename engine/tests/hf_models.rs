@@ -1,0 +1,721 @@
+//! Tiny random-weight Hugging Face checkpoints (Llama in TinyLlama's layout,
+//! Qwen2, GPT-2) against what `transformers` computed on them, recorded by
+//! `tests/reference/make_hf_fixtures.py` into `tests/fixtures/hf/`.
+//!
+//! Tolerances (max |ours − transformers| over every logit):
+//! - f32 weights: 1e-4, in every way of feeding the tokens (one prefill,
+//!   token-by-token decode, split prefill then decode); greedy tokens equal.
+//! - F16 / BF16 weights: 1e-4 against transformers run in f32 on the same
+//!   rounded weights (we widen half weights exactly), and within
+//!   [`BF16_VS_F32`] (0.15) / [`F16_VS_F32`] (0.03) of the f32 model.
+//! - Q8_0 on load (weights and activations quantized): within [`Q8_0_TOL`]
+//!   (0.3) max-abs and [`Q8_0_RMS`] (0.06) root-mean-square of the f32
+//!   reference, whose logits spread with a standard deviation of about 1.2;
+//!   greedy tokens equal up to the first step whose top-2 margin is below
+//!   twice the largest difference seen on that input's prompt.
+
+mod common;
+
+use common::gguf_writer::GgufWriter;
+use monologue::generate::argmax;
+use monologue::io::{SafetensorsFile, Value};
+use monologue::model::{self, LoadOptions, Logits, Model};
+use monologue::tokenizer::Tokenizer;
+use monologue::DType;
+use serde_json::Value as Json;
+use std::path::{Path, PathBuf};
+
+const F32_TOL: f32 = 1e-4;
+const BF16_VS_F32: f32 = 0.15;
+const F16_VS_F32: f32 = 0.03;
+const Q8_0_TOL: f32 = 0.3;
+/// Root-mean-square logit difference (logits have a spread of about 1.2).
+const Q8_0_RMS: f32 = 0.06;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../tests/fixtures/hf/{name}"))
+}
+
+/// One recorded input and its outputs.
+struct Case {
+    text: Option<String>,
+    ids: Vec<u32>,
+    /// `[T, vocab]`.
+    logits: Vec<f32>,
+    greedy: Vec<u32>,
+    greedy_margin: Vec<f32>,
+}
+
+fn reference(dir: &Path) -> Vec<Case> {
+    let index: Json =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+            .unwrap();
+    let blob = std::fs::read(dir.join("reference.bin")).unwrap();
+    let array = |entry: &Json| -> Vec<f32> {
+        let offset = entry["offset"].as_u64().unwrap() as usize;
+        let n: usize = entry["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap() as usize)
+            .product();
+        blob[offset..offset + 4 * n]
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect()
+    };
+    let ints = |v: &Json| -> Vec<u32> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u32)
+            .collect()
+    };
+    index["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| Case {
+            text: e.get("text").and_then(Json::as_str).map(str::to_string),
+            ids: ints(&e["ids"]),
+            logits: array(&e["logits"]),
+            greedy: ints(&e["greedy"]),
+            greedy_margin: e["greedy_margin"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect(),
+        })
+        .collect()
+}
+
+fn load(dir: &Path, quantize: Option<DType>) -> Box<dyn Model> {
+    model::load(dir, &LoadOptions { quantize }).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+}
+
+/// Logits of every position, the tokens fed in chunks of the given sizes.
+fn logits_in_chunks(model: &dyn Model, ids: &[u32], chunks: &[usize]) -> Vec<f32> {
+    let mut state = model.new_state(128).unwrap();
+    let mut out = Vec::new();
+    let mut at = 0;
+    for &n in chunks {
+        out.extend(
+            model
+                .forward(&mut state, &ids[at..at + n], Logits::All)
+                .unwrap(),
+        );
+        at += n;
+    }
+    assert_eq!(at, ids.len());
+    assert_eq!(state.position(), ids.len());
+    out
+}
+
+fn greedy(model: &dyn Model, ids: &[u32], n: usize) -> Vec<u32> {
+    let mut state = model.new_state(128).unwrap();
+    let mut logits = model.forward(&mut state, ids, Logits::Last).unwrap();
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let next = argmax(&logits);
+        out.push(next);
+        logits = model.forward(&mut state, &[next], Logits::Last).unwrap();
+    }
+    out
+}
+
+/// The largest |a − b|, and the position (row of `vocab`) where it is.
+fn max_diff(a: &[f32], b: &[f32], vocab: usize) -> (f32, usize) {
+    assert_eq!(a.len(), b.len());
+    let mut worst = (0f32, 0);
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        let d = (x - y).abs();
+        // NaN fails the comparison below through `!(d <= tol)`.
+        if d > worst.0 || d.is_nan() {
+            worst = (d, i / vocab);
+        }
+    }
+    worst
+}
+
+fn rms_diff(a: &[f32], b: &[f32]) -> f32 {
+    let sum: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
+    (sum / a.len() as f64).sqrt() as f32
+}
+
+fn check_close(what: &str, ours: &[f32], theirs: &[f32], vocab: usize, tol: f32) -> f32 {
+    let (d, pos) = max_diff(ours, theirs, vocab);
+    assert!(
+        d <= tol,
+        "{what}: logits differ by {d} at position {pos} (tolerance {tol})"
+    );
+    d
+}
+
+/// Prefill, decode and split prefill all match transformers; greedy tokens
+/// are identical.
+fn matches_transformers(name: &str) {
+    let dir = fixture(name);
+    let model = load(&dir, None);
+    let vocab = model.info().vocab_size;
+    let mut worst = 0f32;
+    for (i, case) in reference(&dir).iter().enumerate() {
+        let t = case.ids.len();
+        let what = |how: &str| format!("{name} input {i} ({t} tokens), {how}");
+        let prefill = logits_in_chunks(&*model, &case.ids, &[t]);
+        worst = worst.max(check_close(
+            &what("prefill"),
+            &prefill,
+            &case.logits,
+            vocab,
+            F32_TOL,
+        ));
+        let decode = logits_in_chunks(&*model, &case.ids, &vec![1; t]);
+        worst = worst.max(check_close(
+            &what("decode"),
+            &decode,
+            &case.logits,
+            vocab,
+            F32_TOL,
+        ));
+        if t >= 3 {
+            // Two prefills, then one token at a time.
+            let (a, b) = (t / 3, t / 3);
+            let mut chunks = vec![a, b];
+            chunks.extend(std::iter::repeat_n(1, t - a - b));
+            let split = logits_in_chunks(&*model, &case.ids, &chunks);
+            worst = worst.max(check_close(
+                &what("split prefill"),
+                &split,
+                &case.logits,
+                vocab,
+                F32_TOL,
+            ));
+        }
+        assert_eq!(
+            greedy(&*model, &case.ids, case.greedy.len()),
+            case.greedy,
+            "{}",
+            what("greedy")
+        );
+    }
+    eprintln!("{name}: max |logit difference| {worst:.2e}");
+}
+
+#[test]
+fn llama_matches_transformers() {
+    matches_transformers("llama");
+}
+
+#[test]
+fn qwen2_matches_transformers() {
+    matches_transformers("qwen2");
+}
+
+#[test]
+fn gpt2_matches_transformers() {
+    matches_transformers("gpt2");
+}
+
+/// BF16 / F16 checkpoints: exact widening, so as close as f32 to transformers
+/// on the rounded weights, and near the f32 model.
+fn half_copy_matches(name: &str, f32_name: &str, dtype: DType, vs_f32: f32) {
+    let dir = fixture(name);
+    let file = SafetensorsFile::open(&dir).unwrap();
+    assert!(file.tensors().iter().all(|t| t.dtype == dtype));
+    let model = load(&dir, None);
+    let vocab = model.info().vocab_size;
+    let full = reference(&fixture(f32_name));
+    let mut worst = 0f32;
+    for (i, (case, f32_case)) in reference(&dir).iter().zip(&full).enumerate() {
+        let ours = logits_in_chunks(&*model, &case.ids, &[case.ids.len()]);
+        check_close(
+            &format!("{name} input {i}"),
+            &ours,
+            &case.logits,
+            vocab,
+            F32_TOL,
+        );
+        worst = worst.max(check_close(
+            &format!("{name} input {i} against the f32 model"),
+            &ours,
+            &f32_case.logits,
+            vocab,
+            vs_f32,
+        ));
+        assert_eq!(
+            greedy(&*model, &case.ids, case.greedy.len()),
+            case.greedy,
+            "{name} input {i} greedy"
+        );
+    }
+    eprintln!("{name}: max |logit difference| from the f32 model {worst:.3}");
+}
+
+#[test]
+fn bf16_llama_matches() {
+    half_copy_matches("llama-bf16", "llama", DType::BF16, BF16_VS_F32);
+}
+
+#[test]
+fn f16_qwen2_matches() {
+    half_copy_matches("qwen2-f16", "qwen2", DType::F16, F16_VS_F32);
+}
+
+/// Greedy tokens equal the reference's until a step whose margin is too
+/// small for an error of `err` to decide (after which the sequences may
+/// part). The number of steps compared.
+fn greedy_agrees_where_margin_allows(what: &str, ours: &[u32], case: &Case, err: f32) -> usize {
+    for (step, (&a, &b)) in ours.iter().zip(&case.greedy).enumerate() {
+        if case.greedy_margin[step] < 2.0 * err {
+            return step;
+        }
+        assert_eq!(
+            a, b,
+            "{what}: greedy step {step} differs with margin {}",
+            case.greedy_margin[step]
+        );
+    }
+    ours.len()
+}
+
+#[test]
+fn q8_0_on_load_stays_close() {
+    for name in ["llama", "qwen2", "gpt2"] {
+        let dir = fixture(name);
+        let model = load(&dir, Some(DType::Q8_0));
+        let vocab = model.info().vocab_size;
+        let (mut worst, mut worst_rms, mut compared) = (0f32, 0f32, 0);
+        for (i, case) in reference(&dir).iter().enumerate() {
+            let what = format!("{name} Q8_0 input {i}");
+            let ours = logits_in_chunks(&*model, &case.ids, &[case.ids.len()]);
+            let err = check_close(&what, &ours, &case.logits, vocab, Q8_0_TOL);
+            worst = worst.max(err);
+            let rms = rms_diff(&ours, &case.logits);
+            assert!(rms <= Q8_0_RMS, "{what}: rms logit difference {rms}");
+            worst_rms = worst_rms.max(rms);
+            // Decode runs the matrix-vector kernel rather than the
+            // matrix-matrix one: the same within the same tolerance.
+            let decode = logits_in_chunks(&*model, &case.ids, &vec![1; case.ids.len()]);
+            check_close(&what, &decode, &case.logits, vocab, Q8_0_TOL);
+            let tokens = greedy(&*model, &case.ids, case.greedy.len());
+            compared += greedy_agrees_where_margin_allows(&what, &tokens, case, err);
+        }
+        eprintln!(
+            "{name} Q8_0: max |logit difference| {worst:.3}, rms {worst_rms:.4}; \
+             {compared} greedy steps compared"
+        );
+    }
+}
+
+// ----- GGUF and naming variants, built from the fixtures -----
+
+/// The f32 values and shape of every tensor in a fixture.
+fn tensors(dir: &Path) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let file = SafetensorsFile::open(dir).unwrap();
+    file.tensors()
+        .iter()
+        .map(|t| {
+            let values = file.tensor(&t.name).unwrap().to_f32_vec().unwrap();
+            (t.name.clone(), t.shape.dims().to_vec(), values)
+        })
+        .collect()
+}
+
+fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0f32; values.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = values[r * cols + c];
+        }
+    }
+    out
+}
+
+/// The GPT-2 fixture as llama.cpp's converter would write it: GGUF names,
+/// matrices `[out, in]`.
+#[test]
+fn gpt2_from_gguf_matches_transformers() {
+    let dir = fixture("gpt2");
+    let hf: Json =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let u = |k: &str| Value::U32(hf[k].as_u64().unwrap() as u32);
+    let mut w = GgufWriter::new()
+        .kv("general.architecture", Value::String("gpt2".into()))
+        .kv("gpt2.context_length", u("n_positions"))
+        .kv("gpt2.embedding_length", u("n_embd"))
+        .kv("gpt2.feed_forward_length", u("n_inner"))
+        .kv("gpt2.block_count", u("n_layer"))
+        .kv("gpt2.attention.head_count", u("n_head"))
+        .kv(
+            "gpt2.attention.layer_norm_epsilon",
+            Value::F32(hf["layer_norm_epsilon"].as_f64().unwrap() as f32),
+        );
+    for (name, shape, values) in tensors(&dir) {
+        let name = name.strip_prefix("transformer.").unwrap().to_string();
+        let gguf = name
+            .replace("wte.", "token_embd.")
+            .replace("wpe.", "position_embd.")
+            .replace("ln_f.", "output_norm.")
+            .replace("h.", "blk.")
+            .replace(".ln_1.", ".attn_norm.")
+            .replace(".attn.c_attn.", ".attn_qkv.")
+            .replace(".attn.c_proj.", ".attn_output.")
+            .replace(".ln_2.", ".ffn_norm.")
+            .replace(".mlp.c_fc.", ".ffn_up.")
+            .replace(".mlp.c_proj.", ".ffn_down.");
+        w = match shape[..] {
+            // Conv1D `[in, out]` → `[out, in]`; the embeddings stay.
+            [rows, cols] if gguf.starts_with("blk.") => {
+                w.f32_tensor(&gguf, &[cols, rows], &transpose(&values, rows, cols))
+            }
+            _ => w.f32_tensor(&gguf, &shape, &values),
+        };
+    }
+    let path = common::scratch("gpt2-tiny.gguf");
+    std::fs::write(&path, w.build().bytes).unwrap();
+    let model = load(&path, None);
+    let vocab = model.info().vocab_size;
+    for (i, case) in reference(&dir).iter().enumerate() {
+        let t = case.ids.len();
+        let ours = logits_in_chunks(&*model, &case.ids, &[t]);
+        check_close(
+            &format!("gpt2 GGUF input {i}"),
+            &ours,
+            &case.logits,
+            vocab,
+            F32_TOL,
+        );
+        assert_eq!(greedy(&*model, &case.ids, case.greedy.len()), case.greedy);
+    }
+    std::fs::remove_file(&path).unwrap();
+}
+
+/// Llama and Qwen2 fixtures as llama.cpp's converter writes them: GGUF
+/// names, and for `llama` the rows of Q and K permuted within each head so
+/// that rotation pairs are adjacent (interleaved rope).
+fn llama_family_from_gguf(name: &str) {
+    let dir = fixture(name);
+    let hf: Json =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let arch = hf["model_type"].as_str().unwrap().to_string();
+    let num = |k: &str| hf[k].as_u64().unwrap() as usize;
+    let (n_heads, n_kv) = (num("num_attention_heads"), num("num_key_value_heads"));
+    let head_dim = num("hidden_size") / n_heads;
+    let theta = hf["rope_parameters"]["rope_theta"].as_f64().unwrap() as f32;
+    let key = |k: &str| format!("{arch}.{k}");
+    let mut w = GgufWriter::new()
+        .kv("general.architecture", Value::String(arch.clone()))
+        .kv(
+            &key("context_length"),
+            Value::U32(num("max_position_embeddings") as u32),
+        )
+        .kv(
+            &key("embedding_length"),
+            Value::U32(num("hidden_size") as u32),
+        )
+        .kv(
+            &key("feed_forward_length"),
+            Value::U32(num("intermediate_size") as u32),
+        )
+        .kv(
+            &key("block_count"),
+            Value::U32(num("num_hidden_layers") as u32),
+        )
+        .kv(&key("attention.head_count"), Value::U32(n_heads as u32))
+        .kv(&key("attention.head_count_kv"), Value::U32(n_kv as u32))
+        .kv(
+            &key("attention.layer_norm_rms_epsilon"),
+            Value::F32(hf["rms_norm_eps"].as_f64().unwrap() as f32),
+        )
+        .kv(&key("rope.freq_base"), Value::F32(theta));
+    // Row i + head_dim/2 of each head (NeoX pair partner) moves next to row i.
+    let interleave = |values: &[f32], heads: usize, cols: usize| {
+        let mut out = vec![0f32; values.len()];
+        for h in 0..heads {
+            for i in 0..head_dim / 2 {
+                for (dst, src) in [(2 * i, i), (2 * i + 1, i + head_dim / 2)] {
+                    let (d, s) = ((h * head_dim + dst) * cols, (h * head_dim + src) * cols);
+                    out[d..d + cols].copy_from_slice(&values[s..s + cols]);
+                }
+            }
+        }
+        out
+    };
+    for (name, shape, values) in tensors(&dir) {
+        let gguf = name
+            .replace("model.embed_tokens.", "token_embd.")
+            .replace("model.norm.", "output_norm.")
+            .replace("lm_head.", "output.")
+            .replace("model.layers.", "blk.")
+            .replace(".input_layernorm.", ".attn_norm.")
+            .replace(".self_attn.q_proj.", ".attn_q.")
+            .replace(".self_attn.k_proj.", ".attn_k.")
+            .replace(".self_attn.v_proj.", ".attn_v.")
+            .replace(".self_attn.o_proj.", ".attn_output.")
+            .replace(".post_attention_layernorm.", ".ffn_norm.")
+            .replace(".mlp.gate_proj.", ".ffn_gate.")
+            .replace(".mlp.up_proj.", ".ffn_up.")
+            .replace(".mlp.down_proj.", ".ffn_down.");
+        let values = match (arch.as_str(), &shape[..]) {
+            ("llama", &[_, cols]) if gguf.ends_with("attn_q.weight") => {
+                interleave(&values, n_heads, cols)
+            }
+            ("llama", &[_, cols]) if gguf.ends_with("attn_k.weight") => {
+                interleave(&values, n_kv, cols)
+            }
+            _ => values,
+        };
+        w = w.f32_tensor(&gguf, &shape, &values);
+    }
+    let path = common::scratch(&format!("{name}-tiny.gguf"));
+    std::fs::write(&path, w.build().bytes).unwrap();
+    let model = load(&path, None);
+    let vocab = model.info().vocab_size;
+    for (i, case) in reference(&dir).iter().enumerate() {
+        let t = case.ids.len();
+        let ours = logits_in_chunks(&*model, &case.ids, &[t]);
+        let what = format!("{name} GGUF input {i}");
+        check_close(&what, &ours, &case.logits, vocab, F32_TOL);
+        assert_eq!(
+            greedy(&*model, &case.ids, case.greedy.len()),
+            case.greedy,
+            "{what}"
+        );
+    }
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn llama_from_gguf_matches_transformers() {
+    llama_family_from_gguf("llama");
+}
+
+#[test]
+fn qwen2_from_gguf_matches_transformers() {
+    llama_family_from_gguf("qwen2");
+}
+
+/// A copy of fixture `name` in a scratch folder with its tensors rewritten
+/// by `edit` (name, shape, values → kept or dropped) and `config.json` by
+/// `edit_config`.
+fn edited_copy(
+    name: &str,
+    tag: &str,
+    edit: impl Fn(String, Vec<usize>, Vec<f32>) -> Option<(String, Vec<usize>, Vec<f32>)>,
+    edit_config: impl Fn(&mut Json),
+) -> PathBuf {
+    let src = fixture(name);
+    let dir = common::scratch(&format!("{name}-{tag}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kept: Vec<_> = tensors(&src)
+        .into_iter()
+        .filter_map(|(n, s, v)| edit(n, s, v))
+        .map(|(n, s, v)| {
+            (
+                n,
+                s,
+                v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>(),
+            )
+        })
+        .collect();
+    let views: Vec<_> = kept
+        .iter()
+        .map(|(n, s, bytes)| {
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), bytes)
+                    .unwrap();
+            (n.clone(), view)
+        })
+        .collect();
+    safetensors::tensor::serialize_to_file(views, &None, &dir.join("model.safetensors")).unwrap();
+    let mut config: Json =
+        serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
+    edit_config(&mut config);
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    dir
+}
+
+#[test]
+fn gpt2_without_transformer_prefix_loads() {
+    let dir = edited_copy(
+        "gpt2",
+        "bare",
+        |n, s, v| {
+            Some((
+                n.strip_prefix("transformer.").unwrap_or(&n).to_string(),
+                s,
+                v,
+            ))
+        },
+        |_| {},
+    );
+    let model = load(&dir, None);
+    let case = &reference(&fixture("gpt2"))[2];
+    let ours = logits_in_chunks(&*model, &case.ids, &[case.ids.len()]);
+    check_close(
+        "gpt2 without prefix",
+        &ours,
+        &case.logits,
+        model.info().vocab_size,
+        F32_TOL,
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn load_error(dir: &Path) -> String {
+    match model::load(dir, &LoadOptions::default()) {
+        Ok(_) => panic!("{} loaded, expected an error", dir.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn missing_tensor_is_named() {
+    for (name, missing) in [
+        ("llama", "model.layers.1.self_attn.k_proj.weight"),
+        ("qwen2", "model.layers.0.self_attn.q_proj.bias"),
+        ("gpt2", "transformer.wpe.weight"),
+    ] {
+        let dir = edited_copy(
+            name,
+            "missing",
+            |n, s, v| (n != missing).then_some((n, s, v)),
+            |_| {},
+        );
+        let e = load_error(&dir);
+        assert!(e.contains(missing) && e.contains("missing"), "{name}: {e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn wrong_shape_names_tensor_and_shapes() {
+    for (name, tensor, expected, found) in [
+        // Llama's k_proj is [2 KV heads × 16, 64]; give it [64, 64].
+        (
+            "llama",
+            "model.layers.0.self_attn.k_proj.weight",
+            "[32, 64]",
+            "[64, 64]",
+        ),
+        // GPT-2's Conv1D c_fc is stored [in 64, out 128]; give it [128, 64].
+        (
+            "gpt2",
+            "transformer.h.1.mlp.c_fc.weight",
+            "[64, 128]",
+            "[128, 64]",
+        ),
+    ] {
+        let dir = edited_copy(
+            name,
+            "shape",
+            |n, s, v| {
+                if n == tensor {
+                    let (r, c) = (s[0], s[1]);
+                    let (r2, c2) = if name == "llama" { (64, 64) } else { (c, r) };
+                    Some((
+                        n,
+                        vec![r2, c2],
+                        (0..r2 * c2).map(|i| v[i % (r * c)]).collect(),
+                    ))
+                } else {
+                    Some((n, s, v))
+                }
+            },
+            |_| {},
+        );
+        let e = load_error(&dir);
+        assert!(
+            e.contains(tensor) && e.contains(expected) && e.contains(found),
+            "{name}: {e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn unsupported_model_type_is_an_error() {
+    let dir = edited_copy(
+        "llama",
+        "mamba",
+        |n, s, v| Some((n, s, v)),
+        |c| c["model_type"] = Json::String("mamba".into()),
+    );
+    let e = load_error(&dir);
+    assert!(e.contains("mamba") && e.contains("not supported"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ----- tokenizers -----
+
+fn tokenizer_encodes_like_transformers(name: &str) -> Tokenizer {
+    let dir = fixture(name);
+    let tok = Tokenizer::from_hf_dir(&dir).unwrap();
+    let mut texts = 0;
+    for case in reference(&dir) {
+        if let Some(text) = &case.text {
+            let ids = tok.encode(text, false, tok.add_bos_default());
+            assert_eq!(ids, case.ids, "{name}: {text:?}");
+            assert_eq!(
+                tok.decode(&ids[usize::from(tok.add_bos_default())..])
+                    .unwrap(),
+                *text
+            );
+            texts += 1;
+        }
+    }
+    assert!(texts >= 3);
+    tok
+}
+
+#[test]
+fn llama_tokenizer_adds_bos() {
+    let tok = tokenizer_encodes_like_transformers("llama");
+    assert_eq!(tok.bos_id(), tok.token_to_id("<s>"));
+    assert_eq!(tok.eos_id(), tok.token_to_id("</s>"));
+    assert!(tok.bos_id().is_some() && tok.add_bos_default());
+    assert_eq!(tok.vocab_size(), 320);
+}
+
+#[test]
+fn qwen2_tokenizer_has_no_bos() {
+    let tok = tokenizer_encodes_like_transformers("qwen2");
+    assert_eq!(tok.bos_id(), None);
+    assert_eq!(tok.eos_id(), tok.token_to_id("<|im_end|>"));
+    assert_eq!(tok.special_ids().pad, tok.token_to_id("<|endoftext|>"));
+    assert!(!tok.add_bos_default());
+}
+
+#[test]
+fn gpt2_tokenizer_from_json_and_from_vocab_merges() {
+    let tok = tokenizer_encodes_like_transformers("gpt2");
+    let eot = tok.token_to_id("<|endoftext|>");
+    assert!(eot.is_some());
+    assert_eq!((tok.bos_id(), tok.eos_id()), (eot, eot));
+    assert!(!tok.add_bos_default());
+
+    // The same folder without tokenizer.json: vocab.json + merges.txt.
+    let src = fixture("gpt2");
+    let dir = common::scratch("gpt2-vocab-merges");
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in [
+        "vocab.json",
+        "merges.txt",
+        "tokenizer_config.json",
+        "config.json",
+    ] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    let plain = Tokenizer::from_hf_dir(&dir).unwrap();
+    assert_eq!((plain.bos_id(), plain.eos_id()), (eot, eot));
+    assert!(plain.is_special(eot.unwrap()));
+    for case in reference(&src) {
+        if let Some(text) = &case.text {
+            assert_eq!(plain.encode(text, false, false), case.ids, "{text:?}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    let e = Tokenizer::from_hf_dir(&dir).unwrap_err().to_string();
+    assert!(e.contains("tokenizer.json"), "{e}");
+}
