@@ -86,3 +86,52 @@ fn matvec_bandwidth() {
         }
     }
 }
+
+/// Per-block cost of each row kernel with weights resident in L2 (about
+/// 100–170 KiB per format), one thread, minimum over many runs: the compute
+/// cost the kernels add on top of memory traffic.
+///
+///     cargo test --release -p monologue --test quant_bench -- --ignored --nocapture kernel_ns
+#[test]
+#[ignore = "timing; run by hand with --release"]
+fn kernel_ns_per_block() {
+    use monologue::backend::cpu::quant_dot as dot;
+    let mut rng = Rng::new(5);
+    for dtype in DType::QUANTIZED {
+        // 256 rows of 576 (Q8_0/Q4_x) or 512 (K-quants) columns.
+        let k = if dtype.block_len() == 256 { 512 } else { 576 };
+        let n = 256;
+        let values = rng.normals(n * k);
+        let mut bytes = vec![0u8; dtype.bytes_for(n * k).unwrap()];
+        quant::quantize(dtype, &values, &mut bytes).unwrap();
+        let bytes = AlignedBuf::from_bytes(&bytes);
+        let mut xq = vec![quant::BlockQ8A::default(); k / 32];
+        quant::q8a::quantize_row(&rng.normals(k), &mut xq);
+        let mut y = vec![0f32; n];
+        let blocks = n * k / dtype.block_len();
+        let mut line = format!("{:5} [{n}, {k}]", dtype.name());
+        for isa in Isa::ALL.into_iter().filter(|i| i.is_supported()) {
+            let b = bytes.as_slice();
+            let mut run = || match dtype {
+                DType::Q8_0 => dot::rows_q8_0(isa, quant::cast(b).unwrap(), &xq, &mut y),
+                DType::Q4_0 => dot::rows_q4_0(isa, quant::cast(b).unwrap(), &xq, &mut y),
+                DType::Q4_1 => dot::rows_q4_1(isa, quant::cast(b).unwrap(), &xq, &mut y),
+                DType::Q4_K => dot::rows_q4_k(isa, quant::cast(b).unwrap(), &xq, &mut y),
+                DType::Q6_K => dot::rows_q6_k(isa, quant::cast(b).unwrap(), &xq, &mut y),
+                _ => unreachable!(),
+            };
+            let mut best = f64::MAX;
+            for _ in 0..200 {
+                let start = Instant::now();
+                for _ in 0..10 {
+                    run();
+                }
+                best = best.min(start.elapsed().as_secs_f64() / 10.0);
+            }
+            let ns = best * 1e9 / blocks as f64;
+            let gbs = (b.len() as f64) / best / 1e9;
+            line += &format!("  {}: {ns:6.2} ns/blk {gbs:5.1} GB/s", isa.name());
+        }
+        println!("{line}");
+    }
+}
