@@ -2,11 +2,12 @@
 //!
 //! Activations are quantized once per matrix product (per token), so their
 //! format is ours to choose. Blocks of 32 match the 32-element blocks of
-//! Q8_0/Q4_0/Q4_1, K-quants read eight per 256-element super-block, and the
-//! sums of each 16-element half let a kernel fold a weight offset (Q4_0's -8,
-//! Q4_1's and Q4_K's mins, Q6_K's -32 on 16-element sub-blocks) into one
-//! multiply instead of subtracting it from every weight. The scale is an f32
-//! because activations, unlike weights, are not stored.
+//! Q8_0/Q4_0/Q4_1, and K-quants read eight per 256-element super-block.
+//! Next to the scale `d` each block carries `s = d Σ qs`, the block's sum as
+//! a float, so that a kernel folds a weight offset (Q4_0's -8, Q4_1's and
+//! Q4_K's mins) into one multiply instead of subtracting it from every
+//! weight; `d` and `s` sit side by side so one 8-byte load fetches both.
+//! Both are f32 because activations, unlike weights, are not stored.
 
 use super::round_away;
 
@@ -15,8 +16,8 @@ use super::round_away;
 pub struct BlockQ8A {
     /// Value `i` is `qs[i] * d`.
     pub d: f32,
-    /// `sums[h]` = sum of `qs[16h..16h + 16]` (at most 16 * 127 in size).
-    pub sums: [i16; 2],
+    /// `d * Σ qs`: the block's values summed (exactly, up to f32 rounding).
+    pub s: f32,
     /// In -127..=127: never -128, so a kernel may negate them.
     pub qs: [i8; 32],
 }
@@ -33,12 +34,7 @@ pub fn quantize_row(x: &[f32], out: &mut [BlockQ8A]) {
         for (q, v) in block.qs.iter_mut().zip(x) {
             *q = round_away(v * id).clamp(-127.0, 127.0) as i8;
         }
-        for h in 0..2 {
-            block.sums[h] = block.qs[16 * h..16 * h + 16]
-                .iter()
-                .map(|&q| q as i16)
-                .sum();
-        }
+        block.s = d * block.qs.iter().map(|&q| q as i32).sum::<i32>() as f32;
     }
 }
 
