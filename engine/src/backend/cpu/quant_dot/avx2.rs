@@ -60,12 +60,14 @@ unsafe fn splat_f16(h: half::f16) -> __m128 {
     _mm_cvtph_ps(_mm_set1_epi16(h.to_bits() as i16))
 }
 
-/// 16 bytes of nibbles as 32 bytes: low nibbles, then high nibbles.
+/// 16 bytes of nibbles as 32 bytes: low nibbles, then high nibbles. The
+/// load copies the bytes into both halves (no shuffle needed) and one
+/// variable shift moves only the upper half's high nibbles down.
 #[inline(always)]
 unsafe fn nibbles(qs: &[u8; 16]) -> __m256i {
-    let v = _mm_loadu_si128(qs.as_ptr().cast());
-    let both = _mm256_set_m128i(_mm_srli_epi16(v, 4), v);
-    _mm256_and_si256(both, _mm256_set1_epi8(0x0F))
+    let v = _mm256_broadcastsi128_si256(_mm_loadu_si128(qs.as_ptr().cast()));
+    let shifted = _mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 0, 4, 4));
+    _mm256_and_si256(shifted, _mm256_set1_epi8(0x0F))
 }
 
 #[inline(always)]
@@ -93,9 +95,15 @@ impl Acc {
     /// `main += lane 0 of scales × p`, `side += scales`.
     #[inline(always)]
     unsafe fn add(&mut self, scales: __m128, p: __m256i) {
+        self.add_main(scales, p);
+        self.side = _mm_add_ps(self.side, scales);
+    }
+
+    /// `main += lane 0 of scales × p`, for formats without an offset.
+    #[inline(always)]
+    unsafe fn add_main(&mut self, scales: __m128, p: __m256i) {
         let scale = _mm256_broadcastss_ps(scales);
         self.main = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(p), self.main);
-        self.side = _mm_add_ps(self.side, scales);
     }
 
     #[inline(always)]
@@ -151,7 +159,7 @@ impl Term for BlockQ8_0 {
         let a = &x[0];
         let wq = _mm256_loadu_si256(self.qs.as_ptr().cast());
         let p = M::dot4(_mm256_abs_epi8(wq), _mm256_sign_epi8(activations(a), wq));
-        acc.add(_mm_mul_ps(splat_f16(self.d), scale_sum(a)), p);
+        acc.add_main(_mm_mul_ss(splat_f16(self.d), _mm_load_ss(&a.d)), p);
     }
 }
 
