@@ -10,10 +10,18 @@
 use crate::quant::f16_to_f32;
 use crate::quant::{BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ6K, BlockQ8A, BlockQ8_0};
 
-/// Σ w_i a_i over `N` elements in i32.
+/// Σ w_i a_i over `N` elements in i32. Written as eight independent lanes
+/// so that it becomes vector multiply-adds however much the caller is
+/// unrolled (a plain `.sum()` is sometimes left scalar).
 #[inline(always)]
 fn isum<const N: usize, T: Copy + Into<i32>>(w: &[T; N], a: &[i8; N]) -> i32 {
-    w.iter().zip(a).map(|(&w, &a)| w.into() * a as i32).sum()
+    let mut lanes = [0i32; 8];
+    for (w, a) in w.chunks_exact(8).zip(a.chunks_exact(8)) {
+        for l in 0..8 {
+            lanes[l] += w[l].into() * a[l] as i32;
+        }
+    }
+    lanes.iter().sum()
 }
 
 /// 16 bytes of nibbles as 32 codes: low nibbles, then high nibbles.
@@ -79,33 +87,36 @@ pub fn dot_q6_k(w: &[BlockQ6K], x: &[BlockQ8A]) -> f32 {
     let mut total = 0f32;
     for (w, x) in w.iter().zip(x.chunks_exact(8)) {
         let d = f16_to_f32(w.d);
-        // Activation block b covers elements 32b..32b+32 = (h, k) = (b/4, b%4).
-        for (b, a) in x.iter().enumerate() {
-            let q = q6k_codes(w, b / 4, b % 4);
-            let mut block = 0i32;
-            for half in 0..2 {
-                let (q, a) = (&q[16 * half..16 * half + 16], &a.qs[16 * half..16 * half + 16]);
-                let s = isum::<16, i8>(q.try_into().unwrap(), a.try_into().unwrap());
-                block += w.scales[2 * b + half] as i32 * s;
+        for (h, x) in x.chunks_exact(4).enumerate() {
+            let codes = q6k_codes(w, h);
+            // Activation block 4h + k covers elements 128h + 32k ..+ 32.
+            for (k, (q, a)) in codes.iter().zip(x).enumerate() {
+                let b = 4 * h + k;
+                let (q0, q1) = q.split_at(16);
+                let (a0, a1) = a.qs.split_at(16);
+                let s0 = isum::<16, i8>(q0.try_into().unwrap(), a0.try_into().unwrap());
+                let s1 = isum::<16, i8>(q1.try_into().unwrap(), a1.try_into().unwrap());
+                let block = w.scales[2 * b] as i32 * s0 + w.scales[2 * b + 1] as i32 * s1;
+                total += d * a.d * block as f32;
             }
-            total += d * a.d * block as f32;
         }
     }
     total
 }
 
-/// The 32 signed codes `q - 32` of elements `128h + 32k ..+ 32` (layout in
-/// `quant::q6_k`).
+/// The signed codes `q - 32` of half `h` (elements `128h..128h + 128`) as
+/// four rows of 32 (layout in `quant::q6_k`), with constant shifts only.
 #[inline(always)]
-fn q6k_codes(w: &BlockQ6K, h: usize, k: usize) -> [i8; 32] {
-    let ql = &w.ql[64 * h + 32 * (k % 2)..][..32];
+fn q6k_codes(w: &BlockQ6K, h: usize) -> [[i8; 32]; 4] {
+    let ql = &w.ql[64 * h..][..64];
     let qh = &w.qh[32 * h..][..32];
-    let (low_shift, high_shift) = (4 * (k / 2), 2 * k);
-    let mut q = [0i8; 32];
+    let mut q = [[0i8; 32]; 4];
     for l in 0..32 {
-        let low = (ql[l] >> low_shift) & 0x0F;
-        let high = (qh[l] >> high_shift) & 3;
-        q[l] = (low | high << 4) as i8 - 32;
+        let (lo, hi, top) = (ql[l], ql[l + 32], qh[l]);
+        q[0][l] = ((lo & 0x0F) | (top & 3) << 4) as i8 - 32;
+        q[1][l] = ((hi & 0x0F) | (top >> 2 & 3) << 4) as i8 - 32;
+        q[2][l] = ((lo >> 4) | (top >> 4 & 3) << 4) as i8 - 32;
+        q[3][l] = ((hi >> 4) | (top >> 6) << 4) as i8 - 32;
     }
     q
 }
