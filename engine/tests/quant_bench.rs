@@ -134,4 +134,18 @@ fn kernel_ns_per_block() {
         }
         println!("{line}");
     }
+    // Activation quantization, once per product: 16 Ki values.
+    let x = rng.normals(16 * 1024);
+    let mut xq = vec![quant::BlockQ8A::default(); x.len() / 32];
+    let mut line = "Q8A quantize".to_string();
+    for isa in Isa::ALL.into_iter().filter(|i| i.is_supported()) {
+        let mut best = f64::MAX;
+        for _ in 0..200 {
+            let start = Instant::now();
+            dot::quantize_q8a(isa, &x, &mut xq);
+            best = best.min(start.elapsed().as_secs_f64());
+        }
+        line += &format!("  {}: {:6.2} ns/blk", isa.name(), best * 1e9 / xq.len() as f64);
+    }
+    println!("{line}");
 }

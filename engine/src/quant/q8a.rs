@@ -9,7 +9,6 @@
 //! weight; `d` and `s` sit side by side so one 8-byte load fetches both.
 //! Both are f32 because activations, unlike weights, are not stored.
 
-use super::round_away;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
@@ -27,15 +26,34 @@ pub struct BlockQ8A {
 /// is then within `d / 2` of `q * d`.
 pub fn quantize_row(x: &[f32], out: &mut [BlockQ8A]) {
     for (block, x) in out.iter_mut().zip(x.chunks_exact(32)) {
-        let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+        // Eight running maxima, which vectorise; one would be a serial chain.
+        let mut lanes = [0f32; 8];
+        for c in x.chunks_exact(8) {
+            for (m, v) in lanes.iter_mut().zip(c) {
+                *m = m.max(v.abs());
+            }
+        }
+        let amax = lanes.iter().fold(0f32, |m, &v| m.max(v));
         let d = amax / 127.0;
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
         block.d = d;
         for (q, v) in block.qs.iter_mut().zip(x) {
-            *q = round_away(v * id).clamp(-127.0, 127.0) as i8;
+            *q = round_small(v * id);
         }
         block.s = d * block.qs.iter().map(|&q| q as i32).sum::<i32>() as f32;
     }
+}
+
+/// `round(v)` half away from zero, clamped to -127..=127 (the same, as
+/// rounding is monotonic, as clamping first). Built from a truncating
+/// conversion rather than `f32::round`, which neither SSE2 nor wasm has as
+/// an instruction, so that the loop above vectorises.
+#[inline(always)]
+fn round_small(v: f32) -> i8 {
+    let v = v.clamp(-127.0, 127.0);
+    let t = v as i32;
+    let away = ((v - t as f32).abs() >= 0.5) as i32;
+    (t + if v < 0.0 { -away } else { away }) as i8
 }
 
 /// The values a block stands for (for tests and references).

@@ -297,6 +297,60 @@ impl Term for BlockQ6K {
     }
 }
 
+/// [`crate::quant::q8a::quantize_row`] with the same results bit for bit:
+/// the same float operations in the same order, and rounding half away
+/// from zero built from truncation (`roundps` alone rounds half to even).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn quantize_q8a(x: &[f32], out: &mut [BlockQ8A]) {
+    for (block, x) in out.iter_mut().zip(x.chunks_exact(32)) {
+        let mut v = [_mm256_setzero_ps(); 4];
+        let mut amax = _mm256_setzero_ps();
+        for (i, v) in v.iter_mut().enumerate() {
+            *v = _mm256_loadu_ps(x[8 * i..].as_ptr());
+            amax = _mm256_max_ps(amax, _mm256_andnot_ps(_mm256_set1_ps(-0.0), *v));
+        }
+        let d = hmax(amax) / 127.0;
+        let id = _mm256_set1_ps(if d != 0.0 { 1.0 / d } else { 0.0 });
+        let mut q = [_mm256_setzero_si256(); 4];
+        for (q, &v) in q.iter_mut().zip(&v) {
+            let r = round_away(_mm256_mul_ps(v, id));
+            let r = _mm256_min_ps(_mm256_max_ps(r, _mm256_set1_ps(-127.0)), _mm256_set1_ps(127.0));
+            *q = _mm256_cvttps_epi32(r);
+        }
+        // i32 → i8 packs within 128-bit halves; the permute restores order.
+        let bytes = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        let bytes = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(block.qs.as_mut_ptr().cast(), bytes);
+        let sum = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+        block.d = d;
+        block.s = d * hsum(_mm256_cvtepi32_ps(sum));
+    }
+}
+
+/// Rust's `f32::round`: truncate, then step away from zero when the
+/// dropped fraction is at least one half (`x - trunc(x)` is exact).
+#[inline(always)]
+unsafe fn round_away(x: __m256) -> __m256 {
+    let t = _mm256_round_ps(x, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    let frac = _mm256_andnot_ps(_mm256_set1_ps(-0.0), _mm256_sub_ps(x, t));
+    let step = _mm256_or_ps(
+        _mm256_and_ps(x, _mm256_set1_ps(-0.0)),
+        _mm256_set1_ps(1.0),
+    );
+    let half_or_more = _mm256_cmp_ps(frac, _mm256_set1_ps(0.5), _CMP_GE_OQ);
+    _mm256_add_ps(t, _mm256_and_ps(half_or_more, step))
+}
+
+#[inline(always)]
+unsafe fn hmax(v: __m256) -> f32 {
+    let m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps(m, m, 1)))
+}
+
 /// The five `rows_*` functions for one instruction set: each loops over
 /// rows inside `#[target_feature]` so that the generic bodies inline.
 macro_rules! row_kernels {
