@@ -145,7 +145,54 @@ fn kernel_ns_per_block() {
             dot::quantize_q8a(isa, &x, &mut xq);
             best = best.min(start.elapsed().as_secs_f64());
         }
-        line += &format!("  {}: {:6.2} ns/blk", isa.name(), best * 1e9 / xq.len() as f64);
+        line += &format!(
+            "  {}: {:6.2} ns/blk",
+            isa.name(),
+            best * 1e9 / xq.len() as f64
+        );
     }
     println!("{line}");
+}
+
+/// Whether splitting small matrices across two threads pays: microseconds
+/// per matvec with one and two threads, weights rotated from DRAM.
+///
+///     cargo test --release -p monologue --test quant_bench -- --ignored --nocapture small_shapes
+#[test]
+#[ignore = "timing; run by hand with --release"]
+fn small_shapes_threads() {
+    let pools = [ThreadPool::new(1), ThreadPool::new(2)];
+    let mut rng = Rng::new(11);
+    for dtype in [DType::Q4_1, DType::Q8_0] {
+        for (n, k) in [(576, 576), (1536, 576), (576, 1536)] {
+            let values = rng.normals(n * k);
+            let mut bytes = vec![0u8; dtype.bytes_for(n * k).unwrap()];
+            quant::quantize(dtype, &values, &mut bytes).unwrap();
+            let copies = ROTATION_BYTES.div_ceil(bytes.len());
+            let ws: Vec<Tensor> = (0..copies)
+                .map(|_| {
+                    let s = Storage::owned(AlignedBuf::from_bytes(&bytes));
+                    Tensor::from_storage(s, dtype, [n, k]).unwrap()
+                })
+                .collect();
+            let x = rng.normals(k);
+            let mut y = vec![0f32; n];
+            let isa = monologue::backend::cpu::simd::active();
+            let mut line = format!("{:5} [{n:5}, {k:4}] {}", dtype.name(), isa.name());
+            for pool in &pools {
+                // Minimum over batches of 16 calls, each on the next copy.
+                let mut best = f64::MAX;
+                for batch in 0..copies.max(64) / 16 {
+                    let start = Instant::now();
+                    for c in 0..16 {
+                        let w = &ws[(16 * batch + c) % copies];
+                        matvec_with(isa, pool, w, &x, &mut y).unwrap();
+                    }
+                    best = best.min(start.elapsed().as_secs_f64() / 16.0);
+                }
+                line += &format!("  {} thread(s): {:6.1} µs", pool.threads(), best * 1e6);
+            }
+            println!("{line}");
+        }
+    }
 }

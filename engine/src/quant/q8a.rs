@@ -9,7 +9,6 @@
 //! weight; `d` and `s` sit side by side so one 8-byte load fetches both.
 //! Both are f32 because activations, unlike weights, are not stored.
 
-
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct BlockQ8A {

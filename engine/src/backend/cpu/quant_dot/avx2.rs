@@ -89,7 +89,10 @@ pub(crate) struct Acc {
 impl Acc {
     #[inline(always)]
     unsafe fn zero() -> Self {
-        Acc { main: _mm256_setzero_ps(), side: _mm_setzero_ps() }
+        Acc {
+            main: _mm256_setzero_ps(),
+            side: _mm_setzero_ps(),
+        }
     }
 
     /// `main += lane 0 of scales × p`, `side += scales`.
@@ -233,9 +236,15 @@ unsafe fn q4k_scale_pairs(w: &BlockQ4K) -> [f32; 16] {
     let v = _mm_set_epi64x(mn as i64, sc as i64);
     let interleaved = _mm_unpacklo_epi8(v, _mm_unpackhi_epi64(v, v));
     let lo = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(interleaved));
-    let hi = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(interleaved, interleaved)));
+    let hi = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(
+        interleaved,
+        interleaved,
+    )));
     // [d, -dmin] repeated over the eight lanes.
-    let dm = _mm_xor_ps(two_f16((w as *const BlockQ4K).cast()), _mm_setr_ps(0.0, -0.0, 0.0, 0.0));
+    let dm = _mm_xor_ps(
+        two_f16((w as *const BlockQ4K).cast()),
+        _mm_setr_ps(0.0, -0.0, 0.0, 0.0),
+    );
     let dm = _mm256_castpd_ps(_mm256_broadcastsd_pd(_mm_castps_pd(dm)));
     let mut out = [0f32; 16];
     _mm256_storeu_ps(out.as_mut_ptr(), _mm256_mul_ps(lo, dm));
@@ -317,11 +326,17 @@ pub unsafe fn quantize_q8a(x: &[f32], out: &mut [BlockQ8A]) {
         let mut q = [_mm256_setzero_si256(); 4];
         for (q, &v) in q.iter_mut().zip(&v) {
             let r = round_away(_mm256_mul_ps(v, id));
-            let r = _mm256_min_ps(_mm256_max_ps(r, _mm256_set1_ps(-127.0)), _mm256_set1_ps(127.0));
+            let r = _mm256_min_ps(
+                _mm256_max_ps(r, _mm256_set1_ps(-127.0)),
+                _mm256_set1_ps(127.0),
+            );
             *q = _mm256_cvttps_epi32(r);
         }
         // i32 → i8 packs within 128-bit halves; the permute restores order.
-        let bytes = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        let bytes = _mm256_packs_epi16(
+            _mm256_packs_epi32(q[0], q[1]),
+            _mm256_packs_epi32(q[2], q[3]),
+        );
         let bytes = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
         _mm256_storeu_si256(block.qs.as_mut_ptr().cast(), bytes);
         let sum = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
@@ -336,10 +351,7 @@ pub unsafe fn quantize_q8a(x: &[f32], out: &mut [BlockQ8A]) {
 unsafe fn round_away(x: __m256) -> __m256 {
     let t = _mm256_round_ps(x, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
     let frac = _mm256_andnot_ps(_mm256_set1_ps(-0.0), _mm256_sub_ps(x, t));
-    let step = _mm256_or_ps(
-        _mm256_and_ps(x, _mm256_set1_ps(-0.0)),
-        _mm256_set1_ps(1.0),
-    );
+    let step = _mm256_or_ps(_mm256_and_ps(x, _mm256_set1_ps(-0.0)), _mm256_set1_ps(1.0));
     let half_or_more = _mm256_cmp_ps(frac, _mm256_set1_ps(0.5), _CMP_GE_OQ);
     _mm256_add_ps(t, _mm256_and_ps(half_or_more, step))
 }

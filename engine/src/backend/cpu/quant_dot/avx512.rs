@@ -28,5 +28,8 @@ pub mod plain {
 
 /// AVX-512 with VNNI.
 pub mod vnni {
-    super::super::avx2::row_kernels!("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", super::Vnni);
+    super::super::avx2::row_kernels!(
+        "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
+        super::Vnni
+    );
 }
