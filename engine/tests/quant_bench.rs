@@ -86,3 +86,113 @@ fn matvec_bandwidth() {
         }
     }
 }
+
+/// Per-block cost of each row kernel with weights resident in L2 (about
+/// 100–170 KiB per format), one thread, minimum over many runs: the compute
+/// cost the kernels add on top of memory traffic.
+///
+///     cargo test --release -p monologue --test quant_bench -- --ignored --nocapture kernel_ns
+#[test]
+#[ignore = "timing; run by hand with --release"]
+fn kernel_ns_per_block() {
+    use monologue::backend::cpu::quant_dot as dot;
+    let mut rng = Rng::new(5);
+    for dtype in DType::QUANTIZED {
+        // 256 rows of 576 (Q8_0/Q4_x) or 512 (K-quants) columns.
+        let k = if dtype.block_len() == 256 { 512 } else { 576 };
+        let n = 256;
+        let values = rng.normals(n * k);
+        let mut bytes = vec![0u8; dtype.bytes_for(n * k).unwrap()];
+        quant::quantize(dtype, &values, &mut bytes).unwrap();
+        let bytes = AlignedBuf::from_bytes(&bytes);
+        let mut xq = vec![quant::BlockQ8A::default(); k / 32];
+        quant::q8a::quantize_row(&rng.normals(k), &mut xq);
+        let mut y = vec![0f32; n];
+        let blocks = n * k / dtype.block_len();
+        let mut line = format!("{:5} [{n}, {k}]", dtype.name());
+        for isa in Isa::ALL.into_iter().filter(|i| i.is_supported()) {
+            let b = bytes.as_slice();
+            let mut run = || match dtype {
+                DType::Q8_0 => dot::rows_q8_0(isa, quant::cast(b).unwrap(), &xq, &mut y),
+                DType::Q4_0 => dot::rows_q4_0(isa, quant::cast(b).unwrap(), &xq, &mut y),
+                DType::Q4_1 => dot::rows_q4_1(isa, quant::cast(b).unwrap(), &xq, &mut y),
+                DType::Q4_K => dot::rows_q4_k(isa, quant::cast(b).unwrap(), &xq, &mut y),
+                DType::Q6_K => dot::rows_q6_k(isa, quant::cast(b).unwrap(), &xq, &mut y),
+                _ => unreachable!(),
+            };
+            let mut best = f64::MAX;
+            for _ in 0..200 {
+                let start = Instant::now();
+                for _ in 0..10 {
+                    run();
+                }
+                best = best.min(start.elapsed().as_secs_f64() / 10.0);
+            }
+            let ns = best * 1e9 / blocks as f64;
+            let gbs = (b.len() as f64) / best / 1e9;
+            line += &format!("  {}: {ns:6.2} ns/blk {gbs:5.1} GB/s", isa.name());
+        }
+        println!("{line}");
+    }
+    // Activation quantization, once per product: 16 Ki values.
+    let x = rng.normals(16 * 1024);
+    let mut xq = vec![quant::BlockQ8A::default(); x.len() / 32];
+    let mut line = "Q8A quantize".to_string();
+    for isa in Isa::ALL.into_iter().filter(|i| i.is_supported()) {
+        let mut best = f64::MAX;
+        for _ in 0..200 {
+            let start = Instant::now();
+            dot::quantize_q8a(isa, &x, &mut xq);
+            best = best.min(start.elapsed().as_secs_f64());
+        }
+        line += &format!(
+            "  {}: {:6.2} ns/blk",
+            isa.name(),
+            best * 1e9 / xq.len() as f64
+        );
+    }
+    println!("{line}");
+}
+
+/// Whether splitting small matrices across two threads pays: microseconds
+/// per matvec with one and two threads, weights rotated from DRAM.
+///
+///     cargo test --release -p monologue --test quant_bench -- --ignored --nocapture small_shapes
+#[test]
+#[ignore = "timing; run by hand with --release"]
+fn small_shapes_threads() {
+    let pools = [ThreadPool::new(1), ThreadPool::new(2)];
+    let mut rng = Rng::new(11);
+    for dtype in [DType::Q4_1, DType::Q8_0] {
+        for (n, k) in [(576, 576), (1536, 576), (576, 1536)] {
+            let values = rng.normals(n * k);
+            let mut bytes = vec![0u8; dtype.bytes_for(n * k).unwrap()];
+            quant::quantize(dtype, &values, &mut bytes).unwrap();
+            let copies = ROTATION_BYTES.div_ceil(bytes.len());
+            let ws: Vec<Tensor> = (0..copies)
+                .map(|_| {
+                    let s = Storage::owned(AlignedBuf::from_bytes(&bytes));
+                    Tensor::from_storage(s, dtype, [n, k]).unwrap()
+                })
+                .collect();
+            let x = rng.normals(k);
+            let mut y = vec![0f32; n];
+            let isa = monologue::backend::cpu::simd::active();
+            let mut line = format!("{:5} [{n:5}, {k:4}] {}", dtype.name(), isa.name());
+            for pool in &pools {
+                // Minimum over batches of 16 calls, each on the next copy.
+                let mut best = f64::MAX;
+                for batch in 0..copies.max(64) / 16 {
+                    let start = Instant::now();
+                    for c in 0..16 {
+                        let w = &ws[(16 * batch + c) % copies];
+                        matvec_with(isa, pool, w, &x, &mut y).unwrap();
+                    }
+                    best = best.min(start.elapsed().as_secs_f64() / 16.0);
+                }
+                line += &format!("  {} thread(s): {:6.1} µs", pool.threads(), best * 1e6);
+            }
+            println!("{line}");
+        }
+    }
+}

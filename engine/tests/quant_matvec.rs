@@ -150,3 +150,27 @@ fn matvec_records_a_named_launch() {
     let table = profile.table();
     assert!(table.contains("matvec_q8_0"), "{table}");
 }
+
+#[test]
+fn activation_quantization_is_identical_on_every_path() {
+    let mut rng = Rng::new(8);
+    let mut x = rng.normals(32 * 64);
+    // Exact halves (127 at the maximum makes the scale 1), zeros and a
+    // block of one sign, where rounding and the sums are easiest to get wrong.
+    for (i, v) in x[..32].iter_mut().enumerate() {
+        *v = if i == 0 { 127.0 } else { i as f32 - 15.5 };
+    }
+    x[32..64].fill(0.0);
+    x[64..96].iter_mut().for_each(|v| *v = -v.abs());
+    let mut want = vec![BlockQ8A::default(); 64];
+    quant::q8a::quantize_row(&x, &mut want);
+    for isa in supported_isas() {
+        let mut got = vec![BlockQ8A::default(); 64];
+        monologue::backend::cpu::quant_dot::quantize_q8a(isa, &x, &mut got);
+        for (b, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(g.qs, w.qs, "{} block {b}", isa.name());
+            assert_eq!(g.d.to_bits(), w.d.to_bits(), "{} block {b}", isa.name());
+            assert_eq!(g.s.to_bits(), w.s.to_bits(), "{} block {b}", isa.name());
+        }
+    }
+}

@@ -14,7 +14,7 @@ use crate::backend::cpu::simd::{self, Isa};
 use crate::error::{Error, Result};
 use crate::ops::launch;
 use crate::profile::Cost;
-use crate::quant::{self, cast, f16_to_f32, BlockQ8A};
+use crate::quant::{cast, f16_to_f32, BlockQ8A};
 use crate::tensor::{DType, Tensor};
 use half::{bf16, f16};
 use std::ops::Range;
@@ -140,7 +140,7 @@ fn quantized<B: Sync>(
     let per_row = w.len() / (y.len() / (x.len() / k)); // weight blocks per row
     let mut xq = vec![BlockQ8A::default(); x.len() / 32];
     for (x, xq) in x.chunks_exact(k).zip(xq.chunks_exact_mut(blocks)) {
-        quant::q8a::quantize_row(x, xq);
+        dot::quantize_q8a(isa, x, xq);
     }
     parallel_rows(pool, x.len() / k, y, tile, &|r, t, out| {
         let xt = &xq[t * blocks..(t + 1) * blocks];

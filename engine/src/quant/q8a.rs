@@ -2,21 +2,20 @@
 //!
 //! Activations are quantized once per matrix product (per token), so their
 //! format is ours to choose. Blocks of 32 match the 32-element blocks of
-//! Q8_0/Q4_0/Q4_1, K-quants read eight per 256-element super-block, and the
-//! sums of each 16-element half let a kernel fold a weight offset (Q4_0's -8,
-//! Q4_1's and Q4_K's mins, Q6_K's -32 on 16-element sub-blocks) into one
-//! multiply instead of subtracting it from every weight. The scale is an f32
-//! because activations, unlike weights, are not stored.
-
-use super::round_away;
+//! Q8_0/Q4_0/Q4_1, and K-quants read eight per 256-element super-block.
+//! Next to the scale `d` each block carries `s = d Σ qs`, the block's sum as
+//! a float, so that a kernel folds a weight offset (Q4_0's -8, Q4_1's and
+//! Q4_K's mins) into one multiply instead of subtracting it from every
+//! weight; `d` and `s` sit side by side so one 8-byte load fetches both.
+//! Both are f32 because activations, unlike weights, are not stored.
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct BlockQ8A {
     /// Value `i` is `qs[i] * d`.
     pub d: f32,
-    /// `sums[h]` = sum of `qs[16h..16h + 16]` (at most 16 * 127 in size).
-    pub sums: [i16; 2],
+    /// `d * Σ qs`: the block's values summed (exactly, up to f32 rounding).
+    pub s: f32,
     /// In -127..=127: never -128, so a kernel may negate them.
     pub qs: [i8; 32],
 }
@@ -26,20 +25,34 @@ pub struct BlockQ8A {
 /// is then within `d / 2` of `q * d`.
 pub fn quantize_row(x: &[f32], out: &mut [BlockQ8A]) {
     for (block, x) in out.iter_mut().zip(x.chunks_exact(32)) {
-        let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+        // Eight running maxima, which vectorise; one would be a serial chain.
+        let mut lanes = [0f32; 8];
+        for c in x.chunks_exact(8) {
+            for (m, v) in lanes.iter_mut().zip(c) {
+                *m = m.max(v.abs());
+            }
+        }
+        let amax = lanes.iter().fold(0f32, |m, &v| m.max(v));
         let d = amax / 127.0;
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
         block.d = d;
         for (q, v) in block.qs.iter_mut().zip(x) {
-            *q = round_away(v * id).clamp(-127.0, 127.0) as i8;
+            *q = round_small(v * id);
         }
-        for h in 0..2 {
-            block.sums[h] = block.qs[16 * h..16 * h + 16]
-                .iter()
-                .map(|&q| q as i16)
-                .sum();
-        }
+        block.s = d * block.qs.iter().map(|&q| q as i32).sum::<i32>() as f32;
     }
+}
+
+/// `round(v)` half away from zero, clamped to -127..=127 (the same, as
+/// rounding is monotonic, as clamping first). Built from a truncating
+/// conversion rather than `f32::round`, which neither SSE2 nor wasm has as
+/// an instruction, so that the loop above vectorises.
+#[inline(always)]
+fn round_small(v: f32) -> i8 {
+    let v = v.clamp(-127.0, 127.0);
+    let t = v as i32;
+    let away = ((v - t as f32).abs() >= 0.5) as i32;
+    (t + if v < 0.0 { -away } else { away }) as i8
 }
 
 /// The values a block stands for (for tests and references).

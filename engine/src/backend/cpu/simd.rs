@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 pub enum Isa {
     /// Plain Rust: any CPU, and wasm32 (where the compiler may use simd128).
     Portable,
-    /// AVX2 + FMA (Haswell, Zen 1 and later).
+    /// AVX2 + FMA + F16C (Haswell, Zen 1 and later: every AVX2 CPU has F16C).
     Avx2,
     /// AVX-512 F/BW/VL.
     Avx512,
@@ -36,7 +36,11 @@ impl Isa {
         match self {
             Isa::Portable => true,
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+            Isa::Avx2 => {
+                is_x86_feature_detected!("avx2")
+                    && is_x86_feature_detected!("fma")
+                    && is_x86_feature_detected!("f16c")
+            }
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => {
                 Isa::Avx2.is_supported()

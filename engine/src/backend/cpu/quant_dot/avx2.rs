@@ -1,17 +1,21 @@
-//! AVX2 + FMA dot products, 32 elements (one Q8A block) per step.
+//! AVX2 + FMA + F16C dot products, 32 elements (one Q8A block) per step.
 //!
 //! Each weight block becomes unsigned or signed bytes next to the 32
 //! activation bytes; `MulSum::dot4` multiplies u8 × i8 and adds groups of
 //! four into eight i32 lanes (`maddubs` + `madd` here, one `vpdpbusd` with
-//! VNNI), and the block's float scales are applied with one FMA. Four
-//! independent accumulators keep the FMA latency off the critical path, so
-//! the loop runs at the speed memory delivers weights.
+//! VNNI), and the block's float scale is applied with one FMA.
+//!
+//! The per-block float work is kept to a handful of vector instructions:
+//! F16C converts weight scales, and a 2-lane multiply `[dw, mw] × [da, sa]`
+//! yields both the scale of the integer dot product (lane 0, broadcast into
+//! the FMA) and the weight-offset term (lane 1, summed in a side
+//! accumulator), where `sa = da Σ a` comes precomputed with the activations.
 //!
 //! The bodies are generic and `#[inline(always)]`; the `#[target_feature]`
 //! row functions that [`row_kernels!`] generates give them their ISA, here
 //! and in `avx512.rs`.
 
-use crate::quant::{f16_to_f32, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ6K, BlockQ8A, BlockQ8_0};
+use crate::quant::{BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ6K, BlockQ8A, BlockQ8_0};
 use std::arch::x86_64::*;
 
 /// u8 × i8 products of 32 bytes, summed in groups of four into i32 lanes.
@@ -38,15 +42,32 @@ unsafe fn activations(a: &BlockQ8A) -> __m256i {
     _mm256_loadu_si256(a.qs.as_ptr().cast())
 }
 
-/// 16 bytes of nibbles as 32 bytes: low nibbles, then high nibbles.
+/// `[da, sa, 0, 0]`: an activation block's scale and scaled sum (one load).
+#[inline(always)]
+unsafe fn scale_sum(a: &BlockQ8A) -> __m128 {
+    _mm_castsi128_ps(_mm_loadl_epi64((a as *const BlockQ8A).cast()))
+}
+
+/// `[h0, h1, 0, 0]`: two adjacent f16 at `p` as f32 (F16C).
+#[inline(always)]
+unsafe fn two_f16(p: *const u8) -> __m128 {
+    _mm_cvtph_ps(_mm_cvtsi32_si128(p.cast::<i32>().read_unaligned()))
+}
+
+/// An f16 as f32 in every lane (F16C).
+#[inline(always)]
+unsafe fn splat_f16(h: half::f16) -> __m128 {
+    _mm_cvtph_ps(_mm_set1_epi16(h.to_bits() as i16))
+}
+
+/// 16 bytes of nibbles as 32 bytes: low nibbles, then high nibbles. The
+/// load copies the bytes into both halves (no shuffle needed) and one
+/// variable shift moves only the upper half's high nibbles down.
 #[inline(always)]
 unsafe fn nibbles(qs: &[u8; 16]) -> __m256i {
-    let v = _mm_loadu_si128(qs.as_ptr().cast());
-    let m4 = _mm_set1_epi8(0x0F);
-    _mm256_set_m128i(
-        _mm_and_si128(_mm_srli_epi16(v, 4), m4),
-        _mm_and_si128(v, m4),
-    )
+    let v = _mm256_broadcastsi128_si256(_mm_loadu_si128(qs.as_ptr().cast()));
+    let shifted = _mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 0, 4, 4));
+    _mm256_and_si256(shifted, _mm256_set1_epi8(0x0F))
 }
 
 #[inline(always)]
@@ -56,173 +77,290 @@ unsafe fn hsum(v: __m256) -> f32 {
     _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)))
 }
 
-/// A constant spread over eight lanes, so that it counts once in `hsum`.
-#[inline(always)]
-unsafe fn spread(v: f32) -> __m256 {
-    _mm256_set1_ps(v * 0.125)
+/// A row's running sums: `main` holds eight lanes of scaled integer dot
+/// products; lane 1 of `side` holds the weight-offset terms (lane 0 picks
+/// up the scales that were multiplied alongside them and is ignored).
+#[derive(Clone, Copy)]
+pub(crate) struct Acc {
+    main: __m256,
+    side: __m128,
 }
 
-/// A weight block's contribution, as eight lanes to be summed. (A trait,
-/// not a closure: closures would not inherit the caller's target features,
-/// and every intrinsic in them would become a call.)
+impl Acc {
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        Acc {
+            main: _mm256_setzero_ps(),
+            side: _mm_setzero_ps(),
+        }
+    }
+
+    /// `main += lane 0 of scales × p`, `side += scales`.
+    #[inline(always)]
+    unsafe fn add(&mut self, scales: __m128, p: __m256i) {
+        self.add_main(scales, p);
+        self.side = _mm_add_ps(self.side, scales);
+    }
+
+    /// `main += lane 0 of scales × p`, for formats without an offset.
+    #[inline(always)]
+    unsafe fn add_main(&mut self, scales: __m128, p: __m256i) {
+        let scale = _mm256_broadcastss_ps(scales);
+        self.main = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(p), self.main);
+    }
+
+    #[inline(always)]
+    unsafe fn merge(self, other: Acc) -> Acc {
+        Acc {
+            main: _mm256_add_ps(self.main, other.main),
+            side: _mm_add_ps(self.side, other.side),
+        }
+    }
+}
+
+/// One weight block's contribution to a row's sums. (A trait, not a
+/// closure: closures would not inherit the caller's target features, and
+/// every intrinsic in them would become a call.)
 pub(crate) trait Term: Sized {
     /// Activation blocks per weight block.
     const PER: usize;
+    /// What the side sum is multiplied by in the end (0: it holds no
+    /// offset terms).
+    const SIDE: f32;
     /// # Safety
-    /// The CPU must support AVX2, FMA and what `M` uses.
-    unsafe fn term<M: MulSum>(&self, x: &[BlockQ8A]) -> __m256;
+    /// The CPU must support AVX2, FMA, F16C and what `M` uses; `x` holds
+    /// `PER` blocks.
+    unsafe fn add<M: MulSum>(&self, x: &[BlockQ8A], acc: &mut Acc);
 }
 
-/// Σ over all blocks of `w` with four accumulators.
+/// Σ over all blocks of `w`, alternating between two accumulators so that
+/// consecutive blocks' FMAs do not wait for each other.
 #[inline(always)]
 pub(crate) unsafe fn dot<B: Term, M: MulSum>(w: &[B], x: &[BlockQ8A]) -> f32 {
-    let mut acc = [_mm256_setzero_ps(); 4];
-    let mut quads = w.chunks_exact(4);
-    let mut at = 0;
-    for quad in &mut quads {
-        for (acc, b) in acc.iter_mut().zip(quad) {
-            *acc = _mm256_add_ps(*acc, b.term::<M>(&x[at..at + B::PER]));
-            at += B::PER;
-        }
+    let mut acc = [Acc::zero(); 2];
+    let mut ws = w.chunks_exact(2);
+    let mut xs = x.chunks_exact(2 * B::PER);
+    for (w, x) in (&mut ws).zip(&mut xs) {
+        let (x0, x1) = x.split_at(B::PER);
+        w[0].add::<M>(x0, &mut acc[0]);
+        w[1].add::<M>(x1, &mut acc[1]);
     }
-    for b in quads.remainder() {
-        acc[0] = _mm256_add_ps(acc[0], b.term::<M>(&x[at..at + B::PER]));
-        at += B::PER;
+    if let [last] = ws.remainder() {
+        last.add::<M>(xs.remainder(), &mut acc[0]);
     }
-    hsum(_mm256_add_ps(
-        _mm256_add_ps(acc[0], acc[1]),
-        _mm256_add_ps(acc[2], acc[3]),
-    ))
+    let acc = acc[0].merge(acc[1]);
+    let side = _mm_cvtss_f32(_mm_movehdup_ps(acc.side));
+    hsum(acc.main) + B::SIDE * side
 }
 
 /// Σ w a: the sign of w moves onto a so that the u8 operand is |w|.
 impl Term for BlockQ8_0 {
     const PER: usize = 1;
+    const SIDE: f32 = 0.0;
     #[inline(always)]
-    unsafe fn term<M: MulSum>(&self, x: &[BlockQ8A]) -> __m256 {
-        let w = self;
-        let a = x;
-        let (wq, aq) = (_mm256_loadu_si256(w.qs.as_ptr().cast()), activations(&a[0]));
-        let p = M::dot4(_mm256_abs_epi8(wq), _mm256_sign_epi8(aq, wq));
-        _mm256_mul_ps(
-            _mm256_set1_ps(f16_to_f32(w.d) * a[0].d),
-            _mm256_cvtepi32_ps(p),
-        )
+    unsafe fn add<M: MulSum>(&self, x: &[BlockQ8A], acc: &mut Acc) {
+        let a = &x[0];
+        let wq = _mm256_loadu_si256(self.qs.as_ptr().cast());
+        let p = M::dot4(_mm256_abs_epi8(wq), _mm256_sign_epi8(activations(a), wq));
+        acc.add_main(_mm_mul_ss(splat_f16(self.d), _mm_load_ss(&a.d)), p);
     }
 }
 
-/// d da (Σ q a - 8 Σ a).
+/// d da Σ q a - 8 d sa (the side sum is scaled by -8).
 impl Term for BlockQ4_0 {
     const PER: usize = 1;
+    const SIDE: f32 = -8.0;
     #[inline(always)]
-    unsafe fn term<M: MulSum>(&self, x: &[BlockQ8A]) -> __m256 {
-        let w = self;
-        let a = x;
-        let a = &a[0];
-        let p = M::dot4(nibbles(&w.qs), activations(a));
-        let scale = f16_to_f32(w.d) * a.d;
-        let offset = -8.0 * scale * (a.sums[0] as i32 + a.sums[1] as i32) as f32;
-        _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(p), spread(offset))
+    unsafe fn add<M: MulSum>(&self, x: &[BlockQ8A], acc: &mut Acc) {
+        let a = &x[0];
+        let p = M::dot4(nibbles(&self.qs), activations(a));
+        acc.add(_mm_mul_ps(splat_f16(self.d), scale_sum(a)), p);
     }
 }
 
-/// da (d Σ q a + m Σ a).
+/// d da Σ q a + m sa: `[d, m] × [da, sa]` gives both terms' scales.
 impl Term for BlockQ4_1 {
     const PER: usize = 1;
+    const SIDE: f32 = 1.0;
     #[inline(always)]
-    unsafe fn term<M: MulSum>(&self, x: &[BlockQ8A]) -> __m256 {
-        let w = self;
-        let a = x;
-        let a = &a[0];
-        let p = M::dot4(nibbles(&w.qs), activations(a));
-        let min = f16_to_f32(w.m) * a.d * (a.sums[0] as i32 + a.sums[1] as i32) as f32;
-        let scale = _mm256_set1_ps(f16_to_f32(w.d) * a.d);
-        _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(p), spread(min))
+    unsafe fn add<M: MulSum>(&self, x: &[BlockQ8A], acc: &mut Acc) {
+        let a = &x[0];
+        let p = M::dot4(nibbles(&self.qs), activations(a));
+        let dm = two_f16((self as *const BlockQ4_1).cast());
+        acc.add(_mm_mul_ps(dm, scale_sum(a)), p);
     }
 }
 
-/// Per sub-block j: da (d sc_j Σ q a - dmin mn_j Σ a).
+/// Per sub-block j: d sc_j da_j Σ q a - dmin mn_j sa_j.
 impl Term for BlockQ4K {
     const PER: usize = 8;
+    const SIDE: f32 = 1.0;
     #[inline(always)]
-    unsafe fn term<M: MulSum>(&self, x: &[BlockQ8A]) -> __m256 {
-        let w = self;
-        let (d, dmin) = (f16_to_f32(w.d), f16_to_f32(w.dmin));
+    unsafe fn add<M: MulSum>(&self, x: &[BlockQ8A], acc: &mut Acc) {
+        let x = &x[..8];
+        let pairs = q4k_scale_pairs(self);
         let m4 = _mm256_set1_epi8(0x0F);
-        let mut acc = [_mm256_setzero_ps(); 2];
+        // Two chains, low and high nibbles, to halve the FMA latency.
+        let mut part = [Acc::zero(); 2];
         for c in 0..4 {
-            let v = _mm256_loadu_si256(w.qs[32 * c..].as_ptr().cast());
+            let v = _mm256_loadu_si256(self.qs[32 * c..].as_ptr().cast());
             let halves = [
                 _mm256_and_si256(v, m4),
                 _mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
             ];
             for (i, q) in halves.into_iter().enumerate() {
                 let j = 2 * c + i;
-                let a = &x[j];
-                let (sc, mn) = crate::quant::q4_k::scale_min(&w.scales, j);
-                let p = M::dot4(q, activations(a));
-                let min = dmin * mn as f32 * a.d * (a.sums[0] as i32 + a.sums[1] as i32) as f32;
-                let scale = _mm256_set1_ps(d * sc as f32 * a.d);
-                acc[i] = _mm256_add_ps(
-                    acc[i],
-                    _mm256_fmsub_ps(scale, _mm256_cvtepi32_ps(p), spread(min)),
-                );
+                let p = M::dot4(q, activations(&x[j]));
+                let pair = _mm_castsi128_ps(_mm_loadl_epi64(pairs[2 * j..].as_ptr().cast()));
+                part[i].add(_mm_mul_ps(pair, scale_sum(&x[j])), p);
             }
         }
-        _mm256_add_ps(acc[0], acc[1])
+        *acc = acc.merge(part[0].merge(part[1]));
     }
 }
 
-/// Per 16-element sub-block j: d da sc_j (Σ q a - 32 Σ a). The two halves
-/// of an activation block have different scales, which the i32 lanes keep
-/// apart (lanes 0..4 sum elements 0..16).
+/// `[d sc_0, -dmin mn_0, d sc_1, -dmin mn_1, …]`: all eight 6-bit scales and
+/// mins of a Q4_K super-block, unpacked at once (see `quant::q4_k` for the
+/// packing) and multiplied by the super-block's `d` and `-dmin`.
+#[inline(always)]
+unsafe fn q4k_scale_pairs(w: &BlockQ4K) -> [f32; 16] {
+    let word = |i: usize| u32::from_le_bytes(w.scales[4 * i..4 * i + 4].try_into().unwrap());
+    let (a, b, c) = (word(0), word(1), word(2));
+    // Bytes 0..4 of sc and mn are the low six bits of a and b; bytes 4..8
+    // take their low four bits from c's nibbles and the top two from the
+    // top bits of a and b (each byte's bits 6..8 moved to 4..6).
+    let sc_hi = (c & 0x0F0F_0F0F) | ((a >> 2) & 0x3030_3030);
+    let mn_hi = ((c >> 4) & 0x0F0F_0F0F) | ((b >> 2) & 0x3030_3030);
+    let sc = (a & 0x3F3F_3F3F) as u64 | (sc_hi as u64) << 32;
+    let mn = (b & 0x3F3F_3F3F) as u64 | (mn_hi as u64) << 32;
+    let v = _mm_set_epi64x(mn as i64, sc as i64);
+    let interleaved = _mm_unpacklo_epi8(v, _mm_unpackhi_epi64(v, v));
+    let lo = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(interleaved));
+    let hi = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(
+        interleaved,
+        interleaved,
+    )));
+    // [d, -dmin] repeated over the eight lanes.
+    let dm = _mm_xor_ps(
+        two_f16((w as *const BlockQ4K).cast()),
+        _mm_setr_ps(0.0, -0.0, 0.0, 0.0),
+    );
+    let dm = _mm256_castpd_ps(_mm256_broadcastsd_pd(_mm_castps_pd(dm)));
+    let mut out = [0f32; 16];
+    _mm256_storeu_ps(out.as_mut_ptr(), _mm256_mul_ps(lo, dm));
+    _mm256_storeu_ps(out[8..].as_mut_ptr(), _mm256_mul_ps(hi, dm));
+    out
+}
+
+/// Per 16-element sub-block j: d sc_j Σ (q - 32) a, with the -32 applied
+/// to the i16 pair sums (`maddubs(32, a)`) and the scales applied by the
+/// i16 → i32 step (`madd` with scale words instead of ones). Lanes 0..4 of
+/// that step sum elements 0..16 of a block, lanes 4..8 elements 16..32, so
+/// the two sub-blocks of a Q8A block get their own scales.
 impl Term for BlockQ6K {
     const PER: usize = 8;
+    const SIDE: f32 = 0.0;
     #[inline(always)]
-    unsafe fn term<M: MulSum>(&self, x: &[BlockQ8A]) -> __m256 {
-        let w = self;
-        let d = f16_to_f32(w.d);
-        let (m4, m2) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(3));
-        let mut acc = [_mm256_setzero_ps(); 2];
+    unsafe fn add<M: MulSum>(&self, x: &[BlockQ8A], acc: &mut Acc) {
+        let x = &x[..8];
+        let (m4, m30) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(0x30));
+        // Even sub-blocks' scales as i16 in the low 128 bits, odd ones' in
+        // the high: block b's pair is then word b of each half.
+        let sc = _mm_loadu_si128(self.scales.as_ptr().cast());
+        let split = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+        let scales = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc, split));
+        let mut part = [_mm256_setzero_ps(); 2];
         for h in 0..2 {
-            let ql0 = _mm256_loadu_si256(w.ql[64 * h..].as_ptr().cast());
-            let ql1 = _mm256_loadu_si256(w.ql[64 * h + 32..].as_ptr().cast());
-            let qh = _mm256_loadu_si256(w.qh[32 * h..].as_ptr().cast());
+            let ql0 = _mm256_loadu_si256(self.ql[64 * h..].as_ptr().cast());
+            let ql1 = _mm256_loadu_si256(self.ql[64 * h + 32..].as_ptr().cast());
+            let qh = _mm256_loadu_si256(self.qh[32 * h..].as_ptr().cast());
             let codes = [
-                _mm256_or_si256(_mm256_and_si256(ql0, m4), high2(qh, 0, m2)),
-                _mm256_or_si256(_mm256_and_si256(ql1, m4), high2(qh, 2, m2)),
-                _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                    high2(qh, 4, m2),
-                ),
-                _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                    high2(qh, 6, m2),
-                ),
+                _mm256_and_si256(ql0, m4),
+                _mm256_and_si256(ql1, m4),
+                _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
             ];
-            for (k, q) in codes.into_iter().enumerate() {
+            // Bits 2k..2k+2 of qh moved to bits 4..6.
+            let high = [
+                _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30),
+                _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30),
+                _mm256_and_si256(qh, m30),
+                _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30),
+            ];
+            for k in 0..4 {
                 let b = 4 * h + k;
-                let a = &x[b];
-                let p = M::dot4(q, activations(a));
-                let (s0, s1) = (w.scales[2 * b] as f32, w.scales[2 * b + 1] as f32);
-                let da = d * a.d;
-                let offset = 32.0 * da * (s0 * a.sums[0] as f32 + s1 * a.sums[1] as f32);
-                let scales = _mm256_setr_m128(_mm_set1_ps(da * s0), _mm_set1_ps(da * s1));
-                acc[k % 2] = _mm256_add_ps(
-                    acc[k % 2],
-                    _mm256_fmsub_ps(scales, _mm256_cvtepi32_ps(p), spread(offset)),
+                let q = _mm256_or_si256(codes[k], high[k]);
+                let a = activations(&x[b]);
+                let pairs = _mm256_sub_epi16(
+                    _mm256_maddubs_epi16(q, a),
+                    _mm256_maddubs_epi16(_mm256_set1_epi8(32), a),
                 );
+                let word = _mm256_set1_epi16((2 * b as i16) | (2 * b as i16 + 1) << 8);
+                let p = _mm256_madd_epi16(pairs, _mm256_shuffle_epi8(scales, word));
+                let da = _mm256_broadcast_ss(&x[b].d);
+                part[k % 2] = _mm256_fmadd_ps(da, _mm256_cvtepi32_ps(p), part[k % 2]);
             }
         }
-        _mm256_add_ps(acc[0], acc[1])
+        let d = _mm256_broadcastss_ps(splat_f16(self.d));
+        acc.main = _mm256_fmadd_ps(d, _mm256_add_ps(part[0], part[1]), acc.main);
     }
 }
 
-/// Bits `shift..shift + 2` of each byte of `qh`, moved to bits 4..6.
+/// [`crate::quant::q8a::quantize_row`] with the same results bit for bit:
+/// the same float operations in the same order, and rounding half away
+/// from zero built from truncation (`roundps` alone rounds half to even).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn quantize_q8a(x: &[f32], out: &mut [BlockQ8A]) {
+    for (block, x) in out.iter_mut().zip(x.chunks_exact(32)) {
+        let mut v = [_mm256_setzero_ps(); 4];
+        let mut amax = _mm256_setzero_ps();
+        for (i, v) in v.iter_mut().enumerate() {
+            *v = _mm256_loadu_ps(x[8 * i..].as_ptr());
+            amax = _mm256_max_ps(amax, _mm256_andnot_ps(_mm256_set1_ps(-0.0), *v));
+        }
+        let d = hmax(amax) / 127.0;
+        let id = _mm256_set1_ps(if d != 0.0 { 1.0 / d } else { 0.0 });
+        let mut q = [_mm256_setzero_si256(); 4];
+        for (q, &v) in q.iter_mut().zip(&v) {
+            let r = round_away(_mm256_mul_ps(v, id));
+            let r = _mm256_min_ps(
+                _mm256_max_ps(r, _mm256_set1_ps(-127.0)),
+                _mm256_set1_ps(127.0),
+            );
+            *q = _mm256_cvttps_epi32(r);
+        }
+        // i32 → i8 packs within 128-bit halves; the permute restores order.
+        let bytes = _mm256_packs_epi16(
+            _mm256_packs_epi32(q[0], q[1]),
+            _mm256_packs_epi32(q[2], q[3]),
+        );
+        let bytes = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(block.qs.as_mut_ptr().cast(), bytes);
+        let sum = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+        block.d = d;
+        block.s = d * hsum(_mm256_cvtepi32_ps(sum));
+    }
+}
+
+/// Rust's `f32::round`: truncate, then step away from zero when the
+/// dropped fraction is at least one half (`x - trunc(x)` is exact).
 #[inline(always)]
-unsafe fn high2(qh: __m256i, shift: i32, m2: __m256i) -> __m256i {
-    let bits = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(shift)), m2);
-    _mm256_slli_epi16(bits, 4)
+unsafe fn round_away(x: __m256) -> __m256 {
+    let t = _mm256_round_ps(x, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    let frac = _mm256_andnot_ps(_mm256_set1_ps(-0.0), _mm256_sub_ps(x, t));
+    let step = _mm256_or_ps(_mm256_and_ps(x, _mm256_set1_ps(-0.0)), _mm256_set1_ps(1.0));
+    let half_or_more = _mm256_cmp_ps(frac, _mm256_set1_ps(0.5), _CMP_GE_OQ);
+    _mm256_add_ps(t, _mm256_and_ps(half_or_more, step))
+}
+
+#[inline(always)]
+unsafe fn hmax(v: __m256) -> f32 {
+    let m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps(m, m, 1)))
 }
 
 /// The five `rows_*` functions for one instruction set: each loops over
@@ -231,13 +369,13 @@ macro_rules! row_kernels {
     ($features:literal, $mul:ty) => {
         use crate::backend::cpu::quant_dot::avx2 as body;
         use crate::quant::{BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ6K, BlockQ8A, BlockQ8_0};
-        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q8_0, dot_q8_0, BlockQ8_0, 1);
-        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q4_0, dot_q4_0, BlockQ4_0, 1);
-        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q4_1, dot_q4_1, BlockQ4_1, 1);
-        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q4_k, dot_q4_k, BlockQ4K, 8);
-        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q6_k, dot_q6_k, BlockQ6K, 8);
+        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q8_0, BlockQ8_0, 1);
+        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q4_0, BlockQ4_0, 1);
+        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q4_1, BlockQ4_1, 1);
+        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q4_k, BlockQ4K, 8);
+        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q6_k, BlockQ6K, 8);
     };
-    (@one $features:literal, $mul:ty, $rows:ident, $dot:ident, $block:ty, $per:expr) => {
+    (@one $features:literal, $mul:ty, $rows:ident, $block:ty, $per:expr) => {
         /// # Safety
         /// The CPU must support this module's target features.
         #[target_feature(enable = $features)]
@@ -252,6 +390,6 @@ macro_rules! row_kernels {
 pub(crate) use row_kernels;
 
 mod kernels {
-    super::row_kernels!("avx2,fma", super::Maddubs);
+    super::row_kernels!("avx2,fma,f16c", super::Maddubs);
 }
 pub use kernels::*;

@@ -21,12 +21,15 @@ impl MulSum for Vnni {
 /// AVX-512 F/BW/VL without VNNI.
 pub mod plain {
     super::super::avx2::row_kernels!(
-        "avx2,fma,avx512f,avx512bw,avx512vl",
+        "avx2,fma,f16c,avx512f,avx512bw,avx512vl",
         crate::backend::cpu::quant_dot::avx2::Maddubs
     );
 }
 
 /// AVX-512 with VNNI.
 pub mod vnni {
-    super::super::avx2::row_kernels!("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni", super::Vnni);
+    super::super::avx2::row_kernels!(
+        "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
+        super::Vnni
+    );
 }

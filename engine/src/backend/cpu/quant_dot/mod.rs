@@ -59,3 +59,16 @@ dispatch!(rows_q4_0, BlockQ4_0, dot_q4_0, 1);
 dispatch!(rows_q4_1, BlockQ4_1, dot_q4_1, 1);
 dispatch!(rows_q4_k, BlockQ4K, dot_q4_k, 8);
 dispatch!(rows_q6_k, BlockQ6K, dot_q6_k, 8);
+
+/// Quantize activations `x` (a multiple of 32 long) into `out`, exactly as
+/// [`crate::quant::q8a::quantize_row`] does, vectorised where `isa` allows.
+pub fn quantize_q8a(isa: Isa, x: &[f32], out: &mut [BlockQ8A]) {
+    assert!(isa.is_supported(), "{} on a CPU without it", isa.name());
+    assert_eq!(x.len(), 32 * out.len(), "activations and blocks disagree");
+    match isa {
+        // SAFETY: every AVX level includes AVX2 (asserted above).
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 | Isa::Avx512 | Isa::Avx512Vnni => unsafe { avx2::quantize_q8a(x, out) },
+        _ => crate::quant::q8a::quantize_row(x, out),
+    }
+}
