@@ -1,6 +1,8 @@
 //! Turning a model's logits into text: sampling, and (soon) the generation
 //! loop with stop rules, streaming and reasoning traces.
 
+pub mod chat;
+pub mod chat_template;
 mod rng;
 pub mod sampler;
 
