@@ -3,6 +3,7 @@
 
 pub mod chat;
 pub mod chat_template;
+pub mod reasoning;
 mod rng;
 pub mod sampler;
 
