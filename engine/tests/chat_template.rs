@@ -162,7 +162,9 @@ fn failure(source: &str) -> String {
     });
     let took = start.elapsed();
     assert!(took < Duration::from_secs(20), "{source}: took {took:?}");
-    result.expect_err(source).to_string()
+    let err = result.expect_err(source).to_string();
+    eprintln!("{source:?}\n  -> {err}");
+    err
 }
 
 #[test]

@@ -172,7 +172,30 @@ json={{ messages[0] | tojson }}
 {{ 'a,b,,c'.split(',') | length }} {{ '  x  '.lstrip() }}| {{ 'Title case words' | title }} {{ [3, 1, 2] | sort | list | tojson }}
 {% if add_generation_prompt %}>>> {% endif %}"""
 
+# Tests, filters and expressions common in Hugging Face templates: type
+# tests, selectattr/rejectattr, reverse, macros, conditional expressions,
+# default, dict(), `in` on strings and dicts, loop.previtem, format.
+FILTERS_AND_TESTS = """{%- macro turn(role, text) -%}
+[{{ role | upper }}] {{ text }}
+{%- endmacro -%}
+{%- set systems = messages | selectattr('role', 'equalto', 'system') | list -%}
+{%- set others = messages | rejectattr('role', 'equalto', 'system') | list -%}
+{%- if systems | length > 0 %}{{ turn('sys', systems[0].content) }}
+{% endif -%}
+{%- for message in others | reverse -%}
+{%- set text = message.content if message.content is string else '(none)' -%}
+{%- if loop.previtem is defined %} after {{ loop.previtem.role }}:{% endif %}
+{{ turn(message.role, text) }}{{ ' <q>' if '?' in text else '' }}
+{%- endfor %}
+
+{{ messages is sequence }} {{ none }} {{ 0.5 }} {{ 1e20 }} {{ 2.0 * 3 }} {{ 10 / 4 }} {{ 7 // 2 }} {{ messages[0] is mapping }} {{ 'role' in messages[0] }} {{ extra_flag | default('unset') }}
+{%- set d = dict(a=1, b='two') %} {{ d.b }} {{ d | length }} {{ "%s=%d" | format('n', 5) }} {{ (messages | last).role }}
+{%- if add_generation_prompt %}
+{{ turn('assistant', '') }}
+{%- endif %}"""
+
 TEMPLATES = {
+    "filters_and_tests": FILTERS_AND_TESTS,
     "qwen_style": QWEN_STYLE,
     "llama3_style": LLAMA3_STYLE,
     "alternating": ALTERNATING,
@@ -276,6 +299,8 @@ def cases(smol_bos, smol_eos):
     meta = {"temperature": 0.5, "tags": ["a", "<b>"], "nested": {"k": [1, None, False]}, "text": "é\"\n"}
     add("pythonisms", "pythonisms", PYTHONISM_TURNS, False, extra={"meta": meta})
     add("pythonisms_gen", "pythonisms", PYTHONISM_TURNS[2:], True, extra={"meta": {}})
+    add("filters_and_tests", "filters_and_tests", [SYSTEM] + TURNS, False)
+    add("filters_and_tests_gen", "filters_and_tests", TURNS[:2], True, extra={"extra_flag": "on"})
     return out
 
 

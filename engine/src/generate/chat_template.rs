@@ -25,6 +25,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::io;
 
+use minijinja::value::ValueKind;
 use minijinja::value::{Kwargs, Value as JValue};
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 use serde::{Deserialize, Serialize};
@@ -176,6 +177,7 @@ impl ChatTemplate {
                 .map_err(|e| Error::Invalid(format!("{NAME}: {e}")))?,
         );
         env.set_auto_escape_callback(|_| AutoEscape::None);
+        env.set_formatter(python_formatter);
         env.set_undefined_behavior(UndefinedBehavior::Lenient);
         env.set_fuel(Some(limits.fuel));
         env.set_recursion_limit(limits.recursion_limit);
@@ -416,8 +418,8 @@ fn describe(e: &minijinja::Error, limits: ChatLimits) -> Error {
         match e.kind() {
             ErrorKind::SyntaxError => format!("{NAME} has a syntax error{line}: {detail}"),
             ErrorKind::OutOfFuel => format!(
-                "{NAME} ran out of fuel{line}: it took more than {} steps (an endless loop, \
-                 or a runaway string or list?)",
+                "{NAME} ran out of fuel{line}: it used up its budget of {} (a step, or 64 bytes \
+                 of data, each): an endless loop, or a runaway string or list?",
                 limits.fuel
             ),
             ErrorKind::UnknownFunction => {
@@ -445,6 +447,32 @@ fn describe(e: &minijinja::Error, limits: ChatLimits) -> Error {
 
 fn raise_exception(message: String) -> std::result::Result<JValue, minijinja::Error> {
     Err(minijinja::Error::new(ErrorKind::InvalidOperation, message).with_source(Raised))
+}
+
+/// Writes `{{ value }}` as Python's `str()` does for the scalars where
+/// minijinja differs: `True`/`False`, `None`, floats (`1e+20`). Lists and
+/// maps keep minijinja's form, and `~` / `| string` are not affected.
+fn python_formatter(
+    out: &mut minijinja::Output,
+    state: &mut minijinja::State,
+    value: &JValue,
+) -> std::result::Result<(), minijinja::Error> {
+    let text = match value.kind() {
+        ValueKind::Bool => Some(if value.is_true() { "True" } else { "False" }.to_string()),
+        ValueKind::None => Some("None".to_string()),
+        // Integers print alike; floats (written with `.`, `e`, `inf` or
+        // `NaN` by minijinja) go through Python's repr.
+        ValueKind::Number if value.to_string().contains(['.', 'e', 'i', 'N']) => {
+            f64::try_from(value.clone()).ok().map(python_float)
+        }
+        _ => None,
+    };
+    match text {
+        Some(t) => out
+            .write_str(&t)
+            .map_err(|_| minijinja::Error::new(ErrorKind::WriteFailure, "could not write output")),
+        None => minijinja::escape_formatter(out, state, value),
+    }
 }
 
 // ----- tojson: Python's json.dumps -----
