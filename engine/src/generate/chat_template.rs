@@ -141,7 +141,9 @@ impl RenderOptions {
     }
 }
 
-/// A compiled chat template, ready to render conversations.
+/// A compiled chat template, ready to render conversations. Cheap to share
+/// across threads (`&ChatTemplate` renders).
+#[derive(Clone)]
 pub struct ChatTemplate {
     env: Environment<'static>,
     source: String,
@@ -838,6 +840,12 @@ mod tests {
         assert_eq!(strftime("%Y-%m-%d %a", -86_400).unwrap(), "1969-12-31 Wed");
         assert_eq!(strftime("%Y-%m-%d", 951_782_400).unwrap(), "2000-02-29");
         assert!(strftime("%Q", 0).is_err());
+    }
+
+    #[test]
+    fn shareable() {
+        fn check<T: Send + Sync + Clone>() {}
+        check::<ChatTemplate>();
     }
 
     #[test]
