@@ -1,6 +1,9 @@
 //! Turning a model's logits into text: sampling, stop rules and the
 //! streaming generation loop.
 
+pub mod chat;
+pub mod chat_template;
+pub mod reasoning;
 mod rng;
 mod run;
 pub mod sampler;

@@ -1,0 +1,867 @@
+//! A model's own chat template: the Jinja program, shipped with the model,
+//! that turns a conversation into the exact prompt text it was trained on.
+//!
+//! Templates come from GGUF metadata (`tokenizer.chat_template`) or from a
+//! Hugging Face `tokenizer_config.json` (`chat_template`, a string or a list
+//! of named templates). They are rendered the way Hugging Face
+//! `transformers`' `apply_chat_template` renders them: Jinja with
+//! `trim_blocks` and `lstrip_blocks`, `break`/`continue`, Python string and
+//! dict methods (`.strip()`, `.startswith()`, `.items()`, …), a `tojson`
+//! filter that writes JSON as Python's `json.dumps` does, and the globals
+//! `raise_exception` and `strftime_now`. Variables: `messages`,
+//! `add_generation_prompt`, `bos_token`, `eos_token`, `tools` and
+//! `documents` (none unless given) and any extra ones the caller passes
+//! (`enable_thinking`, `date_string`, …).
+//!
+//! A template is untrusted input from a file, so rendering is sandboxed: a
+//! fuel budget bounds the work and the memory a render may use (an endless
+//! loop stops with an error), the output has a size cap, and recursion is
+//! limited. Every failure is an [`Error`], never a hang or a panic.
+//!
+//! Not supported: the `{% generation %}` tag (assistant-token masks for
+//! training) and message contents that are lists of parts (images).
+
+use std::cell::Cell;
+use std::fmt;
+use std::io;
+
+use minijinja::value::ValueKind;
+use minijinja::value::{Kwargs, Value as JValue};
+use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as JsonValue};
+
+use crate::error::{Error, Result};
+use crate::io::Metadata;
+
+use super::chat::Message;
+
+/// The name errors give the template.
+const NAME: &str = "chat template";
+
+/// Our own ChatML template, for models that ship none. ChatML
+/// (`<|im_start|>role\n…<|im_end|>\n`) is what SmolLM2 and Qwen use; a model
+/// trained on another format will follow it less well.
+pub const DEFAULT_CHATML: &str = "{%- for message in messages %}\
+{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' }}\
+{%- endfor %}\
+{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}";
+
+/// How much work and output one render may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChatLimits {
+    /// minijinja fuel: one unit per instruction, plus one per 64 bytes of
+    /// data made or written. Bounds both time and memory.
+    pub fuel: u64,
+    /// The most bytes the rendered prompt may have.
+    pub max_output_bytes: usize,
+    /// How deep nesting (loops, calls, macros) may go.
+    pub recursion_limit: usize,
+}
+
+impl Default for ChatLimits {
+    /// 5 million fuel (about 5 million instructions, or 320 MB of data made
+    /// in all): a few hundred times what a long real conversation takes.
+    /// 16 MiB of output: more than any context window holds.
+    fn default() -> Self {
+        ChatLimits {
+            fuel: 5_000_000,
+            max_output_bytes: 16 << 20,
+            recursion_limit: 200,
+        }
+    }
+}
+
+/// The variables of a render besides the messages.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RenderOptions {
+    /// `bos_token`, the text of the model's beginning-of-sequence token.
+    pub bos_token: String,
+    /// `eos_token`, the text of the model's end-of-sequence token.
+    pub eos_token: String,
+    /// More variables, e.g. `{"enable_thinking": false}`; they override the
+    /// ones above (and `tools`, `documents`) when the names clash.
+    pub extra: Map<String, JsonValue>,
+    /// The time `strftime_now` reports, in seconds since 1970 (UTC). `None`:
+    /// the system clock (an error on wasm32, which has none).
+    pub now: Option<i64>,
+}
+
+impl RenderOptions {
+    /// The BOS / EOS token texts named by GGUF metadata
+    /// (`tokenizer.ggml.bos_token_id` into `tokenizer.ggml.tokens`); empty
+    /// where the file names none.
+    pub fn from_gguf(meta: &Metadata) -> Result<Self> {
+        let token = |key: &str| -> Result<String> {
+            if !meta.contains(key) {
+                return Ok(String::new());
+            }
+            let id = meta.get_usize(key)?;
+            let tokens = meta.get_str_array("tokenizer.ggml.tokens")?;
+            tokens.get(id).cloned().ok_or_else(|| {
+                Error::file(
+                    meta.source(),
+                    format!("{key} = {id} is outside the {} tokens", tokens.len()),
+                )
+            })
+        };
+        Ok(RenderOptions {
+            bos_token: token("tokenizer.ggml.bos_token_id")?,
+            eos_token: token("tokenizer.ggml.eos_token_id")?,
+            ..RenderOptions::default()
+        })
+    }
+
+    /// The BOS / EOS token texts of a `tokenizer_config.json`, where each is
+    /// a string or an added-token object `{"content": "…", …}`.
+    pub fn from_tokenizer_config(json: &str) -> Result<Self> {
+        let config = parse_config(json)?;
+        let token = |key: &str| -> String {
+            match config.get(key) {
+                Some(JsonValue::String(s)) => s.clone(),
+                Some(JsonValue::Object(o)) => o
+                    .get("content")
+                    .and_then(JsonValue::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                _ => String::new(),
+            }
+        };
+        Ok(RenderOptions {
+            bos_token: token("bos_token"),
+            eos_token: token("eos_token"),
+            ..RenderOptions::default()
+        })
+    }
+
+    /// Adds (or replaces) one extra variable.
+    pub fn with(mut self, name: &str, value: impl Into<JsonValue>) -> Self {
+        self.extra.insert(name.to_string(), value.into());
+        self
+    }
+}
+
+/// A compiled chat template, ready to render conversations. Cheap to share
+/// across threads (`&ChatTemplate` renders).
+#[derive(Clone)]
+pub struct ChatTemplate {
+    env: Environment<'static>,
+    source: String,
+    is_default: bool,
+    limits: ChatLimits,
+}
+
+impl fmt::Debug for ChatTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChatTemplate")
+            .field("source_bytes", &self.source.len())
+            .field("is_default", &self.is_default)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl ChatTemplate {
+    /// Compiles a template. A syntax error names the problem and the line.
+    pub fn new(source: &str) -> Result<Self> {
+        Self::with_limits(source, ChatLimits::default())
+    }
+
+    /// [`new`](Self::new) with other limits.
+    pub fn with_limits(source: &str, limits: ChatLimits) -> Result<Self> {
+        let mut env = Environment::new();
+        env.set_syntax(
+            minijinja::syntax::SyntaxConfig::builder()
+                .trim_blocks(true)
+                .lstrip_blocks(true)
+                .keep_trailing_newline(false)
+                .build()
+                .map_err(|e| Error::Invalid(format!("{NAME}: {e}")))?,
+        );
+        env.set_auto_escape_callback(|_| AutoEscape::None);
+        env.set_formatter(python_formatter);
+        env.set_undefined_behavior(UndefinedBehavior::Lenient);
+        env.set_fuel(Some(limits.fuel));
+        env.set_recursion_limit(limits.recursion_limit);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_filter("tojson", tojson);
+        env.add_function("raise_exception", raise_exception);
+        env.add_function("strftime_now", strftime_now);
+        env.add_template_owned(NAME, source.to_string())
+            .map_err(|e| describe(&e, limits))?;
+        Ok(ChatTemplate {
+            env,
+            source: source.to_string(),
+            is_default: false,
+            limits,
+        })
+    }
+
+    /// Our ChatML fallback ([`DEFAULT_CHATML`]) for a model without a
+    /// template of its own; [`is_default`](Self::is_default) says so.
+    pub fn chatml() -> Self {
+        let mut t = Self::new(DEFAULT_CHATML).expect("the default ChatML template compiles");
+        t.is_default = true;
+        t
+    }
+
+    /// The template of a GGUF file (`tokenizer.chat_template`); `None` when
+    /// the file has none.
+    pub fn from_gguf(meta: &Metadata) -> Result<Option<Self>> {
+        Self::from_gguf_named(meta, None)
+    }
+
+    /// A named GGUF template (`tokenizer.chat_template.NAME`, e.g.
+    /// `tool_use`), or the default one for `None`.
+    pub fn from_gguf_named(meta: &Metadata, name: Option<&str>) -> Result<Option<Self>> {
+        let key = match name {
+            Some(n) => format!("tokenizer.chat_template.{n}"),
+            None => "tokenizer.chat_template".to_string(),
+        };
+        if !meta.contains(&key) {
+            return Ok(None);
+        }
+        let source = meta.get_str(&key)?;
+        Self::new(source)
+            .map(Some)
+            .map_err(|e| Error::file(meta.source(), format!("{key}: {e}")))
+    }
+
+    /// The template of a `tokenizer_config.json`; `None` when it has none.
+    /// Where `chat_template` is a list of named templates, the one named
+    /// `default` is taken.
+    pub fn from_tokenizer_config(json: &str) -> Result<Option<Self>> {
+        Self::from_tokenizer_config_named(json, None)
+    }
+
+    /// [`from_tokenizer_config`](Self::from_tokenizer_config), picking a
+    /// named template (e.g. `tool_use`) from a list; `None` picks `default`.
+    pub fn from_tokenizer_config_named(json: &str, name: Option<&str>) -> Result<Option<Self>> {
+        let config = parse_config(json)?;
+        let source = match config.get("chat_template") {
+            None | Some(JsonValue::Null) => return Ok(None),
+            Some(JsonValue::String(s)) => {
+                if let Some(n) = name.filter(|&n| n != "default") {
+                    return Err(Error::NotFound(format!(
+                        "tokenizer_config.json has a single chat template, not one named `{n}`"
+                    )));
+                }
+                s.as_str()
+            }
+            Some(JsonValue::Array(list)) => {
+                let wanted = name.unwrap_or("default");
+                let mut names = Vec::new();
+                let mut found = None;
+                for (i, entry) in list.iter().enumerate() {
+                    let entry_name = entry.get("name").and_then(JsonValue::as_str);
+                    let template = entry.get("template").and_then(JsonValue::as_str);
+                    let (Some(n), Some(t)) = (entry_name, template) else {
+                        return Err(Error::Invalid(format!(
+                            "tokenizer_config.json: chat_template[{i}] lacks a string `name` or `template`"
+                        )));
+                    };
+                    names.push(n);
+                    if n == wanted && found.is_none() {
+                        found = Some(t);
+                    }
+                }
+                found.ok_or_else(|| {
+                    Error::NotFound(format!(
+                        "tokenizer_config.json has no chat template named `{wanted}` (it has: {})",
+                        names.join(", ")
+                    ))
+                })?
+            }
+            Some(other) => {
+                return Err(Error::Invalid(format!(
+                    "tokenizer_config.json: chat_template is {}, expected a string or a list",
+                    json_kind(other)
+                )))
+            }
+        };
+        Self::new(source)
+            .map(Some)
+            .map_err(|e| Error::Invalid(format!("tokenizer_config.json: {e}")))
+    }
+
+    /// The template text.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether this is our ChatML fallback rather than the model's own.
+    pub fn is_default(&self) -> bool {
+        self.is_default
+    }
+
+    pub fn limits(&self) -> ChatLimits {
+        self.limits
+    }
+
+    /// Renders a conversation. `add_generation_prompt` appends the opening
+    /// of an assistant turn, for the model to continue.
+    pub fn render(
+        &self,
+        messages: &[Message],
+        add_generation_prompt: bool,
+        options: &RenderOptions,
+    ) -> Result<String> {
+        let mut context = Map::new();
+        context.insert(
+            "messages".into(),
+            serde_json::to_value(messages)
+                .map_err(|e| Error::Invalid(format!("{NAME}: messages: {e}")))?,
+        );
+        context.insert("tools".into(), JsonValue::Null);
+        context.insert("documents".into(), JsonValue::Null);
+        context.insert(
+            "add_generation_prompt".into(),
+            JsonValue::Bool(add_generation_prompt),
+        );
+        context.insert("bos_token".into(), options.bos_token.clone().into());
+        context.insert("eos_token".into(), options.eos_token.clone().into());
+        for (k, v) in &options.extra {
+            context.insert(k.clone(), v.clone());
+        }
+        let context = JValue::from(minijinja::value::Serde(&context));
+
+        let template = self
+            .env
+            .get_template(NAME)
+            .map_err(|e| describe(&e, self.limits))?;
+        let mut out = CappedWriter {
+            buf: Vec::new(),
+            cap: self.limits.max_output_bytes,
+            overflowed: false,
+        };
+        let result = {
+            let _now = NowGuard::set(options.now);
+            template.render_captured_to(context, &mut out).map(|_| ())
+        };
+        if out.overflowed {
+            return Err(Error::Invalid(format!(
+                "{NAME}: the output exceeds the limit of {} bytes",
+                self.limits.max_output_bytes
+            )));
+        }
+        result.map_err(|e| describe(&e, self.limits))?;
+        String::from_utf8(out.buf)
+            .map_err(|_| Error::Invalid(format!("{NAME}: the output is not valid UTF-8")))
+    }
+}
+
+fn parse_config(json: &str) -> Result<Map<String, JsonValue>> {
+    match serde_json::from_str::<JsonValue>(json) {
+        Ok(JsonValue::Object(map)) => Ok(map),
+        Ok(other) => Err(Error::Invalid(format!(
+            "tokenizer_config.json is {}, expected an object",
+            json_kind(&other)
+        ))),
+        Err(e) => Err(Error::Invalid(format!("tokenizer_config.json: {e}"))),
+    }
+}
+
+fn json_kind(v: &JsonValue) -> &'static str {
+    match v {
+        JsonValue::Null => "null",
+        JsonValue::Bool(_) => "a bool",
+        JsonValue::Number(_) => "a number",
+        JsonValue::String(_) => "a string",
+        JsonValue::Array(_) => "a list",
+        JsonValue::Object(_) => "an object",
+    }
+}
+
+/// An output buffer that refuses to grow past `cap` bytes.
+struct CappedWriter {
+    buf: Vec<u8>,
+    cap: usize,
+    overflowed: bool,
+}
+
+impl io::Write for CappedWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.buf.len() + data.len() > self.cap {
+            self.overflowed = true;
+            return Err(io::Error::other("chat template output limit reached"));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Marks the errors `raise_exception` makes, to tell them from the engine's.
+#[derive(Debug)]
+struct Raised;
+
+impl fmt::Display for Raised {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("raised by the template")
+    }
+}
+
+impl std::error::Error for Raised {}
+
+/// A minijinja error as one of ours, worded for someone holding the template.
+fn describe(e: &minijinja::Error, limits: ChatLimits) -> Error {
+    use std::error::Error as _;
+    let line = e.line().map(|l| format!(" (line {l})")).unwrap_or_default();
+    let detail = e.detail().unwrap_or_default();
+    let raised = e
+        .source()
+        .is_some_and(|s| s.downcast_ref::<Raised>().is_some());
+    let message = if raised {
+        format!("{NAME} raised an exception{line}: {detail}")
+    } else {
+        match e.kind() {
+            ErrorKind::SyntaxError => format!("{NAME} has a syntax error{line}: {detail}"),
+            ErrorKind::OutOfFuel => format!(
+                "{NAME} ran out of fuel{line}: it used up its budget of {} (a step, or 64 bytes \
+                 of data, each): an endless loop, or a runaway string or list?",
+                limits.fuel
+            ),
+            ErrorKind::UnknownFunction => {
+                format!("{NAME} calls an unknown function{line}: {detail}")
+            }
+            ErrorKind::UnknownFilter => format!("{NAME} uses an unknown filter{line}: {detail}"),
+            ErrorKind::UnknownTest => format!("{NAME} uses an unknown test{line}: {detail}"),
+            ErrorKind::UnknownMethod => format!("{NAME} calls an unknown method{line}: {detail}"),
+            _ if detail.contains("recursion limit") => format!(
+                "{NAME} nests too deeply{line}: more than {} levels",
+                limits.recursion_limit
+            ),
+            kind => {
+                let detail = if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {detail}")
+                };
+                format!("{NAME} failed{line}: {kind}{detail}")
+            }
+        }
+    };
+    Error::Invalid(message)
+}
+
+fn raise_exception(message: String) -> std::result::Result<JValue, minijinja::Error> {
+    Err(minijinja::Error::new(ErrorKind::InvalidOperation, message).with_source(Raised))
+}
+
+/// Writes `{{ value }}` as Python's `str()` does for the scalars where
+/// minijinja differs: `True`/`False`, `None`, floats (`1e+20`). Lists and
+/// maps keep minijinja's form, and `~` / `| string` are not affected.
+fn python_formatter(
+    out: &mut minijinja::Output,
+    state: &mut minijinja::State,
+    value: &JValue,
+) -> std::result::Result<(), minijinja::Error> {
+    let text = match value.kind() {
+        ValueKind::Bool => Some(if value.is_true() { "True" } else { "False" }.to_string()),
+        ValueKind::None => Some("None".to_string()),
+        // Integers print alike; floats (written with `.`, `e`, `inf` or
+        // `NaN` by minijinja) go through Python's repr.
+        ValueKind::Number if value.to_string().contains(['.', 'e', 'i', 'N']) => {
+            f64::try_from(value.clone()).ok().map(python_float)
+        }
+        _ => None,
+    };
+    match text {
+        Some(t) => out
+            .write_str(&t)
+            .map_err(|_| minijinja::Error::new(ErrorKind::WriteFailure, "could not write output")),
+        None => minijinja::escape_formatter(out, state, value),
+    }
+}
+
+// ----- tojson: Python's json.dumps -----
+
+/// `tojson(indent=None, sort_keys=False, ensure_ascii=False, separators=None)`
+/// as transformers defines it: `json.dumps` with those arguments, so no HTML
+/// escaping and `", "` / `": "` between items.
+fn tojson(value: JValue, kwargs: Kwargs) -> std::result::Result<JValue, minijinja::Error> {
+    let bad = |m: String| minijinja::Error::new(ErrorKind::InvalidOperation, m);
+    let indent: Option<String> = match kwargs.get::<Option<JValue>>("indent")? {
+        None => None,
+        Some(v) if v.is_none() || v.is_undefined() => None,
+        Some(v) => {
+            if let Some(s) = v.as_str() {
+                Some(s.to_string())
+            } else if let Some(n) = v.as_i64() {
+                Some(" ".repeat(n.clamp(0, 64) as usize))
+            } else {
+                return Err(bad(format!(
+                    "tojson: indent must be a number or string, not {v}"
+                )));
+            }
+        }
+    };
+    let sort_keys = kwargs.get::<Option<bool>>("sort_keys")?.unwrap_or(false);
+    let ensure_ascii = kwargs.get::<Option<bool>>("ensure_ascii")?.unwrap_or(false);
+    let separators = match kwargs.get::<Option<JValue>>("separators")? {
+        Some(v) if !v.is_none() && !v.is_undefined() => {
+            let parts: Vec<String> = v
+                .try_iter()?
+                .map(|p| p.as_str().map(str::to_string))
+                .collect::<Option<_>>()
+                .ok_or_else(|| bad("tojson: separators must be two strings".into()))?;
+            let [item, key]: [String; 2] = parts
+                .try_into()
+                .map_err(|_| bad("tojson: separators must be two strings".into()))?;
+            Some((item, key))
+        }
+        _ => None,
+    };
+    kwargs.assert_all_used()?;
+    let (item_sep, key_sep) = separators.unwrap_or_else(|| {
+        let item = if indent.is_some() { "," } else { ", " };
+        (item.to_string(), ": ".to_string())
+    });
+    let json = serde_json::to_value(&value)
+        .map_err(|e| bad(format!("tojson: cannot convert the value to JSON: {e}")))?;
+    let mut out = String::new();
+    let style = JsonStyle {
+        indent: indent.as_deref(),
+        item_sep: &item_sep,
+        key_sep: &key_sep,
+        sort_keys,
+        ensure_ascii,
+    };
+    style.write(&json, 0, &mut out);
+    Ok(JValue::from(out))
+}
+
+struct JsonStyle<'a> {
+    indent: Option<&'a str>,
+    item_sep: &'a str,
+    key_sep: &'a str,
+    sort_keys: bool,
+    ensure_ascii: bool,
+}
+
+impl JsonStyle<'_> {
+    fn newline(&self, depth: usize, out: &mut String) {
+        if let Some(ind) = self.indent {
+            out.push('\n');
+            for _ in 0..depth {
+                out.push_str(ind);
+            }
+        }
+    }
+
+    fn write(&self, v: &JsonValue, depth: usize, out: &mut String) {
+        match v {
+            JsonValue::Null => out.push_str("null"),
+            JsonValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            JsonValue::Number(n) => {
+                if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
+                    out.push_str(&python_float(f));
+                } else {
+                    out.push_str(&n.to_string());
+                }
+            }
+            JsonValue::String(s) => self.string(s, out),
+            JsonValue::Array(items) => {
+                if items.is_empty() {
+                    out.push_str("[]");
+                    return;
+                }
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(self.item_sep);
+                    }
+                    self.newline(depth + 1, out);
+                    self.write(item, depth + 1, out);
+                }
+                self.newline(depth, out);
+                out.push(']');
+            }
+            JsonValue::Object(map) => {
+                if map.is_empty() {
+                    out.push_str("{}");
+                    return;
+                }
+                let mut entries: Vec<(&String, &JsonValue)> = map.iter().collect();
+                if self.sort_keys {
+                    entries.sort_by(|a, b| a.0.cmp(b.0));
+                }
+                out.push('{');
+                for (i, (k, item)) in entries.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(self.item_sep);
+                    }
+                    self.newline(depth + 1, out);
+                    self.string(k, out);
+                    out.push_str(self.key_sep);
+                    self.write(item, depth + 1, out);
+                }
+                self.newline(depth, out);
+                out.push('}');
+            }
+        }
+    }
+
+    fn string(&self, s: &str, out: &mut String) {
+        out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                c if (c as u32) < 0x20 || (self.ensure_ascii && (c as u32) > 0x7e) => {
+                    let mut units = [0u16; 2];
+                    for u in c.encode_utf16(&mut units) {
+                        out.push_str(&format!("\\u{u:04x}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+}
+
+/// A float as Python's `repr` writes it: the shortest digits that round-trip,
+/// positional for exponents -4..16, else `1e+20` / `1.5e-07`.
+fn python_float(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits: "-1.25e-7".
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    if (-4..16).contains(&exp) {
+        let point = exp + 1; // digits before the decimal point
+        let s = if point <= 0 {
+            format!("0.{}{}", "0".repeat((-point) as usize), digits)
+        } else if point as usize >= digits.len() {
+            format!("{}{}.0", digits, "0".repeat(point as usize - digits.len()))
+        } else {
+            let (a, b) = digits.split_at(point as usize);
+            format!("{a}.{b}")
+        };
+        format!("{sign}{s}")
+    } else {
+        let m = if digits.len() > 1 {
+            format!("{}.{}", &digits[..1], &digits[1..])
+        } else {
+            digits
+        };
+        let esign = if exp < 0 { '-' } else { '+' };
+        format!("{sign}{m}e{esign}{:02}", exp.abs())
+    }
+}
+
+// ----- strftime_now -----
+
+thread_local! {
+    /// The `now` of the render under way on this thread.
+    static RENDER_NOW: Cell<Option<i64>> = const { Cell::new(None) };
+}
+
+struct NowGuard(Option<i64>);
+
+impl NowGuard {
+    fn set(now: Option<i64>) -> Self {
+        NowGuard(RENDER_NOW.with(|c| c.replace(now)))
+    }
+}
+
+impl Drop for NowGuard {
+    fn drop(&mut self) {
+        RENDER_NOW.with(|c| c.set(self.0));
+    }
+}
+
+fn current_time() -> std::result::Result<i64, minijinja::Error> {
+    if let Some(t) = RENDER_NOW.with(Cell::get) {
+        return Ok(t);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|_| {
+                minijinja::Error::new(ErrorKind::InvalidOperation, "the clock is before 1970")
+            })?;
+        Ok(d.as_secs() as i64)
+    }
+    #[cfg(target_arch = "wasm32")]
+    Err(minijinja::Error::new(
+        ErrorKind::InvalidOperation,
+        "strftime_now: this target has no clock; pass RenderOptions::now",
+    ))
+}
+
+/// `strftime_now(format)`: the current UTC time, formatted with the common
+/// C `strftime` fields (`%Y %y %m %d %e %H %I %M %S %p %b %B %a %A %j %%`).
+fn strftime_now(format: String) -> std::result::Result<String, minijinja::Error> {
+    strftime(&format, current_time()?)
+}
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const DAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+
+/// The civil (proleptic Gregorian) date of a day count since 1970-01-01.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+fn strftime(format: &str, unix: i64) -> std::result::Result<String, minijinja::Error> {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    let (hour, minute, second) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let weekday = (days + 3).rem_euclid(7) as usize; // 1970-01-01 was a Thursday
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let cumulative = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
+    let yday = cumulative[month as usize - 1] + day + u32::from(leap && month > 2);
+    let month_name = MONTHS[month as usize - 1];
+    let mut out = String::new();
+    let mut chars = format.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let Some(spec) = chars.next() else {
+            out.push('%');
+            break;
+        };
+        match spec {
+            'Y' => out.push_str(&year.to_string()),
+            'y' => out.push_str(&format!("{:02}", year.rem_euclid(100))),
+            'm' => out.push_str(&format!("{month:02}")),
+            'd' => out.push_str(&format!("{day:02}")),
+            'e' => out.push_str(&format!("{day:2}")),
+            'H' => out.push_str(&format!("{hour:02}")),
+            'I' => out.push_str(&format!("{:02}", (hour + 11) % 12 + 1)),
+            'M' => out.push_str(&format!("{minute:02}")),
+            'S' => out.push_str(&format!("{second:02}")),
+            'p' => out.push_str(if hour < 12 { "AM" } else { "PM" }),
+            'b' | 'h' => out.push_str(&month_name[..3]),
+            'B' => out.push_str(month_name),
+            'a' => out.push_str(&DAYS[weekday][..3]),
+            'A' => out.push_str(DAYS[weekday]),
+            'j' => out.push_str(&format!("{yday:03}")),
+            '%' => out.push('%'),
+            other => {
+                return Err(minijinja::Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("strftime_now: unsupported field %{other}"),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_float_repr() {
+        for (f, want) in [
+            (0.5, "0.5"),
+            (1.0, "1.0"),
+            (-2.5, "-2.5"),
+            (100.0, "100.0"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (1.5e-7, "1.5e-07"),
+            (1e16, "1e+16"),
+            (1234567890123456.0, "1234567890123456.0"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (f64::INFINITY, "Infinity"),
+        ] {
+            assert_eq!(python_float(f), want, "{f:e}");
+        }
+    }
+
+    #[test]
+    fn strftime_fields() {
+        // 2024-07-26 13:05:09 UTC, a Friday, day 208 of a leap year.
+        let t = 1_722_000_000 - 1_722_000_000 % 86_400 + 13 * 3600 + 5 * 60 + 9;
+        assert_eq!(
+            strftime("%d %b %Y|%A %a|%B %m %y|%H:%M:%S %I%p|%j|%e|%%", t).unwrap(),
+            "26 Jul 2024|Friday Fri|July 07 24|13:05:09 01PM|208|26|%"
+        );
+        assert_eq!(strftime("%Y-%m-%d", 0).unwrap(), "1970-01-01");
+        assert_eq!(strftime("%Y-%m-%d %a", -86_400).unwrap(), "1969-12-31 Wed");
+        assert_eq!(strftime("%Y-%m-%d", 951_782_400).unwrap(), "2000-02-29");
+        assert!(strftime("%Q", 0).is_err());
+    }
+
+    #[test]
+    fn shareable() {
+        fn check<T: Send + Sync + Clone>() {}
+        check::<ChatTemplate>();
+    }
+
+    #[test]
+    fn default_template_is_chatml() {
+        let t = ChatTemplate::chatml();
+        assert!(t.is_default());
+        let out = t
+            .render(
+                &[Message::user("hi"), Message::assistant("hello")],
+                true,
+                &RenderOptions::default(),
+            )
+            .unwrap();
+        assert_eq!(
+            out,
+            "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\nhello<|im_end|>\n<|im_start|>assistant\n"
+        );
+    }
+}
