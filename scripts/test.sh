@@ -9,5 +9,5 @@ cd "$here"
 "$here/scripts/setup.sh" --wasm
 
 cargo build --release --workspace --all-targets
-cargo test --release --workspace
+cargo test --release --workspace --no-fail-fast
 "$here/scripts/wasm-check.sh"

@@ -3,7 +3,10 @@
 //! scripting API and the browser hold.
 
 use crate::error::{Error, Result};
-use crate::generate::{self, GenerateOptions, Generation};
+use crate::generate::reasoning::ThinkTags;
+use crate::generate::{
+    self, ChatTemplate, GenerateOptions, Generation, Message, RenderOptions, TextKind,
+};
 use crate::io::{Format, ModelFile};
 use crate::model::{self, LoadOptions, Model, State};
 use crate::tokenizer::Tokenizer;
@@ -33,6 +36,10 @@ pub struct LanguageModel {
     pub stop_ids: Vec<u32>,
     /// Whether prompts start with the BOS token (the file says).
     pub add_bos: bool,
+    /// The model's own chat template, or our ChatML default if it has none.
+    pub chat_template: ChatTemplate,
+    /// BOS/EOS strings and other variables the template is rendered with.
+    pub render_options: RenderOptions,
     /// Wall time of the load, in milliseconds.
     pub load_ms: f64,
 }
@@ -45,15 +52,29 @@ impl LanguageModel {
         let path = resolve_model_path(name_or_path)?;
         let file = ModelFile::open(&path)?;
         let model = model::from_file(&file, &path, options)?;
-        let tokenizer = match file.format() {
-            Format::Gguf => Tokenizer::from_gguf(file.metadata())?,
+        let (tokenizer, template, render_options) = match file.format() {
+            Format::Gguf => (
+                Tokenizer::from_gguf(file.metadata())?,
+                ChatTemplate::from_gguf(file.metadata())?,
+                RenderOptions::from_gguf(file.metadata())?,
+            ),
             Format::Safetensors => {
                 let dir = if path.is_dir() {
                     path.as_path()
                 } else {
                     path.parent().unwrap_or(Path::new("."))
                 };
-                Tokenizer::from_hf_dir(dir)?
+                let config = dir.join("tokenizer_config.json");
+                let (template, options) = match std::fs::read_to_string(&config) {
+                    Ok(json) => (
+                        ChatTemplate::from_tokenizer_config(&json)
+                            .map_err(|e| Error::file(config.display(), e))?,
+                        RenderOptions::from_tokenizer_config(&json)
+                            .map_err(|e| Error::file(config.display(), e))?,
+                    ),
+                    Err(_) => (None, RenderOptions::default()),
+                };
+                (Tokenizer::from_hf_dir(dir)?, template, options)
             }
         };
         let mut stop_ids: Vec<u32> = tokenizer.eos_id().into_iter().collect();
@@ -71,6 +92,8 @@ impl LanguageModel {
             tokenizer,
             stop_ids,
             add_bos,
+            chat_template: template.unwrap_or_else(ChatTemplate::chatml),
+            render_options,
             load_ms: crate::profile::now_ns().saturating_sub(start) as f64 * 1e-6,
         })
     }
@@ -96,6 +119,27 @@ impl LanguageModel {
         }
     }
 
+    /// The prompt text for `messages` through the model's chat template,
+    /// ending with the assistant's turn opened. With `think`, the turn opens
+    /// with `<think>` (unless the template already did that itself, e.g. on
+    /// `enable_thinking`); the returned flag says whether the prompt ends
+    /// inside reasoning.
+    pub fn chat_prompt(&self, messages: &[Message], think: bool) -> Result<(String, bool)> {
+        let options = self.render_options.clone().with("enable_thinking", think);
+        let mut prompt = self.chat_template.render(messages, true, &options)?;
+        let tags = ThinkTags::default();
+        let opened = |p: &str| {
+            let trimmed = p.trim_end();
+            trimmed.ends_with(&tags.open)
+        };
+        if think && !opened(&prompt) {
+            prompt.push_str(&tags.open);
+            prompt.push('\n');
+        }
+        let inside = opened(&prompt);
+        Ok((prompt, inside))
+    }
+
     /// Generate from `prompt` ids, continuing `state`.
     pub fn generate(
         &self,
@@ -103,7 +147,7 @@ impl LanguageModel {
         prompt: &[u32],
         options: &GenerateOptions,
         cancel: Option<&std::sync::atomic::AtomicBool>,
-        on_text: &mut dyn FnMut(&str),
+        on_text: &mut dyn FnMut(&str, TextKind),
     ) -> Result<Generation> {
         generate::generate(
             self.model.as_ref(),

@@ -9,6 +9,7 @@
 
 pub mod backend;
 pub mod bench;
+pub mod chat_session;
 pub mod error;
 pub mod generate;
 pub mod io;

@@ -2,7 +2,7 @@
 
 use crate::prompt::{ModelArgs, PromptArgs};
 use clap::Args;
-use monologue::generate::SamplerConfig;
+use monologue::generate::{Message, SamplerConfig, TextKind};
 use serde_json::json;
 use std::io::Write;
 
@@ -12,7 +12,19 @@ pub struct GenerateArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub prompt: PromptArgs,
-    /// Most tokens to generate.
+    /// Render the prompt as one user message through the model's chat template.
+    #[arg(long)]
+    pub chat: bool,
+    /// A system message (implies --chat).
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Open the reply with <think>: the model reasons first (implies --chat).
+    #[arg(long)]
+    pub think: bool,
+    /// Most reasoning tokens; then </think> is forced and the answer follows.
+    #[arg(long, value_name = "N")]
+    pub think_budget: Option<usize>,
+    /// Most answer tokens to generate.
     #[arg(long, default_value_t = 256)]
     pub max_tokens: usize,
     #[command(flatten)]
@@ -67,22 +79,46 @@ impl SamplingArgs {
 
 pub fn run(args: &GenerateArgs) -> Result<(), Box<dyn std::error::Error>> {
     let lm = args.model.load()?;
+    let chat = args.chat || args.system.is_some() || args.think;
+    let mut options = lm.options();
     let prompt = match args.prompt.ids(lm.model.info().vocab_size)? {
+        Some(_) if chat => return Err("--chat needs a text prompt, not --ids-file".into()),
         Some(ids) => ids,
-        None => lm.encode(&args.prompt.text()?.unwrap_or_default()),
+        None => {
+            let text = args.prompt.text()?.unwrap_or_default();
+            if chat {
+                let mut messages = Vec::new();
+                if let Some(system) = &args.system {
+                    messages.push(Message::system(system));
+                }
+                messages.push(Message::user(text));
+                let (rendered, inside) = lm.chat_prompt(&messages, args.think)?;
+                options.starts_in_reasoning = inside;
+                lm.encode(&rendered)
+            } else {
+                lm.encode(&text)
+            }
+        }
     };
     let mut state = lm.new_state(None)?;
-    let mut options = lm.options();
     options.max_tokens = args.max_tokens;
+    options.think_budget = args.think_budget;
     options.sampler = args.sampling.config();
 
     let stdout = std::io::stdout();
-    let mut print = |piece: &str| {
-        if !args.json {
-            let mut out = stdout.lock();
-            // A closed pipe (`| head`) is not an error worth reporting.
-            let _ = out.write_all(piece.as_bytes()).and_then(|_| out.flush());
+    let dim = std::io::IsTerminal::is_terminal(&stdout);
+    let mut print = |piece: &str, kind: TextKind| {
+        if args.json {
+            return;
         }
+        let mut out = stdout.lock();
+        // Reasoning is dimmed on a terminal; a closed pipe (`| head`) is not
+        // an error worth reporting.
+        let _ = match (kind, dim) {
+            (TextKind::Reasoning, true) => write!(out, "\x1b[2m{piece}\x1b[0m"),
+            _ => out.write_all(piece.as_bytes()),
+        }
+        .and_then(|_| out.flush());
     };
     let generation = lm.generate(&mut state, &prompt, &options, None, &mut print)?;
     if args.json {
@@ -91,6 +127,8 @@ pub fn run(args: &GenerateArgs) -> Result<(), Box<dyn std::error::Error>> {
             "prompt_tokens": prompt,
             "tokens": generation.tokens,
             "text": generation.text,
+            "reasoning": generation.reasoning,
+            "answer": generation.answer,
             "stop": generation.stop.name(),
             "timings": {
                 "load_ms": lm.load_ms,

@@ -1,5 +1,5 @@
-//! Turning a model's logits into text: sampling, stop rules and the
-//! streaming generation loop.
+//! Turning a model's logits into text: sampling, stop rules, chat templates,
+//! reasoning traces and the streaming generation loop.
 
 pub mod chat;
 pub mod chat_template;
@@ -9,7 +9,9 @@ mod run;
 pub mod sampler;
 pub mod stop;
 
+pub use chat::Message;
+pub use chat_template::{ChatTemplate, RenderOptions};
 pub use rng::Rng;
-pub use run::{generate, GenerateOptions, Generation, StopReason, Timings};
+pub use run::{generate, GenerateOptions, Generation, StopReason, TextKind, Timings, TokenRecord};
 pub use sampler::{argmax, Candidate, Sampler, SamplerConfig};
 pub use stop::StopStrings;

@@ -1,10 +1,17 @@
 //! The generation loop: prefill the prompt, then sample, stream and stop.
 //!
-//! The loop owns nothing but its options: the caller keeps the model's
-//! [`State`], so a chat session continues where the last turn ended and
-//! only prefills the new turn's tokens.
+//! Each sampled token's text passes three filters in order: the tokenizer's
+//! streaming decoder (never half a UTF-8 character), the stop strings (never
+//! a stop string shown), and the reasoning splitter (`<think> … </think>`
+//! becomes reasoning, the rest answer). A thinking budget caps the reasoning
+//! tokens: when it runs out the loop feeds `</think>` itself and the answer
+//! follows (budget forcing).
+//!
+//! The caller keeps the model's [`State`], so a chat session continues where
+//! the last turn ended and only prefills the new turn's tokens.
 
-use super::sampler::{Sampler, SamplerConfig};
+use super::reasoning::{ReasoningEvent, ReasoningSplitter, ThinkTags, ThinkTokens};
+use super::sampler::{Candidate, Sampler, SamplerConfig};
 use super::stop::StopStrings;
 use crate::error::{Error, Result};
 use crate::model::{Logits, Model, State};
@@ -13,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct GenerateOptions {
-    /// Most tokens to generate.
+    /// Most answer tokens to generate (reasoning has its own budget).
     pub max_tokens: usize,
     pub sampler: SamplerConfig,
     /// Generation ends when the text would contain one of these (which is
@@ -21,6 +28,13 @@ pub struct GenerateOptions {
     pub stop_strings: Vec<String>,
     /// Tokens that end generation (the model's end-of-turn tokens).
     pub stop_ids: Vec<u32>,
+    /// The prompt ends inside `<think>`: output is reasoning until `</think>`.
+    pub starts_in_reasoning: bool,
+    /// Most reasoning tokens before `</think>` is forced (None: no limit).
+    pub think_budget: Option<usize>,
+    /// Record each generated token's log-probability, entropy and this many
+    /// top alternatives (0 records nothing).
+    pub record_top_k: usize,
 }
 
 impl Default for GenerateOptions {
@@ -30,8 +44,18 @@ impl Default for GenerateOptions {
             sampler: SamplerConfig::default(),
             stop_strings: Vec::new(),
             stop_ids: Vec::new(),
+            starts_in_reasoning: false,
+            think_budget: None,
+            record_top_k: 0,
         }
     }
+}
+
+/// Which part of the reply a piece of text belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextKind {
+    Reasoning,
+    Answer,
 }
 
 /// Why generation ended.
@@ -83,23 +107,44 @@ fn per_second(n: usize, ms: f64) -> f64 {
     }
 }
 
+/// How sure the model was of one generated token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRecord {
+    pub id: u32,
+    /// Natural log of the token's probability under the model (before any
+    /// sampling filter), or 0 for tokens the loop forced.
+    pub logprob: f32,
+    /// Entropy of the model's distribution at this step, in nats.
+    pub entropy: f32,
+    /// The most likely alternatives, with their model probabilities.
+    pub top: Vec<Candidate>,
+    pub kind: TextKind,
+    /// Inserted by budget forcing rather than sampled.
+    pub forced: bool,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Generation {
-    /// Generated token ids (including a final end token, if one came). The
-    /// last of them has been sampled but not fed to the model: the state
-    /// holds the prompt and all tokens but the last, so a conversation
-    /// continues by feeding [`Generation::unfed`] before its next turn.
+    /// Generated token ids (including a final end token, if one came).
     pub tokens: Vec<u32>,
-    /// The text shown, without any stop string.
+    /// All text shown, reasoning and answer, without think tags or stop string.
     pub text: String,
+    pub reasoning: String,
+    pub answer: String,
+    pub reasoning_tokens: usize,
     pub stop: StopReason,
     pub timings: Timings,
+    /// Per-token records when `record_top_k > 0`.
+    pub records: Vec<TokenRecord>,
+    /// The last sampled token, which the state has not seen yet (a chat
+    /// session feeds it with the next turn). None when every token is fed.
+    pub unfed: Option<u32>,
 }
 
 /// Feed `prompt` at the state's position, then generate. `on_text` receives
-/// each piece of text as soon as it is complete UTF-8 and past any possible
-/// stop string. `cancel`, when set from another thread, ends generation
-/// between two tokens; the state then holds everything fed so far.
+/// each piece of text as soon as it is safe to show, tagged reasoning or
+/// answer. `cancel`, when set from another thread, ends generation between
+/// two tokens; the state then holds everything fed so far.
 pub fn generate(
     model: &dyn Model,
     tokenizer: &Tokenizer,
@@ -107,7 +152,7 @@ pub fn generate(
     prompt: &[u32],
     options: &GenerateOptions,
     cancel: Option<&AtomicBool>,
-    on_text: &mut dyn FnMut(&str),
+    on_text: &mut dyn FnMut(&str, TextKind),
 ) -> Result<Generation> {
     if prompt.is_empty() {
         return Err(Error::Invalid(
@@ -123,17 +168,50 @@ pub fn generate(
         )));
     }
     let mut sampler = Sampler::new(options.sampler.clone())?;
-    let mut stops = StopStrings::new(options.stop_strings.iter().cloned());
-    let mut decoder = tokenizer.stream_decoder();
+    let tags = ThinkTags::default();
+    let think_tokens = ThinkTokens::find(tokenizer, &tags);
+    let mut text = TextPipeline {
+        decoder: tokenizer.stream_decoder(),
+        stops: StopStrings::new(options.stop_strings.iter().cloned()),
+        splitter: if options.starts_in_reasoning {
+            ReasoningSplitter::with_tags(tags).inside_reasoning()
+        } else {
+            ReasoningSplitter::with_tags(tags)
+        },
+    };
     let mut history: Vec<u32> = prompt.to_vec();
     let mut out = Generation {
         tokens: Vec::new(),
         text: String::new(),
+        reasoning: String::new(),
+        answer: String::new(),
+        reasoning_tokens: 0,
         stop: StopReason::MaxTokens,
         timings: Timings {
             prompt_tokens: prompt.len(),
             ..Timings::default()
         },
+        records: Vec::new(),
+        unfed: None,
+    };
+    let mut emit = |out: &mut Generation, events: Vec<ReasoningEvent>| {
+        for event in events {
+            let kind = if event.is_reasoning() {
+                TextKind::Reasoning
+            } else {
+                TextKind::Answer
+            };
+            let piece = event.text();
+            if piece.is_empty() {
+                continue;
+            }
+            on_text(piece, kind);
+            out.text += piece;
+            match kind {
+                TextKind::Reasoning => out.reasoning += piece,
+                TextKind::Answer => out.answer += piece,
+            }
+        }
     };
     let cancelled = || cancel.is_some_and(|c| c.load(Ordering::Relaxed));
 
@@ -142,49 +220,160 @@ pub fn generate(
     out.timings.prefill_ms = elapsed_ms(start);
 
     let start = crate::profile::now_ns();
-    while out.tokens.len() < options.max_tokens {
+    let mut answer_tokens = 0;
+    loop {
         if cancelled() {
             out.stop = StopReason::Cancelled;
             break;
         }
+        let reasoning = text.splitter.in_reasoning();
+        // The record reads the model's own distribution, so it is taken
+        // before the sampler applies bias and penalties in place.
+        let raw = (options.record_top_k > 0).then(|| logits.clone());
         let id = sampler.sample(&mut logits, &history)?;
+        if let Some(raw) = raw {
+            let kind = if reasoning {
+                TextKind::Reasoning
+            } else {
+                TextKind::Answer
+            };
+            out.records
+                .push(record(&raw, id, options.record_top_k, kind));
+        }
         out.tokens.push(id);
+        out.unfed = Some(id);
         history.push(id);
+        if reasoning {
+            out.reasoning_tokens += 1;
+        } else {
+            answer_tokens += 1;
+        }
         if options.stop_ids.contains(&id) {
             out.stop = StopReason::EndToken;
             break;
         }
-        let fed = stops.feed(&decoder.push(id)?);
-        on_text(&fed.text);
-        out.text += &fed.text;
-        if fed.stopped {
+        let (events, stopped) = text.push_token(id)?;
+        emit(&mut out, events);
+        if stopped {
             out.stop = StopReason::StopString;
             break;
         }
-        if out.tokens.len() == options.max_tokens {
+        if answer_tokens >= options.max_tokens {
             break;
         }
-        if state.position() >= state.capacity() {
+        if state.position() + 1 > state.capacity() {
             out.stop = StopReason::ContextFull;
             break;
         }
+        let over_budget = text.splitter.in_reasoning()
+            && options
+                .think_budget
+                .is_some_and(|b| out.reasoning_tokens >= b);
+        if over_budget && state.position() + 1 + think_tokens.close.len() <= state.capacity() {
+            // Budget forcing: feed the sampled token and `</think>` together.
+            let mut feed = vec![id];
+            feed.extend(&think_tokens.close);
+            logits = model.forward(state, &feed, Logits::Last)?;
+            for &forced in &think_tokens.close {
+                out.tokens.push(forced);
+                history.push(forced);
+                if options.record_top_k > 0 {
+                    out.records.push(TokenRecord {
+                        id: forced,
+                        logprob: 0.0,
+                        entropy: 0.0,
+                        top: Vec::new(),
+                        kind: TextKind::Reasoning,
+                        forced: true,
+                    });
+                }
+                let (events, _) = text.push_token(forced)?;
+                emit(&mut out, events);
+            }
+            // Everything is fed now; sampling goes on from the forced logits.
+            out.unfed = None;
+            continue;
+        }
         logits = model.forward(state, &[id], Logits::Last)?;
     }
-    let tail = decoder.finish();
-    if out.stop != StopReason::StopString {
-        let rest = stops.feed(&tail).text + &stops.finish();
-        on_text(&rest);
-        out.text += &rest;
-    }
+    let stopped = out.stop == StopReason::StopString;
+    emit(&mut out, text.finish(stopped));
     out.timings.generated_tokens = out.tokens.len();
     out.timings.decode_ms = elapsed_ms(start);
     Ok(out)
 }
 
-impl Generation {
-    /// The sampled token the state has not seen yet.
-    pub fn unfed(&self) -> Option<u32> {
-        self.tokens.last().copied()
+/// The decoder → stop strings → reasoning splitter chain for one generation.
+struct TextPipeline<'t> {
+    decoder: crate::tokenizer::StreamDecoder<'t>,
+    stops: StopStrings,
+    splitter: ReasoningSplitter,
+}
+
+impl TextPipeline<'_> {
+    /// Decode one token and pass its text on; returns the events and
+    /// whether a stop string was completed.
+    fn push_token(&mut self, id: u32) -> Result<(Vec<ReasoningEvent>, bool)> {
+        let fed = self.stops.feed(&self.decoder.push(id)?);
+        Ok((self.splitter.push(&fed.text), fed.stopped))
+    }
+
+    /// Flush what is held back (unless a stop string cut the text).
+    fn finish(&mut self, stopped: bool) -> Vec<ReasoningEvent> {
+        let mut events = Vec::new();
+        if !stopped {
+            let tail = self.decoder.finish();
+            let held = self.stops.feed(&tail).text + &self.stops.finish();
+            events.extend(self.splitter.push(&held));
+        }
+        events.extend(self.splitter.finish());
+        events
+    }
+}
+
+/// The model's view of one step (before sampling filters): the chosen
+/// token's log-probability, the entropy and the top-k alternatives.
+fn record(logits: &[f32], id: u32, k: usize, kind: TextKind) -> TokenRecord {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
+    let log_z = max as f64 + sum.ln();
+    let entropy: f64 = logits
+        .iter()
+        .map(|&l| {
+            let lp = l as f64 - log_z;
+            if lp.is_finite() {
+                -lp.exp() * lp
+            } else {
+                0.0
+            }
+        })
+        .sum();
+    let mut ids: Vec<u32> = (0..logits.len() as u32).collect();
+    let k = k.clamp(1, ids.len());
+    ids.select_nth_unstable_by(k - 1, |&a, &b| {
+        logits[b as usize].total_cmp(&logits[a as usize])
+    });
+    ids.truncate(k);
+    ids.sort_by(|&a, &b| {
+        logits[b as usize]
+            .total_cmp(&logits[a as usize])
+            .then(a.cmp(&b))
+    });
+    let top = ids
+        .into_iter()
+        .map(|id| Candidate {
+            id,
+            logit: logits[id as usize],
+            prob: ((logits[id as usize] as f64 - log_z).exp()) as f32,
+        })
+        .collect();
+    TokenRecord {
+        id,
+        logprob: (logits[id as usize] as f64 - log_z) as f32,
+        entropy: entropy as f32,
+        top,
+        kind,
+        forced: false,
     }
 }
 

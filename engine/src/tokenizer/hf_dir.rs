@@ -65,11 +65,12 @@ impl Tokenizer {
         let json_path = dir.join("tokenizer.json");
         // OpenAI's original GPT-2 release names the same files encoder.json
         // and vocab.bpe.
-        let (vocab_path, merges_path) = [("vocab.json", "merges.txt"), ("encoder.json", "vocab.bpe")]
-            .map(|(v, m)| (dir.join(v), dir.join(m)))
-            .into_iter()
-            .find(|(v, m)| v.is_file() && m.is_file())
-            .unwrap_or_else(|| (dir.join("vocab.json"), dir.join("merges.txt")));
+        let (vocab_path, merges_path) =
+            [("vocab.json", "merges.txt"), ("encoder.json", "vocab.bpe")]
+                .map(|(v, m)| (dir.join(v), dir.join(m)))
+                .into_iter()
+                .find(|(v, m)| v.is_file() && m.is_file())
+                .unwrap_or_else(|| (dir.join("vocab.json"), dir.join("merges.txt")));
 
         let names = ["bos_token", "eos_token", "unk_token", "pad_token"]
             .map(|key| declared(tok_config.as_ref(), key));
