@@ -295,6 +295,7 @@ pub fn generate(
             continue;
         }
         logits = model.forward(state, &[id], Logits::Last)?;
+        out.unfed = None;
     }
     let stopped = out.stop == StopReason::StopString;
     emit(&mut out, text.finish(stopped));
