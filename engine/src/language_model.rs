@@ -161,6 +161,39 @@ impl LanguageModel {
     }
 }
 
+/// Names a person may pass to `load_model`: the default model's short name,
+/// and the GGUF files and Hugging Face folders in the model folders.
+pub fn known_model_names() -> Vec<String> {
+    let mut names = vec![DEFAULT_MODEL.to_string()];
+    for dir in model_dirs() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let is_model =
+                path.extension().is_some_and(|e| e == "gguf") || path.join("config.json").is_file();
+            if is_model {
+                names.push(path.display().to_string());
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Folders searched for the default model, in order.
+fn model_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(dir) = std::env::var_os("MONOLOGUE_MODELS") {
+        dirs.push(dir.into());
+    }
+    dirs.push(PathBuf::from("models"));
+    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../models"));
+    dirs
+}
+
 /// Where the model called `name` lives: an existing path as given, or the
 /// default model's file in `$MONOLOGUE_MODELS`, `./models` or the
 /// repository's `models/` folder.
@@ -174,12 +207,7 @@ pub fn resolve_model_path(name: &str) -> Result<PathBuf> {
             "model {name}: no such file or folder (give a .gguf file, a Hugging Face folder, or `{DEFAULT_MODEL}`)"
         )));
     }
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    if let Some(dir) = std::env::var_os("MONOLOGUE_MODELS") {
-        dirs.push(dir.into());
-    }
-    dirs.push(PathBuf::from("models"));
-    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../models"));
+    let dirs = model_dirs();
     dirs.iter()
         .map(|d| d.join(DEFAULT_MODEL_FILE))
         .find(|p| p.is_file())

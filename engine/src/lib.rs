@@ -20,6 +20,8 @@ pub mod ops;
 pub mod plot;
 pub mod profile;
 pub mod quant;
+#[cfg(feature = "script")]
+pub mod script;
 pub mod tensor;
 pub mod tokenizer;
 

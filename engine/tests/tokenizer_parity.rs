@@ -129,7 +129,7 @@ fn nasty() -> Vec<String> {
             .map(|_| (b'a' + r.next(26) as u8) as char)
             .collect(),
     );
-    v.push(" ".repeat(5000) + "x" + &"\n".repeat(5000));
+    v.push(" ".repeat(5000) + "x" + "\n".repeat(5000).as_str());
     let pool = [
         "a",
         "Z",

@@ -1,10 +1,12 @@
-//! The `monologue` command.
+//! The `monologue` command: with no subcommand, the interactive REPL.
 
 mod bench;
 mod generate;
 mod inspect;
 mod logits;
 mod prompt;
+mod repl;
+mod run_script;
 mod tokenize;
 
 use clap::{Parser, Subcommand};
@@ -14,15 +16,22 @@ use std::process::ExitCode;
 #[command(
     name = "monologue",
     version,
-    about = "A Rust LLM engine you can look inside"
+    about = "A Rust LLM engine you can look inside",
+    long_about = "A Rust LLM engine you can look inside.\n\nWith no subcommand, `monologue` opens the interactive rhai REPL \
+(`monologue --model smollm2` loads the default model first and binds it to `m`).",
+    args_conflicts_with_subcommands = true
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    repl: repl::ReplArgs,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a rhai script file (its arguments are the array `args`).
+    Run(run_script::RunArgs),
     /// Describe a model file: its metadata and its tensors.
     Inspect(inspect::Args),
     /// Generate text from a prompt, streaming it.
@@ -60,7 +69,11 @@ enum BenchWhat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
+    let Some(command) = cli.command else {
+        return report(repl::run(&cli.repl));
+    };
+    let result: Result<(), Box<dyn std::error::Error>> = match command {
+        Command::Run(args) => run_script::run(&args),
         Command::Inspect(args) => inspect::run(&args).map_err(Into::into),
         Command::Generate(args) => generate::run(&args),
         Command::Logits(args) => logits::run(&args),
@@ -74,6 +87,10 @@ fn main() -> ExitCode {
             None => bench::model(&model),
         },
     };
+    report(result)
+}
+
+fn report(result: Result<(), Box<dyn std::error::Error>>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

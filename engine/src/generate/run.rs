@@ -324,7 +324,7 @@ impl TextPipeline<'_> {
         let mut events = Vec::new();
         if !stopped {
             let tail = self.decoder.finish();
-            let held = self.stops.feed(&tail).text + &self.stops.finish();
+            let held = self.stops.feed(&tail).text + self.stops.finish().as_str();
             events.extend(self.splitter.push(&held));
         }
         events.extend(self.splitter.finish());

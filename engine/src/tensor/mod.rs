@@ -5,6 +5,8 @@
 //! block packs consecutive elements of one row; views may only select rows.
 
 mod dtype;
+mod format;
+pub mod math;
 mod shape;
 mod storage;
 

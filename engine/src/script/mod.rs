@@ -1,0 +1,386 @@
+//! The rhai scripting API: how people drive the engine from the REPL, from
+//! Jupyter cells, from script files and from the tests. It is registered
+//! once, here, so a script that works in one face works in the others.
+//!
+//! ```text
+//! let m = load_model("smollm2");
+//! m.generate("The capital of France is", #{ max_tokens: 16, temperature: 0.0 })
+//! let t = tensor([[1.0, 2.0], [3.0, 4.0]]); t.matmul(t).softmax(-1)
+//! profile(|| m.generate("hi", #{ max_tokens: 16 }))
+//! ```
+//!
+//! | file | registers |
+//! |---|---|
+//! | `model_api.rs` | `load_model`, the `Model` and `Chat` types |
+//! | `tensor_api.rs` | `tensor(...)` and the `Tensor` type |
+//! | `profile_api.rs` | `profile(fn)`, `profile_start/stop`, `save_trace` |
+//! | `plot_api.rs` | `plot_line`, `plot_bar`, `plot_heatmap` |
+//!
+//! A [`Session`] holds one engine, the variables and functions defined so
+//! far, a cancellation flag and the [`Sink`] that receives streamed text.
+//! Every registered function carries its documentation as rhai metadata;
+//! `help.rs` reads it back for `:help` and tab completion.
+
+mod convert;
+mod display;
+mod help;
+mod model_api;
+mod options;
+mod plot_api;
+mod profile_api;
+mod register;
+mod tensor_api;
+
+pub use display::Rendered;
+pub use model_api::{ChatHandle, ModelHandle};
+pub use profile_api::ProfileTable;
+/// rhai's value types, for faces that bind variables.
+pub use rhai::{Array, Dynamic, Map};
+
+use crate::generate::TextKind;
+use rhai::{Engine, EvalAltResult, ParseErrorType, Position, Scope, AST};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Where a session's output goes while a script runs: the REPL writes it to
+/// the terminal, the Jupyter kernel sends stream messages, tests collect it.
+pub trait Sink: Send {
+    /// A piece of generated text, as it streams.
+    fn text(&mut self, piece: &str, kind: TextKind);
+    /// A line from the script's `print` (or `debug`).
+    fn print(&mut self, line: &str);
+}
+
+/// A sink that keeps everything, for tests and batch runs.
+#[derive(Debug, Default, Clone)]
+pub struct Collected {
+    pub text: String,
+    pub reasoning: String,
+    pub printed: Vec<String>,
+}
+
+/// Collects into a shared [`Collected`].
+pub struct CollectSink(pub Arc<Mutex<Collected>>);
+
+impl Sink for CollectSink {
+    fn text(&mut self, piece: &str, kind: TextKind) {
+        let mut c = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if kind == TextKind::Reasoning {
+            c.reasoning += piece;
+        }
+        c.text += piece;
+    }
+    fn print(&mut self, line: &str) {
+        let mut c = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        c.printed.push(line.to_string());
+    }
+}
+
+/// What the registered functions share with the session that runs them.
+pub(crate) struct Shared {
+    /// Set from another thread (Ctrl-C, a kernel interrupt) to stop the
+    /// running script between operations and generation between tokens.
+    pub cancel: Arc<AtomicBool>,
+    sink: Mutex<Box<dyn Sink>>,
+    /// Text streamed during the current input (faces skip echoing a result
+    /// that was already shown as it streamed).
+    streamed: Mutex<String>,
+    /// The last profile taken, for `save_trace`.
+    pub last_profile: Mutex<Option<crate::profile::Profile>>,
+}
+
+impl Shared {
+    pub fn emit_text(&self, piece: &str, kind: TextKind) {
+        self.streamed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_str(piece);
+        self.sink
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .text(piece, kind);
+    }
+
+    fn emit_print(&self, line: &str) {
+        self.sink
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .print(line);
+    }
+}
+
+/// A script error, with where it happened when rhai knows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScriptError {
+    pub message: String,
+    /// 1-based line and column.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// The script was stopped by [`Session::cancel_flag`].
+    pub interrupted: bool,
+}
+
+impl std::fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => write!(f, "line {l}, column {c}: {}", self.message),
+            (Some(l), None) => write!(f, "line {l}: {}", self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for ScriptError {}
+
+const INTERRUPTED: &str = "interrupted";
+
+impl ScriptError {
+    fn from_rhai(err: &EvalAltResult) -> Self {
+        let interrupted = matches!(err, EvalAltResult::ErrorTerminated(..));
+        let message = if interrupted {
+            INTERRUPTED.to_string()
+        } else {
+            describe(err)
+        };
+        ScriptError {
+            message,
+            interrupted,
+            ..ScriptError::at(innermost_position(err))
+        }
+    }
+
+    fn at(pos: Position) -> Self {
+        ScriptError {
+            message: String::new(),
+            line: pos.line(),
+            column: pos.position(),
+            interrupted: false,
+        }
+    }
+}
+
+/// rhai wraps errors raised inside functions; the innermost says what
+/// actually went wrong.
+fn describe(err: &EvalAltResult) -> String {
+    match err {
+        EvalAltResult::ErrorInFunctionCall(name, _, inner, _) if !name.is_empty() => {
+            format!("in {name}: {}", describe(inner))
+        }
+        EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
+        other => {
+            // rhai appends " (line L, position C)"; we report it separately.
+            let s = other.to_string();
+            match s.rfind(" (line ") {
+                Some(i) if s.ends_with(')') => s[..i].to_string(),
+                _ => s,
+            }
+        }
+    }
+}
+
+fn innermost_position(err: &EvalAltResult) -> Position {
+    match err {
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, pos) => {
+            let p = innermost_position(inner);
+            if p.is_none() {
+                *pos
+            } else {
+                p
+            }
+        }
+        other => other.position(),
+    }
+}
+
+/// The value an input evaluated to, and what it streamed on the way.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub value: Dynamic,
+    /// Generated text shown while the input ran.
+    pub streamed: String,
+}
+
+impl Outcome {
+    /// How a face shows the value: nothing for `()` or for a string that
+    /// was just streamed, else text (and SVG for plots).
+    pub fn render(&self) -> Option<Rendered> {
+        if self.value.is_unit() {
+            return None;
+        }
+        if let Some(s) = self.value.read_lock::<rhai::ImmutableString>() {
+            if !self.streamed.is_empty() && s.trim() == self.streamed.trim() {
+                return None;
+            }
+        }
+        Some(display::render(&self.value))
+    }
+}
+
+pub struct Session {
+    engine: Engine,
+    scope: Scope<'static>,
+    /// Functions defined by earlier inputs (`fn name() { ... }`).
+    functions: AST,
+    shared: Arc<Shared>,
+}
+
+impl Session {
+    /// A session whose output goes to `sink`.
+    pub fn new(sink: Box<dyn Sink>) -> Self {
+        let shared = Arc::new(Shared {
+            cancel: Arc::new(AtomicBool::new(false)),
+            sink: Mutex::new(sink),
+            streamed: Mutex::new(String::new()),
+            last_profile: Mutex::new(None),
+        });
+        let mut engine = Engine::new();
+        // Scripts are interactive: deep expressions are fine, runaway
+        // recursion is not.
+        engine.set_max_expr_depths(256, 128);
+        engine.set_max_call_levels(128);
+        let flag = shared.cancel.clone();
+        engine.on_progress(move |_| {
+            flag.load(Ordering::Relaxed)
+                .then(|| Dynamic::from(INTERRUPTED))
+        });
+        let printer = shared.clone();
+        engine.on_print(move |s| printer.emit_print(s));
+        let debugger = shared.clone();
+        engine.on_debug(move |s, _, _| debugger.emit_print(s));
+        register::register_all(&mut engine, &shared);
+        Session {
+            engine,
+            scope: Scope::new(),
+            functions: AST::empty(),
+            shared,
+        }
+    }
+
+    /// A session that collects its output (for tests and `monologue run`).
+    pub fn collecting() -> (Self, Arc<Mutex<Collected>>) {
+        let collected = Arc::new(Mutex::new(Collected::default()));
+        (
+            Session::new(Box::new(CollectSink(collected.clone()))),
+            collected,
+        )
+    }
+
+    /// The flag that interrupts a running input when set. Each input clears
+    /// it when it starts.
+    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
+        self.shared.cancel.clone()
+    }
+
+    /// Run one input. Variables and functions it defines persist; on an
+    /// error (or an interrupt) those defined before it stay as they were.
+    pub fn eval(&mut self, code: &str) -> Result<Outcome, ScriptError> {
+        self.shared.cancel.store(false, Ordering::Relaxed);
+        self.shared
+            .streamed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        let ast = self
+            .engine
+            .compile_with_scope(&self.scope, code)
+            .map_err(|e| ScriptError {
+                message: e.err_type().to_string(),
+                ..ScriptError::at(e.position())
+            })?;
+        let program = self.functions.merge(&ast);
+        let value = self
+            .engine
+            .eval_ast_with_scope::<Dynamic>(&mut self.scope, &program)
+            .map_err(|e| ScriptError::from_rhai(&e))?;
+        self.functions = self.functions.merge(&ast.clone_functions_only());
+        let streamed = std::mem::take(
+            &mut *self
+                .shared
+                .streamed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        Ok(Outcome { value, streamed })
+    }
+
+    /// Bind a variable (the REPL binds `m` to the default model).
+    pub fn set(&mut self, name: &str, value: Dynamic) {
+        self.scope.set_value(name.to_string(), value);
+    }
+
+    /// Load a model into a handle, as `load_model(name)` does in a script.
+    pub fn load_model(&self, name: &str) -> crate::Result<ModelHandle> {
+        ModelHandle::load(name, &Default::default(), &self.shared)
+    }
+
+    /// Names of the variables defined so far.
+    pub fn variables(&self) -> Vec<String> {
+        self.scope
+            .iter()
+            .map(|(name, _, _)| name.to_string())
+            .collect()
+    }
+
+    /// Whether `code` is an unfinished input that continues on the next line
+    /// (an open bracket or string, or a statement cut short), as opposed to
+    /// a complete one or one with a real syntax error.
+    pub fn is_incomplete(&self, code: &str) -> bool {
+        if open_brackets(code) {
+            return true;
+        }
+        match self.engine.compile_with_scope(&self.scope, code) {
+            Ok(_) => false,
+            Err(e) => matches!(e.err_type(), ParseErrorType::UnexpectedEOF),
+        }
+    }
+
+    /// `:help` text: an overview, or every function and method called `name`.
+    pub fn help(&self, name: Option<&str>) -> String {
+        help::help(&self.engine, name)
+    }
+
+    /// Completions for the word before `pos` in `line`: the start of that
+    /// word and the candidates.
+    pub fn complete(&self, line: &str, pos: usize) -> (usize, Vec<String>) {
+        help::complete(&self.engine, &self.variables(), line, pos)
+    }
+}
+
+/// True if `code` ends inside a string or with brackets left open.
+fn open_brackets(code: &str) -> bool {
+    let mut depth = 0i64;
+    let mut chars = code.chars().peekable();
+    let mut in_string: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match in_string {
+            Some(q) => {
+                if c == '\\' {
+                    chars.next();
+                } else if c == q {
+                    in_string = None;
+                }
+            }
+            None => match c {
+                '"' | '`' => in_string = Some(c),
+                '\'' => {
+                    // A character literal: skip it whole.
+                    if chars.next() == Some('\\') {
+                        chars.next();
+                    }
+                    chars.next();
+                }
+                '/' if chars.peek() == Some(&'/') => {
+                    for c in chars.by_ref() {
+                        if c == '\n' {
+                            break;
+                        }
+                    }
+                }
+                '(' | '[' | '{' => depth += 1,
+                ')' | ']' | '}' => depth -= 1,
+                _ => {}
+            },
+        }
+    }
+    depth > 0 || in_string.is_some()
+}
