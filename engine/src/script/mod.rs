@@ -198,6 +198,10 @@ pub struct Outcome {
     pub value: Dynamic,
     /// Generated text shown while the input ran.
     pub streamed: String,
+    /// The cancel flag was raised while it ran: a generation stopped early
+    /// but the input finished (had the script gone on, it would have been
+    /// an interrupted error instead).
+    pub interrupted: bool,
 }
 
 impl Outcome {
@@ -300,7 +304,11 @@ impl Session {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()),
         );
-        Ok(Outcome { value, streamed })
+        Ok(Outcome {
+            value,
+            streamed,
+            interrupted: self.shared.cancel.load(Ordering::Relaxed),
+        })
     }
 
     /// Bind a variable (the REPL binds `m` to the default model).

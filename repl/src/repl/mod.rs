@@ -261,6 +261,9 @@ impl Repl {
     }
 
     fn show(&mut self, outcome: &Outcome) {
+        if outcome.interrupted {
+            println!("interrupted");
+        }
         let Some(rendered) = outcome.render() else {
             return;
         };
