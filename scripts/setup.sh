@@ -2,16 +2,19 @@
 # Install what building and testing Monologue needs on a Debian machine, and
 # fetch the default model. Safe to run again: it skips what is already there.
 #
-#   scripts/setup.sh          Rust build + Python reference packages + model
-#   scripts/setup.sh --wasm   also the Debian toolchain for the wasm32 build
+#   scripts/setup.sh           what running needs: pip (to fetch the model), fonts (plots), the model
+#   scripts/setup.sh --tests   also the reference implementations the tests compare against
+#   scripts/setup.sh --wasm    also the Debian toolchain for the wasm32 build
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 want_wasm=0
+want_tests=0
 for arg in "$@"; do
   case "$arg" in
     --wasm) want_wasm=1 ;;
-    *) echo "error: unknown option $arg (use --wasm)" >&2; exit 2 ;;
+    --tests) want_tests=1 ;;
+    *) echo "error: unknown option $arg (use --tests or --wasm)" >&2; exit 2 ;;
   esac
 done
 
@@ -40,15 +43,17 @@ if [ "$want_wasm" = 1 ]; then
   apt_install rustc-web rust-web-src rust-web-llvm lld-22
 fi
 
-# Reference implementations the tests compare against: the `gguf` package
-# (block formats), Hugging Face `tokenizers`, and llama.cpp's tokenizer
-# through llama-cpp-python (which compiles llama.cpp: several minutes once).
-python3 -c "import gguf, numpy" 2>/dev/null || python3 -m pip install --quiet gguf numpy
-python3 -c "import tokenizers" 2>/dev/null || python3 -m pip install --quiet tokenizers
-if ! python3 -c "import llama_cpp" 2>/dev/null; then
-  echo "building llama.cpp through llama-cpp-python (a few minutes, once) ..."
-  CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" python3 -m pip install --quiet llama-cpp-python
+if [ "$want_tests" = 1 ]; then
+  # Reference implementations the tests compare against: the `gguf` package
+  # (block formats), Hugging Face `tokenizers`, and llama.cpp's tokenizer
+  # through llama-cpp-python (which compiles llama.cpp: several minutes once).
+  python3 -c "import gguf, numpy" 2>/dev/null || python3 -m pip install --quiet gguf numpy
+  python3 -c "import tokenizers" 2>/dev/null || python3 -m pip install --quiet tokenizers
+  if ! python3 -c "import llama_cpp" 2>/dev/null; then
+    echo "building llama.cpp through llama-cpp-python (a few minutes, once) ..."
+    CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" python3 -m pip install --quiet llama-cpp-python
+  fi
+  command -v npm >/dev/null || apt_install npm
 fi
-command -v npm >/dev/null || apt_install npm
 
 "$here/scripts/fetch-model.sh"

@@ -6,7 +6,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 
-"$here/scripts/setup.sh" --wasm
+"$here/scripts/setup.sh" --tests --wasm
 
 cargo build --release --workspace --all-targets
 cargo test --release --workspace --no-fail-fast
