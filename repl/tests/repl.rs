@@ -10,9 +10,13 @@ use std::process::Command;
 const TIMEOUT_MS: u64 = 60_000;
 
 fn model() -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(path.is_file(), "{} is missing: run scripts/fetch-model.sh", path.display());
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/fetch-model.sh",
+        path.display()
+    );
     path
 }
 
@@ -100,7 +104,8 @@ fn an_error_does_not_end_the_session_and_help_works() {
     p.send_line("let kept = 40; kept + 1").unwrap();
     p.exp_string("41").unwrap();
     p.send_line("no_such_function(1)").unwrap();
-    p.exp_string("Function not found: no_such_function").unwrap();
+    p.exp_string("Function not found: no_such_function")
+        .unwrap();
     p.send_line("let x = 1 +;").unwrap();
     p.exp_string("line 1, column").unwrap();
     p.send_line("load_model(\"/no/such/file.gguf\")").unwrap();
@@ -109,6 +114,20 @@ fn an_error_does_not_end_the_session_and_help_works() {
     p.exp_string("1042").unwrap();
     p.send_line(":help top_k").unwrap();
     p.exp_string("most likely next tokens").unwrap();
+    // :load runs a file in this session: its variables stay.
+    std::fs::write(
+        home.join("more.rhai"),
+        "let loaded = kept * 25;\nloaded + 3",
+    )
+    .unwrap();
+    p.send_line(":load more.rhai").unwrap();
+    p.exp_string("1003").unwrap();
+    p.send_line("loaded + 7").unwrap();
+    p.exp_string("1007").unwrap();
+    p.send_line(":time").unwrap();
+    p.exp_string("timing on").unwrap();
+    p.send_line("kept").unwrap();
+    p.exp_string(" ms)").unwrap();
     // Ctrl-C at an empty prompt does not exit; Ctrl-D does.
     p.send_control('c').unwrap();
     p.exp_string("Ctrl-D or :quit exits").unwrap();
@@ -155,7 +174,8 @@ fn plots_are_saved_and_the_profile_is_shown() {
     p.exp_string("saved").unwrap();
     p.send_line(":profile").unwrap();
     p.exp_string("profile after each input on").unwrap();
-    p.send_line("m.top_k(\"The capital of France is\", 3).len()").unwrap();
+    p.send_line("m.top_k(\"The capital of France is\", 3).len()")
+        .unwrap();
     p.exp_string("matmul_q4_1").unwrap();
     p.send_line(":quit").unwrap();
     p.exp_eof().unwrap();

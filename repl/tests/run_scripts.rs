@@ -11,7 +11,11 @@ fn root() -> PathBuf {
 
 fn model() -> String {
     let path = root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(path.is_file(), "{} is missing: run scripts/fetch-model.sh", path.display());
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/fetch-model.sh",
+        path.display()
+    );
     path.to_str().unwrap().to_string()
 }
 
@@ -32,7 +36,12 @@ fn stdout(o: &Output) -> String {
 }
 
 fn script(name: &str) -> String {
-    root().join("tests/scripts").join(name).to_str().unwrap().to_string()
+    root()
+        .join("tests/scripts")
+        .join(name)
+        .to_str()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
