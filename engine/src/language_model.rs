@@ -42,6 +42,8 @@ pub struct LanguageModel {
     pub render_options: RenderOptions,
     /// Wall time of the load, in milliseconds.
     pub load_ms: f64,
+    /// Element type of the key/value caches this model's states get.
+    pub kv_dtype: crate::DType,
 }
 
 impl LanguageModel {
@@ -95,6 +97,7 @@ impl LanguageModel {
             chat_template: template.unwrap_or_else(ChatTemplate::chatml),
             render_options,
             load_ms: crate::profile::now_ns().saturating_sub(start) as f64 * 1e-6,
+            kv_dtype: options.kv_cache.unwrap_or(crate::DType::F32),
         })
     }
 
@@ -108,7 +111,8 @@ impl LanguageModel {
     /// `None`, capped at 8192 to keep the KV cache modest).
     pub fn new_state(&self, capacity: Option<usize>) -> Result<State> {
         let context = self.model.info().context_length;
-        self.model.new_state(capacity.unwrap_or(context.min(8192)))
+        self.model
+            .new_state_with(capacity.unwrap_or(context.min(8192)), self.kv_dtype)
     }
 
     /// Generation options with this model's end tokens filled in.

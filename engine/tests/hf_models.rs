@@ -91,7 +91,14 @@ fn reference(dir: &Path) -> Vec<Case> {
 }
 
 fn load(dir: &Path, quantize: Option<DType>) -> Box<dyn Model> {
-    model::load(dir, &LoadOptions { quantize }).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+    model::load(
+        dir,
+        &LoadOptions {
+            quantize,
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
 }
 
 /// Logits of every position, the tokens fed in chunks of the given sizes.

@@ -17,6 +17,9 @@ pub struct ModelArgs {
     /// Threads for the kernels (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Element type of the key/value cache: f32 (default) or f16.
+    #[arg(long, value_name = "TYPE", default_value = "f32")]
+    pub kv_cache: String,
 }
 
 impl ModelArgs {
@@ -34,7 +37,16 @@ impl ModelArgs {
                 _ => return Err(format!("--quantize {name}: use Q8_0, Q4_0 or Q4_1").into()),
             },
         };
-        Ok(LanguageModel::load(&self.model, &LoadOptions { quantize })?)
+        let kv_cache = match self.kv_cache.to_ascii_lowercase().as_str() {
+            "f32" => DType::F32,
+            "f16" => DType::F16,
+            other => return Err(format!("--kv-cache {other}: use f32 or f16").into()),
+        };
+        let options = LoadOptions {
+            quantize,
+            kv_cache: Some(kv_cache),
+        };
+        Ok(LanguageModel::load(&self.model, &options)?)
     }
 }
 

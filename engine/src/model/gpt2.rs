@@ -23,7 +23,7 @@ use super::weights::Weights;
 use super::{Logits, Model, ModelInfo};
 use crate::error::{Error, Result};
 use crate::ops;
-use crate::tensor::Tensor;
+use crate::tensor::{DType, Tensor};
 
 struct Norm {
     weight: Vec<f32>,
@@ -146,7 +146,7 @@ impl Model for Gpt2 {
         &self.info
     }
 
-    fn new_state(&self, capacity: usize) -> Result<State> {
+    fn new_state_with(&self, capacity: usize, kv_dtype: DType) -> Result<State> {
         let c = &self.config;
         if capacity > c.context_length {
             return Err(Error::Invalid(format!(
@@ -154,7 +154,7 @@ impl Model for Gpt2 {
                 c.context_length
             )));
         }
-        State::new(c.n_layers, capacity, c.n_heads, c.head_dim)
+        State::new(c.n_layers, capacity, c.n_heads, c.head_dim, kv_dtype)
     }
 
     fn forward(&self, state: &mut State, tokens: &[u32], logits: Logits) -> Result<Vec<f32>> {

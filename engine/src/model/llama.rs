@@ -15,7 +15,7 @@ use super::weights::Weights;
 use super::{Logits, Model, ModelInfo};
 use crate::error::{Error, Result};
 use crate::ops::{self, rope::RopeCache};
-use crate::tensor::Tensor;
+use crate::tensor::{DType, Tensor};
 
 struct Layer {
     attn_norm: Vec<f32>,
@@ -111,7 +111,7 @@ impl Model for Llama {
         &self.info
     }
 
-    fn new_state(&self, capacity: usize) -> Result<State> {
+    fn new_state_with(&self, capacity: usize, kv_dtype: DType) -> Result<State> {
         let c = &self.config;
         if capacity > c.context_length {
             return Err(Error::Invalid(format!(
@@ -119,7 +119,7 @@ impl Model for Llama {
                 c.context_length
             )));
         }
-        State::new(c.n_layers, capacity, c.n_kv_heads, c.head_dim)
+        State::new(c.n_layers, capacity, c.n_kv_heads, c.head_dim, kv_dtype)
     }
 
     fn forward(&self, state: &mut State, tokens: &[u32], logits: Logits) -> Result<Vec<f32>> {

@@ -51,8 +51,14 @@ pub struct ModelInfo {
 pub trait Model: Send + Sync {
     fn info(&self) -> &ModelInfo;
 
-    /// A fresh state holding up to `capacity` positions.
-    fn new_state(&self, capacity: usize) -> Result<State>;
+    /// A fresh state holding up to `capacity` positions, its key/value
+    /// cache stored as `kv_dtype` (F32 or F16).
+    fn new_state_with(&self, capacity: usize, kv_dtype: DType) -> Result<State>;
+
+    /// A fresh state with an f32 key/value cache.
+    fn new_state(&self, capacity: usize) -> Result<State> {
+        self.new_state_with(capacity, DType::F32)
+    }
 
     /// Run `tokens` at the state's next positions and return their logits,
     /// `[rows, vocab]` row-major (one row for [`Logits::Last`]). On error the
@@ -66,6 +72,8 @@ pub struct LoadOptions {
     /// Quantize float weight matrices to this format while loading
     /// (Q8_0 or Q4_1 are the useful choices).
     pub quantize: Option<DType>,
+    /// Element type of the key/value cache (F32 by default, or F16).
+    pub kv_cache: Option<DType>,
 }
 
 /// Load a GGUF file or a Hugging Face folder (`config.json` +

@@ -18,9 +18,10 @@ impl State {
         capacity: usize,
         n_kv_heads: usize,
         head_dim: usize,
+        kv_dtype: DType,
     ) -> Result<Self> {
         let caches = (0..n_layers)
-            .map(|_| KvCache::new(capacity, n_kv_heads, head_dim, DType::F32))
+            .map(|_| KvCache::new(capacity, n_kv_heads, head_dim, kv_dtype))
             .collect::<Result<_>>()?;
         Ok(State { caches, capacity })
     }
@@ -28,6 +29,16 @@ impl State {
     /// Positions processed so far (the next token's position).
     pub fn position(&self) -> usize {
         self.caches.first().map_or(0, |c| c.len())
+    }
+
+    /// The element type of the key/value cache.
+    pub fn kv_dtype(&self) -> DType {
+        self.caches.first().map_or(DType::F32, |c| c.dtype())
+    }
+
+    /// Bytes of the key/value cache, all layers.
+    pub fn kv_bytes(&self) -> usize {
+        self.caches.iter().map(|c| c.bytes()).sum()
     }
 
     /// The most positions this state can hold.

@@ -1,31 +1,38 @@
 //! Causal self-attention with grouped-query heads over a key/value cache.
 
 use super::launch;
-use crate::backend::cpu::attention::{self as cpu, Dims};
+use crate::backend::cpu::attention::{self as cpu, Dims, KvRows};
 use crate::backend::cpu::simd;
 use crate::error::{Error, Result};
 use crate::profile::Cost;
 use crate::tensor::DType;
 
+use half::f16;
+
 /// One layer's keys and values, `[capacity, n_kv_heads, head_dim]` each.
-/// Positions `0..len()` hold data. Only f32 storage exists today; the
-/// element type is private to this module so that f16 can be added.
+/// Positions `0..len()` hold data. Stored as f32, or as f16 to halve the
+/// cache (as llama.cpp does by default).
 #[derive(Debug, Clone)]
 pub struct KvCache {
     n_kv_heads: usize,
     head_dim: usize,
     capacity: usize,
     len: usize,
-    keys: Vec<f32>,
-    values: Vec<f32>,
+    store: Store,
+}
+
+#[derive(Debug, Clone)]
+enum Store {
+    F32 { keys: Vec<f32>, values: Vec<f32> },
+    F16 { keys: Vec<f16>, values: Vec<f16> },
 }
 
 impl KvCache {
-    /// An empty cache for `capacity` positions, stored as `dtype` (F32).
+    /// An empty cache for `capacity` positions, stored as `dtype` (F32 or F16).
     pub fn new(capacity: usize, n_kv_heads: usize, head_dim: usize, dtype: DType) -> Result<Self> {
-        if dtype != DType::F32 {
+        if !matches!(dtype, DType::F32 | DType::F16) {
             return Err(Error::DType {
-                op: "KvCache".into(),
+                op: "KvCache (use F32 or F16)".into(),
                 dtype: dtype.to_string(),
             });
         }
@@ -37,18 +44,42 @@ impl KvCache {
         let n = capacity
             .checked_mul(n_kv_heads * head_dim)
             .ok_or_else(|| Error::Invalid(format!("KvCache: capacity {capacity} is too large")))?;
+        let store = match dtype {
+            DType::F16 => Store::F16 {
+                keys: vec![f16::ZERO; n],
+                values: vec![f16::ZERO; n],
+            },
+            _ => Store::F32 {
+                keys: vec![0.0; n],
+                values: vec![0.0; n],
+            },
+        };
         Ok(KvCache {
             n_kv_heads,
             head_dim,
             capacity,
             len: 0,
-            keys: vec![0.0; n],
-            values: vec![0.0; n],
+            store,
         })
     }
 
     pub fn dtype(&self) -> DType {
-        DType::F32
+        match self.store {
+            Store::F32 { .. } => DType::F32,
+            Store::F16 { .. } => DType::F16,
+        }
+    }
+
+    /// Bytes the cache holds (both keys and values, full capacity).
+    pub fn bytes(&self) -> usize {
+        2 * self.capacity * self.n_kv_heads * self.head_dim * self.dtype().block_bytes()
+    }
+
+    fn rows(&self) -> KvRows<'_> {
+        match &self.store {
+            Store::F32 { keys, values } => KvRows::F32 { keys, values },
+            Store::F16 { keys, values } => KvRows::F16 { keys, values },
+        }
     }
     pub fn capacity(&self) -> usize {
         self.capacity
@@ -100,8 +131,21 @@ impl KvCache {
                 self.capacity
             )));
         }
-        self.keys[pos0 * row..(pos0 + t) * row].copy_from_slice(k);
-        self.values[pos0 * row..(pos0 + t) * row].copy_from_slice(v);
+        let range = pos0 * row..(pos0 + t) * row;
+        match &mut self.store {
+            Store::F32 { keys, values } => {
+                keys[range.clone()].copy_from_slice(k);
+                values[range].copy_from_slice(v);
+            }
+            Store::F16 { keys, values } => {
+                for (dst, &src) in keys[range.clone()].iter_mut().zip(k) {
+                    *dst = f16::from_f32(src);
+                }
+                for (dst, &src) in values[range].iter_mut().zip(v) {
+                    *dst = f16::from_f32(src);
+                }
+            }
+        }
         self.len = pos0 + t;
         Ok(t)
     }
@@ -164,14 +208,21 @@ pub fn attention(
     };
     // Each (query, head) pair scores and sums over pos0 + t + 1 keys.
     let pairs = (n_heads * (t_new * pos0 + t_new * (t_new + 1) / 2)) as u64;
+    let kv_width = cache.dtype().block_bytes() as u64;
     let cost = Cost {
-        bytes: 4 * (2 * q.len() as u64 + 2 * (total * kvh * hd) as u64),
+        bytes: 4 * 2 * q.len() as u64 + kv_width * 2 * (total * kvh * hd) as u64,
         flops: pairs * (4 * hd as u64 + 5),
     };
-    let shapes = || format!("q f32[{t_new}, {n_heads}, {hd}] kv f32[{total}, {kvh}, {hd}]");
+    let kv_type = if cache.dtype() == DType::F16 {
+        "f16"
+    } else {
+        "f32"
+    };
+    let shapes = || format!("q f32[{t_new}, {n_heads}, {hd}] kv {kv_type}[{total}, {kvh}, {hd}]");
     let isa = simd::active();
+    let rows = cache.rows();
     launch("attention", cost, shapes, || {
-        cpu::attend(isa, dims, q, &cache.keys, &cache.values, out, probs)
+        cpu::attend(isa, dims, q, rows, out, probs)
     });
     Ok(())
 }

@@ -138,10 +138,18 @@ fn register_loading(engine: &mut Engine, shared: &Arc<Shared>) {
     let s = shared.clone();
     func(
         "load_model",
-        "Load a model with options: #{ quantize: \"Q8_0\" } quantizes float weights while loading (Q8_0, Q4_0 or Q4_1).",
+        "Load a model with options: #{ quantize: \"Q8_0\" } quantizes float weights while loading (Q8_0, Q4_0 or Q4_1);\n#{ kv_cache: \"F16\" } stores the key/value cache in f16 (default F32).",
     )
     .register_into_engine(engine, move |name: &str, opts: Map| {
-        super::convert::check_keys(&opts, &["quantize"], "load_model options")?;
+        super::convert::check_keys(&opts, &["quantize", "kv_cache"], "load_model options")?;
+        let kv_cache = match opts.get("kv_cache") {
+            None => None,
+            Some(v) => match super::convert::string(v, "kv_cache")?.to_ascii_uppercase().as_str() {
+                "F32" => Some(DType::F32),
+                "F16" => Some(DType::F16),
+                other => return Err(runtime(format!("kv_cache: {other} is not F32 or F16"))),
+            },
+        };
         let quantize = match opts.get("quantize") {
             None => None,
             Some(v) => {
@@ -152,7 +160,7 @@ fn register_loading(engine: &mut Engine, shared: &Arc<Shared>) {
                 }
             }
         };
-        ModelHandle::load(name, &LoadOptions { quantize }, &s).map_err(engine_err)
+        ModelHandle::load(name, &LoadOptions { quantize, kv_cache }, &s).map_err(engine_err)
     });
     for name in ["to_string", "to_debug"] {
         func(name, "A one-line description of the model.")

@@ -1,7 +1,7 @@
 //! Grouped-query causal attention against a naive f64 implementation.
 
 use crate::common::*;
-use monologue::backend::cpu::attention::{attend, Dims};
+use monologue::backend::cpu::attention::{attend, Dims, KvRows};
 use monologue::ops::attention::{attention, KvCache};
 use monologue::tensor::DType;
 
@@ -105,7 +105,11 @@ fn every_simd_path_matches_naive() {
     for isa in isas("attention") {
         let mut out = vec![0f32; t_new * H * HD];
         let mut probs = vec![f32::NAN; t_new * H * total];
-        attend(isa, dims, &q, &keys, &values, &mut out, Some(&mut probs));
+        let rows = KvRows::F32 {
+            keys: &keys,
+            values: &values,
+        };
+        attend(isa, dims, &q, rows, &mut out, Some(&mut probs));
         assert_close(&out, &want, 1e-5, 1e-5, &format!("{isa:?} output"));
         assert_close(
             &probs,
@@ -116,7 +120,7 @@ fn every_simd_path_matches_naive() {
         );
         check_probs(&probs, pos0, total, &format!("{isa:?}"));
         let mut again = vec![0f32; out.len()];
-        attend(isa, dims, &q, &keys, &values, &mut again, None);
+        attend(isa, dims, &q, rows, &mut again, None);
         assert_eq!(
             again, out,
             "{isa:?}: the result does not depend on observing probs"
@@ -163,8 +167,51 @@ fn cache_overflow_and_bad_shapes_are_errors() {
         None
     )
     .is_err());
-    assert!(
-        KvCache::new(4, KVH, HD, DType::F16).is_err(),
-        "f16 caches are not there yet"
-    );
+    let err = KvCache::new(4, KVH, HD, DType::Q8_0).unwrap_err();
+    assert!(err.to_string().contains("F32 or F16"), "{err}");
+}
+
+#[test]
+fn an_f16_cache_matches_naive_on_f16_rounded_keys_and_values() {
+    let mut rng = Rng::new(62);
+    let mut cache = KvCache::new(16, KVH, HD, DType::F16).unwrap();
+    assert_eq!(cache.dtype(), DType::F16);
+    assert_eq!(cache.bytes(), 2 * 16 * KVH * HD * 2);
+    let (t1, t2) = (6, 3);
+    let k = rng.vec((t1 + t2) * KVH * HD, 2.0);
+    let v = rng.vec((t1 + t2) * KVH * HD, 1.0);
+    let q = rng.vec((t1 + t2) * H * HD, 2.0);
+    let mut out = vec![0f32; (t1 + t2) * H * HD];
+    let (o1, o2) = out.split_at_mut(t1 * H * HD);
+    let kv_split = t1 * KVH * HD;
+    attention(
+        &q[..t1 * H * HD],
+        &k[..kv_split],
+        &v[..kv_split],
+        &mut cache,
+        0,
+        o1,
+        None,
+    )
+    .unwrap();
+    let mut probs = vec![f32::NAN; t2 * H * (t1 + t2)];
+    attention(
+        &q[t1 * H * HD..],
+        &k[kv_split..],
+        &v[kv_split..],
+        &mut cache,
+        t1,
+        o2,
+        Some(&mut probs),
+    )
+    .unwrap();
+    // What an f16 cache holds is the keys and values rounded to f16.
+    let round =
+        |x: &[f32]| -> Vec<f32> { x.iter().map(|&a| half::f16::from_f32(a).to_f32()).collect() };
+    let (want, _) = naive(&q[..t1 * H * HD], &round(&k), &round(&v), 0);
+    assert_close(&out[..t1 * H * HD], &want, 1e-5, 1e-5, "f16 prefill");
+    let (want, want_p) = naive(&q[t1 * H * HD..], &round(&k), &round(&v), t1);
+    assert_close(&out[t1 * H * HD..], &want, 1e-5, 1e-5, "f16 chunk");
+    assert_close(&probs, &want_p, 1e-5, 1e-6, "f16 probabilities");
+    check_probs(&probs, t1, t1 + t2, "f16");
 }

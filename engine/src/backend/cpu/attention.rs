@@ -1,10 +1,31 @@
-//! Causal grouped-query attention over an f32 key/value cache, split across
-//! the pool by (query position, head) pairs.
+//! Causal grouped-query attention over an f32 or f16 key/value cache,
+//! split across the pool by (query position, head) pairs.
 
 use super::pool;
 use super::simd::Isa;
 use super::vector;
+use half::f16;
 use std::sync::Mutex;
+
+/// The cache's keys and values, `[capacity, n_kv_heads, head_dim]` each.
+#[derive(Clone, Copy)]
+pub enum KvRows<'a> {
+    F32 { keys: &'a [f32], values: &'a [f32] },
+    F16 { keys: &'a [f16], values: &'a [f16] },
+}
+
+/// Rows `0..n` of one kv head (`head_dim` wide, `stride` apart) as f32,
+/// packed `head_dim` apart into `buf`.
+fn widen(src: &[f16], n: usize, stride: usize, head_dim: usize, buf: &mut Vec<f32>) {
+    buf.clear();
+    for j in 0..n {
+        buf.extend(
+            src[j * stride..j * stride + head_dim]
+                .iter()
+                .map(|x| x.to_f32()),
+        );
+    }
+}
 
 /// Sizes of one attention call. Keys and values for positions
 /// `0..pos0 + t_new` must already be in the cache.
@@ -17,16 +38,15 @@ pub struct Dims {
     pub head_dim: usize,
 }
 
-/// `q` is `[t_new, n_heads, head_dim]`; `keys`/`values` are the cache,
-/// `[capacity, n_kv_heads, head_dim]`; `out` is `[t_new, n_heads * head_dim]`;
+/// `q` is `[t_new, n_heads, head_dim]`; `kv` is the cache; `out` is
+/// `[t_new, n_heads * head_dim]`;
 /// `probs`, if given, is `[t_new, n_heads, pos0 + t_new]` and receives each
 /// softmax row, zero past the causal limit. Lengths are the caller's to check.
 pub fn attend(
     isa: Isa,
     dims: Dims,
     q: &[f32],
-    keys: &[f32],
-    values: &[f32],
+    cache: KvRows<'_>,
     out: &mut [f32],
     probs: Option<&mut [f32]>,
 ) {
@@ -82,6 +102,8 @@ pub fn attend(
         if probs.is_none() {
             scratch.resize(total, 0.0);
         }
+        // f16 rows widened to f32 for the f32 kernels.
+        let (mut wide_k, mut wide_v) = (Vec::new(), Vec::new());
         for (k, item) in range.clone().enumerate() {
             let (t, h) = (item / n_heads, item % n_heads);
             let seen = pos0 + t + 1; // causal: keys 0..=pos0 + t
@@ -92,10 +114,21 @@ pub fn attend(
             };
             let q_row = &q[item * hd..(item + 1) * hd];
             let scores = &mut row[..seen];
-            vector::dots(isa, q_row, &keys[kv..], kv_stride, scale, scores);
-            vector::softmax(isa, scores);
             let o = &mut out[k * hd..(k + 1) * hd];
-            vector::weighted_sum(isa, scores, &values[kv..], kv_stride, o);
+            match cache {
+                KvRows::F32 { keys, values } => {
+                    vector::dots(isa, q_row, &keys[kv..], kv_stride, scale, scores);
+                    vector::softmax(isa, scores);
+                    vector::weighted_sum(isa, scores, &values[kv..], kv_stride, o);
+                }
+                KvRows::F16 { keys, values } => {
+                    widen(&keys[kv..], seen, kv_stride, hd, &mut wide_k);
+                    vector::dots(isa, q_row, &wide_k, hd, scale, scores);
+                    vector::softmax(isa, scores);
+                    widen(&values[kv..], seen, kv_stride, hd, &mut wide_v);
+                    vector::weighted_sum(isa, scores, &wide_v, hd, o);
+                }
+            }
             row[seen..].fill(0.0);
         }
     });
