@@ -53,32 +53,13 @@ impl LanguageModel {
         let start = crate::profile::now_ns();
         let path = resolve_model_path(name_or_path)?;
         let file = ModelFile::open(&path)?;
-        let model = model::from_file(&file, &path, options)?;
-        let (tokenizer, template, render_options) = match file.format() {
-            Format::Gguf => (
-                Tokenizer::from_gguf(file.metadata())?,
-                ChatTemplate::from_gguf(file.metadata())?,
-                RenderOptions::from_gguf(file.metadata())?,
-            ),
-            Format::Safetensors => {
-                let dir = if path.is_dir() {
-                    path.as_path()
-                } else {
-                    path.parent().unwrap_or(Path::new("."))
-                };
-                let config = dir.join("tokenizer_config.json");
-                let (template, options) = match std::fs::read_to_string(&config) {
-                    Ok(json) => (
-                        ChatTemplate::from_tokenizer_config(&json)
-                            .map_err(|e| Error::file(config.display(), e))?,
-                        RenderOptions::from_tokenizer_config(&json)
-                            .map_err(|e| Error::file(config.display(), e))?,
-                    ),
-                    Err(_) => (None, RenderOptions::default()),
-                };
-                (Tokenizer::from_hf_dir(dir)?, template, options)
-            }
-        };
+        // The network and the tokenizer are independent: build them side by
+        // side (the tokenizer's tables take most of a load).
+        let (model, text) = both(
+            || model::from_file(&file, &path, options),
+            || Self::load_text(&file, &path),
+        );
+        let (model, (tokenizer, template, render_options)) = (model?, text?);
         let mut stop_ids: Vec<u32> = tokenizer.eos_id().into_iter().collect();
         for name in END_OF_TURN {
             if let Some(id) = tokenizer.token_to_id(name) {
@@ -98,6 +79,39 @@ impl LanguageModel {
             render_options,
             load_ms: crate::profile::now_ns().saturating_sub(start) as f64 * 1e-6,
             kv_dtype: options.kv_cache.unwrap_or(crate::DType::F32),
+        })
+    }
+
+    /// The tokenizer, chat template and template variables of a model file
+    /// (from GGUF metadata, or the files beside a Hugging Face checkpoint).
+    fn load_text(
+        file: &ModelFile,
+        path: &Path,
+    ) -> Result<(Tokenizer, Option<ChatTemplate>, RenderOptions)> {
+        Ok(match file.format() {
+            Format::Gguf => (
+                Tokenizer::from_gguf(file.metadata())?,
+                ChatTemplate::from_gguf(file.metadata())?,
+                RenderOptions::from_gguf(file.metadata())?,
+            ),
+            Format::Safetensors => {
+                let dir = if path.is_dir() {
+                    path
+                } else {
+                    path.parent().unwrap_or(Path::new("."))
+                };
+                let config = dir.join("tokenizer_config.json");
+                let (template, options) = match std::fs::read_to_string(&config) {
+                    Ok(json) => (
+                        ChatTemplate::from_tokenizer_config(&json)
+                            .map_err(|e| Error::file(config.display(), e))?,
+                        RenderOptions::from_tokenizer_config(&json)
+                            .map_err(|e| Error::file(config.display(), e))?,
+                    ),
+                    Err(_) => (None, RenderOptions::default()),
+                };
+                (Tokenizer::from_hf_dir(dir)?, template, options)
+            }
         })
     }
 
@@ -162,6 +176,22 @@ impl LanguageModel {
             cancel,
             on_text,
         )
+    }
+}
+
+/// Run `a` and `b`, on two threads where the engine has threads.
+fn both<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+    #[cfg(feature = "threads")]
+    {
+        std::thread::scope(|s| {
+            let b = s.spawn(b);
+            let a = a();
+            (a, b.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+        })
+    }
+    #[cfg(not(feature = "threads"))]
+    {
+        (a(), b())
     }
 }
 

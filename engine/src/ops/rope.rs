@@ -59,12 +59,24 @@ impl RopeCache {
         let len = max_pos
             .checked_mul(rot_dim / 2)
             .ok_or_else(|| Error::Invalid(format!("rope: {max_pos} positions is too many")))?;
+        // Position p + 1's angles are position p's rotated by θᵢ (in f64);
+        // every ANCHOR positions they are recomputed exactly, so rounding
+        // never builds up. A trig call per pair and position made loading a
+        // model with an 8k context noticeably slower.
+        const ANCHOR: usize = 64;
+        let step: Vec<(f64, f64)> = inv_freq.iter().map(|&f| f.sin_cos()).collect();
+        let mut now = vec![(0f64, 1f64); inv_freq.len()]; // (sin, cos) at p
         let (mut cos, mut sin) = (Vec::with_capacity(len), Vec::with_capacity(len));
         for p in 0..max_pos {
-            for &f in inv_freq {
-                let angle = p as f64 * f;
-                cos.push(angle.cos() as f32);
-                sin.push(angle.sin() as f32);
+            for (i, &f) in inv_freq.iter().enumerate() {
+                now[i] = if p % ANCHOR == 0 {
+                    (p as f64 * f).sin_cos()
+                } else {
+                    let ((s, c), (ds, dc)) = (now[i], step[i]);
+                    (s * dc + c * ds, c * dc - s * ds)
+                };
+                sin.push(now[i].0 as f32);
+                cos.push(now[i].1 as f32);
             }
         }
         Ok(RopeCache {

@@ -180,35 +180,8 @@ impl Tokenizer {
                 *slot = id;
             }
         }
-        let mut triples = Vec::with_capacity(merges.len());
-        let mut id_pairs = Vec::with_capacity(merges.len());
-        let mut joined = String::new();
-        for (rank, &(a, b)) in merges.iter().enumerate() {
-            let ia = vocab.id(a);
-            let ib = vocab.id(b);
-            joined.clear();
-            joined.push_str(a);
-            joined.push_str(b);
-            let im = vocab.id(&joined);
-            match (ia, ib, im) {
-                (Some(ia), Some(ib), Some(im)) => {
-                    triples.push((ia, ib, im));
-                    id_pairs.push((ia, ib));
-                }
-                _ => {
-                    let missing = if ia.is_none() {
-                        a
-                    } else if ib.is_none() {
-                        b
-                    } else {
-                        joined.as_str()
-                    };
-                    return Err(Error::Invalid(format!(
-                        "merge {rank} ({a:?} + {b:?}) names {missing:?}, which is not in the vocabulary"
-                    )));
-                }
-            }
-        }
+        let triples = resolve_merges(&vocab, merges)?;
+        let id_pairs = triples.iter().map(|&(a, b, _)| (a, b)).collect();
         let bpe = Bpe::new(byte_ids, &triples)?;
         let added = Matcher::new((0..n as u32).filter_map(|id| match vocab.kind(id) {
             Some(TokenKind::Special) => Some((vocab.text(id)?.to_string(), id, true)),
@@ -487,4 +460,66 @@ impl Tokenizer {
     pub fn vocab_texts(&self) -> &[String] {
         self.vocab.texts()
     }
+}
+
+/// Each merge `(a, b)` as token ids `(a, b, ab)`, in rank order; a merge
+/// naming a token the vocabulary lacks is an error. Large merge lists are
+/// resolved in two halves at once: the lookups are most of a model load.
+fn resolve_merges(vocab: &Vocab, merges: &[(&str, &str)]) -> Result<Vec<(u32, u32, u32)>> {
+    #[cfg(feature = "threads")]
+    if merges.len() > 4096 {
+        let (first, second) = merges.split_at(merges.len() / 2);
+        let offset = first.len();
+        let (a, b) = std::thread::scope(|s| {
+            let b = s.spawn(|| resolve_range(vocab, second, offset));
+            let a = resolve_range(vocab, first, 0);
+            (a, b.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+        });
+        let mut all = a?;
+        all.extend(b?);
+        return Ok(all);
+    }
+    resolve_range(vocab, merges, 0)
+}
+
+/// [`resolve_merges`] for merges whose ranks start at `first_rank`.
+fn resolve_range(
+    vocab: &Vocab,
+    merges: &[(&str, &str)],
+    first_rank: usize,
+) -> Result<Vec<(u32, u32, u32)>> {
+    let mut triples = Vec::with_capacity(merges.len());
+    let mut joined = String::new();
+    // Trained vocabularies list merged tokens in merge order, so the merged
+    // token is usually the one after the previous merge's: try that (a
+    // sequential read) before the hash lookup (a random one).
+    let mut next_guess = u32::MAX;
+    for (i, &(a, b)) in merges.iter().enumerate() {
+        joined.clear();
+        joined.push_str(a);
+        joined.push_str(b);
+        let merged = match vocab.text(next_guess) {
+            // (With duplicate texts the lookup decides which id is meant.)
+            Some(t) if t == joined && !vocab.has_duplicates() => Some(next_guess),
+            _ => vocab.id(&joined),
+        };
+        next_guess = merged.map_or(u32::MAX, |m| m.wrapping_add(1));
+        match (vocab.id(a), vocab.id(b), merged) {
+            (Some(ia), Some(ib), Some(im)) => triples.push((ia, ib, im)),
+            (ia, ib, _) => {
+                let missing = if ia.is_none() {
+                    a
+                } else if ib.is_none() {
+                    b
+                } else {
+                    joined.as_str()
+                };
+                return Err(Error::Invalid(format!(
+                    "merge {} ({a:?} + {b:?}) names {missing:?}, which is not in the vocabulary",
+                    first_rank + i
+                )));
+            }
+        }
+    }
+    Ok(triples)
 }

@@ -1,9 +1,11 @@
 //! The vocabulary: each token's text (in the byte-level alphabet), the bytes
 //! it stands for, and the reverse index.
 
-use super::bytes::text_to_bytes;
-use super::hash::FastMap;
+use super::bytes::char_to_byte;
+use super::hash::{FastHasher, FastMap};
 use crate::{Error, Result};
+use std::collections::hash_map::Entry;
+use std::hash::Hasher;
 
 /// What a token is, as GGUF's `tokenizer.ggml.token_type` says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,12 +21,51 @@ pub enum TokenKind {
 }
 
 /// Id ↔ text ↔ bytes for every token.
+///
+/// Loading a model builds this for ~50k tokens, so it avoids one heap
+/// allocation per token: the bytes live in one buffer, and the reverse index
+/// maps a 64-bit hash of the text to the id (checked against the text on
+/// lookup), with the rare texts whose hash collides kept by text.
 #[derive(Clone, Debug)]
 pub struct Vocab {
     texts: Vec<String>,
-    bytes: Vec<Box<[u8]>>,
+    /// Every token's bytes, back to back; `spans[id]` = (start, len).
+    byte_buf: Vec<u8>,
+    spans: Vec<(u32, u32)>,
     kinds: Vec<TokenKind>,
-    index: FastMap<String, u32>,
+    index: FastMap<u64, u32>,
+    collided: FastMap<String, u32>,
+    /// Some text names two tokens (only the first is found by text).
+    duplicates: bool,
+}
+
+fn text_hash(text: &str) -> u64 {
+    let mut h = FastHasher::default();
+    h.write(text.as_bytes());
+    h.write_usize(text.len());
+    h.finish()
+}
+
+/// The bytes a token stands for: literal tokens, and any token not in the
+/// byte alphabet, stand for their UTF-8 text (as Hugging Face's ByteLevel
+/// decoder does); the rest map each character back to its byte.
+fn push_bytes(text: &str, kind: TokenKind, out: &mut Vec<u8>) {
+    let start = out.len();
+    if !matches!(kind, TokenKind::Special | TokenKind::UserDefined) {
+        for c in text.chars() {
+            match char_to_byte(c) {
+                Some(b) => out.push(b),
+                None => {
+                    out.truncate(start);
+                    break;
+                }
+            }
+        }
+        if out.len() > start || text.is_empty() {
+            return;
+        }
+    }
+    out.extend_from_slice(text.as_bytes());
 }
 
 impl Vocab {
@@ -45,26 +86,49 @@ impl Vocab {
                 texts.len()
             )));
         }
-        let mut index = FastMap::default();
-        index.reserve(texts.len());
-        let mut bytes = Vec::with_capacity(texts.len());
-        for (id, (t, k)) in texts.iter().zip(&kinds).enumerate() {
-            index.entry(t.clone()).or_insert(id as u32);
-            // Literal tokens, and any token not in the byte alphabet, stand
-            // for their UTF-8 text (as Hugging Face's ByteLevel decoder does).
-            let b = match k {
-                TokenKind::Special | TokenKind::UserDefined => None,
-                _ => text_to_bytes(t),
-            }
-            .unwrap_or_else(|| t.as_bytes().to_vec());
-            bytes.push(b.into_boxed_slice());
+        let total: usize = texts.iter().map(String::len).sum();
+        if total >= u32::MAX as usize {
+            return Err(Error::Invalid(format!(
+                "the tokens' texts add up to {total} bytes, too many"
+            )));
         }
-        Ok(Self {
-            texts,
-            bytes,
+        let mut vocab = Self {
+            byte_buf: Vec::with_capacity(total),
+            spans: Vec::with_capacity(texts.len()),
             kinds,
-            index,
-        })
+            index: FastMap::default(),
+            collided: FastMap::default(),
+            duplicates: false,
+            texts: Vec::new(),
+        };
+        vocab.index.reserve(texts.len());
+        for (id, t) in texts.iter().enumerate() {
+            let id = id as u32;
+            let start = vocab.byte_buf.len();
+            push_bytes(t, vocab.kinds[id as usize], &mut vocab.byte_buf);
+            vocab
+                .spans
+                .push((start as u32, (vocab.byte_buf.len() - start) as u32));
+            match vocab.index.entry(text_hash(t)) {
+                Entry::Vacant(slot) => {
+                    slot.insert(id);
+                }
+                Entry::Occupied(slot) => {
+                    // The same text again keeps its first id; a different
+                    // text with the same hash goes to the side table.
+                    if texts[*slot.get() as usize] != *t {
+                        if vocab.collided.contains_key(t.as_str()) {
+                            vocab.duplicates = true;
+                        }
+                        vocab.collided.entry(t.clone()).or_insert(id);
+                    } else {
+                        vocab.duplicates = true;
+                    }
+                }
+            }
+        }
+        vocab.texts = texts;
+        Ok(vocab)
     }
 
     pub fn len(&self) -> usize {
@@ -76,7 +140,15 @@ impl Vocab {
     }
 
     pub fn id(&self, text: &str) -> Option<u32> {
-        self.index.get(text).copied()
+        match self.index.get(&text_hash(text)) {
+            Some(&id) if self.texts[id as usize] == text => Some(id),
+            _ => self.collided.get(text).copied(),
+        }
+    }
+
+    /// Whether some text names more than one token.
+    pub fn has_duplicates(&self) -> bool {
+        self.duplicates
     }
 
     pub fn text(&self, id: u32) -> Option<&str> {
@@ -84,7 +156,8 @@ impl Vocab {
     }
 
     pub fn bytes(&self, id: u32) -> Option<&[u8]> {
-        self.bytes.get(id as usize).map(|b| &b[..])
+        let &(start, len) = self.spans.get(id as usize)?;
+        Some(&self.byte_buf[start as usize..(start + len) as usize])
     }
 
     pub fn kind(&self, id: u32) -> Option<TokenKind> {
@@ -94,13 +167,10 @@ impl Vocab {
     pub fn set_kind(&mut self, id: u32, kind: TokenKind) {
         let i = id as usize;
         self.kinds[i] = kind;
-        let t = &self.texts[i];
-        let b = match kind {
-            TokenKind::Special | TokenKind::UserDefined => None,
-            _ => text_to_bytes(t),
-        }
-        .unwrap_or_else(|| t.as_bytes().to_vec());
-        self.bytes[i] = b.into_boxed_slice();
+        // The new bytes go at the end of the buffer (a rare operation).
+        let start = self.byte_buf.len();
+        push_bytes(&self.texts[i], kind, &mut self.byte_buf);
+        self.spans[i] = (start as u32, (self.byte_buf.len() - start) as u32);
     }
 
     pub fn texts(&self) -> &[String] {
