@@ -121,6 +121,35 @@ fn matvec_and_matmul_agree_with_reference_on_every_path() {
     }
 }
 
+/// Prefill (several activation rows, four at a time where the format has a
+/// four-row kernel) gives each row exactly what decode (one row) gives.
+#[test]
+fn matmul_rows_equal_matvec_bit_for_bit() {
+    let pool = ThreadPool::new(2);
+    let mut rng = Rng::new(6);
+    for dtype in DType::ALL {
+        let k = 4 * dtype.block_len().max(32);
+        let n = 37;
+        let w = weights(dtype, n, k, &mut rng);
+        let t = 9; // two groups of four and one left over
+        let x = rng.normals(t * k);
+        for isa in supported_isas() {
+            let mut all = vec![f32::NAN; t * n];
+            matmul_with(isa, &pool, &w, &x, t, &mut all).unwrap();
+            for ti in 0..t {
+                let mut one = vec![f32::NAN; n];
+                matvec_with(isa, &pool, &w, &x[ti * k..(ti + 1) * k], &mut one).unwrap();
+                assert_eq!(
+                    &all[ti * n..(ti + 1) * n],
+                    &one[..],
+                    "{dtype} {} row {ti}",
+                    isa.name()
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn bad_shapes_are_errors_not_panics() {
     let pool = ThreadPool::new(2);

@@ -3,6 +3,10 @@
 
 use std::time::Instant;
 
+mod common;
+
+use common::gguf_writer::GgufWriter;
+use monologue::io::{GgufFile, Value};
 use monologue::tokenizer::{bytes::BYTE_TO_CHAR, PreTokenizer, Tokenizer};
 use serde_json::json;
 
@@ -136,6 +140,29 @@ fn bad_inputs_are_clear_errors() {
         .to_string()
         .contains("outside the vocabulary"));
     assert_eq!(t.decode_lossy(&[bad]).unwrap(), "\u{FFFD}");
+}
+
+#[test]
+fn a_gguf_without_tokenizer_metadata_says_so() {
+    let bytes = GgufWriter::new()
+        .kv("general.architecture", Value::String("llama".into()))
+        .f32_tensor("norm", &[2], &[1.0, 2.0])
+        .build()
+        .bytes;
+    let file = GgufFile::from_bytes(&bytes, "weights-only.gguf").unwrap();
+    let e = err(Tokenizer::from_gguf(file.metadata()));
+    assert!(
+        e.contains("weights-only.gguf") && e.contains("no tokenizer"),
+        "{e}"
+    );
+    // A tokenizer model we do not implement is named.
+    let bytes = GgufWriter::new()
+        .kv("tokenizer.ggml.model", Value::String("llama".into()))
+        .build()
+        .bytes;
+    let file = GgufFile::from_bytes(&bytes, "spm.gguf").unwrap();
+    let e = err(Tokenizer::from_gguf(file.metadata()));
+    assert!(e.contains("`llama` is not supported"), "{e}");
 }
 
 #[test]

@@ -98,11 +98,41 @@ fn product(
             DType::F32 => float(pool, cast::<f32>(bytes)?, k, x, y, tile, |v| *v),
             DType::F16 => float(pool, cast::<f16>(bytes)?, k, x, y, tile, |v| f16_to_f32(*v)),
             DType::BF16 => float(pool, cast::<bf16>(bytes)?, k, x, y, tile, |v| v.to_f32()),
-            DType::Q8_0 => quantized(isa, pool, cast(bytes)?, k, x, y, tile, dot::rows_q8_0),
-            DType::Q4_0 => quantized(isa, pool, cast(bytes)?, k, x, y, tile, dot::rows_q4_0),
-            DType::Q4_1 => quantized(isa, pool, cast(bytes)?, k, x, y, tile, dot::rows_q4_1),
-            DType::Q4_K => quantized(isa, pool, cast(bytes)?, k, x, y, tile, dot::rows_q4_k),
-            DType::Q6_K => quantized(isa, pool, cast(bytes)?, k, x, y, tile, dot::rows_q6_k),
+            DType::Q8_0 => quantized(
+                isa,
+                pool,
+                cast(bytes)?,
+                k,
+                x,
+                y,
+                tile,
+                dot::rows_q8_0,
+                Some(dot::rows4_q8_0),
+            ),
+            DType::Q4_0 => quantized(
+                isa,
+                pool,
+                cast(bytes)?,
+                k,
+                x,
+                y,
+                tile,
+                dot::rows_q4_0,
+                Some(dot::rows4_q4_0),
+            ),
+            DType::Q4_1 => quantized(
+                isa,
+                pool,
+                cast(bytes)?,
+                k,
+                x,
+                y,
+                tile,
+                dot::rows_q4_1,
+                Some(dot::rows4_q4_1),
+            ),
+            DType::Q4_K => quantized(isa, pool, cast(bytes)?, k, x, y, tile, dot::rows_q4_k, None),
+            DType::Q6_K => quantized(isa, pool, cast(bytes)?, k, x, y, tile, dot::rows_q6_k, None),
         }
         Ok(())
     })
@@ -125,6 +155,8 @@ fn kernel_name(op: &str, dtype: DType) -> &'static str {
 type RowKernel<B> = fn(Isa, &[B], &[BlockQ8A], &mut [f32]);
 
 /// Quantize the activation rows once, then run the row kernel over tiles.
+/// Where the format has a four-row kernel, activation rows go through it
+/// four at a time, so each weight block is decoded once per four tokens.
 #[allow(clippy::too_many_arguments)]
 fn quantized<B: Sync>(
     isa: Isa,
@@ -135,16 +167,38 @@ fn quantized<B: Sync>(
     y: &mut [f32],
     tile: usize,
     rows: RowKernel<B>,
+    rows4: Option<RowKernel<B>>,
 ) {
     let blocks = k / 32;
-    let per_row = w.len() / (y.len() / (x.len() / k)); // weight blocks per row
+    let t = x.len() / k;
+    let n = y.len() / t;
+    let per_row = w.len() / n; // weight blocks per row
     let mut xq = vec![BlockQ8A::default(); x.len() / 32];
     for (x, xq) in x.chunks_exact(k).zip(xq.chunks_exact_mut(blocks)) {
         dot::quantize_q8a(isa, x, xq);
     }
-    parallel_rows(pool, x.len() / k, y, tile, &|r, t, out| {
-        let xt = &xq[t * blocks..(t + 1) * blocks];
-        rows(isa, &w[r.start * per_row..r.end * per_row], xt, out)
+    let fours = if rows4.is_some() { t / 4 } else { 0 };
+    let out = Out(y.as_mut_ptr());
+    parallel_tiles(pool, n, tile, &|r| {
+        let w = &w[r.start * per_row..r.end * per_row];
+        let mut four = vec![0f32; 4 * r.len()];
+        for f in 0..fours {
+            let x4 = &xq[4 * f * blocks..(4 * f + 4) * blocks];
+            (rows4.expect("fours > 0 only with a four-row kernel"))(isa, w, x4, &mut four);
+            for j in 0..4 {
+                // SAFETY: rows `r` of activation row 4f + j are this tile's
+                // alone (see `parallel_tiles`).
+                let y = unsafe { out.row(n, 4 * f + j, r.clone()) };
+                for (i, y) in y.iter_mut().enumerate() {
+                    *y = four[4 * i + j];
+                }
+            }
+        }
+        for ti in 4 * fours..t {
+            // SAFETY: as above.
+            let y = unsafe { out.row(n, ti, r.clone()) };
+            rows(isa, w, &xq[ti * blocks..(ti + 1) * blocks], y);
+        }
     });
 }
 
@@ -177,6 +231,17 @@ struct Out(*mut f32);
 unsafe impl Sync for Out {}
 unsafe impl Send for Out {}
 
+impl Out {
+    /// `y[t, rows]` of a `[_, n]` output.
+    ///
+    /// # Safety
+    /// No other thread may access these elements while the slice lives, and
+    /// they must lie inside `y`.
+    unsafe fn row<'a>(self, n: usize, t: usize, rows: Range<usize>) -> &'a mut [f32] {
+        std::slice::from_raw_parts_mut(self.0.add(t * n + rows.start), rows.len())
+    }
+}
+
 /// Fills `out = y[t, rows]` given `(rows, t, out)`.
 type TileBody<'a> = dyn Fn(Range<usize>, usize, &mut [f32]) + Sync + 'a;
 
@@ -186,21 +251,25 @@ type TileBody<'a> = dyn Fn(Range<usize>, usize, &mut [f32]) + Sync + 'a;
 fn parallel_rows(pool: &ThreadPool, t: usize, y: &mut [f32], tile: usize, body: &TileBody) {
     let n = y.len() / t;
     let out = Out(y.as_mut_ptr());
+    parallel_tiles(pool, n, tile, &|rows| {
+        for ti in 0..t {
+            // SAFETY: `rows` is this tile's alone (see `parallel_tiles`), and
+            // `y` is borrowed mutably until this function returns.
+            body(rows.clone(), ti, unsafe { out.row(n, ti, rows.clone()) });
+        }
+    });
+}
+
+/// Split `n` output rows between the pool's threads, each walking its share
+/// in tiles of `tile` rows. Different calls of `body` get disjoint ranges,
+/// so each may write those rows of the output.
+fn parallel_tiles(pool: &ThreadPool, n: usize, tile: usize, body: &(dyn Fn(Range<usize>) + Sync)) {
     pool.run(&|thread, threads| {
         let mine = split_range(n, thread, threads, 4);
         let mut start = mine.start;
         while start < mine.end {
             let rows = start..(start + tile).min(mine.end);
-            for ti in 0..t {
-                // SAFETY: `rows` lies in this thread's range, disjoint from
-                // every other thread's, and within row `ti` of `y`; `y` is
-                // borrowed mutably until `run` returns.
-                let out = unsafe {
-                    let at = out;
-                    std::slice::from_raw_parts_mut(at.0.add(ti * n + rows.start), rows.len())
-                };
-                body(rows.clone(), ti, out);
-            }
+            body(rows.clone());
             start = rows.end;
         }
     });

@@ -153,6 +153,82 @@ pub(crate) unsafe fn dot<B: Term, M: MulSum>(w: &[B], x: &[BlockQ8A]) -> f32 {
     hsum(acc.main) + B::SIDE * side
 }
 
+/// A weight block decoded once to meet several activation blocks (prefill
+/// multiplies each weight block by many tokens' activations).
+pub(crate) trait Ready: Term {
+    /// The block's integer operand and scales, as registers.
+    type Decoded: Copy;
+    /// # Safety
+    /// As for [`Term::add`].
+    unsafe fn decode(&self) -> Self::Decoded;
+    /// What [`Term::add`] adds, from the decoded block.
+    /// # Safety
+    /// As for [`Term::add`].
+    unsafe fn add_decoded<M: MulSum>(w: Self::Decoded, a: &BlockQ8A, acc: &mut Acc);
+}
+
+/// [`dot`] of one weight row with four activation rows at once, each
+/// summed exactly as `dot` sums it (the same two alternating accumulators,
+/// merged the same way), so prefill and decode give identical numbers.
+#[inline(always)]
+pub(crate) unsafe fn dot4x<B: Ready, M: MulSum>(w: &[B], x: [&[BlockQ8A]; 4]) -> [f32; 4] {
+    let mut acc = [[Acc::zero(); 2]; 4];
+    for (i, wb) in w.iter().enumerate() {
+        let d = wb.decode();
+        for (acc, x) in acc.iter_mut().zip(&x) {
+            B::add_decoded::<M>(d, &x[i], &mut acc[i % 2]);
+        }
+    }
+    acc.map(|[a, b]| {
+        let acc = a.merge(b);
+        let side = _mm_cvtss_f32(_mm_movehdup_ps(acc.side));
+        hsum(acc.main) + B::SIDE * side
+    })
+}
+
+impl Ready for BlockQ8_0 {
+    type Decoded = (__m256i, __m256i, __m128);
+    #[inline(always)]
+    unsafe fn decode(&self) -> Self::Decoded {
+        let wq = _mm256_loadu_si256(self.qs.as_ptr().cast());
+        (_mm256_abs_epi8(wq), wq, splat_f16(self.d))
+    }
+    #[inline(always)]
+    unsafe fn add_decoded<M: MulSum>((abs, wq, d): Self::Decoded, a: &BlockQ8A, acc: &mut Acc) {
+        let p = M::dot4(abs, _mm256_sign_epi8(activations(a), wq));
+        acc.add_main(_mm_mul_ss(d, _mm_load_ss(&a.d)), p);
+    }
+}
+
+impl Ready for BlockQ4_0 {
+    type Decoded = (__m256i, __m128);
+    #[inline(always)]
+    unsafe fn decode(&self) -> Self::Decoded {
+        (nibbles(&self.qs), splat_f16(self.d))
+    }
+    #[inline(always)]
+    unsafe fn add_decoded<M: MulSum>((q, d): Self::Decoded, a: &BlockQ8A, acc: &mut Acc) {
+        let p = M::dot4(q, activations(a));
+        acc.add(_mm_mul_ps(d, scale_sum(a)), p);
+    }
+}
+
+impl Ready for BlockQ4_1 {
+    type Decoded = (__m256i, __m128);
+    #[inline(always)]
+    unsafe fn decode(&self) -> Self::Decoded {
+        (
+            nibbles(&self.qs),
+            two_f16((self as *const BlockQ4_1).cast()),
+        )
+    }
+    #[inline(always)]
+    unsafe fn add_decoded<M: MulSum>((q, dm): Self::Decoded, a: &BlockQ8A, acc: &mut Acc) {
+        let p = M::dot4(q, activations(a));
+        acc.add(_mm_mul_ps(dm, scale_sum(a)), p);
+    }
+}
+
 /// Σ w a: the sign of w moves onto a so that the u8 operand is |w|.
 impl Term for BlockQ8_0 {
     const PER: usize = 1;
@@ -374,6 +450,25 @@ macro_rules! row_kernels {
         $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q4_1, BlockQ4_1, 1);
         $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q4_k, BlockQ4K, 8);
         $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q6_k, BlockQ6K, 8);
+        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@four $features, $mul, rows4_q8_0, BlockQ8_0);
+        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@four $features, $mul, rows4_q4_0, BlockQ4_0);
+        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@four $features, $mul, rows4_q4_1, BlockQ4_1);
+    };
+    (@four $features:literal, $mul:ty, $rows:ident, $block:ty) => {
+        /// `y[4 r + j] = w_r · x_j` for four activation rows `x` (each
+        /// `x.len() / 4` blocks, one after another).
+        ///
+        /// # Safety
+        /// The CPU must support this module's target features.
+        #[target_feature(enable = $features)]
+        pub unsafe fn $rows(w: &[$block], x: &[BlockQ8A], y: &mut [f32]) {
+            let per_row = x.len() / 4;
+            let xs: Vec<&[BlockQ8A]> = x.chunks_exact(per_row).collect();
+            let x4 = [xs[0], xs[1], xs[2], xs[3]];
+            for (y, row) in y.chunks_exact_mut(4).zip(w.chunks_exact(per_row)) {
+                y.copy_from_slice(&body::dot4x::<$block, $mul>(row, x4));
+            }
+        }
     };
     (@one $features:literal, $mul:ty, $rows:ident, $block:ty, $per:expr) => {
         /// # Safety

@@ -54,6 +54,49 @@ macro_rules! dispatch {
     };
 }
 
+/// One weight format's kernels for four activation rows at once.
+macro_rules! dispatch4 {
+    ($rows:ident, $block:ty, $dot:ident) => {
+        #[doc = concat!("`y[4 r + j] = w_r · x_j` for `", stringify!($block), "` rows and four activation rows `x_j` (`x` holds them one after another); the same numbers as the one-row kernel.")]
+        pub fn $rows(isa: Isa, w: &[$block], x: &[BlockQ8A], y: &mut [f32]) {
+            assert!(
+                isa.is_supported(),
+                "{} kernels on a CPU without them",
+                isa.name()
+            );
+            let per_row = x.len() / 4;
+            assert!(
+                x.len() == 4 * per_row && w.len() * 4 == per_row * y.len(),
+                "weight rows and activations disagree"
+            );
+            if per_row == 0 {
+                y.fill(0.0);
+                return;
+            }
+            // SAFETY: the CPU supports `isa` (asserted above).
+            match isa {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => unsafe { avx2::$rows(w, x, y) },
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => unsafe { avx512::plain::$rows(w, x, y) },
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512Vnni => unsafe { avx512::vnni::$rows(w, x, y) },
+                _ => {
+                    for (y, row) in y.chunks_exact_mut(4).zip(w.chunks_exact(per_row)) {
+                        for (y, x) in y.iter_mut().zip(x.chunks_exact(per_row)) {
+                            *y = portable::$dot(row, x);
+                        }
+                    }
+                }
+            }
+        }
+    };
+}
+
+dispatch4!(rows4_q8_0, BlockQ8_0, dot_q8_0);
+dispatch4!(rows4_q4_0, BlockQ4_0, dot_q4_0);
+dispatch4!(rows4_q4_1, BlockQ4_1, dot_q4_1);
+
 dispatch!(rows_q8_0, BlockQ8_0, dot_q8_0, 1);
 dispatch!(rows_q4_0, BlockQ4_0, dot_q4_0, 1);
 dispatch!(rows_q4_1, BlockQ4_1, dot_q4_1, 1);
