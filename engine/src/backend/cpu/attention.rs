@@ -38,6 +38,32 @@ pub struct Dims {
     pub head_dim: usize,
 }
 
+/// Split items `0..n` into `parts` contiguous ranges of about equal total
+/// `cost` (a causal prefill's last queries see many more keys than its
+/// first: equal item counts would leave one thread with most of the work).
+fn balanced_ranges(
+    n: usize,
+    parts: usize,
+    cost: impl Fn(usize) -> usize,
+) -> Vec<std::ops::Range<usize>> {
+    let total: usize = (0..n).map(&cost).sum();
+    let mut ranges = Vec::with_capacity(parts);
+    let (mut start, mut done, mut item) = (0, 0, 0);
+    for p in 1..=parts {
+        let target = total * p / parts;
+        while item < n && done < target {
+            done += cost(item);
+            item += 1;
+        }
+        if p == parts {
+            item = n;
+        }
+        ranges.push(start..item);
+        start = item;
+    }
+    ranges
+}
+
 /// `q` is `[t_new, n_heads, head_dim]`; `kv` is the cache; `out` is
 /// `[t_new, n_heads * head_dim]`;
 /// `probs`, if given, is `[t_new, n_heads, pos0 + t_new]` and receives each
@@ -68,9 +94,7 @@ pub fn attend(
     // that safe to pass into the shared closure (each is locked once).
     let pool = pool::global();
     let parts = pool.threads().min(items.max(1));
-    let ranges: Vec<_> = (0..parts)
-        .map(|p| pool::split_range(items, p, parts, 1))
-        .collect();
+    let ranges = balanced_ranges(items, parts, |item| pos0 + item / n_heads + 1);
     let mut out_parts = Vec::with_capacity(parts);
     let mut rest = out;
     for r in &ranges {
@@ -132,4 +156,29 @@ pub fn attend(
             row[seen..].fill(0.0);
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::balanced_ranges;
+
+    #[test]
+    fn ranges_cover_every_item_once_with_about_equal_cost() {
+        for (n, parts) in [(0, 2), (1, 2), (7, 3), (512 * 9, 2), (100, 7)] {
+            let cost = |i: usize| i / 9 + 1; // a causal prefill of 9 heads
+            let ranges = balanced_ranges(n, parts, cost);
+            assert_eq!(ranges.len(), parts);
+            assert_eq!(ranges[0].start, 0);
+            assert_eq!(ranges[parts - 1].end, n);
+            assert!(ranges.windows(2).all(|w| w[0].end == w[1].start));
+            let total: usize = (0..n).map(cost).sum();
+            for r in &ranges {
+                let share: usize = r.clone().map(cost).sum();
+                assert!(
+                    share.abs_diff(total / parts) <= cost(n.max(1) - 1),
+                    "{n} items in {parts}: {ranges:?}"
+                );
+            }
+        }
+    }
 }

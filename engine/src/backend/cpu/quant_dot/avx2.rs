@@ -172,18 +172,35 @@ pub(crate) trait Ready: Term {
 /// merged the same way), so prefill and decode give identical numbers.
 #[inline(always)]
 pub(crate) unsafe fn dot4x<B: Ready, M: MulSum>(w: &[B], x: [&[BlockQ8A]; 4]) -> [f32; 4] {
+    let n = w.len();
+    let x = [&x[0][..n], &x[1][..n], &x[2][..n], &x[3][..n]];
+    // Constant indices only, so that all eight accumulators stay in registers.
     let mut acc = [[Acc::zero(); 2]; 4];
-    for (i, wb) in w.iter().enumerate() {
-        let d = wb.decode();
-        for (acc, x) in acc.iter_mut().zip(&x) {
-            B::add_decoded::<M>(d, &x[i], &mut acc[i % 2]);
+    let mut pairs = w.chunks_exact(2);
+    let mut i = 0;
+    for pair in &mut pairs {
+        let (d0, d1) = (pair[0].decode(), pair[1].decode());
+        for j in 0..4 {
+            B::add_decoded::<M>(d0, &x[j][i], &mut acc[j][0]);
+            B::add_decoded::<M>(d1, &x[j][i + 1], &mut acc[j][1]);
+        }
+        i += 2;
+    }
+    if let [last] = pairs.remainder() {
+        let d = last.decode();
+        for j in 0..4 {
+            B::add_decoded::<M>(d, &x[j][i], &mut acc[j][0]);
         }
     }
-    acc.map(|[a, b]| {
-        let acc = a.merge(b);
-        let side = _mm_cvtss_f32(_mm_movehdup_ps(acc.side));
-        hsum(acc.main) + B::SIDE * side
-    })
+    // A loop, not `acc.map(..)`: a closure would not inherit the target
+    // features, and every intrinsic in it would become a call.
+    let mut out = [0f32; 4];
+    for j in 0..4 {
+        let sum = acc[j][0].merge(acc[j][1]);
+        let side = _mm_cvtss_f32(_mm_movehdup_ps(sum.side));
+        out[j] = hsum(sum.main) + B::SIDE * side;
+    }
+    out
 }
 
 impl Ready for BlockQ8_0 {
