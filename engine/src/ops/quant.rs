@@ -181,7 +181,12 @@ fn quantized<B: Sync>(
     let out = Out(y.as_mut_ptr());
     parallel_tiles(pool, n, tile, &|r| {
         let w = &w[r.start * per_row..r.end * per_row];
-        let mut four = vec![0f32; 4 * r.len()];
+        // (Decode has no groups of four and allocates nothing here.)
+        let mut four = if fours > 0 {
+            vec![0f32; 4 * r.len()]
+        } else {
+            Vec::new()
+        };
         for f in 0..fours {
             let x4 = &xq[4 * f * blocks..(4 * f + 4) * blocks];
             (rows4.expect("fours > 0 only with a four-row kernel"))(isa, w, x4, &mut four);
