@@ -15,7 +15,7 @@ mod common;
 use common::Rng;
 use monologue::backend::cpu::pool::ThreadPool;
 use monologue::backend::cpu::simd::Isa;
-use monologue::ops::quant::{matmul_with, matvec_with};
+use monologue::ops::quant::{matmul_with, matvec, matvec_many, matvec_with};
 use monologue::quant::{self, BlockQ8A};
 use monologue::{DType, Storage, Tensor};
 
@@ -148,6 +148,40 @@ fn matmul_rows_equal_matvec_bit_for_bit() {
             }
         }
     }
+}
+
+/// Q, K and V (or gate and up) in one launch give what three launches give.
+#[test]
+fn fused_matvecs_equal_separate_ones() {
+    let mut rng = Rng::new(7);
+    for dtype in DType::ALL.into_iter().filter(|d| d.is_quantized()) {
+        let k = 2 * dtype.block_len().max(32);
+        let shapes = [70, 23, 5];
+        let ws: Vec<Tensor> = shapes
+            .iter()
+            .map(|&n| weights(dtype, n, k, &mut rng))
+            .collect();
+        let x = rng.normals(k);
+        let mut fused: Vec<Vec<f32>> = shapes.iter().map(|&n| vec![f32::NAN; n]).collect();
+        {
+            let mut outs: Vec<&mut [f32]> = fused.iter_mut().map(|v| v.as_mut_slice()).collect();
+            let refs: Vec<&Tensor> = ws.iter().collect();
+            matvec_many(&refs, &x, &mut outs).unwrap();
+        }
+        for (w, got) in ws.iter().zip(&fused) {
+            let mut one = vec![f32::NAN; got.len()];
+            matvec(w, &x, &mut one).unwrap();
+            assert_eq!(got, &one, "{dtype}");
+        }
+    }
+    // Mixed types or a wrong output length are errors.
+    let a = weights(DType::Q8_0, 4, 32, &mut rng);
+    let b = weights(DType::Q4_0, 4, 32, &mut rng);
+    let x = rng.normals(32);
+    let (mut ya, mut yb) = (vec![0.0; 4], vec![0.0; 4]);
+    assert!(matvec_many(&[&a, &b], &x, &mut [&mut ya, &mut yb]).is_err());
+    let mut short = vec![0.0; 3];
+    assert!(matvec_many(&[&a, &a], &x, &mut [&mut ya, &mut short]).is_err());
 }
 
 #[test]

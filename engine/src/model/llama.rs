@@ -8,7 +8,7 @@
 //! Members of the family differ only in [`LlamaConfig`] values.
 
 use super::config::LlamaConfig;
-use super::linear::linear;
+use super::linear::{linear, linear_many};
 use super::names::{Naming, Part};
 use super::state::State;
 use super::weights::Weights;
@@ -164,9 +164,17 @@ impl Llama {
         for (layer, cache) in self.layers.iter().zip(&mut state.caches) {
             // Attention block.
             ops::norm::rmsnorm(&x, &layer.attn_norm, c.norm_eps, &mut h)?;
-            linear(&h, t, &layer.wq, layer.bq.as_deref(), &mut q)?;
-            linear(&h, t, &layer.wk, layer.bk.as_deref(), &mut k)?;
-            linear(&h, t, &layer.wv, layer.bv.as_deref(), &mut v)?;
+            linear_many(
+                &h,
+                t,
+                &[&layer.wq, &layer.wk, &layer.wv],
+                &[
+                    layer.bq.as_deref(),
+                    layer.bk.as_deref(),
+                    layer.bv.as_deref(),
+                ],
+                &mut [&mut q, &mut k, &mut v],
+            )?;
             ops::rope::rope(
                 &mut q,
                 &positions,
@@ -189,8 +197,13 @@ impl Llama {
 
             // Feed-forward block (SwiGLU).
             ops::norm::rmsnorm(&x, &layer.ffn_norm, c.norm_eps, &mut h)?;
-            linear(&h, t, &layer.w_gate, None, &mut gate)?;
-            linear(&h, t, &layer.w_up, None, &mut up)?;
+            linear_many(
+                &h,
+                t,
+                &[&layer.w_gate, &layer.w_up],
+                &[None, None],
+                &mut [&mut gate, &mut up],
+            )?;
             ops::activation::swiglu_inplace(&mut gate, &up)?;
             linear(&gate, t, &layer.w_down, None, &mut h)?;
             ops::elementwise::add_inplace(&mut x, &h)?;

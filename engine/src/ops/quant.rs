@@ -138,6 +138,110 @@ fn product(
     })
 }
 
+/// `ys[i] = ws[i] x` for several quantized matrices of one type that share
+/// the activation vector `x` (a layer's Q, K and V projections, or its gate
+/// and up projections), in one launch: `x` is quantized once and the
+/// threads split the rows of all the matrices together, so that small
+/// matrices do not each pay for a dispatch and a wait.
+pub fn matvec_many(ws: &[&Tensor], x: &[f32], ys: &mut [&mut [f32]]) -> Result<()> {
+    let isa = simd::active();
+    let Some(first) = ws.first() else {
+        return Ok(());
+    };
+    let dtype = first.dtype();
+    let k = x.len();
+    if ws.len() != ys.len() {
+        return Err(Error::Invalid(format!(
+            "matvec_many: {} weight matrices but {} outputs",
+            ws.len(),
+            ys.len()
+        )));
+    }
+    for (w, y) in ws.iter().zip(ys.iter()) {
+        if w.dtype() != dtype || !dtype.is_quantized() {
+            return Err(Error::DType {
+                op: format!("matvec_many (all {dtype}, quantized)"),
+                dtype: w.dtype().to_string(),
+            });
+        }
+        if w.dims() != [y.len(), k] {
+            return Err(Error::shape("matvec_many weights", [y.len(), k], w.dims()));
+        }
+    }
+    let total_rows: usize = ys.iter().map(|y| y.len()).sum();
+    let weight_bytes: usize = ws.iter().map(|w| w.as_bytes().map_or(0, <[u8]>::len)).sum();
+    let cost = Cost {
+        bytes: (weight_bytes + 4 * (k + total_rows)) as u64,
+        flops: 2 * (total_rows * k) as u64,
+    };
+    let shapes = || {
+        let list: Vec<String> = ws.iter().map(|w| w.shape().to_string()).collect();
+        format!("{dtype}{{{}}} x f32[1, {k}]", list.join(", "))
+    };
+    let pool = pool::global();
+    launch(kernel_name("matvec", dtype), cost, shapes, || {
+        let tile = (16 * 1024 / dtype.bytes_for(k).unwrap_or(1).max(1)).max(1);
+        let bytes: Vec<&[u8]> = ws.iter().map(|w| w.as_bytes()).collect::<Result<_>>()?;
+        match dtype {
+            DType::Q8_0 => many(isa, pool, &bytes, x, ys, tile, dot::rows_q8_0),
+            DType::Q4_0 => many(isa, pool, &bytes, x, ys, tile, dot::rows_q4_0),
+            DType::Q4_1 => many(isa, pool, &bytes, x, ys, tile, dot::rows_q4_1),
+            DType::Q4_K => many(isa, pool, &bytes, x, ys, tile, dot::rows_q4_k),
+            DType::Q6_K => many(isa, pool, &bytes, x, ys, tile, dot::rows_q6_k),
+            other => Err(Error::DType {
+                op: "matvec_many".into(),
+                dtype: other.to_string(),
+            }),
+        }
+    })
+}
+
+/// [`matvec_many`]'s body for one block type: the rows of all matrices are
+/// numbered one after another and split between the threads in tiles; a
+/// tile that crosses from one matrix into the next is cut there.
+fn many<B: Sync + bytemuck::Pod>(
+    isa: Isa,
+    pool: &ThreadPool,
+    bytes: &[&[u8]],
+    x: &[f32],
+    ys: &mut [&mut [f32]],
+    tile: usize,
+    rows: RowKernel<B>,
+) -> Result<()> {
+    let ws: Vec<&[B]> = bytes.iter().map(|b| cast::<B>(b)).collect::<Result<_>>()?;
+    let mut xq = vec![BlockQ8A::default(); x.len() / 32];
+    dot::quantize_q8a(isa, x, &mut xq);
+    // Row ranges of each matrix in the joint numbering.
+    let mut starts = Vec::with_capacity(ys.len() + 1);
+    starts.push(0);
+    for y in ys.iter() {
+        starts.push(starts.last().unwrap_or(&0) + y.len());
+    }
+    let outs: Vec<Out> = ys.iter_mut().map(|y| Out(y.as_mut_ptr())).collect();
+    let total = *starts.last().unwrap_or(&0);
+    parallel_tiles(pool, total, tile, &|r| {
+        let mut at = r.start;
+        while at < r.end {
+            // The matrix holding row `at`, and the part of `r` inside it.
+            let m = starts.partition_point(|&s| s <= at) - 1;
+            let end = r.end.min(starts[m + 1]);
+            let local = at - starts[m]..end - starts[m];
+            let per_row = ws[m].len() / (starts[m + 1] - starts[m]);
+            // SAFETY: tiles are disjoint (see `parallel_tiles`), so these
+            // rows of matrix m's output are this call's alone.
+            let y = unsafe { outs[m].row(0, 0, local.clone()) };
+            rows(
+                isa,
+                &ws[m][local.start * per_row..local.end * per_row],
+                &xq,
+                y,
+            );
+            at = end;
+        }
+    });
+    Ok(())
+}
+
 fn kernel_name(op: &str, dtype: DType) -> &'static str {
     let vector = op == "matvec";
     match dtype {
