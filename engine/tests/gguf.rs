@@ -406,3 +406,21 @@ proptest! {
         prop_assert_eq!(file.metadata().entries(), &entries[..]);
     }
 }
+
+#[test]
+fn scaled_rope_in_gguf_metadata_is_refused() {
+    let bytes = GgufWriter::new()
+        .kv("general.architecture", Value::String("llama".into()))
+        .kv("llama.embedding_length", Value::U32(64))
+        .kv("llama.attention.head_count", Value::U32(4))
+        .kv("llama.rope.scaling.type", Value::String("yarn".into()))
+        .build()
+        .bytes;
+    let file = parse(&bytes).unwrap();
+    let e = monologue::model::LlamaConfig::from_gguf(file.metadata(), 100).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("RoPE scaling `yarn` is not supported"),
+        "{e}"
+    );
+}

@@ -654,6 +654,39 @@ fn unsupported_model_type_is_an_error() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[test]
+fn scaled_rope_is_refused_not_computed_wrong() {
+    let dir = edited_copy(
+        "llama",
+        "rope-scaling",
+        |n, s, v| Some((n, s, v)),
+        |c| {
+            c["rope_scaling"] = serde_json::json!({
+                "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                "high_freq_factor": 4.0, "original_max_position_embeddings": 8192
+            })
+        },
+    );
+    let e = load_error(&dir);
+    assert!(
+        e.contains("RoPE scaling `llama3`") && e.contains("not supported"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    // `rope_type: default` (how transformers 5 writes plain RoPE) loads.
+    let dir = edited_copy(
+        "llama",
+        "rope-default",
+        |n, s, v| Some((n, s, v)),
+        |c| {
+            c["rope_parameters"] =
+                serde_json::json!({ "rope_type": "default", "rope_theta": 10000.0 })
+        },
+    );
+    model::load(&dir, &LoadOptions::default()).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 // ----- tokenizers -----
 
 fn tokenizer_encodes_like_transformers(name: &str) -> Tokenizer {

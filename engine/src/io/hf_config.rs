@@ -23,6 +23,9 @@ pub struct HfConfig {
     /// `rms_norm_eps` (Llama, Qwen2) or `layer_norm_epsilon` (GPT-2).
     pub norm_eps: f64,
     pub rope_theta: f64,
+    /// The `rope_type` of `rope_scaling` (or of transformers 5's
+    /// `rope_parameters`), when it is not plain RoPE: `llama3`, `yarn`, ...
+    pub rope_scaling: Option<String>,
     pub vocab_size: usize,
     pub max_position_embeddings: Option<usize>,
     pub tie_word_embeddings: bool,
@@ -55,6 +58,7 @@ struct Raw {
     rope_theta: Option<f64>,
     /// transformers 5 moves `rope_theta` (and any scaling) in here.
     rope_parameters: Option<RopeParameters>,
+    rope_scaling: Option<RopeParameters>,
     vocab_size: Option<usize>,
     #[serde(alias = "n_positions")]
     max_position_embeddings: Option<usize>,
@@ -71,6 +75,8 @@ struct Raw {
 #[derive(Deserialize)]
 struct RopeParameters {
     rope_theta: Option<f64>,
+    #[serde(alias = "type")]
+    rope_type: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -115,6 +121,11 @@ impl HfConfig {
             None if gpt2 => 4 * hidden_size,
             None => return Err(missing("`intermediate_size`")),
         };
+        let rope_scaling = [&raw.rope_scaling, &raw.rope_parameters]
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.rope_type.clone())
+            .find(|t| t != "default");
         Ok(HfConfig {
             architectures: raw.architectures,
             hidden_size,
@@ -126,6 +137,7 @@ impl HfConfig {
             head_dim: raw.head_dim.unwrap_or(hidden_size / num_attention_heads),
             intermediate_size,
             norm_eps: raw.rms_norm_eps.unwrap_or(if gpt2 { 1e-5 } else { 1e-6 }),
+            rope_scaling,
             rope_theta: raw
                 .rope_theta
                 .or(raw.rope_parameters.and_then(|r| r.rope_theta))

@@ -56,6 +56,18 @@ impl LlamaConfig {
         } else {
             head_dim
         };
+        // Scaled RoPE (Llama 3.1's frequency factors, YaRN, linear) changes
+        // every position's angles: refuse it rather than compute silently
+        // wrong values.
+        if meta.contains(&key("rope.scaling.type")) {
+            let kind = meta.get_str(&key("rope.scaling.type"))?;
+            if kind != "none" {
+                return Err(Error::Invalid(format!(
+                    "{}: RoPE scaling `{kind}` is not supported yet",
+                    meta.source()
+                )));
+            }
+        }
         let rope_base = if meta.contains(&key("rope.freq_base")) {
             meta.get_f32(&key("rope.freq_base"))?
         } else {
@@ -93,6 +105,11 @@ impl LlamaConfig {
         if !LLAMA_FAMILY.contains(&arch.as_str()) {
             return Err(Error::Invalid(format!(
                 "model_type `{arch}` is not a Llama-family model"
+            )));
+        }
+        if let Some(kind) = &hf.rope_scaling {
+            return Err(Error::Invalid(format!(
+                "{arch} config: RoPE scaling `{kind}` (rope_scaling) is not supported yet"
             )));
         }
         let config = LlamaConfig {

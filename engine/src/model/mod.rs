@@ -104,6 +104,13 @@ pub fn from_file(file: &ModelFile, path: &Path, options: &LoadOptions) -> Result
                 ))
             })?;
             let arch = file.metadata().get_str("general.architecture")?;
+            // Llama 3.1's per-frequency RoPE factors come as a tensor.
+            if weights.has("rope_freqs.weight") {
+                return Err(Error::Invalid(format!(
+                    "{}: RoPE frequency factors (rope_freqs.weight, Llama 3.1 style) are not supported yet",
+                    file.path()
+                )));
+            }
             match arch {
                 "llama" | "qwen2" => {
                     let config = LlamaConfig::from_gguf(file.metadata(), vocab)?;
