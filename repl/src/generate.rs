@@ -27,6 +27,9 @@ pub struct GenerateArgs {
     /// Most answer tokens to generate.
     #[arg(long, default_value_t = 256)]
     pub max_tokens: usize,
+    /// Stop when the text would contain this (not shown); repeatable.
+    #[arg(long, value_name = "TEXT")]
+    pub stop: Vec<String>,
     #[command(flatten)]
     pub sampling: SamplingArgs,
     /// Print one JSON object at the end instead of streaming text.
@@ -51,8 +54,35 @@ pub struct SamplingArgs {
     /// 1 is off.
     #[arg(long, default_value_t = 1.0)]
     pub repeat_penalty: f32,
+    /// Subtracted once from the logit of every token already seen (0 is off).
+    #[arg(long, default_value_t = 0.0)]
+    pub presence_penalty: f32,
+    /// Subtracted per occurrence from the logit of every token seen (0 is off).
+    #[arg(long, default_value_t = 0.0)]
+    pub frequency_penalty: f32,
+    /// Add BIAS to token ID's logit (`--logit-bias 13=-inf` bans it); repeatable.
+    #[arg(long, value_name = "ID=BIAS", value_parser = parse_bias)]
+    pub logit_bias: Vec<(u32, f32)>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+fn parse_bias(s: &str) -> Result<(u32, f32), String> {
+    let (id, bias) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}`: expected ID=BIAS, e.g. 13=-2.5 or 13=-inf"))?;
+    let id = id
+        .trim()
+        .parse()
+        .map_err(|e| format!("`{s}`: token id: {e}"))?;
+    let bias: f32 = bias
+        .trim()
+        .parse()
+        .map_err(|e| format!("`{s}`: bias: {e}"))?;
+    if bias.is_nan() {
+        return Err(format!("`{s}`: the bias is not a number"));
+    }
+    Ok((id, bias))
 }
 
 impl SamplingArgs {
@@ -63,6 +93,9 @@ impl SamplingArgs {
             top_p: self.top_p,
             min_p: self.min_p,
             repetition_penalty: self.repeat_penalty,
+            presence_penalty: self.presence_penalty,
+            frequency_penalty: self.frequency_penalty,
+            logit_bias: self.logit_bias.clone(),
             seed: self.seed,
             ..SamplerConfig::default()
         };
@@ -102,6 +135,19 @@ pub fn run(args: &GenerateArgs) -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut state = lm.new_state(None)?;
     options.max_tokens = args.max_tokens;
+    options.stop_strings = args.stop.clone();
+    if let Some(&(id, _)) = args
+        .sampling
+        .logit_bias
+        .iter()
+        .find(|(id, _)| *id as usize >= lm.model.info().vocab_size)
+    {
+        return Err(format!(
+            "--logit-bias: token id {id} is outside the vocabulary of {}",
+            lm.model.info().vocab_size
+        )
+        .into());
+    }
     options.think_budget = args.think_budget;
     options.sampler = args.sampling.config();
 
