@@ -143,6 +143,28 @@ fn bad_inputs_are_clear_errors() {
 }
 
 #[test]
+fn an_nfc_normalizer_composes_before_splitting() {
+    let plain = toy();
+    let mut json: serde_json::Value = serde_json::from_str(&toy_json(&[("a", "b")])).unwrap();
+    json["normalizer"] = json!({"type": "NFC"});
+    let nfc = Tokenizer::from_json(&json.to_string()).unwrap();
+    let composed = "caf\u{e9} <|end|>";
+    let decomposed = "cafe\u{301} <|end|>";
+    // With NFC both spellings are the same text; without, they differ.
+    assert_eq!(
+        nfc.encode(decomposed, true, false),
+        nfc.encode(composed, true, false)
+    );
+    assert_ne!(
+        plain.encode(decomposed, true, false),
+        plain.encode(composed, true, false)
+    );
+    // Added tokens are still matched, and decoding gives the composed text.
+    let ids = nfc.encode(decomposed, true, false);
+    assert_eq!(nfc.decode(&ids).unwrap(), composed);
+}
+
+#[test]
 fn a_gguf_without_tokenizer_metadata_says_so() {
     let bytes = GgufWriter::new()
         .kv("general.architecture", Value::String("llama".into()))

@@ -209,15 +209,15 @@ impl Tokenizer {
             return Err(bad("byte_fallback BPE is not supported (not byte-level)"));
         }
         let ignore_merges = flag(model, "ignore_merges", false)?;
-        match root.get("normalizer") {
-            None | Some(Value::Null) => {}
-            Some(n) if n.get("type").and_then(Value::as_str) == Some("NFC") => {}
+        let nfc = match root.get("normalizer") {
+            None | Some(Value::Null) => false,
+            Some(n) if n.get("type").and_then(Value::as_str) == Some("NFC") => true,
             Some(n) => {
                 return Err(bad(format!(
                     "normalizer {n} is not supported; only null or NFC"
                 )))
             }
-        }
+        };
         let pre = parse_pre(root.get("pre_tokenizer").unwrap_or(&Value::Null))?;
         let vocab = model
             .get("vocab")
@@ -271,7 +271,10 @@ impl Tokenizer {
             unk,
             ..Default::default()
         };
-        Self::build(vocab, &merges, pre, ids, false, ignore_merges).map_err(bad)
+        let mut tokenizer =
+            Self::build(vocab, &merges, pre, ids, false, ignore_merges).map_err(bad)?;
+        tokenizer.nfc = nfc;
+        Ok(tokenizer)
     }
 
     /// [`from_json`](Self::from_json) from a file.

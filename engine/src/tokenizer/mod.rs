@@ -66,6 +66,9 @@ pub struct Tokenizer {
     unk: Option<u32>,
     pad: Option<u32>,
     add_bos: bool,
+    /// Normalize text to NFC before splitting it (tokenizer.json's
+    /// `normalizer: NFC`).
+    nfc: bool,
     /// Identifies this tokenizer to the per-thread word cache.
     uid: u64,
 }
@@ -211,6 +214,7 @@ impl Tokenizer {
             unk: ids.unk,
             pad: ids.pad,
             add_bos,
+            nfc: false,
             uid: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         })
     }
@@ -235,11 +239,25 @@ impl Tokenizer {
         cache::with(self.uid, |cache| {
             self.added.split(text, parse_special, |seg| match seg {
                 Segment::Token(id) => out.push(id),
-                Segment::Text(t) => self
-                    .pre
-                    .split(t, |piece| self.encode_piece(piece.as_bytes(), cache, out)),
+                Segment::Text(t) => {
+                    let normalized = self.normalize(t);
+                    self.pre.split(&normalized, |piece| {
+                        self.encode_piece(piece.as_bytes(), cache, out)
+                    })
+                }
             })
         });
+    }
+
+    /// The text as the model's normalizer leaves it: NFC where the
+    /// tokenizer.json asks for it (added tokens are matched before this,
+    /// on the text as given, as Hugging Face does).
+    fn normalize<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+        if !self.nfc || is_nfc_quick(text.chars()) == IsNormalized::Yes {
+            return std::borrow::Cow::Borrowed(text);
+        }
+        std::borrow::Cow::Owned(text.nfc().collect())
     }
 
     #[inline]
@@ -276,8 +294,22 @@ impl Tokenizer {
         let pool = pool::global();
         let parts: Vec<Mutex<Vec<Vec<u32>>>> =
             (0..pool.threads()).map(|_| Mutex::default()).collect();
+        // Split by bytes, not by count: texts differ widely in length.
+        let mut ends = Vec::with_capacity(texts.len());
+        let mut total = 0usize;
+        for t in texts {
+            total += t.as_ref().len() + 1;
+            ends.push(total);
+        }
+        let boundary = |part: usize, parts: usize| {
+            ends.partition_point(|&e| e <= total / parts * part + total % parts * part / parts)
+        };
         pool.run(&|thread, threads| {
-            let range = pool::split_range(texts.len(), thread, threads, 1);
+            let range = if thread + 1 == threads {
+                boundary(thread, threads)..texts.len()
+            } else {
+                boundary(thread, threads)..boundary(thread + 1, threads)
+            };
             let ids = texts[range]
                 .iter()
                 .map(|t| self.encode(t.as_ref(), parse_special, add_bos))
