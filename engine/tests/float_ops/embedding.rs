@@ -1,4 +1,4 @@
-//! Embedding lookup from F32 / F16 / BF16 tables.
+//! Embedding lookup from float and quantized tables.
 
 use crate::common::*;
 use monologue::ops::embedding::embedding;
@@ -32,6 +32,32 @@ fn gathers_rows_of_float_tables() {
                 let row = &all[id as usize * d..(id as usize + 1) * d];
                 assert_eq!(&out[t * d..(t + 1) * d], row, "{dtype} d={d} token {t}");
             }
+        }
+    }
+}
+
+/// Quantized tables (SmolLM2's embedding is Q8_0) give each row exactly as
+/// dequantizing the whole table would.
+#[test]
+fn gathers_rows_of_quantized_tables() {
+    let mut rng = Rng::new(51);
+    for dtype in [
+        DType::Q8_0,
+        DType::Q4_0,
+        DType::Q4_1,
+        DType::Q4_K,
+        DType::Q6_K,
+    ] {
+        let d = 2 * dtype.block_len();
+        let vocab = 19;
+        let table = tensor(&rng.vec(vocab * d, 1.0), dtype, vocab, d);
+        let all = table.to_f32_vec().unwrap();
+        let ids = [18u32, 0, 7, 7, 3];
+        let mut out = vec![f32::NAN; ids.len() * d];
+        embedding(&table, &ids, &mut out).unwrap();
+        for (t, &id) in ids.iter().enumerate() {
+            let row = &all[id as usize * d..(id as usize + 1) * d];
+            assert_eq!(&out[t * d..(t + 1) * d], row, "{dtype} token {t}");
         }
     }
 }
