@@ -1,35 +1,9 @@
 //! `monologue generate`, `logits` and `bench --model`, run as processes:
 //! the documented JSON, sampling flags that change what comes out, errors.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn model() -> String {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        path.is_file(),
-        "{} is missing: run scripts/fetch-model.sh",
-        path.display()
-    );
-    path.to_str().unwrap().to_string()
-}
-
-fn monologue(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_monologue"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
+use common::{json, model, monologue};
 
 const PROMPT: &str = "The capital of France is";
 

@@ -1,28 +1,13 @@
 //! `monologue inspect`, run as a process the way a person would.
 
+mod common;
+
+use common::{model_path as model, monologue};
 use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn model() -> PathBuf {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        path.is_file(),
-        "{} is missing: run scripts/fetch-model.sh",
-        path.display()
-    );
-    path
-}
-
-fn monologue(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_monologue"))
-        .args(args)
-        .output()
-        .expect("the monologue binary runs")
-}
+use std::process::Output;
 
 fn inspect(path: &std::path::Path, json: bool) -> Output {
-    let mut args = vec!["inspect".as_ref(), path.as_os_str()];
+    let mut args: Vec<&std::ffi::OsStr> = vec!["inspect".as_ref(), path.as_os_str()];
     if json {
         args.push("--json".as_ref());
     }

@@ -2,6 +2,8 @@
 //! (rexpect), so rustyline's line editing, completion and history, and
 //! Ctrl-C arriving as a signal, are all exercised for real.
 
+mod common;
+
 use rexpect::reader::Options;
 use rexpect::session::{spawn_with_options, PtySession};
 use std::path::{Path, PathBuf};
@@ -9,20 +11,8 @@ use std::process::Command;
 
 const TIMEOUT_MS: u64 = 60_000;
 
-fn model() -> PathBuf {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        path.is_file(),
-        "{} is missing: run scripts/fetch-model.sh",
-        path.display()
-    );
-    path
-}
-
 fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("repl-{}-{name}", std::process::id()));
+    let dir = common::scratch(&format!("repl-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -36,7 +26,7 @@ fn scratch(name: &str) -> PathBuf {
 fn spawn(home: &Path, with_model: bool) -> PtySession {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_monologue"));
     if with_model {
-        cmd.arg("--model").arg(model());
+        cmd.arg("--model").arg(common::model_path());
     }
     cmd.env("HOME", home)
         .env("TERM", "xterm")

@@ -1,38 +1,13 @@
 //! `monologue run` on the example scripts in `tests/scripts/`, a script
 //! piped into `monologue`, and bad scripts: checked output and exit codes.
 
-use std::io::Write;
+mod common;
+
+use common::{model, monologue, stdout, with_stdin};
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn model() -> String {
-    let path = root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    assert!(
-        path.is_file(),
-        "{} is missing: run scripts/fetch-model.sh",
-        path.display()
-    );
-    path.to_str().unwrap().to_string()
-}
-
-fn monologue(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_monologue"))
-        .args(args)
-        .output()
-        .expect("run monologue")
-}
-
-fn stdout(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
 }
 
 fn script(name: &str) -> String {
@@ -118,19 +93,10 @@ fn the_top_k_script_prints_probabilities_and_saves_a_chart() {
 
 #[test]
 fn a_piped_script_prints_values_without_prompts_or_colours() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_monologue"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"let x = 20;\nfn add(a, b) {\n  a + b\n}\nadd(x, 22)\nprint(\"done\");\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = with_stdin::<&str>(
+        &[],
+        "let x = 20;\nfn add(a, b) {\n  a + b\n}\nadd(x, 22)\nprint(\"done\");\n",
+    );
     let text = stdout(&out);
     assert_eq!(text, "42\ndone\n");
     assert!(!text.contains('\x1b') && !text.contains('»'));
@@ -158,19 +124,7 @@ fn bad_scripts_fail_with_the_line_and_a_clear_message() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/script.rhai"));
 
     // A piped script with an error still runs the rest, and exits non-zero.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_monologue"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"oops(\n)\n1 + 1\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = with_stdin::<&str>(&[], "oops(\n)\n1 + 1\n");
     assert!(!out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "2\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("oops"));

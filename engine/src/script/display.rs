@@ -37,8 +37,8 @@ fn text(value: &Dynamic) -> String {
     if let Some(m) = value.clone().try_cast::<ModelHandle>() {
         return model_line(&m);
     }
-    if value.is::<ChatHandle>() {
-        return value.to_string();
+    if let Some(c) = value.clone().try_cast::<ChatHandle>() {
+        return c.describe();
     }
     if let Some(s) = value.clone().try_cast::<rhai::ImmutableString>() {
         return s.to_string();

@@ -318,7 +318,7 @@ impl Session {
 
     /// Load a model into a handle, as `load_model(name)` does in a script.
     pub fn load_model(&self, name: &str) -> crate::Result<ModelHandle> {
-        ModelHandle::load(name, &Default::default(), &self.shared)
+        ModelHandle::load(name, &Default::default())
     }
 
     /// Names of the variables defined so far.

@@ -27,12 +27,20 @@ pub struct ChatHandle {
     turn: TurnOptions,
 }
 
+impl ChatHandle {
+    /// A one-line summary: messages so far and positions cached.
+    pub fn describe(&self) -> String {
+        let s = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        format!(
+            "Chat({} messages, {} positions cached)",
+            s.messages().len(),
+            s.position()
+        )
+    }
+}
+
 impl ModelHandle {
-    pub(crate) fn load(
-        name: &str,
-        options: &LoadOptions,
-        _shared: &Arc<Shared>,
-    ) -> crate::Result<Self> {
+    pub(crate) fn load(name: &str, options: &LoadOptions) -> crate::Result<Self> {
         Ok(ModelHandle {
             lm: Arc::new(LanguageModel::load(name, options)?),
         })
@@ -119,28 +127,26 @@ impl ModelHandle {
 pub fn register(engine: &mut Engine, shared: &Arc<Shared>) {
     engine.register_type_with_name::<ModelHandle>("Model");
     engine.register_type_with_name::<ChatHandle>("Chat");
-    register_loading(engine, shared);
+    register_loading(engine);
     register_tokens(engine);
     register_generation(engine, shared);
     register_chat(engine, shared);
     register_predictions(engine);
 }
 
-fn register_loading(engine: &mut Engine, shared: &Arc<Shared>) {
-    let s = shared.clone();
+fn register_loading(engine: &mut Engine) {
     func(
         "load_model",
         "Load a model: \"smollm2\" (the default model), a .gguf file or a Hugging Face folder.\nWeights are memory-mapped: loading is quick.",
     )
-    .register_into_engine(engine, move |name: &str| {
-        ModelHandle::load(name, &LoadOptions::default(), &s).map_err(engine_err)
+    .register_into_engine(engine, |name: &str| {
+        ModelHandle::load(name, &LoadOptions::default()).map_err(engine_err)
     });
-    let s = shared.clone();
     func(
         "load_model",
         "Load a model with options: #{ quantize: \"Q8_0\" } quantizes float weights while loading (Q8_0, Q4_0 or Q4_1);\n#{ kv_cache: \"F16\" } stores the key/value cache in f16 (default F32).",
     )
-    .register_into_engine(engine, move |name: &str, opts: Map| {
+    .register_into_engine(engine, |name: &str, opts: Map| {
         super::convert::check_keys(&opts, &["quantize", "kv_cache"], "load_model options")?;
         let kv_cache = match opts.get("kv_cache") {
             None => None,
@@ -160,7 +166,7 @@ fn register_loading(engine: &mut Engine, shared: &Arc<Shared>) {
                 }
             }
         };
-        ModelHandle::load(name, &LoadOptions { quantize, kv_cache }, &s).map_err(engine_err)
+        ModelHandle::load(name, &LoadOptions { quantize, kv_cache }).map_err(engine_err)
     });
     for name in ["to_string", "to_debug"] {
         func(name, "A one-line description of the model.")
@@ -344,17 +350,8 @@ fn register_chat(engine: &mut Engine, shared: &Arc<Shared>) {
         c.session.lock().unwrap_or_else(|e| e.into_inner()).reset();
     });
     for name in ["to_string", "to_debug"] {
-        func(name, "A summary of the conversation.").register_into_engine(
-            engine,
-            |c: &mut ChatHandle| {
-                let s = c.session.lock().unwrap_or_else(|e| e.into_inner());
-                format!(
-                    "Chat({} messages, {} positions cached)",
-                    s.messages().len(),
-                    s.position()
-                )
-            },
-        );
+        func(name, "A summary of the conversation.")
+            .register_into_engine(engine, |c: &mut ChatHandle| c.describe());
     }
 }
 

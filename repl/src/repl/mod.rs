@@ -50,7 +50,6 @@ struct Repl {
 }
 
 pub fn run(args: &ReplArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let start = Instant::now();
     if let Some(n) = args.threads {
         if n == 0 {
             return Err("--threads must be at least 1".into());
@@ -91,12 +90,6 @@ pub fn run(args: &ReplArgs) -> Result<(), Box<dyn std::error::Error>> {
         repl.session.borrow_mut().set("m", Dynamic::from(loaded));
     } else if interactive {
         println!("try: let m = load_model(\"smollm2\");");
-    }
-    if std::env::var_os("MONOLOGUE_STARTUP_TIMING").is_some() {
-        eprintln!(
-            "startup: {:.1} ms to the first prompt",
-            start.elapsed().as_secs_f64() * 1e3
-        );
     }
     if interactive {
         repl.interactive()?;

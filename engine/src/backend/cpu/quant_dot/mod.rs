@@ -16,6 +16,23 @@ pub mod avx512;
 use super::simd::Isa;
 use crate::quant::{BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ6K, BlockQ8A, BlockQ8_0};
 
+/// `$rows` of the SIMD module for `isa`, or the portable `$portable` block
+/// (the caller has asserted that the CPU supports `isa`).
+macro_rules! simd_or {
+    ($isa:expr, $rows:ident, $w:expr, $x:expr, $y:expr, $portable:block) => {
+        // SAFETY: the caller asserted the CPU supports `isa`.
+        match $isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { avx2::$rows($w, $x, $y) },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { avx512::plain::$rows($w, $x, $y) },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => unsafe { avx512::vnni::$rows($w, $x, $y) },
+            _ => $portable,
+        }
+    };
+}
+
 /// One weight format's row kernels.
 macro_rules! dispatch {
     ($rows:ident, $block:ty, $dot:ident, $per_act:expr) => {
@@ -36,20 +53,11 @@ macro_rules! dispatch {
                 y.fill(0.0);
                 return;
             }
-            // SAFETY: the CPU supports `isa` (asserted above).
-            match isa {
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 => unsafe { avx2::$rows(w, x, y) },
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => unsafe { avx512::plain::$rows(w, x, y) },
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx512Vnni => unsafe { avx512::vnni::$rows(w, x, y) },
-                _ => {
-                    for (y, row) in y.iter_mut().zip(w.chunks_exact(per_row)) {
-                        *y = portable::$dot(row, x);
-                    }
+            simd_or!(isa, $rows, w, x, y, {
+                for (y, row) in y.iter_mut().zip(w.chunks_exact(per_row)) {
+                    *y = portable::$dot(row, x);
                 }
-            }
+            })
         }
     };
 }
@@ -73,22 +81,13 @@ macro_rules! dispatch4 {
                 y.fill(0.0);
                 return;
             }
-            // SAFETY: the CPU supports `isa` (asserted above).
-            match isa {
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 => unsafe { avx2::$rows(w, x, y) },
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => unsafe { avx512::plain::$rows(w, x, y) },
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx512Vnni => unsafe { avx512::vnni::$rows(w, x, y) },
-                _ => {
-                    for (y, row) in y.chunks_exact_mut(4).zip(w.chunks_exact(per_row)) {
-                        for (y, x) in y.iter_mut().zip(x.chunks_exact(per_row)) {
-                            *y = portable::$dot(row, x);
-                        }
+            simd_or!(isa, $rows, w, x, y, {
+                for (y, row) in y.chunks_exact_mut(4).zip(w.chunks_exact(per_row)) {
+                    for (y, x) in y.iter_mut().zip(x.chunks_exact(per_row)) {
+                        *y = portable::$dot(row, x);
                     }
                 }
-            }
+            })
         }
     };
 }
