@@ -12,6 +12,7 @@ pub mod bench;
 pub mod chat_session;
 pub mod error;
 pub mod generate;
+pub mod inspect;
 pub mod io;
 pub mod language_model;
 pub mod model;

@@ -17,6 +17,7 @@
 mod common;
 
 use common::gguf_writer::GgufWriter;
+use common::hf_reference::{fixture, reference, Case};
 use monologue::generate::argmax;
 use monologue::io::{SafetensorsFile, Value};
 use monologue::model::{self, LoadOptions, Logits, Model};
@@ -31,64 +32,6 @@ const F16_VS_F32: f32 = 0.03;
 const Q8_0_TOL: f32 = 0.3;
 /// Root-mean-square logit difference (logits have a spread of about 1.2).
 const Q8_0_RMS: f32 = 0.06;
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../tests/fixtures/hf/{name}"))
-}
-
-/// One recorded input and its outputs.
-struct Case {
-    text: Option<String>,
-    ids: Vec<u32>,
-    /// `[T, vocab]`.
-    logits: Vec<f32>,
-    greedy: Vec<u32>,
-    greedy_margin: Vec<f32>,
-}
-
-fn reference(dir: &Path) -> Vec<Case> {
-    let index: Json =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
-            .unwrap();
-    let blob = std::fs::read(dir.join("reference.bin")).unwrap();
-    let array = |entry: &Json| -> Vec<f32> {
-        let offset = entry["offset"].as_u64().unwrap() as usize;
-        let n: usize = entry["shape"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| d.as_u64().unwrap() as usize)
-            .product();
-        blob[offset..offset + 4 * n]
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-            .collect()
-    };
-    let ints = |v: &Json| -> Vec<u32> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_u64().unwrap() as u32)
-            .collect()
-    };
-    index["inputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| Case {
-            text: e.get("text").and_then(Json::as_str).map(str::to_string),
-            ids: ints(&e["ids"]),
-            logits: array(&e["logits"]),
-            greedy: ints(&e["greedy"]),
-            greedy_margin: e["greedy_margin"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap() as f32)
-                .collect(),
-        })
-        .collect()
-}
 
 fn load(dir: &Path, quantize: Option<DType>) -> Box<dyn Model> {
     model::load(

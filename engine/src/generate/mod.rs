@@ -12,6 +12,8 @@ pub mod stop;
 pub use chat::Message;
 pub use chat_template::{ChatTemplate, RenderOptions};
 pub use rng::Rng;
-pub use run::{generate, GenerateOptions, Generation, StopReason, TextKind, Timings, TokenRecord};
+pub use run::{
+    generate, Distribution, GenerateOptions, Generation, StopReason, TextKind, Timings, TokenRecord,
+};
 pub use sampler::{argmax, Candidate, Sampler, SamplerConfig};
 pub use stop::StopStrings;

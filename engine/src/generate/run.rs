@@ -335,46 +335,80 @@ impl TextPipeline<'_> {
 /// The model's view of one step (before sampling filters): the chosen
 /// token's log-probability, the entropy and the top-k alternatives.
 fn record(logits: &[f32], id: u32, k: usize, kind: TextKind) -> TokenRecord {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
-    let log_z = max as f64 + sum.ln();
-    let entropy: f64 = logits
-        .iter()
-        .map(|&l| {
-            let lp = l as f64 - log_z;
-            if lp.is_finite() {
-                -lp.exp() * lp
-            } else {
-                0.0
-            }
-        })
-        .sum();
-    let mut ids: Vec<u32> = (0..logits.len() as u32).collect();
-    let k = k.clamp(1, ids.len());
-    ids.select_nth_unstable_by(k - 1, |&a, &b| {
-        logits[b as usize].total_cmp(&logits[a as usize])
-    });
-    ids.truncate(k);
-    ids.sort_by(|&a, &b| {
-        logits[b as usize]
-            .total_cmp(&logits[a as usize])
-            .then(a.cmp(&b))
-    });
-    let top = ids
-        .into_iter()
-        .map(|id| Candidate {
-            id,
-            logit: logits[id as usize],
-            prob: ((logits[id as usize] as f64 - log_z).exp()) as f32,
-        })
-        .collect();
+    let d = Distribution::of(logits);
     TokenRecord {
         id,
-        logprob: (logits[id as usize] as f64 - log_z) as f32,
-        entropy: entropy as f32,
-        top,
+        logprob: d.logprob(logits, id),
+        entropy: d.entropy(logits),
+        top: d.top(logits, k.max(1)),
         kind,
         forced: false,
+    }
+}
+
+/// The softmax of one row of logits, summarised without materialising it.
+#[derive(Debug, Clone, Copy)]
+pub struct Distribution {
+    /// log Σ exp(logit): log-probabilities are `logit - log_z`.
+    log_z: f64,
+}
+
+impl Distribution {
+    pub fn of(logits: &[f32]) -> Self {
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let sum: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
+        Distribution {
+            log_z: max as f64 + sum.ln(),
+        }
+    }
+
+    pub fn logprob(&self, logits: &[f32], id: u32) -> f32 {
+        (logits[id as usize] as f64 - self.log_z) as f32
+    }
+
+    pub fn prob(&self, logits: &[f32], id: u32) -> f32 {
+        (logits[id as usize] as f64 - self.log_z).exp() as f32
+    }
+
+    /// Entropy in nats.
+    pub fn entropy(&self, logits: &[f32]) -> f32 {
+        let e: f64 = logits
+            .iter()
+            .map(|&l| {
+                let lp = l as f64 - self.log_z;
+                if lp.is_finite() {
+                    -lp.exp() * lp
+                } else {
+                    0.0
+                }
+            })
+            .sum();
+        e as f32
+    }
+
+    /// The `k` most likely tokens, most likely first (ties by id).
+    pub fn top(&self, logits: &[f32], k: usize) -> Vec<Candidate> {
+        let mut ids: Vec<u32> = (0..logits.len() as u32).collect();
+        let k = k.min(ids.len());
+        if k == 0 {
+            return Vec::new();
+        }
+        ids.select_nth_unstable_by(k - 1, |&a, &b| {
+            logits[b as usize].total_cmp(&logits[a as usize])
+        });
+        ids.truncate(k);
+        ids.sort_by(|&a, &b| {
+            logits[b as usize]
+                .total_cmp(&logits[a as usize])
+                .then(a.cmp(&b))
+        });
+        ids.into_iter()
+            .map(|id| Candidate {
+                id,
+                logit: logits[id as usize],
+                prob: self.prob(logits, id),
+            })
+            .collect()
     }
 }
 

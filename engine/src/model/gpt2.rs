@@ -22,6 +22,8 @@ use super::state::State;
 use super::weights::Weights;
 use super::{Logits, Model, ModelInfo};
 use crate::error::{Error, Result};
+use crate::inspect::hooks::{offer, offer_pattern};
+use crate::inspect::{Hooks, NoHooks, Point, Point::*, Site};
 use crate::ops;
 use crate::tensor::{DType, Tensor};
 
@@ -124,6 +126,9 @@ impl Gpt2 {
             n_layers: c.n_layers,
             d_model: d,
             n_heads: c.n_heads,
+            n_kv_heads: c.n_heads,
+            head_dim: c.head_dim,
+            d_ff: c.d_ff,
         };
         Ok(Gpt2 {
             output_norm: norm(Part::OutputNorm, 0)?,
@@ -158,31 +163,55 @@ impl Model for Gpt2 {
     }
 
     fn forward(&self, state: &mut State, tokens: &[u32], logits: Logits) -> Result<Vec<f32>> {
-        if tokens.is_empty() {
-            return Ok(Vec::new());
-        }
-        state.check_room(tokens.len())?;
-        let pos0 = state.position();
-        let result = self.forward_at(state, pos0, tokens, logits);
-        if result.is_err() {
-            // Layers before the failure already cached these positions.
-            state.truncate(pos0);
-        }
-        result
+        state.run_guarded(tokens, |state, pos0| {
+            self.forward_at(state, pos0, tokens, logits, &mut NoHooks)
+        })
+    }
+
+    fn forward_hooked(
+        &self,
+        state: &mut State,
+        tokens: &[u32],
+        logits: Logits,
+        hooks: &mut dyn Hooks,
+    ) -> Result<Vec<f32>> {
+        state.run_guarded(tokens, |state, pos0| {
+            self.forward_at(state, pos0, tokens, logits, hooks)
+        })
+    }
+
+    fn unembed(&self, resid: &[f32]) -> Result<Vec<f32>> {
+        let c = &self.config;
+        let mut normed = vec![0f32; resid.len()];
+        let norm = &self.output_norm;
+        ops::norm::layernorm(
+            resid,
+            &norm.weight,
+            Some(&norm.bias),
+            c.norm_eps,
+            &mut normed,
+        )?;
+        let rows = resid.len() / c.d_model;
+        let mut out = vec![0f32; rows * c.vocab_size];
+        linear(&normed, rows, &self.output, None, &mut out)?;
+        Ok(out)
     }
 }
 
 impl Gpt2 {
-    fn forward_at(
+    /// The forward pass, offering each activation to `hooks` (with
+    /// [`NoHooks`] every offer compiles away).
+    fn forward_at<H: Hooks + ?Sized>(
         &self,
         state: &mut State,
         pos0: usize,
         tokens: &[u32],
         logits: Logits,
+        hooks: &mut H,
     ) -> Result<Vec<f32>> {
         let c = &self.config;
         let t = tokens.len();
-        let d = c.d_model;
+        let (d, heads, hd) = (c.d_model, c.n_heads, c.head_dim);
         let eps = c.norm_eps;
         // Position ids index the position table like token ids the token
         // table (the state's capacity keeps them in range).
@@ -200,24 +229,43 @@ impl Gpt2 {
         ops::embedding::embedding(&self.embedding, tokens, &mut x)?;
         ops::embedding::embedding(&self.positions, &positions, &mut h)?;
         ops::elementwise::add_inplace(&mut x, &h)?;
-        for (layer, cache) in self.layers.iter().zip(&mut state.caches) {
+        offer(hooks, Site::global(Embed), &mut x, || vec![t, d], pos0)?;
+        for (i, (layer, cache)) in self.layers.iter().zip(&mut state.caches).enumerate() {
+            let at = |point| Site::block(i, point);
+            offer(hooks, at(ResidPre), &mut x, || vec![t, d], pos0)?;
+
             // Attention block.
             let n = &layer.attn_norm;
             ops::norm::layernorm(&x, &n.weight, Some(&n.bias), eps, &mut h)?;
             linear(&h, t, &layer.wq, Some(&layer.bq), &mut q)?;
             linear(&h, t, &layer.wk, Some(&layer.bk), &mut k)?;
             linear(&h, t, &layer.wv, Some(&layer.bv), &mut v)?;
-            ops::attention::attention(&q, &k, &v, cache, pos0, &mut attn, None)?;
+            offer(hooks, at(AttnQ), &mut q, || vec![t, heads, hd], pos0)?;
+            offer(hooks, at(AttnK), &mut k, || vec![t, heads, hd], pos0)?;
+            offer(hooks, at(AttnV), &mut v, || vec![t, heads, hd], pos0)?;
+            let mut probs = hooks
+                .wants(at(AttnPattern))
+                .then(|| vec![0f32; t * heads * (pos0 + t)]);
+            ops::attention::attention(&q, &k, &v, cache, pos0, &mut attn, probs.as_deref_mut())?;
+            if let Some(probs) = &probs {
+                offer_pattern(hooks, i, probs, heads, pos0, cache, &mut attn)?;
+            }
+            offer(hooks, at(AttnZ), &mut attn, || vec![t, heads, hd], pos0)?;
             linear(&attn, t, &layer.wo, Some(&layer.bo), &mut h)?;
+            offer(hooks, at(AttnOut), &mut h, || vec![t, d], pos0)?;
             ops::elementwise::add_inplace(&mut x, &h)?;
+            offer(hooks, at(ResidMid), &mut x, || vec![t, d], pos0)?;
 
             // Feed-forward block.
             let n = &layer.ffn_norm;
             ops::norm::layernorm(&x, &n.weight, Some(&n.bias), eps, &mut h)?;
             linear(&h, t, &layer.w_up, Some(&layer.b_up), &mut up)?;
             ops::activation::gelu(&mut up);
+            offer(hooks, at(MlpHidden), &mut up, || vec![t, c.d_ff], pos0)?;
             linear(&up, t, &layer.w_down, Some(&layer.b_down), &mut h)?;
+            offer(hooks, at(MlpOut), &mut h, || vec![t, d], pos0)?;
             ops::elementwise::add_inplace(&mut x, &h)?;
+            offer(hooks, at(ResidPost), &mut x, || vec![t, d], pos0)?;
         }
 
         // Only the rows whose logits were asked for go through the head.
@@ -235,8 +283,23 @@ impl Gpt2 {
             eps,
             &mut normed,
         )?;
+        let pos = pos0 + rows.start;
+        offer(
+            hooks,
+            Site::global(FinalNorm),
+            &mut normed,
+            || vec![n, d],
+            pos,
+        )?;
         let mut out = vec![0f32; n * c.vocab_size];
         linear(&normed, n, &self.output, None, &mut out)?;
+        offer(
+            hooks,
+            Site::global(Point::Logits),
+            &mut out,
+            || vec![n, c.vocab_size],
+            pos,
+        )?;
         Ok(out)
     }
 }

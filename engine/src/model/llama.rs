@@ -14,6 +14,8 @@ use super::state::State;
 use super::weights::Weights;
 use super::{Logits, Model, ModelInfo};
 use crate::error::{Error, Result};
+use crate::inspect::hooks::{offer, offer_pattern};
+use crate::inspect::{Hooks, NoHooks, Point, Point::*, Site};
 use crate::ops::{self, rope::RopeCache};
 use crate::tensor::{DType, Tensor};
 
@@ -89,6 +91,9 @@ impl Llama {
             n_layers: c.n_layers,
             d_model: d,
             n_heads: c.n_heads,
+            n_kv_heads: c.n_kv_heads,
+            head_dim: c.head_dim,
+            d_ff: c.d_ff,
         };
         Ok(Llama {
             rope: RopeCache::new(c.rope_base, c.rope_dim, c.context_length)?,
@@ -123,32 +128,50 @@ impl Model for Llama {
     }
 
     fn forward(&self, state: &mut State, tokens: &[u32], logits: Logits) -> Result<Vec<f32>> {
-        if tokens.is_empty() {
-            return Ok(Vec::new());
-        }
-        state.check_room(tokens.len())?;
-        let pos0 = state.position();
-        let result = self.forward_at(state, pos0, tokens, logits);
-        if result.is_err() {
-            // Layers before the failure already cached these positions.
-            state.truncate(pos0);
-        }
-        result
+        state.run_guarded(tokens, |state, pos0| {
+            self.forward_at(state, pos0, tokens, logits, &mut NoHooks)
+        })
+    }
+
+    fn forward_hooked(
+        &self,
+        state: &mut State,
+        tokens: &[u32],
+        logits: Logits,
+        hooks: &mut dyn Hooks,
+    ) -> Result<Vec<f32>> {
+        state.run_guarded(tokens, |state, pos0| {
+            self.forward_at(state, pos0, tokens, logits, hooks)
+        })
+    }
+
+    fn unembed(&self, resid: &[f32]) -> Result<Vec<f32>> {
+        let c = &self.config;
+        let mut normed = vec![0f32; resid.len()];
+        ops::norm::rmsnorm(resid, &self.output_norm, c.norm_eps, &mut normed)?;
+        let rows = resid.len() / c.d_model;
+        let mut out = vec![0f32; rows * c.vocab_size];
+        linear(&normed, rows, &self.output, None, &mut out)?;
+        Ok(out)
     }
 }
 
 impl Llama {
-    fn forward_at(
+    /// The forward pass, offering each activation to `hooks` (with
+    /// [`NoHooks`] every offer compiles away).
+    fn forward_at<H: Hooks + ?Sized>(
         &self,
         state: &mut State,
         pos0: usize,
         tokens: &[u32],
         logits: Logits,
+        hooks: &mut H,
     ) -> Result<Vec<f32>> {
         let c = &self.config;
         let t = tokens.len();
         let positions: Vec<usize> = (pos0..pos0 + t).collect();
         let (d, q_dim, kv_dim) = (c.d_model, c.n_heads * c.head_dim, c.n_kv_heads * c.head_dim);
+        let (heads, kv_heads, hd) = (c.n_heads, c.n_kv_heads, c.head_dim);
 
         // The residual stream, and scratch buffers reused by every layer.
         let mut x = vec![0f32; t * d];
@@ -161,7 +184,11 @@ impl Llama {
         let mut up = vec![0f32; t * c.d_ff];
 
         ops::embedding::embedding(&self.embedding, tokens, &mut x)?;
-        for (layer, cache) in self.layers.iter().zip(&mut state.caches) {
+        offer(hooks, Site::global(Embed), &mut x, || vec![t, d], pos0)?;
+        for (i, (layer, cache)) in self.layers.iter().zip(&mut state.caches).enumerate() {
+            let at = |point| Site::block(i, point);
+            offer(hooks, at(ResidPre), &mut x, || vec![t, d], pos0)?;
+
             // Attention block.
             ops::norm::rmsnorm(&x, &layer.attn_norm, c.norm_eps, &mut h)?;
             linear_many(
@@ -175,25 +202,23 @@ impl Llama {
                 ],
                 &mut [&mut q, &mut k, &mut v],
             )?;
-            ops::rope::rope(
-                &mut q,
-                &positions,
-                c.n_heads,
-                c.head_dim,
-                c.rope_layout,
-                &self.rope,
-            )?;
-            ops::rope::rope(
-                &mut k,
-                &positions,
-                c.n_kv_heads,
-                c.head_dim,
-                c.rope_layout,
-                &self.rope,
-            )?;
-            ops::attention::attention(&q, &k, &v, cache, pos0, &mut attn, None)?;
+            ops::rope::rope(&mut q, &positions, heads, hd, c.rope_layout, &self.rope)?;
+            ops::rope::rope(&mut k, &positions, kv_heads, hd, c.rope_layout, &self.rope)?;
+            offer(hooks, at(AttnQ), &mut q, || vec![t, heads, hd], pos0)?;
+            offer(hooks, at(AttnK), &mut k, || vec![t, kv_heads, hd], pos0)?;
+            offer(hooks, at(AttnV), &mut v, || vec![t, kv_heads, hd], pos0)?;
+            let mut probs = hooks
+                .wants(at(AttnPattern))
+                .then(|| vec![0f32; t * heads * (pos0 + t)]);
+            ops::attention::attention(&q, &k, &v, cache, pos0, &mut attn, probs.as_deref_mut())?;
+            if let Some(probs) = &probs {
+                offer_pattern(hooks, i, probs, heads, pos0, cache, &mut attn)?;
+            }
+            offer(hooks, at(AttnZ), &mut attn, || vec![t, heads, hd], pos0)?;
             linear(&attn, t, &layer.wo, None, &mut h)?;
+            offer(hooks, at(AttnOut), &mut h, || vec![t, d], pos0)?;
             ops::elementwise::add_inplace(&mut x, &h)?;
+            offer(hooks, at(ResidMid), &mut x, || vec![t, d], pos0)?;
 
             // Feed-forward block (SwiGLU).
             ops::norm::rmsnorm(&x, &layer.ffn_norm, c.norm_eps, &mut h)?;
@@ -205,8 +230,11 @@ impl Llama {
                 &mut [&mut gate, &mut up],
             )?;
             ops::activation::swiglu_inplace(&mut gate, &up)?;
+            offer(hooks, at(MlpHidden), &mut gate, || vec![t, c.d_ff], pos0)?;
             linear(&gate, t, &layer.w_down, None, &mut h)?;
+            offer(hooks, at(MlpOut), &mut h, || vec![t, d], pos0)?;
             ops::elementwise::add_inplace(&mut x, &h)?;
+            offer(hooks, at(ResidPost), &mut x, || vec![t, d], pos0)?;
         }
 
         // Only the rows whose logits were asked for go through the head.
@@ -222,8 +250,23 @@ impl Llama {
             c.norm_eps,
             &mut normed,
         )?;
+        let pos = pos0 + rows.start;
+        offer(
+            hooks,
+            Site::global(FinalNorm),
+            &mut normed,
+            || vec![n, d],
+            pos,
+        )?;
         let mut out = vec![0f32; n * c.vocab_size];
         linear(&normed, n, &self.output, None, &mut out)?;
+        offer(
+            hooks,
+            Site::global(Point::Logits),
+            &mut out,
+            || vec![n, c.vocab_size],
+            pos,
+        )?;
         Ok(out)
     }
 }

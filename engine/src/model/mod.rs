@@ -24,6 +24,7 @@ pub use state::State;
 pub use weights::Weights;
 
 use crate::error::{Error, Result};
+use crate::inspect::Hooks;
 use crate::io::{HfConfig, ModelFile};
 use crate::tensor::DType;
 use std::path::Path;
@@ -46,6 +47,11 @@ pub struct ModelInfo {
     pub n_layers: usize,
     pub d_model: usize,
     pub n_heads: usize,
+    /// Key/value heads (fewer than `n_heads` with grouped-query attention).
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    /// Width of the feed-forward hidden layer.
+    pub d_ff: usize,
 }
 
 pub trait Model: Send + Sync {
@@ -64,6 +70,20 @@ pub trait Model: Send + Sync {
     /// `[rows, vocab]` row-major (one row for [`Logits::Last`]). On error the
     /// state is left as it was.
     fn forward(&self, state: &mut State, tokens: &[u32], logits: Logits) -> Result<Vec<f32>>;
+
+    /// [`Model::forward`], offering every activation to `hooks` (see
+    /// [`crate::inspect`] for the hook points and their shapes).
+    fn forward_hooked(
+        &self,
+        state: &mut State,
+        tokens: &[u32],
+        logits: Logits,
+        hooks: &mut dyn Hooks,
+    ) -> Result<Vec<f32>>;
+
+    /// The final norm and the unembedding applied to residual-stream rows
+    /// `[rows, d_model]`: `[rows, vocab]` logits (the logit lens).
+    fn unembed(&self, resid: &[f32]) -> Result<Vec<f32>>;
 }
 
 /// How to load a model.

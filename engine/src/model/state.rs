@@ -54,6 +54,27 @@ impl State {
         }
     }
 
+    /// Run a forward pass of `tokens` at the next positions through `run`
+    /// (which gets the state and the first new position), refusing a batch
+    /// that would not fit and, on error, forgetting what earlier layers
+    /// already cached. No tokens: no work, no logits.
+    pub(crate) fn run_guarded(
+        &mut self,
+        tokens: &[u32],
+        run: impl FnOnce(&mut State, usize) -> Result<Vec<f32>>,
+    ) -> Result<Vec<f32>> {
+        if tokens.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.check_room(tokens.len())?;
+        let pos0 = self.position();
+        let result = run(self, pos0);
+        if result.is_err() {
+            self.truncate(pos0);
+        }
+        result
+    }
+
     /// Refuse, before any work, a batch that would not fit.
     pub(crate) fn check_room(&self, new_tokens: usize) -> Result<()> {
         let end = self.position() + new_tokens;

@@ -103,6 +103,49 @@ impl KvCache {
         self.len = self.len.min(len);
     }
 
+    /// Mix the cached values with a (possibly edited) attention pattern
+    /// `[n_heads, T, len()]` into `z` `[T, n_heads, head_dim]`: what
+    /// attention outputs for that pattern. For inspection, not speed.
+    pub fn mix_values(
+        &self,
+        pattern: &[f32],
+        n_heads: usize,
+        t: usize,
+        z: &mut [f32],
+    ) -> Result<()> {
+        let (keys, hd, kvh) = (self.len, self.head_dim, self.n_kv_heads);
+        if n_heads % kvh != 0 || pattern.len() != n_heads * t * keys || z.len() != t * n_heads * hd
+        {
+            return Err(Error::Invalid(format!(
+                "attention pattern: expected [{n_heads}, {t}, {keys}] probabilities for [{t}, {n_heads}, {hd}] outputs, got {} and {}",
+                pattern.len(),
+                z.len()
+            )));
+        }
+        let group = n_heads / kvh;
+        let value = |k: usize, kv: usize, i: usize| -> f32 {
+            let at = (k * kvh + kv) * hd + i;
+            match &self.store {
+                Store::F32 { values, .. } => values[at],
+                Store::F16 { values, .. } => values[at].to_f32(),
+            }
+        };
+        for q in 0..t {
+            for h in 0..n_heads {
+                let weights = &pattern[(h * t + q) * keys..][..keys];
+                let out = &mut z[(q * n_heads + h) * hd..][..hd];
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = weights
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &w)| w * value(k, h / group, i))
+                        .sum();
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Store keys and values `[T, n_kv_heads, head_dim]` for positions
     /// `pos0..pos0 + T`, forgetting anything after them. `pos0` may not
     /// leave a gap after the positions already held.

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod gguf_writer;
+pub mod hf_reference;
 mod rng;
 
 #[allow(unused_imports)] // only the kernel tests draw random numbers
