@@ -6,8 +6,10 @@
 mod common;
 
 use common::hf_reference::{fixture, reference};
-use monologue::inspect::run_with_cache;
-use monologue::model::{self, LoadOptions};
+use monologue::inspect::{
+    run_with_cache, Activation, Edit, Hooked, Hooks, Intervention, Interventions, Point, Site,
+};
+use monologue::model::{self, LoadOptions, Logits, Model};
 
 const TOL: f32 = 1e-4;
 
@@ -85,4 +87,52 @@ fn qwen2_hidden_states_and_attentions_match_transformers() {
 #[test]
 fn gpt2_hidden_states_and_attentions_match_transformers() {
     check("gpt2");
+}
+
+fn logits(model: &dyn Model, tokens: &[u32]) -> Vec<f32> {
+    let mut state = model.new_state(tokens.len()).unwrap();
+    model.forward(&mut state, tokens, Logits::All).unwrap()
+}
+
+/// Marks every attention pattern changed, so the model mixes the values
+/// again from the hooked pattern (the slow path must agree with the kernel).
+struct TouchPatterns;
+
+impl Hooks for TouchPatterns {
+    fn wants(&self, site: Site) -> bool {
+        site.point == Point::AttnPattern
+    }
+    fn visit(&mut self, _: Site, act: &mut Activation<'_>) -> monologue::Result<()> {
+        act.changed = true;
+        Ok(())
+    }
+}
+
+/// Editing a pattern takes effect: rewriting it unchanged is the identity,
+/// and zeroing a head's pattern equals zeroing its output `z`. (On f32
+/// weights: quantized models round activations to 8 bits, which turns
+/// float-level differences into rounding flips.)
+#[test]
+fn edited_attention_patterns_are_applied_to_the_values() {
+    for name in ["llama", "gpt2"] {
+        let model = model::load(fixture(name), &LoadOptions::default()).unwrap();
+        let ids = &reference(&fixture(name))[1].ids;
+        let plain = logits(&*model, ids);
+        let mut touch = TouchPatterns;
+        let touched = logits(&Hooked::new(&*model, &mut touch), ids);
+        assert!(max_diff(&plain, &touched) < TOL, "{name}");
+
+        let ablated = |point| {
+            let mut i = Intervention::new(Site::block(1, point), Edit::Zero);
+            i.head = Some(1);
+            let mut hooks = Interventions::checked(vec![i], model.info()).unwrap();
+            logits(&Hooked::new(&*model, &mut hooks), ids)
+        };
+        let (via_z, via_pattern) = (ablated(Point::AttnZ), ablated(Point::AttnPattern));
+        assert!(
+            max_diff(&via_z, &plain) > 1e-3,
+            "{name}: ablation did nothing"
+        );
+        assert!(max_diff(&via_z, &via_pattern) < TOL, "{name}");
+    }
 }
