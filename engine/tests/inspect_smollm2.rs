@@ -7,8 +7,8 @@ mod common;
 
 use monologue::generate::{GenerateOptions, SamplerConfig};
 use monologue::inspect::{
-    self, generate_traced, logit_lens, run_with_cache, Activation, Edit, Hooked, Hooks,
-    Intervention, Interventions, Point, Recorder, Site,
+    self, generate_traced, logit_lens, run_with_cache, Edit, Hooked, Intervention, Interventions,
+    Point, Recorder, Site,
 };
 use monologue::model::{LoadOptions, Logits, Model};
 use monologue::LanguageModel;

@@ -114,7 +114,9 @@ impl KvCache {
         z: &mut [f32],
     ) -> Result<()> {
         let (keys, hd, kvh) = (self.len, self.head_dim, self.n_kv_heads);
-        if n_heads % kvh != 0 || pattern.len() != n_heads * t * keys || z.len() != t * n_heads * hd
+        if !n_heads.is_multiple_of(kvh)
+            || pattern.len() != n_heads * t * keys
+            || z.len() != t * n_heads * hd
         {
             return Err(Error::Invalid(format!(
                 "attention pattern: expected [{n_heads}, {t}, {keys}] probabilities for [{t}, {n_heads}, {hd}] outputs, got {} and {}",
