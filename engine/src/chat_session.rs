@@ -10,7 +10,7 @@
 use crate::error::{Error, Result};
 use crate::generate::{GenerateOptions, Generation, Message, TextKind};
 use crate::language_model::LanguageModel;
-use crate::model::State;
+use crate::model::{Model, State};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -74,8 +74,23 @@ impl ChatSession {
         cancel: Option<&AtomicBool>,
         on_text: &mut dyn FnMut(&str, TextKind),
     ) -> Result<Generation> {
+        let lm = self.lm.clone();
+        self.say_through(&*lm.model, text, options, cancel, on_text)
+    }
+
+    /// [`ChatSession::say`] with the forward passes going through `model`:
+    /// the session's own network wrapped in hooks (see
+    /// [`crate::inspect::Hooked`]), to steer or ablate a conversation.
+    pub fn say_through(
+        &mut self,
+        model: &dyn Model,
+        text: &str,
+        options: &TurnOptions,
+        cancel: Option<&AtomicBool>,
+        on_text: &mut dyn FnMut(&str, TextKind),
+    ) -> Result<Generation> {
         self.messages.push(Message::user(text));
-        let result = self.reply(options, cancel, on_text);
+        let result = self.reply(model, options, cancel, on_text);
         if result.is_err() {
             self.messages.pop();
         }
@@ -84,6 +99,7 @@ impl ChatSession {
 
     fn reply(
         &mut self,
+        model: &dyn Model,
         options: &TurnOptions,
         cancel: Option<&AtomicBool>,
         on_text: &mut dyn FnMut(&str, TextKind),
@@ -108,9 +124,15 @@ impl ChatSession {
 
         let mut generate = options.generate.clone();
         generate.starts_in_reasoning = inside;
-        let generation =
-            self.lm
-                .generate(&mut self.state, &tokens[keep..], &generate, cancel, on_text);
+        let generation = crate::generate::generate(
+            model,
+            &self.lm.tokenizer,
+            &mut self.state,
+            &tokens[keep..],
+            &generate,
+            cancel,
+            on_text,
+        );
         let generation = match generation {
             Ok(g) => g,
             Err(e) => {

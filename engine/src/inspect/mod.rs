@@ -39,6 +39,8 @@ mod cache;
 pub(crate) mod hooks;
 mod intervene;
 mod lens;
+#[cfg(feature = "plot")]
+pub mod plots;
 mod site;
 mod trace;
 

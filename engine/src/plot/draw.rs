@@ -4,6 +4,7 @@ use super::{Chart, Plot, Series};
 use crate::error::{Error, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 pub fn draw<B: DrawingBackend>(plot: &Plot, backend: B) -> Result<()> {
     let root = backend.into_drawing_area();
@@ -15,7 +16,8 @@ pub fn draw<B: DrawingBackend>(plot: &Plot, backend: B) -> Result<()> {
             values,
             row_labels,
             col_labels,
-        } => heatmap(plot, &root, values, row_labels, col_labels)?,
+            cell_text,
+        } => heatmap(plot, &root, values, (row_labels, col_labels), cell_text)?,
     }
     root.present().map_err(err)
 }
@@ -54,7 +56,7 @@ fn line<DB: DrawingBackend>(
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(56)
-        .build_cartesian_2d(xs, ys)
+        .build_cartesian_2d(xs, ys.clone())
         .map_err(err)?;
     chart
         .configure_mesh()
@@ -63,6 +65,20 @@ fn line<DB: DrawingBackend>(
         .light_line_style(WHITE.mix(0.0))
         .draw()
         .map_err(err)?;
+    for band in &plot.bands {
+        let shade = RGBColor(255, 200, 120).mix(0.25).filled();
+        let drawn = chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(band.from, ys.start), (band.to, ys.end)],
+                shade,
+            )))
+            .map_err(err)?;
+        if !band.label.is_empty() {
+            drawn
+                .label(&band.label)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 18, y + 5)], shade));
+        }
+    }
     for (i, s) in series.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         let points =
@@ -80,7 +96,7 @@ fn line<DB: DrawingBackend>(
                 PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
             });
     }
-    if series.len() > 1 || !series[0].name.is_empty() {
+    if series.len() > 1 || !series[0].name.is_empty() || !plot.bands.is_empty() {
         chart
             .configure_series_labels()
             .background_style(WHITE.mix(0.85))
@@ -154,8 +170,8 @@ fn heatmap<DB: DrawingBackend>(
     plot: &Plot,
     root: &DrawingArea<DB, Shift>,
     values: &[Vec<f64>],
-    row_labels: &[String],
-    col_labels: &[String],
+    (row_labels, col_labels): (&[String], &[String]),
+    cell_text: &[Vec<String>],
 ) -> Result<()> {
     let (rows, cols) = (values.len(), values[0].len());
     let finite = || values.iter().flatten().copied().filter(|v| v.is_finite());
@@ -213,5 +229,28 @@ fn heatmap<DB: DrawingBackend>(
             })
         }))
         .map_err(err)?;
+    if !cell_text.is_empty() {
+        let size = (plot.width as usize / cols.max(1) / 6).clamp(7, 14) as i32;
+        chart
+            .draw_series(cell_text.iter().enumerate().flat_map(|(r, row)| {
+                let y = (rows.max(2) - 1 - r) as i32;
+                row.iter().enumerate().map(move |(c, text)| {
+                    let v = values[r][c];
+                    let t = if v.is_finite() { (v - lo) / span } else { 0.0 };
+                    // Light text on the dark end of viridis, dark on the light end.
+                    let color = if t < 0.6 { WHITE } else { BLACK };
+                    let style = ("sans-serif", size)
+                        .into_font()
+                        .color(&color)
+                        .pos(Pos::new(HPos::Center, VPos::Center));
+                    Text::new(
+                        text.clone(),
+                        (SegmentValue::CenterOf(c as i32), SegmentValue::CenterOf(y)),
+                        style,
+                    )
+                })
+            }))
+            .map_err(err)?;
+    }
     Ok(())
 }

@@ -29,7 +29,18 @@ pub enum Chart {
         values: Vec<Vec<f64>>,
         row_labels: Vec<String>,
         col_labels: Vec<String>,
+        /// Text written in each cell (`cell_text[row][col]`), or empty.
+        cell_text: Vec<Vec<String>>,
     },
+}
+
+/// A shaded stretch of a line chart's x axis, with a label (e.g. the
+/// reasoning part of a generation).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Band {
+    pub from: f64,
+    pub to: f64,
+    pub label: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +51,8 @@ pub struct Plot {
     pub y_label: String,
     pub width: u32,
     pub height: u32,
+    /// Shaded x ranges (line charts).
+    pub bands: Vec<Band>,
 }
 
 impl Plot {
@@ -51,6 +64,7 @@ impl Plot {
             y_label: String::new(),
             width: 720,
             height: 420,
+            bands: Vec::new(),
         }
     }
 
@@ -110,7 +124,37 @@ impl Plot {
             values,
             row_labels,
             col_labels,
+            cell_text: Vec::new(),
         }))
+    }
+
+    /// Write `text[row][col]` in the cells of a heatmap.
+    pub fn with_cell_text(mut self, text: Vec<Vec<String>>) -> Result<Self> {
+        match &mut self.chart {
+            Chart::Heatmap {
+                values, cell_text, ..
+            } => {
+                let fits = text.len() == values.len()
+                    && text
+                        .iter()
+                        .zip(values.iter())
+                        .all(|(t, v)| t.len() == v.len());
+                if !fits {
+                    return Err(Error::Invalid(
+                        "heatmap cell text must have one string per cell".into(),
+                    ));
+                }
+                *cell_text = text;
+                Ok(self)
+            }
+            _ => Err(Error::Invalid("only heatmaps have cell text".into())),
+        }
+    }
+
+    /// Shade x ranges of a line chart.
+    pub fn with_bands(mut self, bands: Vec<Band>) -> Self {
+        self.bands = bands;
+        self
     }
 
     pub fn with_title(mut self, title: impl Into<String>) -> Self {

@@ -2,6 +2,7 @@
 //! for all values (tensors as tables, arrays of maps as aligned columns),
 //! plus the plot itself for plots, which the REPL saves and notebooks draw.
 
+use super::inspect_api::{CacheHandle, HookSpec, LensHandle, TraceHandle};
 use super::model_api::{ChatHandle, ModelHandle};
 use super::profile_api::ProfileTable;
 use crate::plot::Plot;
@@ -39,6 +40,18 @@ fn text(value: &Dynamic) -> String {
     }
     if let Some(c) = value.clone().try_cast::<ChatHandle>() {
         return c.describe();
+    }
+    if let Some(c) = value.clone().try_cast::<CacheHandle>() {
+        return c.describe();
+    }
+    if let Some(l) = value.clone().try_cast::<LensHandle>() {
+        return l.describe();
+    }
+    if let Some(t) = value.clone().try_cast::<TraceHandle>() {
+        return t.describe();
+    }
+    if let Some(h) = value.clone().try_cast::<HookSpec>() {
+        return h.describe();
     }
     if let Some(s) = value.clone().try_cast::<rhai::ImmutableString>() {
         return s.to_string();

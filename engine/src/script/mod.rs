@@ -12,6 +12,7 @@
 //! | file | registers |
 //! |---|---|
 //! | `model_api.rs` | `load_model`, the `Model` and `Chat` types |
+//! | `inspect_api.rs` | hook names, `run_with_cache`, attention, logit lens, traces, `with_hooks` |
 //! | `tensor_api.rs` | `tensor(...)` and the `Tensor` type |
 //! | `profile_api.rs` | `profile(fn)`, `profile_start/stop`, `save_trace` |
 //! | `plot_api.rs` | `plot_line`, `plot_bar`, `plot_heatmap` |
@@ -24,6 +25,7 @@
 mod convert;
 mod display;
 mod help;
+mod inspect_api;
 mod model_api;
 mod options;
 mod plot_api;
@@ -32,6 +34,7 @@ mod register;
 mod tensor_api;
 
 pub use display::Rendered;
+pub use inspect_api::{CacheHandle, HookSpec, LensHandle, TraceHandle};
 pub use model_api::{ChatHandle, ModelHandle};
 pub use profile_api::ProfileTable;
 /// rhai's value types, for faces that bind variables.
@@ -167,6 +170,11 @@ fn describe(err: &EvalAltResult) -> String {
             format!("in {name}: {}", describe(inner))
         }
         EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
+        EvalAltResult::ErrorDataRace(what, _) => format!(
+            "{what}: a closure uses the value whose method it is passed to, which rhai locks for the call; \
+             let the closure take it as its argument (m.with_hooks(hooks, |m| m.top_k(text, 5))) \
+             or call the function form (with_hooks(m, hooks, || ...))"
+        ),
         other => {
             // rhai appends " (line L, position C)"; we report it separately.
             let s = other.to_string();

@@ -8,7 +8,8 @@ use super::register::{func, getter};
 use super::Shared;
 use crate::chat_session::{ChatSession, TurnOptions};
 use crate::generate::{GenerateOptions, Generation, Message};
-use crate::model::{LoadOptions, Logits};
+use crate::inspect::{Hooked, Intervention, Interventions};
+use crate::model::{LoadOptions, Logits, Model};
 use crate::tensor::Tensor;
 use crate::{DType, LanguageModel};
 use rhai::{Array, Dynamic, Engine, Map, FLOAT, INT};
@@ -18,6 +19,9 @@ use std::sync::{Arc, Mutex};
 #[derive(Clone)]
 pub struct ModelHandle {
     pub lm: Arc<LanguageModel>,
+    /// Interventions active inside `m.with_hooks(...)`, applied to every
+    /// forward pass this model's calls make.
+    pub(crate) hooks: Arc<Mutex<Vec<Intervention>>>,
 }
 
 /// A conversation with a model (`m.chat_session(...)`).
@@ -25,6 +29,8 @@ pub struct ModelHandle {
 pub struct ChatHandle {
     session: Arc<Mutex<ChatSession>>,
     turn: TurnOptions,
+    /// The model the session talks to (its hooks apply to every turn).
+    model: ModelHandle,
 }
 
 impl ChatHandle {
@@ -43,7 +49,19 @@ impl ModelHandle {
     pub(crate) fn load(name: &str, options: &LoadOptions) -> crate::Result<Self> {
         Ok(ModelHandle {
             lm: Arc::new(LanguageModel::load(name, options)?),
+            hooks: Arc::default(),
         })
+    }
+
+    /// Run `f` with the network, wrapped in the active interventions if
+    /// there are any.
+    pub(crate) fn with_model<R>(&self, f: impl FnOnce(&dyn Model) -> R) -> R {
+        let active = self.hooks.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if active.is_empty() {
+            return f(&*self.lm.model);
+        }
+        let mut hooks = Interventions(active);
+        f(&Hooked::new(&*self.lm.model, &mut hooks))
     }
 
     fn describe(&self) -> String {
@@ -65,9 +83,14 @@ impl ModelHandle {
         )
     }
 
+    /// How a token reads (spaces shown as they are, bytes as <0xNN>).
+    pub(crate) fn token_text(&self, id: u32) -> String {
+        self.lm.tokenizer.token_display(id).unwrap_or_default()
+    }
+
     /// Generation defaults: the model's end tokens, everything else as the
     /// engine's defaults.
-    fn defaults(&self) -> GenerateOptions {
+    pub(crate) fn defaults(&self) -> GenerateOptions {
         self.lm.options()
     }
 
@@ -96,15 +119,18 @@ impl ModelHandle {
         let capacity = (ids.len() + options.max_tokens + options.think_budget.unwrap_or(0) + 2)
             .min(self.lm.model.info().context_length);
         let mut state = self.lm.new_state(Some(capacity)).map_err(engine_err)?;
-        self.lm
-            .generate(
+        self.with_model(|model| {
+            crate::generate::generate(
+                model,
+                &self.lm.tokenizer,
                 &mut state,
                 &ids,
                 &options,
                 Some(&shared.cancel),
                 &mut |piece, kind| shared.emit_text(piece, kind),
             )
-            .map_err(engine_err)
+        })
+        .map_err(engine_err)
     }
 
     /// Logits of every position of `text` (`[positions, vocab]`), or of the
@@ -116,9 +142,7 @@ impl ModelHandle {
         }
         let mut state = self.lm.new_state(Some(ids.len())).map_err(engine_err)?;
         let logits = self
-            .lm
-            .model
-            .forward(&mut state, &ids, which)
+            .with_model(|model| model.forward(&mut state, &ids, which))
             .map_err(engine_err)?;
         Ok((ids, logits))
     }
@@ -276,6 +300,7 @@ fn register_chat(engine: &mut Engine, shared: &Arc<Shared>) {
                 generate: request.generate,
                 think: request.think,
             },
+            model: m.clone(),
         })
     };
     func(
@@ -292,13 +317,17 @@ fn register_chat(engine: &mut Engine, shared: &Arc<Shared>) {
     let say = |shared: &Shared, c: &ChatHandle, text: &str, opts: &Map| -> ScriptResult<String> {
         let (generate, think) = turn_request(opts, c.turn.generate.clone(), c.turn.think)?;
         let mut session = c.session.lock().unwrap_or_else(|e| e.into_inner());
-        let g = session
-            .say(
-                text,
-                &TurnOptions { generate, think },
-                Some(&shared.cancel),
-                &mut |piece, kind| shared.emit_text(piece, kind),
-            )
+        let g = c
+            .model
+            .with_model(|model| {
+                session.say_through(
+                    model,
+                    text,
+                    &TurnOptions { generate, think },
+                    Some(&shared.cancel),
+                    &mut |piece, kind| shared.emit_text(piece, kind),
+                )
+            })
             .map_err(engine_err)?;
         Ok(g.answer.trim().to_string())
     };
@@ -379,30 +408,15 @@ fn register_predictions(engine: &mut Engine) {
 /// The `k` largest logits with their softmax probabilities over the whole
 /// vocabulary.
 pub(crate) fn top_k_maps(m: &ModelHandle, logits: &[f32], k: usize) -> Array {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let z: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
-    let mut ids: Vec<usize> = (0..logits.len()).collect();
-    let k = k.min(ids.len());
-    if k == 0 {
-        return Array::new();
-    }
-    ids.select_nth_unstable_by(k - 1, |&a, &b| logits[b].total_cmp(&logits[a]));
-    ids.truncate(k);
-    ids.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
-    ids.into_iter()
-        .map(|id| {
+    let d = crate::generate::Distribution::of(logits);
+    d.top(logits, k)
+        .into_iter()
+        .map(|c| {
             let mut map = Map::new();
-            map.insert("id".into(), (id as INT).into());
-            map.insert(
-                "token".into(),
-                m.lm.tokenizer
-                    .token_display(id as u32)
-                    .unwrap_or_default()
-                    .into(),
-            );
-            map.insert("logit".into(), (logits[id] as FLOAT).into());
-            let p = ((logits[id] - max) as f64).exp() / z;
-            map.insert("prob".into(), (p as FLOAT).into());
+            map.insert("id".into(), (c.id as INT).into());
+            map.insert("token".into(), m.token_text(c.id).into());
+            map.insert("logit".into(), (c.logit as FLOAT).into());
+            map.insert("prob".into(), (c.prob as FLOAT).into());
             Dynamic::from(map)
         })
         .collect()
