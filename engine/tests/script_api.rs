@@ -4,49 +4,12 @@
 
 mod common;
 
+use common::script::{eval, floats, ints, run, session};
+
 use monologue::model::{LoadOptions, Logits};
-use monologue::script::{Dynamic, Map, Session};
+use monologue::script::{Map, Session};
 use monologue::LanguageModel;
 use std::sync::atomic::Ordering;
-
-fn session() -> Session {
-    let mut s = Session::collecting().0;
-    let path = common::smollm2();
-    s.eval(&format!(
-        "let m = load_model({:?});",
-        path.to_str().unwrap()
-    ))
-    .unwrap();
-    s
-}
-
-fn eval(s: &mut Session, code: &str) -> Dynamic {
-    match s.eval(code) {
-        Ok(o) => o.value,
-        Err(e) => panic!("{code}: {e}"),
-    }
-}
-
-/// Run an input whose value does not matter.
-fn run(s: &mut Session, code: &str) {
-    let _ = eval(s, code);
-}
-
-fn ints(d: Dynamic) -> Vec<i64> {
-    d.into_array()
-        .unwrap()
-        .into_iter()
-        .map(|x| x.as_int().unwrap())
-        .collect()
-}
-
-fn floats(d: Dynamic) -> Vec<f64> {
-    d.into_array()
-        .unwrap()
-        .into_iter()
-        .map(|x| x.as_float().unwrap())
-        .collect()
-}
 
 fn engine_model() -> LanguageModel {
     LanguageModel::load(common::smollm2().to_str().unwrap(), &LoadOptions::default()).unwrap()

@@ -175,12 +175,23 @@ impl TraceHandle {
     }
 }
 
+/// What a hook does; recorded activations are looked up per hook point
+/// when the hook is applied (a glob such as `blocks.*.resid_post` patches
+/// each layer from its own recording).
+#[derive(Clone)]
+enum HookEdit {
+    Zero,
+    Mean { from: Option<Arc<ActivationCache>> },
+    Patch { from: Arc<ActivationCache> },
+    Steer { vector: Vec<f32>, scale: f32 },
+}
+
 /// An intervention as a script builds it; its name is checked against a
 /// model when `m.with_hooks` applies it.
 #[derive(Clone)]
 pub struct HookSpec {
     name: String,
-    edit: Edit,
+    edit: HookEdit,
     head: Option<usize>,
     neuron: Option<usize>,
     positions: Option<Vec<usize>>,
@@ -189,10 +200,10 @@ pub struct HookSpec {
 impl HookSpec {
     pub fn describe(&self) -> String {
         let what = match &self.edit {
-            Edit::Zero => "zero-ablate".to_string(),
-            Edit::Mean { .. } => "mean-ablate".to_string(),
-            Edit::Patch { .. } => "patch".to_string(),
-            Edit::Steer { scale, .. } => format!("steer (scale {scale})"),
+            HookEdit::Zero => "zero-ablate".to_string(),
+            HookEdit::Mean { .. } => "mean-ablate".to_string(),
+            HookEdit::Patch { .. } => "patch".to_string(),
+            HookEdit::Steer { scale, .. } => format!("steer (scale {scale})"),
         };
         let mut out = format!("Hook({what} {}", self.name);
         if let Some(h) = self.head {
@@ -215,9 +226,24 @@ impl HookSpec {
         sites
             .into_iter()
             .map(|site| {
+                let recorded =
+                    |cache: &ActivationCache| cache.get(&site.name()).cloned().map_err(engine_err);
+                let edit = match &self.edit {
+                    HookEdit::Zero => Edit::Zero,
+                    HookEdit::Mean { from } => Edit::Mean {
+                        from: from.as_deref().map(recorded).transpose()?,
+                    },
+                    HookEdit::Patch { from } => Edit::Patch {
+                        from: recorded(from)?,
+                    },
+                    HookEdit::Steer { vector, scale } => Edit::Steer {
+                        vector: vector.clone(),
+                        scale: *scale,
+                    },
+                };
                 let intervention = Intervention {
                     site,
-                    edit: self.edit.clone(),
+                    edit,
                     head: self.head,
                     neuron: self.neuron,
                     positions: self.positions.clone(),
@@ -251,7 +277,7 @@ impl HookSpec {
     }
 }
 
-fn spec(name: &str, edit: Edit) -> HookSpec {
+fn spec(name: &str, edit: HookEdit) -> HookSpec {
     HookSpec {
         name: name.to_string(),
         edit,
@@ -275,9 +301,21 @@ fn names(value: &Dynamic) -> ScriptResult<Vec<String>> {
     }
 }
 
-/// The recorded activation a patch or a mean ablation reads.
-fn recorded(cache: &CacheHandle, name: &str) -> ScriptResult<Tensor> {
-    cache.cache.get(name).cloned().map_err(engine_err)
+/// The recordings a patch or a mean ablation reads: the cache must hold
+/// something the hook's name (or glob) matches.
+fn recordings(cache: &CacheHandle, name: &str) -> ScriptResult<Arc<ActivationCache>> {
+    if !cache
+        .cache
+        .names()
+        .iter()
+        .any(|n| inspect::glob_match(name, n))
+    {
+        return Err(runtime(format!(
+            "the cache holds no `{name}`; it holds {}",
+            cache.cache.names().join(", ")
+        )));
+    }
+    Ok(cache.cache.clone())
 }
 
 /// A vector from a tensor or an array of numbers.
@@ -751,7 +789,7 @@ fn register_hooks(engine: &mut Engine) {
         "ablate",
         "A hook that zeroes the named activation (use with m.with_hooks).",
     )
-    .register_into_engine(engine, |name: &str| spec(name, Edit::Zero));
+    .register_into_engine(engine, |name: &str| spec(name, HookEdit::Zero));
     func(
         "ablate",
         "A hook that ablates part of an activation: #{ head, neuron, positions: [...], mode: \"zero\" | \"mean\",\nfrom: a Cache to take the mean from (default: this pass's positions) }.",
@@ -766,12 +804,12 @@ fn register_hooks(engine: &mut Engine) {
                     .clone()
                     .try_cast::<CacheHandle>()
                     .ok_or_else(|| runtime("from: expected a Cache (from m.run_with_cache)"))?;
-                Some(recorded(&cache, name)?)
+                Some(recordings(&cache, name)?)
             }
         };
         let edit = match mode.as_deref() {
-            None | Some("zero") if from.is_none() => Edit::Zero,
-            None | Some("mean") => Edit::Mean { from },
+            None | Some("zero") if from.is_none() => HookEdit::Zero,
+            None | Some("mean") => HookEdit::Mean { from },
             Some("zero") => return Err(runtime("ablate: from is for mode \"mean\"")),
             Some(other) => return Err(runtime(format!("mode: {other:?} is not \"zero\" or \"mean\""))),
         };
@@ -782,7 +820,7 @@ fn register_hooks(engine: &mut Engine) {
         "A hook that copies the named activation from another run's Cache, position by position (activation patching).",
     )
     .register_into_engine(engine, |name: &str, cache: CacheHandle| {
-        Ok::<_, Box<rhai::EvalAltResult>>(spec(name, Edit::Patch { from: recorded(&cache, name)? }))
+        Ok::<_, Box<rhai::EvalAltResult>>(spec(name, HookEdit::Patch { from: recordings(&cache, name)? }))
     });
     func(
         "patch",
@@ -792,8 +830,8 @@ fn register_hooks(engine: &mut Engine) {
         check_keys(&opts, &["head", "neuron", "positions"], "patch options")?;
         spec(
             name,
-            Edit::Patch {
-                from: recorded(&cache, name)?,
+            HookEdit::Patch {
+                from: recordings(&cache, name)?,
             },
         )
         .select(&opts)
@@ -802,7 +840,7 @@ fn register_hooks(engine: &mut Engine) {
         .register_into_engine(engine, |name: &str, v: Dynamic, scale: FLOAT| {
             Ok::<_, Box<rhai::EvalAltResult>>(spec(
                 name,
-                Edit::Steer { vector: vector(&v)?, scale: scale as f32 },
+                HookEdit::Steer { vector: vector(&v)?, scale: scale as f32 },
             ))
         });
     func(
@@ -822,7 +860,7 @@ fn register_hooks(engine: &mut Engine) {
             .unwrap_or(1.0);
         spec(
             name,
-            Edit::Steer {
+            HookEdit::Steer {
                 vector: vector(&v)?,
                 scale: scale as f32,
             },

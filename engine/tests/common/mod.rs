@@ -5,6 +5,8 @@
 pub mod gguf_writer;
 pub mod hf_reference;
 mod rng;
+#[cfg(feature = "script")]
+pub mod script;
 
 #[allow(unused_imports)] // only the kernel tests draw random numbers
 pub use rng::Rng;
