@@ -1,6 +1,7 @@
 //! The `monologue` command: with no subcommand, the interactive REPL.
 
 mod bench;
+mod bench_hooks;
 mod generate;
 mod inspect;
 mod logits;
@@ -65,6 +66,8 @@ enum BenchWhat {
     },
     /// Tokenizer encode throughput on a text file.
     Tokenizer(tokenize::BenchTokenizerArgs),
+    /// Decode speed with no hooks, with hooks listening to nothing, and while recording.
+    Hooks(bench_hooks::HookBenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
                 bench::kernels(threads, json).map_err(Into::into)
             }
             Some(BenchWhat::Tokenizer(args)) => tokenize::bench_tokenizer(&args),
+            Some(BenchWhat::Hooks(args)) => bench_hooks::run(&args),
             None => bench::model(&model),
         },
     };
