@@ -129,3 +129,39 @@ fn bad_scripts_fail_with_the_line_and_a_clear_message() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "2\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("oops"));
 }
+
+#[test]
+fn the_inspection_script_traces_where_the_answer_comes_from() {
+    let dir = common::scratch("inspect-script");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = stdout(&monologue(&[
+        "run",
+        &script("inspect.rhai"),
+        &model(),
+        dir.to_str().unwrap(),
+    ]));
+    let value = |prefix: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` in {out}"))
+            .trim()
+            .to_string()
+    };
+    // The lens's last layer is the model's own prediction.
+    assert_eq!(value("lens: top at the last layer"), value("unpatched:"));
+    let p: f64 = value("lens: p(Paris) at the last layer").parse().unwrap();
+    assert!(p > 0.3 && p <= 1.0, "{p}");
+    // Patching the subject early swaps the fact; late it no longer matters.
+    assert_eq!(value("patched blocks.0.resid_post at the subject:"), "Rome");
+    assert_eq!(
+        value("patched blocks.25.resid_post at the subject:"),
+        "Paris"
+    );
+    for picture in ["lens.svg", "attention.svg"] {
+        let svg = std::fs::read_to_string(dir.join(picture)).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("iffel"),
+            "{picture}"
+        );
+    }
+}
