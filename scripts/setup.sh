@@ -45,10 +45,12 @@ fi
 
 if [ "$want_tests" = 1 ]; then
   # Reference implementations the tests compare against: the `gguf` package
-  # (block formats), Hugging Face `tokenizers`, and llama.cpp's tokenizer
+  # (block formats), Hugging Face `tokenizers` (and `tiktoken`, for the
+  # tokenizer benchmark), and llama.cpp's tokenizer
   # through llama-cpp-python (which compiles llama.cpp: several minutes once).
   python3 -c "import gguf, numpy" 2>/dev/null || python3 -m pip install --quiet gguf numpy
   python3 -c "import tokenizers" 2>/dev/null || python3 -m pip install --quiet tokenizers
+  python3 -c "import tiktoken" 2>/dev/null || python3 -m pip install --quiet tiktoken
   if ! python3 -c "import llama_cpp" 2>/dev/null; then
     echo "building llama.cpp through llama-cpp-python (a few minutes, once) ..."
     CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" python3 -m pip install --quiet llama-cpp-python

@@ -116,6 +116,10 @@ pub struct BenchTokenizerArgs {
     /// Threads for batch encoding (1: the plain single-thread encoder).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Encode the file's lines as a batch even on one thread (to measure
+    /// how batches scale with threads).
+    #[arg(long)]
+    pub batch: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -130,7 +134,7 @@ pub fn bench_tokenizer(args: &BenchTokenizerArgs) -> Result<(), Box<dyn std::err
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let mut tokens = 0;
     let seconds = monologue::bench::median_seconds(5, || {
-        tokens = if threads == 1 {
+        tokens = if threads == 1 && !args.batch {
             tok.encode(&text, false, false).len()
         } else {
             tok.encode_batch(&lines, false, false)
@@ -143,7 +147,7 @@ pub fn bench_tokenizer(args: &BenchTokenizerArgs) -> Result<(), Box<dyn std::err
     if args.json {
         println!(
             "{}",
-            serde_json::json!({"bytes": text.len(), "tokens": tokens, "seconds": seconds, "mb_per_s": mb_per_s, "threads": threads})
+            serde_json::json!({"bytes": text.len(), "tokens": tokens, "seconds": seconds, "mb_per_s": mb_per_s, "threads": threads, "batch": args.batch || threads > 1})
         );
     } else {
         println!(
