@@ -310,9 +310,17 @@ impl Tokenizer {
             } else {
                 boundary(thread, threads)..boundary(thread + 1, threads)
             };
+            // One scratch buffer per thread; each result is allocated at its
+            // exact size (over-allocated vectors cost more in malloc than
+            // the encoding of a short line).
+            let mut scratch = Vec::new();
             let ids = texts[range]
                 .iter()
-                .map(|t| self.encode(t.as_ref(), parse_special, add_bos))
+                .map(|t| {
+                    scratch.clear();
+                    self.encode_into(t.as_ref(), parse_special, add_bos, &mut scratch);
+                    scratch.to_vec()
+                })
                 .collect();
             *parts[thread].lock().unwrap_or_else(|e| e.into_inner()) = ids;
         });
