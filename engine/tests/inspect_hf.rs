@@ -136,3 +136,28 @@ fn edited_attention_patterns_are_applied_to_the_values() {
         assert!(max_diff(&via_z, &via_pattern) < TOL, "{name}");
     }
 }
+
+/// The unembedding of the last block's output is the model's logits, for
+/// the RMSNorm (Llama, Qwen2) and the LayerNorm (GPT-2) heads.
+#[test]
+fn the_logit_lens_ends_at_the_logits_on_every_architecture() {
+    for name in ["llama", "qwen2", "gpt2"] {
+        let model = model::load(fixture(name), &LoadOptions::default()).unwrap();
+        let ids = &reference(&fixture(name))[1].ids;
+        let last = format!("blocks.{}.resid_post", model.info().n_layers - 1);
+        let (logits, cache) = run_with_cache(&*model, ids, &[last.as_str()]).unwrap();
+        let resid = cache.get(&last).unwrap().to_f32_vec().unwrap();
+        let lens = model.unembed(&resid).unwrap();
+        assert_eq!(lens, logits.to_f32_vec().unwrap(), "{name}");
+        let top = monologue::inspect::logit_lens(&*model, ids, 3, None).unwrap();
+        assert_eq!(top.top.len(), model.info().n_layers);
+        let t = ids.len() - 1;
+        let vocab = model.info().vocab_size;
+        let row = &lens[t * vocab..];
+        assert_eq!(
+            top.top[model.info().n_layers - 1][t][0].id,
+            monologue::generate::argmax(row),
+            "{name}"
+        );
+    }
+}
