@@ -1,7 +1,7 @@
 //! `monologue run script.rhai [args]`: run a script file non-interactively,
 //! with its arguments in the array `args`.
 
-use crate::repl::sink::TerminalSink;
+use crate::repl::sink::{PlotFiles, TerminalSink};
 use monologue::script::{Array, Dynamic, Session};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -31,7 +31,8 @@ pub fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|e| format!("{}: {e}", args.script.display()))?;
     let styled = std::io::stdout().is_terminal();
     let mid_line = Arc::new(AtomicBool::new(false));
-    let mut session = Session::new(Box::new(TerminalSink::new(styled, mid_line.clone())));
+    let plots = PlotFiles::default();
+    let mut session = Session::new(Box::new(TerminalSink::new(styled, mid_line.clone(), plots)));
     let cancel = session.cancel_flag();
     let _ = ctrlc::set_handler(move || cancel.store(true, std::sync::atomic::Ordering::Relaxed));
     let script_args: Array = args.args.iter().map(|a| Dynamic::from(a.clone())).collect();

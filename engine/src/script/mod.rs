@@ -33,7 +33,7 @@ mod profile_api;
 mod register;
 mod tensor_api;
 
-pub use display::Rendered;
+pub use display::{render, Rendered};
 pub use inspect_api::{CacheHandle, HookSpec, LensHandle, TraceHandle};
 pub use model_api::{ChatHandle, ModelHandle};
 pub use profile_api::ProfileTable;
@@ -52,6 +52,17 @@ pub trait Sink: Send {
     fn text(&mut self, piece: &str, kind: TextKind);
     /// A line from the script's `print` (or `debug`).
     fn print(&mut self, line: &str);
+    /// A line from the script's `debug` (the kernel sends it as stderr;
+    /// by default it is printed like `print`).
+    fn debug(&mut self, line: &str) {
+        self.print(line);
+    }
+    /// A value shown at once by `display(x)` (notebooks render it rich;
+    /// by default its text is printed).
+    fn display(&mut self, value: &Dynamic, shown: &Rendered) {
+        let _ = value;
+        self.print(&shown.text);
+    }
 }
 
 /// A sink that keeps everything, for tests and batch runs.
@@ -102,6 +113,21 @@ impl Shared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .text(piece, kind);
+    }
+
+    fn emit_display(&self, value: &Dynamic) {
+        let shown = display::render(value);
+        self.sink
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .display(value, &shown);
+    }
+
+    fn emit_debug(&self, line: &str) {
+        self.sink
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .debug(line);
     }
 
     fn emit_print(&self, line: &str) {
@@ -258,8 +284,14 @@ impl Session {
         let printer = shared.clone();
         engine.on_print(move |s| printer.emit_print(s));
         let debugger = shared.clone();
-        engine.on_debug(move |s, _, _| debugger.emit_print(s));
+        engine.on_debug(move |s, _, _| debugger.emit_debug(s));
         register::register_all(&mut engine, &shared);
+        let displayer = shared.clone();
+        register::func(
+            "display",
+            "Show a value now (a plot, a table, a tensor), as a notebook cell's last value is shown;\nin a loop, each call shows one more.",
+        )
+        .register_into_engine(&mut engine, move |value: Dynamic| displayer.emit_display(&value));
         Session {
             engine,
             scope: Scope::new(),

@@ -44,7 +44,7 @@ struct Repl {
     styled: bool,
     time_inputs: bool,
     profile_inputs: bool,
-    plots_saved: usize,
+    plots: sink::PlotFiles,
     /// Inputs that failed (the exit code of a piped script says so).
     errors: usize,
 }
@@ -59,7 +59,12 @@ pub fn run(args: &ReplArgs) -> Result<(), Box<dyn std::error::Error>> {
     let interactive = std::io::stdin().is_terminal();
     let styled = interactive && std::io::stdout().is_terminal();
     let mid_line = Arc::new(AtomicBool::new(false));
-    let session = Session::new(Box::new(sink::TerminalSink::new(styled, mid_line.clone())));
+    let plots = sink::PlotFiles::default();
+    let session = Session::new(Box::new(sink::TerminalSink::new(
+        styled,
+        mid_line.clone(),
+        plots.clone(),
+    )));
     install_interrupt(session.cancel_flag());
     let mut repl = Repl {
         session: Rc::new(RefCell::new(session)),
@@ -67,7 +72,7 @@ pub fn run(args: &ReplArgs) -> Result<(), Box<dyn std::error::Error>> {
         styled,
         time_inputs: false,
         profile_inputs: false,
-        plots_saved: 0,
+        plots,
         errors: 0,
     };
     if interactive {
@@ -260,22 +265,10 @@ impl Repl {
         let Some(rendered) = outcome.render() else {
             return;
         };
-        if let Some(plot) = &rendered.plot {
-            self.plots_saved += 1;
-            let dir = std::env::var_os("MONOLOGUE_PLOTS")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("plots"));
-            let path = dir.join(format!("plot-{}.png", self.plots_saved));
-            let saved = std::fs::create_dir_all(&dir)
-                .map_err(|e| e.to_string())
-                .and_then(|_| plot.save(&path).map_err(|e| e.to_string()));
-            match saved {
-                Ok(()) => println!("{} → saved {}", rendered.text, path.display()),
-                Err(e) => self.error(&format!("could not save the plot: {e}")),
-            }
-            return;
+        match self.plots.line(&rendered) {
+            Ok(line) => println!("{line}"),
+            Err(e) => self.error(&e),
         }
-        println!("{}", rendered.text);
     }
 
     fn script_error(&mut self, e: &ScriptError) {

@@ -2,10 +2,45 @@
 //! reasoning part dimmed (on a terminal) so the answer stands apart.
 
 use monologue::generate::TextKind;
-use monologue::script::Sink;
+use monologue::plot::Plot;
+use monologue::script::{Dynamic, Rendered, Sink};
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+
+/// Where the REPL saves plots: `plots/plot-N.png` (or `$MONOLOGUE_PLOTS`),
+/// numbered across results and `display(...)` calls.
+#[derive(Clone, Default)]
+pub struct PlotFiles {
+    saved: Arc<AtomicUsize>,
+}
+
+impl PlotFiles {
+    pub fn save(&self, plot: &Plot) -> Result<PathBuf, String> {
+        let n = self.saved.fetch_add(1, Ordering::Relaxed) + 1;
+        let dir = std::env::var_os("MONOLOGUE_PLOTS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("plots"));
+        let path = dir.join(format!("plot-{n}.png"));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        plot.save(&path).map_err(|e| e.to_string())?;
+        Ok(path)
+    }
+
+    /// The line the REPL prints for a rendered value, saving its plot.
+    pub fn line(&self, shown: &Rendered) -> Result<String, String> {
+        match &shown.plot {
+            Some(plot) => {
+                let path = self
+                    .save(plot)
+                    .map_err(|e| format!("could not save the plot: {e}"))?;
+                Ok(format!("{} → saved {}", shown.text, path.display()))
+            }
+            None => Ok(shown.text.clone()),
+        }
+    }
+}
 
 pub struct TerminalSink {
     /// Colours and dimming only on a terminal.
@@ -15,14 +50,16 @@ pub struct TerminalSink {
     /// Streamed text left the cursor mid-line (the REPL ends the line
     /// before printing anything else).
     mid_line: Arc<AtomicBool>,
+    plots: PlotFiles,
 }
 
 impl TerminalSink {
-    pub fn new(styled: bool, mid_line: Arc<AtomicBool>) -> Self {
+    pub fn new(styled: bool, mid_line: Arc<AtomicBool>, plots: PlotFiles) -> Self {
         TerminalSink {
             styled,
             last: None,
             mid_line,
+            plots,
         }
     }
 }
@@ -56,5 +93,12 @@ impl Sink for TerminalSink {
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
         self.last = None;
+    }
+
+    fn display(&mut self, _value: &Dynamic, shown: &Rendered) {
+        match self.plots.line(shown) {
+            Ok(line) => self.print(&line),
+            Err(e) => eprintln!("error: {e}"),
+        }
     }
 }

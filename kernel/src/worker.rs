@@ -1,0 +1,275 @@
+//! The thread that owns the scripting session and runs cells. The kernel's
+//! socket loop hands it jobs and gets events back (streamed text, displays,
+//! replies), so the loop stays free to answer interrupts and heartbeats
+//! while a cell runs.
+
+use crate::bundle;
+use monologue::generate::TextKind;
+use monologue::script::{Dynamic, Rendered, Session, Sink};
+use serde_json::{json, Value};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::AtomicBool;
+use std::sync::{mpsc, Arc};
+use tokio::sync::mpsc::UnboundedSender;
+
+/// Work for the session. Jobs run one at a time, in order, so every event
+/// belongs to the request the kernel is working on.
+pub enum Job {
+    Execute {
+        code: String,
+        silent: bool,
+        count: u64,
+    },
+    Complete {
+        code: String,
+        cursor: usize,
+    },
+    Inspect {
+        code: String,
+        cursor: usize,
+    },
+    IsComplete {
+        code: String,
+    },
+}
+
+/// What the session sends back.
+pub enum Event {
+    Stream {
+        name: &'static str,
+        text: String,
+    },
+    Display {
+        data: Value,
+    },
+    ExecuteResult {
+        count: u64,
+        data: Value,
+    },
+    Error {
+        content: Value,
+    },
+    /// The job is finished: send this reply on the shell channel.
+    Reply {
+        msg_type: &'static str,
+        content: Value,
+    },
+}
+
+/// Sends a cell's output as events.
+struct KernelSink {
+    events: UnboundedSender<Event>,
+}
+
+impl Sink for KernelSink {
+    fn text(&mut self, piece: &str, _kind: TextKind) {
+        let _ = self.events.send(Event::Stream {
+            name: "stdout",
+            text: piece.to_string(),
+        });
+    }
+    fn print(&mut self, line: &str) {
+        let _ = self.events.send(Event::Stream {
+            name: "stdout",
+            text: format!("{line}\n"),
+        });
+    }
+    fn debug(&mut self, line: &str) {
+        let _ = self.events.send(Event::Stream {
+            name: "stderr",
+            text: format!("{line}\n"),
+        });
+    }
+    fn display(&mut self, value: &Dynamic, shown: &Rendered) {
+        let _ = self.events.send(Event::Display {
+            data: bundle::bundle(value, shown),
+        });
+    }
+}
+
+pub struct Worker {
+    pub jobs: mpsc::Sender<Job>,
+    /// Raised by an interrupt: stops the running cell, keeps the variables.
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// Start the session thread; `preload` runs first (e.g. loading a model).
+pub fn spawn(events: UnboundedSender<Event>, preload: Option<String>) -> Worker {
+    let (jobs, inbox) = mpsc::channel::<Job>();
+    let sink = KernelSink {
+        events: events.clone(),
+    };
+    let session = Session::new(Box::new(sink));
+    let cancel = session.cancel_flag();
+    std::thread::Builder::new()
+        .name("monologue-cell".into())
+        .spawn(move || run(session, inbox, events, preload))
+        .expect("spawning the session thread");
+    Worker { jobs, cancel }
+}
+
+fn run(
+    mut session: Session,
+    inbox: mpsc::Receiver<Job>,
+    events: UnboundedSender<Event>,
+    preload: Option<String>,
+) {
+    if let Some(code) = preload {
+        if let Err(e) = session.eval(&code) {
+            eprintln!("monologue-kernel: preloading failed: {e}");
+        }
+    }
+    while let Ok(job) = inbox.recv() {
+        match job {
+            Job::Execute {
+                code,
+                silent,
+                count,
+            } => {
+                for event in execute(&mut session, &code, silent, count) {
+                    let _ = events.send(event);
+                }
+            }
+            Job::Complete { code, cursor } => {
+                let at = byte_offset(&code, cursor);
+                let (start, matches) = session.complete(&code, at);
+                let content = json!({
+                    "status": "ok",
+                    "matches": matches,
+                    "cursor_start": code[..start.min(code.len())].chars().count(),
+                    "cursor_end": cursor,
+                    "metadata": {},
+                });
+                let _ = events.send(Event::Reply {
+                    msg_type: "complete_reply",
+                    content,
+                });
+            }
+            Job::Inspect { code, cursor } => {
+                let name = word_at(&code, byte_offset(&code, cursor));
+                let help = (!name.is_empty()).then(|| session.help(Some(&name)));
+                let found = help.as_ref().is_some_and(|h| !h.starts_with("no "));
+                let content = json!({
+                    "status": "ok",
+                    "found": found,
+                    "data": if found { json!({ "text/plain": help }) } else { json!({}) },
+                    "metadata": {},
+                });
+                let _ = events.send(Event::Reply {
+                    msg_type: "inspect_reply",
+                    content,
+                });
+            }
+            Job::IsComplete { code } => {
+                let status = if session.is_incomplete(&code) {
+                    "incomplete"
+                } else {
+                    "complete"
+                };
+                let mut content = json!({ "status": status });
+                if status == "incomplete" {
+                    content["indent"] = json!("");
+                }
+                let _ = events.send(Event::Reply {
+                    msg_type: "is_complete_reply",
+                    content,
+                });
+            }
+        }
+    }
+}
+
+/// Run one cell: its result, or its error, then the execute reply.
+fn execute(session: &mut Session, code: &str, silent: bool, count: u64) -> Vec<Event> {
+    let outcome = catch_unwind(AssertUnwindSafe(|| session.eval(code)));
+    let error = |ename: &str, evalue: String| {
+        let content = json!({
+            "status": "error",
+            "ename": ename,
+            "evalue": evalue,
+            "traceback": [format!("{ename}: {evalue}")],
+            "execution_count": count,
+        });
+        vec![
+            Event::Error {
+                content: content.clone(),
+            },
+            Event::Reply {
+                msg_type: "execute_reply",
+                content,
+            },
+        ]
+    };
+    match outcome {
+        Ok(Ok(outcome)) => {
+            let mut events = Vec::new();
+            if !silent {
+                if let Some(shown) = outcome.render() {
+                    events.push(Event::ExecuteResult {
+                        count,
+                        data: bundle::bundle(&outcome.value, &shown),
+                    });
+                }
+            }
+            events.push(Event::Reply {
+                msg_type: "execute_reply",
+                content: json!({
+                    "status": "ok",
+                    "execution_count": count,
+                    "user_expressions": {},
+                    "payload": [],
+                }),
+            });
+            events
+        }
+        Ok(Err(e)) if e.interrupted => error("KeyboardInterrupt", e.to_string()),
+        Ok(Err(e)) => error("ScriptError", e.to_string()),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            error(
+                "EnginePanic",
+                format!("the engine panicked: {what} (the kernel goes on)"),
+            )
+        }
+    }
+}
+
+/// Jupyter counts cursor positions in code points; Rust slices in bytes.
+fn byte_offset(code: &str, cursor: usize) -> usize {
+    code.char_indices()
+        .nth(cursor)
+        .map_or(code.len(), |(i, _)| i)
+}
+
+/// The identifier touching byte offset `at`.
+fn word_at(code: &str, at: usize) -> String {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    let start = code[..at]
+        .char_indices()
+        .rev()
+        .take_while(|&(_, c)| is_word(c))
+        .last()
+        .map_or(at, |(i, _)| i);
+    let end = code[at..]
+        .find(|c: char| !is_word(c))
+        .map_or(code.len(), |i| at + i);
+    code[start..end].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_and_offsets() {
+        assert_eq!(word_at("m.generate(x)", 5), "generate");
+        assert_eq!(word_at("load_model", 10), "load_model");
+        assert_eq!(word_at("a + b", 2), "");
+        assert_eq!(byte_offset("héllo", 2), 3);
+        assert_eq!(byte_offset("hé", 9), 3);
+    }
+}

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""The Monologue kernel against jupyter_kernel_test's protocol checks, plus
+what those do not cover: interrupting a long generation, mis-signed and
+malformed messages, streaming before the reply.
+
+Run from the repository root after building (scripts/test.sh does this):
+
+    python3 kernel/tests/test_protocol.py
+
+The kernelspec is installed into a fresh JUPYTER_PATH for the run.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+KERNEL = os.path.join(ROOT, "target", "release", "monologue-kernel")
+MODEL = os.environ.get("MONOLOGUE_MODEL", os.path.join(ROOT, "models", "SmolLM2-135M-Instruct.Q4_1.gguf"))
+
+JUPYTER_PATH = tempfile.mkdtemp(prefix="monologue-jupyter-")
+os.environ["JUPYTER_PATH"] = JUPYTER_PATH
+subprocess.run([KERNEL, "install"], check=True, capture_output=True)
+
+import jupyter_kernel_test  # noqa: E402
+from jupyter_client.manager import start_new_kernel  # noqa: E402
+from jupyter_client.session import Session  # noqa: E402
+
+
+class MonologueKernelTests(jupyter_kernel_test.KernelTests):
+    kernel_name = "monologue"
+    language_name = "rhai"
+    file_extension = ".rhai"
+    code_hello_world = 'print("hello, world")'
+    code_stderr = 'debug("to stderr")'
+    code_generate_error = "no_such_variable + 1"
+    completion_samples = [
+        {"text": "load_mod", "matches": {"load_model"}},
+        {"text": "let t = tensor([1.0]); t.transp", "matches": {"transpose"}},
+    ]
+    complete_code_samples = ["1 + 1", "let x = 2;", "fn f(a) { a * 2 }"]
+    incomplete_code_samples = ["let x = [1, 2,", "fn f() {", "if true {"]
+    code_execute_result = [
+        {"code": "6 * 7", "result": "42"},
+        {"code": "tensor([1.0, 2.0]).sum()", "result": "3.0"},
+    ]
+    code_display_data = [
+        {"code": 'display(plot_bar(["a", "b"], [1.0, 2.0]))', "mime": "image/svg+xml"},
+        {"code": 'display(plot_line([1, 2, 3], [1.0, 3.0, 2.0]))', "mime": "image/png"},
+    ]
+    supported_history_operations = ("tail", "range", "search")
+    code_history_pattern = "6 *"
+    code_inspect_sample = "load_model"
+
+
+def execute(kc, code, timeout=60):
+    """Run a cell; return (reply content, iopub messages until idle)."""
+    msg_id = kc.execute(code)
+    reply = kc.get_shell_msg(timeout=timeout)
+    while reply["parent_header"].get("msg_id") != msg_id:
+        reply = kc.get_shell_msg(timeout=timeout)
+    messages = []
+    while True:
+        m = kc.get_iopub_msg(timeout=timeout)
+        if m["parent_header"].get("msg_id") != msg_id:
+            continue
+        messages.append(m)
+        if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+            return reply["content"], messages
+
+
+class KernelBehaviour(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.km, cls.kc = start_new_kernel(kernel_name="monologue")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.kc.stop_channels()
+        cls.km.shutdown_kernel()
+
+    def test_generation_streams_before_the_reply(self):
+        execute(self.kc, f"let m = load_model({json.dumps(MODEL)});", timeout=120)
+        reply, messages = execute(self.kc, 'm.generate("Once upon a time", #{ max_tokens: 24, temperature: 0.0 })')
+        self.assertEqual(reply["status"], "ok")
+        streams = [m for m in messages if m["msg_type"] == "stream"]
+        self.assertGreater(len(streams), 3, "tokens arrive as separate stream messages")
+        # The streamed string is not echoed again as a result.
+        self.assertFalse(any(m["msg_type"] == "execute_result" for m in messages))
+
+    def test_interrupt_stops_a_long_generation_and_keeps_variables(self):
+        execute(self.kc, f"let m = load_model({json.dumps(MODEL)}); let kept = 41;", timeout=120)
+        msg_id = self.kc.execute('m.generate("Tell me a long story.", #{ max_tokens: 100000 })')
+        # Wait until tokens flow, then interrupt on the control channel.
+        while True:
+            m = self.kc.get_iopub_msg(timeout=60)
+            if m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "stream":
+                break
+        start = time.time()
+        self.km.interrupt_kernel()
+        reply = self.kc.get_shell_msg(timeout=30)
+        self.assertLess(time.time() - start, 10)
+        self.assertEqual(reply["parent_header"]["msg_id"], msg_id)
+        reply, _ = execute(self.kc, "kept + 1")
+        self.assertEqual(reply["status"], "ok")
+        _, messages = execute(self.kc, "kept + 1")
+        results = [m for m in messages if m["msg_type"] == "execute_result"]
+        self.assertEqual(results[0]["content"]["data"]["text/plain"], "42")
+
+    def test_errors_name_the_line_and_the_kernel_goes_on(self):
+        reply, messages = execute(self.kc, "let a = 1;\nlet b = a +;")
+        self.assertEqual(reply["status"], "error")
+        errors = [m for m in messages if m["msg_type"] == "error"]
+        self.assertIn("line 2", errors[0]["content"]["evalue"])
+        reply, _ = execute(self.kc, "1 + 1")
+        self.assertEqual(reply["status"], "ok")
+
+    def test_a_mis_signed_message_is_ignored(self):
+        bad = Session(key=b"not-the-key", username="intruder")
+        msg = bad.msg("execute_request", {"code": "let pwned = 1;", "silent": False,
+                                          "store_history": True, "user_expressions": {},
+                                          "allow_stdin": False, "stop_on_error": True})
+        bad.send(self.kc.shell_channel.socket, msg)
+        time.sleep(0.5)
+        reply, messages = execute(self.kc, "pwned")
+        self.assertEqual(reply["status"], "error", "the mis-signed cell must not have run")
+
+    def test_malformed_messages_do_not_crash_the_kernel(self):
+        socket = self.kc.shell_channel.socket
+        socket.send_multipart([b"<IDS|MSG>", b"", b"not json", b"{}", b"{}", b"{}"])
+        socket.send_multipart([b"garbage"])
+        time.sleep(0.5)
+        self.assertTrue(self.km.is_alive())
+        reply, _ = execute(self.kc, "2 + 2")
+        self.assertEqual(reply["status"], "ok")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
