@@ -51,9 +51,9 @@ if [ "$want_tests" = 1 ]; then
   python3 -c "import gguf, numpy" 2>/dev/null || python3 -m pip install --quiet gguf numpy
   python3 -c "import tokenizers" 2>/dev/null || python3 -m pip install --quiet tokenizers
   python3 -c "import tiktoken" 2>/dev/null || python3 -m pip install --quiet tiktoken
-  # The Jupyter kernel's protocol tests.
-  python3 -c "import jupyter_client, jupyter_kernel_test" 2>/dev/null ||
-    python3 -m pip install --quiet jupyter_client jupyter_kernel_test
+  # The Jupyter kernel's protocol tests, and executing the notebooks.
+  python3 -c "import jupyter_client, jupyter_kernel_test, nbclient, nbformat" 2>/dev/null ||
+    python3 -m pip install --quiet jupyter_client jupyter_kernel_test nbclient nbformat
   if ! python3 -c "import llama_cpp" 2>/dev/null; then
     echo "building llama.cpp through llama-cpp-python (a few minutes, once) ..."
     CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" python3 -m pip install --quiet llama-cpp-python

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Run every test: sets up what the tests need, builds once (release profile,
 # so kernels and model tests run at full speed), runs the Rust tests of the
-# whole workspace and the Jupyter kernel's protocol tests, and checks the
-# wasm32 build of the engine.
+# whole workspace, the Jupyter kernel's protocol tests and the notebooks,
+# and checks the wasm32 build of the engine.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
@@ -12,4 +12,5 @@ cd "$here"
 cargo build --release --workspace --all-targets
 cargo test --release --workspace --no-fail-fast
 python3 kernel/tests/test_protocol.py
+python3 notebooks/run.py
 "$here/scripts/wasm-check.sh"
