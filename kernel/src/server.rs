@@ -283,9 +283,17 @@ impl Kernel {
                 self.publish(&running, "stream", json!({"name": name, "text": text}))
                     .await;
             }
-            Event::Display { data } => {
-                self.publish(&running, "display_data", crate::bundle::content(data))
-                    .await;
+            Event::Display { data, id, update } => {
+                let mut content = crate::bundle::content(data);
+                if let Some(id) = id {
+                    content["transient"] = json!({ "display_id": id });
+                }
+                let kind = if update {
+                    "update_display_data"
+                } else {
+                    "display_data"
+                };
+                self.publish(&running, kind, content).await;
             }
             Event::ExecuteResult { count, data } => {
                 if let Some(text) = data["text/plain"].as_str() {

@@ -9,7 +9,7 @@ use monologue::script::{Dynamic, Rendered, Session, Sink};
 use serde_json::{json, Value};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::AtomicBool;
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// Work for the session. Jobs run one at a time, in order, so every event
@@ -39,8 +39,11 @@ pub enum Event {
         name: &'static str,
         text: String,
     },
+    /// Show `data`; with an id, later `update`s replace it in place.
     Display {
         data: Value,
+        id: Option<String>,
+        update: bool,
     },
     ExecuteResult {
         count: u64,
@@ -56,13 +59,73 @@ pub enum Event {
     },
 }
 
-/// Sends a cell's output as events.
+/// Sends a cell's output as events. Reasoning (`<think>`) goes into one
+/// display that grows in place and folds away (`<details>`) when the answer
+/// starts; the answer streams as plain output.
 struct KernelSink {
     events: UnboundedSender<Event>,
+    reasoning: Arc<Mutex<Reasoning>>,
+}
+
+/// The reasoning shown so far in the running cell.
+#[derive(Default)]
+pub struct Reasoning {
+    id: Option<String>,
+    text: String,
+    open: bool,
+}
+
+impl Reasoning {
+    fn bundle(&self) -> Value {
+        let open = if self.open { " open" } else { "" };
+        let html = format!(
+            "<details{open}><summary><i>Reasoning</i> ({} characters)</summary><pre style=\"white-space: pre-wrap; opacity: 0.7\">{}</pre></details>",
+            self.text.chars().count(),
+            bundle::escape(&self.text)
+        );
+        json!({ "text/plain": format!("<think>{}</think>", self.text), "text/html": html })
+    }
+}
+
+impl KernelSink {
+    fn reasoning(&mut self, piece: &str) {
+        let mut r = self.reasoning.lock().unwrap_or_else(|e| e.into_inner());
+        r.text.push_str(piece);
+        r.open = true;
+        let update = r.id.is_some();
+        let id =
+            r.id.get_or_insert_with(|| uuid::Uuid::new_v4().to_string())
+                .clone();
+        let data = r.bundle();
+        let _ = self.events.send(Event::Display {
+            data,
+            id: Some(id),
+            update,
+        });
+    }
+
+    /// Fold the reasoning display, if one is open.
+    fn close_reasoning(&mut self) {
+        let mut r = self.reasoning.lock().unwrap_or_else(|e| e.into_inner());
+        if r.open {
+            r.open = false;
+            let data = r.bundle();
+            let _ = self.events.send(Event::Display {
+                data,
+                id: r.id.clone(),
+                update: true,
+            });
+        }
+    }
 }
 
 impl Sink for KernelSink {
-    fn text(&mut self, piece: &str, _kind: TextKind) {
+    fn text(&mut self, piece: &str, kind: TextKind) {
+        if kind == TextKind::Reasoning {
+            self.reasoning(piece);
+            return;
+        }
+        self.close_reasoning();
         let _ = self.events.send(Event::Stream {
             name: "stdout",
             text: piece.to_string(),
@@ -83,6 +146,8 @@ impl Sink for KernelSink {
     fn display(&mut self, value: &Dynamic, shown: &Rendered) {
         let _ = self.events.send(Event::Display {
             data: bundle::bundle(value, shown),
+            id: None,
+            update: false,
         });
     }
 }
@@ -96,14 +161,16 @@ pub struct Worker {
 /// Start the session thread; `preload` runs first (e.g. loading a model).
 pub fn spawn(events: UnboundedSender<Event>, preload: Option<String>) -> Worker {
     let (jobs, inbox) = mpsc::channel::<Job>();
+    let reasoning = Arc::new(Mutex::new(Reasoning::default()));
     let sink = KernelSink {
         events: events.clone(),
+        reasoning: reasoning.clone(),
     };
     let session = Session::new(Box::new(sink));
     let cancel = session.cancel_flag();
     std::thread::Builder::new()
         .name("monologue-cell".into())
-        .spawn(move || run(session, inbox, events, preload))
+        .spawn(move || run(session, inbox, events, reasoning, preload))
         .expect("spawning the session thread");
     Worker { jobs, cancel }
 }
@@ -112,6 +179,7 @@ fn run(
     mut session: Session,
     inbox: mpsc::Receiver<Job>,
     events: UnboundedSender<Event>,
+    reasoning: Arc<Mutex<Reasoning>>,
     preload: Option<String>,
 ) {
     if let Some(code) = preload {
@@ -126,7 +194,22 @@ fn run(
                 silent,
                 count,
             } => {
-                for event in execute(&mut session, &code, silent, count) {
+                *reasoning.lock().unwrap_or_else(|e| e.into_inner()) = Reasoning::default();
+                let cell_events = execute(&mut session, &code, silent, count);
+                // A cell that ends while reasoning (a budget, an interrupt)
+                // leaves its reasoning folded too.
+                {
+                    let mut r = reasoning.lock().unwrap_or_else(|e| e.into_inner());
+                    if r.open {
+                        r.open = false;
+                        let _ = events.send(Event::Display {
+                            data: r.bundle(),
+                            id: r.id.clone(),
+                            update: true,
+                        });
+                    }
+                }
+                for event in cell_events {
                     let _ = events.send(event);
                 }
             }

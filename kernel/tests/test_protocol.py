@@ -110,6 +110,29 @@ class KernelBehaviour(unittest.TestCase):
         results = [m for m in messages if m["msg_type"] == "execute_result"]
         self.assertEqual(results[0]["content"]["data"]["text/plain"], "42")
 
+    def test_reasoning_folds_into_a_details_section(self):
+        execute(self.kc, f"let m = load_model({json.dumps(MODEL)});", timeout=120)
+        reply, messages = execute(self.kc, 'm.generate("What is 2 + 2?", #{ chat: true, think: true, think_budget: 6, max_tokens: 4, temperature: 0.0 })')
+        self.assertEqual(reply["status"], "ok")
+        shown = [m for m in messages if m["msg_type"] == "display_data"]
+        updates = [m for m in messages if m["msg_type"] == "update_display_data"]
+        self.assertEqual(len(shown), 1, "one reasoning display per cell")
+        self.assertIn("<details open>", shown[0]["content"]["data"]["text/html"])
+        display_id = shown[0]["content"]["transient"]["display_id"]
+        self.assertGreater(len(updates), 1, "the reasoning grows in place as it streams")
+        self.assertTrue(all(u["content"]["transient"]["display_id"] == display_id for u in updates))
+        final = updates[-1]["content"]["data"]["text/html"]
+        self.assertIn("<details>", final, "folded once the answer starts")
+        self.assertIn("Reasoning", final)
+
+    def test_profile_tables_render_as_html_with_bars(self):
+        execute(self.kc, f"let m = load_model({json.dumps(MODEL)});", timeout=120)
+        _, messages = execute(self.kc, 'profile(|| m.logits("Hello"))')
+        result = [m for m in messages if m["msg_type"] == "execute_result"][0]
+        html = result["content"]["data"]["text/html"]
+        self.assertIn("matvec", html)
+        self.assertIn("<div style", html)
+
     def test_errors_name_the_line_and_the_kernel_goes_on(self):
         reply, messages = execute(self.kc, "let a = 1;\nlet b = a +;")
         self.assertEqual(reply["status"], "error")
