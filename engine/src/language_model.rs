@@ -121,6 +121,41 @@ impl LanguageModel {
         self.tokenizer.encode(text, true, self.add_bos)
     }
 
+    /// The tokens of `text` (special tokens parsed, BOS as the model
+    /// wants), shown as coloured spans in notebooks.
+    pub fn show_tokens(&self, text: &str) -> crate::rich::TokenView {
+        crate::rich::TokenView {
+            tokens: self
+                .encode(text)
+                .into_iter()
+                .map(|id| (id, self.tokenizer.token_display(id).unwrap_or_default()))
+                .collect(),
+        }
+    }
+
+    /// The `k` most likely tokens after `text`, with their probabilities.
+    pub fn top_k(&self, text: &str, k: usize) -> Result<crate::rich::TopK> {
+        let ids = self.encode(text);
+        if ids.is_empty() {
+            return Err(Error::Invalid("top_k: the text has no tokens".into()));
+        }
+        let mut state = self.new_state(Some(ids.len()))?;
+        let logits = self
+            .model
+            .forward(&mut state, &ids, crate::model::Logits::Last)?;
+        let d = generate::Distribution::of(&logits);
+        Ok(crate::rich::TopK {
+            rows: d
+                .top(&logits, k)
+                .into_iter()
+                .map(|c| {
+                    let text = self.tokenizer.token_display(c.id).unwrap_or_default();
+                    (c, text)
+                })
+                .collect(),
+        })
+    }
+
     /// A fresh state for `capacity` positions (the model's full context if
     /// `None`, capped at 8192 to keep the KV cache modest).
     pub fn new_state(&self, capacity: Option<usize>) -> Result<State> {

@@ -11,6 +11,8 @@ pub mod backend;
 pub mod bench;
 pub mod chat_session;
 pub mod error;
+#[cfg(feature = "plot")]
+mod evcxr;
 pub mod generate;
 pub mod inspect;
 pub mod io;
@@ -21,6 +23,7 @@ pub mod ops;
 pub mod plot;
 pub mod profile;
 pub mod quant;
+pub mod rich;
 #[cfg(feature = "script")]
 pub mod script;
 pub mod tensor;

@@ -3,6 +3,7 @@
 //! records (top-k, profile rows) an HTML table.
 
 use monologue::plot::Plot;
+use monologue::rich::{self, TokenView};
 use monologue::script::{Array, Dynamic, Map, ProfileTable, Rendered};
 use serde_json::{json, Map as JsonMap, Value};
 
@@ -16,7 +17,13 @@ pub fn bundle(value: &Dynamic, shown: &Rendered) -> Value {
         data.insert("text/html".into(), Value::String(html));
     }
     if let Some(p) = value.clone().try_cast::<ProfileTable>() {
-        data.insert("text/html".into(), Value::String(profile_html(&p)));
+        data.insert(
+            "text/html".into(),
+            Value::String(rich::profile_html(&p.profile)),
+        );
+    }
+    if let Some(t) = value.clone().try_cast::<TokenView>() {
+        data.insert("text/html".into(), Value::String(t.html()));
     }
     Value::Object(data)
 }
@@ -68,40 +75,7 @@ fn cell_text(v: &Dynamic) -> String {
     v.to_string()
 }
 
-/// Per-kernel timing, slowest first, each row with a bar of its share.
-fn profile_html(p: &ProfileTable) -> String {
-    let rows = p.profile.summary();
-    let mut html = String::from(
-        "<table><thead><tr><th>kernel</th><th>backend</th><th>calls</th><th>total ms</th>\
-         <th>mean µs</th><th>share</th><th>GFLOP/s</th><th>GB/s</th></tr></thead><tbody>",
-    );
-    for r in &rows {
-        let bar = format!(
-            "<div style=\"background:#4c78a8;height:0.8em;width:{:.1}px\"></div>",
-            (r.share * 160.0).max(1.0)
-        );
-        html += &format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td><td>{:.2}</td>\
-             <td style=\"min-width:170px\">{bar}{:.1}%</td><td>{:.2}</td><td>{:.2}</td></tr>",
-            escape(&r.kernel),
-            escape(&r.backend),
-            r.calls,
-            r.total_ms,
-            r.mean_us,
-            100.0 * r.share,
-            r.gflops,
-            r.gbps
-        );
-    }
-    html + "</tbody></table>"
-}
-
-pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+pub use monologue::rich::escape;
 
 /// The `execute_result` / `display_data` content for a bundle.
 pub fn content(data: Value) -> Value {

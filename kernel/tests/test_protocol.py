@@ -133,6 +133,15 @@ class KernelBehaviour(unittest.TestCase):
         self.assertIn("matvec", html)
         self.assertIn("<div style", html)
 
+    def test_token_boundaries_render_as_spans(self):
+        execute(self.kc, f"let m = load_model({json.dumps(MODEL)});", timeout=120)
+        _, messages = execute(self.kc, 'm.show_tokens("Hello, <b>world</b>")')
+        data = [m for m in messages if m["msg_type"] == "execute_result"][0]["content"]["data"]
+        self.assertGreaterEqual(data["text/html"].count("<span"), 5)
+        self.assertIn("&lt;/", data["text/html"], "token text is escaped")
+        self.assertNotIn("<b>", data["text/html"])
+        self.assertIn("tokens:", data["text/plain"])
+
     def test_errors_name_the_line_and_the_kernel_goes_on(self):
         reply, messages = execute(self.kc, "let a = 1;\nlet b = a +;")
         self.assertEqual(reply["status"], "error")

@@ -53,6 +53,9 @@ fn text(value: &Dynamic) -> String {
     if let Some(h) = value.clone().try_cast::<HookSpec>() {
         return h.describe();
     }
+    if let Some(t) = value.clone().try_cast::<crate::rich::TokenView>() {
+        return t.text();
+    }
     if let Some(s) = value.clone().try_cast::<rhai::ImmutableString>() {
         return s.to_string();
     }

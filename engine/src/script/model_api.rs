@@ -254,6 +254,16 @@ fn register_tokens(engine: &mut Engine) {
             .map(|id| Dynamic::from(m.lm.tokenizer.token_display(id).unwrap_or_default()))
             .collect()
     });
+    engine.register_type_with_name::<crate::rich::TokenView>("Tokens");
+    func(
+        "show_tokens",
+        "The tokens of a text with their boundaries visible (coloured spans in notebooks, a list in the REPL).",
+    )
+    .register_into_engine(engine, |m: &mut ModelHandle, text: &str| m.lm.show_tokens(text));
+    for name in ["to_string", "to_debug"] {
+        func(name, "The tokens as a list.")
+            .register_into_engine(engine, |t: &mut crate::rich::TokenView| t.text());
+    }
     func("token", "The display string of one token id.").register_into_engine(
         engine,
         |m: &mut ModelHandle, id: INT| {
