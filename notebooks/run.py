@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Execute every notebook here with the Monologue kernel and fail on any
-error (CI runs this). With --write, save the fresh outputs into the files
-(how the committed outputs are made).
+"""Execute every notebook here with its kernel (the Monologue kernel, or
+evcxr's Rust kernel for rust.ipynb) and fail on any error (CI runs this).
+With --write, save the fresh outputs into the files (how the committed
+outputs are made).
 
     python3 notebooks/run.py [--write] [NOTEBOOK.ipynb ...]
 
@@ -30,14 +31,14 @@ from nbclient import NotebookClient  # noqa: E402
 def main():
     args = [a for a in sys.argv[1:] if a != "--write"]
     write = "--write" in sys.argv[1:]
-    paths = args or sorted(p for p in glob.glob(os.path.join(HERE, "*.ipynb"))
-                           if nbformat.read(p, as_version=4).metadata.get("kernelspec", {}).get("name") == "monologue")
+    paths = args or sorted(glob.glob(os.path.join(HERE, "*.ipynb")))
     failed = 0
     for path in paths:
         nb = nbformat.read(path, as_version=4)
         start = time.time()
         # Generated tokens arrive one stream message each; stored merged.
-        client = NotebookClient(nb, timeout=600, kernel_name="monologue", coalesce_streams=True,
+        kernel = nb.metadata["kernelspec"]["name"]
+        client = NotebookClient(nb, timeout=900, kernel_name=kernel, coalesce_streams=True,
                                 resources={"metadata": {"path": HERE}})
         try:
             client.execute()

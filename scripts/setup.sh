@@ -58,6 +58,13 @@ if [ "$want_tests" = 1 ]; then
     echo "building llama.cpp through llama-cpp-python (a few minutes, once) ..."
     CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" python3 -m pip install --quiet llama-cpp-python
   fi
+  # evcxr's Rust kernel, for notebooks/rust.ipynb (compiles for about ten
+  # minutes, once).
+  if ! command -v evcxr_jupyter >/dev/null; then
+    echo "building evcxr_jupyter (about ten minutes, once) ..."
+    cargo install evcxr_jupyter --locked --quiet
+  fi
+  evcxr_jupyter --install >/dev/null
   command -v npm >/dev/null || apt_install npm
 fi
 
