@@ -6,7 +6,6 @@ use super::convert::{
     check_keys, engine_err, floats, index, non_negative, number, runtime, string, ScriptResult,
 };
 use super::model_api::ModelHandle;
-use super::options::generate_request;
 use super::register::{func, getter};
 use super::Shared;
 use crate::generate::TextKind;
@@ -420,27 +419,7 @@ impl ModelHandle {
             .map(|v| non_negative(v, "top_logprobs"))
             .transpose()?
             .unwrap_or(5);
-        let request = generate_request(&opts, self.defaults())?;
-        let mut options = request.generate;
-        let text = if request.chat {
-            let mut messages = Vec::new();
-            if let Some(system) = &request.system {
-                messages.push(crate::generate::Message::system(system));
-            }
-            messages.push(crate::generate::Message::user(prompt));
-            let (rendered, inside) = self
-                .lm
-                .chat_prompt(&messages, request.think)
-                .map_err(engine_err)?;
-            options.starts_in_reasoning = inside;
-            rendered
-        } else {
-            prompt.to_string()
-        };
-        let ids = self.tokens_of(&text)?;
-        let capacity = (ids.len() + options.max_tokens + options.think_budget.unwrap_or(0) + 2)
-            .min(self.lm.model.info().context_length);
-        let mut state = self.lm.new_state(Some(capacity)).map_err(engine_err)?;
+        let (ids, options, mut state) = self.prepare(prompt, &opts)?;
         let trace = self
             .with_model(|model| {
                 inspect::generate_traced(

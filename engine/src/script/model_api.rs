@@ -94,7 +94,14 @@ impl ModelHandle {
         self.lm.options()
     }
 
-    fn generate(&self, shared: &Shared, prompt: &str, opts: &Map) -> ScriptResult<Generation> {
+    /// What `m.generate(prompt, opts)` runs: the prompt's ids (rendered
+    /// through the chat template when asked), the options, and a state big
+    /// enough for the prompt, the answer and any reasoning budget.
+    pub(crate) fn prepare(
+        &self,
+        prompt: &str,
+        opts: &Map,
+    ) -> ScriptResult<(Vec<u32>, GenerateOptions, crate::model::State)> {
         let request = generate_request(opts, self.defaults())?;
         let mut options = request.generate;
         let text = if request.chat {
@@ -118,7 +125,12 @@ impl ModelHandle {
         }
         let capacity = (ids.len() + options.max_tokens + options.think_budget.unwrap_or(0) + 2)
             .min(self.lm.model.info().context_length);
-        let mut state = self.lm.new_state(Some(capacity)).map_err(engine_err)?;
+        let state = self.lm.new_state(Some(capacity)).map_err(engine_err)?;
+        Ok((ids, options, state))
+    }
+
+    fn generate(&self, shared: &Shared, prompt: &str, opts: &Map) -> ScriptResult<Generation> {
+        let (ids, options, mut state) = self.prepare(prompt, opts)?;
         self.with_model(|model| {
             crate::generate::generate(
                 model,
