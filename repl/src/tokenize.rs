@@ -113,6 +113,14 @@ pub struct BenchTokenizerArgs {
     /// A text file to encode.
     #[arg(long)]
     pub input: PathBuf,
+    /// The input holds one JSON string per line: each is one record of the
+    /// batch, and the single-thread run encodes them joined.
+    #[arg(long)]
+    pub jsonl: bool,
+    /// Match special tokens such as <|endoftext|> (as Hugging Face
+    /// `tokenizers` always does); otherwise they are text.
+    #[arg(long)]
+    pub special: bool,
     /// Threads for batch encoding (1: the plain single-thread encoder).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
@@ -126,18 +134,34 @@ pub struct BenchTokenizerArgs {
 
 pub fn bench_tokenizer(args: &BenchTokenizerArgs) -> Result<(), Box<dyn std::error::Error>> {
     let tok = Tokenizer::open(&args.model)?;
-    let text = std::fs::read_to_string(&args.input)
+    let file = std::fs::read_to_string(&args.input)
         .map_err(|e| format!("{}: {e}", args.input.display()))?;
+    let records: Vec<String> = if args.jsonl {
+        file.lines()
+            .enumerate()
+            .map(|(n, line)| {
+                serde_json::from_str(line).map_err(|e| {
+                    format!(
+                        "{} line {}: expected a JSON string: {e}",
+                        args.input.display(),
+                        n + 1
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?
+    } else {
+        // Batches are split at line ends so that each thread gets whole lines.
+        file.split_inclusive('\n').map(str::to_string).collect()
+    };
+    let text = records.concat();
     let threads = args.threads.max(1);
     monologue::backend::cpu::pool::set_threads(threads);
-    // Batches are split at line ends so that each thread gets whole lines.
-    let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let mut tokens = 0;
     let seconds = monologue::bench::median_seconds(5, || {
         tokens = if threads == 1 && !args.batch {
-            tok.encode(&text, false, false).len()
+            tok.encode(&text, args.special, false).len()
         } else {
-            tok.encode_batch(&lines, false, false)
+            tok.encode_batch(&records, args.special, false)
                 .iter()
                 .map(Vec::len)
                 .sum()

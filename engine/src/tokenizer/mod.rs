@@ -290,41 +290,40 @@ impl Tokenizer {
         add_bos: bool,
     ) -> Vec<Vec<u32>> {
         use crate::backend::cpu::pool;
+        use std::sync::atomic::{AtomicUsize, Ordering};
         use std::sync::Mutex;
         let pool = pool::global();
-        let parts: Vec<Mutex<Vec<Vec<u32>>>> =
-            (0..pool.threads()).map(|_| Mutex::default()).collect();
-        // Split by bytes, not by count: texts differ widely in length.
-        let mut ends = Vec::with_capacity(texts.len());
-        let mut total = 0usize;
-        for t in texts {
-            total += t.as_ref().len() + 1;
-            ends.push(total);
-        }
-        let boundary = |part: usize, parts: usize| {
-            ends.partition_point(|&e| e <= total / parts * part + total % parts * part / parts)
-        };
-        pool.run(&|thread, threads| {
-            let range = if thread + 1 == threads {
-                boundary(thread, threads)..texts.len()
-            } else {
-                boundary(thread, threads)..boundary(thread + 1, threads)
-            };
+        // Texts cost very different amounts per byte (prose hits the word
+        // cache, code and digits do not), so a fixed split leaves one thread
+        // idle while another finishes. Instead the batch is cut into many
+        // chunks of about equal bytes, and each thread claims the next
+        // unclaimed chunk until none are left.
+        let chunks = chunk_bounds(texts, pool.threads() * CHUNKS_PER_THREAD);
+        let results: Vec<Mutex<Vec<Vec<u32>>>> =
+            (0..chunks.len()).map(|_| Mutex::default()).collect();
+        let next = AtomicUsize::new(0);
+        pool.run(&|_, _| {
             // One scratch buffer per thread; each result is allocated at its
             // exact size (over-allocated vectors cost more in malloc than
             // the encoding of a short line).
             let mut scratch = Vec::new();
-            let ids = texts[range]
-                .iter()
-                .map(|t| {
-                    scratch.clear();
-                    self.encode_into(t.as_ref(), parse_special, add_bos, &mut scratch);
-                    scratch.to_vec()
-                })
-                .collect();
-            *parts[thread].lock().unwrap_or_else(|e| e.into_inner()) = ids;
+            loop {
+                let chunk = next.fetch_add(1, Ordering::Relaxed);
+                let Some(range) = chunks.get(chunk) else {
+                    break;
+                };
+                let ids = texts[range.clone()]
+                    .iter()
+                    .map(|t| {
+                        scratch.clear();
+                        self.encode_into(t.as_ref(), parse_special, add_bos, &mut scratch);
+                        scratch.to_vec()
+                    })
+                    .collect();
+                *results[chunk].lock().unwrap_or_else(|e| e.into_inner()) = ids;
+            }
         });
-        parts
+        results
             .into_iter()
             .flat_map(|p| p.into_inner().unwrap_or_else(|e| e.into_inner()))
             .collect()
@@ -562,4 +561,62 @@ fn resolve_range(
         }
     }
     Ok(triples)
+}
+
+/// Chunks per pool thread in [`Tokenizer::encode_batch`]: enough that the
+/// last chunk is a small share of a thread's work, few enough that claiming
+/// one costs nothing.
+const CHUNKS_PER_THREAD: usize = 16;
+
+/// Cuts `texts` into at most `parts` consecutive ranges of about equal bytes
+/// (never splitting a text, never returning an empty range).
+fn chunk_bounds<S: AsRef<str>>(texts: &[S], parts: usize) -> Vec<std::ops::Range<usize>> {
+    let total: usize = texts.iter().map(|t| t.as_ref().len() + 1).sum();
+    let target = total.div_ceil(parts.max(1));
+    let mut bounds = Vec::with_capacity(parts);
+    let (mut start, mut bytes) = (0, 0);
+    for (i, t) in texts.iter().enumerate() {
+        bytes += t.as_ref().len() + 1;
+        if bytes >= target {
+            bounds.push(start..i + 1);
+            (start, bytes) = (i + 1, 0);
+        }
+    }
+    if start < texts.len() {
+        bounds.push(start..texts.len());
+    }
+    bounds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunk_bounds;
+
+    #[test]
+    fn chunks_cover_every_text_once_in_order() {
+        let texts: Vec<String> = (0..1000).map(|i| "x".repeat(i % 37)).collect();
+        for parts in [1, 2, 7, 32, 5000] {
+            let chunks = chunk_bounds(&texts, parts);
+            assert!(chunks.len() <= parts.max(1), "{parts}: {}", chunks.len());
+            let mut at = 0;
+            for c in &chunks {
+                assert_eq!(c.start, at);
+                assert!(c.end > c.start);
+                at = c.end;
+            }
+            assert_eq!(at, texts.len());
+        }
+        assert!(chunk_bounds(&Vec::<String>::new(), 4).is_empty());
+    }
+
+    #[test]
+    fn chunks_balance_bytes_not_counts() {
+        // One huge text and many small ones: the huge one gets a chunk of
+        // its own rather than dragging its neighbours along.
+        let mut texts = vec!["y".repeat(10_000)];
+        texts.extend((0..100).map(|_| "z".repeat(99)));
+        let chunks = chunk_bounds(&texts, 2);
+        assert_eq!(chunks[0], 0..1);
+        assert_eq!(chunks.len(), 2);
+    }
 }
