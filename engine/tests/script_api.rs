@@ -339,3 +339,22 @@ fn incomplete_input_help_and_completion() {
     assert_eq!(start, 12);
     assert!(names.contains(&"smollm2".to_string()), "{names:?}");
 }
+
+#[test]
+fn input_reads_lines_from_the_front_end_and_fails_clearly_without_one() {
+    let (mut s, collected) = Session::collecting();
+    collected
+        .lock()
+        .unwrap()
+        .inputs
+        .extend(["Ada".to_string(), "3".to_string()]);
+    let out = s
+        .eval(r#"let who = input("Name? "); let n = parse_int(input()); who + n * 2"#)
+        .unwrap();
+    assert_eq!(out.value.into_string().unwrap(), "Ada6");
+    assert_eq!(collected.lock().unwrap().prompts, ["Name? ", ""]);
+    let err = s.eval(r#"input("more? ")"#).unwrap_err().to_string();
+    assert!(err.contains("input: no input is left"), "{err}");
+    // The session goes on, its variables intact.
+    assert_eq!(s.eval("who").unwrap().value.into_string().unwrap(), "Ada");
+}

@@ -22,6 +22,12 @@ pub fn kernels_dir(user: bool, prefix: Option<&Path>) -> Result<PathBuf, String>
     Ok(PathBuf::from(home).join(".local/share/jupyter/kernels"))
 }
 
+/// The logos Jupyter shows in its launcher (drawn by `kernel/logo/draw.py`).
+const LOGOS: [(&str, &[u8]); 2] = [
+    ("logo-32x32.png", include_bytes!("../logo/logo-32x32.png")),
+    ("logo-64x64.png", include_bytes!("../logo/logo-64x64.png")),
+];
+
 pub fn install(dir: &Path, model: Option<&str>) -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| format!("finding this program: {e}"))?;
     let mut argv = vec![exe.display().to_string()];
@@ -42,5 +48,9 @@ pub fn install(dir: &Path, model: Option<&str>) -> Result<PathBuf, String> {
     let file = target.join("kernel.json");
     let text = serde_json::to_string_pretty(&spec).expect("JSON");
     std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
+    for (name, bytes) in LOGOS {
+        let file = target.join(name);
+        std::fs::write(&file, bytes).map_err(|e| format!("{}: {e}", file.display()))?;
+    }
     Ok(target)
 }

@@ -17,6 +17,7 @@ use zeromq::{PubSocket, RepSocket, RouterSocket, Socket, SocketRecv, SocketSend,
 enum Channel {
     Shell,
     Control,
+    Stdin,
 }
 
 enum Input {
@@ -57,6 +58,10 @@ struct Kernel {
     running: Option<Message>,
     execution_count: u64,
     history: History,
+    stdin: zeromq::RouterSendHalf,
+    /// Where the answer to the running cell's `input()` goes, while the
+    /// front end has not answered.
+    waiting_input: Option<std::sync::mpsc::Sender<Result<String, String>>>,
 }
 
 pub async fn serve(connection: Connection, preload: Option<String>) -> Result<(), String> {
@@ -78,8 +83,8 @@ pub async fn serve(connection: Connection, preload: Option<String>) -> Result<()
         .bind(&connection.endpoint(connection.iopub_port))
         .await
         .map_err(err("iopub"))?;
-    let mut stdin = RouterSocket::new();
-    stdin
+    let mut stdin_socket = RouterSocket::new();
+    stdin_socket
         .bind(&connection.endpoint(connection.stdin_port))
         .await
         .map_err(err("stdin"))?;
@@ -99,8 +104,10 @@ pub async fn serve(connection: Connection, preload: Option<String>) -> Result<()
     });
     let (shell_tx, shell_rx) = shell.split();
     let (control_tx, control_rx) = control.split();
+    let (stdin_tx, stdin_rx) = stdin_socket.split();
     forward(shell_rx, Channel::Shell, inputs.clone());
     forward(control_rx, Channel::Control, inputs.clone());
+    forward(stdin_rx, Channel::Stdin, inputs.clone());
     let (events, mut events_rx) = unbounded_channel::<Event>();
     let to_loop = inputs.clone();
     tokio::spawn(async move {
@@ -122,9 +129,10 @@ pub async fn serve(connection: Connection, preload: Option<String>) -> Result<()
         running: None,
         execution_count: 0,
         history: History::default(),
+        stdin: stdin_tx,
+        waiting_input: None,
     };
     kernel.status_without_parent("starting").await;
-    let _stdin = stdin; // bound so frontends can connect; input() is not offered
     while let Some(input) = rx.recv().await {
         let keep_going = match input {
             Input::Request(channel, frames) => kernel.request(channel, frames).await,
@@ -176,8 +184,26 @@ impl Kernel {
                 self.status(&message, "idle").await;
                 false
             }
+            (Channel::Stdin, "input_reply") => {
+                match self.waiting_input.take() {
+                    Some(answer) => {
+                        let value = message.content["value"].as_str().unwrap_or("");
+                        let _ = answer.send(Ok(value.to_string()));
+                    }
+                    None => eprintln!("monologue-kernel: an input_reply nobody asked for"),
+                }
+                true
+            }
+            (Channel::Stdin, other) => {
+                eprintln!("monologue-kernel: ignored {other} on the stdin channel");
+                true
+            }
             (Channel::Control, "interrupt_request") => {
                 self.worker.cancel.store(true, Ordering::Relaxed);
+                // A cell waiting for input stops waiting.
+                if let Some(answer) = self.waiting_input.take() {
+                    let _ = answer.send(Err("interrupted while waiting for input".into()));
+                }
                 self.reply(
                     channel,
                     &message,
@@ -206,7 +232,17 @@ impl Kernel {
             "kernel_info_request" => ("kernel_info_reply", kernel_info("1.27")),
             "comm_info_request" => ("comm_info_reply", json!({"status": "ok", "comms": {}})),
             "history_request" => ("history_reply", self.history.reply(&message.content)),
-            "comm_open" | "comm_msg" | "comm_close" => return true,
+            "comm_open" => {
+                // No comm targets exist: close the comm at once, as the
+                // protocol asks, so the front end does not wait on it.
+                let target = message.content["target_name"].as_str().unwrap_or("");
+                eprintln!("monologue-kernel: no comm target {target:?}; closing the comm");
+                let id = message.content["comm_id"].clone();
+                self.publish(message, "comm_close", json!({"comm_id": id, "data": {}}))
+                    .await;
+                return true;
+            }
+            "comm_msg" | "comm_close" => return true,
             other => {
                 eprintln!("monologue-kernel: no handler for {other}");
                 let reply = other.replace("_request", "_reply");
@@ -244,6 +280,7 @@ impl Kernel {
                         self.history.add(self.execution_count, &code);
                     }
                     let count = self.execution_count;
+                    let allow_stdin = message.content["allow_stdin"].as_bool().unwrap_or(false);
                     if !silent {
                         self.publish(
                             &message,
@@ -256,6 +293,7 @@ impl Kernel {
                         code,
                         silent,
                         count,
+                        allow_stdin,
                     }
                 }
                 "complete_request" => Job::Complete { code, cursor },
@@ -307,6 +345,25 @@ impl Kernel {
                 let c = json!({"ename": content["ename"], "evalue": content["evalue"], "traceback": content["traceback"]});
                 self.publish(&running, "error", c).await;
             }
+            Event::ClearOutput { wait } => {
+                self.publish(&running, "clear_output", json!({ "wait": wait }))
+                    .await;
+            }
+            Event::Input { prompt, answer } => {
+                // Addressed like the request, so the front end that sent
+                // the cell (and only it) is asked.
+                let mut message = running.child(
+                    "input_request",
+                    json!({"prompt": prompt, "password": false}),
+                    &self.session,
+                );
+                message.identities = running.identities.clone();
+                if let Err(e) = self.stdin.send(self.signer.encode(&message)).await {
+                    let _ = answer.send(Err(format!("asking the front end: {e}")));
+                } else {
+                    self.waiting_input = Some(answer);
+                }
+            }
             Event::Reply { msg_type, content } => {
                 self.reply(Channel::Shell, &running, msg_type, content)
                     .await;
@@ -323,6 +380,7 @@ impl Kernel {
         let sent = match channel {
             Channel::Shell => self.shell.send(frames).await,
             Channel::Control => self.control.send(frames).await,
+            Channel::Stdin => self.stdin.send(frames).await,
         };
         if let Err(e) = sent {
             eprintln!("monologue-kernel: sending {msg_type}: {e}");

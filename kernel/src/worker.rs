@@ -8,7 +8,7 @@ use monologue::generate::TextKind;
 use monologue::script::{Dynamic, Rendered, Session, Sink};
 use serde_json::{json, Value};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -19,6 +19,8 @@ pub enum Job {
         code: String,
         silent: bool,
         count: u64,
+        /// The front end can answer `input()` (its `allow_stdin`).
+        allow_stdin: bool,
     },
     Complete {
         code: String,
@@ -52,6 +54,16 @@ pub enum Event {
     Error {
         content: Value,
     },
+    /// Clear the cell's output (`wait`: when the next output arrives).
+    ClearOutput {
+        wait: bool,
+    },
+    /// The cell called `input(prompt)`: ask the front end on the stdin
+    /// channel and send its answer (or why there is none) to `answer`.
+    Input {
+        prompt: String,
+        answer: mpsc::Sender<Result<String, String>>,
+    },
     /// The job is finished: send this reply on the shell channel.
     Reply {
         msg_type: &'static str,
@@ -65,6 +77,8 @@ pub enum Event {
 struct KernelSink {
     events: UnboundedSender<Event>,
     reasoning: Arc<Mutex<Reasoning>>,
+    /// Whether the running cell's front end allows stdin.
+    allow_stdin: Arc<AtomicBool>,
 }
 
 /// The reasoning shown so far in the running cell.
@@ -150,6 +164,28 @@ impl Sink for KernelSink {
             update: false,
         });
     }
+    fn clear_output(&mut self, wait: bool) {
+        let _ = self.events.send(Event::ClearOutput { wait });
+    }
+    fn input(&mut self, prompt: &str) -> Result<String, String> {
+        if !self.allow_stdin.load(Ordering::Relaxed) {
+            return Err("this front end does not accept input (allow_stdin is false)".into());
+        }
+        self.close_reasoning();
+        let (answer, reply) = mpsc::channel();
+        let asked = self.events.send(Event::Input {
+            prompt: prompt.to_string(),
+            answer,
+        });
+        if asked.is_err() {
+            return Err("the kernel is shutting down".into());
+        }
+        // The kernel answers every request: with the typed line, or with an
+        // error when the cell is interrupted or the front end goes away.
+        reply
+            .recv()
+            .map_err(|_| "the kernel is shutting down".to_string())?
+    }
 }
 
 pub struct Worker {
@@ -162,15 +198,17 @@ pub struct Worker {
 pub fn spawn(events: UnboundedSender<Event>, preload: Option<String>) -> Worker {
     let (jobs, inbox) = mpsc::channel::<Job>();
     let reasoning = Arc::new(Mutex::new(Reasoning::default()));
+    let allow_stdin = Arc::new(AtomicBool::new(false));
     let sink = KernelSink {
         events: events.clone(),
         reasoning: reasoning.clone(),
+        allow_stdin: allow_stdin.clone(),
     };
     let session = Session::new(Box::new(sink));
     let cancel = session.cancel_flag();
     std::thread::Builder::new()
         .name("monologue-cell".into())
-        .spawn(move || run(session, inbox, events, reasoning, preload))
+        .spawn(move || run(session, inbox, events, reasoning, allow_stdin, preload))
         .expect("spawning the session thread");
     Worker { jobs, cancel }
 }
@@ -180,6 +218,7 @@ fn run(
     inbox: mpsc::Receiver<Job>,
     events: UnboundedSender<Event>,
     reasoning: Arc<Mutex<Reasoning>>,
+    allow_stdin: Arc<AtomicBool>,
     preload: Option<String>,
 ) {
     if let Some(code) = preload {
@@ -193,7 +232,9 @@ fn run(
                 code,
                 silent,
                 count,
+                allow_stdin: allowed,
             } => {
+                allow_stdin.store(allowed, Ordering::Relaxed);
                 *reasoning.lock().unwrap_or_else(|e| e.into_inner()) = Reasoning::default();
                 let cell_events = execute(&mut session, &code, silent, count);
                 // A cell that ends while reasoning (a budget, an interrupt)

@@ -51,6 +51,7 @@ class MonologueKernelTests(jupyter_kernel_test.KernelTests):
         {"code": 'display(plot_bar(["a", "b"], [1.0, 2.0]))', "mime": "image/svg+xml"},
         {"code": 'display(plot_line([1, 2, 3], [1.0, 3.0, 2.0]))', "mime": "image/png"},
     ]
+    code_clear_output = "clear_output()"
     supported_history_operations = ("tail", "range", "search")
     code_history_pattern = "6 *"
     code_inspect_sample = "load_model"
@@ -141,6 +142,65 @@ class KernelBehaviour(unittest.TestCase):
         self.assertIn("&lt;/", data["text/html"], "token text is escaped")
         self.assertNotIn("<b>", data["text/html"])
         self.assertIn("tokens:", data["text/plain"])
+
+    def test_input_asks_the_front_end_on_the_stdin_channel(self):
+        msg_id = self.kc.execute('let who = input("Name? "); "hello " + who', allow_stdin=True)
+        request = self.kc.get_stdin_msg(timeout=30)
+        self.assertEqual(request["msg_type"], "input_request")
+        self.assertEqual(request["parent_header"]["msg_id"], msg_id)
+        self.assertEqual(request["content"]["prompt"], "Name? ")
+        self.kc.input("Ada")
+        reply = self.kc.get_shell_msg(timeout=30)
+        self.assertEqual(reply["content"]["status"], "ok")
+        _, messages = execute(self.kc, "who")
+        results = [m for m in messages if m["msg_type"] == "execute_result"]
+        self.assertEqual(results[0]["content"]["data"]["text/plain"], "Ada")
+
+    def test_input_without_stdin_is_a_clear_error(self):
+        msg_id = self.kc.execute('input("Name? ")', allow_stdin=False)
+        reply = self.kc.get_shell_msg(timeout=30)
+        self.assertEqual(reply["parent_header"]["msg_id"], msg_id)
+        self.assertEqual(reply["content"]["status"], "error")
+        self.assertIn("allow_stdin", reply["content"]["evalue"])
+
+    def test_interrupt_while_waiting_for_input(self):
+        execute(self.kc, "let before = 7;")
+        msg_id = self.kc.execute('let x = input("Waiting: ");', allow_stdin=True)
+        self.kc.get_stdin_msg(timeout=30)
+        self.km.interrupt_kernel()
+        reply = self.kc.get_shell_msg(timeout=30)
+        self.assertEqual(reply["parent_header"]["msg_id"], msg_id)
+        self.assertEqual(reply["content"]["status"], "error")
+        self.assertIn("interrupted", reply["content"]["evalue"])
+        _, messages = execute(self.kc, "before * 6")
+        results = [m for m in messages if m["msg_type"] == "execute_result"]
+        self.assertEqual(results[0]["content"]["data"]["text/plain"], "42")
+
+    def test_a_comm_to_an_unknown_target_is_closed(self):
+        comm_id = "c0ffee"
+        msg = self.kc.session.msg("comm_open", {"comm_id": comm_id, "target_name": "jupyter.widget", "data": {}})
+        self.kc.shell_channel.send(msg)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            m = self.kc.get_iopub_msg(timeout=30)
+            if m["msg_type"] == "comm_close":
+                self.assertEqual(m["content"]["comm_id"], comm_id)
+                break
+        else:
+            self.fail("no comm_close for a comm nobody can serve")
+        reply, _ = execute(self.kc, "1 + 2")
+        self.assertEqual(reply["status"], "ok")
+
+    def test_the_kernelspec_carries_logos(self):
+        from jupyter_client.kernelspec import KernelSpecManager
+        spec = KernelSpecManager().get_kernel_spec("monologue")
+        self.assertEqual(spec.display_name, "Monologue (rhai)")
+        for size in (32, 64):
+            with open(os.path.join(spec.resource_dir, f"logo-{size}x{size}.png"), "rb") as f:
+                png = f.read()
+            self.assertEqual(png[:8], b"\x89PNG\r\n\x1a\n")
+            width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+            self.assertEqual((width, height), (size, size))
 
     def test_errors_name_the_line_and_the_kernel_goes_on(self):
         reply, messages = execute(self.kc, "let a = 1;\nlet b = a +;")

@@ -63,6 +63,19 @@ pub trait Sink: Send {
         let _ = value;
         self.print(&shown.text);
     }
+    /// `clear_output(wait)`: a notebook clears the cell's output (with
+    /// `wait`, only when the next output arrives, so a redrawn chart does
+    /// not flicker). Terminals keep what they printed.
+    fn clear_output(&mut self, wait: bool) {
+        let _ = wait;
+    }
+    /// A line typed by the person for the script's `input(prompt)`, or why
+    /// none can be read (no terminal, a notebook that disallows stdin, an
+    /// interrupt). The line has no trailing newline.
+    fn input(&mut self, prompt: &str) -> Result<String, String> {
+        let _ = prompt;
+        Err("this front end cannot read input".into())
+    }
 }
 
 /// A sink that keeps everything, for tests and batch runs.
@@ -71,6 +84,11 @@ pub struct Collected {
     pub text: String,
     pub reasoning: String,
     pub printed: Vec<String>,
+    /// Lines `input()` returns, first to last; `input()` fails when none
+    /// are left.
+    pub inputs: std::collections::VecDeque<String>,
+    /// The prompts `input()` was called with.
+    pub prompts: Vec<String>,
 }
 
 /// Collects into a shared [`Collected`].
@@ -87,6 +105,13 @@ impl Sink for CollectSink {
     fn print(&mut self, line: &str) {
         let mut c = self.0.lock().unwrap_or_else(|e| e.into_inner());
         c.printed.push(line.to_string());
+    }
+    fn input(&mut self, prompt: &str) -> Result<String, String> {
+        let mut c = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        c.prompts.push(prompt.to_string());
+        c.inputs
+            .pop_front()
+            .ok_or_else(|| "no input is left to read".to_string())
     }
 }
 
@@ -109,32 +134,28 @@ impl Shared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push_str(piece);
-        self.sink
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .text(piece, kind);
+        self.sink().text(piece, kind);
     }
 
     fn emit_display(&self, value: &Dynamic) {
         let shown = display::render(value);
-        self.sink
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .display(value, &shown);
+        self.sink().display(value, &shown);
+    }
+
+    fn sink(&self) -> std::sync::MutexGuard<'_, Box<dyn Sink>> {
+        self.sink.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read_input(&self, prompt: &str) -> Result<String, String> {
+        self.sink().input(prompt)
     }
 
     fn emit_debug(&self, line: &str) {
-        self.sink
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .debug(line);
+        self.sink().debug(line);
     }
 
     fn emit_print(&self, line: &str) {
-        self.sink
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .print(line);
+        self.sink().print(line);
     }
 }
 
@@ -292,6 +313,32 @@ impl Session {
             "Show a value now (a plot, a table, a tensor), as a notebook cell's last value is shown;\nin a loop, each call shows one more.",
         )
         .register_into_engine(&mut engine, move |value: Dynamic| displayer.emit_display(&value));
+        let clearer = shared.clone();
+        register::func(
+            "clear_output",
+            "Clear this notebook cell's output; with `true`, only when the next output arrives\n(redraw a live chart in a loop: `clear_output(true); display(chart)`). No effect in the REPL.",
+        )
+        .register_into_engine(&mut engine, move |wait: bool| clearer.sink().clear_output(wait));
+        let clearer = shared.clone();
+        register::func("clear_output", "Clear this notebook cell's output now.")
+            .register_into_engine(&mut engine, move || clearer.sink().clear_output(false));
+        let reader = shared.clone();
+        register::func(
+            "input",
+            "Ask for a line of text: the REPL reads it from the terminal, a notebook shows an input box.\nReturns the line without its newline.",
+        )
+        .register_into_engine(&mut engine, move |prompt: &str| -> Result<String, Box<EvalAltResult>> {
+            reader.read_input(prompt).map_err(|e| format!("input: {e}").into())
+        });
+        let reader = shared.clone();
+        register::func("input", "Ask for a line of text, with no prompt.").register_into_engine(
+            &mut engine,
+            move || -> Result<String, Box<EvalAltResult>> {
+                reader
+                    .read_input("")
+                    .map_err(|e| format!("input: {e}").into())
+            },
+        );
         Session {
             engine,
             scope: Scope::new(),

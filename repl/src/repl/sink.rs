@@ -101,4 +101,29 @@ impl Sink for TerminalSink {
             Err(e) => eprintln!("error: {e}"),
         }
     }
+
+    fn input(&mut self, prompt: &str) -> Result<String, String> {
+        let mut out = std::io::stdout().lock();
+        if self.mid_line.swap(false, Ordering::Relaxed) {
+            let _ = writeln!(out);
+        }
+        let _ = write!(out, "{prompt}");
+        let _ = out.flush();
+        drop(out);
+        self.last = None;
+        // Until a line is typed, the prompt leaves the cursor mid-line (an
+        // error then starts on a line of its own).
+        self.mid_line.store(!prompt.is_empty(), Ordering::Relaxed);
+        let mut line = String::new();
+        match std::io::stdin().read_line(&mut line) {
+            Ok(0) => Err("end of input (stdin is closed)".into()),
+            Ok(_) => {
+                // The typed newline ended the line on the terminal.
+                self.mid_line.store(false, Ordering::Relaxed);
+                let trimmed = line.strip_suffix('\n').unwrap_or(&line);
+                Ok(trimmed.strip_suffix('\r').unwrap_or(trimmed).to_string())
+            }
+            Err(e) => Err(format!("reading stdin: {e}")),
+        }
+    }
 }
