@@ -66,6 +66,9 @@ if [ "$want_tests" = 1 ]; then
   fi
   evcxr_jupyter --install >/dev/null
   command -v npm >/dev/null || apt_install npm
+  # The GPU tests need an adapter: Mesa's lavapipe is a Vulkan driver that
+  # runs on the CPU.
+  apt_install mesa-vulkan-drivers libvulkan1
 fi
 
 "$here/scripts/fetch-model.sh"

@@ -1,4 +1,6 @@
-//! Backends run kernels. Today there is the CPU; a wgpu backend will sit
-//! beside it behind the same `ops` entry points.
+//! Backends run kernels: the CPU (`cpu`, behind the `ops` entry points)
+//! and the GPU (`gpu`: WGSL kernels on wgpu, with the `gpu` feature).
 
 pub mod cpu;
+#[cfg(feature = "gpu")]
+pub mod gpu;

@@ -94,6 +94,12 @@ impl RopeCache {
     pub fn max_pos(&self) -> usize {
         self.max_pos
     }
+
+    /// The (cos, sin) tables, `[max_pos, rot_dim / 2]` each (the GPU
+    /// backend uploads them, so both backends rotate by the same numbers).
+    pub fn tables(&self) -> (&[f32], &[f32]) {
+        (&self.cos, &self.sin)
+    }
 }
 
 /// Rotate `x` (`[positions.len(), n_heads, head_dim]`) in place; row t is at

@@ -3,6 +3,8 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod gguf_writer;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod hf_reference;
 mod rng;
 #[cfg(feature = "script")]

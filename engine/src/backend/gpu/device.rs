@@ -1,0 +1,185 @@
+//! Finding a GPU and opening it: the adapter (the best one, or one named by
+//! the caller), its device and queue, and what it can do.
+
+use crate::error::{Error, Result};
+use std::sync::{Arc, Mutex};
+
+/// An open GPU. Cheap to share behind an `Arc`; every model and kernel
+/// launch on this device goes through it.
+pub struct Gpu {
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+    pub(crate) info: wgpu::AdapterInfo,
+    pub(crate) limits: wgpu::Limits,
+    /// Per-dispatch timestamps are available (else timing falls back to
+    /// submission-to-completion wall time).
+    pub(crate) timestamps: bool,
+    pub(crate) shaders: super::shaders::PipelineCache,
+    /// Validation and out-of-memory errors the device reported, waiting to
+    /// be returned by the next call that checks.
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+/// What `Gpu::open` looks for.
+#[derive(Debug, Clone, Default)]
+pub struct GpuOptions {
+    /// Take the first adapter whose name contains this (case-insensitive);
+    /// otherwise the best: a discrete GPU, then an integrated one, then a
+    /// software one.
+    pub adapter: Option<String>,
+}
+
+/// One adapter as `list_adapters` describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub backend: String,
+    pub kind: String,
+    pub driver: String,
+}
+
+fn instance() -> wgpu::Instance {
+    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+}
+
+fn summary(info: &wgpu::AdapterInfo) -> AdapterSummary {
+    AdapterSummary {
+        name: info.name.clone(),
+        backend: format!("{:?}", info.backend),
+        kind: format!("{:?}", info.device_type),
+        driver: format!("{} {}", info.driver, info.driver_info)
+            .trim()
+            .to_string(),
+    }
+}
+
+/// Every adapter wgpu can see on this machine.
+pub fn list_adapters() -> Vec<AdapterSummary> {
+    let adapters = pollster::block_on(instance().enumerate_adapters(wgpu::Backends::all()));
+    adapters.iter().map(|a| summary(&a.get_info())).collect()
+}
+
+/// Best first: real GPUs before software ones.
+fn rank(kind: wgpu::DeviceType) -> u8 {
+    match kind {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+impl Gpu {
+    /// Opens the chosen adapter. With none on the machine, the error says
+    /// so and what to install.
+    pub fn open(options: &GpuOptions) -> Result<Gpu> {
+        let mut adapters = pollster::block_on(instance().enumerate_adapters(wgpu::Backends::all()));
+        if adapters.is_empty() {
+            return Err(Error::Invalid(
+                "no GPU adapter found: wgpu sees no Vulkan, Metal or DX12 device \
+                 (on Linux without a GPU, `apt-get install mesa-vulkan-drivers libvulkan1` \
+                 gives the lavapipe software adapter)"
+                    .into(),
+            ));
+        }
+        adapters.sort_by_key(|a| rank(a.get_info().device_type));
+        let adapter = match &options.adapter {
+            None => adapters.swap_remove(0),
+            Some(want) => {
+                let want_lower = want.to_lowercase();
+                let found = adapters
+                    .iter()
+                    .position(|a| a.get_info().name.to_lowercase().contains(&want_lower));
+                match found {
+                    Some(i) => adapters.swap_remove(i),
+                    None => {
+                        let names: Vec<String> =
+                            adapters.iter().map(|a| a.get_info().name).collect();
+                        return Err(Error::Invalid(format!(
+                            "no GPU adapter named like {want:?}; found: {}",
+                            names.join(", ")
+                        )));
+                    }
+                }
+            }
+        };
+        Self::from_adapter(adapter)
+    }
+
+    fn from_adapter(adapter: wgpu::Adapter) -> Result<Gpu> {
+        let info = adapter.get_info();
+        let available = adapter.features();
+        // Only timestamp queries are optional; everything else the kernels
+        // use is in WebGPU's core.
+        let timestamps = available.contains(wgpu::Features::TIMESTAMP_QUERY);
+        let features = if timestamps {
+            wgpu::Features::TIMESTAMP_QUERY
+        } else {
+            wgpu::Features::empty()
+        };
+        // WebGPU's defaults, except that larger buffers are taken where the
+        // adapter offers them (a 1B model's embedding is over 128 MiB).
+        let offered = adapter.limits();
+        let limits = wgpu::Limits {
+            max_storage_buffer_binding_size: offered.max_storage_buffer_binding_size,
+            max_buffer_size: offered.max_buffer_size,
+            ..wgpu::Limits::default()
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("monologue"),
+            required_features: features,
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| Error::Invalid(format!("opening the GPU {:?}: {e}", info.name)))?;
+        // wgpu's default is to panic on a device error; keep them instead
+        // and return them as errors.
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            sink.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(e.to_string());
+        }));
+        Ok(Gpu {
+            device,
+            queue,
+            info,
+            limits,
+            timestamps,
+            shaders: Default::default(),
+            errors,
+        })
+    }
+
+    /// The adapter in use.
+    pub fn adapter(&self) -> AdapterSummary {
+        summary(&self.info)
+    }
+
+    /// Whether per-dispatch GPU timestamps are available.
+    pub fn has_timestamps(&self) -> bool {
+        self.timestamps
+    }
+
+    /// The first error the device reported since the last check, if any.
+    pub(crate) fn check_errors(&self) -> Result<()> {
+        let mut errors = self.errors.lock().unwrap_or_else(|e| e.into_inner());
+        let first = errors.drain(..).next();
+        match first {
+            Some(first) => Err(Error::Invalid(format!("GPU error: {first}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Block until all submitted work is done.
+    pub(crate) fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| Error::Invalid(format!("waiting for the GPU: {e}")))
+    }
+}

@@ -1,0 +1,433 @@
+//! Typed launches of the WGSL kernels: each checks its operands, fills its
+//! uniform block and records one dispatch. They mirror the CPU twins in
+//! `crate::ops`, under the same names in the profile.
+
+use super::batch::{bind, Batch, Bind};
+use super::shaders::KernelId;
+use super::weight::GpuWeight;
+use crate::error::{Error, Result};
+use crate::profile::Cost;
+use wgpu::Buffer;
+
+/// Threads per workgroup of the one-dimensional kernels.
+const WG: usize = 64;
+
+fn groups_1d(n: usize) -> [u32; 3] {
+    [n.div_ceil(WG) as u32, 1, 1]
+}
+
+fn u(n: usize) -> u32 {
+    n as u32
+}
+
+/// Fails unless `buffer` holds at least `len` f32 values.
+fn check_len(what: &str, buffer: &Buffer, len: usize) -> Result<()> {
+    if buffer.size() < 4 * len as u64 {
+        return Err(Error::Invalid(format!(
+            "{what}: buffer of {} bytes is smaller than the {len} values it must hold",
+            buffer.size()
+        )));
+    }
+    Ok(())
+}
+
+/// The weight's buffers at their slots (quants at 0, scales at 3).
+fn weight_binds(w: &GpuWeight) -> Vec<Bind<'_>> {
+    let mut binds = vec![bind(0, &w.quants)];
+    if let Some(s) = &w.scales {
+        binds.push(bind(3, s));
+    }
+    binds
+}
+
+/// `y[t, :] = W · x[first + t, :]` for `tokens` rows of x.
+pub fn matmul<'a>(
+    b: &mut Batch<'a>,
+    w: &'a GpuWeight,
+    x: &'a Buffer,
+    first: usize,
+    tokens: usize,
+    y: &'a Buffer,
+) -> Result<()> {
+    check_len("matmul input", x, (first + tokens) * w.cols)?;
+    check_len("matmul output", y, tokens * w.rows)?;
+    let most = b.gpu().limits.max_compute_workgroups_per_dimension as usize;
+    let grid_x = w.rows.min(most);
+    let mut binds = weight_binds(w);
+    binds.push(bind(1, x));
+    binds.push(bind(2, y));
+    let cost = Cost {
+        bytes: w.bytes() * tokens.div_ceil(8) as u64 + 4 * (tokens * (w.rows + w.cols)) as u64,
+        flops: 2 * (tokens * w.rows * w.cols) as u64,
+    };
+    let name = if tokens == 1 { "matvec" } else { "matmul" };
+    b.dispatch(
+        name,
+        KernelId::with_format("matvec", "main", w.format()),
+        binds,
+        &[u(w.rows), u(w.cols), u(tokens), u(grid_x), u(first)],
+        [u(grid_x), u(w.rows.div_ceil(grid_x)), u(tokens.div_ceil(8))],
+        cost,
+        || {
+            format!(
+                "{}[{}, {}] x f32[{tokens}, {}]",
+                w.dtype.name(),
+                w.rows,
+                w.cols,
+                w.cols
+            )
+        },
+    )
+}
+
+/// `out[t, :] = table[ids[t], :]`; `ids` holds `tokens` u32 ids, each
+/// already checked to be below the table's rows.
+pub fn embedding<'a>(
+    b: &mut Batch<'a>,
+    table: &'a GpuWeight,
+    ids: &'a Buffer,
+    tokens: usize,
+    out: &'a Buffer,
+) -> Result<()> {
+    check_len("embedding output", out, tokens * table.cols)?;
+    let mut binds = weight_binds(table);
+    binds.push(bind(1, ids));
+    binds.push(bind(2, out));
+    let blocks = tokens * table.cols / 32;
+    b.dispatch(
+        "embedding",
+        KernelId::with_format("embedding", "main", table.format()),
+        binds,
+        &[u(table.cols), u(tokens)],
+        groups_1d(blocks),
+        Cost {
+            bytes: 8 * (tokens * table.cols) as u64,
+            flops: 0,
+        },
+        || {
+            format!(
+                "{}[{}, {}] x {tokens} ids",
+                table.dtype.name(),
+                table.rows,
+                table.cols
+            )
+        },
+    )
+}
+
+/// RMSNorm of `rows` rows of `cols`.
+#[allow(clippy::too_many_arguments)]
+pub fn rmsnorm<'a>(
+    b: &mut Batch<'a>,
+    x: &'a Buffer,
+    weight: &'a Buffer,
+    out: &'a Buffer,
+    rows: usize,
+    cols: usize,
+    eps: f32,
+) -> Result<()> {
+    check_len("rmsnorm input", x, rows * cols)?;
+    check_len("rmsnorm weight", weight, cols)?;
+    check_len("rmsnorm output", out, rows * cols)?;
+    b.dispatch(
+        "rmsnorm",
+        KernelId::new("rmsnorm", "main"),
+        vec![bind(0, x), bind(1, weight), bind(2, out)],
+        &[u(cols), eps.to_bits()],
+        [u(rows), 1, 1],
+        Cost {
+            bytes: 4 * (2 * rows * cols + cols) as u64,
+            flops: 4 * (rows * cols) as u64,
+        },
+        || format!("f32[{rows}, {cols}]"),
+    )
+}
+
+/// Where rotary embedding reads its angles: the CPU twin's tables.
+pub struct RopeTables {
+    pub cos: Buffer,
+    pub sin: Buffer,
+    pub half: usize,
+    pub max_pos: usize,
+    pub neox: bool,
+}
+
+/// Rotary embedding in place on `x = [tokens, heads, head_dim]` at
+/// positions `pos0..pos0 + tokens`.
+pub fn rope<'a>(
+    b: &mut Batch<'a>,
+    x: &'a Buffer,
+    tables: &'a RopeTables,
+    tokens: usize,
+    heads: usize,
+    head_dim: usize,
+    pos0: usize,
+) -> Result<()> {
+    check_len("rope input", x, tokens * heads * head_dim)?;
+    if pos0 + tokens > tables.max_pos {
+        return Err(Error::Invalid(format!(
+            "rope: position {} is beyond the {} positions the table was built for",
+            pos0 + tokens - 1,
+            tables.max_pos
+        )));
+    }
+    let pairs = tokens * heads * tables.half;
+    b.dispatch(
+        "rope",
+        KernelId::new("rope", "main"),
+        vec![bind(0, x), bind(1, &tables.cos), bind(2, &tables.sin)],
+        &[
+            u(tokens),
+            u(heads),
+            u(head_dim),
+            u(tables.half),
+            u(tables.neox as usize),
+            u(pos0),
+        ],
+        groups_1d(pairs),
+        Cost {
+            bytes: 24 * pairs as u64,
+            flops: 6 * pairs as u64,
+        },
+        || format!("f32[{tokens}, {heads}, {head_dim}] rot {}", 2 * tables.half),
+    )
+}
+
+/// The shapes of one attention call.
+#[derive(Debug, Clone, Copy)]
+pub struct AttentionDims {
+    pub tokens: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub pos0: usize,
+}
+
+impl AttentionDims {
+    fn span(&self) -> usize {
+        self.pos0 + self.tokens
+    }
+
+    fn params(&self) -> [u32; 8] {
+        let scale = 1.0 / (self.head_dim as f32).sqrt();
+        [
+            u(self.tokens),
+            u(self.heads),
+            u(self.kv_heads),
+            u(self.head_dim),
+            u(self.pos0),
+            u(self.span()),
+            scale.to_bits(),
+            0,
+        ]
+    }
+}
+
+/// The buffers of one layer's attention.
+pub struct AttentionBuffers<'a> {
+    pub q: &'a Buffer,
+    pub k_new: &'a Buffer,
+    pub v_new: &'a Buffer,
+    pub k_cache: &'a Buffer,
+    pub v_cache: &'a Buffer,
+    /// `[tokens, heads, span]`: scores, then probabilities.
+    pub scores: &'a Buffer,
+    pub out: &'a Buffer,
+}
+
+/// Causal grouped-query attention of the new tokens over the cache, which
+/// first receives their keys and values.
+pub fn attention<'a>(
+    b: &mut Batch<'a>,
+    d: AttentionDims,
+    buf: &AttentionBuffers<'a>,
+) -> Result<()> {
+    if d.heads == 0 || d.kv_heads == 0 || !d.heads.is_multiple_of(d.kv_heads) || d.tokens == 0 {
+        return Err(Error::Invalid(format!(
+            "attention: {} heads must be a positive multiple of {} key/value heads, over at least one token",
+            d.heads, d.kv_heads
+        )));
+    }
+    let kv_width = d.kv_heads * d.head_dim;
+    let rows = d.tokens * d.heads;
+    check_len("attention queries", buf.q, rows * d.head_dim)?;
+    check_len("attention new keys", buf.k_new, d.tokens * kv_width)?;
+    check_len("attention new values", buf.v_new, d.tokens * kv_width)?;
+    check_len("attention key cache", buf.k_cache, d.span() * kv_width)?;
+    check_len("attention value cache", buf.v_cache, d.span() * kv_width)?;
+    check_len("attention scores", buf.scores, rows * d.span())?;
+    check_len("attention output", buf.out, rows * d.head_dim)?;
+    let params = d.params();
+    let shapes = || {
+        format!(
+            "q f32[{}, {}, {}] kv f32[{}, {}, {}]",
+            d.tokens,
+            d.heads,
+            d.head_dim,
+            d.span(),
+            d.kv_heads,
+            d.head_dim
+        )
+    };
+    b.dispatch(
+        "kv_store",
+        KernelId::new("attention", "store_kv"),
+        vec![
+            bind(1, buf.k_cache),
+            bind(2, buf.v_cache),
+            bind(5, buf.k_new),
+            bind(6, buf.v_new),
+        ],
+        &params,
+        groups_1d(d.tokens * kv_width),
+        Cost {
+            bytes: 16 * (d.tokens * kv_width) as u64,
+            flops: 0,
+        },
+        shapes,
+    )?;
+    let pairs = (d.heads * (d.tokens * d.pos0 + d.tokens * (d.tokens + 1) / 2)) as u64;
+    b.dispatch(
+        "attention_scores",
+        KernelId::new("attention", "score"),
+        vec![bind(0, buf.q), bind(1, buf.k_cache), bind(3, buf.scores)],
+        &params,
+        [d.span().div_ceil(WG) as u32, u(rows), 1],
+        Cost {
+            bytes: 4 * (rows * d.head_dim + d.span() * kv_width + rows * d.span()) as u64,
+            flops: 2 * pairs * d.head_dim as u64,
+        },
+        shapes,
+    )?;
+    softmax(b, buf.scores, rows, d.span())?;
+    b.dispatch(
+        "attention_mix",
+        KernelId::new("attention", "mix"),
+        vec![bind(2, buf.v_cache), bind(3, buf.scores), bind(7, buf.out)],
+        &params,
+        [u(rows), 1, 1],
+        Cost {
+            bytes: 4 * (rows * d.span() + d.span() * kv_width + rows * d.head_dim) as u64,
+            flops: 2 * pairs * d.head_dim as u64,
+        },
+        shapes,
+    )
+}
+
+/// Softmax of each of `rows` rows of `cols`, in place.
+pub fn softmax<'a>(b: &mut Batch<'a>, x: &'a Buffer, rows: usize, cols: usize) -> Result<()> {
+    check_len("softmax input", x, rows * cols)?;
+    b.dispatch(
+        "softmax",
+        KernelId::new("softmax", "main"),
+        vec![bind(0, x)],
+        &[u(cols)],
+        [u(rows), 1, 1],
+        Cost {
+            bytes: 12 * (rows * cols) as u64,
+            flops: 5 * (rows * cols) as u64,
+        },
+        || format!("f32[{rows}, {cols}]"),
+    )
+}
+
+/// `x += y` over `len` values.
+pub fn add<'a>(b: &mut Batch<'a>, x: &'a Buffer, y: &'a Buffer, len: usize) -> Result<()> {
+    check_len("add", x, len)?;
+    check_len("add", y, len)?;
+    b.dispatch(
+        "add",
+        KernelId::new("elementwise", "add"),
+        vec![bind(0, x), bind(1, y)],
+        &[u(len), 1],
+        groups_1d(len),
+        Cost {
+            bytes: 12 * len as u64,
+            flops: len as u64,
+        },
+        || format!("f32[{len}]"),
+    )
+}
+
+/// `x[r, :] += bias` for every row of `x` (`len` values, rows of `cols`).
+pub fn add_rows<'a>(
+    b: &mut Batch<'a>,
+    x: &'a Buffer,
+    bias: &'a Buffer,
+    len: usize,
+    cols: usize,
+) -> Result<()> {
+    check_len("add_rows", x, len)?;
+    check_len("add_rows bias", bias, cols)?;
+    b.dispatch(
+        "add_bias",
+        KernelId::new("elementwise", "add_rows"),
+        vec![bind(0, x), bind(1, bias)],
+        &[u(len), u(cols)],
+        groups_1d(len),
+        Cost {
+            bytes: 8 * len as u64,
+            flops: len as u64,
+        },
+        || format!("f32[{}, {cols}]", len / cols.max(1)),
+    )
+}
+
+/// `gate = silu(gate) · up` over `len` values.
+pub fn swiglu<'a>(b: &mut Batch<'a>, gate: &'a Buffer, up: &'a Buffer, len: usize) -> Result<()> {
+    check_len("swiglu", gate, len)?;
+    check_len("swiglu", up, len)?;
+    b.dispatch(
+        "swiglu",
+        KernelId::new("activation", "swiglu"),
+        vec![bind(0, gate), bind(1, up)],
+        &[u(len)],
+        groups_1d(len),
+        Cost {
+            bytes: 12 * len as u64,
+            flops: 6 * len as u64,
+        },
+        || format!("f32[{len}]"),
+    )
+}
+
+/// GELU (tanh approximation) in place over `len` values.
+pub fn gelu<'a>(b: &mut Batch<'a>, x: &'a Buffer, len: usize) -> Result<()> {
+    check_len("gelu", x, len)?;
+    b.dispatch(
+        "gelu",
+        KernelId::new("activation", "gelu"),
+        vec![bind(0, x)],
+        &[u(len)],
+        groups_1d(len),
+        Cost {
+            bytes: 8 * len as u64,
+            flops: 9 * len as u64,
+        },
+        || format!("f32[{len}]"),
+    )
+}
+
+/// The index of each row's largest value into `best` (u32 per row).
+pub fn argmax<'a>(
+    b: &mut Batch<'a>,
+    x: &'a Buffer,
+    best: &'a Buffer,
+    rows: usize,
+    cols: usize,
+) -> Result<()> {
+    check_len("argmax input", x, rows * cols)?;
+    check_len("argmax output", best, rows)?;
+    b.dispatch(
+        "argmax",
+        KernelId::new("argmax", "main"),
+        vec![bind(0, x), bind(2, best)],
+        &[u(cols)],
+        [u(rows), 1, 1],
+        Cost {
+            bytes: 4 * (rows * cols) as u64,
+            flops: (rows * cols) as u64,
+        },
+        || format!("f32[{rows}, {cols}]"),
+    )
+}

@@ -1,0 +1,20 @@
+//! The GPU backend: WGSL kernels (from `shaders/`) on wgpu, which runs them
+//! on Vulkan, Metal, DX12 and, in the browser, WebGPU.
+//!
+//! - [`device`]: finding and opening an adapter ([`Gpu`]).
+//! - [`shaders`]: the WGSL sources, by name, and the pipeline cache.
+//! - [`buffer`]: uploads and read-backs.
+//! - [`weight`]: weight matrices kept in their quantized formats.
+//! - [`batch`]: recording dispatches, one submission per batch, and
+//!   per-kernel GPU timing into the same profile as the CPU kernels.
+//! - [`kernels`]: one typed launch per kernel, mirroring `crate::ops`.
+
+pub mod batch;
+pub mod buffer;
+pub mod device;
+pub mod kernels;
+pub mod shaders;
+pub mod weight;
+
+pub use device::{list_adapters, AdapterSummary, Gpu, GpuOptions};
+pub use weight::GpuWeight;

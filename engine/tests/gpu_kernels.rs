@@ -1,0 +1,422 @@
+//! Every WGSL kernel against its CPU twin (or a plain f64 reference) on
+//! random inputs, with sizes that are not multiples of the workgroup or
+//! tile sizes. Runs on any adapter; in CI on Mesa's lavapipe.
+
+mod common;
+
+use common::gpu::{run, GpuTest};
+use common::Rng;
+use monologue::backend::gpu::batch::Batch;
+use monologue::backend::gpu::kernels::{self, AttentionBuffers, AttentionDims, RopeTables};
+use monologue::backend::gpu::{Gpu, GpuWeight};
+use monologue::ops;
+use monologue::ops::attention::KvCache;
+use monologue::ops::rope::{RopeCache, RopeLayout};
+use monologue::tensor::{AlignedBuf, DType, Storage, Tensor};
+
+fn main() {
+    let tests: &[GpuTest] = &[
+        (
+            "matmul_matches_an_f64_reference_in_every_format",
+            matmul_matches_an_f64_reference_in_every_format,
+        ),
+        (
+            "matmul_reads_from_a_chosen_first_row",
+            matmul_reads_from_a_chosen_first_row,
+        ),
+        (
+            "embedding_dequantizes_rows_exactly",
+            embedding_dequantizes_rows_exactly,
+        ),
+        ("rmsnorm_matches_the_cpu", rmsnorm_matches_the_cpu),
+        (
+            "rope_matches_the_cpu_in_both_layouts",
+            rope_matches_the_cpu_in_both_layouts,
+        ),
+        (
+            "attention_matches_the_cpu_for_prefill_then_decode",
+            attention_matches_the_cpu_for_prefill_then_decode,
+        ),
+        ("softmax_matches_the_cpu", softmax_matches_the_cpu),
+        (
+            "elementwise_and_activations_match_the_cpu",
+            elementwise_and_activations_match_the_cpu,
+        ),
+        (
+            "argmax_picks_the_first_largest",
+            argmax_picks_the_first_largest,
+        ),
+        (
+            "bad_operands_are_errors_not_panics",
+            bad_operands_are_errors_not_panics,
+        ),
+        (
+            "profiling_records_gpu_kernels",
+            profiling_records_gpu_kernels,
+        ),
+    ];
+    run(tests);
+}
+
+fn tensor(dtype: DType, values: &[f32], shape: &[usize]) -> Tensor {
+    let mut bytes = vec![0u8; dtype.bytes_for(values.len()).unwrap()];
+    monologue::quant::quantize(dtype, values, &mut bytes).unwrap();
+    Tensor::from_storage(
+        Storage::owned(AlignedBuf::from_bytes(&bytes)),
+        dtype,
+        shape.to_vec(),
+    )
+    .unwrap()
+}
+
+fn submit<'a>(gpu: &'a Gpu, record: impl FnOnce(&mut Batch<'a>)) {
+    let mut b = Batch::new(gpu);
+    record(&mut b);
+    b.submit().unwrap();
+}
+
+/// max |a − b| / (max |b| + tiny): one number for "how far off".
+fn rel_err(got: &[f32], want: &[f64]) -> f64 {
+    assert_eq!(got.len(), want.len());
+    let scale = want.iter().fold(0f64, |m, v| m.max(v.abs())) + 1e-30;
+    got.iter()
+        .zip(want)
+        .map(|(&g, &w)| (g as f64 - w).abs())
+        .fold(0.0, f64::max)
+        / scale
+}
+
+fn as_f64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+fn matmul_matches_an_f64_reference_in_every_format(gpu: &Gpu) {
+    let mut rng = Rng::new(1);
+    for dtype in [
+        DType::F32,
+        DType::F16,
+        DType::Q8_0,
+        DType::Q4_0,
+        DType::Q4_1,
+    ] {
+        for (rows, cols, tokens) in [
+            (1, 32, 1),
+            (7, 96, 3),
+            (70, 608, 1),
+            (67, 2080, 9),
+            (130, 64, 17),
+        ] {
+            let w = tensor(dtype, &rng.normals(rows * cols), &[rows, cols]);
+            let dense = w.to_f32_vec().unwrap(); // what the GPU must multiply by
+            let x = rng.normals(tokens * cols);
+            let want: Vec<f64> = (0..tokens)
+                .flat_map(|t| {
+                    let (dense, x) = (&dense, &x);
+                    (0..rows).map(move |r| {
+                        (0..cols)
+                            .map(|c| dense[r * cols + c] as f64 * x[t * cols + c] as f64)
+                            .sum()
+                    })
+                })
+                .collect();
+            let gw = GpuWeight::upload(gpu, "w", &w).unwrap();
+            let gx = gpu.upload_f32("x", &x).unwrap();
+            let gy = gpu.zeros("y", 4 * (tokens * rows) as u64).unwrap();
+            submit(gpu, |b| {
+                kernels::matmul(b, &gw, &gx, 0, tokens, &gy).unwrap()
+            });
+            let got = gpu.read_f32(&gy, 0, tokens * rows).unwrap();
+            let err = rel_err(&got, &want);
+            assert!(
+                err < 1e-5,
+                "{dtype} [{rows}, {cols}] x {tokens}: error {err}"
+            );
+        }
+    }
+}
+
+fn matmul_reads_from_a_chosen_first_row(gpu: &Gpu) {
+    let mut rng = Rng::new(2);
+    let (rows, cols, tokens) = (9, 64, 5);
+    let w = tensor(DType::Q8_0, &rng.normals(rows * cols), &[rows, cols]);
+    let x = rng.normals(tokens * cols);
+    let gw = GpuWeight::upload(gpu, "w", &w).unwrap();
+    let gx = gpu.upload_f32("x", &x).unwrap();
+    let all = gpu.zeros("all", 4 * (tokens * rows) as u64).unwrap();
+    let last = gpu.zeros("last", 4 * rows as u64).unwrap();
+    submit(gpu, |b| {
+        kernels::matmul(b, &gw, &gx, 0, tokens, &all).unwrap();
+        kernels::matmul(b, &gw, &gx, tokens - 1, 1, &last).unwrap();
+    });
+    let all = gpu.read_f32(&all, 0, tokens * rows).unwrap();
+    let last = gpu.read_f32(&last, 0, rows).unwrap();
+    assert_eq!(&all[(tokens - 1) * rows..], &last[..]);
+}
+
+fn embedding_dequantizes_rows_exactly(gpu: &Gpu) {
+    let mut rng = Rng::new(3);
+    let (vocab, d) = (50, 96);
+    let ids = [0u32, 49, 7, 7, 23];
+    for dtype in [
+        DType::F32,
+        DType::F16,
+        DType::Q8_0,
+        DType::Q4_0,
+        DType::Q4_1,
+    ] {
+        let table = tensor(dtype, &rng.normals(vocab * d), &[vocab, d]);
+        let mut want = vec![0f32; ids.len() * d];
+        ops::embedding::embedding(&table, &ids, &mut want).unwrap();
+        let gt = GpuWeight::upload(gpu, "table", &table).unwrap();
+        let gids = gpu.upload("ids", bytemuck::cast_slice(&ids)).unwrap();
+        let out = gpu.zeros("out", 4 * want.len() as u64).unwrap();
+        submit(gpu, |b| {
+            kernels::embedding(b, &gt, &gids, ids.len(), &out).unwrap()
+        });
+        let got = gpu.read_f32(&out, 0, want.len()).unwrap();
+        assert_eq!(got, want, "{dtype}");
+    }
+}
+
+fn rmsnorm_matches_the_cpu(gpu: &Gpu) {
+    let mut rng = Rng::new(4);
+    for (rows, cols) in [(1, 37), (3, 576), (5, 1000)] {
+        let x = rng.normals(rows * cols);
+        let w = rng.normals(cols);
+        let mut want = vec![0f32; rows * cols];
+        ops::norm::rmsnorm(&x, &w, 1e-5, &mut want).unwrap();
+        let (gx, gw) = (
+            gpu.upload_f32("x", &x).unwrap(),
+            gpu.upload_f32("w", &w).unwrap(),
+        );
+        let out = gpu.zeros("out", 4 * want.len() as u64).unwrap();
+        submit(gpu, |b| {
+            kernels::rmsnorm(b, &gx, &gw, &out, rows, cols, 1e-5).unwrap()
+        });
+        let got = gpu.read_f32(&out, 0, want.len()).unwrap();
+        let err = rel_err(&got, &as_f64(&want));
+        assert!(err < 1e-5, "[{rows}, {cols}]: {err}");
+    }
+}
+
+fn rope_tables(gpu: &Gpu, cache: &RopeCache, neox: bool) -> RopeTables {
+    let (cos, sin) = cache.tables();
+    RopeTables {
+        cos: gpu.upload_f32("cos", cos).unwrap(),
+        sin: gpu.upload_f32("sin", sin).unwrap(),
+        half: cache.rot_dim() / 2,
+        max_pos: cache.max_pos(),
+        neox,
+    }
+}
+
+fn rope_matches_the_cpu_in_both_layouts(gpu: &Gpu) {
+    let mut rng = Rng::new(5);
+    let (tokens, heads, head_dim, pos0) = (3, 5, 40, 11);
+    for (layout, rot) in [
+        (RopeLayout::Interleaved, 40),
+        (RopeLayout::NeoX, 40),
+        (RopeLayout::NeoX, 24),
+    ] {
+        let cache = RopeCache::new(10000.0, rot, 64).unwrap();
+        let x = rng.normals(tokens * heads * head_dim);
+        let mut want = x.clone();
+        let positions: Vec<usize> = (pos0..pos0 + tokens).collect();
+        ops::rope::rope(&mut want, &positions, heads, head_dim, layout, &cache).unwrap();
+        let tables = rope_tables(gpu, &cache, layout == RopeLayout::NeoX);
+        let gx = gpu.upload_f32("x", &x).unwrap();
+        submit(gpu, |b| {
+            kernels::rope(b, &gx, &tables, tokens, heads, head_dim, pos0).unwrap()
+        });
+        let got = gpu.read_f32(&gx, 0, x.len()).unwrap();
+        let err = rel_err(&got, &as_f64(&want));
+        assert!(err < 1e-6, "{layout:?} rot {rot}: {err}");
+    }
+}
+
+fn attention_matches_the_cpu_for_prefill_then_decode(gpu: &Gpu) {
+    let mut rng = Rng::new(6);
+    let (heads, kv_heads, hd, capacity) = (6, 2, 40, 80);
+    let kv_width = kv_heads * hd;
+    let mut cpu_cache = KvCache::new(capacity, kv_heads, hd, DType::F32).unwrap();
+    let k_cache = gpu
+        .zeros("k cache", 4 * (capacity * kv_width) as u64)
+        .unwrap();
+    let v_cache = gpu
+        .zeros("v cache", 4 * (capacity * kv_width) as u64)
+        .unwrap();
+    // A 70-token prefill (more keys than a workgroup), then one decode step.
+    let mut pos0 = 0;
+    for tokens in [70, 1] {
+        let q = rng.normals(tokens * heads * hd);
+        let k = rng.normals(tokens * kv_width);
+        let v = rng.normals(tokens * kv_width);
+        let span = pos0 + tokens;
+        let mut want = vec![0f32; q.len()];
+        let mut want_probs = vec![0f32; tokens * heads * span];
+        ops::attention::attention(
+            &q,
+            &k,
+            &v,
+            &mut cpu_cache,
+            pos0,
+            &mut want,
+            Some(&mut want_probs),
+        )
+        .unwrap();
+        let (gq, gk, gv) = (
+            gpu.upload_f32("q", &q).unwrap(),
+            gpu.upload_f32("k", &k).unwrap(),
+            gpu.upload_f32("v", &v).unwrap(),
+        );
+        let scores = gpu.zeros("scores", 4 * want_probs.len() as u64).unwrap();
+        let out = gpu.zeros("out", 4 * q.len() as u64).unwrap();
+        let dims = AttentionDims {
+            tokens,
+            heads,
+            kv_heads,
+            head_dim: hd,
+            pos0,
+        };
+        let buffers = AttentionBuffers {
+            q: &gq,
+            k_new: &gk,
+            v_new: &gv,
+            k_cache: &k_cache,
+            v_cache: &v_cache,
+            scores: &scores,
+            out: &out,
+        };
+        submit(gpu, |b| kernels::attention(b, dims, &buffers).unwrap());
+        let got = gpu.read_f32(&out, 0, q.len()).unwrap();
+        let probs = gpu.read_f32(&scores, 0, want_probs.len()).unwrap();
+        let err = rel_err(&got, &as_f64(&want));
+        assert!(err < 1e-5, "{tokens} tokens at {pos0}: output error {err}");
+        let err = rel_err(&probs, &as_f64(&want_probs));
+        assert!(
+            err < 1e-5,
+            "{tokens} tokens at {pos0}: probability error {err}"
+        );
+        pos0 += tokens;
+    }
+}
+
+fn softmax_matches_the_cpu(gpu: &Gpu) {
+    let mut rng = Rng::new(7);
+    let (rows, cols) = (4, 300);
+    let x: Vec<f32> = rng.normals(rows * cols).iter().map(|v| v * 8.0).collect();
+    let mut want = x.clone();
+    ops::softmax::softmax(&mut want, cols).unwrap();
+    let gx = gpu.upload_f32("x", &x).unwrap();
+    submit(gpu, |b| kernels::softmax(b, &gx, rows, cols).unwrap());
+    let got = gpu.read_f32(&gx, 0, x.len()).unwrap();
+    let err = rel_err(&got, &as_f64(&want));
+    assert!(err < 1e-5, "{err}");
+}
+
+fn elementwise_and_activations_match_the_cpu(gpu: &Gpu) {
+    let mut rng = Rng::new(8);
+    let (len, cols) = (6 * 77, 77);
+    let (x, y, bias) = (rng.normals(len), rng.normals(len), rng.normals(cols));
+    let gx = gpu.upload_f32("x", &x).unwrap();
+    let gy = gpu.upload_f32("y", &y).unwrap();
+    let gb = gpu.upload_f32("bias", &bias).unwrap();
+    // x + y, then + bias on every row, then swiglu with y, then gelu.
+    submit(gpu, |b| {
+        kernels::add(b, &gx, &gy, len).unwrap();
+        kernels::add_rows(b, &gx, &gb, len, cols).unwrap();
+        kernels::swiglu(b, &gx, &gy, len).unwrap();
+        kernels::gelu(b, &gx, len).unwrap();
+    });
+    let mut want = x.clone();
+    ops::elementwise::add_inplace(&mut want, &y).unwrap();
+    for row in want.chunks_exact_mut(cols) {
+        ops::elementwise::add_inplace(row, &bias).unwrap();
+    }
+    ops::activation::swiglu_inplace(&mut want, &y).unwrap();
+    ops::activation::gelu(&mut want);
+    let got = gpu.read_f32(&gx, 0, len).unwrap();
+    let err = rel_err(&got, &as_f64(&want));
+    assert!(err < 1e-5, "{err}");
+}
+
+fn argmax_picks_the_first_largest(gpu: &Gpu) {
+    let mut rng = Rng::new(9);
+    let (rows, cols) = (3, 1000);
+    let mut x = rng.normals(rows * cols);
+    // Row 1: a tie between 700 and 300 → 300; row 2: the last column.
+    x[cols + 300] = 50.0;
+    x[cols + 700] = 50.0;
+    x[2 * cols + cols - 1] = 60.0;
+    let gx = gpu.upload_f32("x", &x).unwrap();
+    let best = gpu.zeros("best", 4 * rows as u64).unwrap();
+    submit(gpu, |b| kernels::argmax(b, &gx, &best, rows, cols).unwrap());
+    let got: Vec<u32> = bytemuck::pod_collect_to_vec(&gpu.read(&best, 0, 4 * rows as u64).unwrap());
+    let want: Vec<u32> = x
+        .chunks_exact(cols)
+        .map(monologue::generate::sampler::argmax)
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(&got[1..], &[300, 999]);
+}
+
+fn bad_operands_are_errors_not_panics(gpu: &Gpu) {
+    let w = tensor(DType::Q8_0, &vec![0.5; 64 * 32], &[64, 32]);
+    let gw = GpuWeight::upload(gpu, "w", &w).unwrap();
+    let small = gpu.zeros("small", 16).unwrap();
+    let mut b = Batch::new(gpu);
+    let err = kernels::matmul(&mut b, &gw, &small, 0, 1, &small)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("matmul input") && err.contains("smaller"),
+        "{err}"
+    );
+    let q4k = Tensor::from_storage(
+        Storage::owned(AlignedBuf::zeroed(DType::Q4_K.bytes_for(256).unwrap())),
+        DType::Q4_K,
+        vec![1, 256],
+    )
+    .unwrap();
+    let err = GpuWeight::upload(gpu, "blk.0.ffn_down.weight", &q4k)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("blk.0.ffn_down.weight") && err.contains("Q4_K"),
+        "{err}"
+    );
+}
+
+fn profiling_records_gpu_kernels(gpu: &Gpu) {
+    let x = gpu.upload_f32("x", &[1.0; 300]).unwrap();
+    let y = gpu.upload_f32("y", &[2.0; 300]).unwrap();
+    monologue::profile::start();
+    submit(gpu, |b| {
+        kernels::add(b, &x, &y, 300).unwrap();
+        kernels::softmax(b, &x, 3, 100).unwrap();
+    });
+    let profile = monologue::profile::stop();
+    let rows = profile.summary();
+    let names: Vec<&str> = rows.iter().map(|r| r.kernel.as_str()).collect();
+    assert!(
+        names.contains(&"add") && names.contains(&"softmax"),
+        "{names:?}"
+    );
+    let backend = if gpu.has_timestamps() {
+        "wgpu"
+    } else {
+        "wgpu-wall"
+    };
+    assert!(
+        rows.iter().all(|r| r.backend == backend),
+        "{:?}",
+        rows.iter().map(|r| &r.backend).collect::<Vec<_>>()
+    );
+    assert!(rows.iter().all(|r| r.total_ms > 0.0));
+    let got = gpu.read_f32(&x, 0, 3).unwrap();
+    assert!(
+        (got[0] - 0.01).abs() < 1e-6,
+        "softmax of 100 equal values: {got:?}"
+    );
+}

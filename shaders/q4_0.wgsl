@@ -1,0 +1,28 @@
+// Q4_0 weights as the GPU holds them (the CPU twin: engine/src/quant/q4_0.rs).
+// A block is 16 bytes of 4-bit values (4 words) and one f16 scale, two
+// blocks' scales to a word. Byte j holds weight j in its low nibble and
+// weight j + 16 in its high nibble; a weight is d · (q − 8).
+@group(0) @binding(0) var<storage, read> w_quants: array<u32>;
+@group(0) @binding(3) var<storage, read> w_scales: array<u32>;
+
+fn block_scale(block: u32) -> f32 {
+    let pair = unpack2x16float(w_scales[block / 2u]);
+    return select(pair.x, pair.y, (block & 1u) == 1u);
+}
+
+// Nibble `shift / 4` of each byte of a word (shift 0: low, 4: high).
+fn nibbles(w: u32, shift: u32) -> vec4<f32> {
+    let v = (w >> shift) & 0x0f0f0f0fu;
+    return vec4<f32>(f32(v & 0xffu), f32((v >> 8u) & 0xffu), f32((v >> 16u) & 0xffu), f32(v >> 24u));
+}
+
+fn dequant_block(block: u32) -> array<vec4<f32>, 8> {
+    let d = block_scale(block);
+    var out: array<vec4<f32>, 8>;
+    for (var i = 0u; i < 4u; i++) {
+        let w = w_quants[block * 4u + i];
+        out[i] = d * (nibbles(w, 0u) - 8.0);
+        out[i + 4u] = d * (nibbles(w, 4u) - 8.0);
+    }
+    return out;
+}
