@@ -2,10 +2,11 @@
 // file is placed before this one, providing `dequant_block`) times the rows
 // of x. The CPU twin: engine/src/ops/quant.rs (and gemm.rs for f32).
 //
-// One workgroup computes one output row for up to TOKENS rows of x: each
-// weight block is dequantized once and used for all of them, so prefill
-// reads the weights once per TOKENS tokens and decode (one token) is a plain
-// matrix × vector. Threads stride over the row's blocks, then sum.
+// Each thread computes one output row for up to TOKENS rows of x: a weight
+// block is dequantized once and used for all of them, so prefill reads the
+// weights once per TOKENS tokens and decode (one token) is a plain matrix ×
+// vector. No shared memory and no barriers: the threads of a workgroup
+// read the same x, which stays in cache.
 
 struct Params {
     rows: u32,     // output features (rows of W)
@@ -21,11 +22,10 @@ struct Params {
 
 const WG: u32 = 64u;
 const TOKENS: u32 = 8u;
-var<workgroup> partial: array<f32, 512>; // TOKENS × WG
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let row = wid.x + wid.y * p.grid_x;
+    let row = (wid.x + wid.y * p.grid_x) * WG + lid;
     if (row >= p.rows) {
         return;
     }
@@ -33,7 +33,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let n_t = min(TOKENS, p.tokens - t0);
     let blocks = p.cols / 32u;
     var acc: array<f32, 8>;
-    for (var b = lid; b < blocks; b += WG) {
+    for (var b = 0u; b < blocks; b++) {
         let w = dequant_block(row * blocks + b);
         for (var t = 0u; t < n_t; t++) {
             let at = ((p.x_first + t0 + t) * p.cols + b * 32u) / 4u;
@@ -44,19 +44,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             acc[t] += s;
         }
     }
-    for (var t = 0u; t < TOKENS; t++) {
-        partial[t * WG + lid] = acc[t];
-    }
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-        if (lid < stride) {
-            for (var t = 0u; t < TOKENS; t++) {
-                partial[t * WG + lid] += partial[t * WG + lid + stride];
-            }
-        }
-        workgroupBarrier();
-    }
-    if (lid < n_t) {
-        y[(t0 + lid) * p.rows + row] = partial[lid * WG];
+    for (var t = 0u; t < n_t; t++) {
+        y[(t0 + t) * p.rows + row] = acc[t];
     }
 }

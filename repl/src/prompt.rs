@@ -20,6 +20,10 @@ pub struct ModelArgs {
     /// Element type of the key/value cache: f32 (default) or f16.
     #[arg(long, value_name = "TYPE", default_value = "f32")]
     pub kv_cache: String,
+    /// Where the forward pass runs: cpu, wgpu (the best GPU adapter), or
+    /// wgpu:NAME (an adapter whose name contains NAME).
+    #[arg(long, default_value = "cpu")]
+    pub backend: String,
 }
 
 impl ModelArgs {
@@ -42,9 +46,14 @@ impl ModelArgs {
             "f16" => DType::F16,
             other => return Err(format!("--kv-cache {other}: use f32 or f16").into()),
         };
+        let backend = self
+            .backend
+            .parse()
+            .map_err(|e| format!("--backend: {e}"))?;
         let options = LoadOptions {
             quantize,
             kv_cache: Some(kv_cache),
+            backend,
         };
         Ok(LanguageModel::load(&self.model, &options)?)
     }

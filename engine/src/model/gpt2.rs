@@ -230,7 +230,12 @@ impl Gpt2 {
         ops::embedding::embedding(&self.positions, &positions, &mut h)?;
         ops::elementwise::add_inplace(&mut x, &h)?;
         offer(hooks, Site::global(Embed), &mut x, || vec![t, d], pos0)?;
-        for (i, (layer, cache)) in self.layers.iter().zip(&mut state.caches).enumerate() {
+        for (i, (layer, cache)) in self
+            .layers
+            .iter()
+            .zip(state.host_caches(self.layers.len())?)
+            .enumerate()
+        {
             let at = |point| Site::block(i, point);
             offer(hooks, at(ResidPre), &mut x, || vec![t, d], pos0)?;
 

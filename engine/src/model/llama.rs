@@ -19,30 +19,31 @@ use crate::inspect::{Hooks, NoHooks, Point, Point::*, Site};
 use crate::ops::{self, rope::RopeCache};
 use crate::tensor::{DType, Tensor};
 
-struct Layer {
-    attn_norm: Vec<f32>,
-    wq: Tensor,
-    wk: Tensor,
-    wv: Tensor,
-    bq: Option<Vec<f32>>,
-    bk: Option<Vec<f32>>,
-    bv: Option<Vec<f32>>,
-    wo: Tensor,
-    ffn_norm: Vec<f32>,
-    w_gate: Tensor,
-    w_up: Tensor,
-    w_down: Tensor,
+// Fields are visible to the crate so the GPU backend can upload them.
+pub(crate) struct Layer {
+    pub(crate) attn_norm: Vec<f32>,
+    pub(crate) wq: Tensor,
+    pub(crate) wk: Tensor,
+    pub(crate) wv: Tensor,
+    pub(crate) bq: Option<Vec<f32>>,
+    pub(crate) bk: Option<Vec<f32>>,
+    pub(crate) bv: Option<Vec<f32>>,
+    pub(crate) wo: Tensor,
+    pub(crate) ffn_norm: Vec<f32>,
+    pub(crate) w_gate: Tensor,
+    pub(crate) w_up: Tensor,
+    pub(crate) w_down: Tensor,
 }
 
 pub struct Llama {
-    config: LlamaConfig,
+    pub(crate) config: LlamaConfig,
     info: ModelInfo,
-    embedding: Tensor,
-    layers: Vec<Layer>,
-    output_norm: Vec<f32>,
+    pub(crate) embedding: Tensor,
+    pub(crate) layers: Vec<Layer>,
+    pub(crate) output_norm: Vec<f32>,
     /// The unembedding; the token embedding itself when the model ties them.
-    output: Tensor,
-    rope: RopeCache,
+    pub(crate) output: Tensor,
+    pub(crate) rope: RopeCache,
 }
 
 impl Llama {
@@ -185,7 +186,12 @@ impl Llama {
 
         ops::embedding::embedding(&self.embedding, tokens, &mut x)?;
         offer(hooks, Site::global(Embed), &mut x, || vec![t, d], pos0)?;
-        for (i, (layer, cache)) in self.layers.iter().zip(&mut state.caches).enumerate() {
+        for (i, (layer, cache)) in self
+            .layers
+            .iter()
+            .zip(state.host_caches(self.layers.len())?)
+            .enumerate()
+        {
             let at = |point| Site::block(i, point);
             offer(hooks, at(ResidPre), &mut x, || vec![t, d], pos0)?;
 

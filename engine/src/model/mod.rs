@@ -13,14 +13,14 @@ mod gpt2;
 mod linear;
 mod llama;
 mod names;
-mod state;
+pub(crate) mod state;
 mod weights;
 
 pub use config::{Gpt2Config, LlamaConfig};
 pub use gpt2::Gpt2;
 pub use llama::Llama;
 pub use names::{Naming, Part};
-pub use state::State;
+pub use state::{DeviceCache, State};
 pub use weights::Weights;
 
 use crate::error::{Error, Result};
@@ -94,6 +94,76 @@ pub struct LoadOptions {
     pub quantize: Option<DType>,
     /// Element type of the key/value cache (F32 by default, or F16).
     pub kv_cache: Option<DType>,
+    /// Where the forward pass runs.
+    pub backend: Backend,
+}
+
+/// Where a model's forward pass runs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Backend {
+    /// The CPU kernels (`backend::cpu`).
+    #[default]
+    Cpu,
+    /// The WGSL kernels on a GPU through wgpu; `adapter` picks one whose
+    /// name contains it (else the best one).
+    Wgpu { adapter: Option<String> },
+}
+
+impl std::str::FromStr for Backend {
+    type Err = Error;
+
+    /// `cpu`, `wgpu`, or `wgpu:NAME` (an adapter whose name contains NAME).
+    fn from_str(s: &str) -> Result<Self> {
+        match s.split_once(':') {
+            None if s == "cpu" => Ok(Backend::Cpu),
+            None if s == "wgpu" || s == "gpu" => Ok(Backend::Wgpu { adapter: None }),
+            Some(("wgpu" | "gpu", name)) if !name.is_empty() => Ok(Backend::Wgpu {
+                adapter: Some(name.to_string()),
+            }),
+            _ => Err(Error::Invalid(format!(
+                "unknown backend {s:?}: use cpu, wgpu, or wgpu:ADAPTER-NAME"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backend::Cpu => write!(f, "cpu"),
+            Backend::Wgpu { adapter: None } => write!(f, "wgpu"),
+            Backend::Wgpu { adapter: Some(a) } => write!(f, "wgpu:{a}"),
+        }
+    }
+}
+
+/// Moves a loaded Llama-family model to the backend `options` ask for.
+fn place_llama(model: Llama, options: &LoadOptions) -> Result<Box<dyn Model>> {
+    match &options.backend {
+        Backend::Cpu => Ok(Box::new(model)),
+        #[cfg(feature = "gpu")]
+        Backend::Wgpu { adapter } => {
+            use crate::backend::gpu::{Gpu, GpuLlama, GpuOptions};
+            let gpu = Gpu::shared(&GpuOptions {
+                adapter: adapter.clone(),
+            })?;
+            Ok(Box::new(GpuLlama::upload(model, gpu)?))
+        }
+        #[cfg(not(feature = "gpu"))]
+        Backend::Wgpu { .. } => Err(Error::Invalid(
+            "this build has no GPU backend (the engine's `gpu` feature is off)".into(),
+        )),
+    }
+}
+
+/// GPT-2 runs on the CPU only, so far.
+fn place_gpt2(model: Gpt2, options: &LoadOptions) -> Result<Box<dyn Model>> {
+    match &options.backend {
+        Backend::Cpu => Ok(Box::new(model)),
+        Backend::Wgpu { .. } => Err(Error::Invalid(
+            "GPT-2 does not run on the GPU backend yet (the Llama family does)".into(),
+        )),
+    }
 }
 
 /// Load a GGUF file or a Hugging Face folder (`config.json` +
@@ -134,11 +204,11 @@ pub fn from_file(file: &ModelFile, path: &Path, options: &LoadOptions) -> Result
             match arch {
                 "llama" | "qwen2" => {
                     let config = LlamaConfig::from_gguf(file.metadata(), vocab)?;
-                    Ok(Box::new(Llama::load(config, &weights, Naming::Gguf)?))
+                    place_llama(Llama::load(config, &weights, Naming::Gguf)?, options)
                 }
                 "gpt2" => {
                     let config = Gpt2Config::from_gguf(file.metadata(), vocab)?;
-                    Ok(Box::new(Gpt2::load(config, &weights, Naming::Gguf)?))
+                    place_gpt2(Gpt2::load(config, &weights, Naming::Gguf)?, options)
                 }
                 other => Err(Error::Invalid(format!(
                     "{}: architecture `{other}` is not supported (supported: llama, qwen2, gpt2)",
@@ -156,11 +226,7 @@ pub fn from_file(file: &ModelFile, path: &Path, options: &LoadOptions) -> Result
             match hf.model_type.as_str() {
                 "llama" | "qwen2" => {
                     let config = LlamaConfig::from_hf(&hf)?;
-                    Ok(Box::new(Llama::load(
-                        config,
-                        &weights,
-                        Naming::HuggingFace,
-                    )?))
+                    place_llama(Llama::load(config, &weights, Naming::HuggingFace)?, options)
                 }
                 "gpt2" => {
                     let config = Gpt2Config::from_hf(&hf)?;
@@ -168,7 +234,7 @@ pub fn from_file(file: &ModelFile, path: &Path, options: &LoadOptions) -> Result
                     // under `transformer.`; some saved from `GPT2Model` do not.
                     let prefixed = !weights.has("wte.weight");
                     let naming = Naming::HuggingFaceGpt2 { prefixed };
-                    Ok(Box::new(Gpt2::load(config, &weights, naming)?))
+                    place_gpt2(Gpt2::load(config, &weights, naming)?, options)
                 }
                 other => Err(Error::Invalid(format!(
                     "{}: model_type `{other}` is not supported (supported: llama, qwen2, gpt2)",

@@ -6,10 +6,23 @@ use crate::error::{Error, Result};
 use crate::ops::attention::KvCache;
 use crate::tensor::DType;
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct State {
     pub(crate) caches: Vec<KvCache>,
     capacity: usize,
+    /// The cache of a model that runs on another device (the GPU): then
+    /// `caches` is empty and this holds the positions.
+    pub(crate) device: Option<Box<dyn DeviceCache>>,
+}
+
+/// A key/value cache kept on another device, as its model sees it.
+pub trait DeviceCache: std::fmt::Debug + Send + Sync {
+    /// Positions held.
+    fn positions(&self) -> usize;
+    fn truncate(&mut self, pos: usize);
+    fn bytes(&self) -> usize;
+    /// The model downcasts to its own cache type.
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
 }
 
 impl State {
@@ -23,12 +36,41 @@ impl State {
         let caches = (0..n_layers)
             .map(|_| KvCache::new(capacity, n_kv_heads, head_dim, kv_dtype))
             .collect::<Result<_>>()?;
-        Ok(State { caches, capacity })
+        Ok(State {
+            caches,
+            capacity,
+            device: None,
+        })
+    }
+
+    /// The host caches of a model with `layers` layers, or an error when
+    /// this state was made by another model (or for another device).
+    pub(crate) fn host_caches(&mut self, layers: usize) -> Result<&mut [KvCache]> {
+        if self.device.is_some() || self.caches.len() != layers {
+            return Err(Error::Invalid(format!(
+                "this state does not belong to the model: it holds {} host layer caches{}, the model has {layers} layers",
+                self.caches.len(),
+                if self.device.is_some() { " and a GPU cache" } else { "" }
+            )));
+        }
+        Ok(&mut self.caches)
+    }
+
+    /// A state whose cache lives on another device.
+    pub(crate) fn on_device(capacity: usize, cache: Box<dyn DeviceCache>) -> Self {
+        State {
+            caches: Vec::new(),
+            capacity,
+            device: Some(cache),
+        }
     }
 
     /// Positions processed so far (the next token's position).
     pub fn position(&self) -> usize {
-        self.caches.first().map_or(0, |c| c.len())
+        match &self.device {
+            Some(d) => d.positions(),
+            None => self.caches.first().map_or(0, |c| c.len()),
+        }
     }
 
     /// The element type of the key/value cache.
@@ -38,7 +80,8 @@ impl State {
 
     /// Bytes of the key/value cache, all layers.
     pub fn kv_bytes(&self) -> usize {
-        self.caches.iter().map(|c| c.bytes()).sum()
+        self.caches.iter().map(|c| c.bytes()).sum::<usize>()
+            + self.device.as_ref().map_or(0, |d| d.bytes())
     }
 
     /// The most positions this state can hold.
@@ -51,6 +94,9 @@ impl State {
     pub fn truncate(&mut self, pos: usize) {
         for cache in &mut self.caches {
             cache.truncate(pos);
+        }
+        if let Some(d) = &mut self.device {
+            d.truncate(pos);
         }
     }
 

@@ -180,10 +180,16 @@ fn register_loading(engine: &mut Engine) {
     });
     func(
         "load_model",
-        "Load a model with options: #{ quantize: \"Q8_0\" } quantizes float weights while loading (Q8_0, Q4_0 or Q4_1);\n#{ kv_cache: \"F16\" } stores the key/value cache in f16 (default F32).",
+        "Load a model with options: #{ quantize: \"Q8_0\" } quantizes float weights while loading (Q8_0, Q4_0 or Q4_1);\n#{ kv_cache: \"F16\" } stores the key/value cache in f16 (default F32);\n#{ backend: \"wgpu\" } runs the forward pass on the GPU (\"wgpu:NAME\" picks an adapter; default \"cpu\").",
     )
     .register_into_engine(engine, |name: &str, opts: Map| {
-        super::convert::check_keys(&opts, &["quantize", "kv_cache"], "load_model options")?;
+        super::convert::check_keys(&opts, &["quantize", "kv_cache", "backend"], "load_model options")?;
+        let backend = match opts.get("backend") {
+            None => Default::default(),
+            Some(v) => super::convert::string(v, "backend")?
+                .parse()
+                .map_err(|e: crate::Error| runtime(format!("backend: {e}")))?,
+        };
         let kv_cache = match opts.get("kv_cache") {
             None => None,
             Some(v) => match super::convert::string(v, "kv_cache")?.to_ascii_uppercase().as_str() {
@@ -202,7 +208,12 @@ fn register_loading(engine: &mut Engine) {
                 }
             }
         };
-        ModelHandle::load(name, &LoadOptions { quantize, kv_cache }).map_err(engine_err)
+        let options = LoadOptions {
+            quantize,
+            kv_cache,
+            backend,
+        };
+        ModelHandle::load(name, &options).map_err(engine_err)
     });
     for name in ["to_string", "to_debug"] {
         func(name, "A one-line description of the model.")

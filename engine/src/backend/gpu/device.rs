@@ -155,6 +155,19 @@ impl Gpu {
         })
     }
 
+    /// The GPU for `options`, opened once per process and shared by every
+    /// model loaded on it.
+    pub fn shared(options: &GpuOptions) -> Result<Arc<Gpu>> {
+        static OPEN: Mutex<Vec<(Option<String>, Arc<Gpu>)>> = Mutex::new(Vec::new());
+        let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, gpu)) = open.iter().find(|(name, _)| *name == options.adapter) {
+            return Ok(gpu.clone());
+        }
+        let gpu = Arc::new(Gpu::open(options)?);
+        open.push((options.adapter.clone(), gpu.clone()));
+        Ok(gpu)
+    }
+
     /// The adapter in use.
     pub fn adapter(&self) -> AdapterSummary {
         summary(&self.info)
@@ -181,5 +194,15 @@ impl Gpu {
             .poll(wgpu::PollType::wait_indefinitely())
             .map(|_| ())
             .map_err(|e| Error::Invalid(format!("waiting for the GPU: {e}")))
+    }
+}
+
+impl std::fmt::Debug for Gpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gpu")
+            .field("adapter", &self.info.name)
+            .field("backend", &self.info.backend)
+            .field("timestamps", &self.timestamps)
+            .finish()
     }
 }

@@ -51,8 +51,10 @@ pub fn matmul<'a>(
 ) -> Result<()> {
     check_len("matmul input", x, (first + tokens) * w.cols)?;
     check_len("matmul output", y, tokens * w.rows)?;
+    // 64 rows per workgroup, the workgroups spread over x and y.
     let most = b.gpu().limits.max_compute_workgroups_per_dimension as usize;
-    let grid_x = w.rows.min(most);
+    let workgroups = w.rows.div_ceil(WG);
+    let grid_x = workgroups.min(most);
     let mut binds = weight_binds(w);
     binds.push(bind(1, x));
     binds.push(bind(2, y));
@@ -66,7 +68,11 @@ pub fn matmul<'a>(
         KernelId::with_format("matvec", "main", w.format()),
         binds,
         &[u(w.rows), u(w.cols), u(tokens), u(grid_x), u(first)],
-        [u(grid_x), u(w.rows.div_ceil(grid_x)), u(tokens.div_ceil(8))],
+        [
+            u(grid_x),
+            u(workgroups.div_ceil(grid_x)),
+            u(tokens.div_ceil(8)),
+        ],
         cost,
         || {
             format!(

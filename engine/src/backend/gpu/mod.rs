@@ -8,13 +8,16 @@
 //! - [`batch`]: recording dispatches, one submission per batch, and
 //!   per-kernel GPU timing into the same profile as the CPU kernels.
 //! - [`kernels`]: one typed launch per kernel, mirroring `crate::ops`.
+//! - [`llama`]: the Llama family's forward pass with its cache on the GPU.
 
 pub mod batch;
 pub mod buffer;
 pub mod device;
 pub mod kernels;
+pub mod llama;
 pub mod shaders;
 pub mod weight;
 
 pub use device::{list_adapters, AdapterSummary, Gpu, GpuOptions};
+pub use llama::GpuLlama;
 pub use weight::GpuWeight;
