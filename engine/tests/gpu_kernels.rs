@@ -58,6 +58,17 @@ fn main() {
     run(tests);
 }
 
+/// Every weight format the GPU reads.
+const FORMATS: [DType; 7] = [
+    DType::F32,
+    DType::F16,
+    DType::Q8_0,
+    DType::Q4_0,
+    DType::Q4_1,
+    DType::Q4_K,
+    DType::Q6_K,
+];
+
 fn tensor(dtype: DType, values: &[f32], shape: &[usize]) -> Tensor {
     let mut bytes = vec![0u8; dtype.bytes_for(values.len()).unwrap()];
     monologue::quant::quantize(dtype, values, &mut bytes).unwrap();
@@ -92,20 +103,17 @@ fn as_f64(v: &[f32]) -> Vec<f64> {
 
 fn matmul_matches_an_f64_reference_in_every_format(gpu: &Gpu) {
     let mut rng = Rng::new(1);
-    for dtype in [
-        DType::F32,
-        DType::F16,
-        DType::Q8_0,
-        DType::Q4_0,
-        DType::Q4_1,
-    ] {
+    for dtype in FORMATS {
+        // Rows of whole blocks: 32 weights, or 256 for the K-quants.
+        let k = dtype.block_len().max(32) / 32;
         for (rows, cols, tokens) in [
-            (1, 32, 1),
-            (7, 96, 3),
-            (70, 608, 1),
+            (1, 32 * k, 1),
+            (7, 96 * k, 3),
+            (70, 608 * k, 1),
             (67, 2080, 9),
-            (130, 64, 17),
+            (130, 64 * k, 17),
         ] {
+            let cols = cols.next_multiple_of(dtype.block_len());
             let w = tensor(dtype, &rng.normals(rows * cols), &[rows, cols]);
             let dense = w.to_f32_vec().unwrap(); // what the GPU must multiply by
             let x = rng.normals(tokens * cols);
@@ -155,15 +163,9 @@ fn matmul_reads_from_a_chosen_first_row(gpu: &Gpu) {
 
 fn embedding_dequantizes_rows_exactly(gpu: &Gpu) {
     let mut rng = Rng::new(3);
-    let (vocab, d) = (50, 96);
+    let (vocab, d) = (50, 768);
     let ids = [0u32, 49, 7, 7, 23];
-    for dtype in [
-        DType::F32,
-        DType::F16,
-        DType::Q8_0,
-        DType::Q4_0,
-        DType::Q4_1,
-    ] {
+    for dtype in FORMATS {
         let table = tensor(dtype, &rng.normals(vocab * d), &[vocab, d]);
         let mut want = vec![0f32; ids.len() * d];
         ops::embedding::embedding(&table, &ids, &mut want).unwrap();
@@ -372,18 +374,18 @@ fn bad_operands_are_errors_not_panics(gpu: &Gpu) {
         err.contains("matmul input") && err.contains("smaller"),
         "{err}"
     );
-    let q4k = Tensor::from_storage(
-        Storage::owned(AlignedBuf::zeroed(DType::Q4_K.bytes_for(256).unwrap())),
-        DType::Q4_K,
+    let bf16 = Tensor::from_storage(
+        Storage::owned(AlignedBuf::zeroed(DType::BF16.bytes_for(256).unwrap())),
+        DType::BF16,
         vec![1, 256],
     )
     .unwrap();
-    let err = GpuWeight::upload(gpu, "blk.0.ffn_down.weight", &q4k)
+    let err = GpuWeight::upload(gpu, "blk.0.ffn_down.weight", &bf16)
         .err()
         .unwrap()
         .to_string();
     assert!(
-        err.contains("blk.0.ffn_down.weight") && err.contains("Q4_K"),
+        err.contains("blk.0.ffn_down.weight") && err.contains("BF16"),
         "{err}"
     );
 }

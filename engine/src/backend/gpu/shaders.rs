@@ -21,6 +21,8 @@ shader_sources!(
     "q8_0",
     "q4_0",
     "q4_1",
+    "q4_k",
+    "q6_k",
     "f16",
     "f32",
     "matvec",

@@ -20,12 +20,14 @@ pub struct GpuWeight {
 }
 
 /// The formats the GPU kernels read.
-pub const GPU_FORMATS: [DType; 5] = [
+pub const GPU_FORMATS: [DType; 7] = [
     DType::F32,
     DType::F16,
     DType::Q8_0,
     DType::Q4_0,
     DType::Q4_1,
+    DType::Q4_K,
+    DType::Q6_K,
 ];
 
 impl GpuWeight {
@@ -76,6 +78,8 @@ impl GpuWeight {
             DType::Q8_0 => "q8_0",
             DType::Q4_0 => "q4_0",
             DType::Q4_1 => "q4_1",
+            DType::Q4_K => "q4_k",
+            DType::Q6_K => "q6_k",
             // upload() admits only GPU_FORMATS.
             other => unreachable!("{} is not a GPU format", other.name()),
         }
@@ -88,12 +92,13 @@ impl GpuWeight {
 }
 
 /// Splits a quantized tensor's blocks into (quants, scales); plain floats
-/// pass through whole.
+/// and Q4_K (whose 144-byte blocks are word-aligned) pass through whole.
 fn split_blocks(dtype: DType, bytes: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {
     // (bytes of scales at the start of a block) for the simple formats.
     let head = match dtype {
         DType::Q8_0 | DType::Q4_0 => 2,
         DType::Q4_1 => 4,
+        DType::Q6_K => return split_q6_k(bytes),
         _ => return (bytes.to_vec(), None),
     };
     let block = dtype.block_bytes();
@@ -103,6 +108,21 @@ fn split_blocks(dtype: DType, bytes: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {
     for b in bytes.chunks_exact(block) {
         scales.extend_from_slice(&b[..head]);
         quants.extend_from_slice(&b[head..]);
+    }
+    (quants, Some(scales))
+}
+
+/// Q6_K: ql and qh (192 bytes) to the quants; the 16 sub-scales and d
+/// (18 bytes, padded to 20) to the scales.
+fn split_q6_k(bytes: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {
+    let block = DType::Q6_K.block_bytes();
+    let n = bytes.len() / block;
+    let mut quants = Vec::with_capacity(n * 192);
+    let mut scales = Vec::with_capacity(n * 20);
+    for b in bytes.chunks_exact(block) {
+        quants.extend_from_slice(&b[..192]);
+        scales.extend_from_slice(&b[192..210]);
+        scales.extend_from_slice(&[0, 0]);
     }
     (quants, Some(scales))
 }
