@@ -148,12 +148,7 @@ impl<'a> Batch<'a> {
     pub fn submit(self) -> Result<()> {
         let gpu = self.gpu;
         let uniform = (!self.uniforms.is_empty()).then(|| {
-            let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("kernel parameters"),
-                size: self.uniforms.len() as u64,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
+            let buffer = gpu.uniform_buffer(self.uniforms.len() as u64);
             gpu.queue.write_buffer(&buffer, 0, &self.uniforms);
             buffer
         });

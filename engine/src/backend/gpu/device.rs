@@ -18,6 +18,10 @@ pub struct Gpu {
     /// Validation and out-of-memory errors the device reported, waiting to
     /// be returned by the next call that checks.
     errors: Arc<Mutex<Vec<String>>>,
+    /// The kernels' parameters, reused by every submission (grown when a
+    /// batch needs more): writes to it are ordered after the work already
+    /// submitted, so reuse is safe, and decoding allocates nothing per token.
+    uniforms: Mutex<Option<wgpu::Buffer>>,
 }
 
 /// What `Gpu::open` looks for.
@@ -152,6 +156,7 @@ impl Gpu {
             timestamps,
             shaders: Default::default(),
             errors,
+            uniforms: Mutex::new(None),
         })
     }
 
@@ -166,6 +171,23 @@ impl Gpu {
         let gpu = Arc::new(Gpu::open(options)?);
         open.push((options.adapter.clone(), gpu.clone()));
         Ok(gpu)
+    }
+
+    /// A uniform buffer of at least `bytes`, the same one each time unless
+    /// a larger one is needed.
+    pub(crate) fn uniform_buffer(&self, bytes: u64) -> wgpu::Buffer {
+        let mut slot = self.uniforms.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(buffer) = slot.as_ref().filter(|b| b.size() >= bytes) {
+            return buffer.clone();
+        }
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("kernel parameters"),
+            size: bytes.next_power_of_two().max(1 << 16),
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        *slot = Some(buffer.clone());
+        buffer
     }
 
     /// The adapter in use.
