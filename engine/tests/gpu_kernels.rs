@@ -8,6 +8,7 @@ use common::gpu::{run, GpuTest};
 use common::Rng;
 use monologue::backend::gpu::batch::Batch;
 use monologue::backend::gpu::kernels::{self, AttentionBuffers, AttentionDims, RopeTables};
+use monologue::backend::gpu::weight::GPU_FORMATS;
 use monologue::backend::gpu::{Gpu, GpuWeight};
 use monologue::ops;
 use monologue::ops::attention::KvCache;
@@ -58,17 +59,6 @@ fn main() {
     run(tests);
 }
 
-/// Every weight format the GPU reads.
-const FORMATS: [DType; 7] = [
-    DType::F32,
-    DType::F16,
-    DType::Q8_0,
-    DType::Q4_0,
-    DType::Q4_1,
-    DType::Q4_K,
-    DType::Q6_K,
-];
-
 fn tensor(dtype: DType, values: &[f32], shape: &[usize]) -> Tensor {
     let mut bytes = vec![0u8; dtype.bytes_for(values.len()).unwrap()];
     monologue::quant::quantize(dtype, values, &mut bytes).unwrap();
@@ -103,7 +93,7 @@ fn as_f64(v: &[f32]) -> Vec<f64> {
 
 fn matmul_matches_an_f64_reference_in_every_format(gpu: &Gpu) {
     let mut rng = Rng::new(1);
-    for dtype in FORMATS {
+    for dtype in GPU_FORMATS {
         // Rows of whole blocks: 32 weights, or 256 for the K-quants.
         let k = dtype.block_len().max(32) / 32;
         for (rows, cols, tokens) in [
@@ -165,7 +155,7 @@ fn embedding_dequantizes_rows_exactly(gpu: &Gpu) {
     let mut rng = Rng::new(3);
     let (vocab, d) = (50, 768);
     let ids = [0u32, 49, 7, 7, 23];
-    for dtype in FORMATS {
+    for dtype in GPU_FORMATS {
         let table = tensor(dtype, &rng.normals(vocab * d), &[vocab, d]);
         let mut want = vec![0f32; ids.len() * d];
         ops::embedding::embedding(&table, &ids, &mut want).unwrap();

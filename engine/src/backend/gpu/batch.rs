@@ -46,7 +46,7 @@ struct Dispatch<'a> {
     groups: [u32; 3],
 }
 
-struct Copy<'a> {
+struct BufferCopy<'a> {
     from: &'a wgpu::Buffer,
     from_offset: u64,
     to: &'a wgpu::Buffer,
@@ -58,7 +58,7 @@ struct Copy<'a> {
 pub struct Batch<'a> {
     gpu: &'a Gpu,
     dispatches: Vec<Dispatch<'a>>,
-    copies: Vec<Copy<'a>>,
+    copies: Vec<BufferCopy<'a>>,
     /// Every dispatch's parameters, each at a multiple of UNIFORM_ALIGN.
     uniforms: Vec<u8>,
     profiling: bool,
@@ -134,7 +134,7 @@ impl<'a> Batch<'a> {
         to_offset: u64,
         bytes: u64,
     ) {
-        self.copies.push(Copy {
+        self.copies.push(BufferCopy {
             from,
             from_offset,
             to,

@@ -33,7 +33,7 @@ pub struct GpuOptions {
     pub adapter: Option<String>,
 }
 
-/// One adapter as `list_adapters` describes it.
+/// An adapter, as `Gpu::adapter` describes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdapterSummary {
     pub name: String,
@@ -55,12 +55,6 @@ fn summary(info: &wgpu::AdapterInfo) -> AdapterSummary {
             .trim()
             .to_string(),
     }
-}
-
-/// Every adapter wgpu can see on this machine.
-pub fn list_adapters() -> Vec<AdapterSummary> {
-    let adapters = pollster::block_on(instance().enumerate_adapters(wgpu::Backends::all()));
-    adapters.iter().map(|a| summary(&a.get_info())).collect()
 }
 
 /// Best first: real GPUs before software ones.

@@ -18,6 +18,6 @@ pub mod llama;
 pub mod shaders;
 pub mod weight;
 
-pub use device::{list_adapters, AdapterSummary, Gpu, GpuOptions};
+pub use device::{AdapterSummary, Gpu, GpuOptions};
 pub use llama::GpuLlama;
 pub use weight::GpuWeight;
