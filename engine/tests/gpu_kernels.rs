@@ -30,6 +30,7 @@ fn main() {
             embedding_dequantizes_rows_exactly,
         ),
         ("rmsnorm_matches_the_cpu", rmsnorm_matches_the_cpu),
+        ("layernorm_matches_the_cpu", layernorm_matches_the_cpu),
         (
             "rope_matches_the_cpu_in_both_layouts",
             rope_matches_the_cpu_in_both_layouts,
@@ -184,6 +185,29 @@ fn rmsnorm_matches_the_cpu(gpu: &Gpu) {
         let out = gpu.zeros("out", 4 * want.len() as u64).unwrap();
         submit(gpu, |b| {
             kernels::rmsnorm(b, &gx, &gw, &out, rows, cols, 1e-5).unwrap()
+        });
+        let got = gpu.read_f32(&out, 0, want.len()).unwrap();
+        let err = rel_err(&got, &as_f64(&want));
+        assert!(err < 1e-5, "[{rows}, {cols}]: {err}");
+    }
+}
+
+fn layernorm_matches_the_cpu(gpu: &Gpu) {
+    let mut rng = Rng::new(5);
+    for (rows, cols) in [(1, 37), (3, 768), (4, 1000)] {
+        // An offset mean, which a one-pass variance would lose precision on.
+        let x: Vec<f32> = rng.normals(rows * cols).iter().map(|v| v + 30.0).collect();
+        let (w, bias) = (rng.normals(cols), rng.normals(cols));
+        let mut want = vec![0f32; rows * cols];
+        ops::norm::layernorm(&x, &w, Some(&bias), 1e-5, &mut want).unwrap();
+        let (gx, gw, gb) = (
+            gpu.upload_f32("x", &x).unwrap(),
+            gpu.upload_f32("w", &w).unwrap(),
+            gpu.upload_f32("bias", &bias).unwrap(),
+        );
+        let out = gpu.zeros("out", 4 * want.len() as u64).unwrap();
+        submit(gpu, |b| {
+            kernels::layernorm(b, &gx, &gw, &gb, &out, rows, cols, 1e-5).unwrap()
         });
         let got = gpu.read_f32(&out, 0, want.len()).unwrap();
         let err = rel_err(&got, &as_f64(&want));

@@ -10,6 +10,7 @@
 mod common;
 
 use common::gpu::{run, GpuTest};
+use common::hf_reference::{fixture, reference};
 use common::llama_cpp::{median, prompts, CONFIDENT_MARGIN};
 use monologue::backend::gpu::Gpu;
 use monologue::generate::argmax;
@@ -33,6 +34,18 @@ fn main() {
         (
             "smollm2_greedy_tokens_match_the_cpu",
             smollm2_greedy_tokens_match_the_cpu,
+        ),
+        (
+            "tiny_gpt2_matches_transformers",
+            tiny_gpt2_matches_transformers,
+        ),
+        (
+            "tiny_llama_matches_transformers",
+            tiny_llama_matches_transformers,
+        ),
+        (
+            "tiny_qwen2_matches_transformers",
+            tiny_qwen2_matches_transformers,
         ),
     ];
     run(tests);
@@ -184,11 +197,11 @@ fn smollm2_greedy_tokens_match_the_cpu(_: &Gpu) {
         let model = &lm.model;
         let mut ids = lm.encode(PROMPT);
         let mut state = model.new_state(ids.len() + 16).unwrap();
-        let mut logits = model.forward(&mut state, &ids, Logits::Last).unwrap();
+        // The GPU finds each argmax itself and reads back only the id.
+        let mut next = model.forward_argmax(&mut state, &ids).unwrap();
         for _ in 0..12 {
-            let next = argmax(&logits);
             ids.push(next);
-            logits = model.forward(&mut state, &[next], Logits::Last).unwrap();
+            next = model.forward_argmax(&mut state, &[next]).unwrap();
         }
         ids
     };
@@ -198,4 +211,72 @@ fn smollm2_greedy_tokens_match_the_cpu(_: &Gpu) {
         cpu.tokenizer.decode(&c).unwrap()
     );
     assert_eq!(g, c);
+}
+
+/// The tiny f32 checkpoints of `tests/fixtures/hf/` (GPT-2; Llama; Qwen2
+/// with its q/k/v biases) on the GPU against what `transformers` recorded:
+/// every position's logits, fed at once, token by token, and in a split
+/// prefill, and the greedy continuation found by the GPU's own argmax.
+/// All arithmetic is f32 on both sides, so the bar is rounding error.
+fn tiny_matches_transformers(name: &str) {
+    const TOL: f32 = 1e-4;
+    let dir = fixture(name);
+    let options = LoadOptions {
+        backend: Backend::Wgpu { adapter: None },
+        ..Default::default()
+    };
+    let model = monologue::model::load(&dir, &options).unwrap();
+    let vocab = model.info().vocab_size;
+    let mut worst = 0f32;
+    for (i, case) in reference(&dir).iter().enumerate() {
+        let t = case.ids.len();
+        let mut ways = vec![("prefill", vec![t]), ("decode", vec![1; t])];
+        if t >= 3 {
+            let mut split = vec![t / 3, t / 3];
+            split.extend(std::iter::repeat_n(1, t - 2 * (t / 3)));
+            ways.push(("split prefill", split));
+        }
+        for (how, chunks) in ways {
+            let mut state = model.new_state(128).unwrap();
+            let mut got = Vec::new();
+            let mut at = 0;
+            for n in chunks {
+                let ids = &case.ids[at..at + n];
+                got.extend(model.forward(&mut state, ids, Logits::All).unwrap());
+                at += n;
+            }
+            let diff = got
+                .iter()
+                .zip(&case.logits)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(
+                diff <= TOL,
+                "{name} input {i} ({t} tokens), {how}: logits differ by {diff} (tolerance {TOL})"
+            );
+            assert_eq!(got.len(), t * vocab);
+            worst = worst.max(diff);
+        }
+        let mut state = model.new_state(128).unwrap();
+        let mut next = model.forward_argmax(&mut state, &case.ids).unwrap();
+        let mut greedy = Vec::new();
+        for _ in 0..case.greedy.len() {
+            greedy.push(next);
+            next = model.forward_argmax(&mut state, &[next]).unwrap();
+        }
+        assert_eq!(greedy, case.greedy, "{name} input {i}: greedy tokens");
+    }
+    eprintln!("    {name}: max |GPU − transformers| {worst:.2e} over every logit");
+}
+
+fn tiny_gpt2_matches_transformers(_: &Gpu) {
+    tiny_matches_transformers("gpt2");
+}
+
+fn tiny_llama_matches_transformers(_: &Gpu) {
+    tiny_matches_transformers("llama");
+}
+
+fn tiny_qwen2_matches_transformers(_: &Gpu) {
+    tiny_matches_transformers("qwen2");
 }

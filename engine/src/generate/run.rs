@@ -215,8 +215,19 @@ pub fn generate(
     };
     let cancelled = || cancel.is_some_and(|c| c.load(Ordering::Relaxed));
 
+    // Plain greedy decoding needs only the argmax, which a GPU model finds
+    // without reading the logits back.
+    let only_argmax = sampler.config().is_plain_greedy() && options.record_top_k == 0;
+    let step = |state: &mut State, tokens: &[u32]| -> Result<Next> {
+        Ok(if only_argmax {
+            Next::Chosen(model.forward_argmax(state, tokens)?)
+        } else {
+            Next::Logits(model.forward(state, tokens, Logits::Last)?)
+        })
+    };
+
     let start = crate::profile::now_ns();
-    let mut logits = model.forward(state, prompt, Logits::Last)?;
+    let mut next = step(state, prompt)?;
     out.timings.prefill_ms = elapsed_ms(start);
 
     let start = crate::profile::now_ns();
@@ -227,19 +238,25 @@ pub fn generate(
             break;
         }
         let reasoning = text.splitter.in_reasoning();
-        // The record reads the model's own distribution, so it is taken
-        // before the sampler applies bias and penalties in place.
-        let raw = (options.record_top_k > 0).then(|| logits.clone());
-        let id = sampler.sample(&mut logits, &history)?;
-        if let Some(raw) = raw {
-            let kind = if reasoning {
-                TextKind::Reasoning
-            } else {
-                TextKind::Answer
-            };
-            out.records
-                .push(record(&raw, id, options.record_top_k, kind));
-        }
+        let id = match &mut next {
+            Next::Chosen(id) => *id,
+            Next::Logits(logits) => {
+                // The record reads the model's own distribution, so it is
+                // taken before the sampler applies bias and penalties in place.
+                let raw = (options.record_top_k > 0).then(|| logits.clone());
+                let id = sampler.sample(logits, &history)?;
+                if let Some(raw) = raw {
+                    let kind = if reasoning {
+                        TextKind::Reasoning
+                    } else {
+                        TextKind::Answer
+                    };
+                    out.records
+                        .push(record(&raw, id, options.record_top_k, kind));
+                }
+                id
+            }
+        };
         out.tokens.push(id);
         out.unfed = Some(id);
         history.push(id);
@@ -273,7 +290,7 @@ pub fn generate(
             // Budget forcing: feed the sampled token and `</think>` together.
             let mut feed = vec![id];
             feed.extend(&think_tokens.close);
-            logits = model.forward(state, &feed, Logits::Last)?;
+            next = step(state, &feed)?;
             for &forced in &think_tokens.close {
                 out.tokens.push(forced);
                 history.push(forced);
@@ -294,7 +311,7 @@ pub fn generate(
             out.unfed = None;
             continue;
         }
-        logits = model.forward(state, &[id], Logits::Last)?;
+        next = step(state, &[id])?;
         out.unfed = None;
     }
     let stopped = out.stop == StopReason::StopString;
@@ -302,6 +319,13 @@ pub fn generate(
     out.timings.generated_tokens = out.tokens.len();
     out.timings.decode_ms = elapsed_ms(start);
     Ok(out)
+}
+
+/// What a forward pass leaves for choosing the next token.
+enum Next {
+    Logits(Vec<f32>),
+    /// Greedy decoding: the backend already picked the argmax.
+    Chosen(u32),
 }
 
 /// The decoder → stop strings → reasoning splitter chain for one generation.

@@ -59,6 +59,16 @@ impl SamplerConfig {
         }
     }
 
+    /// Greedy with nothing that moves logits (no bias, no penalties): the
+    /// choice is the model's argmax, whatever the history.
+    pub fn is_plain_greedy(&self) -> bool {
+        self.temperature == 0.0
+            && self.logit_bias.is_empty()
+            && self.repetition_penalty == 1.0
+            && self.presence_penalty == 0.0
+            && self.frequency_penalty == 0.0
+    }
+
     pub fn validate(&self) -> Result<()> {
         let bad = |what: &str| Err(Error::Invalid(format!("sampler: {what}")));
         if !(self.temperature >= 0.0 && self.temperature.is_finite()) {

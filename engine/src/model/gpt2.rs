@@ -27,39 +27,39 @@ use crate::inspect::{Hooks, NoHooks, Point, Point::*, Site};
 use crate::ops;
 use crate::tensor::{DType, Tensor};
 
-struct Norm {
-    weight: Vec<f32>,
-    bias: Vec<f32>,
+pub(crate) struct Norm {
+    pub(crate) weight: Vec<f32>,
+    pub(crate) bias: Vec<f32>,
 }
 
-struct Layer {
-    attn_norm: Norm,
+pub(crate) struct Layer {
+    pub(crate) attn_norm: Norm,
     // Views of the fused `c_attn` / `attn_qkv` matrix (rows q, then k,
     // then v), so that each projection is its own product, as in Llama.
-    wq: Tensor,
-    wk: Tensor,
-    wv: Tensor,
-    bq: Vec<f32>,
-    bk: Vec<f32>,
-    bv: Vec<f32>,
-    wo: Tensor,
-    bo: Vec<f32>,
-    ffn_norm: Norm,
-    w_up: Tensor,
-    b_up: Vec<f32>,
-    w_down: Tensor,
-    b_down: Vec<f32>,
+    pub(crate) wq: Tensor,
+    pub(crate) wk: Tensor,
+    pub(crate) wv: Tensor,
+    pub(crate) bq: Vec<f32>,
+    pub(crate) bk: Vec<f32>,
+    pub(crate) bv: Vec<f32>,
+    pub(crate) wo: Tensor,
+    pub(crate) bo: Vec<f32>,
+    pub(crate) ffn_norm: Norm,
+    pub(crate) w_up: Tensor,
+    pub(crate) b_up: Vec<f32>,
+    pub(crate) w_down: Tensor,
+    pub(crate) b_down: Vec<f32>,
 }
 
 pub struct Gpt2 {
-    config: Gpt2Config,
-    info: ModelInfo,
-    embedding: Tensor,
-    positions: Tensor,
-    layers: Vec<Layer>,
-    output_norm: Norm,
+    pub(crate) config: Gpt2Config,
+    pub(crate) info: ModelInfo,
+    pub(crate) embedding: Tensor,
+    pub(crate) positions: Tensor,
+    pub(crate) layers: Vec<Layer>,
+    pub(crate) output_norm: Norm,
     /// The unembedding: the token embedding unless the file has its own.
-    output: Tensor,
+    pub(crate) output: Tensor,
 }
 
 impl Gpt2 {

@@ -9,7 +9,7 @@
 //! | `gpt2.rs` | GPT-2 |
 
 mod config;
-mod gpt2;
+pub(crate) mod gpt2;
 mod linear;
 mod llama;
 mod names;
@@ -81,6 +81,15 @@ pub trait Model: Send + Sync {
         hooks: &mut dyn Hooks,
     ) -> Result<Vec<f32>>;
 
+    /// Run `tokens` like [`Model::forward`] and return the id of the last
+    /// position's largest logit (the first on a tie): greedy decoding.
+    /// The GPU backend finds it where the logits live and reads back only
+    /// the id.
+    fn forward_argmax(&self, state: &mut State, tokens: &[u32]) -> Result<u32> {
+        let logits = self.forward(state, tokens, Logits::Last)?;
+        Ok(crate::generate::argmax(&logits))
+    }
+
     /// The final norm and the unembedding applied to residual-stream rows
     /// `[rows, d_model]`: `[rows, vocab]` logits (the logit lens).
     fn unembed(&self, resid: &[f32]) -> Result<Vec<f32>>;
@@ -150,20 +159,30 @@ fn place_llama(model: Llama, options: &LoadOptions) -> Result<Box<dyn Model>> {
             Ok(Box::new(GpuLlama::upload(model, gpu)?))
         }
         #[cfg(not(feature = "gpu"))]
-        Backend::Wgpu { .. } => Err(Error::Invalid(
-            "this build has no GPU backend (the engine's `gpu` feature is off)".into(),
-        )),
+        Backend::Wgpu { .. } => Err(no_gpu_backend()),
     }
 }
 
-/// GPT-2 runs on the CPU only, so far.
+/// Moves a loaded GPT-2 to the backend `options` ask for.
 fn place_gpt2(model: Gpt2, options: &LoadOptions) -> Result<Box<dyn Model>> {
     match &options.backend {
         Backend::Cpu => Ok(Box::new(model)),
-        Backend::Wgpu { .. } => Err(Error::Invalid(
-            "GPT-2 does not run on the GPU backend yet (the Llama family does)".into(),
-        )),
+        #[cfg(feature = "gpu")]
+        Backend::Wgpu { adapter } => {
+            use crate::backend::gpu::{Gpu, GpuGpt2, GpuOptions};
+            let gpu = Gpu::shared(&GpuOptions {
+                adapter: adapter.clone(),
+            })?;
+            Ok(Box::new(GpuGpt2::upload(model, gpu)?))
+        }
+        #[cfg(not(feature = "gpu"))]
+        Backend::Wgpu { .. } => Err(no_gpu_backend()),
     }
+}
+
+#[cfg(not(feature = "gpu"))]
+fn no_gpu_backend() -> Error {
+    Error::Invalid("this build has no GPU backend (the engine's `gpu` feature is off)".into())
 }
 
 /// Load a GGUF file or a Hugging Face folder (`config.json` +

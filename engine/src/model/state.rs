@@ -104,13 +104,13 @@ impl State {
     /// (which gets the state and the first new position), refusing a batch
     /// that would not fit and, on error, forgetting what earlier layers
     /// already cached. No tokens: no work, no logits.
-    pub(crate) fn run_guarded(
+    pub(crate) fn run_guarded<T: Default>(
         &mut self,
         tokens: &[u32],
-        run: impl FnOnce(&mut State, usize) -> Result<Vec<f32>>,
-    ) -> Result<Vec<f32>> {
+        run: impl FnOnce(&mut State, usize) -> Result<T>,
+    ) -> Result<T> {
         if tokens.is_empty() {
-            return Ok(Vec::new());
+            return Ok(T::default());
         }
         self.check_room(tokens.len())?;
         let pos0 = self.position();

@@ -137,13 +137,43 @@ pub fn rmsnorm<'a>(
     check_len("rmsnorm output", out, rows * cols)?;
     b.dispatch(
         "rmsnorm",
-        KernelId::new("rmsnorm", "main"),
+        KernelId::new("norm", "rmsnorm"),
         vec![bind(0, x), bind(1, weight), bind(2, out)],
         &[u(cols), eps.to_bits()],
         [u(rows), 1, 1],
         Cost {
             bytes: 4 * (2 * rows * cols + cols) as u64,
             flops: 4 * (rows * cols) as u64,
+        },
+        || format!("f32[{rows}, {cols}]"),
+    )
+}
+
+/// LayerNorm of `rows` rows of `cols`, with its scale and bias.
+#[allow(clippy::too_many_arguments)]
+pub fn layernorm<'a>(
+    b: &mut Batch<'a>,
+    x: &'a Buffer,
+    weight: &'a Buffer,
+    bias: &'a Buffer,
+    out: &'a Buffer,
+    rows: usize,
+    cols: usize,
+    eps: f32,
+) -> Result<()> {
+    check_len("layernorm input", x, rows * cols)?;
+    check_len("layernorm weight", weight, cols)?;
+    check_len("layernorm bias", bias, cols)?;
+    check_len("layernorm output", out, rows * cols)?;
+    b.dispatch(
+        "layernorm",
+        KernelId::new("norm", "layernorm"),
+        vec![bind(0, x), bind(1, weight), bind(2, out), bind(3, bias)],
+        &[u(cols), eps.to_bits()],
+        [u(rows), 1, 1],
+        Cost {
+            bytes: 4 * (2 * rows * cols + 2 * cols) as u64,
+            flops: 7 * (rows * cols) as u64,
         },
         || format!("f32[{rows}, {cols}]"),
     )

@@ -8,16 +8,22 @@
 //! - [`batch`]: recording dispatches, one submission per batch, and
 //!   per-kernel GPU timing into the same profile as the CPU kernels.
 //! - [`kernels`]: one typed launch per kernel, mirroring `crate::ops`.
-//! - [`llama`]: the Llama family's forward pass with its cache on the GPU.
+//! - `cache`: a conversation's key/value cache and scratch buffers.
+//! - `forward`: feeding tokens in chunks, logits or only their argmax.
+//! - [`llama`], [`gpt2`]: each model's forward pass, kernel by kernel.
 
 pub mod batch;
 pub mod buffer;
+mod cache;
 pub mod device;
+mod forward;
+pub mod gpt2;
 pub mod kernels;
 pub mod llama;
 pub mod shaders;
 pub mod weight;
 
 pub use device::{AdapterSummary, Gpu, GpuOptions};
+pub use gpt2::GpuGpt2;
 pub use llama::GpuLlama;
 pub use weight::GpuWeight;

@@ -27,7 +27,7 @@ shader_sources!(
     "f32",
     "matvec",
     "embedding",
-    "rmsnorm",
+    "norm",
     "rope",
     "attention",
     "softmax",

@@ -1,0 +1,171 @@
+//! The key/value cache of one conversation in GPU memory, and the scratch
+//! buffers its forward passes reuse: everything a state needs is allocated
+//! when the state is made, never per token.
+
+use super::device::Gpu;
+use super::kernels::AttentionBuffers;
+use crate::error::{Error, Result};
+use crate::model::{DeviceCache, ModelInfo, State};
+use crate::tensor::DType;
+use wgpu::Buffer;
+
+/// Tokens per submission during prefill: bounds the scratch buffers (the
+/// attention scores are `[chunk, heads, context]`).
+const MAX_CHUNK: usize = 64;
+
+#[derive(Debug)]
+pub struct GpuCache {
+    /// Positions filled.
+    pub(super) len: usize,
+    /// Tokens per submission.
+    pub(super) chunk: usize,
+    pub(super) keys: Vec<Buffer>,
+    pub(super) values: Vec<Buffer>,
+    pub(super) scratch: Scratch,
+}
+
+/// Activations of one chunk, `[chunk, width]` each.
+#[derive(Debug)]
+pub(super) struct Scratch {
+    /// Token ids, then their positions (GPT-2 looks positions up as ids).
+    pub ids: Buffer,
+    pub positions: Buffer,
+    /// The residual stream.
+    pub x: Buffer,
+    /// Normed input of each block, and each block's output.
+    pub h: Buffer,
+    pub q: Buffer,
+    pub k: Buffer,
+    pub v: Buffer,
+    pub attn: Buffer,
+    /// The feed-forward hidden layer (SwiGLU's gate, or GPT-2's up).
+    pub gate: Buffer,
+    pub up: Buffer,
+    pub scores: Buffer,
+    pub normed: Buffer,
+    pub logits: Buffer,
+    /// The argmax of each row of logits.
+    pub best: Buffer,
+    /// Where results are copied to be read by the host.
+    pub readback: Buffer,
+}
+
+impl Scratch {
+    fn new(gpu: &Gpu, m: &ModelInfo, chunk: usize, capacity: usize) -> Result<Scratch> {
+        let f = |label: &str, values: usize| gpu.zeros(label, 4 * (chunk * values) as u64);
+        Ok(Scratch {
+            ids: f("ids", 1)?,
+            positions: f("positions", 1)?,
+            x: f("x", m.d_model)?,
+            h: f("h", m.d_model)?,
+            q: f("q", m.n_heads * m.head_dim)?,
+            k: f("k", m.n_kv_heads * m.head_dim)?,
+            v: f("v", m.n_kv_heads * m.head_dim)?,
+            attn: f("attention", m.n_heads * m.head_dim)?,
+            gate: f("gate", m.d_ff)?,
+            up: f("up", m.d_ff)?,
+            scores: f("scores", m.n_heads * capacity)?,
+            normed: f("normed", m.d_model)?,
+            logits: f("logits", m.vocab_size)?,
+            best: f("best", 1)?,
+            readback: gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("read-back"),
+                size: 4 * (chunk * m.vocab_size) as u64,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+        })
+    }
+}
+
+impl DeviceCache for GpuCache {
+    fn positions(&self) -> usize {
+        self.len
+    }
+
+    fn truncate(&mut self, pos: usize) {
+        self.len = self.len.min(pos);
+    }
+
+    fn bytes(&self) -> usize {
+        self.keys
+            .iter()
+            .chain(&self.values)
+            .map(|b| b.size() as usize)
+            .sum()
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
+
+impl GpuCache {
+    /// A state of `capacity` positions for a model of shape `m` whose
+    /// cache lives on `gpu`.
+    pub(super) fn new_state(
+        gpu: &Gpu,
+        m: &ModelInfo,
+        capacity: usize,
+        kv_dtype: DType,
+    ) -> Result<State> {
+        if capacity > m.context_length {
+            return Err(Error::Invalid(format!(
+                "a context of {capacity} exceeds the model's {} positions",
+                m.context_length
+            )));
+        }
+        if kv_dtype != DType::F32 {
+            return Err(Error::Invalid(format!(
+                "the GPU backend keeps its key/value cache in F32, not {}",
+                kv_dtype.name()
+            )));
+        }
+        let chunk = chunk_for(gpu, m, capacity);
+        let bytes = 4 * (capacity * m.n_kv_heads * m.head_dim) as u64;
+        let layer = |what: &str, i: usize| gpu.zeros(&format!("blk.{i}.{what} cache"), bytes);
+        let cache = GpuCache {
+            len: 0,
+            chunk,
+            keys: (0..m.n_layers)
+                .map(|i| layer("k", i))
+                .collect::<Result<_>>()?,
+            values: (0..m.n_layers)
+                .map(|i| layer("v", i))
+                .collect::<Result<_>>()?,
+            scratch: Scratch::new(gpu, m, chunk, capacity)?,
+        };
+        Ok(State::on_device(capacity, Box::new(cache)))
+    }
+
+    /// What layer `i`'s attention reads and writes.
+    pub(super) fn attention_buffers(&self, i: usize) -> AttentionBuffers<'_> {
+        let s = &self.scratch;
+        AttentionBuffers {
+            q: &s.q,
+            k_new: &s.k,
+            v_new: &s.v,
+            k_cache: &self.keys[i],
+            v_cache: &self.values[i],
+            scores: &s.scores,
+            out: &s.attn,
+        }
+    }
+
+    /// The GPU cache inside `state`, or an error naming the mix-up.
+    pub(super) fn of(state: &mut State) -> Result<&mut GpuCache> {
+        state
+            .device
+            .as_mut()
+            .and_then(|d| d.as_any_mut().downcast_mut::<GpuCache>())
+            .ok_or_else(|| Error::Invalid("this state was not made by a GPU model".into()))
+    }
+}
+
+/// Tokens per submission for a context of `capacity`, keeping the attention
+/// scores and the logits each within one storage binding.
+fn chunk_for(gpu: &Gpu, m: &ModelInfo, capacity: usize) -> usize {
+    let per_token = 4 * (m.n_heads * capacity.max(1)).max(m.vocab_size) as u64;
+    let most = gpu.limits.max_storage_buffer_binding_size / per_token;
+    (most as usize).clamp(1, MAX_CHUNK)
+}

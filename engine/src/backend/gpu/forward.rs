@@ -1,0 +1,169 @@
+//! What every model on the GPU shares: feeding tokens in chunks (one
+//! submission each), running the head on the rows whose logits are wanted,
+//! and reading back either those logits or only their argmax.
+
+use super::batch::Batch;
+use super::cache::{GpuCache, Scratch};
+use super::device::Gpu;
+use super::kernels;
+use super::weight::GpuWeight;
+use crate::error::{Error, Result};
+use crate::model::{Logits, ModelInfo, State};
+use std::ops::Range;
+
+/// A model whose forward pass is recorded into a [`Batch`].
+pub(super) trait Recorded: Sync {
+    fn gpu(&self) -> &Gpu;
+
+    fn shape(&self) -> &ModelInfo;
+
+    /// Records the embedding and every layer for the `tokens` ids in
+    /// `s.ids` (their positions, from `pos0`, in `s.positions`), leaving
+    /// the residual stream in `s.x` and the new keys and values in `cache`.
+    fn record_layers<'a>(
+        &'a self,
+        b: &mut Batch<'a>,
+        cache: &'a GpuCache,
+        pos0: usize,
+        tokens: usize,
+    ) -> Result<()>;
+
+    /// Records the final norm of `s.x` (`tokens` rows) into `s.normed`.
+    fn record_final_norm<'a>(
+        &'a self,
+        b: &mut Batch<'a>,
+        s: &'a Scratch,
+        tokens: usize,
+    ) -> Result<()>;
+
+    /// The unembedding matrix.
+    fn head(&self) -> &GpuWeight;
+}
+
+/// What one chunk's submission reads back.
+enum Want {
+    /// Nothing (a prefill chunk before the last).
+    Nothing,
+    /// The logits of these rows of the chunk.
+    Logits(Range<usize>),
+    /// The argmax of the last row's logits.
+    Argmax,
+}
+
+/// `Model::forward` for a recorded model.
+pub(super) fn forward(
+    m: &impl Recorded,
+    state: &mut State,
+    tokens: &[u32],
+    logits: Logits,
+) -> Result<Vec<f32>> {
+    check_ids(m.shape(), tokens)?;
+    state.run_guarded(tokens, |state, pos0| {
+        let cache = GpuCache::of(state)?;
+        let mut out = Vec::new();
+        let chunk = cache.chunk;
+        let n_chunks = tokens.len().div_ceil(chunk);
+        for (i, ids) in tokens.chunks(chunk).enumerate() {
+            let want = match logits {
+                Logits::All => Want::Logits(0..ids.len()),
+                Logits::Last if i + 1 == n_chunks => Want::Logits(ids.len() - 1..ids.len()),
+                Logits::Last => Want::Nothing,
+            };
+            let bytes = run_chunk(m, cache, pos0 + i * chunk, ids, want)?;
+            out.extend(bytemuck::pod_collect_to_vec::<u8, f32>(&bytes));
+        }
+        Ok(out)
+    })
+}
+
+/// `Model::forward_argmax` for a recorded model: the head's argmax is
+/// found on the GPU and only it is read back.
+pub(super) fn forward_argmax(m: &impl Recorded, state: &mut State, tokens: &[u32]) -> Result<u32> {
+    check_ids(m.shape(), tokens)?;
+    if tokens.is_empty() {
+        return Err(Error::Invalid("forward_argmax: no tokens to feed".into()));
+    }
+    state.run_guarded(tokens, |state, pos0| {
+        let cache = GpuCache::of(state)?;
+        let chunk = cache.chunk;
+        let n_chunks = tokens.len().div_ceil(chunk);
+        let mut best = Vec::new();
+        for (i, ids) in tokens.chunks(chunk).enumerate() {
+            let want = if i + 1 == n_chunks {
+                Want::Argmax
+            } else {
+                Want::Nothing
+            };
+            best = run_chunk(m, cache, pos0 + i * chunk, ids, want)?;
+        }
+        Ok(bytemuck::pod_read_unaligned::<u32>(&best))
+    })
+}
+
+/// Why `forward_hooked` fails on the GPU.
+pub(super) fn hooks_need_the_cpu() -> Error {
+    Error::Invalid(
+        "hooks (activation caches, interventions) run on the CPU backend; load the model without the GPU backend to inspect it".into(),
+    )
+}
+
+fn check_ids(m: &ModelInfo, tokens: &[u32]) -> Result<()> {
+    match tokens.iter().find(|&&t| t as usize >= m.vocab_size) {
+        Some(bad) => Err(Error::Invalid(format!(
+            "token id {bad} is outside the vocabulary of {} tokens",
+            m.vocab_size
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// One submission: `ids` at positions `pos0…`. Returns the bytes of what
+/// was asked for: f32 logits, or one u32 argmax.
+fn run_chunk(
+    m: &impl Recorded,
+    cache: &mut GpuCache,
+    pos0: usize,
+    ids: &[u32],
+    want: Want,
+) -> Result<Vec<u8>> {
+    let gpu = m.gpu();
+    let vocab = m.shape().vocab_size;
+    let t = ids.len();
+    let s = &cache.scratch;
+    let positions: Vec<u32> = (pos0..pos0 + t).map(|p| p as u32).collect();
+    gpu.queue.write_buffer(&s.ids, 0, bytemuck::cast_slice(ids));
+    gpu.queue
+        .write_buffer(&s.positions, 0, bytemuck::cast_slice(&positions));
+
+    let mut b = Batch::new(gpu);
+    m.record_layers(&mut b, cache, pos0, t)?;
+    // Only the rows whose logits are wanted go through the head.
+    let (rows, bytes) = match &want {
+        Want::Nothing => (0..0, 0),
+        Want::Logits(rows) => (rows.clone(), 4 * (rows.len() * vocab) as u64),
+        Want::Argmax => (t - 1..t, 4),
+    };
+    if !rows.is_empty() {
+        m.record_final_norm(&mut b, s, t)?;
+        kernels::matmul(
+            &mut b,
+            m.head(),
+            &s.normed,
+            rows.start,
+            rows.len(),
+            &s.logits,
+        )?;
+        if matches!(want, Want::Argmax) {
+            kernels::argmax(&mut b, &s.logits, &s.best, 1, vocab)?;
+            b.copy_after(&s.best, 0, &s.readback, 0, bytes);
+        } else {
+            b.copy_after(&s.logits, 0, &s.readback, 0, bytes);
+        }
+    }
+    b.submit()?;
+    cache.len = pos0 + t;
+    if bytes == 0 {
+        return Ok(Vec::new());
+    }
+    gpu.read_mapped(&cache.scratch.readback, bytes)
+}
