@@ -9,7 +9,7 @@ use common::Rng;
 use monologue::backend::gpu::batch::Batch;
 use monologue::backend::gpu::kernels::{self, AttentionBuffers, AttentionDims, RopeTables};
 use monologue::backend::gpu::weight::GPU_FORMATS;
-use monologue::backend::gpu::{Gpu, GpuWeight};
+use monologue::backend::gpu::{Gpu, GpuOptions, GpuWeight};
 use monologue::ops;
 use monologue::ops::attention::KvCache;
 use monologue::ops::rope::{RopeCache, RopeLayout};
@@ -20,6 +20,14 @@ fn main() {
         (
             "matmul_matches_an_f64_reference_in_every_format",
             matmul_matches_an_f64_reference_in_every_format,
+        ),
+        (
+            "tiled_matmul_in_f32_matches_an_f64_reference",
+            tiled_matmul_in_f32_matches_an_f64_reference,
+        ),
+        (
+            "tiled_matmul_in_f16_stays_close",
+            tiled_matmul_in_f16_stays_close,
         ),
         (
             "matmul_reads_from_a_chosen_first_row",
@@ -92,19 +100,16 @@ fn as_f64(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
 }
 
-fn matmul_matches_an_f64_reference_in_every_format(gpu: &Gpu) {
-    let mut rng = Rng::new(1);
+/// W · x on the GPU for each (rows, cols, tokens), every format; returns
+/// the worst relative error against an f64 product of the same weights.
+fn matmul_error(gpu: &Gpu, seed: u64, cases: &[(usize, usize, usize)]) -> f64 {
+    let mut rng = Rng::new(seed);
+    let mut worst = 0f64;
     for dtype in GPU_FORMATS {
         // Rows of whole blocks: 32 weights, or 256 for the K-quants.
         let k = dtype.block_len().max(32) / 32;
-        for (rows, cols, tokens) in [
-            (1, 32 * k, 1),
-            (7, 96 * k, 3),
-            (70, 608 * k, 1),
-            (67, 2080, 9),
-            (130, 64 * k, 17),
-        ] {
-            let cols = cols.next_multiple_of(dtype.block_len());
+        for &(rows, cols, tokens) in cases {
+            let cols = (cols * k).next_multiple_of(32 * k);
             let w = tensor(dtype, &rng.normals(rows * cols), &[rows, cols]);
             let dense = w.to_f32_vec().unwrap(); // what the GPU must multiply by
             let x = rng.normals(tokens * cols);
@@ -126,12 +131,59 @@ fn matmul_matches_an_f64_reference_in_every_format(gpu: &Gpu) {
             });
             let got = gpu.read_f32(&gy, 0, tokens * rows).unwrap();
             let err = rel_err(&got, &want);
-            assert!(
-                err < 1e-5,
-                "{dtype} [{rows}, {cols}] x {tokens}: error {err}"
-            );
+            eprintln!("      {dtype} [{rows}, {cols}] x {tokens}: {err:.1e}");
+            worst = worst.max(err);
         }
     }
+    worst
+}
+
+/// Few tokens (decoding, short feeds) go through matvec.wgsl, in f32.
+const MATVEC_CASES: [(usize, usize, usize); 4] =
+    [(1, 32, 1), (7, 96, 3), (70, 608, 1), (67, 65, 9)];
+
+/// Many tokens go through the tiled matmul.wgsl: sizes on and off its
+/// 64-row × 32-token tiles.
+const TILED_CASES: [(usize, usize, usize); 5] = [
+    (1, 32, 16),
+    (64, 32, 32),
+    (130, 64, 17),
+    (67, 65, 40),
+    (200, 96, 64),
+];
+
+fn matmul_matches_an_f64_reference_in_every_format(gpu: &Gpu) {
+    let err = matmul_error(gpu, 1, &MATVEC_CASES);
+    assert!(err < 1e-5, "matvec: error {err}");
+}
+
+/// The tiled kernel in f32 tiles (`wgpu-f32`, and every adapter without
+/// `shader-f16`): as exact as matvec.
+fn tiled_matmul_in_f32_matches_an_f64_reference(_: &Gpu) {
+    let options = GpuOptions {
+        f32_only: true,
+        ..Default::default()
+    };
+    let gpu = Gpu::open(&options).unwrap();
+    assert!(!gpu.has_f16());
+    let err = matmul_error(&gpu, 2, &TILED_CASES);
+    assert!(err < 1e-5, "tiled matmul, f32 tiles: error {err}");
+}
+
+/// With `shader-f16` the tiles hold f16 (an 11-bit mantissa): within a few
+/// parts in 10⁴, and measurably not the f32 result, which shows the f16
+/// path ran. Lavapipe offers `shader-f16`, so CI runs this.
+fn tiled_matmul_in_f16_stays_close(gpu: &Gpu) {
+    assert!(
+        gpu.has_f16(),
+        "this adapter does not offer shader-f16, so the f16 tiles cannot be tested here"
+    );
+    let err = matmul_error(gpu, 2, &TILED_CASES);
+    assert!(err < 2e-3, "tiled matmul, f16 tiles: error {err}");
+    assert!(
+        err > 1e-5,
+        "error {err}: as exact as f32, so the f16 tiles did not run"
+    );
 }
 
 fn matmul_reads_from_a_chosen_first_row(gpu: &Gpu) {

@@ -20,8 +20,9 @@ pub struct ModelArgs {
     /// Element type of the key/value cache: f32 (default) or f16.
     #[arg(long, value_name = "TYPE", default_value = "f32")]
     pub kv_cache: String,
-    /// Where the forward pass runs: cpu, wgpu (the best GPU adapter), or
-    /// wgpu:NAME (an adapter whose name contains NAME).
+    /// Where the forward pass runs: cpu, wgpu (the best GPU adapter),
+    /// wgpu:NAME (an adapter whose name contains NAME), or wgpu-f32[:NAME]
+    /// (no f16 arithmetic even where the GPU offers it).
     #[arg(long, default_value = "cpu")]
     pub backend: String,
 }

@@ -23,6 +23,7 @@ pub use names::{Naming, Part};
 pub use state::{DeviceCache, State};
 pub use weights::Weights;
 
+use crate::backend::GpuOptions;
 use crate::error::{Error, Result};
 use crate::inspect::Hooks;
 use crate::io::{HfConfig, ModelFile};
@@ -113,26 +114,32 @@ pub enum Backend {
     /// The CPU kernels (`backend::cpu`).
     #[default]
     Cpu,
-    /// The WGSL kernels on a GPU through wgpu; `adapter` picks one whose
-    /// name contains it (else the best one).
-    Wgpu { adapter: Option<String> },
+    /// The WGSL kernels on a GPU through wgpu.
+    Wgpu(GpuOptions),
 }
 
 impl std::str::FromStr for Backend {
     type Err = Error;
 
-    /// `cpu`, `wgpu`, or `wgpu:NAME` (an adapter whose name contains NAME).
+    /// `cpu`, `wgpu`, `wgpu:NAME` (an adapter whose name contains NAME),
+    /// and `wgpu-f32` / `wgpu-f32:NAME` (never f16 arithmetic).
     fn from_str(s: &str) -> Result<Self> {
-        match s.split_once(':') {
-            None if s == "cpu" => Ok(Backend::Cpu),
-            None if s == "wgpu" || s == "gpu" => Ok(Backend::Wgpu { adapter: None }),
-            Some(("wgpu" | "gpu", name)) if !name.is_empty() => Ok(Backend::Wgpu {
-                adapter: Some(name.to_string()),
-            }),
-            _ => Err(Error::Invalid(format!(
-                "unknown backend {s:?}: use cpu, wgpu, or wgpu:ADAPTER-NAME"
-            ))),
-        }
+        let (kind, adapter) = match s.split_once(':') {
+            Some((kind, name)) if !name.is_empty() => (kind, Some(name.to_string())),
+            Some(_) => ("", None),
+            None => (s, None),
+        };
+        let f32_only = match kind {
+            "cpu" if adapter.is_none() => return Ok(Backend::Cpu),
+            "wgpu" | "gpu" => false,
+            "wgpu-f32" | "gpu-f32" => true,
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "unknown backend {s:?}: use cpu, wgpu, wgpu:ADAPTER-NAME, or wgpu-f32[:ADAPTER-NAME]"
+                )))
+            }
+        };
+        Ok(Backend::Wgpu(GpuOptions { adapter, f32_only }))
     }
 }
 
@@ -140,8 +147,13 @@ impl std::fmt::Display for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Backend::Cpu => write!(f, "cpu"),
-            Backend::Wgpu { adapter: None } => write!(f, "wgpu"),
-            Backend::Wgpu { adapter: Some(a) } => write!(f, "wgpu:{a}"),
+            Backend::Wgpu(o) => {
+                write!(f, "wgpu{}", if o.f32_only { "-f32" } else { "" })?;
+                match &o.adapter {
+                    Some(a) => write!(f, ":{a}"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -151,15 +163,13 @@ fn place_llama(model: Llama, options: &LoadOptions) -> Result<Box<dyn Model>> {
     match &options.backend {
         Backend::Cpu => Ok(Box::new(model)),
         #[cfg(feature = "gpu")]
-        Backend::Wgpu { adapter } => {
-            use crate::backend::gpu::{Gpu, GpuLlama, GpuOptions};
-            let gpu = Gpu::shared(&GpuOptions {
-                adapter: adapter.clone(),
-            })?;
+        Backend::Wgpu(gpu) => {
+            use crate::backend::gpu::{Gpu, GpuLlama};
+            let gpu = Gpu::shared(gpu)?;
             Ok(Box::new(GpuLlama::upload(model, gpu)?))
         }
         #[cfg(not(feature = "gpu"))]
-        Backend::Wgpu { .. } => Err(no_gpu_backend()),
+        Backend::Wgpu(_) => Err(no_gpu_backend()),
     }
 }
 
@@ -168,15 +178,13 @@ fn place_gpt2(model: Gpt2, options: &LoadOptions) -> Result<Box<dyn Model>> {
     match &options.backend {
         Backend::Cpu => Ok(Box::new(model)),
         #[cfg(feature = "gpu")]
-        Backend::Wgpu { adapter } => {
-            use crate::backend::gpu::{Gpu, GpuGpt2, GpuOptions};
-            let gpu = Gpu::shared(&GpuOptions {
-                adapter: adapter.clone(),
-            })?;
+        Backend::Wgpu(gpu) => {
+            use crate::backend::gpu::{Gpu, GpuGpt2};
+            let gpu = Gpu::shared(gpu)?;
             Ok(Box::new(GpuGpt2::upload(model, gpu)?))
         }
         #[cfg(not(feature = "gpu"))]
-        Backend::Wgpu { .. } => Err(no_gpu_backend()),
+        Backend::Wgpu(_) => Err(no_gpu_backend()),
     }
 }
 
@@ -260,6 +268,31 @@ pub fn from_file(file: &ModelFile, path: &Path, options: &LoadOptions) -> Result
                     dir.display()
                 ))),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends_parse_and_print_back() {
+        for text in ["cpu", "wgpu", "wgpu:llvmpipe", "wgpu-f32", "wgpu-f32:NVIDIA H200"] {
+            let backend: Backend = text.parse().unwrap();
+            assert_eq!(backend.to_string(), text);
+        }
+        let gpu: Backend = "gpu-f32:lava".parse().unwrap();
+        assert_eq!(
+            gpu,
+            Backend::Wgpu(GpuOptions {
+                adapter: Some("lava".into()),
+                f32_only: true
+            })
+        );
+        for bad in ["", "cuda", "cpu:x", "wgpu:", "wgpu-f16"] {
+            let err = bad.parse::<Backend>().unwrap_err().to_string();
+            assert!(err.contains("unknown backend"), "{bad:?}: {err}");
         }
     }
 }

@@ -34,8 +34,12 @@ pub fn run(tests: &[GpuTest]) {
     };
     let adapter = gpu.adapter();
     println!(
-        "GPU: {} ({}, {})",
-        adapter.name, adapter.backend, adapter.kind
+        "GPU: {} ({}, {}; timestamps: {}, shader-f16: {})",
+        adapter.name,
+        adapter.backend,
+        adapter.kind,
+        gpu.has_timestamps(),
+        gpu.has_f16()
     );
     let mut failed = Vec::new();
     for (name, test) in &chosen {

@@ -1,6 +1,7 @@
 //! Finding a GPU and opening it: the adapter (the best one, or one named by
 //! the caller), its device and queue, and what it can do.
 
+use crate::backend::GpuOptions;
 use crate::error::{Error, Result};
 use std::sync::{Arc, Mutex};
 
@@ -14,6 +15,8 @@ pub struct Gpu {
     /// Per-dispatch timestamps are available (else timing falls back to
     /// submission-to-completion wall time).
     pub(crate) timestamps: bool,
+    /// Shaders may use f16 arithmetic (`shader-f16`).
+    pub(crate) f16: bool,
     pub(crate) shaders: super::shaders::PipelineCache,
     /// Validation and out-of-memory errors the device reported, waiting to
     /// be returned by the next call that checks.
@@ -22,15 +25,6 @@ pub struct Gpu {
     /// batch needs more): writes to it are ordered after the work already
     /// submitted, so reuse is safe, and decoding allocates nothing per token.
     uniforms: Mutex<Option<wgpu::Buffer>>,
-}
-
-/// What `Gpu::open` looks for.
-#[derive(Debug, Clone, Default)]
-pub struct GpuOptions {
-    /// Take the first adapter whose name contains this (case-insensitive);
-    /// otherwise the best: a discrete GPU, then an integrated one, then a
-    /// software one.
-    pub adapter: Option<String>,
 }
 
 /// An adapter, as `Gpu::adapter` describes it.
@@ -102,20 +96,21 @@ impl Gpu {
                 }
             }
         };
-        Self::from_adapter(adapter)
+        Self::from_adapter(adapter, options)
     }
 
-    fn from_adapter(adapter: wgpu::Adapter) -> Result<Gpu> {
+    fn from_adapter(adapter: wgpu::Adapter, options: &GpuOptions) -> Result<Gpu> {
         let info = adapter.get_info();
         let available = adapter.features();
-        // Only timestamp queries are optional; everything else the kernels
-        // use is in WebGPU's core.
-        let timestamps = available.contains(wgpu::Features::TIMESTAMP_QUERY);
-        let features = if timestamps {
-            wgpu::Features::TIMESTAMP_QUERY
-        } else {
-            wgpu::Features::empty()
-        };
+        // Two optional features, each with a fallback: timestamp queries
+        // (else kernels are timed from the host) and f16 arithmetic in
+        // shaders (else the f32 kernels). Everything else is WebGPU core.
+        let mut optional = wgpu::Features::TIMESTAMP_QUERY;
+        if !options.f32_only {
+            optional |= wgpu::Features::SHADER_F16;
+        }
+        let features = available & optional;
+        let timestamps = features.contains(wgpu::Features::TIMESTAMP_QUERY);
         // WebGPU's defaults, except that larger buffers are taken where the
         // adapter offers them (a 1B model's embedding is over 128 MiB).
         let offered = adapter.limits();
@@ -148,6 +143,7 @@ impl Gpu {
             info,
             limits,
             timestamps,
+            f16: features.contains(wgpu::Features::SHADER_F16),
             shaders: Default::default(),
             errors,
             uniforms: Mutex::new(None),
@@ -157,13 +153,13 @@ impl Gpu {
     /// The GPU for `options`, opened once per process and shared by every
     /// model loaded on it.
     pub fn shared(options: &GpuOptions) -> Result<Arc<Gpu>> {
-        static OPEN: Mutex<Vec<(Option<String>, Arc<Gpu>)>> = Mutex::new(Vec::new());
+        static OPEN: Mutex<Vec<(GpuOptions, Arc<Gpu>)>> = Mutex::new(Vec::new());
         let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, gpu)) = open.iter().find(|(name, _)| *name == options.adapter) {
+        if let Some((_, gpu)) = open.iter().find(|(o, _)| o == options) {
             return Ok(gpu.clone());
         }
         let gpu = Arc::new(Gpu::open(options)?);
-        open.push((options.adapter.clone(), gpu.clone()));
+        open.push((options.clone(), gpu.clone()));
         Ok(gpu)
     }
 
@@ -194,6 +190,11 @@ impl Gpu {
         self.timestamps
     }
 
+    /// Whether shaders may compute in f16 (`shader-f16`).
+    pub fn has_f16(&self) -> bool {
+        self.f16
+    }
+
     /// The first error the device reported since the last check, if any.
     pub(crate) fn check_errors(&self) -> Result<()> {
         let mut errors = self.errors.lock().unwrap_or_else(|e| e.into_inner());
@@ -219,6 +220,7 @@ impl std::fmt::Debug for Gpu {
             .field("adapter", &self.info.name)
             .field("backend", &self.info.backend)
             .field("timestamps", &self.timestamps)
+            .field("f16", &self.f16)
             .finish()
     }
 }

@@ -40,7 +40,12 @@ fn weight_binds(w: &GpuWeight) -> Vec<Bind<'_>> {
     binds
 }
 
-/// `y[t, :] = W · x[first + t, :]` for `tokens` rows of x.
+/// Tokens from which a product goes through the tiled kernel (weights
+/// read once per 32 tokens) rather than matvec's (once per 8).
+const TILED_FROM: usize = 16;
+
+/// `y[t, :] = W · x[first + t, :]` for `tokens` rows of x: matvec.wgsl for
+/// a few tokens (decoding), the tiled matmul.wgsl for more (prefill).
 pub fn matmul<'a>(
     b: &mut Batch<'a>,
     w: &'a GpuWeight,
@@ -51,27 +56,43 @@ pub fn matmul<'a>(
 ) -> Result<()> {
     check_len("matmul input", x, (first + tokens) * w.cols)?;
     check_len("matmul output", y, tokens * w.rows)?;
+    let tiled = tokens >= TILED_FROM;
     // 64 rows per workgroup, the workgroups spread over x and y.
+    let (per_group, tokens_per_group) = if tiled { (64, 32) } else { (WG, 8) };
     let most = b.gpu().limits.max_compute_workgroups_per_dimension as usize;
-    let workgroups = w.rows.div_ceil(WG);
+    let workgroups = w.rows.div_ceil(per_group);
     let grid_x = workgroups.min(most);
     let mut binds = weight_binds(w);
     binds.push(bind(1, x));
     binds.push(bind(2, y));
     let cost = Cost {
-        bytes: w.bytes() * tokens.div_ceil(8) as u64 + 4 * (tokens * (w.rows + w.cols)) as u64,
+        bytes: w.bytes() * tokens.div_ceil(tokens_per_group) as u64
+            + 4 * (tokens * (w.rows + w.cols)) as u64,
         flops: 2 * (tokens * w.rows * w.cols) as u64,
     };
-    let name = if tokens == 1 { "matvec" } else { "matmul" };
+    let (name, kernel) = if tiled {
+        let precision = if b.gpu().has_f16() {
+            "tile_f16"
+        } else {
+            "tile_f32"
+        };
+        let kernel = KernelId::with_format("matmul", "main", w.format());
+        ("matmul", kernel.in_precision(precision))
+    } else {
+        (
+            "matvec",
+            KernelId::with_format("matvec", "main", w.format()),
+        )
+    };
     b.dispatch(
         name,
-        KernelId::with_format("matvec", "main", w.format()),
+        kernel,
         binds,
         &[u(w.rows), u(w.cols), u(tokens), u(grid_x), u(first)],
         [
             u(grid_x),
             u(workgroups.div_ceil(grid_x)),
-            u(tokens.div_ceil(8)),
+            u(tokens.div_ceil(tokens_per_group)),
         ],
         cost,
         || {

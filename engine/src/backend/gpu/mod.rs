@@ -23,7 +23,8 @@ pub mod llama;
 pub mod shaders;
 pub mod weight;
 
-pub use device::{AdapterSummary, Gpu, GpuOptions};
+pub use crate::backend::GpuOptions;
+pub use device::{AdapterSummary, Gpu};
 pub use gpt2::GpuGpt2;
 pub use llama::GpuLlama;
 pub use weight::GpuWeight;

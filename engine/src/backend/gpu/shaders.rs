@@ -25,7 +25,10 @@ shader_sources!(
     "q6_k",
     "f16",
     "f32",
+    "tile_f32",
+    "tile_f16",
     "matvec",
+    "matmul",
     "embedding",
     "norm",
     "rope",
@@ -41,13 +44,15 @@ pub fn source(name: &str) -> Option<&'static str> {
     SOURCES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
 }
 
-/// What to compile: a kernel file, its entry point, and the weight format
-/// file to place before it (if it reads weights).
+/// What to compile: a kernel file, its entry point, the weight format file
+/// to place before it (if it reads weights), and the precision file to
+/// place first (if it is written over a tile type).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct KernelId {
     pub file: &'static str,
     pub entry: &'static str,
     pub format: Option<&'static str>,
+    pub precision: Option<&'static str>,
 }
 
 impl KernelId {
@@ -56,6 +61,7 @@ impl KernelId {
             file,
             entry,
             format: None,
+            precision: None,
         }
     }
 
@@ -68,6 +74,15 @@ impl KernelId {
             file,
             entry,
             format: Some(format),
+            precision: None,
+        }
+    }
+
+    /// The same kernel with `precision` (a file such as `tile_f16`) first.
+    pub const fn in_precision(self, precision: &'static str) -> Self {
+        KernelId {
+            precision: Some(precision),
+            ..self
         }
     }
 }
@@ -91,19 +106,20 @@ impl PipelineCache {
 fn compile(device: &wgpu::Device, id: KernelId) -> wgpu::ComputePipeline {
     // Every name here comes from the table above, so a missing file is a
     // bug in this crate, caught by the kernel tests.
-    let kernel = source(id.file).unwrap_or_else(|| panic!("no shader {}.wgsl", id.file));
-    let code = match id.format {
-        Some(format) => {
-            let prelude = source(format).unwrap_or_else(|| panic!("no shader {format}.wgsl"));
-            format!("{prelude}\n{kernel}")
-        }
-        None => kernel.to_string(),
-    };
+    let file = |name: &str| source(name).unwrap_or_else(|| panic!("no shader {name}.wgsl"));
+    // Precision first (it may hold an `enable` directive), then the format.
+    let code: Vec<&str> = [id.precision, id.format, Some(id.file)]
+        .into_iter()
+        .flatten()
+        .map(file)
+        .collect();
+    let code = code.join("\n");
     let label = format!(
-        "{}:{}{}",
+        "{}:{}{}{}",
         id.file,
         id.entry,
-        id.format.map(|f| format!("[{f}]")).unwrap_or_default()
+        id.format.map(|f| format!("[{f}]")).unwrap_or_default(),
+        id.precision.map(|p| format!("[{p}]")).unwrap_or_default()
     );
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(&label),
