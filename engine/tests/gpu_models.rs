@@ -47,6 +47,10 @@ fn main() {
             "tiny_qwen2_matches_transformers",
             tiny_qwen2_matches_transformers,
         ),
+        (
+            "ended_conversations_give_their_buffers_to_the_next",
+            ended_conversations_give_their_buffers_to_the_next,
+        ),
     ];
     run(tests);
 }
@@ -307,4 +311,49 @@ fn tiny_llama_matches_transformers(gpu: &Gpu) {
 
 fn tiny_qwen2_matches_transformers(gpu: &Gpu) {
     tiny_both_ways("qwen2", gpu);
+}
+
+/// A state's buffers go back to the GPU's pool when it is dropped and the
+/// next state takes them, old contents and all: its results must be those
+/// of a state on fresh buffers.
+fn ended_conversations_give_their_buffers_to_the_next(_: &Gpu) {
+    let options = GpuOptions {
+        f32_only: true,
+        ..Default::default()
+    };
+    let gpu = Gpu::shared(&options).unwrap();
+    let load_options = LoadOptions {
+        backend: Backend::Wgpu(options),
+        ..Default::default()
+    };
+    let model = monologue::model::load(fixture("gpt2"), &load_options).unwrap();
+    let cases = reference(&fixture("gpt2"));
+    let (first, second) = (&cases[2].ids, &cases[1].ids);
+    let run = |ids: &[u32]| {
+        let mut state = model.new_state(100).unwrap();
+        let logits = model.forward(&mut state, ids, Logits::All).unwrap();
+        (state, logits)
+    };
+
+    let pooled = gpu.pooled_bytes();
+    let (state, _) = run(first);
+    let bytes = state.kv_bytes() as u64;
+    drop(state);
+    assert!(
+        gpu.pooled_bytes() >= pooled + bytes,
+        "the dropped state's cache ({bytes} bytes) did not reach the pool"
+    );
+    let (reused, logits) = run(second);
+    assert_eq!(
+        gpu.pooled_bytes(),
+        pooled,
+        "the next state did not take them"
+    );
+    let diff = logits
+        .iter()
+        .zip(&cases[1].logits)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(diff < 1e-4, "on reused buffers the logits moved by {diff}");
+    drop(reused);
 }

@@ -100,23 +100,32 @@ pub fn model(args: &ModelBenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     });
     let decode_s = bench::median_seconds(args.runs, || {
         state.truncate(1);
+        // As greedy generation does: a GPU reads back only the argmax.
         for &t in &tokens[1..=args.gen_tokens] {
-            lm.model
-                .forward(&mut state, &[t], Logits::Last)
-                .expect("decode");
+            lm.model.forward_argmax(&mut state, &[t]).expect("decode");
         }
     });
     let profile = args.profile.then(monologue::profile::stop);
     let threads = pool::global().threads();
+    let decode_tok_s = args.gen_tokens as f64 / decode_s;
+    // Decoding reads every weight once per token (the tied head included),
+    // so the model's bytes per token over time is the bandwidth it uses.
+    let model_bytes = model_bytes(&lm.path);
+    let decode_gbps = model_bytes as f64 * decode_tok_s * 1e-9;
+    let device = Device::of(&args.model.backend)?;
     let report = serde_json::json!({
         "prefill_tok_s": prompt.len() as f64 / prefill_s,
-        "decode_tok_s": args.gen_tokens as f64 / decode_s,
+        "decode_tok_s": decode_tok_s,
         "load_ms": lm.load_ms,
         "peak_rss_mb": peak_rss_mb(),
         "threads": threads,
-        "backend": "cpu",
+        "backend": device.label,
         "isa": monologue::backend::cpu::simd::active().name(),
         "model": lm.path.display().to_string(),
+        "model_bytes": model_bytes,
+        "decode_gb_s": decode_gbps,
+        "copy_bandwidth_gb_s": device.copy_gbps,
+        "decode_bandwidth_share": device.copy_gbps.map(|peak| decode_gbps / peak),
     });
     if args.json {
         println!("{report}");
@@ -128,18 +137,27 @@ pub fn model(args: &ModelBenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let label = &device.label;
         println!(
-            "| {name} | cpu ({}) | {threads} | pp{} | {:.1} |",
-            report["isa"].as_str().unwrap_or(""),
+            "| {name} | {label} | {threads} | pp{} | {:.1} |",
             prompt.len(),
             report["prefill_tok_s"].as_f64().unwrap_or(0.0)
         );
         println!(
-            "| {name} | cpu ({}) | {threads} | tg{} | {:.1} |",
-            report["isa"].as_str().unwrap_or(""),
+            "| {name} | {label} | {threads} | tg{} | {decode_tok_s:.1} |",
             args.gen_tokens,
-            report["decode_tok_s"].as_f64().unwrap_or(0.0)
         );
+        print!(
+            "decode reads {:.1} MB per token: {decode_gbps:.1} GB/s",
+            model_bytes as f64 / 1e6
+        );
+        match device.copy_gbps {
+            Some(peak) => println!(
+                ", {:.0}% of the GPU's measured copy bandwidth ({peak:.1} GB/s)",
+                100.0 * decode_gbps / peak
+            ),
+            None => println!(),
+        }
         println!(
             "load {:.1} ms, peak resident memory {:.1} MB",
             lm.load_ms,
@@ -153,6 +171,50 @@ pub fn model(args: &ModelBenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     Ok(())
+}
+
+/// What ran the benchmark: its label for the table and, on a GPU, the
+/// copy bandwidth decode is measured against.
+struct Device {
+    label: String,
+    copy_gbps: Option<f64>,
+}
+
+impl Device {
+    fn of(backend: &str) -> Result<Device, Box<dyn std::error::Error>> {
+        use monologue::model::Backend;
+        match backend.parse::<Backend>()? {
+            Backend::Cpu => Ok(Device {
+                label: format!("cpu ({})", monologue::backend::cpu::simd::active().name()),
+                copy_gbps: None,
+            }),
+            Backend::Wgpu(options) => {
+                let gpu = monologue::backend::gpu::Gpu::shared(&options)?;
+                let f16 = if gpu.has_f16() { ", f16" } else { "" };
+                Ok(Device {
+                    label: format!("wgpu ({}{f16})", gpu.adapter().name),
+                    copy_gbps: Some(gpu.copy_bandwidth_gbps()?),
+                })
+            }
+        }
+    }
+}
+
+/// Bytes of the model's weights: the GGUF file, or a folder's safetensors.
+fn model_bytes(path: &std::path::Path) -> u64 {
+    let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    if path.is_dir() {
+        std::fs::read_dir(path)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+            .map(|p| size(&p))
+            .sum()
+    } else {
+        size(path)
+    }
 }
 
 /// The process's peak resident set (VmHWM), in MB; 0 where /proc is absent.

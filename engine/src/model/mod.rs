@@ -278,7 +278,13 @@ mod tests {
 
     #[test]
     fn backends_parse_and_print_back() {
-        for text in ["cpu", "wgpu", "wgpu:llvmpipe", "wgpu-f32", "wgpu-f32:NVIDIA H200"] {
+        for text in [
+            "cpu",
+            "wgpu",
+            "wgpu:llvmpipe",
+            "wgpu-f32",
+            "wgpu-f32:NVIDIA H200",
+        ] {
             let backend: Backend = text.parse().unwrap();
             assert_eq!(backend.to_string(), text);
         }

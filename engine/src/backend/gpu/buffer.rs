@@ -78,6 +78,30 @@ impl Gpu {
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
+    /// Device memory bandwidth as a large buffer-to-buffer copy reaches it
+    /// (bytes read plus bytes written, best of five), in GB/s: the yardstick
+    /// for how much of the memory system decoding uses.
+    pub fn copy_bandwidth_gbps(&self) -> Result<f64> {
+        let bytes = (256u64 << 20).min(self.limits.max_storage_buffer_binding_size);
+        let from = self.zeros("bandwidth source", bytes)?;
+        let to = self.zeros("bandwidth target", bytes)?;
+        let copy = || -> Result<f64> {
+            let start = crate::profile::now_ns();
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            encoder.copy_buffer_to_buffer(&from, 0, &to, 0, bytes);
+            self.queue.submit([encoder.finish()]);
+            self.wait()?;
+            Ok((crate::profile::now_ns() - start) as f64 * 1e-9)
+        };
+        copy()?; // first touch of the memory
+        let mut best = f64::INFINITY;
+        for _ in 0..5 {
+            best = best.min(copy()?);
+        }
+        self.check_errors()?;
+        Ok(2.0 * bytes as f64 / best * 1e-9)
+    }
+
     /// Maps a MAP_READ buffer once the queue is idle and copies out its first
     /// `bytes` bytes.
     pub(crate) fn read_mapped(&self, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {

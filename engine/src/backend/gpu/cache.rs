@@ -2,11 +2,13 @@
 //! buffers its forward passes reuse: everything a state needs is allocated
 //! when the state is made, never per token.
 
+use super::buffer::STORAGE;
 use super::device::Gpu;
 use super::kernels::AttentionBuffers;
 use crate::error::{Error, Result};
 use crate::model::{DeviceCache, ModelInfo, State};
 use crate::tensor::DType;
+use std::sync::Arc;
 use wgpu::Buffer;
 
 /// Tokens per submission during prefill: bounds the scratch buffers (the
@@ -15,6 +17,8 @@ const MAX_CHUNK: usize = 64;
 
 #[derive(Debug)]
 pub struct GpuCache {
+    /// Where the buffers go back to when the conversation ends.
+    gpu: Arc<Gpu>,
     /// Positions filled.
     pub(super) len: usize,
     /// Tokens per submission.
@@ -52,7 +56,7 @@ pub(super) struct Scratch {
 
 impl Scratch {
     fn new(gpu: &Gpu, m: &ModelInfo, chunk: usize, capacity: usize) -> Result<Scratch> {
-        let f = |label: &str, values: usize| gpu.zeros(label, 4 * (chunk * values) as u64);
+        let f = |label: &str, values: usize| gpu.take(label, 4 * (chunk * values) as u64, STORAGE);
         Ok(Scratch {
             ids: f("ids", 1)?,
             positions: f("positions", 1)?,
@@ -68,13 +72,43 @@ impl Scratch {
             normed: f("normed", m.d_model)?,
             logits: f("logits", m.vocab_size)?,
             best: f("best", 1)?,
-            readback: gpu.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("read-back"),
-                size: 4 * (chunk * m.vocab_size) as u64,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            }),
+            readback: gpu.take(
+                "read-back",
+                4 * (chunk * m.vocab_size) as u64,
+                wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            )?,
         })
+    }
+
+    /// Handles to every buffer (wgpu buffers are shared handles).
+    fn buffers(&self) -> [Buffer; 15] {
+        let s = self;
+        [
+            &s.ids,
+            &s.positions,
+            &s.x,
+            &s.h,
+            &s.q,
+            &s.k,
+            &s.v,
+            &s.attn,
+            &s.gate,
+            &s.up,
+            &s.scores,
+            &s.normed,
+            &s.logits,
+            &s.best,
+            &s.readback,
+        ]
+        .map(Buffer::clone)
+    }
+}
+
+impl Drop for GpuCache {
+    fn drop(&mut self) {
+        self.gpu
+            .give_back(self.keys.drain(..).chain(self.values.drain(..)));
+        self.gpu.give_back(self.scratch.buffers());
     }
 }
 
@@ -104,7 +138,7 @@ impl GpuCache {
     /// A state of `capacity` positions for a model of shape `m` whose
     /// cache lives on `gpu`.
     pub(super) fn new_state(
-        gpu: &Gpu,
+        gpu: &Arc<Gpu>,
         m: &ModelInfo,
         capacity: usize,
         kv_dtype: DType,
@@ -123,8 +157,12 @@ impl GpuCache {
         }
         let chunk = chunk_for(gpu, m, capacity);
         let bytes = 4 * (capacity * m.n_kv_heads * m.head_dim) as u64;
-        let layer = |what: &str, i: usize| gpu.zeros(&format!("blk.{i}.{what} cache"), bytes);
+        // Positions past `len` are never read, so a reused buffer's old
+        // contents do no harm.
+        let layer =
+            |what: &str, i: usize| gpu.take(&format!("blk.{i}.{what} cache"), bytes, STORAGE);
         let cache = GpuCache {
+            gpu: gpu.clone(),
             len: 0,
             chunk,
             keys: (0..m.n_layers)

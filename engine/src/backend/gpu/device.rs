@@ -18,6 +18,8 @@ pub struct Gpu {
     /// Shaders may use f16 arithmetic (`shader-f16`).
     pub(crate) f16: bool,
     pub(crate) shaders: super::shaders::PipelineCache,
+    /// Buffers of ended conversations, for the next ones.
+    pub(crate) pool: super::pool::BufferPool,
     /// Validation and out-of-memory errors the device reported, waiting to
     /// be returned by the next call that checks.
     errors: Arc<Mutex<Vec<String>>>,
@@ -145,6 +147,7 @@ impl Gpu {
             timestamps,
             f16: features.contains(wgpu::Features::SHADER_F16),
             shaders: Default::default(),
+            pool: Default::default(),
             errors,
             uniforms: Mutex::new(None),
         })

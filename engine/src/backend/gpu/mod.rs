@@ -9,6 +9,7 @@
 //!   per-kernel GPU timing into the same profile as the CPU kernels.
 //! - [`kernels`]: one typed launch per kernel, mirroring `crate::ops`.
 //! - `cache`: a conversation's key/value cache and scratch buffers.
+//! - `pool`: buffers of ended conversations, reused by the next ones.
 //! - `forward`: feeding tokens in chunks, logits or only their argmax.
 //! - [`llama`], [`gpt2`]: each model's forward pass, kernel by kernel.
 
@@ -20,6 +21,7 @@ mod forward;
 pub mod gpt2;
 pub mod kernels;
 pub mod llama;
+mod pool;
 pub mod shaders;
 pub mod weight;
 
