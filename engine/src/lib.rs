@@ -28,6 +28,7 @@ pub mod rich;
 pub mod script;
 pub mod tensor;
 pub mod tokenizer;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use language_model::LanguageModel;

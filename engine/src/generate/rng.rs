@@ -34,6 +34,28 @@ impl Rng {
         result
     }
 
+    /// The whole state, to save in a checkpoint.
+    pub fn state(&self) -> [u64; 4] {
+        self.s
+    }
+
+    /// A generator that continues exactly where `state` was taken.
+    pub fn from_state(s: [u64; 4]) -> Self {
+        Rng { s }
+    }
+
+    /// A standard normal draw (Box–Muller; one of the pair is used).
+    pub fn normal(&mut self) -> f64 {
+        let u = 1.0 - self.next_f64(); // in (0, 1]: ln stays finite
+        let v = self.next_f64();
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_f64() * n as f64) as usize % n.max(1)
+    }
+
     /// Uniform in [0, 1) with 53 bits of precision.
     pub fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64

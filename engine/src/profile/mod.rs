@@ -47,6 +47,25 @@ pub struct Cost {
     pub flops: u64,
 }
 
+impl Cost {
+    /// `n` f32 values passed over `passes` times (reads and writes), about
+    /// one flop each.
+    pub fn elementwise(n: usize, passes: usize) -> Cost {
+        Cost {
+            bytes: 4 * (n * passes) as u64,
+            flops: n as u64,
+        }
+    }
+
+    /// An f32 product `[m, k] · [k, n]`.
+    pub fn matmul(m: usize, k: usize, n: usize) -> Cost {
+        Cost {
+            bytes: 4 * (m * k + k * n + m * n) as u64,
+            flops: 2 * (m * k * n) as u64,
+        }
+    }
+}
+
 /// Start collecting records (clearing any left from an earlier run).
 pub fn start() {
     lock_records().clear();

@@ -1,0 +1,710 @@
+//! The autograd tape. A [`Graph`] owns the parameters of a model and, for
+//! one step, the activations computed from them: every operation runs its
+//! forward kernel at once and records what its backward kernel will need.
+//! [`Graph::backward`] walks the record in reverse and adds each
+//! parameter's gradient into [`Param::grad`]; [`Graph::clear`] then drops
+//! the activations and keeps the parameters for the next step.
+//!
+//! Kernels run through the same dispatch point as inference
+//! (`ops::launch`), so the profile times training too, forward and
+//! backward each under their own names.
+
+use super::kernels::activation::{self, Activation};
+use super::kernels::attention::{self, Dims};
+use super::kernels::{elementwise, embedding, linear, loss, norm, softmax};
+use crate::error::{Error, Result};
+use crate::ops::launch;
+use crate::profile::Cost;
+
+/// A trainable (or frozen) tensor.
+#[derive(Debug, Clone)]
+pub struct Param {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub value: Vec<f32>,
+    /// Summed over every backward since the last [`Graph::zero_grads`].
+    pub grad: Vec<f32>,
+    /// False for a frozen copy (GRPO's reference model): no gradient.
+    pub trainable: bool,
+}
+
+/// A value in the graph: a parameter, or the result of an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Var {
+    Param(usize),
+    Node(usize),
+}
+
+struct Node {
+    value: Vec<f32>,
+    shape: Vec<usize>,
+    step: Step,
+    /// Whether any parameter upstream is trainable.
+    needs_grad: bool,
+}
+
+/// What produced a node, and what its backward pass needs.
+enum Step {
+    Input,
+    Add(Var, Var),
+    Mul(Var, Var),
+    Scale(Var, f32),
+    Linear {
+        x: Var,
+        w: Var,
+        b: Option<Var>,
+    },
+    Embedding {
+        table: Var,
+        ids: Vec<u32>,
+    },
+    LayerNorm {
+        x: Var,
+        w: Var,
+        b: Var,
+        mean: Vec<f32>,
+        rstd: Vec<f32>,
+    },
+    RmsNorm {
+        x: Var,
+        w: Var,
+        rstd: Vec<f32>,
+    },
+    Activation(Var, Activation),
+    Softmax(Var),
+    Attention {
+        qkv: Var,
+        dims: Dims,
+        probs: Vec<f32>,
+    },
+    CrossEntropy {
+        logits: Var,
+        targets: Vec<u32>,
+        scored: usize,
+    },
+    LogProb {
+        logits: Var,
+        targets: Vec<u32>,
+    },
+}
+
+#[derive(Default)]
+pub struct Graph {
+    pub params: Vec<Param>,
+    nodes: Vec<Node>,
+    /// Gradients of nodes, made during backward.
+    grads: Vec<Option<Vec<f32>>>,
+}
+
+fn shape_err(op: &str, what: String) -> Error {
+    Error::Invalid(format!("{op}: {what}"))
+}
+
+impl Graph {
+    pub fn new() -> Self {
+        Graph::default()
+    }
+
+    /// Adds a parameter; `value` must fill `shape`.
+    pub fn param(&mut self, name: &str, shape: &[usize], value: Vec<f32>) -> Result<Var> {
+        let len: usize = shape.iter().product();
+        if value.len() != len {
+            return Err(shape_err(
+                "param",
+                format!("{name}: {} values for shape {shape:?}", value.len()),
+            ));
+        }
+        self.params.push(Param {
+            name: name.to_string(),
+            shape: shape.to_vec(),
+            grad: vec![0.0; len],
+            value,
+            trainable: true,
+        });
+        Ok(Var::Param(self.params.len() - 1))
+    }
+
+    /// A constant input (no gradient).
+    pub fn input(&mut self, value: Vec<f32>, shape: &[usize]) -> Result<Var> {
+        if value.len() != shape.iter().product::<usize>() {
+            return Err(shape_err(
+                "input",
+                format!("{} values for shape {shape:?}", value.len()),
+            ));
+        }
+        Ok(self.push(value, shape.to_vec(), Step::Input, false))
+    }
+
+    pub fn value(&self, v: Var) -> &[f32] {
+        match v {
+            Var::Param(i) => &self.params[i].value,
+            Var::Node(i) => &self.nodes[i].value,
+        }
+    }
+
+    pub fn shape(&self, v: Var) -> &[usize] {
+        match v {
+            Var::Param(i) => &self.params[i].shape,
+            Var::Node(i) => &self.nodes[i].shape,
+        }
+    }
+
+    fn needs_grad(&self, v: Var) -> bool {
+        match v {
+            Var::Param(i) => self.params[i].trainable,
+            Var::Node(i) => self.nodes[i].needs_grad,
+        }
+    }
+
+    /// The number of values of `v` (all but its last dimension: rows).
+    fn rows(&self, v: Var) -> usize {
+        let s = self.shape(v);
+        s[..s.len().saturating_sub(1)].iter().product()
+    }
+
+    fn last_dim(&self, v: Var) -> usize {
+        self.shape(v).last().copied().unwrap_or(1)
+    }
+
+    fn push(&mut self, value: Vec<f32>, shape: Vec<usize>, step: Step, needs_grad: bool) -> Var {
+        self.nodes.push(Node {
+            value,
+            shape,
+            step,
+            needs_grad,
+        });
+        Var::Node(self.nodes.len() - 1)
+    }
+
+    /// Drops every activation, keeping the parameters.
+    pub fn clear(&mut self) {
+        self.nodes.clear();
+        self.grads.clear();
+    }
+
+    pub fn zero_grads(&mut self) {
+        for p in &mut self.params {
+            p.grad.iter_mut().for_each(|g| *g = 0.0);
+        }
+    }
+
+    fn same_shape(&self, op: &str, a: Var, b: Var) -> Result<()> {
+        if self.shape(a) != self.shape(b) {
+            return Err(shape_err(
+                op,
+                format!("shapes {:?} and {:?} differ", self.shape(a), self.shape(b)),
+            ));
+        }
+        Ok(())
+    }
+
+    // ---- operations -------------------------------------------------------
+
+    /// `a + b` (same shapes).
+    pub fn add(&mut self, a: Var, b: Var) -> Result<Var> {
+        self.same_shape("add", a, b)?;
+        let mut out = vec![0.0; self.value(a).len()];
+        let cost = Cost::elementwise(out.len(), 3);
+        launch("add", cost, String::new, || {
+            elementwise::add_forward(self.value(a), self.value(b), &mut out)
+        });
+        let needs = self.needs_grad(a) || self.needs_grad(b);
+        Ok(self.push(out, self.shape(a).to_vec(), Step::Add(a, b), needs))
+    }
+
+    /// `a ⊙ b` (same shapes).
+    pub fn mul(&mut self, a: Var, b: Var) -> Result<Var> {
+        self.same_shape("mul", a, b)?;
+        let mut out = vec![0.0; self.value(a).len()];
+        let cost = Cost::elementwise(out.len(), 3);
+        launch("mul", cost, String::new, || {
+            elementwise::mul_forward(self.value(a), self.value(b), &mut out)
+        });
+        let needs = self.needs_grad(a) || self.needs_grad(b);
+        Ok(self.push(out, self.shape(a).to_vec(), Step::Mul(a, b), needs))
+    }
+
+    /// `a · s` for a constant `s`.
+    pub fn scale(&mut self, a: Var, s: f32) -> Result<Var> {
+        let out: Vec<f32> = self.value(a).iter().map(|v| v * s).collect();
+        let needs = self.needs_grad(a);
+        Ok(self.push(out, self.shape(a).to_vec(), Step::Scale(a, s), needs))
+    }
+
+    /// `x · Wᵀ + b` over the last dimension of `x`, `W` shaped `[out, in]`.
+    pub fn linear(&mut self, x: Var, w: Var, b: Option<Var>) -> Result<Var> {
+        let &[m, k] = self.shape(w) else {
+            return Err(shape_err(
+                "linear",
+                format!("weight must be 2-D, not {:?}", self.shape(w)),
+            ));
+        };
+        if self.last_dim(x) != k {
+            return Err(shape_err(
+                "linear",
+                format!("input {:?} against weight [{m}, {k}]", self.shape(x)),
+            ));
+        }
+        if let Some(b) = b {
+            if self.shape(b) != [m] {
+                return Err(shape_err(
+                    "linear",
+                    format!("bias {:?} against weight [{m}, {k}]", self.shape(b)),
+                ));
+            }
+        }
+        let n = self.rows(x);
+        let mut out = vec![0.0; n * m];
+        let cost = Cost::matmul(n, k, m);
+        launch(
+            "linear",
+            cost,
+            || format!("f32[{n}, {k}] x f32[{m}, {k}]ᵀ"),
+            || {
+                let bias = b.map(|b| self.value(b));
+                linear::forward(self.value(x), self.value(w), bias, k, m, &mut out)
+            },
+        );
+        let mut shape = self.shape(x).to_vec();
+        *shape.last_mut().unwrap_or(&mut 0) = m;
+        let needs =
+            self.needs_grad(x) || self.needs_grad(w) || b.is_some_and(|b| self.needs_grad(b));
+        Ok(self.push(out, shape, Step::Linear { x, w, b }, needs))
+    }
+
+    /// Rows `ids` of `table` (`[rows, dim]`): `[ids.len(), dim]`.
+    pub fn embedding(&mut self, table: Var, ids: &[u32]) -> Result<Var> {
+        let &[rows, dim] = self.shape(table) else {
+            return Err(shape_err("embedding", "table must be 2-D".into()));
+        };
+        if let Some(bad) = ids.iter().find(|&&i| i as usize >= rows) {
+            return Err(shape_err(
+                "embedding",
+                format!("id {bad} is outside the table's {rows} rows"),
+            ));
+        }
+        let mut out = vec![0.0; ids.len() * dim];
+        let cost = Cost::elementwise(out.len(), 2);
+        launch("embedding", cost, String::new, || {
+            embedding::forward(self.value(table), ids, dim, &mut out)
+        });
+        let needs = self.needs_grad(table);
+        let step = Step::Embedding {
+            table,
+            ids: ids.to_vec(),
+        };
+        Ok(self.push(out, vec![ids.len(), dim], step, needs))
+    }
+
+    /// LayerNorm over the last dimension.
+    pub fn layernorm(&mut self, x: Var, w: Var, b: Var, eps: f64) -> Result<Var> {
+        let d = self.last_dim(x);
+        if self.shape(w) != [d] || self.shape(b) != [d] {
+            return Err(shape_err(
+                "layernorm",
+                format!(
+                    "input {:?}, weight {:?}, bias {:?}",
+                    self.shape(x),
+                    self.shape(w),
+                    self.shape(b)
+                ),
+            ));
+        }
+        let rows = self.rows(x);
+        let (mut out, mut mean, mut rstd) = (vec![0.0; rows * d], vec![0.0; rows], vec![0.0; rows]);
+        launch(
+            "layernorm",
+            Cost::elementwise(rows * d, 3),
+            String::new,
+            || {
+                let (xv, wv, bv) = (self.value(x), self.value(w), self.value(b));
+                norm::layernorm_forward(xv, wv, bv, eps, &mut out, &mut mean, &mut rstd)
+            },
+        );
+        let needs = self.needs_grad(x) || self.needs_grad(w) || self.needs_grad(b);
+        let step = Step::LayerNorm {
+            x,
+            w,
+            b,
+            mean,
+            rstd,
+        };
+        Ok(self.push(out, self.shape(x).to_vec(), step, needs))
+    }
+
+    /// RMSNorm over the last dimension.
+    pub fn rmsnorm(&mut self, x: Var, w: Var, eps: f64) -> Result<Var> {
+        let d = self.last_dim(x);
+        if self.shape(w) != [d] {
+            return Err(shape_err(
+                "rmsnorm",
+                format!("input {:?}, weight {:?}", self.shape(x), self.shape(w)),
+            ));
+        }
+        let rows = self.rows(x);
+        let (mut out, mut rstd) = (vec![0.0; rows * d], vec![0.0; rows]);
+        launch(
+            "rmsnorm",
+            Cost::elementwise(rows * d, 3),
+            String::new,
+            || norm::rmsnorm_forward(self.value(x), self.value(w), eps, &mut out, &mut rstd),
+        );
+        let needs = self.needs_grad(x) || self.needs_grad(w);
+        Ok(self.push(
+            out,
+            self.shape(x).to_vec(),
+            Step::RmsNorm { x, w, rstd },
+            needs,
+        ))
+    }
+
+    pub fn activation(&mut self, x: Var, act: Activation) -> Result<Var> {
+        let mut out = vec![0.0; self.value(x).len()];
+        launch(
+            act.name(),
+            Cost::elementwise(out.len(), 2),
+            String::new,
+            || activation::forward(act, self.value(x), &mut out),
+        );
+        let needs = self.needs_grad(x);
+        Ok(self.push(out, self.shape(x).to_vec(), Step::Activation(x, act), needs))
+    }
+
+    /// Softmax over the last dimension.
+    pub fn softmax(&mut self, x: Var) -> Result<Var> {
+        let cols = self.last_dim(x);
+        let mut out = vec![0.0; self.value(x).len()];
+        launch(
+            "softmax",
+            Cost::elementwise(out.len(), 2),
+            String::new,
+            || softmax::forward(self.value(x), cols, &mut out),
+        );
+        let needs = self.needs_grad(x);
+        Ok(self.push(out, self.shape(x).to_vec(), Step::Softmax(x), needs))
+    }
+
+    /// Causal self-attention of `qkv` (`[batch · seq, 3 · width]`).
+    pub fn attention(&mut self, qkv: Var, dims: Dims) -> Result<Var> {
+        let want = [dims.batch * dims.seq, 3 * dims.width];
+        if self.shape(qkv) != want || dims.heads == 0 || !dims.width.is_multiple_of(dims.heads) {
+            return Err(shape_err(
+                "attention",
+                format!("qkv {:?} for {dims:?} (want {want:?})", self.shape(qkv)),
+            ));
+        }
+        let (b, t, h, c) = (dims.batch, dims.seq, dims.heads, dims.width);
+        let mut out = vec![0.0; b * t * c];
+        let mut probs = vec![0.0; b * h * t * t];
+        let cost = Cost::matmul(b * t, t, 2 * c);
+        launch(
+            "attention",
+            cost,
+            || format!("qkv f32[{b}·{t}, 3·{c}], {h} heads"),
+            || attention::forward(self.value(qkv), dims, &mut out, &mut probs),
+        );
+        let needs = self.needs_grad(qkv);
+        Ok(self.push(
+            out,
+            vec![b * t, c],
+            Step::Attention { qkv, dims, probs },
+            needs,
+        ))
+    }
+
+    /// Mean cross-entropy of `logits` (`[n, vocab]`) against `targets`
+    /// (IGNORE skips a row): a scalar.
+    pub fn cross_entropy(&mut self, logits: Var, targets: &[u32]) -> Result<Var> {
+        let vocab = self.check_targets("cross_entropy", logits, targets)?;
+        let (value, scored) = launch(
+            "cross_entropy",
+            Cost::elementwise(self.value(logits).len(), 2),
+            String::new,
+            || loss::cross_entropy_forward(self.value(logits), targets, vocab),
+        );
+        let needs = self.needs_grad(logits);
+        let step = Step::CrossEntropy {
+            logits,
+            targets: targets.to_vec(),
+            scored,
+        };
+        Ok(self.push(vec![value], vec![1], step, needs))
+    }
+
+    /// Each row's log-probability of its target: `[n]`.
+    pub fn logprob(&mut self, logits: Var, targets: &[u32]) -> Result<Var> {
+        let vocab = self.check_targets("logprob", logits, targets)?;
+        let mut out = vec![0.0; targets.len()];
+        launch(
+            "logprob",
+            Cost::elementwise(self.value(logits).len(), 2),
+            String::new,
+            || loss::logprob_forward(self.value(logits), targets, vocab, &mut out),
+        );
+        let needs = self.needs_grad(logits);
+        let step = Step::LogProb {
+            logits,
+            targets: targets.to_vec(),
+        };
+        Ok(self.push(out, vec![targets.len()], step, needs))
+    }
+
+    fn check_targets(&self, op: &str, logits: Var, targets: &[u32]) -> Result<usize> {
+        let vocab = self.last_dim(logits);
+        if self.rows(logits) != targets.len() {
+            return Err(shape_err(
+                op,
+                format!(
+                    "{} targets for logits {:?}",
+                    targets.len(),
+                    self.shape(logits)
+                ),
+            ));
+        }
+        if let Some(bad) = targets
+            .iter()
+            .find(|&&t| t != loss::IGNORE && t as usize >= vocab)
+        {
+            return Err(shape_err(
+                op,
+                format!("target {bad} is outside the vocabulary of {vocab}"),
+            ));
+        }
+        Ok(vocab)
+    }
+
+    // ---- backward ---------------------------------------------------------
+
+    /// Adds d`loss`/d(every trainable parameter) into the parameters'
+    /// gradients. `loss` must hold one value.
+    pub fn backward(&mut self, loss: Var) -> Result<()> {
+        self.backward_with(loss, 1.0)
+    }
+
+    /// [`Graph::backward`] with the loss scaled by `scale` (gradient
+    /// accumulation over micro-batches passes 1 / steps).
+    pub fn backward_with(&mut self, loss: Var, scale: f32) -> Result<()> {
+        let Var::Node(last) = loss else {
+            return Err(Error::Invalid(
+                "backward: the loss is a parameter, not a result".into(),
+            ));
+        };
+        if self.value(loss).len() != 1 {
+            return Err(Error::Invalid(format!(
+                "backward: the loss must be one value, not shape {:?}",
+                self.shape(loss)
+            )));
+        }
+        self.grads = (0..self.nodes.len()).map(|_| None).collect();
+        self.grads[last] = Some(vec![scale]);
+        for i in (0..=last).rev() {
+            let Some(g) = self.grads[i].take() else {
+                continue;
+            };
+            if self.nodes[i].needs_grad {
+                self.backward_node(i, &g);
+            }
+        }
+        self.grads.clear();
+        Ok(())
+    }
+
+    /// Takes `v`'s gradient buffer out (zeros if it has none yet), lets `f`
+    /// add into it with the graph readable, and puts it back. Nothing is
+    /// done for values that need no gradient.
+    fn add_grad(&mut self, v: Var, f: impl FnOnce(&Graph, &mut [f32])) {
+        if !self.needs_grad(v) {
+            return;
+        }
+        let len = self.value(v).len();
+        let mut buffer = match v {
+            Var::Param(i) => std::mem::take(&mut self.params[i].grad),
+            Var::Node(i) => self.grads[i].take().unwrap_or_else(|| vec![0.0; len]),
+        };
+        f(self, &mut buffer);
+        match v {
+            Var::Param(i) => self.params[i].grad = buffer,
+            Var::Node(i) => self.grads[i] = Some(buffer),
+        }
+    }
+
+    fn backward_node(&mut self, i: usize, g: &[f32]) {
+        // The step is moved out while its inputs' gradients are written.
+        let step = std::mem::replace(&mut self.nodes[i].step, Step::Input);
+        let n = g.len();
+        match &step {
+            Step::Input => {}
+            Step::Add(a, b) => {
+                for v in [*a, *b] {
+                    self.add_grad(v, |_, d| elementwise::accumulate(d, g));
+                }
+            }
+            Step::Mul(a, b) => {
+                let (a, b) = (*a, *b);
+                self.add_grad(a, |gr, d| {
+                    elementwise::mul_backward(g, gr.value(a), gr.value(b), Some(d), None)
+                });
+                self.add_grad(b, |gr, d| {
+                    elementwise::mul_backward(g, gr.value(a), gr.value(b), None, Some(d))
+                });
+            }
+            Step::Scale(a, s) => {
+                self.add_grad(*a, |_, d| {
+                    d.iter_mut().zip(g).for_each(|(d, g)| *d += g * s)
+                });
+            }
+            Step::Linear { x, w, b } => {
+                let (x, w) = (*x, *w);
+                let (m, k) = (self.shape(w)[0], self.shape(w)[1]);
+                let rows = n / m;
+                let cost = Cost::matmul(rows, m, k);
+                self.add_grad(x, |gr, d| {
+                    launch("linear_backward_input", cost, String::new, || {
+                        linear::backward(g, gr.value(x), gr.value(w), k, m, Some(d), None, None)
+                    })
+                });
+                self.add_grad(w, |gr, d| {
+                    launch("linear_backward_weight", cost, String::new, || {
+                        linear::backward(g, gr.value(x), gr.value(w), k, m, None, Some(d), None)
+                    })
+                });
+                if let Some(b) = *b {
+                    self.add_grad(b, |gr, d| {
+                        linear::backward(g, gr.value(x), gr.value(w), k, m, None, None, Some(d))
+                    });
+                }
+            }
+            Step::Embedding { table, ids } => {
+                let dim = self.shape(*table)[1];
+                self.add_grad(*table, |_, d| {
+                    launch(
+                        "embedding_backward",
+                        Cost::elementwise(n, 2),
+                        String::new,
+                        || embedding::backward(g, ids, dim, d),
+                    )
+                });
+            }
+            Step::LayerNorm {
+                x,
+                w,
+                b,
+                mean,
+                rstd,
+            } => {
+                let (x, w, b) = (*x, *w, *b);
+                let d_len = self.shape(w)[0];
+                let (mut dw, mut db) = (vec![0.0; d_len], vec![0.0; d_len]);
+                let cost = Cost::elementwise(n, 4);
+                if self.needs_grad(x) {
+                    self.add_grad(x, |gr, dx| {
+                        launch("layernorm_backward", cost, String::new, || {
+                            let (xv, wv) = (gr.value(x), gr.value(w));
+                            norm::layernorm_backward(
+                                g,
+                                xv,
+                                wv,
+                                mean,
+                                rstd,
+                                Some(dx),
+                                &mut dw,
+                                &mut db,
+                            )
+                        })
+                    });
+                } else {
+                    let (xv, wv) = (self.value(x), self.value(w));
+                    norm::layernorm_backward(g, xv, wv, mean, rstd, None, &mut dw, &mut db);
+                }
+                self.add_grad(w, |_, d| elementwise::accumulate(d, &dw));
+                self.add_grad(b, |_, d| elementwise::accumulate(d, &db));
+            }
+            Step::RmsNorm { x, w, rstd } => {
+                let (x, w) = (*x, *w);
+                let mut dw = vec![0.0; self.shape(w)[0]];
+                let cost = Cost::elementwise(n, 4);
+                if self.needs_grad(x) {
+                    self.add_grad(x, |gr, dx| {
+                        launch("rmsnorm_backward", cost, String::new, || {
+                            norm::rmsnorm_backward(
+                                g,
+                                gr.value(x),
+                                gr.value(w),
+                                rstd,
+                                Some(dx),
+                                &mut dw,
+                            )
+                        })
+                    });
+                } else {
+                    norm::rmsnorm_backward(g, self.value(x), self.value(w), rstd, None, &mut dw);
+                }
+                self.add_grad(w, |_, d| elementwise::accumulate(d, &dw));
+            }
+            Step::Activation(x, act) => {
+                let (x, act) = (*x, *act);
+                self.add_grad(x, |gr, d| {
+                    launch(
+                        "activation_backward",
+                        Cost::elementwise(n, 3),
+                        String::new,
+                        || activation::backward(act, g, gr.value(x), d),
+                    )
+                });
+            }
+            Step::Softmax(x) => {
+                let cols = self.last_dim(*x);
+                let y = std::mem::take(&mut self.nodes[i].value);
+                self.add_grad(*x, |_, d| softmax::backward(g, &y, cols, d));
+                self.nodes[i].value = y;
+            }
+            Step::Attention { qkv, dims, probs } => {
+                let (qkv, dims) = (*qkv, *dims);
+                let cost = Cost::matmul(dims.batch * dims.seq, dims.seq, 4 * dims.width);
+                self.add_grad(qkv, |gr, d| {
+                    launch("attention_backward", cost, String::new, || {
+                        attention::backward(g, gr.value(qkv), probs, dims, d)
+                    })
+                });
+            }
+            Step::CrossEntropy {
+                logits,
+                targets,
+                scored,
+            } => {
+                let vocab = self.last_dim(*logits);
+                let l = *logits;
+                self.add_grad(l, |gr, d| {
+                    launch(
+                        "cross_entropy_backward",
+                        Cost::elementwise(d.len(), 3),
+                        String::new,
+                        || {
+                            loss::cross_entropy_backward(
+                                g[0],
+                                gr.value(l),
+                                targets,
+                                vocab,
+                                *scored,
+                                d,
+                            )
+                        },
+                    )
+                });
+            }
+            Step::LogProb { logits, targets } => {
+                let vocab = self.last_dim(*logits);
+                let l = *logits;
+                self.add_grad(l, |gr, d| {
+                    launch(
+                        "logprob_backward",
+                        Cost::elementwise(d.len(), 3),
+                        String::new,
+                        || loss::logprob_backward(g, gr.value(l), targets, vocab, d),
+                    )
+                });
+            }
+        }
+        self.nodes[i].step = step;
+    }
+}

@@ -1,0 +1,26 @@
+//! Training on the CPU.
+//!
+//! - [`graph`]: the autograd tape over f32 activations.
+//! - [`kernels`]: forward/backward kernel pairs (f32 to train, f64 to check).
+//! - [`real`]: the number types and the strided gemm the kernels share.
+//! - [`gpt`]: a trainable GPT-2.
+//! - [`adamw`]: the optimizer, clipping and the learning-rate schedule.
+//! - [`data`]: tokenized text, split, drawn as random windows.
+//! - [`run`]: a training run, step by step.
+//!
+//! ```text
+//! Run::step ─► Dataset::batch ─► Gpt::loss (each op runs its forward, records its backward)
+//!           ─► Graph::backward (kernels in reverse, gradients into Param::grad)
+//!           ─► clip ─► AdamW::step ─► StepRecord
+//! ```
+
+pub mod adamw;
+pub mod data;
+pub mod gpt;
+pub mod graph;
+pub mod kernels;
+pub mod real;
+pub mod run;
+
+pub use graph::{Graph, Param, Var};
+pub use run::{Run, StepRecord, TrainConfig};

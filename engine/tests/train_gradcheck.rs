@@ -1,0 +1,336 @@
+//! Every training kernel's backward pass against central finite
+//! differences of its forward pass, both in f64: with f64 the two agree to
+//! about 1e-8, so a wrong term in a gradient cannot hide in rounding.
+//!
+//! Each check draws random inputs and a random upstream gradient `r`, and
+//! compares d(Σ r · out)/d(input) from the backward kernel with
+//! (L(x + ε) − L(x − ε)) / 2ε for every element of every input.
+
+mod common;
+
+use common::Rng;
+use monologue::train::kernels::activation::{self, Activation};
+use monologue::train::kernels::attention::{self, Dims};
+use monologue::train::kernels::loss::{self, IGNORE};
+use monologue::train::kernels::{elementwise, embedding, linear, norm, softmax};
+
+const EPS: f64 = 1e-6;
+const TOL: f64 = 1e-7;
+
+fn randoms(rng: &mut Rng, n: usize) -> Vec<f64> {
+    rng.normals(n).into_iter().map(f64::from).collect()
+}
+
+/// Checks `backward` against finite differences of `forward`.
+/// `forward(inputs) -> output`; `backward(inputs, dout) -> gradient of each
+/// input` (None for an input with no gradient, such as ids).
+fn check(
+    what: &str,
+    inputs: Vec<Vec<f64>>,
+    forward: impl Fn(&[Vec<f64>]) -> Vec<f64>,
+    backward: impl Fn(&[Vec<f64>], &[f64]) -> Vec<Option<Vec<f64>>>,
+) {
+    let mut rng = Rng::new(99);
+    let out = forward(&inputs);
+    let r = randoms(&mut rng, out.len());
+    let loss =
+        |inputs: &[Vec<f64>]| -> f64 { forward(inputs).iter().zip(&r).map(|(o, r)| o * r).sum() };
+    let grads = backward(&inputs, &r);
+    assert_eq!(grads.len(), inputs.len(), "{what}: one gradient per input");
+    let mut worst = 0f64;
+    for (i, grad) in grads.iter().enumerate() {
+        let Some(grad) = grad else { continue };
+        assert_eq!(grad.len(), inputs[i].len(), "{what}: gradient {i} length");
+        for j in 0..inputs[i].len() {
+            let mut plus = inputs.clone();
+            plus[i][j] += EPS;
+            let mut minus = inputs.clone();
+            minus[i][j] -= EPS;
+            let numeric = (loss(&plus) - loss(&minus)) / (2.0 * EPS);
+            let err = (grad[j] - numeric).abs() / numeric.abs().max(1.0);
+            assert!(
+                err < TOL,
+                "{what}: input {i}[{j}]: backward {} vs finite difference {numeric}",
+                grad[j]
+            );
+            worst = worst.max(err);
+        }
+    }
+    eprintln!("{what}: worst relative error {worst:.1e}");
+}
+
+#[test]
+fn linear_gradients() {
+    let mut rng = Rng::new(1);
+    let (n, k, m) = (3, 5, 4);
+    let inputs = vec![
+        randoms(&mut rng, n * k),
+        randoms(&mut rng, m * k),
+        randoms(&mut rng, m),
+    ];
+    check(
+        "linear",
+        inputs,
+        |v| {
+            let mut y = vec![0.0; n * m];
+            linear::forward(&v[0], &v[1], Some(&v[2]), k, m, &mut y);
+            y
+        },
+        |v, dy| {
+            let (mut dx, mut dw, mut db) = (vec![0.0; n * k], vec![0.0; m * k], vec![0.0; m]);
+            linear::backward(
+                dy,
+                &v[0],
+                &v[1],
+                k,
+                m,
+                Some(&mut dx),
+                Some(&mut dw),
+                Some(&mut db),
+            );
+            vec![Some(dx), Some(dw), Some(db)]
+        },
+    );
+}
+
+#[test]
+fn embedding_gradients_collect_repeated_ids() {
+    let mut rng = Rng::new(2);
+    let (rows, dim) = (6, 3);
+    let ids = [4u32, 1, 4, 0, 4];
+    check(
+        "embedding",
+        vec![randoms(&mut rng, rows * dim)],
+        |v| {
+            let mut out = vec![0.0; ids.len() * dim];
+            embedding::forward(&v[0], &ids, dim, &mut out);
+            out
+        },
+        |_, d| {
+            let mut dt = vec![0.0; rows * dim];
+            embedding::backward(d, &ids, dim, &mut dt);
+            vec![Some(dt)]
+        },
+    );
+}
+
+#[test]
+fn mul_gradients() {
+    let mut rng = Rng::new(3);
+    check(
+        "mul",
+        vec![randoms(&mut rng, 7), randoms(&mut rng, 7)],
+        |v| {
+            let mut out = vec![0.0; 7];
+            elementwise::mul_forward(&v[0], &v[1], &mut out);
+            out
+        },
+        |v, d| {
+            let (mut da, mut db) = (vec![0.0; 7], vec![0.0; 7]);
+            elementwise::mul_backward(d, &v[0], &v[1], Some(&mut da), Some(&mut db));
+            vec![Some(da), Some(db)]
+        },
+    );
+}
+
+#[test]
+fn layernorm_gradients() {
+    let mut rng = Rng::new(4);
+    let (rows, d) = (3, 6);
+    // An offset mean, as residual streams have.
+    let x: Vec<f64> = randoms(&mut rng, rows * d)
+        .iter()
+        .map(|v| v + 2.0)
+        .collect();
+    let inputs = vec![x, randoms(&mut rng, d), randoms(&mut rng, d)];
+    check(
+        "layernorm",
+        inputs,
+        |v| {
+            let (mut out, mut mean, mut rstd) =
+                (vec![0.0; rows * d], vec![0.0; rows], vec![0.0; rows]);
+            norm::layernorm_forward(&v[0], &v[1], &v[2], 1e-5, &mut out, &mut mean, &mut rstd);
+            out
+        },
+        |v, g| {
+            let (mut out, mut mean, mut rstd) =
+                (vec![0.0; rows * d], vec![0.0; rows], vec![0.0; rows]);
+            norm::layernorm_forward(&v[0], &v[1], &v[2], 1e-5, &mut out, &mut mean, &mut rstd);
+            let (mut dx, mut dw, mut db) = (vec![0.0; rows * d], vec![0.0; d], vec![0.0; d]);
+            norm::layernorm_backward(
+                g,
+                &v[0],
+                &v[1],
+                &mean,
+                &rstd,
+                Some(&mut dx),
+                &mut dw,
+                &mut db,
+            );
+            vec![Some(dx), Some(dw), Some(db)]
+        },
+    );
+}
+
+#[test]
+fn rmsnorm_gradients() {
+    let mut rng = Rng::new(5);
+    let (rows, d) = (3, 6);
+    check(
+        "rmsnorm",
+        vec![randoms(&mut rng, rows * d), randoms(&mut rng, d)],
+        |v| {
+            let (mut out, mut rstd) = (vec![0.0; rows * d], vec![0.0; rows]);
+            norm::rmsnorm_forward(&v[0], &v[1], 1e-5, &mut out, &mut rstd);
+            out
+        },
+        |v, g| {
+            let (mut out, mut rstd) = (vec![0.0; rows * d], vec![0.0; rows]);
+            norm::rmsnorm_forward(&v[0], &v[1], 1e-5, &mut out, &mut rstd);
+            let (mut dx, mut dw) = (vec![0.0; rows * d], vec![0.0; d]);
+            norm::rmsnorm_backward(g, &v[0], &v[1], &rstd, Some(&mut dx), &mut dw);
+            vec![Some(dx), Some(dw)]
+        },
+    );
+}
+
+#[test]
+fn activation_gradients() {
+    for act in [
+        Activation::Gelu,
+        Activation::Silu,
+        Activation::Sigmoid,
+        Activation::Tanh,
+    ] {
+        let mut rng = Rng::new(6);
+        let x: Vec<f64> = randoms(&mut rng, 20).iter().map(|v| 2.0 * v).collect();
+        check(
+            act.name(),
+            vec![x],
+            |v| {
+                let mut out = vec![0.0; 20];
+                activation::forward(act, &v[0], &mut out);
+                out
+            },
+            |v, g| {
+                let mut dx = vec![0.0; 20];
+                activation::backward(act, g, &v[0], &mut dx);
+                vec![Some(dx)]
+            },
+        );
+    }
+}
+
+#[test]
+fn softmax_gradients() {
+    let mut rng = Rng::new(7);
+    let (rows, cols) = (3, 5);
+    check(
+        "softmax",
+        vec![randoms(&mut rng, rows * cols)],
+        |v| {
+            let mut out = vec![0.0; rows * cols];
+            softmax::forward(&v[0], cols, &mut out);
+            out
+        },
+        |v, g| {
+            let mut y = vec![0.0; rows * cols];
+            softmax::forward(&v[0], cols, &mut y);
+            let mut dx = vec![0.0; rows * cols];
+            softmax::backward(g, &y, cols, &mut dx);
+            vec![Some(dx)]
+        },
+    );
+}
+
+#[test]
+fn attention_gradients() {
+    let mut rng = Rng::new(8);
+    let dims = Dims {
+        batch: 2,
+        seq: 5,
+        heads: 2,
+        width: 8,
+    };
+    let rows = dims.batch * dims.seq;
+    let probs_len = dims.batch * dims.heads * dims.seq * dims.seq;
+    check(
+        "attention",
+        vec![randoms(&mut rng, rows * 3 * dims.width)],
+        |v| {
+            let (mut out, mut probs) = (vec![0.0; rows * dims.width], vec![0.0; probs_len]);
+            attention::forward(&v[0], dims, &mut out, &mut probs);
+            out
+        },
+        |v, g| {
+            let (mut out, mut probs) = (vec![0.0; rows * dims.width], vec![0.0; probs_len]);
+            attention::forward(&v[0], dims, &mut out, &mut probs);
+            let mut dqkv = vec![0.0; v[0].len()];
+            attention::backward(g, &v[0], &probs, dims, &mut dqkv);
+            vec![Some(dqkv)]
+        },
+    );
+}
+
+#[test]
+fn attention_is_causal() {
+    // Changing the last token's q, k, v must not change earlier outputs.
+    let mut rng = Rng::new(9);
+    let dims = Dims {
+        batch: 1,
+        seq: 4,
+        heads: 1,
+        width: 4,
+    };
+    let mut qkv = randoms(&mut rng, 4 * 12);
+    let run = |qkv: &[f64]| {
+        let (mut out, mut probs) = (vec![0.0; 16], vec![0.0; 16]);
+        attention::forward(qkv, dims, &mut out, &mut probs);
+        out
+    };
+    let before = run(&qkv);
+    qkv[36..].iter_mut().for_each(|v| *v += 1.0);
+    let after = run(&qkv);
+    assert_eq!(before[..12], after[..12]);
+    assert_ne!(before[12..], after[12..]);
+}
+
+#[test]
+fn cross_entropy_and_logprob_gradients() {
+    let mut rng = Rng::new(10);
+    let (n, vocab) = (4, 6);
+    let targets = [2u32, IGNORE, 5, 0];
+    check(
+        "logprob",
+        vec![randoms(&mut rng, n * vocab)],
+        |v| {
+            let mut out = vec![0.0; n];
+            loss::logprob_forward(&v[0], &targets, vocab, &mut out);
+            out
+        },
+        |v, g| {
+            let mut d = vec![0.0; n * vocab];
+            loss::logprob_backward(g, &v[0], &targets, vocab, &mut d);
+            vec![Some(d)]
+        },
+    );
+    check(
+        "cross_entropy",
+        vec![randoms(&mut rng, n * vocab)],
+        |v| vec![loss::cross_entropy_forward(&v[0], &targets, vocab).0],
+        |v, g| {
+            let (_, scored) = loss::cross_entropy_forward(&v[0], &targets, vocab);
+            assert_eq!(scored, 3, "the IGNORE row is not scored");
+            let mut d = vec![0.0; n * vocab];
+            loss::cross_entropy_backward(g[0], &v[0], &targets, vocab, scored, &mut d);
+            vec![Some(d)]
+        },
+    );
+}
+
+#[test]
+fn cross_entropy_of_uniform_logits_is_log_vocab() {
+    let logits = vec![0.5f64; 3 * 8];
+    let (l, _) = loss::cross_entropy_forward(&logits, &[1, 2, 3], 8);
+    assert!((l - 8f64.ln()).abs() < 1e-12);
+}
