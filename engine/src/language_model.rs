@@ -269,7 +269,8 @@ fn model_dirs() -> Vec<PathBuf> {
 pub fn resolve_model_path(name: &str) -> Result<PathBuf> {
     let given = PathBuf::from(name);
     if given.exists() {
-        return Ok(given);
+        // A training run's folder stands for its newest checkpoint.
+        return crate::train::checkpoint::resolve(&given);
     }
     if name != DEFAULT_MODEL {
         return Err(Error::NotFound(format!(

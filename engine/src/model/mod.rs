@@ -196,8 +196,8 @@ fn no_gpu_backend() -> Error {
 /// Load a GGUF file or a Hugging Face folder (`config.json` +
 /// safetensors).
 pub fn load(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Box<dyn Model>> {
-    let path = path.as_ref();
-    from_file(&ModelFile::open(path)?, path, options)
+    let path = crate::train::checkpoint::resolve(path.as_ref())?;
+    from_file(&ModelFile::open(&path)?, &path, options)
 }
 
 /// Build the model in an opened file (`path` is where it came from: a

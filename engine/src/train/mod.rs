@@ -7,6 +7,7 @@
 //! - [`adamw`]: the optimizer, clipping and the learning-rate schedule.
 //! - [`data`]: tokenized text, split, drawn as random windows.
 //! - [`run`]: a training run, step by step.
+//! - [`checkpoint`]: atomic saves that resume bit for bit and load as GPT-2.
 //!
 //! ```text
 //! Run::step ─► Dataset::batch ─► Gpt::loss (each op runs its forward, records its backward)
@@ -15,6 +16,7 @@
 //! ```
 
 pub mod adamw;
+pub mod checkpoint;
 pub mod data;
 pub mod gpt;
 pub mod graph;
