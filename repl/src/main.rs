@@ -9,6 +9,7 @@ mod prompt;
 mod repl;
 mod run_script;
 mod tokenize;
+mod train;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -43,6 +44,8 @@ enum Command {
     Tokenize(tokenize::TokenizeArgs),
     /// Learn a byte-level BPE tokenizer from text files.
     TrainTokenizer(tokenize::TrainTokenizerArgs),
+    /// Train a model from scratch on text, saving checkpoints.
+    Train(train::TrainArgs),
     /// Measure speed: a model's prefill and decode (default), kernels, or the tokenizer.
     #[command(args_conflicts_with_subcommands = true)]
     Bench {
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
         Command::Logits(args) => logits::run(&args),
         Command::Tokenize(args) => tokenize::tokenize(&args),
         Command::TrainTokenizer(args) => tokenize::train_tokenizer(&args),
+        Command::Train(args) => train::run(&args),
         Command::Bench { what, model } => match what {
             Some(BenchWhat::Kernels { threads, json }) => {
                 bench::kernels(threads, json).map_err(Into::into)

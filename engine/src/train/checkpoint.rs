@@ -149,7 +149,13 @@ fn hf_config(m: &GptConfig) -> serde_json::Value {
 /// Returns the checkpoint's folder.
 pub fn save(run: &Run, dir: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-    let name = format!("step-{:06}", run.step);
+    // A name not yet taken (saving twice at one step keeps both), so that
+    // `latest` never names a folder that is being replaced.
+    let base = format!("step-{:06}", run.step);
+    let name = std::iter::once(base.clone())
+        .chain((1..).map(|i| format!("{base}.{i}")))
+        .find(|n| !dir.join(n).exists())
+        .unwrap_or(base);
     let partial = dir.join(format!(".{name}.partial"));
     if partial.exists() {
         std::fs::remove_dir_all(&partial).map_err(|e| io_err(&partial, e))?;
@@ -195,9 +201,6 @@ pub fn save(run: &Run, dir: &Path) -> Result<PathBuf> {
     sync_dir(&partial)?;
 
     let done = dir.join(&name);
-    if done.exists() {
-        std::fs::remove_dir_all(&done).map_err(|e| io_err(&done, e))?;
-    }
     std::fs::rename(&partial, &done).map_err(|e| io_err(&done, e))?;
     sync_dir(dir)?;
     let latest_tmp = dir.join(".latest.partial");

@@ -7,6 +7,7 @@
 //! - [`adamw`]: the optimizer, clipping and the learning-rate schedule.
 //! - [`data`]: tokenized text, split, drawn as random windows.
 //! - [`run`]: a training run, step by step.
+//! - `plot`: loss curves.
 //! - [`checkpoint`]: atomic saves that resume bit for bit and load as GPT-2.
 //!
 //! ```text
@@ -21,6 +22,8 @@ pub mod data;
 pub mod gpt;
 pub mod graph;
 pub mod kernels;
+#[cfg(feature = "plot")]
+pub mod plot;
 pub mod real;
 pub mod run;
 

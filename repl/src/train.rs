@@ -1,0 +1,242 @@
+//! `monologue train`: train a model from scratch on a text file, with a
+//! progress bar (or one JSON object per step), periodic checkpoints, and a
+//! loss chart beside them. Ctrl-C stops after the current step and saves.
+
+use clap::Args;
+use monologue::train::data::{byte_tokenizer, Dataset};
+use monologue::train::gpt::GptConfig;
+use monologue::train::{checkpoint, Run, StepRecord, TrainConfig};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// The model to train: gpt (GPT-2 architecture).
+    #[arg(long, default_value = "gpt")]
+    pub arch: String,
+    /// A UTF-8 text file to train on.
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["text", "resume"])]
+    pub data: Option<PathBuf>,
+    /// Train on this text instead of a file.
+    #[arg(long, conflicts_with = "data")]
+    pub text: Option<String>,
+    /// `bytes` (one token per byte) or a tokenizer.json from `monologue train-tokenizer`.
+    #[arg(long, default_value = "bytes")]
+    pub tokenizer: String,
+    /// Where checkpoints go (a run's folder; `--model DIR` loads its newest).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Continue the run saved in DIR (its settings and tokenizer; give the same data).
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
+    /// Total optimizer steps of the run.
+    #[arg(long, default_value_t = 1000)]
+    pub steps: usize,
+    /// Save a checkpoint every N steps (and always at the end).
+    #[arg(long, default_value_t = 250)]
+    pub save_every: usize,
+    #[arg(long, default_value_t = 1337)]
+    pub seed: u64,
+    /// One JSON object per step on stdout instead of a progress bar.
+    #[arg(long)]
+    pub json: bool,
+    /// Threads for the kernels (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    #[arg(long, default_value_t = 4)]
+    pub layers: usize,
+    #[arg(long, default_value_t = 128)]
+    pub width: usize,
+    #[arg(long, default_value_t = 4)]
+    pub heads: usize,
+    /// Sequences per micro-batch.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Tokens per sequence (also the model's context).
+    #[arg(long, default_value_t = 128)]
+    pub seq: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    #[arg(long, default_value_t = 1e-4)]
+    pub min_lr: f32,
+    #[arg(long, default_value_t = 50)]
+    pub warmup: usize,
+    /// Largest gradient norm (0: no clipping).
+    #[arg(long, default_value_t = 1.0)]
+    pub clip: f32,
+    /// Micro-batches per optimizer step.
+    #[arg(long, default_value_t = 1)]
+    pub accumulate: usize,
+    #[arg(long, default_value_t = 0.1)]
+    pub weight_decay: f32,
+    /// Validation loss every N steps (0: never).
+    #[arg(long, default_value_t = 100)]
+    pub eval_every: usize,
+    #[arg(long, default_value_t = 4)]
+    pub eval_batches: usize,
+    /// Share of the data kept for validation (its end).
+    #[arg(long, default_value_t = 0.1)]
+    pub val_fraction: f64,
+}
+
+type Error = Box<dyn std::error::Error>;
+
+pub fn run(args: &TrainArgs) -> Result<(), Error> {
+    if let Some(n) = args.threads {
+        monologue::backend::cpu::pool::set_threads(n);
+    }
+    if args.arch != "gpt" {
+        return Err(format!(
+            "--arch {}: this build trains `gpt` (the GRU+RWKV RNN is not built yet)",
+            args.arch
+        )
+        .into());
+    }
+    let text = read_text(args)?;
+    let mut run = match &args.resume {
+        Some(dir) => {
+            let run = checkpoint::resume(dir, &text, args.val_fraction)?;
+            eprintln!("resuming {} at step {}", dir.display(), run.step);
+            run
+        }
+        None => new_run(args, &text)?,
+    };
+    let params: usize = run.graph.params.iter().map(|p| p.value.len()).sum();
+    eprintln!(
+        "GPT: {} layers, width {}, {} heads, vocabulary {}: {:.2} M parameters; {} training tokens",
+        run.model.config.layers,
+        run.model.config.width,
+        run.model.config.heads,
+        run.model.config.vocab,
+        params as f64 / 1e6,
+        run.data.train.len()
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // A second Ctrl-C while saving kills the process as usual.
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
+    }
+    let bar = (!args.json).then(|| progress_bar(run.step, args.steps));
+    while run.step < args.steps && !stop.load(Ordering::SeqCst) {
+        let record = run.step()?;
+        report(&record, bar.as_ref(), args.json);
+        if args.save_every > 0 && run.step.is_multiple_of(args.save_every) {
+            save(&run, &args.out, bar.as_ref())?;
+        }
+    }
+    if let Some(bar) = &bar {
+        bar.finish();
+    }
+    if stop.load(Ordering::SeqCst) {
+        eprintln!("interrupted at step {}; saving", run.step);
+    }
+    let saved = save(&run, &args.out, None)?;
+    eprintln!(
+        "saved {} (generate from it: monologue generate --model {} --prompt ...)",
+        saved.display(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn read_text(args: &TrainArgs) -> Result<String, Error> {
+    match (&args.text, &args.data) {
+        (Some(text), _) => Ok(text.clone()),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| format!("--data {}: {e}", path.display()).into()),
+        (None, None) => Err("give the training text: --data FILE or --text TEXT".into()),
+    }
+}
+
+fn new_run(args: &TrainArgs, text: &str) -> Result<Run, Error> {
+    let tokenizer = if args.tokenizer == "bytes" {
+        byte_tokenizer()?
+    } else {
+        monologue::tokenizer::Tokenizer::from_json_file(&args.tokenizer)
+            .map_err(|e| format!("--tokenizer {}: {e}", args.tokenizer))?
+    };
+    let data = Dataset::new(text, tokenizer, args.val_fraction)?;
+    let shape = GptConfig {
+        vocab: 0, // from the tokenizer
+        context: args.seq,
+        layers: args.layers,
+        width: args.width,
+        heads: args.heads,
+    };
+    let config = TrainConfig {
+        batch: args.batch,
+        seq: args.seq,
+        steps: args.steps,
+        lr: args.lr,
+        min_lr: args.min_lr,
+        warmup: args.warmup,
+        clip: args.clip,
+        accumulate: args.accumulate,
+        eval_every: args.eval_every,
+        eval_batches: args.eval_batches,
+        seed: args.seed,
+        adamw: monologue::train::adamw::AdamWConfig {
+            weight_decay: args.weight_decay,
+            ..Default::default()
+        },
+    };
+    Ok(Run::new_gpt(shape, config, data)?)
+}
+
+fn progress_bar(done: usize, total: usize) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_position(done as u64);
+    let style = indicatif::ProgressStyle::with_template(
+        "{bar:30} {pos}/{len} steps  {msg}  [{elapsed} < {eta}]",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
+}
+
+fn report(r: &StepRecord, bar: Option<&indicatif::ProgressBar>, json: bool) {
+    if json {
+        let mut line = serde_json::json!({
+            "step": r.step,
+            "loss": r.loss,
+            "lr": r.lr,
+            "grad_norm": r.grad_norm,
+            "tok_s": r.tok_s,
+        });
+        if let Some(v) = r.val_loss {
+            line["val_loss"] = v.into();
+        }
+        println!("{line}");
+    }
+    if let Some(bar) = bar {
+        let val = r
+            .val_loss
+            .map(|v| format!("  val {v:.3}"))
+            .unwrap_or_default();
+        bar.set_message(format!(
+            "loss {:.3}{val}  lr {:.1e}  |g| {:.2}  {:.0} tok/s",
+            r.loss, r.lr, r.grad_norm, r.tok_s
+        ));
+        bar.set_position(r.step as u64);
+        if let Some(v) = r.val_loss {
+            bar.println(format!(
+                "step {:>6}  loss {:.4}  val {v:.4}",
+                r.step, r.loss
+            ));
+        }
+    }
+}
+
+/// Saves a checkpoint and the loss chart beside it.
+fn save(run: &Run, out: &Path, bar: Option<&indicatif::ProgressBar>) -> Result<PathBuf, Error> {
+    let dir = checkpoint::save(run, out)?;
+    if !run.history.is_empty() {
+        monologue::train::plot::loss_curves(&run.history)?.save(out.join("loss.svg"))?;
+    }
+    if let Some(bar) = bar {
+        bar.println(format!("saved {}", dir.display()));
+    }
+    Ok(dir)
+}

@@ -1,0 +1,120 @@
+//! `monologue train` as a process: JSON lines per step, checkpoints that
+//! `generate` loads, resuming, and clear errors.
+
+mod common;
+
+use common::{monologue, scratch};
+use serde_json::Value;
+
+const TEXT: &str = "It was the best of times, it was the worst of times, it was the age of wisdom, it was the age of foolishness. ";
+
+fn lines(out: &std::process::Output) -> Vec<Value> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect()
+}
+
+fn train(out: &str, extra: &[&str]) -> std::process::Output {
+    let text = TEXT.repeat(8);
+    let mut args = vec![
+        "train",
+        "--text",
+        &text,
+        "--out",
+        out,
+        "--json",
+        "--layers",
+        "1",
+        "--width",
+        "32",
+        "--heads",
+        "2",
+        "--seq",
+        "32",
+        "--batch",
+        "4",
+        "--lr",
+        "3e-3",
+        "--warmup",
+        "5",
+        "--eval-every",
+        "10",
+        "--threads",
+        "2",
+    ];
+    args.extend_from_slice(extra);
+    monologue(&args)
+}
+
+#[test]
+fn train_reports_each_step_saves_and_resumes() {
+    let dir = scratch("train-cli");
+    let out = dir.to_str().unwrap();
+    let steps = lines(&train(out, &["--steps", "40", "--save-every", "20"]));
+    assert_eq!(steps.len(), 40);
+    for (i, s) in steps.iter().enumerate() {
+        assert_eq!(s["step"], i + 1);
+        for key in ["loss", "lr", "grad_norm", "tok_s"] {
+            assert!(s[key].is_number(), "step {i} lacks {key}: {s}");
+        }
+    }
+    assert!(steps[9]["val_loss"].is_number());
+    let first = steps[0]["loss"].as_f64().unwrap();
+    let last = steps[39]["loss"].as_f64().unwrap();
+    assert!(last < first - 1.0, "loss {first} → {last}: not learning");
+
+    // The run's folder is a model.
+    let gen = monologue(&[
+        "generate",
+        "--model",
+        out,
+        "--prompt",
+        "It was",
+        "--greedy",
+        "--max-tokens",
+        "8",
+    ]);
+    assert!(
+        gen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gen.stderr)
+    );
+
+    // Resuming continues the step count (the saved schedule, which ended
+    // at step 40, stays at its minimum learning rate).
+    let more = lines(&train(out, &["--resume", out, "--steps", "50"]));
+    assert_eq!(more.first().unwrap()["step"], 41);
+    assert_eq!(more.len(), 10);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn train_errors_name_the_problem() {
+    let dir = scratch("train-cli-errors");
+    let out = dir.to_str().unwrap();
+    let missing = monologue(&["train", "--data", "/nonexistent/corpus.txt", "--out", out]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/corpus.txt"));
+    let short = monologue(&["train", "--text", "too short", "--out", out, "--seq", "64"]);
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("fewer than one sequence"));
+    let heads = monologue(&[
+        "train",
+        "--text",
+        &TEXT.repeat(8),
+        "--out",
+        out,
+        "--width",
+        "30",
+        "--heads",
+        "4",
+    ]);
+    assert!(String::from_utf8_lossy(&heads.stderr).contains("does not split into 4 heads"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
