@@ -32,6 +32,7 @@ mod plot_api;
 mod profile_api;
 mod register;
 mod tensor_api;
+mod train_api;
 
 pub use display::{render, Rendered};
 pub use inspect_api::{CacheHandle, HookSpec, LensHandle, TraceHandle};

@@ -28,4 +28,5 @@ pub fn register_all(engine: &mut Engine, shared: &Arc<Shared>) {
     super::inspect_api::register(engine, shared);
     super::profile_api::register(engine, shared);
     super::plot_api::register(engine);
+    super::train_api::register(engine, shared);
 }

@@ -1,0 +1,224 @@
+//! Training from scripts: `let run = train(#{ text: "...", steps: 200 })`,
+//! then `run.step()`, `run.steps(50)`, `run.losses`, `run.plot()`,
+//! `run.save("dir")` (and `load_model("dir")` to generate from it).
+
+use super::convert::{check_keys, non_negative, number, runtime, string, ScriptResult};
+use super::register::{func, getter};
+use super::Shared;
+use crate::train::data::{byte_tokenizer, Dataset};
+use crate::train::gpt::GptConfig;
+use crate::train::{checkpoint, Run, StepRecord, TrainConfig};
+use rhai::{Array, Dynamic, Engine, Map};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+/// A training run shared between script values.
+#[derive(Clone)]
+pub struct TrainRun(Arc<Mutex<Run>>);
+
+impl TrainRun {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Run> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+const KEYS: [&str; 18] = [
+    "model",
+    "data",
+    "text",
+    "tokenizer",
+    "steps",
+    "layers",
+    "width",
+    "heads",
+    "batch",
+    "seq",
+    "lr",
+    "min_lr",
+    "warmup",
+    "clip",
+    "accumulate",
+    "eval_every",
+    "seed",
+    "val_fraction",
+];
+
+fn new_run(opts: &Map) -> ScriptResult<TrainRun> {
+    check_keys(opts, &KEYS, "train")?;
+    let get = |k: &str| opts.get(k);
+    let usize_or = |k: &str, d: usize| get(k).map_or(Ok(d), |v| non_negative(v, k));
+    let f32_or = |k: &str, d: f32| get(k).map_or(Ok(d), |v| number(v, k).map(|x| x as f32));
+    if let Some(m) = get("model") {
+        let m = string(m, "model")?;
+        if m != "gpt" {
+            return Err(runtime(format!(
+                "train: model {m:?}: this build trains \"gpt\" (the GRU+RWKV RNN is not built yet)"
+            )));
+        }
+    }
+    let text = match (get("text"), get("data")) {
+        (Some(t), _) => string(t, "text")?,
+        (None, Some(path)) => {
+            let path = string(path, "data")?;
+            std::fs::read_to_string(&path)
+                .map_err(|e| runtime(format!("train: data {path}: {e}")))?
+        }
+        (None, None) => return Err(runtime("train: give `text` or `data` (a file)")),
+    };
+    let tokenizer = match get("tokenizer")
+        .map(|t| string(t, "tokenizer"))
+        .transpose()?
+    {
+        None => byte_tokenizer(),
+        Some(t) if t == "bytes" => byte_tokenizer(),
+        Some(path) => crate::tokenizer::Tokenizer::from_json_file(&path),
+    }
+    .map_err(|e| runtime(format!("train: tokenizer: {e}")))?;
+    let val_fraction = get("val_fraction").map_or(Ok(0.1), |v| number(v, "val_fraction"))?;
+    let data =
+        Dataset::new(&text, tokenizer, val_fraction).map_err(|e| runtime(format!("train: {e}")))?;
+    let defaults = TrainConfig::default();
+    let seq = usize_or("seq", 64)?;
+    let config = TrainConfig {
+        batch: usize_or("batch", defaults.batch)?,
+        seq,
+        steps: usize_or("steps", defaults.steps)?,
+        lr: f32_or("lr", defaults.lr)?,
+        min_lr: f32_or("min_lr", defaults.min_lr)?,
+        warmup: usize_or("warmup", defaults.warmup)?,
+        clip: f32_or("clip", defaults.clip)?,
+        accumulate: usize_or("accumulate", 1)?,
+        eval_every: usize_or("eval_every", defaults.eval_every)?,
+        seed: get("seed").map_or(Ok(defaults.seed), |v| {
+            non_negative(v, "seed").map(|s| s as u64)
+        })?,
+        ..defaults
+    };
+    let shape = GptConfig {
+        vocab: 0,
+        context: seq,
+        layers: usize_or("layers", 2)?,
+        width: usize_or("width", 64)?,
+        heads: usize_or("heads", 4)?,
+    };
+    let run = Run::new_gpt(shape, config, data).map_err(|e| runtime(format!("train: {e}")))?;
+    Ok(TrainRun(Arc::new(Mutex::new(run))))
+}
+
+fn record_map(r: &StepRecord) -> Map {
+    let mut m = Map::new();
+    m.insert("step".into(), Dynamic::from(r.step as i64));
+    m.insert("loss".into(), Dynamic::from(r.loss as f64));
+    m.insert("lr".into(), Dynamic::from(r.lr as f64));
+    m.insert("grad_norm".into(), Dynamic::from(r.grad_norm as f64));
+    m.insert("tok_s".into(), Dynamic::from(r.tok_s));
+    if let Some(v) = r.val_loss {
+        m.insert("val_loss".into(), Dynamic::from(v as f64));
+    }
+    m
+}
+
+/// Up to `n` steps, stopping early (after a whole step) when the script is
+/// interrupted. Returns the last step's record, or () if none ran.
+fn steps(shared: &Shared, run: &TrainRun, n: usize) -> ScriptResult<Dynamic> {
+    let mut last = Dynamic::UNIT;
+    let mut r = run.lock();
+    for _ in 0..n {
+        if shared.cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        let record = r.step().map_err(|e| runtime(format!("train step: {e}")))?;
+        last = Dynamic::from(record_map(&record));
+    }
+    Ok(last)
+}
+
+pub fn register(engine: &mut Engine, shared: &Arc<Shared>) {
+    engine.register_type_with_name::<TrainRun>("TrainRun");
+    func(
+        "train",
+        "A new training run: #{ text or data (a file), model: \"gpt\", steps, layers, width, heads,\nbatch, seq, lr, min_lr, warmup, clip, accumulate, eval_every, seed, val_fraction, tokenizer }.",
+    )
+    .register_into_engine(engine, |opts: Map| new_run(&opts));
+    func(
+        "step",
+        "One optimizer step; returns #{ step, loss, lr, grad_norm, tok_s, val_loss }.",
+    )
+    .register_into_engine(engine, |run: &mut TrainRun| {
+        let record = run
+            .lock()
+            .step()
+            .map_err(|e| runtime(format!("train step: {e}")))?;
+        Ok::<_, Box<rhai::EvalAltResult>>(record_map(&record))
+    });
+    let s = shared.clone();
+    func(
+        "steps",
+        "Run n steps (an interrupt stops after the current one); returns the last step's record.",
+    )
+    .register_into_engine(engine, move |run: &mut TrainRun, n: i64| {
+        steps(&s, run, n.max(0) as usize)
+    });
+    getter("losses", "Training loss of every step so far.").register_into_engine(
+        engine,
+        |run: &mut TrainRun| -> Array {
+            run.lock()
+                .history
+                .iter()
+                .map(|r| Dynamic::from(r.loss as f64))
+                .collect()
+        },
+    );
+    getter("history", "Every step's record, as maps.").register_into_engine(
+        engine,
+        |run: &mut TrainRun| -> Array {
+            run.lock()
+                .history
+                .iter()
+                .map(|r| Dynamic::from(record_map(r)))
+                .collect()
+        },
+    );
+    getter("step_count", "Optimizer steps done.")
+        .register_into_engine(engine, |run: &mut TrainRun| run.lock().step as i64);
+    func("evaluate", "Mean validation loss over a few batches.").register_into_engine(
+        engine,
+        |run: &mut TrainRun| {
+            let mut r = run.lock();
+            let batches = r.config.eval_batches;
+            r.evaluate(batches)
+                .map(|l| l as f64)
+                .map_err(|e| runtime(format!("evaluate: {e}")))
+        },
+    );
+    func(
+        "plot",
+        "The loss curves (training, and validation where measured).",
+    )
+    .register_into_engine(engine, |run: &mut TrainRun| {
+        crate::train::plot::loss_curves(&run.lock().history).map_err(|e| runtime(e.to_string()))
+    });
+    func(
+        "save",
+        "Save a checkpoint into a run folder; load_model(folder) then generates from it.",
+    )
+    .register_into_engine(engine, |run: &mut TrainRun, dir: &str| {
+        checkpoint::save(&run.lock(), std::path::Path::new(dir))
+            .map(|p| p.display().to_string())
+            .map_err(|e| runtime(format!("save: {e}")))
+    });
+    for name in ["to_string", "to_debug"] {
+        func(name, "A one-line description of the run.").register_into_engine(
+            engine,
+            |run: &mut TrainRun| {
+                let r = run.lock();
+                let c = r.model.config;
+                let last = r.history.last().map(|h| format!(", loss {:.4}", h.loss)).unwrap_or_default();
+                format!(
+                    "TrainRun(gpt {} layers × {} wide, {} heads, vocabulary {}; step {} of {}{last})",
+                    c.layers, c.width, c.heads, c.vocab, r.step, r.config.steps
+                )
+            },
+        );
+    }
+}
