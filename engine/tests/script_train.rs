@@ -50,7 +50,10 @@ fn a_script_trains_plots_saves_and_generates() {
 #[test]
 fn bad_training_options_name_the_problem() {
     let mut s = Session::collecting().0;
-    let err = |s: &mut Session, code: &str| s.eval(code).err().expect(code).to_string();
+    let err = |s: &mut Session, code: &str| match s.eval(code) {
+        Ok(_) => panic!("{code} succeeded"),
+        Err(e) => e.to_string(),
+    };
     assert!(err(&mut s, r#"train(#{ text: "abc", stepz: 3 })"#).contains("unknown option stepz"));
     assert!(err(&mut s, r#"train(#{ steps: 3 })"#).contains("give `text` or `data`"));
     assert!(err(&mut s, r#"train(#{ text: "abc", model: "rnn" })"#).contains("\"rnn\""));
