@@ -57,6 +57,10 @@ fn main() {
             argmax_picks_the_first_largest,
         ),
         (
+            "top_k_picks_the_largest_in_the_samplers_order",
+            top_k_picks_the_largest_in_the_samplers_order,
+        ),
+        (
             "bad_operands_are_errors_not_panics",
             bad_operands_are_errors_not_panics,
         ),
@@ -426,6 +430,34 @@ fn argmax_picks_the_first_largest(gpu: &Gpu) {
         .collect();
     assert_eq!(got, want);
     assert_eq!(&got[1..], &[300, 999]);
+}
+
+fn top_k_picks_the_largest_in_the_samplers_order(gpu: &Gpu) {
+    let mut rng = Rng::new(10);
+    let cols = 1000;
+    // Rounded to tenths: many ties, broken by the lower index.
+    let x: Vec<f32> = rng
+        .normals(cols)
+        .iter()
+        .map(|v| (v * 10.0).round() / 10.0)
+        .collect();
+    let gx = gpu.upload_f32("x", &x).unwrap();
+    for k in [1, 7, 40, 256] {
+        let picks = gpu.zeros("picks", 8 * k as u64).unwrap();
+        submit(gpu, |b| kernels::top_k(b, &gx, &picks, cols, k).unwrap());
+        let words: Vec<u32> =
+            bytemuck::pod_collect_to_vec(&gpu.read(&picks, 0, 8 * k as u64).unwrap());
+        let got: Vec<(u32, f32)> = (0..k)
+            .map(|j| (words[j], f32::from_bits(words[k + j])))
+            .collect();
+        assert_eq!(got, monologue::generate::top_k(&x, k), "k = {k}");
+    }
+    let picks = gpu.zeros("picks", 8).unwrap();
+    let mut b = Batch::new(gpu);
+    let err = kernels::top_k(&mut b, &gx, &picks, cols, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("k = 0"), "{err}");
 }
 
 fn bad_operands_are_errors_not_panics(gpu: &Gpu) {

@@ -51,6 +51,10 @@ fn main() {
             "ended_conversations_give_their_buffers_to_the_next",
             ended_conversations_give_their_buffers_to_the_next,
         ),
+        (
+            "sampling_from_the_gpus_top_k_equals_sampling_from_all_logits",
+            sampling_from_the_gpus_top_k_equals_sampling_from_all_logits,
+        ),
     ];
     run(tests);
 }
@@ -358,4 +362,54 @@ fn ended_conversations_give_their_buffers_to_the_next(_: &Gpu) {
         .fold(0f32, f32::max);
     assert!(diff < 1e-4, "on reused buffers the logits moved by {diff}");
     drop(reused);
+}
+
+/// Top-k sampling on the GPU reads back only the k candidates; recording
+/// the distribution reads every logit. Same seed, same tokens.
+fn sampling_from_the_gpus_top_k_equals_sampling_from_all_logits(_: &Gpu) {
+    use monologue::generate::{generate, GenerateOptions, SamplerConfig};
+    let path = fixture("gpt2");
+    let options = LoadOptions {
+        backend: f32_only(),
+        ..Default::default()
+    };
+    let lm = LanguageModel::load(path.to_str().unwrap(), &options).unwrap();
+    let prompt = &reference(&path)[1].ids;
+    let tokens = |record_top_k: usize| {
+        let options = GenerateOptions {
+            max_tokens: 40,
+            sampler: SamplerConfig {
+                temperature: 1.2,
+                top_k: 20,
+                seed: 4,
+                ..SamplerConfig::default()
+            },
+            record_top_k,
+            ..GenerateOptions::default()
+        };
+        let mut state = lm.model.new_state(prompt.len() + 41).unwrap();
+        let out = generate(
+            &*lm.model,
+            &lm.tokenizer,
+            &mut state,
+            prompt,
+            &options,
+            None,
+            &mut |_, _| {},
+        )
+        .unwrap();
+        out.tokens
+    };
+    let (sparse, full) = (tokens(0), tokens(1));
+    assert_eq!(sparse.len(), 40);
+    assert_eq!(sparse, full);
+    // Sampling at 1.2 really samples: not the greedy continuation.
+    let mut state = lm.model.new_state(prompt.len() + 41).unwrap();
+    let mut next = lm.model.forward_argmax(&mut state, prompt).unwrap();
+    let mut greedy = Vec::new();
+    for _ in 0..40 {
+        greedy.push(next);
+        next = lm.model.forward_argmax(&mut state, &[next]).unwrap();
+    }
+    assert_ne!(sparse, greedy);
 }

@@ -15,5 +15,5 @@ pub use rng::Rng;
 pub use run::{
     generate, Distribution, GenerateOptions, Generation, StopReason, TextKind, Timings, TokenRecord,
 };
-pub use sampler::{argmax, Candidate, Sampler, SamplerConfig};
+pub use sampler::{argmax, top_k, Candidate, Sampler, SamplerConfig};
 pub use stop::StopStrings;

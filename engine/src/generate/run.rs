@@ -215,14 +215,25 @@ pub fn generate(
     };
     let cancelled = || cancel.is_some_and(|c| c.load(Ordering::Relaxed));
 
-    // Plain greedy decoding needs only the argmax, which a GPU model finds
-    // without reading the logits back.
-    let only_argmax = sampler.config().is_plain_greedy() && options.record_top_k == 0;
+    // Plain greedy decoding needs only the argmax, and top-k sampling only
+    // the k largest logits: a GPU model finds them without reading the
+    // logits back. Records of the distribution need the whole vector.
+    let config = sampler.config();
+    let k = config.top_k;
+    let need = if options.record_top_k > 0 {
+        Need::Logits
+    } else if config.is_plain_greedy() {
+        Need::Argmax
+    } else if config.samples_within_top_k() && k <= MAX_TOP_K {
+        Need::TopK
+    } else {
+        Need::Logits
+    };
     let step = |state: &mut State, tokens: &[u32]| -> Result<Next> {
-        Ok(if only_argmax {
-            Next::Chosen(model.forward_argmax(state, tokens)?)
-        } else {
-            Next::Logits(model.forward(state, tokens, Logits::Last)?)
+        Ok(match need {
+            Need::Argmax => Next::Chosen(model.forward_argmax(state, tokens)?),
+            Need::TopK => Next::TopK(model.forward_top_k(state, tokens, k)?),
+            Need::Logits => Next::Logits(model.forward(state, tokens, Logits::Last)?),
         })
     };
 
@@ -240,6 +251,7 @@ pub fn generate(
         let reasoning = text.splitter.in_reasoning();
         let id = match &mut next {
             Next::Chosen(id) => *id,
+            Next::TopK(top) => sampler.sample_top_k(top)?,
             Next::Logits(logits) => {
                 // The record reads the model's own distribution, so it is
                 // taken before the sampler applies bias and penalties in place.
@@ -321,11 +333,25 @@ pub fn generate(
     Ok(out)
 }
 
+/// Most candidates read back for top-k sampling (the GPU's top-k kernel
+/// limit); larger k reads the whole vector.
+const MAX_TOP_K: usize = 256;
+
+/// What the sampler needs from each forward pass.
+#[derive(Clone, Copy)]
+enum Need {
+    Logits,
+    Argmax,
+    TopK,
+}
+
 /// What a forward pass leaves for choosing the next token.
 enum Next {
     Logits(Vec<f32>),
     /// Greedy decoding: the backend already picked the argmax.
     Chosen(u32),
+    /// The top-k candidates (id, logit), largest first.
+    TopK(Vec<(u32, f32)>),
 }
 
 /// The decoder → stop strings → reasoning splitter chain for one generation.

@@ -62,11 +62,21 @@ impl SamplerConfig {
     /// Greedy with nothing that moves logits (no bias, no penalties): the
     /// choice is the model's argmax, whatever the history.
     pub fn is_plain_greedy(&self) -> bool {
-        self.temperature == 0.0
-            && self.logit_bias.is_empty()
+        self.temperature == 0.0 && self.is_history_free()
+    }
+
+    /// Nothing moves logits by the history or by id.
+    fn is_history_free(&self) -> bool {
+        self.logit_bias.is_empty()
             && self.repetition_penalty == 1.0
             && self.presence_penalty == 0.0
             && self.frequency_penalty == 0.0
+    }
+
+    /// Sampling that looks only at the `top_k` largest logits: top-k on,
+    /// no bias or penalties (which move logits by history).
+    pub fn samples_within_top_k(&self) -> bool {
+        self.top_k > 0 && self.is_history_free()
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -140,6 +150,19 @@ impl Sampler {
         }
         // Rounding left the sum a hair under 1.
         Ok(candidates.last().map_or(argmax(logits), |c| c.id))
+    }
+
+    /// [`Sampler::sample`] from only the `k = top_k` largest logits (as
+    /// `Model::forward_top_k` gives them): the same choice and the same
+    /// random draws as from the whole vector, for samplers whose choice
+    /// depends on nothing else (see [`SamplerConfig::samples_within_top_k`]).
+    pub fn sample_top_k(&mut self, top: &[(u32, f32)]) -> Result<u32> {
+        // In id order, so that ties break by id as they do in the full vector.
+        let mut by_id = top.to_vec();
+        by_id.sort_unstable_by_key(|&(id, _)| id);
+        let mut logits: Vec<f32> = by_id.iter().map(|&(_, l)| l).collect();
+        let at = self.sample(&mut logits, &[])?;
+        Ok(by_id[at as usize].0)
     }
 
     /// Apply logit bias and penalties.
@@ -231,6 +254,24 @@ impl Sampler {
     }
 }
 
+/// The `k` largest logits with their ids, largest first (the lower id
+/// first on a tie), as `candidates` orders them.
+pub fn top_k(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
+    let mut ids: Vec<u32> = (0..logits.len() as u32).collect();
+    let order = |a: &u32, b: &u32| {
+        logits[*b as usize]
+            .total_cmp(&logits[*a as usize])
+            .then(a.cmp(b))
+    };
+    let k = k.min(ids.len());
+    if k > 0 && k < ids.len() {
+        ids.select_nth_unstable_by(k - 1, order);
+    }
+    ids.truncate(k);
+    ids.sort_unstable_by(order);
+    ids.into_iter().map(|i| (i, logits[i as usize])).collect()
+}
+
 /// The index of the largest logit (the lowest index among ties).
 pub fn argmax(logits: &[f32]) -> u32 {
     let mut best = 0;
@@ -254,4 +295,41 @@ fn softmax_of(logits: &[f32], ids: &[u32], temperature: f32) -> Vec<f32> {
         .collect();
     let sum: f64 = exps.iter().sum();
     exps.iter().map(|e| (e / sum) as f32).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sampling_from_the_top_k_equals_sampling_from_every_logit() {
+        let mut rng = crate::generate::Rng::new(5);
+        // Rounded logits, so that ties occur inside and at the edge of the top k.
+        let logits: Vec<f32> = (0..500)
+            .map(|_| (rng.normal() * 4.0).round() as f32 / 2.0)
+            .collect();
+        for (temperature, top_k, top_p, min_p) in [
+            (0.8, 40, 0.95, 0.05),
+            (1.3, 7, 1.0, 0.0),
+            (0.0, 5, 0.9, 0.1),
+        ] {
+            let config = SamplerConfig {
+                temperature,
+                top_k,
+                top_p,
+                min_p,
+                seed: 11,
+                ..SamplerConfig::default()
+            };
+            assert!(config.samples_within_top_k());
+            let mut full = Sampler::new(config.clone()).unwrap();
+            let mut sparse = Sampler::new(config).unwrap();
+            let top = super::top_k(&logits, top_k);
+            for _ in 0..200 {
+                let a = full.sample(&mut logits.clone(), &[]).unwrap();
+                let b = sparse.sample_top_k(&top).unwrap();
+                assert_eq!(a, b);
+            }
+        }
+    }
 }

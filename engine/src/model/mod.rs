@@ -91,6 +91,20 @@ pub trait Model: Send + Sync {
         Ok(crate::generate::argmax(&logits))
     }
 
+    /// Run `tokens` like [`Model::forward`] and return the last position's
+    /// `k` largest logits with their ids, largest first (the lower id first
+    /// on a tie): all that top-k sampling reads. The GPU backend finds
+    /// them on the GPU and reads back only these.
+    fn forward_top_k(
+        &self,
+        state: &mut State,
+        tokens: &[u32],
+        k: usize,
+    ) -> Result<Vec<(u32, f32)>> {
+        let logits = self.forward(state, tokens, Logits::Last)?;
+        Ok(crate::generate::top_k(&logits, k))
+    }
+
     /// The final norm and the unembedding applied to residual-stream rows
     /// `[rows, d_model]`: `[rows, vocab]` logits (the logit lens).
     fn unembed(&self, resid: &[f32]) -> Result<Vec<f32>>;

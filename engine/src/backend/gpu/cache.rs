@@ -4,7 +4,7 @@
 
 use super::buffer::STORAGE;
 use super::device::Gpu;
-use super::kernels::AttentionBuffers;
+use super::kernels::{AttentionBuffers, MAX_TOP_K};
 use crate::error::{Error, Result};
 use crate::model::{DeviceCache, ModelInfo, State};
 use crate::tensor::DType;
@@ -48,7 +48,8 @@ pub(super) struct Scratch {
     pub scores: Buffer,
     pub normed: Buffer,
     pub logits: Buffer,
-    /// The argmax of each row of logits.
+    /// The argmax of the last row of logits, or its top k (ids, then
+    /// value bits).
     pub best: Buffer,
     /// Where results are copied to be read by the host.
     pub readback: Buffer,
@@ -71,10 +72,10 @@ impl Scratch {
             scores: f("scores", m.n_heads * capacity)?,
             normed: f("normed", m.d_model)?,
             logits: f("logits", m.vocab_size)?,
-            best: f("best", 1)?,
+            best: gpu.take("best", 8 * MAX_TOP_K as u64, STORAGE)?,
             readback: gpu.take(
                 "read-back",
-                4 * (chunk * m.vocab_size) as u64,
+                (4 * chunk * m.vocab_size).max(8 * MAX_TOP_K) as u64,
                 wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             )?,
         })

@@ -48,6 +48,8 @@ enum Want {
     Logits(Range<usize>),
     /// The argmax of the last row's logits.
     Argmax,
+    /// The k largest of the last row's logits, with their ids.
+    TopK(usize),
 }
 
 /// `Model::forward` for a recorded model.
@@ -79,24 +81,60 @@ pub(super) fn forward(
 /// `Model::forward_argmax` for a recorded model: the head's argmax is
 /// found on the GPU and only it is read back.
 pub(super) fn forward_argmax(m: &impl Recorded, state: &mut State, tokens: &[u32]) -> Result<u32> {
+    let bytes = forward_last(m, state, tokens, Want::Argmax)?;
+    Ok(bytemuck::pod_read_unaligned::<u32>(&bytes[..4]))
+}
+
+/// `Model::forward_top_k`: the k largest logits and their ids, found on
+/// the GPU; 8k bytes are read back.
+pub(super) fn forward_top_k(
+    m: &impl Recorded,
+    state: &mut State,
+    tokens: &[u32],
+    k: usize,
+) -> Result<Vec<(u32, f32)>> {
+    let k = k.min(m.shape().vocab_size);
+    if k == 0 || k > kernels::MAX_TOP_K {
+        return Err(Error::Invalid(format!(
+            "forward_top_k: k = {k} must be between 1 and {}",
+            kernels::MAX_TOP_K
+        )));
+    }
+    let bytes = forward_last(m, state, tokens, Want::TopK(k))?;
+    let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
+    Ok((0..k)
+        .map(|j| (words[j], f32::from_bits(words[k + j])))
+        .collect())
+}
+
+/// Feeds `tokens` and reads back `want` for the last one.
+fn forward_last(
+    m: &impl Recorded,
+    state: &mut State,
+    tokens: &[u32],
+    want: Want,
+) -> Result<Vec<u8>> {
     check_ids(m.shape(), tokens)?;
     if tokens.is_empty() {
-        return Err(Error::Invalid("forward_argmax: no tokens to feed".into()));
+        return Err(Error::Invalid("no tokens to feed".into()));
     }
     state.run_guarded(tokens, |state, pos0| {
         let cache = GpuCache::of(state)?;
         let chunk = cache.chunk;
         let n_chunks = tokens.len().div_ceil(chunk);
-        let mut best = Vec::new();
+        let mut last = Vec::new();
+        let mut want = Some(want);
         for (i, ids) in tokens.chunks(chunk).enumerate() {
-            let want = if i + 1 == n_chunks {
-                Want::Argmax
-            } else {
-                Want::Nothing
+            let this = match (i + 1 == n_chunks, want.take()) {
+                (true, Some(w)) => w,
+                (_, w) => {
+                    want = w;
+                    Want::Nothing
+                }
             };
-            best = run_chunk(m, cache, pos0 + i * chunk, ids, want)?;
+            last = run_chunk(m, cache, pos0 + i * chunk, ids, this)?;
         }
-        Ok(bytemuck::pod_read_unaligned::<u32>(&best))
+        Ok(last)
     })
 }
 
@@ -142,6 +180,7 @@ fn run_chunk(
         Want::Nothing => (0..0, 0),
         Want::Logits(rows) => (rows.clone(), 4 * (rows.len() * vocab) as u64),
         Want::Argmax => (t - 1..t, 4),
+        Want::TopK(k) => (t - 1..t, 8 * *k as u64),
     };
     if !rows.is_empty() {
         m.record_final_norm(&mut b, s, t)?;
@@ -153,12 +192,17 @@ fn run_chunk(
             rows.len(),
             &s.logits,
         )?;
-        if matches!(want, Want::Argmax) {
-            kernels::argmax(&mut b, &s.logits, &s.best, 1, vocab)?;
-            b.copy_after(&s.best, 0, &s.readback, 0, bytes);
-        } else {
-            b.copy_after(&s.logits, 0, &s.readback, 0, bytes);
+        match want {
+            Want::Argmax => kernels::argmax(&mut b, &s.logits, &s.best, 1, vocab)?,
+            Want::TopK(k) => kernels::top_k(&mut b, &s.logits, &s.best, vocab, k)?,
+            _ => {}
         }
+        let from = if matches!(want, Want::Logits(_)) {
+            &s.logits
+        } else {
+            &s.best
+        };
+        b.copy_after(from, 0, &s.readback, 0, bytes);
     }
     b.submit()?;
     cache.len = pos0 + t;

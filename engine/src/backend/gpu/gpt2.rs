@@ -146,6 +146,15 @@ impl Model for GpuGpt2 {
         forward::forward_argmax(self, state, tokens)
     }
 
+    fn forward_top_k(
+        &self,
+        state: &mut State,
+        tokens: &[u32],
+        k: usize,
+    ) -> Result<Vec<(u32, f32)>> {
+        forward::forward_top_k(self, state, tokens, k)
+    }
+
     fn forward_hooked(
         &self,
         _state: &mut State,

@@ -488,3 +488,37 @@ pub fn argmax<'a>(
         || format!("f32[{rows}, {cols}]"),
     )
 }
+
+/// The most candidates [`top_k`] picks.
+pub const MAX_TOP_K: usize = 256;
+
+/// The `k` largest of `cols` values (largest first, the lower index first
+/// on a tie) into `picks`: `k` u32 ids, then the `k` values' f32 bits.
+pub fn top_k<'a>(
+    b: &mut Batch<'a>,
+    x: &'a Buffer,
+    picks: &'a Buffer,
+    cols: usize,
+    k: usize,
+) -> Result<()> {
+    if k == 0 || k > MAX_TOP_K.min(cols) {
+        return Err(Error::Invalid(format!(
+            "top_k: k = {k} must be between 1 and {}",
+            MAX_TOP_K.min(cols)
+        )));
+    }
+    check_len("top_k input", x, cols)?;
+    check_len("top_k output", picks, 2 * k)?;
+    b.dispatch(
+        "top_k",
+        KernelId::new("top_k", "main"),
+        vec![bind(0, x), bind(2, picks)],
+        &[u(cols), u(k)],
+        [1, 1, 1],
+        Cost {
+            bytes: 4 * (k * cols) as u64,
+            flops: (k * cols) as u64,
+        },
+        || format!("f32[{cols}], k = {k}"),
+    )
+}

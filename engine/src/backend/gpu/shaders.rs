@@ -37,6 +37,7 @@ shader_sources!(
     "elementwise",
     "activation",
     "argmax",
+    "top_k",
 );
 
 /// The source of `shaders/<name>.wgsl`.
