@@ -334,3 +334,63 @@ fn cross_entropy_of_uniform_logits_is_log_vocab() {
     let (l, _) = loss::cross_entropy_forward(&logits, &[1, 2, 3], 8);
     assert!((l - 8f64.ln()).abs() < 1e-12);
 }
+
+#[test]
+fn grpo_objective_gradients() {
+    use monologue::train::kernels::grpo::{self, Objective, Tokens};
+    let mut rng = Rng::new(11);
+    let n = 9;
+    // Ratios spread so that some tokens are clipped (|logp − old| > 0.2)
+    // and none sits on a clip boundary, where the objective has a kink.
+    let old = randoms(&mut rng, n);
+    let logp: Vec<f64> = old
+        .iter()
+        .enumerate()
+        .map(|(i, o)| o + [-0.5, -0.1, 0.05, 0.3, 0.45, -0.3, 0.1, -0.02, 0.6][i])
+        .collect();
+    let reference = randoms(&mut rng, n);
+    let advantage = vec![1.0, -1.0, 0.5, 1.0, -1.0, 0.7, -0.2, 1.0, 0.0];
+    let sequence = vec![
+        Some(0),
+        Some(0),
+        Some(0),
+        None,
+        Some(1),
+        Some(1),
+        Some(2),
+        Some(2),
+        Some(2),
+    ];
+    let lengths = vec![3, 2, 3];
+    let o = Objective {
+        clip: 0.2,
+        beta: 0.05,
+    };
+    let tokens = |old: &[f64]| {
+        (
+            old.to_vec(),
+            reference.clone(),
+            advantage.clone(),
+            sequence.clone(),
+            lengths.clone(),
+        )
+    };
+    let (old_v, ref_v, adv_v, seq_v, len_v) = tokens(&old);
+    let view = || Tokens {
+        old: &old_v,
+        reference: &ref_v,
+        advantage: &adv_v,
+        sequence: &seq_v,
+        lengths: &len_v,
+    };
+    check(
+        "grpo",
+        vec![logp],
+        |v| vec![grpo::forward(&v[0], &view(), o).0],
+        |v, g| {
+            let mut d = vec![0.0; n];
+            grpo::backward(g[0], &v[0], &view(), o, &mut d);
+            vec![Some(d)]
+        },
+    );
+}

@@ -11,6 +11,7 @@
 
 use super::kernels::activation::{self, Activation};
 use super::kernels::attention::{self, Dims};
+use super::kernels::grpo::{self, Objective, Stats};
 use super::kernels::{elementwise, embedding, linear, loss, norm, softmax};
 use crate::error::{Error, Result};
 use crate::ops::launch;
@@ -86,6 +87,34 @@ enum Step {
         logits: Var,
         targets: Vec<u32>,
     },
+    Grpo {
+        logp: Var,
+        data: GrpoTokens,
+        objective: Objective,
+    },
+}
+
+/// Per-token inputs of the GRPO objective besides the policy's
+/// log-probabilities (see `kernels::grpo`).
+#[derive(Debug, Clone, Default)]
+pub struct GrpoTokens {
+    pub old: Vec<f32>,
+    pub reference: Vec<f32>,
+    pub advantage: Vec<f32>,
+    pub sequence: Vec<Option<usize>>,
+    pub lengths: Vec<usize>,
+}
+
+impl GrpoTokens {
+    fn view(&self) -> grpo::Tokens<'_, f32> {
+        grpo::Tokens {
+            old: &self.old,
+            reference: &self.reference,
+            advantage: &self.advantage,
+            sequence: &self.sequence,
+            lengths: &self.lengths,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -449,6 +478,50 @@ impl Graph {
         Ok(self.push(out, vec![targets.len()], step, needs))
     }
 
+    /// The GRPO loss (a scalar) of the policy's per-token log-probabilities
+    /// `logp` (from [`Graph::logprob`]), and what it measured.
+    pub fn grpo(
+        &mut self,
+        logp: Var,
+        data: GrpoTokens,
+        objective: Objective,
+    ) -> Result<(Var, Stats)> {
+        let n = self.value(logp).len();
+        let lens = [
+            data.old.len(),
+            data.reference.len(),
+            data.advantage.len(),
+            data.sequence.len(),
+        ];
+        if lens.iter().any(|&l| l != n) {
+            return Err(shape_err(
+                "grpo",
+                format!("{n} log-probabilities but per-token inputs of {lens:?}"),
+            ));
+        }
+        if let Some(bad) = data
+            .sequence
+            .iter()
+            .flatten()
+            .find(|&&s| s >= data.lengths.len())
+        {
+            return Err(shape_err(
+                "grpo",
+                format!("sequence {bad} of {}", data.lengths.len()),
+            ));
+        }
+        let (value, stats) = launch("grpo", Cost::elementwise(n, 5), String::new, || {
+            grpo::forward(self.value(logp), &data.view(), objective)
+        });
+        let needs = self.needs_grad(logp);
+        let step = Step::Grpo {
+            logp,
+            data,
+            objective,
+        };
+        Ok((self.push(vec![value], vec![1], step, needs), stats))
+    }
+
     fn check_targets(&self, op: &str, logits: Var, targets: &[u32]) -> Result<usize> {
         let vocab = self.last_dim(logits);
         if self.rows(logits) != targets.len() {
@@ -690,6 +763,16 @@ impl Graph {
                             )
                         },
                     )
+                });
+            }
+            Step::Grpo {
+                logp,
+                data,
+                objective,
+            } => {
+                let (lp, objective) = (*logp, *objective);
+                self.add_grad(lp, |gr, d| {
+                    grpo::backward(g[0], gr.value(lp), &data.view(), objective, d)
                 });
             }
             Step::LogProb { logits, targets } => {

@@ -8,6 +8,7 @@
 //! - [`data`]: tokenized text, split, drawn as random windows.
 //! - [`run`]: a training run, step by step.
 //! - `plot`: loss curves.
+//! - [`tasks`], [`grpo`]: verifiable-reward tasks and GRPO on them.
 //! - [`checkpoint`]: atomic saves that resume bit for bit and load as GPT-2.
 //!
 //! ```text
@@ -21,11 +22,13 @@ pub mod checkpoint;
 pub mod data;
 pub mod gpt;
 pub mod graph;
+pub mod grpo;
 pub mod kernels;
 #[cfg(feature = "plot")]
 pub mod plot;
 pub mod real;
 pub mod run;
+pub mod tasks;
 
 pub use graph::{Graph, Param, Var};
 pub use run::{Run, StepRecord, TrainConfig};

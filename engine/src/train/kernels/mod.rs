@@ -11,6 +11,7 @@ pub mod activation;
 pub mod attention;
 pub mod elementwise;
 pub mod embedding;
+pub mod grpo;
 pub mod linear;
 pub mod loss;
 pub mod norm;

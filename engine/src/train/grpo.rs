@@ -1,0 +1,338 @@
+//! GRPO (group relative policy optimisation) with verifiable rewards: for
+//! each prompt, sample a group of completions, reward them, and push up the
+//! log-probability of those better than their group's mean, within a
+//! clipped ratio and near a frozen reference model.
+
+use super::adamw::clip_grad_norm;
+use super::gpt::Gpt;
+use super::graph::{Graph, GrpoTokens};
+use super::kernels::grpo::{advantages, Objective};
+use super::kernels::loss::IGNORE;
+use super::kernels::softmax::softmax_row;
+use super::run::Run;
+use super::tasks::{exact, reward, Problem, Task};
+use crate::error::{Error, Result};
+use crate::generate::Rng;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GrpoConfig {
+    /// Completions sampled per prompt.
+    pub group: usize,
+    /// Prompts per step.
+    pub prompts: usize,
+    pub lr: f32,
+    /// ε of the clipped ratio.
+    pub clip: f32,
+    /// β of the KL penalty to the reference.
+    pub beta: f32,
+    pub temperature: f32,
+    /// Most tokens per completion.
+    pub max_new: usize,
+    /// Optimizer updates per sampled batch (more than one makes the
+    /// ratio move away from 1, where clipping acts).
+    pub updates: usize,
+    /// Longest task string.
+    pub max_len: usize,
+}
+
+impl Default for GrpoConfig {
+    fn default() -> Self {
+        GrpoConfig {
+            group: 8,
+            prompts: 4,
+            lr: 2e-4,
+            clip: 0.2,
+            beta: 0.02,
+            temperature: 1.0,
+            max_new: 8,
+            updates: 2,
+            max_len: 5,
+        }
+    }
+}
+
+/// What one step saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GrpoRecord {
+    pub step: usize,
+    /// Mean reward of the sampled completions.
+    pub reward: f64,
+    /// Share of groups whose rewards all tie (they teach nothing).
+    pub frac_zero_std: f64,
+    pub clip_ratio: f64,
+    pub kl: f64,
+}
+
+/// Samples `group` completions of `prompt` from `model` at `temperature`,
+/// each ending at `stop` (included) or after `max_new` tokens. No cache:
+/// each token reruns the (short) sequences.
+#[allow(clippy::too_many_arguments)]
+pub fn sample(
+    model: &Gpt,
+    g: &mut Graph,
+    prompt: &[u32],
+    group: usize,
+    max_new: usize,
+    temperature: f32,
+    stop: u32,
+    rng: &mut Rng,
+) -> Result<Vec<Vec<u32>>> {
+    let vocab = model.config.vocab;
+    let mut seqs: Vec<Vec<u32>> = vec![prompt.to_vec(); group];
+    let mut done = vec![false; group];
+    for _ in 0..max_new {
+        let len = seqs[0].len();
+        if len >= model.config.context || done.iter().all(|&d| d) {
+            break;
+        }
+        let ids: Vec<u32> = seqs.iter().flatten().copied().collect();
+        let logits = model.forward(g, &ids, group)?;
+        let values = g.value(logits).to_vec();
+        g.clear();
+        for (s, seq) in seqs.iter_mut().enumerate() {
+            let row = &values[(s * len + len - 1) * vocab..][..vocab];
+            let next = if done[s] {
+                stop
+            } else if temperature <= 0.0 {
+                crate::generate::argmax(row)
+            } else {
+                draw(row, temperature, rng)
+            };
+            done[s] |= next == stop;
+            seq.push(next);
+        }
+    }
+    Ok(seqs
+        .into_iter()
+        .map(|s| s[prompt.len()..].to_vec())
+        .collect())
+}
+
+fn draw(row: &[f32], temperature: f32, rng: &mut Rng) -> u32 {
+    let scaled: Vec<f32> = row.iter().map(|l| l / temperature).collect();
+    let mut p = vec![0f32; row.len()];
+    softmax_row(&scaled, &mut p);
+    let r = rng.next_f64() as f32;
+    let mut acc = 0.0;
+    for (i, q) in p.iter().enumerate() {
+        acc += q;
+        if r < acc {
+            return i as u32;
+        }
+    }
+    (p.len() - 1) as u32
+}
+
+/// Per-token log-probabilities of `completions` after `prompt` under the
+/// parameters in `g`, with the ids and targets they were scored on (IGNORE
+/// rows, the prompt and padding, give 0).
+fn logprobs(
+    model: &Gpt,
+    g: &mut Graph,
+    prompt: &[u32],
+    completions: &[Vec<u32>],
+    pad: u32,
+) -> Result<(Vec<f32>, Vec<u32>, Vec<u32>)> {
+    let width = prompt.len() + completions.iter().map(Vec::len).max().unwrap_or(0);
+    let (mut ids, mut targets) = (Vec::new(), Vec::new());
+    for c in completions {
+        let mut seq = prompt.to_vec();
+        seq.extend(c);
+        seq.resize(width, pad);
+        for i in 0..width - 1 {
+            ids.push(seq[i]);
+            let scored = i + 1 >= prompt.len() && i + 1 < prompt.len() + c.len();
+            targets.push(if scored { seq[i + 1] } else { IGNORE });
+        }
+    }
+    let logits = model.forward(g, &ids, completions.len())?;
+    let lp = g.logprob(logits, &targets)?;
+    let values = g.value(lp).to_vec();
+    g.clear();
+    Ok((values, ids, targets))
+}
+
+/// The completion up to its stop token, as text.
+fn text_of(run: &Run, completion: &[u32], stop: u32) -> Result<String> {
+    let end = completion
+        .iter()
+        .position(|&t| t == stop)
+        .unwrap_or(completion.len());
+    // Sampled bytes need not be valid UTF-8; wrong ones just earn less.
+    let mut text = run.data.tokenizer.decode_lossy(&completion[..end])?;
+    if end < completion.len() {
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+pub struct GrpoRun {
+    pub policy: Run,
+    /// The frozen starting point, for the KL penalty.
+    pub reference: Graph,
+    pub task: Task,
+    pub config: GrpoConfig,
+    pub step: usize,
+    pub history: Vec<GrpoRecord>,
+    rng: Rng,
+    stop: u32,
+}
+
+impl GrpoRun {
+    /// GRPO on `task` starting from `policy` (a supervised run).
+    pub fn new(policy: Run, task: Task, config: GrpoConfig, seed: u64) -> Result<GrpoRun> {
+        let stop = *policy
+            .data
+            .tokenizer
+            .encode("\n", false, false)
+            .first()
+            .ok_or_else(|| Error::Invalid("the tokenizer cannot write a newline".into()))?;
+        let mut reference = Graph::new();
+        for p in &policy.graph.params {
+            let mut frozen = p.clone();
+            frozen.trainable = false;
+            reference.params.push(frozen);
+        }
+        Ok(GrpoRun {
+            policy,
+            reference,
+            task,
+            config,
+            step: 0,
+            history: Vec::new(),
+            rng: Rng::new(seed),
+            stop,
+        })
+    }
+
+    fn encode(&self, text: &str) -> Vec<u32> {
+        self.policy.data.tokenizer.encode(text, false, false)
+    }
+
+    /// One GRPO step: sample, reward, then `updates` optimizer updates.
+    pub fn step(&mut self) -> Result<GrpoRecord> {
+        let c = self.config.clone();
+        let model = &self.policy.model;
+        let mut batches = Vec::new();
+        let (mut total_reward, mut tied, mut count) = (0.0, 0, 0);
+        for _ in 0..c.prompts {
+            let problem = self.task.problem(&mut self.rng, c.max_len);
+            let prompt = self.encode(&problem.prompt);
+            let completions = sample(
+                model,
+                &mut self.policy.graph,
+                &prompt,
+                c.group,
+                c.max_new,
+                c.temperature,
+                self.stop,
+                &mut self.rng,
+            )?;
+            let rewards: Vec<f64> = completions
+                .iter()
+                .map(|comp| {
+                    text_of(&self.policy, comp, self.stop).map(|t| reward(&t, &problem.answer))
+                })
+                .collect::<Result<_>>()?;
+            total_reward += rewards.iter().sum::<f64>();
+            count += rewards.len();
+            if rewards.iter().all(|&r| r == rewards[0]) {
+                tied += 1;
+                continue;
+            }
+            let adv = advantages(&rewards, c.group);
+            batches.push((prompt, completions, adv));
+        }
+        // The sampling policy's and the reference's log-probabilities.
+        let mut prepared = Vec::new();
+        for (prompt, completions, adv) in &batches {
+            let model = &self.policy.model;
+            let (old, ids, targets) = logprobs(
+                model,
+                &mut self.policy.graph,
+                prompt,
+                completions,
+                self.stop,
+            )?;
+            // The reference holds the same parameters in the same order,
+            // so the model's handles index it too.
+            let (reference, _, _) =
+                logprobs(model, &mut self.reference, prompt, completions, self.stop)?;
+            let rows_per = ids.len() / completions.len();
+            let sequence: Vec<Option<usize>> = targets
+                .iter()
+                .enumerate()
+                .map(|(i, &t)| (t != IGNORE).then_some(i / rows_per))
+                .collect();
+            let lengths = (0..completions.len())
+                .map(|s| sequence.iter().filter(|&&q| q == Some(s)).count())
+                .collect();
+            let advantage = (0..ids.len()).map(|i| adv[i / rows_per] as f32).collect();
+            let data = GrpoTokens {
+                old,
+                reference,
+                advantage,
+                sequence,
+                lengths,
+            };
+            prepared.push((ids, targets, completions.len(), data));
+        }
+        let objective = Objective {
+            clip: c.clip as f64,
+            beta: c.beta as f64,
+        };
+        let (mut clip_sum, mut kl_sum, mut measured) = (0.0, 0.0, 0);
+        for _ in 0..c.updates {
+            if prepared.is_empty() {
+                break;
+            }
+            let g = &mut self.policy.graph;
+            for (ids, targets, group, data) in &prepared {
+                let logits = self.policy.model.forward(g, ids, *group)?;
+                let lp = g.logprob(logits, targets)?;
+                let (loss, stats) = g.grpo(lp, data.clone(), objective)?;
+                g.backward_with(loss, 1.0 / prepared.len() as f32)?;
+                g.clear();
+                clip_sum += stats.clip_ratio;
+                kl_sum += stats.kl;
+                measured += 1;
+            }
+            clip_grad_norm(&mut g.params, 1.0);
+            self.policy.optimizer.step(&mut g.params, c.lr);
+            g.zero_grads();
+        }
+        self.step += 1;
+        let record = GrpoRecord {
+            step: self.step,
+            reward: total_reward / count.max(1) as f64,
+            frac_zero_std: tied as f64 / c.prompts.max(1) as f64,
+            clip_ratio: clip_sum / measured.max(1) as f64,
+            kl: kl_sum / measured.max(1) as f64,
+        };
+        self.history.push(record.clone());
+        Ok(record)
+    }
+
+    /// Exact-match rate of greedy answers on `problems`.
+    pub fn exact_match(&mut self, problems: &[Problem]) -> Result<f64> {
+        let mut right = 0;
+        for p in problems {
+            let prompt = self.encode(&p.prompt);
+            let out = sample(
+                &self.policy.model,
+                &mut self.policy.graph,
+                &prompt,
+                1,
+                self.config.max_new,
+                0.0,
+                self.stop,
+                &mut self.rng,
+            )?;
+            if exact(&text_of(&self.policy, &out[0], self.stop)?, &p.answer) {
+                right += 1;
+            }
+        }
+        Ok(right as f64 / problems.len().max(1) as f64)
+    }
+}
