@@ -258,6 +258,47 @@ mod tests {
     }
 
     #[test]
+    fn large_f32_products_match_f64_in_every_transpose() {
+        // Large enough for the threaded path.
+        let (m, k, n) = (96, 80, 72);
+        let a: Vec<f32> = (0..m * k).map(|i| ((i * 7) % 13) as f32 - 6.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| ((i * 5) % 11) as f32 - 5.0).collect();
+        let a64: Vec<f64> = a.iter().map(|&v| v as f64).collect();
+        let b64: Vec<f64> = b.iter().map(|&v| v as f64).collect();
+        for (op_a, op_b) in [
+            (Op::N, Op::N),
+            (Op::T, Op::N),
+            (Op::N, Op::T),
+            (Op::T, Op::T),
+        ] {
+            // Shapes so that op(a) is m×k and op(b) is k×n.
+            let (ar, ac) = if op_a == Op::N { (m, k) } else { (k, m) };
+            let (br, bc) = if op_b == Op::N { (k, n) } else { (n, k) };
+            let mut c = vec![1f32; m * n];
+            let mut c64 = vec![1f64; m * n];
+            gemm(
+                Mat::new(&a, ar, ac),
+                op_a,
+                Mat::new(&b, br, bc),
+                op_b,
+                &mut c,
+                true,
+            );
+            gemm(
+                Mat::new(&a64, ar, ac),
+                op_a,
+                Mat::new(&b64, br, bc),
+                op_b,
+                &mut c64,
+                true,
+            );
+            for (x, y) in c.iter().zip(&c64) {
+                assert_eq!(*x as f64, *y);
+            }
+        }
+    }
+
+    #[test]
     fn parallel_f32_gemm_equals_one_thread() {
         let (m, k, n) = (67, 129, 33);
         let a: Vec<f32> = (0..m * k).map(|i| ((i * 7) % 13) as f32 - 6.0).collect();
