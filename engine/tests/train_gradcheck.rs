@@ -11,8 +11,10 @@ mod common;
 use common::Rng;
 use monologue::train::kernels::activation::{self, Activation};
 use monologue::train::kernels::attention::{self, Dims};
+use monologue::train::kernels::gru::{self, GruDims};
 use monologue::train::kernels::loss::{self, IGNORE};
-use monologue::train::kernels::{elementwise, embedding, linear, norm, softmax};
+use monologue::train::kernels::wkv::{self, WkvDims};
+use monologue::train::kernels::{elementwise, embedding, linear, norm, rows, softmax, token_shift};
 
 const EPS: f64 = 1e-6;
 const TOL: f64 = 1e-7;
@@ -437,4 +439,236 @@ fn attention_forward_is_causal_softmax_attention() {
             }
         }
     }
+}
+
+#[test]
+fn token_shift_gradients() {
+    let mut rng = Rng::new(21);
+    let (batch, seq, c) = (2, 4, 3);
+    let carry = randoms(&mut rng, batch * c);
+    let inputs = vec![randoms(&mut rng, batch * seq * c), randoms(&mut rng, c)];
+    check(
+        "token_shift",
+        inputs,
+        |v| {
+            let mut out = vec![0.0; batch * seq * c];
+            token_shift::forward(&v[0], &carry, &v[1], seq, &mut out);
+            out
+        },
+        |v, d| {
+            let (mut dx, mut dmu) = (vec![0.0; batch * seq * c], vec![0.0; c]);
+            token_shift::backward(d, &v[0], &carry, &v[1], seq, Some(&mut dx), &mut dmu);
+            vec![Some(dx), Some(dmu)]
+        },
+    );
+}
+
+#[test]
+fn wkv_gradients_through_the_whole_window() {
+    let mut rng = Rng::new(22);
+    let dims = WkvDims {
+        batch: 2,
+        seq: 5,
+        heads: 2,
+        width: 6,
+    };
+    let rows = dims.batch * dims.seq * dims.width;
+    let state = randoms(&mut rng, dims.state_len());
+    // r, k, v, decay logits, bonus u.
+    let inputs = vec![
+        randoms(&mut rng, rows),
+        randoms(&mut rng, rows),
+        randoms(&mut rng, rows),
+        randoms(&mut rng, rows),
+        randoms(&mut rng, dims.width),
+    ];
+    let run = |v: &[Vec<f64>]| {
+        let mut y = vec![0.0; rows];
+        let mut saved = vec![0.0; dims.saved_len()];
+        let mut end = vec![0.0; dims.state_len()];
+        wkv::forward(
+            &v[0], &v[1], &v[2], &v[3], &v[4], &state, dims, &mut y, &mut saved, &mut end,
+        );
+        (y, saved, end)
+    };
+    check(
+        "wkv",
+        inputs.clone(),
+        |v| run(v).0,
+        |v, dy| {
+            let saved = run(v).1;
+            let mut g = [0; 4].map(|_| vec![0.0; rows]);
+            let mut du = vec![0.0; dims.width];
+            let [a, b, c, d] = &mut g;
+            wkv::backward(
+                dy,
+                &v[0],
+                &v[1],
+                &v[2],
+                &v[3],
+                &v[4],
+                &saved,
+                dims,
+                [a, b, c, d],
+                &mut du,
+            );
+            let [a, b, c, d] = g;
+            vec![Some(a), Some(b), Some(c), Some(d), Some(du)]
+        },
+    );
+    // The state handed on is the one the window would reach by running on:
+    // two windows chained give the whole window's output.
+    let (whole, _, end) = run(&inputs);
+    assert!(end.iter().any(|s| s.abs() > 1e-3), "the state moved");
+    let split = 2;
+    let mut carried = state.clone();
+    let mut chained = vec![0.0; rows];
+    for (from, to) in [(0, split), (split, dims.seq)] {
+        let part = WkvDims {
+            seq: to - from,
+            ..dims
+        };
+        let cut = |x: &[f64]| time_slice(x, dims.batch, dims.seq, dims.width, from..to);
+        let mut y = vec![0.0; part.batch * part.seq * part.width];
+        let mut saved = vec![0.0; part.saved_len()];
+        let mut end = vec![0.0; part.state_len()];
+        let [r, k, v, d] = [0, 1, 2, 3].map(|i| cut(&inputs[i]));
+        wkv::forward(
+            &r, &k, &v, &d, &inputs[4], &carried, part, &mut y, &mut saved, &mut end,
+        );
+        time_unslice(&y, &mut chained, dims.batch, dims.seq, dims.width, from..to);
+        carried = end;
+    }
+    let worst = whole
+        .iter()
+        .zip(&chained)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-12, "chained windows differ by {worst}");
+}
+
+/// Positions `range` of every sequence in `[B·T, C]` rows.
+fn time_slice(
+    x: &[f64],
+    batch: usize,
+    seq: usize,
+    c: usize,
+    range: std::ops::Range<usize>,
+) -> Vec<f64> {
+    (0..batch)
+        .flat_map(|b| {
+            x[(b * seq + range.start) * c..(b * seq + range.end) * c]
+                .iter()
+                .copied()
+        })
+        .collect()
+}
+
+/// Writes [`time_slice`]'s rows back into place.
+fn time_unslice(
+    part: &[f64],
+    x: &mut [f64],
+    batch: usize,
+    seq: usize,
+    c: usize,
+    range: std::ops::Range<usize>,
+) {
+    let len = (range.end - range.start) * c;
+    for b in 0..batch {
+        x[(b * seq + range.start) * c..][..len].copy_from_slice(&part[b * len..(b + 1) * len]);
+    }
+}
+
+#[test]
+fn gru_gradients_through_the_whole_window() {
+    let mut rng = Rng::new(23);
+    let dims = GruDims {
+        batch: 2,
+        seq: 4,
+        hidden: 3,
+    };
+    let h = dims.hidden;
+    let inputs = vec![
+        randoms(&mut rng, dims.batch * dims.seq * 3 * h),
+        randoms(&mut rng, 3 * h * h),
+        randoms(&mut rng, 3 * h),
+        randoms(&mut rng, h),
+        randoms(&mut rng, dims.batch * h),
+    ];
+    let run = |v: &[Vec<f64>]| {
+        let mut out = vec![0.0; dims.batch * dims.seq * h];
+        let saved = gru::forward(&v[0], &v[1], &v[2], &v[3], &v[4], 1e-5, dims, &mut out);
+        (out, saved)
+    };
+    check(
+        "gru",
+        inputs,
+        |v| run(v).0,
+        |v, dh| {
+            let saved = run(v).1;
+            let mut dgx = vec![0.0; v[0].len()];
+            let (mut du, mut dbu, mut dg) = (vec![0.0; 9 * h], vec![0.0; 3 * h], vec![0.0; h]);
+            let mut dh0 = vec![0.0; dims.batch * h];
+            gru::backward(
+                dh,
+                &v[1],
+                &v[3],
+                &saved,
+                dims,
+                &mut dgx,
+                &mut du,
+                &mut dbu,
+                &mut dg,
+                Some(&mut dh0),
+            );
+            vec![Some(dgx), Some(du), Some(dbu), Some(dg), Some(dh0)]
+        },
+    );
+}
+
+#[test]
+fn expert_row_gather_and_gated_scatter_gradients() {
+    let mut rng = Rng::new(24);
+    let (total, width, columns, column) = (5, 3, 4, 2);
+    let rows = [3usize, 0, 4];
+    check(
+        "gather_rows",
+        vec![randoms(&mut rng, total * width)],
+        |v| {
+            let mut out = vec![0.0; rows.len() * width];
+            rows::gather_forward(&v[0], &rows, width, &mut out);
+            out
+        },
+        |_, d| {
+            let mut dx = vec![0.0; total * width];
+            rows::gather_backward(d, &rows, width, &mut dx);
+            vec![Some(dx)]
+        },
+    );
+    check(
+        "scatter_rows",
+        vec![
+            randoms(&mut rng, rows.len() * width),
+            randoms(&mut rng, total * columns),
+        ],
+        |v| {
+            let mut out = vec![0.0; total * width];
+            rows::scatter_forward(&v[0], &rows, &v[1], (column, columns), width, &mut out);
+            out
+        },
+        |v, d| {
+            let (mut dy, mut dg) = (vec![0.0; v[0].len()], vec![0.0; v[1].len()]);
+            rows::scatter_backward(
+                d,
+                &v[0],
+                &rows,
+                &v[1],
+                (column, columns),
+                width,
+                Some(&mut dy),
+                Some(&mut dg),
+            );
+            vec![Some(dy), Some(dg)]
+        },
+    );
 }

@@ -8,8 +8,8 @@
 //! products through gemm on strided views of the shared activation.
 
 use super::super::real::{gemm, Mat, Op, Real};
+use super::parallel::{self, Shared};
 use super::softmax::softmax_row;
-use crate::backend::cpu::pool;
 
 /// Batch geometry.
 #[derive(Debug, Clone, Copy)]
@@ -36,34 +36,9 @@ impl Dims {
 
 /// Runs `job(b, h)` for every (sequence, head) pair across the pool.
 fn each_head(dims: Dims, job: &(dyn Fn(usize, usize) + Sync)) {
-    let pairs = dims.batch * dims.heads;
-    pool::global().run(&|i, parts| {
-        for p in pool::split_range(pairs, i, parts, 1) {
-            job(p / dims.heads, p % dims.heads);
-        }
+    parallel::for_each(dims.batch * dims.heads, &|p| {
+        job(p / dims.heads, p % dims.heads)
     });
-}
-
-/// A pointer the head jobs write through: each writes only its own
-/// (sequence, head) columns and probability block.
-struct Shared<T>(*mut T, usize);
-// SAFETY: the jobs' writes never overlap (see each use).
-unsafe impl<T> Sync for Shared<T> {}
-
-impl<T> Shared<T> {
-    fn new(s: &mut [T]) -> Self {
-        Shared(s.as_mut_ptr(), s.len())
-    }
-
-    /// Elements `start..start + len`.
-    ///
-    /// # Safety
-    /// No two live slices from this may overlap.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn range(&self, start: usize, len: usize) -> &mut [T] {
-        assert!(start + len <= self.1, "attention: write outside the buffer");
-        std::slice::from_raw_parts_mut(self.0.add(start), len)
-    }
 }
 
 /// `out` and `probs` from `qkv`.

@@ -1,0 +1,37 @@
+//! Independent jobs over the kernel thread pool, and the shared output
+//! buffer they write disjoint parts of.
+
+use crate::backend::cpu::pool;
+
+/// Runs `job(i)` for every `i < jobs` across the pool.
+pub fn for_each(jobs: usize, job: &(dyn Fn(usize) + Sync)) {
+    pool::global().run(&|part, parts| {
+        for i in pool::split_range(jobs, part, parts, 1) {
+            job(i);
+        }
+    });
+}
+
+/// A buffer that parallel jobs write through, each into its own parts.
+pub struct Shared<T>(*mut T, usize);
+// SAFETY: users guarantee the jobs' writes never overlap (see each use).
+unsafe impl<T> Sync for Shared<T> {}
+
+impl<T> Shared<T> {
+    pub fn new(s: &mut [T]) -> Self {
+        Shared(s.as_mut_ptr(), s.len())
+    }
+
+    /// Elements `start..start + len`.
+    ///
+    /// # Safety
+    /// No two live slices from this may overlap.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn range(&self, start: usize, len: usize) -> &mut [T] {
+        assert!(
+            start + len <= self.1,
+            "kernel job writes outside its buffer"
+        );
+        std::slice::from_raw_parts_mut(self.0.add(start), len)
+    }
+}
