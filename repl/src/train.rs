@@ -5,6 +5,8 @@
 use clap::Args;
 use monologue::train::data::{byte_tokenizer, Dataset};
 use monologue::train::gpt::GptConfig;
+use monologue::train::net::Architecture;
+use monologue::train::rnn::RnnConfig;
 use monologue::train::{checkpoint, Run, StepRecord, TrainConfig};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,8 +14,9 @@ use std::sync::Arc;
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// The model to train: gpt (GPT-2 architecture).
-    #[arg(long, default_value = "gpt")]
+    /// The model to train: gpt (GPT-2 architecture) or rnn (GRU+RWKV
+    /// mixture-of-experts RNN).
+    #[arg(long, default_value = "gpt", value_parser = ["gpt", "rnn"])]
     pub arch: String,
     /// A UTF-8 text file to train on.
     #[arg(long, value_name = "FILE", required_unless_present_any = ["text", "resume"])]
@@ -46,14 +49,37 @@ pub struct TrainArgs {
     pub threads: Option<usize>,
     #[arg(long, default_value_t = 4)]
     pub layers: usize,
+    /// The GPT's width, or the RNN's hidden size.
     #[arg(long, default_value_t = 128)]
     pub width: usize,
+    /// Attention heads (GPT) or WKV heads (RNN).
     #[arg(long, default_value_t = 4)]
     pub heads: usize,
+    /// RNN: token embedding size (default: the hidden size).
+    #[arg(long)]
+    pub embed: Option<usize>,
+    /// RNN: experts per layer, counting the always-on expert 0.
+    #[arg(long, default_value_t = 4)]
+    pub experts: usize,
+    /// RNN: routed experts per token besides expert 0.
+    #[arg(long, default_value_t = 1)]
+    pub top_k: usize,
+    /// RNN: inner size of each expert (default: twice the hidden size).
+    #[arg(long)]
+    pub expert_hidden: Option<usize>,
+    /// RNN: no mixture-of-experts MLP (lighter, faster).
+    #[arg(long)]
+    pub fast: bool,
+    /// RNN: GRU cells without RWKV linear attention.
+    #[arg(long)]
+    pub no_rwkv: bool,
+    /// RNN: weight of the experts' load-balancing loss.
+    #[arg(long, default_value_t = 0.01)]
+    pub balance: f32,
     /// Sequences per micro-batch.
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
-    /// Tokens per sequence (also the model's context).
+    /// Tokens per sequence (the GPT's context; the RNN's BPTT window).
     #[arg(long, default_value_t = 128)]
     pub seq: usize,
     #[arg(long, default_value_t = 1e-3)]
@@ -86,13 +112,6 @@ pub fn run(args: &TrainArgs) -> Result<(), Error> {
     if let Some(n) = args.threads {
         monologue::backend::cpu::pool::set_threads(n);
     }
-    if args.arch != "gpt" {
-        return Err(format!(
-            "--arch {}: this build trains `gpt` (the GRU+RWKV RNN is not built yet)",
-            args.arch
-        )
-        .into());
-    }
     let text = read_text(args)?;
     let mut run = match &args.resume {
         Some(dir) => {
@@ -104,11 +123,8 @@ pub fn run(args: &TrainArgs) -> Result<(), Error> {
     };
     let params: usize = run.graph.params.iter().map(|p| p.value.len()).sum();
     eprintln!(
-        "GPT: {} layers, width {}, {} heads, vocabulary {}: {:.2} M parameters; {} training tokens",
-        run.model.config.layers,
-        run.model.config.width,
-        run.model.config.heads,
-        run.model.config.vocab,
+        "{}: {:.2} M parameters; {} training tokens",
+        run.model.architecture().describe(),
         params as f64 / 1e6,
         run.data.train.len()
     );
@@ -158,12 +174,28 @@ fn new_run(args: &TrainArgs, text: &str) -> Result<Run, Error> {
             .map_err(|e| format!("--tokenizer {}: {e}", args.tokenizer))?
     };
     let data = Dataset::new(text, tokenizer, args.val_fraction)?;
-    let shape = GptConfig {
-        vocab: 0, // from the tokenizer
-        context: args.seq,
-        layers: args.layers,
-        width: args.width,
-        heads: args.heads,
+    // The vocabulary comes from the tokenizer.
+    let arch = match args.arch.as_str() {
+        "rnn" => Architecture::Rnn(RnnConfig {
+            vocab: 0,
+            embed: args.embed.unwrap_or(args.width),
+            hidden: args.width,
+            layers: args.layers,
+            heads: args.heads,
+            experts: args.experts,
+            top_k: args.top_k,
+            expert_hidden: args.expert_hidden.unwrap_or(2 * args.width),
+            fast: args.fast,
+            rwkv: !args.no_rwkv,
+            balance: args.balance,
+        }),
+        _ => Architecture::Gpt(GptConfig {
+            vocab: 0,
+            context: args.seq,
+            layers: args.layers,
+            width: args.width,
+            heads: args.heads,
+        }),
     };
     let config = TrainConfig {
         batch: args.batch,
@@ -182,7 +214,7 @@ fn new_run(args: &TrainArgs, text: &str) -> Result<Run, Error> {
             ..Default::default()
         },
     };
-    Ok(Run::new_gpt(shape, config, data)?)
+    Ok(Run::new(arch, config, data)?)
 }
 
 fn progress_bar(done: usize, total: usize) -> indicatif::ProgressBar {

@@ -7,6 +7,8 @@ use super::register::{func, getter};
 use super::Shared;
 use crate::train::data::{byte_tokenizer, Dataset};
 use crate::train::gpt::GptConfig;
+use crate::train::net::Architecture;
+use crate::train::rnn::RnnConfig;
 use crate::train::{checkpoint, Run, StepRecord, TrainConfig};
 use rhai::{Array, Dynamic, Engine, Map};
 use std::sync::atomic::Ordering;
@@ -22,7 +24,7 @@ impl TrainRun {
     }
 }
 
-const KEYS: [&str; 18] = [
+const KEYS: [&str; 25] = [
     "model",
     "data",
     "text",
@@ -41,6 +43,13 @@ const KEYS: [&str; 18] = [
     "eval_every",
     "seed",
     "val_fraction",
+    "embed",
+    "experts",
+    "top_k",
+    "expert_hidden",
+    "fast",
+    "rwkv",
+    "balance",
 ];
 
 fn new_run(opts: &Map) -> ScriptResult<TrainRun> {
@@ -48,14 +57,13 @@ fn new_run(opts: &Map) -> ScriptResult<TrainRun> {
     let get = |k: &str| opts.get(k);
     let usize_or = |k: &str, d: usize| get(k).map_or(Ok(d), |v| non_negative(v, k));
     let f32_or = |k: &str, d: f32| get(k).map_or(Ok(d), |v| number(v, k).map(|x| x as f32));
-    if let Some(m) = get("model") {
-        let m = string(m, "model")?;
-        if m != "gpt" {
-            return Err(runtime(format!(
-                "train: model {m:?}: this build trains \"gpt\" (the GRU+RWKV RNN is not built yet)"
-            )));
-        }
-    }
+    let model = get("model").map_or(Ok("gpt".to_string()), |m| string(m, "model"))?;
+    let flag = |k: &str, d: bool| {
+        get(k).map_or(Ok(d), |v| {
+            v.as_bool()
+                .map_err(|_| runtime(format!("train: `{k}` must be true or false")))
+        })
+    };
     let text = match (get("text"), get("data")) {
         (Some(t), _) => string(t, "text")?,
         (None, Some(path)) => {
@@ -94,14 +102,40 @@ fn new_run(opts: &Map) -> ScriptResult<TrainRun> {
         })?,
         ..defaults
     };
-    let shape = GptConfig {
-        vocab: 0,
-        context: seq,
-        layers: usize_or("layers", 2)?,
-        width: usize_or("width", 64)?,
-        heads: usize_or("heads", 4)?,
+    let (layers, width, heads) = (
+        usize_or("layers", 2)?,
+        usize_or("width", 64)?,
+        usize_or("heads", 4)?,
+    );
+    // The vocabulary comes from the tokenizer.
+    let arch = match model.as_str() {
+        "gpt" => Architecture::Gpt(GptConfig {
+            vocab: 0,
+            context: seq,
+            layers,
+            width,
+            heads,
+        }),
+        "rnn" => Architecture::Rnn(RnnConfig {
+            vocab: 0,
+            embed: usize_or("embed", width)?,
+            hidden: width,
+            layers,
+            heads,
+            experts: usize_or("experts", 4)?,
+            top_k: usize_or("top_k", 1)?,
+            expert_hidden: usize_or("expert_hidden", 2 * width)?,
+            fast: flag("fast", false)?,
+            rwkv: flag("rwkv", true)?,
+            balance: f32_or("balance", 0.01)?,
+        }),
+        other => {
+            return Err(runtime(format!(
+                "train: model {other:?}: choose \"gpt\" or \"rnn\""
+            )))
+        }
     };
-    let run = Run::new_gpt(shape, config, data).map_err(|e| runtime(format!("train: {e}")))?;
+    let run = Run::new(arch, config, data).map_err(|e| runtime(format!("train: {e}")))?;
     Ok(TrainRun(Arc::new(Mutex::new(run))))
 }
 
@@ -137,7 +171,7 @@ pub fn register(engine: &mut Engine, shared: &Arc<Shared>) {
     engine.register_type_with_name::<TrainRun>("TrainRun");
     func(
         "train",
-        "A new training run: #{ text or data (a file), model: \"gpt\", steps, layers, width, heads,\nbatch, seq, lr, min_lr, warmup, clip, accumulate, eval_every, seed, val_fraction, tokenizer }.",
+        "A new training run: #{ text or data (a file), model: \"gpt\" or \"rnn\", steps, layers, width, heads,\nbatch, seq, lr, min_lr, warmup, clip, accumulate, eval_every, seed, val_fraction, tokenizer;\nfor the RNN also embed, experts, top_k, expert_hidden, fast, rwkv, balance }.",
     )
     .register_into_engine(engine, |opts: Map| new_run(&opts));
     func(
@@ -212,11 +246,16 @@ pub fn register(engine: &mut Engine, shared: &Arc<Shared>) {
             engine,
             |run: &mut TrainRun| {
                 let r = run.lock();
-                let c = r.model.config;
-                let last = r.history.last().map(|h| format!(", loss {:.4}", h.loss)).unwrap_or_default();
+                let last = r
+                    .history
+                    .last()
+                    .map(|h| format!(", loss {:.4}", h.loss))
+                    .unwrap_or_default();
                 format!(
-                    "TrainRun(gpt {} layers × {} wide, {} heads, vocabulary {}; step {} of {}{last})",
-                    c.layers, c.width, c.heads, c.vocab, r.step, r.config.steps
+                    "TrainRun({}; step {} of {}{last})",
+                    r.model.architecture().describe(),
+                    r.step,
+                    r.config.steps
                 )
             },
         );

@@ -20,6 +20,8 @@ use super::adamw::AdamW;
 use super::data::Dataset;
 use super::gpt::GptConfig;
 use super::graph::Param;
+use super::net::Architecture;
+use super::rnn::RnnConfig;
 use super::run::{Run, StepRecord, TrainConfig};
 use crate::error::{Error, Result};
 use crate::generate::Rng;
@@ -38,8 +40,9 @@ const KEEP: usize = 2;
 #[derive(Serialize, Deserialize)]
 struct TrainingState {
     format: u32,
+    /// "gpt" or "rnn"; `model` holds that architecture's config.
     architecture: String,
-    model: GptConfig,
+    model: serde_json::Value,
     config: TrainConfig,
     step: usize,
     optimizer_t: u64,
@@ -145,6 +148,17 @@ fn hf_config(m: &GptConfig) -> serde_json::Value {
     })
 }
 
+/// The `config.json` of the RNN: its own `model_type`, which the
+/// inference path reads.
+fn rnn_config(m: &RnnConfig) -> Result<serde_json::Value> {
+    let mut json = serde_json::to_value(m).map_err(|e| Error::Invalid(format!("{e}")))?;
+    json["model_type"] = RNN_MODEL_TYPE.into();
+    Ok(json)
+}
+
+/// `model_type` in an RNN checkpoint's `config.json`.
+pub const RNN_MODEL_TYPE: &str = "monologue-rnn";
+
 /// Saves `run` as the newest checkpoint in `dir` (created if needed).
 /// Returns the checkpoint's folder.
 pub fn save(run: &Run, dir: &Path) -> Result<PathBuf> {
@@ -163,7 +177,13 @@ pub fn save(run: &Run, dir: &Path) -> Result<PathBuf> {
     std::fs::create_dir(&partial).map_err(|e| io_err(&partial, e))?;
 
     let params = &run.graph.params;
-    let config = json_bytes(&hf_config(&run.model.config))?;
+    let arch = run.model.architecture();
+    let (config, model) = match &arch {
+        Architecture::Gpt(c) => (hf_config(c), serde_json::to_value(c)),
+        Architecture::Rnn(c) => (rnn_config(c)?, serde_json::to_value(c)),
+    };
+    let model = model.map_err(|e| Error::Invalid(format!("{e}")))?;
+    let config = json_bytes(&config)?;
     write_synced(&partial.join("config.json"), &config)?;
     write_synced(
         &partial.join("model.safetensors"),
@@ -189,8 +209,8 @@ pub fn save(run: &Run, dir: &Path) -> Result<PathBuf> {
     )?;
     let state = TrainingState {
         format: FORMAT,
-        architecture: "gpt".into(),
-        model: run.model.config,
+        architecture: arch.name().into(),
+        model,
         config: run.config.clone(),
         step: run.step,
         optimizer_t: run.optimizer.t,
@@ -293,17 +313,26 @@ pub fn resume(path: &Path, text: &str, validation_fraction: f64) -> Result<Run> 
             dir.display()
         ))
     })?;
-    if state.format != FORMAT || state.architecture != "gpt" {
-        return Err(Error::Invalid(format!(
-            "checkpoint {}: format {} of architecture {:?}; this build reads format {FORMAT} of \"gpt\"",
-            dir.display(),
-            state.format,
-            state.architecture
-        )));
-    }
+    let damaged = |e: serde_json::Error| {
+        Error::Invalid(format!(
+            "checkpoint {}: the model config in training.json is damaged: {e}",
+            dir.display()
+        ))
+    };
+    let model = state.model.clone();
+    let arch = match (state.format, state.architecture.as_str()) {
+        (FORMAT, "gpt") => Architecture::Gpt(serde_json::from_value(model).map_err(damaged)?),
+        (FORMAT, "rnn") => Architecture::Rnn(serde_json::from_value(model).map_err(damaged)?),
+        (format, arch) => {
+            return Err(Error::Invalid(format!(
+                "checkpoint {}: format {format} of architecture {arch:?}; this build reads format {FORMAT} of \"gpt\" or \"rnn\"",
+                dir.display(),
+            )))
+        }
+    };
     let tokenizer = crate::tokenizer::Tokenizer::from_json_file(dir.join("tokenizer.json"))?;
     let data = Dataset::new(text, tokenizer, validation_fraction)?;
-    let mut run = Run::new_gpt(state.model, state.config.clone(), data)?;
+    let mut run = Run::new(arch, state.config.clone(), data)?;
     let weights_path = dir.join("model.safetensors");
     let weights = read_tensors(&weights_path)?;
     let moments_path = dir.join("optimizer.safetensors");

@@ -4,11 +4,11 @@
 //! clipped ratio and near a frozen reference model.
 
 use super::adamw::clip_grad_norm;
-use super::gpt::Gpt;
 use super::graph::{Graph, GrpoTokens};
 use super::kernels::grpo::{advantages, Objective};
 use super::kernels::loss::IGNORE;
 use super::kernels::softmax::softmax_row;
+use super::net::Net;
 use super::run::Run;
 use super::tasks::{exact, reward, Problem, Task};
 use crate::error::{Error, Result};
@@ -69,7 +69,7 @@ pub struct GrpoRecord {
 /// each token reruns the (short) sequences.
 #[allow(clippy::too_many_arguments)]
 pub fn sample(
-    model: &Gpt,
+    model: &Net,
     g: &mut Graph,
     prompt: &[u32],
     group: usize,
@@ -78,12 +78,13 @@ pub fn sample(
     stop: u32,
     rng: &mut Rng,
 ) -> Result<Vec<Vec<u32>>> {
-    let vocab = model.config.vocab;
+    let arch = model.architecture();
+    let (vocab, context) = (arch.vocab(), arch.context().unwrap_or(usize::MAX));
     let mut seqs: Vec<Vec<u32>> = vec![prompt.to_vec(); group];
     let mut done = vec![false; group];
     for _ in 0..max_new {
         let len = seqs[0].len();
-        if len >= model.config.context || done.iter().all(|&d| d) {
+        if len >= context || done.iter().all(|&d| d) {
             break;
         }
         let ids: Vec<u32> = seqs.iter().flatten().copied().collect();
@@ -128,7 +129,7 @@ fn draw(row: &[f32], temperature: f32, rng: &mut Rng) -> u32 {
 /// parameters in `g`, with the ids and targets they were scored on (IGNORE
 /// rows, the prompt and padding, give 0).
 fn logprobs(
-    model: &Gpt,
+    model: &Net,
     g: &mut Graph,
     prompt: &[u32],
     completions: &[Vec<u32>],

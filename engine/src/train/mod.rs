@@ -24,9 +24,11 @@ pub mod gpt;
 pub mod graph;
 pub mod grpo;
 pub mod kernels;
+pub mod net;
 #[cfg(feature = "plot")]
 pub mod plot;
 pub mod real;
+pub mod rnn;
 pub mod run;
 pub mod tasks;
 

@@ -4,8 +4,9 @@
 
 use super::adamw::{clip_grad_norm, learning_rate, AdamW, AdamWConfig};
 use super::data::{Dataset, Split};
-use super::gpt::{Gpt, GptConfig};
+use super::gpt::GptConfig;
 use super::graph::Graph;
+use super::net::{Architecture, Net};
 use crate::error::{Error, Result};
 use crate::generate::Rng;
 use serde::{Deserialize, Serialize};
@@ -84,7 +85,7 @@ pub struct StepRecord {
 }
 
 pub struct Run {
-    pub model: Gpt,
+    pub model: Net,
     pub graph: Graph,
     pub optimizer: AdamW,
     pub data: Dataset,
@@ -101,21 +102,24 @@ impl Run {
     /// A new GPT of `shape` (its vocabulary taken from the data's
     /// tokenizer) ready to train on `data`.
     pub fn new_gpt(shape: GptConfig, config: TrainConfig, data: Dataset) -> Result<Run> {
+        Run::new(Architecture::Gpt(shape), config, data)
+    }
+
+    /// A new model of `arch` (its vocabulary taken from the data's
+    /// tokenizer) ready to train on `data`.
+    pub fn new(arch: Architecture, config: TrainConfig, data: Dataset) -> Result<Run> {
         config.validate()?;
-        let shape = GptConfig {
-            vocab: data.tokenizer.vocab_size(),
-            ..shape
-        };
-        if config.seq > shape.context {
+        let arch = arch.with_vocab(data.tokenizer.vocab_size());
+        if let Some(context) = arch.context().filter(|&c| config.seq > c) {
             return Err(Error::Invalid(format!(
-                "sequences of {} do not fit the model's context of {}",
-                config.seq, shape.context
+                "sequences of {} do not fit the model's context of {context}",
+                config.seq
             )));
         }
         data.check_fits(Split::Train, config.seq)?;
         let mut rng = Rng::new(config.seed);
         let mut graph = Graph::new();
-        let model = Gpt::new(shape, &mut graph, &mut rng)?;
+        let model = Net::new(arch, &mut graph, &mut rng)?;
         let optimizer = AdamW::new(config.adamw, &graph.params);
         Ok(Run {
             model,

@@ -9,6 +9,8 @@
 //! (`ops::launch`), so the profile times training too, forward and
 //! backward each under their own names.
 
+mod recurrent;
+
 use super::kernels::activation::{self, Activation};
 use super::kernels::attention::{self, Dims};
 use super::kernels::grpo::{self, Objective, Stats};
@@ -16,6 +18,8 @@ use super::kernels::{elementwise, embedding, linear, loss, norm, softmax};
 use crate::error::{Error, Result};
 use crate::ops::launch;
 use crate::profile::Cost;
+pub use recurrent::GruWeights;
+use recurrent::RecurrentStep;
 
 /// A trainable (or frozen) tensor.
 #[derive(Debug, Clone)]
@@ -92,6 +96,8 @@ enum Step {
         data: GrpoTokens,
         objective: Objective,
     },
+    Sum(Var),
+    Recurrent(RecurrentStep),
 }
 
 /// Per-token inputs of the GRPO objective besides the policy's
@@ -251,6 +257,13 @@ impl Graph {
         });
         let needs = self.needs_grad(a) || self.needs_grad(b);
         Ok(self.push(out, self.shape(a).to_vec(), Step::Mul(a, b), needs))
+    }
+
+    /// The sum of every element of `x`: a scalar.
+    pub fn sum(&mut self, x: Var) -> Result<Var> {
+        let total = self.value(x).iter().map(|&v| v as f64).sum::<f64>() as f32;
+        let needs = self.needs_grad(x);
+        Ok(self.push(vec![total], vec![1], Step::Sum(x), needs))
     }
 
     /// `a · s` for a constant `s`.
@@ -775,6 +788,10 @@ impl Graph {
                     grpo::backward(g[0], gr.value(lp), &data.view(), objective, d)
                 });
             }
+            Step::Sum(x) => {
+                self.add_grad(*x, |_, d| d.iter_mut().for_each(|d| *d += g[0]));
+            }
+            Step::Recurrent(step) => self.backward_recurrent(step, g),
             Step::LogProb { logits, targets } => {
                 let vocab = self.last_dim(*logits);
                 let l = *logits;
