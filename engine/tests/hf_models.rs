@@ -18,7 +18,6 @@ mod common;
 
 use common::gguf_writer::GgufWriter;
 use common::hf_reference::{fixture, reference, Case};
-use monologue::generate::argmax;
 use monologue::io::{SafetensorsFile, Value};
 use monologue::model::{self, LoadOptions, Logits, Model};
 use monologue::tokenizer::Tokenizer;
@@ -63,15 +62,10 @@ fn logits_in_chunks(model: &dyn Model, ids: &[u32], chunks: &[usize]) -> Vec<f32
 }
 
 fn greedy(model: &dyn Model, ids: &[u32], n: usize) -> Vec<u32> {
-    let mut state = model.new_state(128).unwrap();
-    let mut logits = model.forward(&mut state, ids, Logits::Last).unwrap();
-    let mut out = Vec::new();
-    for _ in 0..n {
-        let next = argmax(&logits);
-        out.push(next);
-        logits = model.forward(&mut state, &[next], Logits::Last).unwrap();
-    }
-    out
+    common::greedy(model, ids, n)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect()
 }
 
 /// The largest |a − b|, and the position (row of `vocab`) where it is.

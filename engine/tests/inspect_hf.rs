@@ -6,20 +6,13 @@
 mod common;
 
 use common::hf_reference::{fixture, reference};
+use common::max_diff;
 use monologue::inspect::{
     run_with_cache, Activation, Edit, Hooked, Hooks, Intervention, Interventions, Point, Site,
 };
 use monologue::model::{self, LoadOptions, Logits, Model};
 
 const TOL: f32 = 1e-4;
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
 
 fn check(name: &str) {
     let dir = fixture(name);

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_hooks;
+mod export;
 mod generate;
 mod inspect;
 mod logits;
@@ -46,6 +47,8 @@ enum Command {
     TrainTokenizer(tokenize::TrainTokenizerArgs),
     /// Train a model from scratch on text, saving checkpoints.
     Train(train::TrainArgs),
+    /// Write a trained GPT (a run's folder or a checkpoint) as a GGUF file for llama.cpp.
+    Export(export::ExportArgs),
     /// Measure speed: a model's prefill and decode (default), kernels, or the tokenizer.
     #[command(args_conflicts_with_subcommands = true)]
     Bench {
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
         Command::Tokenize(args) => tokenize::tokenize(&args),
         Command::TrainTokenizer(args) => tokenize::train_tokenizer(&args),
         Command::Train(args) => train::run(&args),
+        Command::Export(args) => export::run(&args).map_err(Into::into),
         Command::Bench { what, model } => match what {
             Some(BenchWhat::Kernels { threads, json }) => {
                 bench::kernels(threads, json).map_err(Into::into)

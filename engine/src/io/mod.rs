@@ -1,10 +1,12 @@
-//! Reading model files: GGUF, safetensors and Hugging Face `config.json`.
+//! Reading model files: GGUF, safetensors and Hugging Face `config.json`;
+//! writing GGUF ([`gguf::writer`]) and files in general ([`atomic`]).
 //!
 //! [`ModelFile`] is the format-neutral entry point: it recognises the format,
 //! lists metadata and tensors, and hands out tensors that share the file's
 //! memory map. [`inspect_json`] and [`inspect_text`] describe a file for
 //! `monologue inspect`.
 
+pub mod atomic;
 pub mod gguf;
 pub mod hf_config;
 mod inspect;

@@ -25,10 +25,9 @@ use super::rnn::RnnConfig;
 use super::run::{Run, StepRecord, TrainConfig};
 use crate::error::{Error, Result};
 use crate::generate::Rng;
+use crate::io::atomic::{sync_dir, write_synced};
 use crate::io::SafetensorsFile;
 use serde::{Deserialize, Serialize};
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Bumped when the layout changes; older checkpoints are refused by name.
@@ -73,20 +72,6 @@ fn io_err(path: &Path, e: std::io::Error) -> Error {
 
 fn json_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     serde_json::to_vec_pretty(value).map_err(|e| Error::Invalid(format!("writing JSON: {e}")))
-}
-
-/// Writes `bytes` to `path` and syncs it to disk.
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = File::create(path).map_err(|e| io_err(path, e))?;
-    f.write_all(bytes).map_err(|e| io_err(path, e))?;
-    f.sync_all().map_err(|e| io_err(path, e))
-}
-
-/// Syncs a folder, so that renames inside it survive a crash.
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_err(dir, e))
 }
 
 /// `tensors` as safetensors bytes (f32, row-major).

@@ -10,6 +10,7 @@
 //! - `plot`: loss curves.
 //! - [`tasks`], [`grpo`]: verifiable-reward tasks and GRPO on them.
 //! - [`checkpoint`]: atomic saves that resume bit for bit and load as GPT-2.
+//! - [`export`]: a checkpoint as a GGUF file for llama.cpp.
 //!
 //! ```text
 //! Run::step ─► Dataset::batch ─► Gpt::loss (each op runs its forward, records its backward)
@@ -20,6 +21,7 @@
 pub mod adamw;
 pub mod checkpoint;
 pub mod data;
+pub mod export;
 pub mod gpt;
 pub mod graph;
 pub mod grpo;

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: a small GGUF writer, a seeded
-//! random number generator and the location of the default model.
+//! random number generator, the location of the default model, and
+//! comparisons of logits.
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod gguf_writer;
@@ -14,6 +15,8 @@ pub mod script;
 #[allow(unused_imports)] // only the kernel tests draw random numbers
 pub use rng::Rng;
 
+use monologue::generate::argmax;
+use monologue::model::{Logits, Model};
 use std::path::PathBuf;
 
 pub const MODEL_NAME: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -38,4 +41,30 @@ pub fn scratch(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("io-tests");
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(format!("{}-{name}", std::process::id()))
+}
+
+/// The largest |a − b| (the slices must be as long).
+pub fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// `model`'s greedy continuation of `prompt`: each token with the logits
+/// it was chosen from.
+pub fn greedy(model: &dyn Model, prompt: &[u32], steps: usize) -> Vec<(u32, Vec<f32>)> {
+    let mut state = model.new_state(prompt.len() + steps).unwrap();
+    let mut logits = model.forward(&mut state, prompt, Logits::Last).unwrap();
+    let mut out = Vec::with_capacity(steps);
+    for _ in 0..steps {
+        let next = argmax(&logits);
+        let chosen = std::mem::take(&mut logits);
+        if out.len() + 1 < steps {
+            logits = model.forward(&mut state, &[next], Logits::Last).unwrap();
+        }
+        out.push((next, chosen));
+    }
+    out
 }

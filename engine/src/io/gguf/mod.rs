@@ -1,4 +1,5 @@
-//! GGUF model files, versions 2 and 3, read without copying tensor data.
+//! GGUF model files, versions 2 and 3, read without copying tensor data;
+//! [`writer`] writes them.
 //!
 //! Layout: magic `GGUF`, u32 version, u64 tensor count, u64 metadata count,
 //! the metadata entries, the tensor infos, padding to `general.alignment`
@@ -6,6 +7,7 @@
 //! data section; dimensions are stored innermost first.
 
 mod reader;
+pub mod writer;
 
 pub use reader::{MAX_ARRAY_DEPTH, MAX_DIMS};
 
