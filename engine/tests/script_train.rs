@@ -56,6 +56,10 @@ fn bad_training_options_name_the_problem() {
     };
     assert!(err(&mut s, r#"train(#{ text: "abc", stepz: 3 })"#).contains("unknown option stepz"));
     assert!(err(&mut s, r#"train(#{ steps: 3 })"#).contains("give `text` or `data`"));
-    assert!(err(&mut s, r#"train(#{ text: "abc", model: "rnn" })"#).contains("\"rnn\""));
+    assert!(err(&mut s, r#"train(#{ text: "abc", model: "lstm" })"#).contains("\"gpt\" or \"rnn\""));
+    assert!(
+        err(&mut s, r#"train(#{ text: "abc", model: "rnn", fast: 1 })"#)
+            .contains("`fast` must be true or false")
+    );
     assert!(err(&mut s, r#"train(#{ text: "abc", seq: 64 })"#).contains("fewer than one sequence"));
 }

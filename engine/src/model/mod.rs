@@ -7,12 +7,14 @@
 //! |---|---|
 //! | `llama.rs` | Llama 2/3, TinyLlama, SmolLM2, Qwen2 |
 //! | `gpt2.rs` | GPT-2 |
+//! | `rnn.rs` | the GRU+RWKV mixture-of-experts RNN trained here |
 
 mod config;
 pub(crate) mod gpt2;
 mod linear;
 mod llama;
 mod names;
+pub mod rnn;
 pub(crate) mod state;
 mod weights;
 
@@ -207,6 +209,26 @@ fn no_gpu_backend() -> Error {
     Error::Invalid("this build has no GPU backend (the engine's `gpu` feature is off)".into())
 }
 
+/// The RNN's shape, when `dir`'s `config.json` describes one (its
+/// `model_type` is [`RNN_MODEL_TYPE`](crate::train::checkpoint::RNN_MODEL_TYPE)).
+fn rnn_config(dir: &Path) -> Result<Option<crate::train::rnn::RnnConfig>> {
+    let path = dir.join("config.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let json: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        // HfConfig reports the parse error.
+        Err(_) => return Ok(None),
+    };
+    if json["model_type"] != crate::train::checkpoint::RNN_MODEL_TYPE {
+        return Ok(None);
+    }
+    serde_json::from_value(json)
+        .map(Some)
+        .map_err(|e| Error::file(path.display(), format!("not a valid RNN config: {e}")))
+}
+
 /// Load a GGUF file or a Hugging Face folder (`config.json` +
 /// safetensors).
 pub fn load(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Box<dyn Model>> {
@@ -263,6 +285,15 @@ pub fn from_file(file: &ModelFile, path: &Path, options: &LoadOptions) -> Result
             } else {
                 path.parent().unwrap_or(Path::new("."))
             };
+            if let Some(config) = rnn_config(dir)? {
+                if options.backend != Backend::Cpu {
+                    return Err(Error::Invalid(format!(
+                        "{}: the RNN runs on the CPU backend only",
+                        dir.display()
+                    )));
+                }
+                return Ok(Box::new(rnn::RnnModel::load(config, file)?));
+            }
             let hf = HfConfig::open(dir)?;
             match hf.model_type.as_str() {
                 "llama" | "qwen2" => {
