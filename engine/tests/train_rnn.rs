@@ -178,7 +178,7 @@ fn load_balancing_loss_measures_the_spread() {
         .position(|p| p.name.ends_with("moe.router.weight"))
         .unwrap();
     let ids: Vec<u32> = (0..40).map(|i| (i * 7 % 257) as u32).collect();
-    let mut balance = |g: &mut Graph| {
+    let balance = |g: &mut Graph| {
         let mut state = RnnState::zeros(&config, 1);
         let out = model.forward(g, &ids, &mut state).unwrap();
         let b = g.value(out.balance.unwrap())[0];

@@ -165,7 +165,7 @@ impl Model for RnnModel {
         let mut next = cache.current.clone();
         let replay = &cache.tokens[cache.at..];
         if !replay.is_empty() {
-            self.run(&mut next, &replay.to_vec())?;
+            self.run(&mut next, replay)?;
         }
         let mut all = Vec::new();
         let mut pos = cache.tokens.len();
