@@ -8,6 +8,7 @@ mod inspect;
 mod logits;
 mod prompt;
 mod repl;
+mod rlvr;
 mod run_script;
 mod tokenize;
 mod train;
@@ -47,6 +48,8 @@ enum Command {
     TrainTokenizer(tokenize::TrainTokenizerArgs),
     /// Train a model from scratch on text, saving checkpoints.
     Train(train::TrainArgs),
+    /// Reinforcement learning with verifiable rewards (GRPO) on a trained checkpoint.
+    Rlvr(rlvr::RlvrArgs),
     /// Write a trained GPT (a run's folder or a checkpoint) as a GGUF file for llama.cpp.
     Export(export::ExportArgs),
     /// Measure speed: a model's prefill and decode (default), kernels, or the tokenizer.
@@ -89,6 +92,7 @@ fn main() -> ExitCode {
         Command::Tokenize(args) => tokenize::tokenize(&args),
         Command::TrainTokenizer(args) => tokenize::train_tokenizer(&args),
         Command::Train(args) => train::run(&args),
+        Command::Rlvr(args) => rlvr::run(&args),
         Command::Export(args) => export::run(&args).map_err(Into::into),
         Command::Bench { what, model } => match what {
             Some(BenchWhat::Kernels { threads, json }) => {

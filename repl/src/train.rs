@@ -19,11 +19,21 @@ pub struct TrainArgs {
     #[arg(long, default_value = "gpt", value_parser = ["gpt", "rnn"])]
     pub arch: String,
     /// A UTF-8 text file to train on.
-    #[arg(long, value_name = "FILE", required_unless_present_any = ["text", "resume"])]
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["text", "resume", "task"])]
     pub data: Option<PathBuf>,
     /// Train on this text instead of a file.
     #[arg(long, conflicts_with = "data")]
     pub text: Option<String>,
+    /// Train on lines of a verifiable task instead (copy, reverse or
+    /// arithmetic): the warm-up before `monologue rlvr`.
+    #[arg(long, conflicts_with_all = ["data", "text"])]
+    pub task: Option<String>,
+    /// Task lines generated for --task.
+    #[arg(long, default_value_t = 20000)]
+    pub task_lines: usize,
+    /// Longest task string for --task.
+    #[arg(long, default_value_t = 5)]
+    pub task_len: usize,
     /// `bytes` (one token per byte) or a tokenizer.json from `monologue train-tokenizer`.
     #[arg(long, default_value = "bytes")]
     pub tokenizer: String,
@@ -158,6 +168,11 @@ pub fn run(args: &TrainArgs) -> Result<(), Error> {
 }
 
 fn read_text(args: &TrainArgs) -> Result<String, Error> {
+    if let Some(task) = &args.task {
+        let task: monologue::train::tasks::Task = task.parse()?;
+        let mut rng = monologue::generate::Rng::new(args.seed ^ 0x7a5c);
+        return Ok(task.corpus(&mut rng, args.task_lines, args.task_len));
+    }
     match (&args.text, &args.data) {
         (Some(text), _) => Ok(text.clone()),
         (None, Some(path)) => std::fs::read_to_string(path)
@@ -217,7 +232,7 @@ fn new_run(args: &TrainArgs, text: &str) -> Result<Run, Error> {
     Ok(Run::new(arch, config, data)?)
 }
 
-fn progress_bar(done: usize, total: usize) -> indicatif::ProgressBar {
+pub fn progress_bar(done: usize, total: usize) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(total as u64);
     bar.set_position(done as u64);
     let style = indicatif::ProgressStyle::with_template(

@@ -118,3 +118,141 @@ fn train_errors_name_the_problem() {
     assert!(String::from_utf8_lossy(&heads.stderr).contains("does not split into 4 heads"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_rnn_trains_from_the_cli_and_generates() {
+    let dir = scratch("train-cli-rnn");
+    let out = dir.to_str().unwrap();
+    let steps = lines(&train(
+        out,
+        &[
+            "--arch",
+            "rnn",
+            "--steps",
+            "30",
+            "--experts",
+            "3",
+            "--top-k",
+            "1",
+        ],
+    ));
+    assert_eq!(steps.len(), 30);
+    let first = steps[0]["loss"].as_f64().unwrap();
+    let last = steps[29]["loss"].as_f64().unwrap();
+    assert!(last < first - 1.0, "loss {first} → {last}: not learning");
+    let config = std::fs::read_to_string(dir.join("step-000030/config.json")).unwrap();
+    assert!(config.contains("monologue-rnn"), "{config}");
+    let gen = monologue(&[
+        "generate",
+        "--model",
+        out,
+        "--prompt",
+        "It was",
+        "--greedy",
+        "--max-tokens",
+        "8",
+    ]);
+    assert!(
+        gen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gen.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn rlvr_reports_each_step_and_saves_a_model() {
+    let dir = scratch("rlvr-cli");
+    let warm = dir.join("warm");
+    let tuned = dir.join("tuned");
+    let (warm, tuned) = (warm.to_str().unwrap(), tuned.to_str().unwrap());
+    let args = [
+        "train",
+        "--task",
+        "copy",
+        "--task-lines",
+        "500",
+        "--out",
+        warm,
+        "--steps",
+        "20",
+        "--layers",
+        "1",
+        "--width",
+        "32",
+        "--heads",
+        "2",
+        "--seq",
+        "32",
+        "--batch",
+        "4",
+        "--json",
+        "--threads",
+        "2",
+    ];
+    assert_eq!(lines(&monologue(&args)).len(), 20);
+    let out = monologue(&[
+        "rlvr",
+        "--checkpoint",
+        warm,
+        "--task",
+        "copy",
+        "--steps",
+        "3",
+        "--out",
+        tuned,
+        "--json",
+        "--group",
+        "4",
+        "--prompts",
+        "2",
+        "--eval",
+        "10",
+        "--threads",
+        "2",
+    ]);
+    let steps = lines(&out);
+    assert_eq!(steps.len(), 3);
+    for (i, s) in steps.iter().enumerate() {
+        assert_eq!(s["step"], i + 1);
+        for key in ["reward", "frac_zero_std", "clip_ratio", "kl"] {
+            let v = s[key]
+                .as_f64()
+                .unwrap_or_else(|| panic!("step {i} lacks {key}: {s}"));
+            assert!((0.0..=1.0).contains(&v) || key == "kl", "{key} = {v}");
+        }
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("exact match"), "{stderr}");
+    assert!(std::path::Path::new(tuned).join("reward.svg").is_file());
+    let gen = monologue(&[
+        "generate",
+        "--model",
+        tuned,
+        "--prompt",
+        "abc:",
+        "--greedy",
+        "--max-tokens",
+        "4",
+    ]);
+    assert!(
+        gen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gen.stderr)
+    );
+    // Errors name the problem.
+    let bad_task = monologue(&[
+        "rlvr",
+        "--checkpoint",
+        warm,
+        "--task",
+        "sort",
+        "--out",
+        tuned,
+    ]);
+    assert!(String::from_utf8_lossy(&bad_task.stderr).contains("unknown task \"sort\""));
+    let missing = monologue(&["rlvr", "--checkpoint", "/nonexistent/run", "--out", tuned]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/run"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -207,6 +207,21 @@ impl GrpoRun {
         })
     }
 
+    /// GRPO on `task` starting from the model saved in `checkpoint` (a
+    /// supervised run's folder or one checkpoint), with a fresh optimizer.
+    pub fn from_checkpoint(
+        checkpoint: &std::path::Path,
+        task: Task,
+        config: GrpoConfig,
+        seed: u64,
+    ) -> Result<GrpoRun> {
+        // The run needs data to stand on; the task's own lines serve.
+        let text = task.corpus(&mut Rng::new(seed ^ 0xc0de), 400, config.max_len);
+        let mut policy = super::checkpoint::resume(checkpoint, &text, 0.0)?;
+        policy.optimizer = super::adamw::AdamW::new(policy.config.adamw, &policy.graph.params);
+        GrpoRun::new(policy, task, config, seed)
+    }
+
     fn encode(&self, text: &str) -> Vec<u32> {
         self.policy.data.tokenizer.encode(text, false, false)
     }

@@ -28,3 +28,15 @@ pub fn loss_curves(history: &[StepRecord]) -> Result<Plot> {
         .with_title("loss")
         .with_labels("step", "cross-entropy (nats per token)"))
 }
+
+/// A GRPO run's mean reward at every step.
+pub fn reward_curve(history: &[super::grpo::GrpoRecord]) -> Result<Plot> {
+    let reward = Series {
+        name: "mean reward".into(),
+        xs: history.iter().map(|r| r.step as f64).collect(),
+        ys: history.iter().map(|r| r.reward).collect(),
+    };
+    Ok(Plot::line(vec![reward])?
+        .with_title("GRPO reward")
+        .with_labels("step", "reward"))
+}
