@@ -63,3 +63,75 @@ fn bad_training_options_name_the_problem() {
     );
     assert!(err(&mut s, r#"train(#{ text: "abc", seq: 64 })"#).contains("fewer than one sequence"));
 }
+
+/// `live` shows the loss chart once and redraws it in place; the RNN
+/// trains from scripts too.
+#[test]
+fn live_training_redraws_one_chart() {
+    let (mut s, collected) = Session::collecting();
+    run(&mut s, SETUP);
+    let last = eval(&mut s, "r.live(10, 4)").cast::<monologue::script::Map>();
+    assert_eq!(last["step"].as_int().unwrap(), 10);
+    let displays = collected.lock().unwrap().displays.clone();
+    let updates: Vec<bool> = displays.iter().map(|d| d.1).collect();
+    assert_eq!(
+        updates,
+        [false, true, true],
+        "shown at 4, redrawn at 8 and 10"
+    );
+    assert!(displays.iter().all(|d| d.0 == displays[0].0));
+    run(
+        &mut s,
+        "let q = train(#{ text: text, model: \"rnn\", steps: 5, layers: 1, width: 16, heads: 2, experts: 3, seq: 16, batch: 2 });",
+    );
+    let rec = eval(&mut s, "q.steps(5)").cast::<monologue::script::Map>();
+    assert_eq!(rec["step"].as_int().unwrap(), 5);
+    let described = eval(&mut s, "q.to_string()").into_string().unwrap();
+    assert!(described.contains("GRU+RWKV"), "{described}");
+}
+
+/// GRPO from a script: a supervised checkpoint on the copy task, then
+/// steps with a live reward chart, rewards, exact match and a save.
+#[test]
+fn a_script_runs_grpo_on_a_checkpoint() {
+    let (mut s, collected) = Session::collecting();
+    let dir = std::env::temp_dir().join(format!("monologue-script-rlvr-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_s = dir.to_str().unwrap();
+    run(
+        &mut s,
+        &format!(
+            r#"
+let text = "";
+for i in 0..60 {{ text += "abc:abc\nba:ba\ncab:cab\n"; }}
+let w = train(#{{ text: text, steps: 10, layers: 1, width: 16, heads: 2, seq: 16, batch: 2 }});
+w.steps(10);
+w.save("{dir_s}/warm");
+let rl = rlvr(#{{ checkpoint: "{dir_s}/warm", task: "copy", group: 4, prompts: 2, max_new: 4 }});
+"#
+        ),
+    );
+    let before = eval(&mut s, "rl.exact_match(5)").as_float().unwrap();
+    assert!((0.0..=1.0).contains(&before));
+    let rec = eval(&mut s, "rl.live(3, 1)").cast::<monologue::script::Map>();
+    assert_eq!(rec["step"].as_int().unwrap(), 3);
+    let rewards = floats(eval(&mut s, "rl.rewards"));
+    assert_eq!(rewards.len(), 3);
+    assert!(rewards.iter().all(|r| (0.0..=1.0).contains(r)));
+    let updates: Vec<bool> = collected
+        .lock()
+        .unwrap()
+        .displays
+        .iter()
+        .map(|d| d.1)
+        .collect();
+    assert_eq!(updates, [false, true, true]);
+    run(&mut s, &format!("rl.save(\"{dir_s}/tuned\");"));
+    assert!(dir.join("tuned/latest").is_file());
+    let err = s
+        .eval(r#"rlvr(#{ checkpoint: "/nonexistent/warm" })"#)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("/nonexistent/warm"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

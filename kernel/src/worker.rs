@@ -164,6 +164,13 @@ impl Sink for KernelSink {
             update: false,
         });
     }
+    fn display_as(&mut self, value: &Dynamic, shown: &Rendered, id: &str, update: bool) {
+        let _ = self.events.send(Event::Display {
+            data: bundle::bundle(value, shown),
+            id: Some(id.to_string()),
+            update,
+        });
+    }
     fn clear_output(&mut self, wait: bool) {
         let _ = self.events.send(Event::ClearOutput { wait });
     }

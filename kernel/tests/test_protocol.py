@@ -126,6 +126,22 @@ class KernelBehaviour(unittest.TestCase):
         self.assertIn("<details>", final, "folded once the answer starts")
         self.assertIn("Reasoning", final)
 
+    def test_training_redraws_its_loss_chart_in_place(self):
+        code = (
+            'let text = ""; for i in 0..10 { text += "the cat sat on the mat. "; }\n'
+            'let r = train(#{ text: text, steps: 6, layers: 1, width: 16, heads: 2, seq: 16, batch: 2, eval_every: 0 });\n'
+            'r.live(6, 2)'
+        )
+        reply, messages = execute(self.kc, code, timeout=120)
+        self.assertEqual(reply["status"], "ok")
+        shown = [m for m in messages if m["msg_type"] == "display_data"]
+        updates = [m for m in messages if m["msg_type"] == "update_display_data"]
+        self.assertEqual(len(shown), 1, "the chart is displayed once")
+        self.assertEqual(len(updates), 2, "then redrawn at steps 4 and 6")
+        display_id = shown[0]["content"]["transient"]["display_id"]
+        self.assertTrue(all(u["content"]["transient"]["display_id"] == display_id for u in updates))
+        self.assertIn("image/svg+xml", updates[-1]["content"]["data"])
+
     def test_profile_tables_render_as_html_with_bars(self):
         execute(self.kc, f"let m = load_model({json.dumps(MODEL)});", timeout=120)
         _, messages = execute(self.kc, 'profile(|| m.logits("Hello"))')

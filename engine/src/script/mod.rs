@@ -31,6 +31,7 @@ mod options;
 mod plot_api;
 mod profile_api;
 mod register;
+mod rlvr_api;
 mod tensor_api;
 mod train_api;
 
@@ -64,6 +65,16 @@ pub trait Sink: Send {
         let _ = value;
         self.print(&shown.text);
     }
+    /// `display(x, id)` (`update` false) and `update_display(x, id)`
+    /// (`update` true): a notebook shows the value under display id `id`
+    /// and later replaces it in place (a live chart). Terminals print the
+    /// first showing and skip the updates.
+    fn display_as(&mut self, value: &Dynamic, shown: &Rendered, id: &str, update: bool) {
+        let _ = id;
+        if !update {
+            self.display(value, shown);
+        }
+    }
     /// `clear_output(wait)`: a notebook clears the cell's output (with
     /// `wait`, only when the next output arrives, so a redrawn chart does
     /// not flicker). Terminals keep what they printed.
@@ -90,6 +101,9 @@ pub struct Collected {
     pub inputs: std::collections::VecDeque<String>,
     /// The prompts `input()` was called with.
     pub prompts: Vec<String>,
+    /// `display(x, id)` and `update_display(x, id)`: (id, whether an
+    /// update, the value's text).
+    pub displays: Vec<(String, bool, String)>,
 }
 
 /// Collects into a shared [`Collected`].
@@ -106,6 +120,11 @@ impl Sink for CollectSink {
     fn print(&mut self, line: &str) {
         let mut c = self.0.lock().unwrap_or_else(|e| e.into_inner());
         c.printed.push(line.to_string());
+    }
+    fn display_as(&mut self, _: &Dynamic, shown: &Rendered, id: &str, update: bool) {
+        let mut c = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        c.displays
+            .push((id.to_string(), update, shown.text.clone()));
     }
     fn input(&mut self, prompt: &str) -> Result<String, String> {
         let mut c = self.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -141,6 +160,12 @@ impl Shared {
     fn emit_display(&self, value: &Dynamic) {
         let shown = display::render(value);
         self.sink().display(value, &shown);
+    }
+
+    /// Shows `value` under display id `id`, or replaces what it shows.
+    pub(crate) fn emit_display_as(&self, value: &Dynamic, id: &str, update: bool) {
+        let shown = display::render(value);
+        self.sink().display_as(value, &shown, id, update);
     }
 
     fn sink(&self) -> std::sync::MutexGuard<'_, Box<dyn Sink>> {
@@ -314,6 +339,22 @@ impl Session {
             "Show a value now (a plot, a table, a tensor), as a notebook cell's last value is shown;\nin a loop, each call shows one more.",
         )
         .register_into_engine(&mut engine, move |value: Dynamic| displayer.emit_display(&value));
+        let displayer = shared.clone();
+        register::func(
+            "display",
+            "Show a value under a display id (a string of your choosing): `update_display(x, id)` later\nreplaces it in place, for a live chart. The REPL prints it once.",
+        )
+        .register_into_engine(&mut engine, move |value: Dynamic, id: &str| {
+            displayer.emit_display_as(&value, id, false)
+        });
+        let displayer = shared.clone();
+        register::func(
+            "update_display",
+            "Replace what `display(x, id)` showed with a new value (a notebook redraws it in place;\nthe REPL shows nothing).",
+        )
+        .register_into_engine(&mut engine, move |value: Dynamic, id: &str| {
+            displayer.emit_display_as(&value, id, true)
+        });
         let clearer = shared.clone();
         register::func(
             "clear_output",

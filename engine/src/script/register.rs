@@ -29,4 +29,5 @@ pub fn register_all(engine: &mut Engine, shared: &Arc<Shared>) {
     super::profile_api::register(engine, shared);
     super::plot_api::register(engine);
     super::train_api::register(engine, shared);
+    super::rlvr_api::register(engine, shared);
 }

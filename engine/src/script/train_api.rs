@@ -167,8 +167,43 @@ fn steps(shared: &Shared, run: &TrainRun, n: usize) -> ScriptResult<Dynamic> {
     Ok(last)
 }
 
+/// `n` steps with the loss chart shown live: displayed once, then redrawn
+/// in place every `every` steps (a notebook's `update_display_data`) and
+/// at the end. An interrupt stops after the current step, keeping the run.
+fn live(shared: &Shared, run: &TrainRun, n: usize, every: usize) -> ScriptResult<Dynamic> {
+    // One chart per run object, however many times `live` is called.
+    let id = format!("monologue-train-{:p}", Arc::as_ptr(&run.0));
+    let chart = |r: &Run| {
+        crate::train::plot::loss_curves(&r.history)
+            .map(Dynamic::from)
+            .map_err(|e| runtime(e.to_string()))
+    };
+    let mut shown = false;
+    let mut last = Dynamic::UNIT;
+    for i in 0..n {
+        last = steps(shared, run, 1)?;
+        if last.is_unit() {
+            break;
+        }
+        if (i + 1) % every.max(1) == 0 || i + 1 == n {
+            let plot = chart(&run.lock())?;
+            shared.emit_display_as(&plot, &id, shown);
+            shown = true;
+        }
+    }
+    Ok(last)
+}
+
 pub fn register(engine: &mut Engine, shared: &Arc<Shared>) {
     engine.register_type_with_name::<TrainRun>("TrainRun");
+    let s = shared.clone();
+    func(
+        "live",
+        "Run n steps with the loss chart redrawn in place every `every` steps (a notebook shows it live);\nan interrupt stops after the current step. Returns the last step's record.",
+    )
+    .register_into_engine(engine, move |run: &mut TrainRun, n: i64, every: i64| {
+        live(&s, run, n.max(0) as usize, every.max(1) as usize)
+    });
     func(
         "train",
         "A new training run: #{ text or data (a file), model: \"gpt\" or \"rnn\", steps, layers, width, heads,\nbatch, seq, lr, min_lr, warmup, clip, accumulate, eval_every, seed, val_fraction, tokenizer;\nfor the RNN also embed, experts, top_k, expert_hidden, fast, rwkv, balance }.",

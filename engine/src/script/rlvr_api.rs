@@ -1,0 +1,172 @@
+//! GRPO from scripts: `let rl = rlvr(#{ checkpoint: "warm", task: "copy" })`,
+//! then `rl.exact_match(200)`, `rl.live(100, 10)` (the reward chart redrawn
+//! in place), `rl.rewards`, `rl.plot()`, `rl.save("tuned")`.
+
+use super::convert::{check_keys, non_negative, number, runtime, string, ScriptResult};
+use super::register::{func, getter};
+use super::Shared;
+use crate::generate::Rng;
+use crate::train::grpo::{GrpoConfig, GrpoRecord, GrpoRun};
+use crate::train::tasks::Task;
+use crate::train::{checkpoint, plot};
+use rhai::{Array, Dynamic, Engine, Map};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+/// A GRPO run shared between script values.
+#[derive(Clone)]
+pub struct RlvrRun(Arc<Mutex<GrpoRun>>);
+
+impl RlvrRun {
+    fn lock(&self) -> std::sync::MutexGuard<'_, GrpoRun> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+const KEYS: [&str; 12] = [
+    "checkpoint",
+    "task",
+    "group",
+    "prompts",
+    "lr",
+    "clip",
+    "beta",
+    "temperature",
+    "max_new",
+    "updates",
+    "max_len",
+    "seed",
+];
+
+fn new_run(opts: &Map) -> ScriptResult<RlvrRun> {
+    check_keys(opts, &KEYS, "rlvr")?;
+    let get = |k: &str| opts.get(k);
+    let usize_or = |k: &str, d: usize| get(k).map_or(Ok(d), |v| non_negative(v, k));
+    let f32_or = |k: &str, d: f32| get(k).map_or(Ok(d), |v| number(v, k).map(|x| x as f32));
+    let dir = get("checkpoint")
+        .ok_or_else(|| runtime("rlvr: give `checkpoint` (a supervised run's folder)"))?;
+    let dir = string(dir, "checkpoint")?;
+    let task: Task = get("task")
+        .map_or(Ok("copy".to_string()), |t| string(t, "task"))?
+        .parse()
+        .map_err(|e| runtime(format!("rlvr: {e}")))?;
+    let d = GrpoConfig::default();
+    let config = GrpoConfig {
+        group: usize_or("group", d.group)?,
+        prompts: usize_or("prompts", d.prompts)?,
+        lr: f32_or("lr", d.lr)?,
+        clip: f32_or("clip", d.clip)?,
+        beta: f32_or("beta", d.beta)?,
+        temperature: f32_or("temperature", d.temperature)?,
+        max_new: usize_or("max_new", d.max_new)?,
+        updates: usize_or("updates", d.updates)?,
+        max_len: usize_or("max_len", d.max_len)?,
+    };
+    let seed = usize_or("seed", 1337)? as u64;
+    let run = GrpoRun::from_checkpoint(std::path::Path::new(&dir), task, config, seed)
+        .map_err(|e| runtime(format!("rlvr: {dir}: {e}")))?;
+    Ok(RlvrRun(Arc::new(Mutex::new(run))))
+}
+
+fn record_map(r: &GrpoRecord) -> Map {
+    let mut m = Map::new();
+    m.insert("step".into(), Dynamic::from(r.step as i64));
+    m.insert("reward".into(), Dynamic::from(r.reward));
+    m.insert("frac_zero_std".into(), Dynamic::from(r.frac_zero_std));
+    m.insert("clip_ratio".into(), Dynamic::from(r.clip_ratio));
+    m.insert("kl".into(), Dynamic::from(r.kl));
+    m
+}
+
+/// Up to `n` steps, redrawing the reward chart every `every` steps when
+/// `every` is given; an interrupt stops after the current step.
+fn steps(shared: &Shared, run: &RlvrRun, n: usize, every: Option<usize>) -> ScriptResult<Dynamic> {
+    let id = format!("monologue-rlvr-{:p}", Arc::as_ptr(&run.0));
+    let mut last = Dynamic::UNIT;
+    let mut shown = false;
+    for i in 0..n {
+        if shared.cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        let mut r = run.lock();
+        let record = r.step().map_err(|e| runtime(format!("rlvr step: {e}")))?;
+        last = Dynamic::from(record_map(&record));
+        if let Some(every) = every.filter(|&e| (i + 1) % e.max(1) == 0 || i + 1 == n) {
+            let _ = every;
+            let chart = plot::reward_curve(&r.history).map_err(|e| runtime(e.to_string()))?;
+            drop(r);
+            shared.emit_display_as(&Dynamic::from(chart), &id, shown);
+            shown = true;
+        }
+    }
+    Ok(last)
+}
+
+pub fn register(engine: &mut Engine, shared: &Arc<Shared>) {
+    engine.register_type_with_name::<RlvrRun>("RlvrRun");
+    func(
+        "rlvr",
+        "GRPO with verifiable rewards on a supervised checkpoint: #{ checkpoint, task: \"copy\" | \"reverse\" |\n\"arithmetic\", group, prompts, lr, clip, beta, temperature, max_new, updates, max_len, seed }.",
+    )
+    .register_into_engine(engine, |opts: Map| new_run(&opts));
+    func(
+        "step",
+        "One GRPO step; returns #{ step, reward, frac_zero_std, clip_ratio, kl }.",
+    )
+    .register_into_engine(engine, |run: &mut RlvrRun| {
+        let record = run
+            .lock()
+            .step()
+            .map_err(|e| runtime(format!("rlvr step: {e}")))?;
+        Ok::<_, Box<rhai::EvalAltResult>>(record_map(&record))
+    });
+    let s = shared.clone();
+    func("steps", "Run n GRPO steps; returns the last step's record.")
+        .register_into_engine(engine, move |run: &mut RlvrRun, n: i64| {
+            steps(&s, run, n.max(0) as usize, None)
+        });
+    let s = shared.clone();
+    func(
+        "live",
+        "Run n GRPO steps with the reward chart redrawn in place every `every` steps.",
+    )
+    .register_into_engine(engine, move |run: &mut RlvrRun, n: i64, every: i64| {
+        steps(&s, run, n.max(0) as usize, Some(every.max(1) as usize))
+    });
+    getter("rewards", "Mean reward of every step so far.").register_into_engine(
+        engine,
+        |run: &mut RlvrRun| -> Array {
+            run.lock()
+                .history
+                .iter()
+                .map(|r| Dynamic::from(r.reward))
+                .collect()
+        },
+    );
+    func(
+        "exact_match",
+        "The share of n held-out problems (the same ones at every call) answered exactly, greedily.",
+    )
+    .register_into_engine(engine, |run: &mut RlvrRun, n: i64| {
+        let mut r = run.lock();
+        let mut rng = Rng::new(0x0e7a1);
+        let max_len = r.config.max_len;
+        let problems: Vec<_> = (0..n.max(1))
+            .map(|_| r.task.problem(&mut rng, max_len))
+            .collect();
+        r.exact_match(&problems)
+            .map_err(|e| runtime(format!("exact_match: {e}")))
+    });
+    func("plot", "The mean reward per step.").register_into_engine(engine, |run: &mut RlvrRun| {
+        plot::reward_curve(&run.lock().history).map_err(|e| runtime(e.to_string()))
+    });
+    func(
+        "save",
+        "Save the tuned model as a checkpoint; load_model(folder) then generates from it.",
+    )
+    .register_into_engine(engine, |run: &mut RlvrRun, dir: &str| {
+        checkpoint::save(&run.lock().policy, std::path::Path::new(dir))
+            .map(|p| p.display().to_string())
+            .map_err(|e| runtime(format!("save: {e}")))
+    });
+}
