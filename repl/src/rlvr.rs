@@ -37,7 +37,9 @@ pub struct RlvrArgs {
     /// Prompts per step.
     #[arg(long, default_value_t = 4)]
     pub prompts: usize,
-    #[arg(long, default_value_t = 2e-4)]
+    /// Learning rate (small: GRPO sharpens a trained model; 5e-4 already
+    /// undoes a tiny copy model's warm-up).
+    #[arg(long, default_value_t = 5e-5)]
     pub lr: f32,
     /// ε of the clipped probability ratio.
     #[arg(long, default_value_t = 0.2)]

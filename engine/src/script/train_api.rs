@@ -194,8 +194,76 @@ fn live(shared: &Shared, run: &TrainRun, n: usize, every: usize) -> ScriptResult
     Ok(last)
 }
 
+/// Learns a byte-level BPE of `vocab_size` tokens (with `<|endoftext|>`)
+/// from `text` and writes it to `out`, atomically; returns `out`.
+fn train_tokenizer(text: &str, vocab_size: usize, out: &str) -> ScriptResult<String> {
+    use crate::tokenizer::train::{train, TrainOptions};
+    let options = TrainOptions {
+        vocab_size,
+        min_frequency: 2,
+        special_tokens: vec!["<|endoftext|>".into()],
+        pre: crate::tokenizer::PreTokenizer::from_gguf_name("gpt2")
+            .map_err(|e| runtime(e.to_string()))?,
+    };
+    let tok = train(std::iter::once(text), &options)
+        .map_err(|e| runtime(format!("train_tokenizer: {e}")))?;
+    let path = std::path::Path::new(out);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| runtime(format!("train_tokenizer: {}: {e}", dir.display())))?;
+    }
+    crate::io::atomic::write_atomic(path, tok.to_json().as_bytes())
+        .map_err(|e| runtime(format!("train_tokenizer: {out}: {e}")))?;
+    Ok(out.to_string())
+}
+
 pub fn register(engine: &mut Engine, shared: &Arc<Shared>) {
     engine.register_type_with_name::<TrainRun>("TrainRun");
+    func(
+        "plot_losses",
+        "Training-loss curves of several runs on one chart: #{ \"GPT\": run1, \"RNN\": run2 }.",
+    )
+    .register_into_engine(engine, |runs: Map| {
+        let mut series = Vec::new();
+        for (name, run) in runs {
+            let run = run
+                .try_cast::<TrainRun>()
+                .ok_or_else(|| runtime(format!("plot_losses: {name} is not a training run")))?;
+            let r = run.lock();
+            series.push(crate::plot::Series {
+                name: name.to_string(),
+                xs: r.history.iter().map(|h| h.step as f64).collect(),
+                ys: r.history.iter().map(|h| h.loss as f64).collect(),
+            });
+        }
+        crate::plot::Plot::line(series)
+            .map(|p| {
+                p.with_title("training loss")
+                    .with_labels("step", "cross-entropy (nats per token)")
+            })
+            .map_err(|e| runtime(format!("plot_losses: {e}")))
+    });
+    func(
+        "task_corpus",
+        "Lines of a verifiable task (\"copy\", \"reverse\" or \"arithmetic\") to warm a model up on before rlvr:\n`lines` problems with answers, strings of up to `max_len` letters.",
+    )
+    .register_into_engine(engine, |task: &str, lines: i64, max_len: i64| {
+        let task: crate::train::tasks::Task =
+            task.parse().map_err(|e| runtime(format!("task_corpus: {e}")))?;
+        let mut rng = crate::generate::Rng::new(0x7a5c);
+        Ok::<_, Box<rhai::EvalAltResult>>(task.corpus(
+            &mut rng,
+            lines.max(0) as usize,
+            max_len.max(2) as usize,
+        ))
+    });
+    func(
+        "train_tokenizer",
+        "Learn a byte-level BPE tokenizer of `vocab_size` tokens from `text` and write its tokenizer.json\nto `out`; returns `out` (give it to train(#{ tokenizer: out })).",
+    )
+    .register_into_engine(engine, |text: &str, vocab_size: i64, out: &str| {
+        train_tokenizer(text, vocab_size.max(0) as usize, out)
+    });
     let s = shared.clone();
     func(
         "live",

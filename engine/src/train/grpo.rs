@@ -41,7 +41,7 @@ impl Default for GrpoConfig {
         GrpoConfig {
             group: 8,
             prompts: 4,
-            lr: 2e-4,
+            lr: 5e-5,
             clip: 0.2,
             beta: 0.02,
             temperature: 1.0,

@@ -3,6 +3,7 @@
 //! GELU is the tanh approximation GPT-2 uses (`gelu_new`), as in inference.
 
 use super::super::real::Real;
+use super::parallel::{self, Shared};
 
 /// Which activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,15 +69,39 @@ impl Activation {
     }
 }
 
-pub fn forward<T: Real>(act: Activation, x: &[T], out: &mut [T]) {
-    for (o, x) in out.iter_mut().zip(x) {
-        *o = act.apply(*x);
+/// Elements per parallel job: below this a thread costs more than it saves.
+const CHUNK: usize = 1 << 14;
+
+/// Runs `job(range)` over `0..n` in chunks across the pool.
+fn chunked(n: usize, job: &(dyn Fn(std::ops::Range<usize>) + Sync)) {
+    if n <= CHUNK {
+        job(0..n);
+        return;
     }
+    parallel::for_each(n.div_ceil(CHUNK), &|i| {
+        job(i * CHUNK..((i + 1) * CHUNK).min(n))
+    });
+}
+
+pub fn forward<T: Real>(act: Activation, x: &[T], out: &mut [T]) {
+    let out_s = Shared::new(out);
+    chunked(x.len(), &|r| {
+        // SAFETY: each chunk of `out` belongs to one job.
+        let o = unsafe { out_s.range(r.start, r.len()) };
+        for (o, x) in o.iter_mut().zip(&x[r]) {
+            *o = act.apply(*x);
+        }
+    });
 }
 
 /// `dx += dout · act'(x)`.
 pub fn backward<T: Real>(act: Activation, dout: &[T], x: &[T], dx: &mut [T]) {
-    for ((d, g), x) in dx.iter_mut().zip(dout).zip(x) {
-        *d += *g * act.derivative(*x);
-    }
+    let dx_s = Shared::new(dx);
+    chunked(x.len(), &|r| {
+        // SAFETY: each chunk of `dx` belongs to one job.
+        let d = unsafe { dx_s.range(r.start, r.len()) };
+        for ((d, g), x) in d.iter_mut().zip(&dout[r.clone()]).zip(&x[r]) {
+            *d += *g * act.derivative(*x);
+        }
+    });
 }
