@@ -1,5 +1,6 @@
 //! Checkpoints: a training run saved so that it can be resumed bit for bit,
-//! and so that the model inside loads like any GPT-2.
+//! and so that the model inside loads like any GPT-2 (a GPT) or through
+//! `model::rnn` (the RNN, whose `config.json` has its own `model_type`).
 //!
 //! ```text
 //! DIR/latest              the name of the newest complete checkpoint

@@ -3,7 +3,8 @@
 //! - [`graph`]: the autograd tape over f32 activations.
 //! - [`kernels`]: forward/backward kernel pairs (f32 to train, f64 to check).
 //! - [`real`]: the number types and the strided gemm the kernels share.
-//! - [`gpt`]: a trainable GPT-2.
+//! - [`gpt`]: a trainable GPT-2; [`rnn`]: the GRU+RWKV mixture-of-experts
+//!   RNN; [`net`]: either, behind one face.
 //! - [`adamw`]: the optimizer, clipping and the learning-rate schedule.
 //! - [`data`]: tokenized text, split, drawn as random windows.
 //! - [`run`]: a training run, step by step.
@@ -13,7 +14,7 @@
 //! - [`export`]: a checkpoint as a GGUF file for llama.cpp.
 //!
 //! ```text
-//! Run::step ─► Dataset::batch ─► Gpt::loss (each op runs its forward, records its backward)
+//! Run::step ─► Dataset::batch ─► Net::loss (each op runs its forward, records its backward)
 //!           ─► Graph::backward (kernels in reverse, gradients into Param::grad)
 //!           ─► clip ─► AdamW::step ─► StepRecord
 //! ```
