@@ -8,7 +8,7 @@ use monologue::generate::Rng;
 use monologue::model::{LoadOptions, Logits};
 use monologue::train::checkpoint;
 use monologue::train::data::{byte_tokenizer, Dataset, Split};
-use monologue::train::net::Architecture;
+use monologue::train::net::{Architecture, Net};
 use monologue::train::rnn::{Rnn, RnnConfig, RnnState};
 use monologue::train::{Graph, Run, TrainConfig};
 use monologue::LanguageModel;
@@ -321,4 +321,46 @@ fn a_saved_rnn_generates_token_by_token_like_the_whole_window() {
     assert_eq!(out.tokens.len(), 8);
     assert_eq!(state.position(), 10 + 8 - 1);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Truncated BPTT: each batch row reads its own stream window after window,
+/// and the state a window ends in starts the next one.
+#[test]
+fn training_streams_carry_the_state_from_window_to_window() {
+    let mut run = rnn_run(3);
+    run.step().unwrap();
+    let carry = run.carry.clone().expect("the RNN carries its state");
+    let seq = run.config.seq;
+    assert!(carry.state.layers[0].hidden.iter().any(|&v| v != 0.0));
+    // Two micro-batches were read: every stream is two windows in.
+    for &c in &carry.cursors {
+        assert!(c >= 2 * seq && c <= run.data.train.len(), "cursor {c}");
+    }
+    let mut cursors = carry.cursors.clone();
+    let mut rng = Rng::new(5);
+    let (ids, _, restarted) = run
+        .data
+        .stream_windows(&mut cursors, seq, &mut rng)
+        .unwrap();
+    for (b, &c) in carry.cursors.iter().enumerate() {
+        if c + seq < run.data.train.len() {
+            assert!(!restarted[b]);
+            assert_eq!(&ids[b * seq..(b + 1) * seq], &run.data.train[c..c + seq]);
+        }
+    }
+    // The carried state changes what the model predicts.
+    let Net::Rnn(rnn) = &run.model else {
+        panic!("an RNN run holds an RNN")
+    };
+    let targets = ids.clone();
+    let mut state = carry.state.clone();
+    let carried = rnn
+        .loss_from(&mut run.graph, &ids, &targets, &mut state)
+        .unwrap();
+    let carried = run.graph.value(carried)[0];
+    run.graph.clear();
+    let fresh = rnn.loss(&mut run.graph, &ids, &targets, 2).unwrap();
+    let fresh = run.graph.value(fresh)[0];
+    run.graph.clear();
+    assert_ne!(carried, fresh);
 }

@@ -8,7 +8,7 @@
 //!     config.json           the model's shape (transformers reads it too)
 //!     model.safetensors     the weights, under GPT-2's names and layouts
 //!     tokenizer.json
-//!     optimizer.safetensors AdamW's m and v for every weight
+//!     optimizer.safetensors AdamW's m and v for every weight (and the RNN's carried state)
 //!     training.json         step, history, training config, RNG state
 //! ```
 //!
@@ -48,6 +48,31 @@ struct TrainingState {
     optimizer_t: u64,
     rng: [u64; 4],
     history: Vec<StepRecord>,
+    /// The RNN's stream positions; their recurrent states are in
+    /// `optimizer.safetensors` as `carry.{layer}.{shift,wkv,hidden}`.
+    #[serde(default)]
+    cursors: Option<Vec<usize>>,
+}
+
+/// The carried recurrent state as named tensors (empty parts left out).
+fn carry_tensors(carry: &super::run::Carry) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let mut out = Vec::new();
+    for (l, layer) in carry.state.layers.iter().enumerate() {
+        for (part, values) in [
+            ("shift", &layer.shift),
+            ("wkv", &layer.wkv),
+            ("hidden", &layer.hidden),
+        ] {
+            if !values.is_empty() {
+                out.push((
+                    format!("carry.{l}.{part}"),
+                    vec![values.len()],
+                    values.clone(),
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// GPT-2's Hugging Face layers store these matrices `[in, out]` (Conv1D).
@@ -188,6 +213,7 @@ pub fn save(run: &Run, dir: &Path) -> Result<PathBuf> {
                 (format!("v.{}", p.name), p.shape.clone(), v.clone()),
             ]
         })
+        .chain(run.carry.iter().flat_map(carry_tensors))
         .collect();
     write_synced(
         &partial.join("optimizer.safetensors"),
@@ -202,6 +228,7 @@ pub fn save(run: &Run, dir: &Path) -> Result<PathBuf> {
         optimizer_t: run.optimizer.t,
         rng: run.rng.state(),
         history: run.history.clone(),
+        cursors: run.carry.as_ref().map(|c| c.cursors.clone()),
     };
     write_synced(&partial.join("training.json"), &json_bytes(&state)?)?;
     sync_dir(&partial)?;
@@ -334,6 +361,30 @@ pub fn resume(path: &Path, text: &str, validation_fraction: f64) -> Result<Run> 
         };
         optimizer.m[i] = tensor_f32(&moments, &format!("m.{}", p.name), len, &moments_path)?;
         optimizer.v[i] = tensor_f32(&moments, &format!("v.{}", p.name), len, &moments_path)?;
+    }
+    if let Some(carry) = &mut run.carry {
+        let cursors = state.cursors.clone().unwrap_or_default();
+        if cursors.len() != carry.cursors.len() {
+            return Err(Error::Invalid(format!(
+                "checkpoint {}: {} stream positions for a batch of {}",
+                dir.display(),
+                cursors.len(),
+                carry.cursors.len()
+            )));
+        }
+        carry.cursors = cursors;
+        for (l, layer) in carry.state.layers.iter_mut().enumerate() {
+            for (part, values) in [
+                ("shift", &mut layer.shift),
+                ("wkv", &mut layer.wkv),
+                ("hidden", &mut layer.hidden),
+            ] {
+                if !values.is_empty() {
+                    let name = format!("carry.{l}.{part}");
+                    *values = tensor_f32(&moments, &name, values.len(), &moments_path)?;
+                }
+            }
+        }
     }
     optimizer.t = state.optimizer_t;
     run.optimizer = optimizer;

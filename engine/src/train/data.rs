@@ -96,4 +96,32 @@ impl Dataset {
         }
         Ok((ids, targets))
     }
+
+    /// The next window of each of `cursors.len()` streams through the
+    /// training data (truncated back-propagation through time reads the
+    /// data in order): row `b` reads `seq` tokens from `cursors[b]`, which
+    /// then moves on by `seq`. A stream that would run past the end (or
+    /// has not started: `usize::MAX`) restarts at a random place, and
+    /// `restarted[b]` says so, for its carried state to be reset.
+    pub fn stream_windows(
+        &self,
+        cursors: &mut [usize],
+        seq: usize,
+        rng: &mut Rng,
+    ) -> Result<(Vec<u32>, Vec<u32>, Vec<bool>)> {
+        self.check_fits(Split::Train, seq)?;
+        let tokens = &self.train;
+        let (mut ids, mut targets, mut restarted) = (Vec::new(), Vec::new(), Vec::new());
+        for at in cursors.iter_mut() {
+            let fresh = at.checked_add(seq + 1).is_none_or(|end| end > tokens.len());
+            if fresh {
+                *at = rng.below(tokens.len() - seq);
+            }
+            ids.extend_from_slice(&tokens[*at..*at + seq]);
+            targets.extend_from_slice(&tokens[*at + 1..*at + seq + 1]);
+            restarted.push(fresh);
+            *at += seq;
+        }
+        Ok((ids, targets, restarted))
+    }
 }

@@ -21,8 +21,9 @@
 //!
 //! The recurrent state of each layer (token-shift input, WKV state, GRU
 //! state) is carried in an [`RnnState`]: a window starts from it and
-//! leaves the next one in it. Training windows start from zeros, so
-//! back-propagation runs through the whole window and stops at its edge;
+//! leaves the next one in it. Training reads each batch row's stretch of
+//! the data window after window, the state carried from one to the next
+//! while back-propagation stops at the window's edge (truncated BPTT);
 //! generation feeds tokens one at a time through the same state.
 
 use super::graph::{Graph, GruWeights, Var};
@@ -139,6 +140,23 @@ impl RnnState {
         RnnState {
             batch,
             layers: vec![layer; c.layers],
+        }
+    }
+}
+
+impl RnnState {
+    /// Zeros the state of the sequences in `rows` (restarted streams).
+    pub fn reset_rows(&mut self, rows: impl IntoIterator<Item = usize>) {
+        let batch = self.batch;
+        for b in rows {
+            for layer in &mut self.layers {
+                for part in [&mut layer.shift, &mut layer.wkv, &mut layer.hidden] {
+                    let per = part.len() / batch.max(1);
+                    part[b * per..(b + 1) * per]
+                        .iter_mut()
+                        .for_each(|v| *v = 0.0);
+                }
+            }
         }
     }
 }
@@ -426,7 +444,19 @@ impl Rnn {
     /// windows that start from a zero state.
     pub fn loss(&self, g: &mut Graph, ids: &[u32], targets: &[u32], batch: usize) -> Result<Var> {
         let mut state = RnnState::zeros(&self.config, batch);
-        let out = self.forward(g, ids, &mut state)?;
+        self.loss_from(g, ids, targets, &mut state)
+    }
+
+    /// [`Rnn::loss`] of windows that continue from `state` (truncated
+    /// back-propagation through time), leaving the state after them in it.
+    pub fn loss_from(
+        &self,
+        g: &mut Graph,
+        ids: &[u32],
+        targets: &[u32],
+        state: &mut RnnState,
+    ) -> Result<Var> {
+        let out = self.forward(g, ids, state)?;
         let ce = g.cross_entropy(out.logits, targets)?;
         match out.balance {
             Some(b) if self.config.balance > 0.0 => {

@@ -5,8 +5,9 @@
 use super::adamw::{clip_grad_norm, learning_rate, AdamW, AdamWConfig};
 use super::data::{Dataset, Split};
 use super::gpt::GptConfig;
-use super::graph::Graph;
+use super::graph::{Graph, Var};
 use super::net::{Architecture, Net};
+use super::rnn::RnnState;
 use crate::error::{Error, Result};
 use crate::generate::Rng;
 use serde::{Deserialize, Serialize};
@@ -84,8 +85,20 @@ pub struct StepRecord {
     pub tok_s: f64,
 }
 
+/// Truncated back-propagation through time for the RNN: each batch row
+/// reads its own stream through the data, and the recurrent state at the
+/// end of one window starts the next.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Carry {
+    /// Where each row's stream reads next (`usize::MAX`: not started).
+    pub cursors: Vec<usize>,
+    pub state: RnnState,
+}
+
 pub struct Run {
     pub model: Net,
+    /// The RNN's carried streams (None for the GPT).
+    pub carry: Option<Carry>,
     pub graph: Graph,
     pub optimizer: AdamW,
     pub data: Dataset,
@@ -120,9 +133,17 @@ impl Run {
         let mut rng = Rng::new(config.seed);
         let mut graph = Graph::new();
         let model = Net::new(arch, &mut graph, &mut rng)?;
+        let carry = match &model {
+            Net::Rnn(m) => Some(Carry {
+                cursors: vec![usize::MAX; config.batch],
+                state: RnnState::zeros(&m.config, config.batch),
+            }),
+            Net::Gpt(_) => None,
+        };
         let optimizer = AdamW::new(config.adamw, &graph.params);
         Ok(Run {
             model,
+            carry,
             graph,
             optimizer,
             data,
@@ -133,28 +154,76 @@ impl Run {
         })
     }
 
-    /// One optimizer update on freshly drawn batches.
+    /// One optimizer update on freshly drawn batches: random windows for
+    /// the GPT, the next window of each stream for the RNN.
     pub fn step(&mut self) -> Result<StepRecord> {
         let c = self.config.clone();
         let mut micro = Vec::new();
         for _ in 0..c.accumulate {
-            micro.push(
-                self.data
-                    .batch(Split::Train, c.batch, c.seq, &mut self.rng)?,
-            );
+            micro.push(match &mut self.carry {
+                Some(carry) => {
+                    let (ids, targets, restarted) =
+                        self.data
+                            .stream_windows(&mut carry.cursors, c.seq, &mut self.rng)?;
+                    (ids, targets, Some(restarted))
+                }
+                None => {
+                    let (ids, targets) =
+                        self.data
+                            .batch(Split::Train, c.batch, c.seq, &mut self.rng)?;
+                    (ids, targets, None)
+                }
+            });
         }
-        self.step_on(&micro)
+        self.update(&micro, crate::profile::now_ns())
     }
 
-    /// One optimizer update on the given micro-batches (ids, targets):
-    /// their gradients are averaged, clipped, and applied.
+    /// One optimizer update on the given micro-batches (ids, targets),
+    /// each window read from a fresh state.
     pub fn step_on(&mut self, micro: &[(Vec<u32>, Vec<u32>)]) -> Result<StepRecord> {
-        let c = self.config.clone();
         let start = crate::profile::now_ns();
+        let micro: Vec<_> = micro
+            .iter()
+            .map(|(i, t)| (i.clone(), t.clone(), None))
+            .collect();
+        self.update(&micro, start)
+    }
+
+    /// The loss of one micro-batch: from the carried state where the
+    /// windows continue streams (`restarted` says which rows begin anew).
+    fn micro_loss(
+        &mut self,
+        ids: &[u32],
+        targets: &[u32],
+        restarted: Option<&[bool]>,
+    ) -> Result<Var> {
+        let batch = self.config.batch;
+        match (&self.model, &mut self.carry, restarted) {
+            (Net::Rnn(m), Some(carry), Some(restarted)) => {
+                let rows = restarted
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &r)| r)
+                    .map(|(b, _)| b);
+                carry.state.reset_rows(rows);
+                m.loss_from(&mut self.graph, ids, targets, &mut carry.state)
+            }
+            _ => self.model.loss(&mut self.graph, ids, targets, batch),
+        }
+    }
+
+    /// Averages the micro-batches' gradients, clips and applies them.
+    #[allow(clippy::type_complexity)]
+    fn update(
+        &mut self,
+        micro: &[(Vec<u32>, Vec<u32>, Option<Vec<bool>>)],
+        start: u64,
+    ) -> Result<StepRecord> {
+        let c = self.config.clone();
         let mut loss = 0.0;
         let mut tokens = 0;
-        for (ids, targets) in micro {
-            let l = self.model.loss(&mut self.graph, ids, targets, c.batch)?;
+        for (ids, targets, restarted) in micro {
+            let l = self.micro_loss(ids, targets, restarted.as_deref())?;
             loss += self.graph.value(l)[0] / micro.len() as f32;
             self.graph.backward_with(l, 1.0 / micro.len() as f32)?;
             self.graph.clear();
