@@ -126,6 +126,16 @@ let rl = rlvr(#{{ checkpoint: "{dir_s}/warm", task: "copy", group: 4, prompts: 2
         .map(|d| d.1)
         .collect();
     assert_eq!(updates, [false, true, true]);
+    // A reward written in rhai replaces the task's: a constant 5 shows in
+    // the mean, and ties every group (nothing to learn from).
+    let rec = eval(&mut s, "rl.steps(2, |completion, answer| 5)").cast::<monologue::script::Map>();
+    assert_eq!(rec["reward"].as_float().unwrap(), 5.0);
+    assert_eq!(rec["frac_zero_std"].as_float().unwrap(), 1.0);
+    let err = s
+        .eval(r#"rl.step(|completion, answer| "good")"#)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a number"), "{err}");
     run(&mut s, &format!("rl.save(\"{dir_s}/tuned\");"));
     assert!(dir.join("tuned/latest").is_file());
     let err = s

@@ -1,6 +1,7 @@
 //! GRPO from scripts: `let rl = rlvr(#{ checkpoint: "warm", task: "copy" })`,
 //! then `rl.exact_match(200)`, `rl.live(100, 10)` (the reward chart redrawn
-//! in place), `rl.rewards`, `rl.plot()`, `rl.save("tuned")`.
+//! in place), `rl.rewards`, `rl.plot()`, `rl.save("tuned")`. A reward
+//! written in rhai replaces the task's: `rl.steps(50, |completion, answer| ...)`.
 
 use super::convert::{check_keys, non_negative, number, runtime, string, ScriptResult};
 use super::register::{func, getter};
@@ -9,7 +10,7 @@ use crate::generate::Rng;
 use crate::train::grpo::{GrpoConfig, GrpoRecord, GrpoRun};
 use crate::train::tasks::Task;
 use crate::train::{checkpoint, plot};
-use rhai::{Array, Dynamic, Engine, Map};
+use rhai::{Array, Dynamic, Engine, FnPtr, Map, NativeCallContext};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -78,9 +79,39 @@ fn record_map(r: &GrpoRecord) -> Map {
     m
 }
 
+/// A script's reward function: `f(completion, answer)` → a number.
+type ScriptReward<'a> = Option<(&'a NativeCallContext<'a>, &'a FnPtr)>;
+
+/// One step, rewarded by the task or by the script's function.
+fn one_step(r: &mut GrpoRun, reward: ScriptReward) -> ScriptResult<GrpoRecord> {
+    let result = match reward {
+        None => r.step(),
+        Some((ctx, f)) => r.step_with(&mut |completion, answer| {
+            let value: Dynamic = f
+                .call_within_context(ctx, (completion.to_string(), answer.to_string()))
+                .map_err(|e| crate::error::Error::Invalid(format!("the reward function: {e}")))?;
+            value
+                .as_float()
+                .or_else(|_| value.as_int().map(|i| i as f64))
+                .map_err(|t| {
+                    crate::error::Error::Invalid(format!(
+                        "the reward function returned {t}, not a number"
+                    ))
+                })
+        }),
+    };
+    result.map_err(|e| runtime(format!("rlvr step: {e}")))
+}
+
 /// Up to `n` steps, redrawing the reward chart every `every` steps when
 /// `every` is given; an interrupt stops after the current step.
-fn steps(shared: &Shared, run: &RlvrRun, n: usize, every: Option<usize>) -> ScriptResult<Dynamic> {
+fn steps(
+    shared: &Shared,
+    run: &RlvrRun,
+    n: usize,
+    every: Option<usize>,
+    reward: ScriptReward,
+) -> ScriptResult<Dynamic> {
     let id = format!("monologue-rlvr-{:p}", Arc::as_ptr(&run.0));
     let mut last = Dynamic::UNIT;
     let mut shown = false;
@@ -89,7 +120,7 @@ fn steps(shared: &Shared, run: &RlvrRun, n: usize, every: Option<usize>) -> Scri
             break;
         }
         let mut r = run.lock();
-        let record = r.step().map_err(|e| runtime(format!("rlvr step: {e}")))?;
+        let record = one_step(&mut r, reward)?;
         last = Dynamic::from(record_map(&record));
         if let Some(every) = every.filter(|&e| (i + 1) % e.max(1) == 0 || i + 1 == n) {
             let _ = every;
@@ -114,25 +145,60 @@ pub fn register(engine: &mut Engine, shared: &Arc<Shared>) {
         "One GRPO step; returns #{ step, reward, frac_zero_std, clip_ratio, kl }.",
     )
     .register_into_engine(engine, |run: &mut RlvrRun| {
-        let record = run
-            .lock()
-            .step()
-            .map_err(|e| runtime(format!("rlvr step: {e}")))?;
-        Ok::<_, Box<rhai::EvalAltResult>>(record_map(&record))
+        one_step(&mut run.lock(), None).map(|r| record_map(&r))
     });
+    func(
+        "step",
+        "One GRPO step rewarded by f(completion, answer) (a number; the task's answer is given).",
+    )
+    .register_into_engine(
+        engine,
+        |ctx: NativeCallContext, run: &mut RlvrRun, f: FnPtr| {
+            one_step(&mut run.lock(), Some((&ctx, &f))).map(|r| record_map(&r))
+        },
+    );
     let s = shared.clone();
     func("steps", "Run n GRPO steps; returns the last step's record.")
         .register_into_engine(engine, move |run: &mut RlvrRun, n: i64| {
-            steps(&s, run, n.max(0) as usize, None)
+            steps(&s, run, n.max(0) as usize, None, None)
         });
+    let s = shared.clone();
+    func(
+        "steps",
+        "Run n GRPO steps rewarded by f(completion, answer).",
+    )
+    .register_into_engine(
+        engine,
+        move |ctx: NativeCallContext, run: &mut RlvrRun, n: i64, f: FnPtr| {
+            steps(&s, run, n.max(0) as usize, None, Some((&ctx, &f)))
+        },
+    );
     let s = shared.clone();
     func(
         "live",
         "Run n GRPO steps with the reward chart redrawn in place every `every` steps.",
     )
     .register_into_engine(engine, move |run: &mut RlvrRun, n: i64, every: i64| {
-        steps(&s, run, n.max(0) as usize, Some(every.max(1) as usize))
+        steps(
+            &s,
+            run,
+            n.max(0) as usize,
+            Some(every.max(1) as usize),
+            None,
+        )
     });
+    let s = shared.clone();
+    func(
+        "live",
+        "`live(n, every)` rewarded by f(completion, answer).",
+    )
+    .register_into_engine(
+        engine,
+        move |ctx: NativeCallContext, run: &mut RlvrRun, n: i64, every: i64, f: FnPtr| {
+            let every = Some(every.max(1) as usize);
+            steps(&s, run, n.max(0) as usize, every, Some((&ctx, &f)))
+        },
+    );
     getter("rewards", "Mean reward of every step so far.").register_into_engine(
         engine,
         |run: &mut RlvrRun| -> Array {

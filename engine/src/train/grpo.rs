@@ -228,6 +228,17 @@ impl GrpoRun {
 
     /// One GRPO step: sample, reward, then `updates` optimizer updates.
     pub fn step(&mut self) -> Result<GrpoRecord> {
+        self.step_with(&mut |completion, answer| Ok(reward(completion, answer)))
+    }
+
+    /// [`GrpoRun::step`] with another reward: `reward(completion, answer)`
+    /// scores each sampled completion (its text up to the newline) against
+    /// the problem's answer. A reward outside [0, 1] is allowed; the
+    /// advantages normalise within each group anyway.
+    pub fn step_with(
+        &mut self,
+        reward: &mut dyn FnMut(&str, &str) -> Result<f64>,
+    ) -> Result<GrpoRecord> {
         let c = self.config.clone();
         let model = &self.policy.model;
         let mut batches = Vec::new();
@@ -247,10 +258,13 @@ impl GrpoRun {
             )?;
             let rewards: Vec<f64> = completions
                 .iter()
-                .map(|comp| {
-                    text_of(&self.policy, comp, self.stop).map(|t| reward(&t, &problem.answer))
-                })
+                .map(|comp| reward(&text_of(&self.policy, comp, self.stop)?, &problem.answer))
                 .collect::<Result<_>>()?;
+            if let Some(bad) = rewards.iter().find(|r| !r.is_finite()) {
+                return Err(Error::Invalid(format!(
+                    "a reward of {bad}: rewards must be finite"
+                )));
+            }
             total_reward += rewards.iter().sum::<f64>();
             count += rewards.len();
             if rewards.iter().all(|&r| r == rewards[0]) {
