@@ -161,8 +161,8 @@ fn rnn_memorises_one_batch() {
     );
 }
 
-/// The balance loss is 1 when tokens spread evenly over the routed
-/// experts and the number of routed experts when one takes everything.
+/// The balance loss is 1 with a uniform router and grows as the router
+/// favours one expert (up to the number of routed experts).
 #[test]
 fn load_balancing_loss_measures_the_spread() {
     let config = RnnConfig {

@@ -20,6 +20,26 @@ fn lines(out: &std::process::Output) -> Vec<Value> {
         .collect()
 }
 
+/// `monologue generate` greedily from `model` succeeds.
+fn generates(model: &str, prompt: &str, tokens: &str) {
+    let args = [
+        "generate",
+        "--model",
+        model,
+        "--prompt",
+        prompt,
+        "--greedy",
+        "--max-tokens",
+        tokens,
+    ];
+    let gen = monologue(&args);
+    assert!(
+        gen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gen.stderr)
+    );
+}
+
 fn train(out: &str, extra: &[&str]) -> std::process::Output {
     let text = TEXT.repeat(8);
     let mut args = vec![
@@ -70,21 +90,7 @@ fn train_reports_each_step_saves_and_resumes() {
     assert!(last < first - 1.0, "loss {first} → {last}: not learning");
 
     // The run's folder is a model.
-    let gen = monologue(&[
-        "generate",
-        "--model",
-        out,
-        "--prompt",
-        "It was",
-        "--greedy",
-        "--max-tokens",
-        "8",
-    ]);
-    assert!(
-        gen.status.success(),
-        "{}",
-        String::from_utf8_lossy(&gen.stderr)
-    );
+    generates(out, "It was", "8");
 
     // Resuming continues the step count (the saved schedule, which ended
     // at step 40, stays at its minimum learning rate).
@@ -142,21 +148,7 @@ fn the_rnn_trains_from_the_cli_and_generates() {
     assert!(last < first - 1.0, "loss {first} → {last}: not learning");
     let config = std::fs::read_to_string(dir.join("step-000030/config.json")).unwrap();
     assert!(config.contains("monologue-rnn"), "{config}");
-    let gen = monologue(&[
-        "generate",
-        "--model",
-        out,
-        "--prompt",
-        "It was",
-        "--greedy",
-        "--max-tokens",
-        "8",
-    ]);
-    assert!(
-        gen.status.success(),
-        "{}",
-        String::from_utf8_lossy(&gen.stderr)
-    );
+    generates(out, "It was", "8");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -225,21 +217,7 @@ fn rlvr_reports_each_step_and_saves_a_model() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("exact match"), "{stderr}");
     assert!(std::path::Path::new(tuned).join("reward.svg").is_file());
-    let gen = monologue(&[
-        "generate",
-        "--model",
-        tuned,
-        "--prompt",
-        "abc:",
-        "--greedy",
-        "--max-tokens",
-        "4",
-    ]);
-    assert!(
-        gen.status.success(),
-        "{}",
-        String::from_utf8_lossy(&gen.stderr)
-    );
+    generates(tuned, "abc:", "4");
     // Errors name the problem.
     let bad_task = monologue(&[
         "rlvr",

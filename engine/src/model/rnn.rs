@@ -9,7 +9,7 @@
 
 use super::{Logits, Model, ModelInfo, State};
 use crate::error::{Error, Result};
-use crate::inspect::{Hooks, Point, Site, BLOCK_POINTS};
+use crate::inspect::{all_sites, Hooks};
 use crate::io::ModelFile;
 use crate::tensor::DType;
 use crate::train::graph::Graph;
@@ -200,9 +200,7 @@ impl Model for RnnModel {
         logits: Logits,
         hooks: &mut dyn Hooks,
     ) -> Result<Vec<f32>> {
-        let globals = [Point::Embed, Point::FinalNorm, Point::Logits].map(Site::global);
-        let blocks = (0..self.info.n_layers).flat_map(|l| BLOCK_POINTS.map(|p| Site::block(l, p)));
-        if let Some(site) = globals.into_iter().chain(blocks).find(|&s| hooks.wants(s)) {
+        if let Some(site) = all_sites(&self.info).into_iter().find(|&s| hooks.wants(s)) {
             return Err(Error::Invalid(format!(
                 "hook {site:?}: the RNN has no hook points yet (they name transformer activations)"
             )));

@@ -122,8 +122,7 @@ fn steps(
         let mut r = run.lock();
         let record = one_step(&mut r, reward)?;
         last = Dynamic::from(record_map(&record));
-        if let Some(every) = every.filter(|&e| (i + 1) % e.max(1) == 0 || i + 1 == n) {
-            let _ = every;
+        if every.is_some_and(|e| (i + 1) % e.max(1) == 0 || i + 1 == n) {
             let chart = plot::reward_curve(&r.history).map_err(|e| runtime(e.to_string()))?;
             drop(r);
             shared.emit_display_as(&Dynamic::from(chart), &id, shown);
