@@ -4,9 +4,9 @@
 //!
 //! ```text
 //! DIR/latest              the name of the newest complete checkpoint
-//! DIR/step-000500/        one checkpoint, itself a Hugging Face GPT-2 folder:
-//!     config.json           the model's shape (transformers reads it too)
-//!     model.safetensors     the weights, under GPT-2's names and layouts
+//! DIR/step-000500/        one checkpoint; a GPT's is itself a Hugging Face GPT-2 folder:
+//!     config.json           the model's shape (transformers reads a GPT's)
+//!     model.safetensors     the weights (a GPT's under GPT-2's names and layouts)
 //!     tokenizer.json
 //!     optimizer.safetensors AdamW's m and v for every weight (and the RNN's carried state)
 //!     training.json         step, history, training config, RNG state
