@@ -8,10 +8,10 @@
 //! simply ends at the first turn that changed.
 
 use crate::error::{Error, Result};
-use crate::generate::{GenerateOptions, Generation, Message, TextKind};
+use crate::generate::{GenerateOptions, Generation, Generator, Message, TextKind};
 use crate::language_model::LanguageModel;
 use crate::model::{Model, State};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Per-turn settings.
@@ -89,69 +89,137 @@ impl ChatSession {
         cancel: Option<&AtomicBool>,
         on_text: &mut dyn FnMut(&str, TextKind),
     ) -> Result<Generation> {
+        let mut turn = self.begin(text, options)?;
+        while !turn.is_done() {
+            if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                turn.cancel();
+                break;
+            }
+            self.step_through(model, &mut turn, on_text)?;
+        }
+        Ok(self.end(turn, on_text))
+    }
+
+    /// Starts a turn that the caller drives token by token with
+    /// [`step`](Self::step) and closes with [`end`](Self::end) (the
+    /// browser does, to stay responsive between tokens). The user's message
+    /// joins the history now; a failed step takes it back.
+    pub fn begin(&mut self, text: &str, options: &TurnOptions) -> Result<Turn> {
         self.messages.push(Message::user(text));
-        let result = self.reply(model, options, cancel, on_text);
-        if result.is_err() {
+        let generator = self.prepare(options);
+        if generator.is_err() {
             self.messages.pop();
+        }
+        Ok(Turn {
+            generator: generator?,
+            failed: false,
+        })
+    }
+
+    /// One forward pass of `turn` and the token it gives, streamed through
+    /// `on_text`. On error the turn is over: the user's message leaves the
+    /// history and the state keeps only what was fed before.
+    pub fn step(&mut self, turn: &mut Turn, on_text: &mut dyn FnMut(&str, TextKind)) -> Result<()> {
+        let lm = self.lm.clone();
+        self.step_through(&*lm.model, turn, on_text)
+    }
+
+    /// [`ChatSession::step`] through `model` (see [`ChatSession::say_through`]).
+    pub fn step_through(
+        &mut self,
+        model: &dyn Model,
+        turn: &mut Turn,
+        on_text: &mut dyn FnMut(&str, TextKind),
+    ) -> Result<()> {
+        let generator = &mut turn.generator;
+        let feed = generator.to_feed().to_vec();
+        let result = generator
+            .need()
+            .forward(model, &mut self.state, &feed)
+            .and_then(|next| {
+                // The forward pass succeeded: the state holds `feed`.
+                self.fed.extend_from_slice(&feed);
+                generator.accept(&self.lm.tokenizer, next, &self.state, on_text)
+            });
+        if result.is_err() {
+            // The forward pass leaves the state as it was on error.
+            self.fed.truncate(self.state.position().min(self.fed.len()));
+            generator.cancel();
+            if !turn.failed {
+                self.messages.pop();
+            }
+            turn.failed = true;
         }
         result
     }
 
-    fn reply(
-        &mut self,
-        model: &dyn Model,
-        options: &TurnOptions,
-        cancel: Option<&AtomicBool>,
-        on_text: &mut dyn FnMut(&str, TextKind),
-    ) -> Result<Generation> {
-        let (prompt, inside) = self.lm.chat_prompt(&self.messages, options.think)?;
-        let tokens = self.lm.tokenizer.encode(&prompt, true, self.lm.add_bos);
-        // Reuse the cached prefix; at least one token must be fed anew.
-        let mut keep = self
-            .fed
-            .iter()
-            .zip(&tokens)
-            .take_while(|(a, b)| a == b)
-            .count();
-        keep = keep.min(tokens.len().saturating_sub(1));
-        if tokens.is_empty() {
-            return Err(Error::Invalid(
-                "the chat template rendered an empty prompt".into(),
-            ));
-        }
-        self.state.truncate(keep);
-        self.fed.truncate(keep);
-
-        let mut generate = options.generate.clone();
-        generate.starts_in_reasoning = inside;
-        let generation = crate::generate::generate(
-            model,
-            &self.lm.tokenizer,
-            &mut self.state,
-            &tokens[keep..],
-            &generate,
-            cancel,
-            on_text,
-        );
-        let generation = match generation {
-            Ok(g) => g,
-            Err(e) => {
-                // The forward pass leaves the state as it was on error.
-                self.fed.truncate(self.state.position().min(self.fed.len()));
-                return Err(e);
-            }
-        };
-        self.fed.extend_from_slice(&tokens[keep..]);
-        let fed_generated = generation.tokens.len() - usize::from(generation.unfed.is_some());
-        self.fed
-            .extend_from_slice(&generation.tokens[..fed_generated]);
+    /// Closes `turn`: the reply (answer, with its reasoning kept aside)
+    /// joins the history, also when it was cancelled part-way.
+    pub fn end(&mut self, turn: Turn, on_text: &mut dyn FnMut(&str, TextKind)) -> Generation {
+        let generation = turn.generator.finish(on_text);
         debug_assert_eq!(self.fed.len(), self.state.position());
-
+        if turn.failed {
+            // The user's message already left the history.
+            return generation;
+        }
         let mut reply = Message::assistant(generation.answer.trim());
         if !generation.reasoning.is_empty() {
             reply = reply.with("reasoning_content", generation.reasoning.trim());
         }
         self.messages.push(reply);
-        Ok(generation)
+        generation
+    }
+
+    /// Renders the conversation, rewinds the state to the longest prefix
+    /// it shares with the new prompt, and sets up generation for the rest.
+    fn prepare(&mut self, options: &TurnOptions) -> Result<Generator> {
+        let (prompt, inside) = self.lm.chat_prompt(&self.messages, options.think)?;
+        let tokens = self.lm.tokenizer.encode(&prompt, true, self.lm.add_bos);
+        if tokens.is_empty() {
+            return Err(Error::Invalid(
+                "the chat template rendered an empty prompt".into(),
+            ));
+        }
+        // Reuse the cached prefix; at least one token must be fed anew.
+        let keep = self
+            .fed
+            .iter()
+            .zip(&tokens)
+            .take_while(|(a, b)| a == b)
+            .count()
+            .min(tokens.len() - 1);
+        self.state.truncate(keep);
+        self.fed.truncate(keep);
+        let mut generate = options.generate.clone();
+        generate.starts_in_reasoning = inside;
+        Generator::new(&self.lm.tokenizer, &tokens[keep..], &generate, &self.state)
+    }
+}
+
+/// A reply in progress (see [`ChatSession::begin`]).
+pub struct Turn {
+    generator: Generator,
+    /// A step failed: the turn left the history.
+    failed: bool,
+}
+
+impl Turn {
+    pub fn is_done(&self) -> bool {
+        self.generator.is_done()
+    }
+
+    /// Whether the text now streaming is reasoning.
+    pub fn in_reasoning(&self) -> bool {
+        self.generator.in_reasoning()
+    }
+
+    /// The reply so far.
+    pub fn progress(&self) -> &Generation {
+        self.generator.progress()
+    }
+
+    /// Ends the reply after the token already streamed.
+    pub fn cancel(&mut self) {
+        self.generator.cancel();
     }
 }

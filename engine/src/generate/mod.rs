@@ -3,6 +3,7 @@
 
 pub mod chat;
 pub mod chat_template;
+mod generator;
 pub mod reasoning;
 mod rng;
 mod run;
@@ -11,6 +12,7 @@ pub mod stop;
 
 pub use chat::Message;
 pub use chat_template::{ChatTemplate, RenderOptions};
+pub use generator::{Generator, Need, Next};
 pub use rng::Rng;
 pub use run::{
     generate, Distribution, GenerateOptions, Generation, StopReason, TextKind, Timings, TokenRecord,

@@ -9,14 +9,14 @@ use crate::Result;
 #[derive(Debug)]
 pub struct StreamDecoder<'t> {
     tokenizer: &'t Tokenizer,
-    pending: Vec<u8>,
+    text: Utf8Stream,
 }
 
 impl<'t> StreamDecoder<'t> {
     pub fn new(tokenizer: &'t Tokenizer) -> Self {
         Self {
             tokenizer,
-            pending: Vec::new(),
+            text: Utf8Stream::default(),
         }
     }
 
@@ -24,7 +24,33 @@ impl<'t> StreamDecoder<'t> {
     /// empty). Bytes that can never be valid UTF-8 come out as U+FFFD.
     /// Errors only for an id outside the vocabulary.
     pub fn push(&mut self, id: u32) -> Result<String> {
-        let bytes = self.tokenizer.token_bytes_checked(id)?;
+        self.text.push_token(self.tokenizer, id)
+    }
+
+    /// Bytes held back waiting for the rest of a character.
+    pub fn pending(&self) -> &[u8] {
+        self.text.pending()
+    }
+
+    /// Ends the stream: whatever is held back comes out, an incomplete
+    /// character as U+FFFD.
+    pub fn finish(&mut self) -> String {
+        self.text.finish()
+    }
+}
+
+/// The byte side of [`StreamDecoder`], which borrows no tokenizer: a
+/// generation that lives across calls (the browser's, one token per call)
+/// keeps this and passes the tokenizer to each push.
+#[derive(Debug, Clone, Default)]
+pub struct Utf8Stream {
+    pending: Vec<u8>,
+}
+
+impl Utf8Stream {
+    /// Adds token `id`'s bytes; returns the text that is now complete.
+    pub fn push_token(&mut self, tokenizer: &Tokenizer, id: u32) -> Result<String> {
+        let bytes = tokenizer.token_bytes_checked(id)?;
         self.pending.extend_from_slice(bytes);
         Ok(self.take_complete())
     }

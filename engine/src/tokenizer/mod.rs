@@ -32,7 +32,7 @@ pub mod unicode;
 mod unicode_tables;
 pub mod vocab;
 
-pub use decode::StreamDecoder;
+pub use decode::{StreamDecoder, Utf8Stream};
 pub use pretokenize::PreTokenizer;
 pub use special::Segment;
 pub use vocab::TokenKind;
