@@ -4,7 +4,7 @@
 #
 #   scripts/setup.sh           what running needs: pip (to fetch the model), fonts (plots), the model
 #   scripts/setup.sh --tests   also the reference implementations the tests compare against
-#   scripts/setup.sh --wasm    also the Debian toolchain for the wasm32 build
+#   scripts/setup.sh --wasm    also the Debian toolchain and wasm-bindgen-cli for the browser build
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -41,6 +41,13 @@ if [ "$want_wasm" = 1 ]; then
   # Debian's rustc ships the std sources that -Zbuild-std needs for wasm32;
   # lld-22 provides the linker that rust-lld resolves to.
   apt_install rustc-web rust-web-src rust-web-llvm lld-22
+  # wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly.
+  # Not --locked: its own lock file pins a crate the registry no longer has.
+  want="$(grep -A1 '^name = "wasm-bindgen"$' "$here/Cargo.lock" | sed -n 's/^version = "\(.*\)"/\1/p')"
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
+    echo "building wasm-bindgen-cli $want (about eight minutes, once) ..."
+    cargo install wasm-bindgen-cli --version "$want" --quiet
+  fi
 fi
 
 if [ "$want_tests" = 1 ]; then
@@ -66,6 +73,8 @@ if [ "$want_tests" = 1 ]; then
   fi
   evcxr_jupyter --install >/dev/null
   command -v npm >/dev/null || apt_install npm
+  # The browser chat's tests drive Debian's Chromium (never a downloaded one).
+  apt_install chromium
   # The GPU tests need an adapter: Mesa's lavapipe is a Vulkan driver that
   # runs on the CPU.
   apt_install mesa-vulkan-drivers libvulkan1

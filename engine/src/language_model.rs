@@ -53,11 +53,20 @@ impl LanguageModel {
         let start = crate::profile::now_ns();
         let path = resolve_model_path(name_or_path)?;
         let file = ModelFile::open(&path)?;
+        let mut lm = Self::from_file(&file, path, options)?;
+        lm.load_ms = crate::profile::now_ns().saturating_sub(start) as f64 * 1e-6;
+        Ok(lm)
+    }
+
+    /// Build from a model file already opened (or received as bytes, as in
+    /// the browser); `path` names where it came from.
+    pub fn from_file(file: &ModelFile, path: PathBuf, options: &LoadOptions) -> Result<Self> {
+        let start = crate::profile::now_ns();
         // The network and the tokenizer are independent: build them side by
         // side (the tokenizer's tables take most of a load).
         let (model, text) = both(
-            || model::from_file(&file, &path, options),
-            || Self::load_text(&file, &path),
+            || model::from_file(file, &path, options),
+            || Self::load_text(file, &path),
         );
         let (model, (tokenizer, template, render_options)) = (model?, text?);
         let mut stop_ids: Vec<u32> = tokenizer.eos_id().into_iter().collect();

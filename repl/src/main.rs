@@ -10,6 +10,7 @@ mod prompt;
 mod repl;
 mod rlvr;
 mod run_script;
+mod serve_web;
 mod tokenize;
 mod train;
 
@@ -52,6 +53,8 @@ enum Command {
     Rlvr(rlvr::RlvrArgs),
     /// Write a trained GPT (a run's folder or a checkpoint) as a GGUF file for llama.cpp.
     Export(export::ExportArgs),
+    /// Serve the browser chat (built by web/build.sh) on 127.0.0.1.
+    ServeWeb(serve_web::ServeWebArgs),
     /// Measure speed: a model's prefill and decode (default), kernels, or the tokenizer.
     #[command(args_conflicts_with_subcommands = true)]
     Bench {
@@ -94,6 +97,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(&args),
         Command::Rlvr(args) => rlvr::run(&args),
         Command::Export(args) => export::run(&args).map_err(Into::into),
+        Command::ServeWeb(args) => serve_web::run(&args),
         Command::Bench { what, model } => match what {
             Some(BenchWhat::Kernels { threads, json }) => {
                 bench::kernels(threads, json).map_err(Into::into)

@@ -1,0 +1,308 @@
+//! The chat the page talks to, in plain Rust (native tests drive it too).
+//!
+//! A reply is driven one token per [`WebChat::step`] call, so the Web
+//! Worker returns to its event loop between tokens: a stop message gets
+//! through, and progress reaches the page as it happens.
+
+use monologue::chat_session::{ChatSession, Turn, TurnOptions};
+use monologue::generate::{SamplerConfig, StopReason, TextKind};
+use monologue::language_model::LanguageModel;
+use monologue::model::LoadOptions;
+use monologue::profile::{self, SummaryRow};
+use monologue::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What the page may set for one message. Missing fields take defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SendOptions {
+    /// 0 is greedy decoding.
+    pub temperature: f32,
+    pub seed: u64,
+    /// Most answer tokens.
+    pub max_tokens: usize,
+    /// Open the reply with `<think>`.
+    pub think: bool,
+    /// Most reasoning tokens before `</think>` is forced.
+    pub think_budget: Option<usize>,
+    /// Record per-kernel timing for this reply.
+    pub profile: bool,
+}
+
+impl Default for SendOptions {
+    fn default() -> Self {
+        SendOptions {
+            temperature: 0.7,
+            seed: 0,
+            max_tokens: 512,
+            think: false,
+            think_budget: None,
+            profile: true,
+        }
+    }
+}
+
+/// One piece of streamed text.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Piece {
+    /// `reasoning` or `answer`.
+    pub kind: &'static str,
+    pub text: String,
+}
+
+/// What one step produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub pieces: Vec<Piece>,
+    /// The reply is over: call [`WebChat::finish`].
+    pub done: bool,
+    pub tokens: usize,
+    pub reasoning_tokens: usize,
+}
+
+/// The summary of a finished reply.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplyStats {
+    pub stop: &'static str,
+    pub prompt_tokens: usize,
+    pub generated_tokens: usize,
+    pub reasoning_tokens: usize,
+    pub prefill_ms: f64,
+    pub decode_ms: f64,
+    pub prefill_tok_s: f64,
+    pub decode_tok_s: f64,
+    /// The whole reply as token ids (what a test compares with the CLI).
+    pub token_ids: Vec<u32>,
+    pub answer: String,
+    pub reasoning: String,
+    /// Per-kernel totals, the most expensive first (empty unless profiled).
+    pub kernels: Vec<SummaryRow>,
+    pub backend: String,
+}
+
+/// The loaded model and a description for the page.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelSummary {
+    pub name: String,
+    pub architecture: String,
+    pub layers: usize,
+    pub d_model: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub vocab: usize,
+    pub context: usize,
+    pub load_ms: f64,
+    pub backend: String,
+}
+
+pub struct WebChat {
+    lm: Arc<LanguageModel>,
+    session: ChatSession,
+    turn: Option<Turn>,
+    /// Whether the turn in progress records kernel timings.
+    profiling: bool,
+    backend: String,
+    /// Positions a conversation may hold.
+    capacity: usize,
+}
+
+/// Most positions a browser conversation holds: the KV cache lives in the
+/// page's memory (SmolLM2 at 4096 positions: 4096 × 30 layers × 2 × 192
+/// floats = 189 MB in f32).
+const MAX_CONTEXT: usize = 4096;
+
+impl WebChat {
+    /// Load a GGUF file's bytes (`name` is shown in messages).
+    pub fn load(bytes: &[u8], name: &str) -> Result<Self> {
+        let start = profile::now_ns();
+        let file = monologue::io::ModelFile::from_bytes(bytes, name)?;
+        let mut lm = LanguageModel::from_file(&file, PathBuf::from(name), &LoadOptions::default())?;
+        lm.load_ms = profile::now_ns().saturating_sub(start) as f64 * 1e-6;
+        let lm = Arc::new(lm);
+        let capacity = lm.model.info().context_length.min(MAX_CONTEXT);
+        let session = ChatSession::new(lm.clone(), None, Some(capacity))?;
+        Ok(WebChat {
+            lm,
+            session,
+            turn: None,
+            profiling: false,
+            backend: cpu_backend_name(),
+            capacity,
+        })
+    }
+
+    pub fn summary(&self) -> ModelSummary {
+        let info = self.lm.model.info();
+        ModelSummary {
+            name: self.lm.path.display().to_string(),
+            architecture: info.architecture.clone(),
+            layers: info.n_layers,
+            d_model: info.d_model,
+            heads: info.n_heads,
+            kv_heads: info.n_kv_heads,
+            vocab: info.vocab_size,
+            context: self.capacity,
+            load_ms: self.lm.load_ms,
+            backend: self.backend.clone(),
+        }
+    }
+
+    /// A new conversation, with an optional system message.
+    pub fn new_chat(&mut self, system: Option<&str>) -> Result<()> {
+        self.stop();
+        let system = system.map(str::trim).filter(|s| !s.is_empty());
+        self.session = ChatSession::new(self.lm.clone(), system, Some(self.capacity))?;
+        Ok(())
+    }
+
+    /// Forget the conversation, keeping its system message.
+    pub fn reset(&mut self) {
+        self.stop();
+        self.session.reset();
+    }
+
+    /// The user says `text`; the reply then comes through [`step`](Self::step).
+    pub fn send(&mut self, text: &str, options: &SendOptions) -> Result<()> {
+        if self.turn.is_some() {
+            return Err(Error::Invalid(
+                "a reply is still being written: stop it or let it finish first".into(),
+            ));
+        }
+        if !(options.temperature >= 0.0 && options.temperature.is_finite()) {
+            return Err(Error::Invalid(format!(
+                "temperature must be 0 or more, not {}",
+                options.temperature
+            )));
+        }
+        let mut generate = self.lm.options();
+        generate.max_tokens = options.max_tokens.max(1);
+        generate.think_budget = options.think_budget;
+        generate.sampler = if options.temperature == 0.0 {
+            SamplerConfig::greedy()
+        } else {
+            SamplerConfig {
+                temperature: options.temperature,
+                ..SamplerConfig::default()
+            }
+        };
+        generate.sampler.seed = options.seed;
+        let turn_options = TurnOptions {
+            generate,
+            think: options.think,
+        };
+        self.profiling = options.profile;
+        if self.profiling {
+            profile::start();
+        }
+        match self.session.begin(text, &turn_options) {
+            Ok(turn) => {
+                self.turn = Some(turn);
+                Ok(())
+            }
+            Err(e) => {
+                self.end_profile();
+                Err(e)
+            }
+        }
+    }
+
+    /// One token of the reply (the first call also reads the prompt).
+    pub fn step(&mut self) -> Result<StepReport> {
+        let Some(turn) = self.turn.as_mut() else {
+            return Err(Error::Invalid(
+                "no reply in progress: send a message first".into(),
+            ));
+        };
+        let mut pieces = Vec::new();
+        if !turn.is_done() {
+            let result = self.session.step(turn, &mut |text, kind| {
+                pieces.push(piece(text, kind));
+            });
+            if let Err(e) = result {
+                // The session took the message back; the turn is over.
+                self.turn = None;
+                self.end_profile();
+                return Err(e);
+            }
+        }
+        let progress = turn.progress();
+        Ok(StepReport {
+            pieces,
+            done: turn.is_done(),
+            tokens: progress.tokens.len(),
+            reasoning_tokens: progress.reasoning_tokens,
+        })
+    }
+
+    /// Ends the reply after the token already streamed.
+    pub fn stop(&mut self) {
+        if let Some(turn) = self.turn.as_mut() {
+            turn.cancel();
+        }
+    }
+
+    /// Closes the reply: the last held-back text, and its numbers.
+    pub fn finish(&mut self) -> Result<(Vec<Piece>, ReplyStats)> {
+        let Some(turn) = self.turn.take() else {
+            return Err(Error::Invalid("no reply in progress".into()));
+        };
+        let mut pieces = Vec::new();
+        let generation = self.session.end(turn, &mut |text, kind| {
+            pieces.push(piece(text, kind));
+        });
+        let kernels = self.end_profile();
+        let t = &generation.timings;
+        let stats = ReplyStats {
+            stop: stop_name(generation.stop),
+            prompt_tokens: t.prompt_tokens,
+            generated_tokens: t.generated_tokens,
+            reasoning_tokens: generation.reasoning_tokens,
+            prefill_ms: t.prefill_ms,
+            decode_ms: t.decode_ms,
+            prefill_tok_s: t.prefill_tok_s(),
+            decode_tok_s: t.decode_tok_s(),
+            token_ids: generation.tokens.clone(),
+            answer: generation.answer,
+            reasoning: generation.reasoning,
+            kernels,
+            backend: self.backend.clone(),
+        };
+        Ok((pieces, stats))
+    }
+
+    fn end_profile(&mut self) -> Vec<SummaryRow> {
+        if !std::mem::take(&mut self.profiling) {
+            return Vec::new();
+        }
+        profile::stop().summary()
+    }
+}
+
+fn piece(text: &str, kind: TextKind) -> Piece {
+    Piece {
+        kind: match kind {
+            TextKind::Reasoning => "reasoning",
+            TextKind::Answer => "answer",
+        },
+        text: text.to_string(),
+    }
+}
+
+fn stop_name(stop: StopReason) -> &'static str {
+    stop.name()
+}
+
+/// The CPU path and its instruction set, as the page shows it.
+fn cpu_backend_name() -> String {
+    if cfg!(target_arch = "wasm32") {
+        if cfg!(target_feature = "simd128") {
+            "cpu (wasm, SIMD128)".into()
+        } else {
+            "cpu (wasm)".into()
+        }
+    } else {
+        "cpu (native)".into()
+    }
+}

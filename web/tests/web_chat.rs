@@ -1,0 +1,130 @@
+//! The browser's chat, driven natively the way the worker drives it: one
+//! step per token. Its replies must equal the engine's own generation loop,
+//! and stop must end a reply after the token already streamed.
+
+use monologue::generate::{Message, SamplerConfig};
+use monologue::language_model::LanguageModel;
+use monologue::model::LoadOptions;
+use monologue_web::chat::{SendOptions, WebChat};
+use std::path::PathBuf;
+
+fn model_path() -> PathBuf {
+    let dir = std::env::var_os("MONOLOGUE_MODELS").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models"),
+        PathBuf::from,
+    );
+    let path = dir.join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/fetch-model.sh",
+        path.display()
+    );
+    path
+}
+
+fn load() -> WebChat {
+    let bytes = std::fs::read(model_path()).unwrap();
+    WebChat::load(&bytes, "SmolLM2-135M-Instruct.Q4_1.gguf").unwrap()
+}
+
+fn greedy(max_tokens: usize) -> SendOptions {
+    SendOptions {
+        temperature: 0.0,
+        max_tokens,
+        ..SendOptions::default()
+    }
+}
+
+/// Steps until the reply is done; returns the streamed answer text.
+fn drive(chat: &mut WebChat) -> String {
+    let mut text = String::new();
+    loop {
+        let step = chat.step().unwrap();
+        for piece in &step.pieces {
+            text += &piece.text;
+        }
+        if step.done {
+            return text;
+        }
+    }
+}
+
+#[test]
+fn a_stepped_greedy_reply_equals_the_generation_loop() {
+    let question = "What is the capital of France?";
+    let mut chat = load();
+    chat.send(question, &greedy(20)).unwrap();
+    let mut streamed = drive(&mut chat);
+    let (tail, stats) = chat.finish().unwrap();
+    streamed.extend(tail.iter().map(|p| p.text.as_str()));
+
+    let lm = LanguageModel::load(model_path().to_str().unwrap(), &LoadOptions::default()).unwrap();
+    let (prompt, _) = lm.chat_prompt(&[Message::user(question)], false).unwrap();
+    let ids = lm.encode(&prompt);
+    let mut state = lm.new_state(None).unwrap();
+    let mut options = lm.options();
+    options.max_tokens = 20;
+    options.sampler = SamplerConfig::greedy();
+    let expected = lm
+        .generate(&mut state, &ids, &options, None, &mut |_, _| {})
+        .unwrap();
+
+    assert_eq!(stats.token_ids, expected.tokens);
+    assert_eq!(stats.answer, expected.answer);
+    assert_eq!(streamed, expected.text);
+    assert_eq!(stats.prompt_tokens, ids.len());
+    assert!(stats
+        .kernels
+        .iter()
+        .any(|k| k.kernel.starts_with("matmul_q4_1")));
+}
+
+#[test]
+fn stop_ends_the_reply_after_the_token_already_streamed() {
+    let mut chat = load();
+    chat.send("Count from 1 to 100, separated by commas.", &greedy(200))
+        .unwrap();
+    for _ in 0..5 {
+        assert!(!chat.step().unwrap().done);
+    }
+    chat.stop();
+    let step = chat.step().unwrap();
+    assert!(step.done && step.pieces.is_empty());
+    let (_, stats) = chat.finish().unwrap();
+    assert_eq!(stats.stop, "cancelled");
+    assert_eq!(stats.generated_tokens, 5);
+    // The conversation goes on: the next message gets a reply.
+    chat.send("Thanks!", &greedy(4)).unwrap();
+    drive(&mut chat);
+    assert!(chat.finish().unwrap().1.generated_tokens > 0);
+}
+
+#[test]
+fn misuse_and_bad_input_are_clear_errors() {
+    assert!(WebChat::load(b"GGUF\x03\x00", "short.gguf")
+        .err()
+        .unwrap()
+        .to_string()
+        .starts_with("short.gguf: "));
+    let mut chat = load();
+    assert!(chat
+        .step()
+        .unwrap_err()
+        .to_string()
+        .contains("send a message first"));
+    chat.send("Hi", &greedy(2)).unwrap();
+    let busy = chat.send("Hi again", &greedy(2)).unwrap_err().to_string();
+    assert!(busy.contains("still being written"), "{busy}");
+    let bad = SendOptions {
+        temperature: -1.0,
+        ..SendOptions::default()
+    };
+    chat.stop();
+    chat.step().unwrap();
+    chat.finish().unwrap();
+    assert!(chat
+        .send("Hi", &bad)
+        .unwrap_err()
+        .to_string()
+        .contains("temperature"));
+}
