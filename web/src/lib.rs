@@ -14,6 +14,7 @@
 //! ```
 
 pub mod chat;
+pub mod kernel_check;
 
 use chat::{SendOptions, WebChat};
 use wasm_bindgen::prelude::*;
@@ -91,6 +92,13 @@ impl Engine {
             &serde_json::json!({ "pieces": pieces, "stats": stats }),
         ))
     }
+}
+
+/// Compares this build's quantized dot products with the scalar reference
+/// on random rows: JSON `{simd128, errors: [[format, max relative error]], rows}`.
+#[wasm_bindgen(js_name = kernelCheck)]
+pub fn kernel_check(seed: u32) -> String {
+    to_json(&kernel_check::run(seed as u64))
 }
 
 fn js_error(e: monologue::Error) -> JsError {

@@ -7,6 +7,15 @@
 //! inlines. Callers pass an [`Isa`] the CPU supports (checked here).
 
 pub mod portable;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod wasm_simd;
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+pub use portable as fallback;
+/// What the portable level runs: SIMD128 in a wasm build that has it (the
+/// browser's), plain Rust everywhere else.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub use wasm_simd as fallback;
 
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
@@ -55,7 +64,7 @@ macro_rules! dispatch {
             }
             simd_or!(isa, $rows, w, x, y, {
                 for (y, row) in y.iter_mut().zip(w.chunks_exact(per_row)) {
-                    *y = portable::$dot(row, x);
+                    *y = fallback::$dot(row, x);
                 }
             })
         }
@@ -84,7 +93,7 @@ macro_rules! dispatch4 {
             simd_or!(isa, $rows, w, x, y, {
                 for (y, row) in y.chunks_exact_mut(4).zip(w.chunks_exact(per_row)) {
                     for (y, x) in y.iter_mut().zip(x.chunks_exact(per_row)) {
-                        *y = portable::$dot(row, x);
+                        *y = fallback::$dot(row, x);
                     }
                 }
             })

@@ -1,0 +1,132 @@
+//! WebAssembly SIMD128 dot products (the browser's CPU path), one Q8A
+//! activation block (32 elements) per step.
+//!
+//! A weight block becomes 32 byte codes in two 16-lane vectors next to the
+//! two halves of the activation block. `extmul` multiplies them into i16
+//! lanes and `extadd_pairwise` widens pairs to i32; the block's integer sum
+//! (four i32 lanes) is converted to f32 and scaled into a vector
+//! accumulator, so the horizontal sum happens once per row. Weight offsets
+//! (Q4_0's 8, Q4_1's `m`) go through the activations' scaled sum `sa`, in a
+//! scalar side sum, as in the other paths.
+//!
+//! Only built with `target_feature = "simd128"` (web/build.sh turns it on);
+//! the K-quants keep the portable code.
+
+use super::portable;
+use crate::quant::f16_to_f32;
+use crate::quant::{BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ6K, BlockQ8A, BlockQ8_0};
+use core::arch::wasm32::*;
+
+/// The activation block's two 16-byte halves.
+#[inline(always)]
+fn activations(a: &BlockQ8A) -> (v128, v128) {
+    // SAFETY: `qs` is 32 bytes; v128_load reads 16 unaligned bytes.
+    unsafe {
+        let p = a.qs.as_ptr().cast::<v128>();
+        (v128_load(p), v128_load(p.add(1)))
+    }
+}
+
+/// 16 bytes of nibbles as their low and high codes (0..=15 each).
+#[inline(always)]
+fn nibbles(qs: &[u8; 16]) -> (v128, v128) {
+    // SAFETY: `qs` is 16 bytes.
+    let v = unsafe { v128_load(qs.as_ptr().cast::<v128>()) };
+    (v128_and(v, u8x16_splat(0x0F)), u8x16_shr(v, 4))
+}
+
+/// Σ q·a over 32 lanes for codes of at most 15 in size: four i16
+/// products of at most 15 · 127 each cannot overflow an i16 lane.
+#[inline(always)]
+fn sum_small(q0: v128, q1: v128, a0: v128, a1: v128) -> v128 {
+    let p = i16x8_add(
+        i16x8_add(
+            i16x8_extmul_low_i8x16(q0, a0),
+            i16x8_extmul_high_i8x16(q0, a0),
+        ),
+        i16x8_add(
+            i16x8_extmul_low_i8x16(q1, a1),
+            i16x8_extmul_high_i8x16(q1, a1),
+        ),
+    );
+    i32x4_extadd_pairwise_i16x8(p)
+}
+
+/// Σ q·a over 32 lanes for full-range i8 codes: two products of at most
+/// 127 · 127 fit an i16 lane, so pairs are widened before they add up.
+#[inline(always)]
+fn sum_full(q0: v128, q1: v128, a0: v128, a1: v128) -> v128 {
+    let half = |q, a| {
+        i32x4_extadd_pairwise_i16x8(i16x8_add(
+            i16x8_extmul_low_i8x16(q, a),
+            i16x8_extmul_high_i8x16(q, a),
+        ))
+    };
+    i32x4_add(half(q0, a0), half(q1, a1))
+}
+
+/// `acc + scale · isum` with the integer lanes as floats.
+#[inline(always)]
+fn scaled(acc: v128, isum: v128, scale: f32) -> v128 {
+    f32x4_add(
+        acc,
+        f32x4_mul(f32x4_convert_i32x4(isum), f32x4_splat(scale)),
+    )
+}
+
+#[inline(always)]
+fn hsum(v: v128) -> f32 {
+    f32x4_extract_lane::<0>(v)
+        + f32x4_extract_lane::<1>(v)
+        + f32x4_extract_lane::<2>(v)
+        + f32x4_extract_lane::<3>(v)
+}
+
+pub fn dot_q8_0(w: &[BlockQ8_0], x: &[BlockQ8A]) -> f32 {
+    let mut acc = f32x4_splat(0.0);
+    for (w, a) in w.iter().zip(x) {
+        // SAFETY: `qs` is 32 bytes.
+        let (q0, q1) = unsafe {
+            let p = w.qs.as_ptr().cast::<v128>();
+            (v128_load(p), v128_load(p.add(1)))
+        };
+        let (a0, a1) = activations(a);
+        acc = scaled(acc, sum_full(q0, q1, a0, a1), f16_to_f32(w.d) * a.d);
+    }
+    hsum(acc)
+}
+
+/// Σ (q - 8) d a = d (da Σ q a - 8 sa).
+pub fn dot_q4_0(w: &[BlockQ4_0], x: &[BlockQ8A]) -> f32 {
+    let mut acc = f32x4_splat(0.0);
+    let mut side = 0f32;
+    for (w, a) in w.iter().zip(x) {
+        let (q0, q1) = nibbles(&w.qs);
+        let (a0, a1) = activations(a);
+        let d = f16_to_f32(w.d);
+        acc = scaled(acc, sum_small(q0, q1, a0, a1), d * a.d);
+        side += d * a.s;
+    }
+    hsum(acc) - 8.0 * side
+}
+
+/// Σ (q d + m) a = d da Σ q a + m sa.
+pub fn dot_q4_1(w: &[BlockQ4_1], x: &[BlockQ8A]) -> f32 {
+    let mut acc = f32x4_splat(0.0);
+    let mut side = 0f32;
+    for (w, a) in w.iter().zip(x) {
+        let (q0, q1) = nibbles(&w.qs);
+        let (a0, a1) = activations(a);
+        acc = scaled(acc, sum_small(q0, q1, a0, a1), f16_to_f32(w.d) * a.d);
+        side += f16_to_f32(w.m) * a.s;
+    }
+    hsum(acc) + side
+}
+
+pub fn dot_q4_k(w: &[BlockQ4K], x: &[BlockQ8A]) -> f32 {
+    portable::dot_q4_k(w, x)
+}
+
+pub fn dot_q6_k(w: &[BlockQ6K], x: &[BlockQ8A]) -> f32 {
+    portable::dot_q6_k(w, x)
+}

@@ -1,0 +1,25 @@
+// The browser build's quantized dot products (SIMD128) against the scalar
+// reference, run inside the real wasm module under Node: native tests never
+// execute wasm SIMD.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { root } from "./harness.mjs";
+
+test("SIMD128 dot products agree with the scalar reference", async () => {
+  const pkg = join(root, "web", "dist", "pkg");
+  const { initSync, kernelCheck } = await import(join(pkg, "monologue_web.js"));
+  initSync({ module: readFileSync(join(pkg, "monologue_web_bg.wasm")) });
+  for (const seed of [1, 2, 3]) {
+    const check = JSON.parse(kernelCheck(seed));
+    assert.equal(check.simd128, true, "the browser build must run SIMD128 kernels");
+    assert.deepEqual(check.errors.map(([name]) => name), ["q8_0", "q4_0", "q4_1"]);
+    for (const [name, error] of check.errors) {
+      // Only the order of float additions differs from the reference.
+      assert.ok(error < 1e-5, `${name}: relative error ${error}`);
+    }
+    assert.ok(check.rows >= 48);
+  }
+});
