@@ -8,7 +8,7 @@
 //! simply ends at the first turn that changed.
 
 use crate::error::{Error, Result};
-use crate::generate::{GenerateOptions, Generation, Generator, Message, TextKind};
+use crate::generate::{GenerateOptions, Generation, Generator, Message, Need, Next, TextKind};
 use crate::language_model::LanguageModel;
 use crate::model::{Model, State};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,6 +55,14 @@ impl ChatSession {
     /// Positions of the context in use.
     pub fn position(&self) -> usize {
         self.state.position()
+    }
+
+    /// Takes over `messages` as the conversation so far (another session's,
+    /// moved to this one); the next turn feeds them from the start.
+    pub fn restore(&mut self, messages: Vec<Message>) {
+        self.messages = messages;
+        self.state.truncate(0);
+        self.fed.clear();
     }
 
     /// Forget the conversation but keep the system message.
@@ -131,20 +139,37 @@ impl ChatSession {
         turn: &mut Turn,
         on_text: &mut dyn FnMut(&str, TextKind),
     ) -> Result<()> {
-        let generator = &mut turn.generator;
-        let feed = generator.to_feed().to_vec();
-        let result = generator
-            .need()
-            .forward(model, &mut self.state, &feed)
-            .and_then(|next| {
-                // The forward pass succeeded: the state holds `feed`.
-                self.fed.extend_from_slice(&feed);
-                generator.accept(&self.lm.tokenizer, next, &self.state, on_text)
-            });
+        let (feed, need) = turn.next_pass();
+        let next = need.forward(model, &mut self.state, &feed);
+        self.accept(turn, &feed, next, on_text)
+    }
+
+    /// The state, for a caller that runs [`Turn::next_pass`] itself (the
+    /// browser's GPU path submits it and awaits the result).
+    pub fn state_mut(&mut self) -> &mut State {
+        &mut self.state
+    }
+
+    /// Hands `turn` the result of feeding `feed` (what [`Turn::next_pass`]
+    /// gave) through the model. An error ends the turn as in
+    /// [`step`](Self::step).
+    pub fn accept(
+        &mut self,
+        turn: &mut Turn,
+        feed: &[u32],
+        next: Result<Next>,
+        on_text: &mut dyn FnMut(&str, TextKind),
+    ) -> Result<()> {
+        let result = next.and_then(|next| {
+            // The forward pass succeeded: the state holds `feed`.
+            self.fed.extend_from_slice(feed);
+            turn.generator
+                .accept(&self.lm.tokenizer, next, &self.state, on_text)
+        });
         if result.is_err() {
             // The forward pass leaves the state as it was on error.
             self.fed.truncate(self.state.position().min(self.fed.len()));
-            generator.cancel();
+            turn.generator.cancel();
             if !turn.failed {
                 self.messages.pop();
             }
@@ -221,5 +246,10 @@ impl Turn {
     /// Ends the reply after the token already streamed.
     pub fn cancel(&mut self) {
         self.generator.cancel();
+    }
+
+    /// The ids the next forward pass feeds and what it must read back.
+    pub fn next_pass(&self) -> (Vec<u32>, Need) {
+        (self.generator.to_feed().to_vec(), self.generator.need())
     }
 }

@@ -13,7 +13,7 @@ use common::gpu::{run, GpuTest};
 use common::hf_reference::{fixture, reference};
 use common::llama_cpp::{median, prompts, CONFIDENT_MARGIN};
 use monologue::backend::gpu::{Gpu, GpuOptions};
-use monologue::generate::argmax;
+use monologue::generate::{argmax, Need};
 use monologue::model::{Backend, LoadOptions, Logits};
 use monologue::LanguageModel;
 
@@ -34,6 +34,10 @@ fn main() {
         (
             "smollm2_greedy_tokens_match_the_cpu",
             smollm2_greedy_tokens_match_the_cpu,
+        ),
+        (
+            "submitted_passes_read_back_what_blocking_ones_return",
+            submitted_passes_read_back_what_blocking_ones_return,
         ),
         (
             "tiny_gpt2_matches_transformers",
@@ -229,6 +233,43 @@ fn smollm2_greedy_tokens_match_the_cpu(_: &Gpu) {
         cpu.tokenizer.decode(&c).unwrap()
     );
     assert_eq!(g, c);
+}
+
+/// The browser's path: a pass submitted now and its result awaited later
+/// (`Model::gpu_submit`) gives what the blocking calls give, for each
+/// thing the generation loop may ask for.
+fn submitted_passes_read_back_what_blocking_ones_return(_: &Gpu) {
+    let lm = gpu_model();
+    let model = &lm.model;
+    let submit = model.gpu_submit().expect("a GPU model submits");
+    let ids = lm.encode(PROMPT);
+    let run = |need: Need| {
+        let mut state = model.new_state(ids.len() + 4).unwrap();
+        let first = submit.submit(&mut state, &ids, need).unwrap();
+        assert_eq!(
+            state.position(),
+            ids.len(),
+            "the state counts what was submitted"
+        );
+        let first = pollster::block_on(first.read()).unwrap();
+        let second = submit.submit(&mut state, &[ids[1]], need).unwrap();
+        (first, pollster::block_on(second.read()).unwrap())
+    };
+    let blocking = |need: Need| {
+        let mut state = model.new_state(ids.len() + 4).unwrap();
+        let first = need.forward(model.as_ref(), &mut state, &ids).unwrap();
+        (
+            first,
+            need.forward(model.as_ref(), &mut state, &[ids[1]]).unwrap(),
+        )
+    };
+    for need in [Need::Argmax, Need::TopK(5), Need::Logits] {
+        assert_eq!(run(need), blocking(need), "{need:?}");
+    }
+    let mut full = model.new_state(2).unwrap();
+    let err = submit.submit(&mut full, &ids, Need::Argmax).err().unwrap();
+    assert!(err.to_string().contains("context full"), "{err}");
+    assert_eq!(full.position(), 0);
 }
 
 /// The tiny f32 checkpoints of `tests/fixtures/hf/` (GPT-2; Llama; Qwen2

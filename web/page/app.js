@@ -8,7 +8,10 @@ import markdownit from "./vendor/markdown-it.mjs";
 const markdown = markdownit({ html: false, linkify: false, breaks: true });
 
 const $ = (id) => document.getElementById(id);
-const modelUrl = new URLSearchParams(location.search).get("model") || "model.gguf";
+const params = new URLSearchParams(location.search);
+const modelUrl = params.get("model") || "model.gguf";
+// "auto" (WebGPU when the browser offers an adapter), "webgpu" or "cpu".
+const backend = params.get("backend") || "auto";
 
 // What tests (and the curious, from the console) can read.
 const page = (window.monologue = {
@@ -44,13 +47,19 @@ const handlers = {
   ready({ summary, fromCache }) {
     page.ready = true;
     page.summary = summary;
-    page.fromCache = fromCache;
+    // A move to the CPU after a GPU failure keeps how the file was loaded.
+    if (fromCache !== null) page.fromCache = fromCache;
     $("loading").hidden = true;
     $("model-name").textContent = `${summary.name} · ${summary.layers} layers · d=${summary.d_model}`;
     $("backend").textContent = summary.backend;
     $("speed").textContent = `loaded in ${(summary.load_ms / 1000).toFixed(1)} s${fromCache ? " from the browser cache" : ""}`;
-    setComposing(true);
+    setComposing(!reply);
     $("input").focus();
+  },
+
+  restart() {
+    // The reply starts over on another backend: drop what it had shown.
+    if (reply) reply.clear();
   },
 
   notice({ message }) {
@@ -123,6 +132,13 @@ class Reply {
     this.answerText += text;
     this.answer.innerHTML = markdown.render(this.answerText);
     scrollDown();
+  }
+
+  clear() {
+    this.answerText = "";
+    this.answer.replaceChildren();
+    this.thinking?.remove();
+    this.thinking = null;
   }
 
   count(tokens, reasoningTokens) {
@@ -250,4 +266,4 @@ $("new-chat").addEventListener("click", () => {
 // A changed system prompt starts a new conversation with it.
 $("system").addEventListener("change", () => $("new-chat").click());
 
-worker.postMessage({ type: "load", url: modelUrl });
+worker.postMessage({ type: "load", url: modelUrl, backend });

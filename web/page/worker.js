@@ -1,12 +1,14 @@
 // The Web Worker that owns the engine. The page never blocks: loading and
 // generating happen here, and every token is posted back as it comes.
 //
-// Messages in:  {type: "load", url}            fetch (or take from the cache) and load a model
+// Messages in:  {type: "load", url, backend}   fetch (or take from the cache) and load a model;
+//                                              backend "auto" (WebGPU when there is an adapter), "webgpu" or "cpu"
 //               {type: "send", text, options}  start a reply
 //               {type: "stop"}                 end the reply after the current token
 //               {type: "newChat", system}      a new conversation
 // Messages out: {type: "progress", phase, loaded, total}
 //               {type: "ready", summary, fromCache}
+//               {type: "restart"}              the GPU failed mid-reply: the reply starts over on the CPU
 //               {type: "notice", message}      something the person should know, not fatal
 //               {type: "pieces", pieces, tokens, reasoningTokens}
 //               {type: "done", stats}
@@ -18,13 +20,15 @@ import { fetchModel } from "./model-cache.js";
 let engine = null;
 let stopRequested = false;
 let replying = false;
+// The model file, kept to move to the CPU if the GPU fails.
+let model = null;
 
 const post = (message) => self.postMessage(message);
 
 self.onmessage = async ({ data }) => {
   switch (data.type) {
     case "load":
-      await load(data.url);
+      await load(data.url, data.backend || "auto");
       break;
     case "send":
       await reply(data.text, data.options);
@@ -44,7 +48,7 @@ self.onmessage = async ({ data }) => {
   }
 };
 
-async function load(url) {
+async function load(url, backend) {
   try {
     await init();
     const { bytes, fromCache, name: served } = await fetchModel(url, {
@@ -53,11 +57,41 @@ async function load(url) {
     });
     post({ type: "progress", phase: "init", loaded: bytes.length, total: bytes.length });
     const name = served || decodeURIComponent(new URL(url, self.location.href).pathname.split("/").pop());
-    engine = new Engine(bytes, name);
-    engine.newChat(undefined);
+    model = { bytes, name };
+    engine = await start(backend);
     post({ type: "ready", summary: JSON.parse(engine.summary()), fromCache });
   } catch (e) {
     post({ type: "error", during: "load", message: messageOf(e) });
+  }
+}
+
+// An engine on the backend asked for; "auto" tries WebGPU and falls back
+// to the CPU, saying why.
+async function start(backend) {
+  if (backend !== "cpu") {
+    const why = await webgpuUnavailable();
+    if (!why) {
+      try {
+        return await Engine.load(model.bytes, model.name, "webgpu");
+      } catch (e) {
+        if (backend === "webgpu") throw new Error(`WebGPU failed: ${messageOf(e)}`);
+        post({ type: "notice", message: `WebGPU failed (${messageOf(e)}), so the model runs on the CPU.` });
+      }
+    } else if (backend === "webgpu") {
+      throw new Error(why);
+    }
+  }
+  return await Engine.load(model.bytes, model.name, "cpu");
+}
+
+// Why WebGPU cannot be used here, or null when an adapter is offered.
+async function webgpuUnavailable() {
+  if (!self.navigator.gpu) return "This browser offers no WebGPU (navigator.gpu is missing).";
+  try {
+    const adapter = await self.navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
+    return adapter ? null : "WebGPU offers no adapter on this machine.";
+  } catch (e) {
+    return `WebGPU refused an adapter: ${messageOf(e)}`;
   }
 }
 
@@ -73,39 +107,63 @@ async function reply(text, options) {
   replying = true;
   stopRequested = false;
   try {
-    engine.send(text, JSON.stringify(options));
+    await run(text, options);
+  } catch (e) {
+    const onGpu = JSON.parse(engine.summary()).backend.startsWith("webgpu");
+    if (onGpu && /GPU/.test(messageOf(e))) {
+      // The GPU failed (a lost device, most often): carry the conversation
+      // to the CPU and write this reply again there.
+      try {
+        await moveToCpu(messageOf(e));
+        post({ type: "restart" });
+        await run(text, options);
+      } catch (again) {
+        post({ type: "error", during: "reply", message: messageOf(again) });
+      }
+    } else {
+      post({ type: "error", during: "reply", message: messageOf(e) });
+    }
+  } finally {
+    replying = false;
+  }
+}
+
+// One reply, streamed piece by piece.
+async function run(text, options) {
+  engine.send(text, JSON.stringify(options));
+  try {
     for (;;) {
       // Let queued messages (a stop) in before each token.
       await yieldToEventLoop();
-      if (stopRequested) {
-        engine.stop();
-      }
-      const step = JSON.parse(engine.step());
+      if (stopRequested) engine.stop();
+      const step = JSON.parse(await engine.step());
       if (step.pieces.length > 0 || step.done) {
-        post({
-          type: "pieces",
-          pieces: step.pieces,
-          tokens: step.tokens,
-          reasoningTokens: step.reasoning_tokens,
-        });
+        post({ type: "pieces", pieces: step.pieces, tokens: step.tokens, reasoningTokens: step.reasoning_tokens });
       }
       if (step.done) break;
     }
-    const { pieces, stats } = JSON.parse(engine.finish());
-    if (pieces.length > 0) {
-      post({ type: "pieces", pieces, tokens: stats.generated_tokens, reasoningTokens: stats.reasoning_tokens });
-    }
-    post({ type: "done", stats });
   } catch (e) {
     try {
       engine.finish();
     } catch (_) {
       // The failed step already ended the reply.
     }
-    post({ type: "error", during: "reply", message: messageOf(e) });
-  } finally {
-    replying = false;
+    throw e;
   }
+  const { pieces, stats } = JSON.parse(engine.finish());
+  if (pieces.length > 0) {
+    post({ type: "pieces", pieces, tokens: stats.generated_tokens, reasoningTokens: stats.reasoning_tokens });
+  }
+  post({ type: "done", stats });
+}
+
+async function moveToCpu(reason) {
+  const messages = engine.messages();
+  const cpu = await Engine.load(model.bytes, model.name, "cpu");
+  cpu.restore(messages);
+  engine = cpu;
+  post({ type: "notice", message: `The GPU failed (${reason}); the chat continues on the CPU.` });
+  post({ type: "ready", summary: JSON.parse(engine.summary()), fromCache: null });
 }
 
 // A zero-delay yield that, unlike setTimeout(0), is not clamped to 4 ms.

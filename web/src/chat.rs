@@ -4,11 +4,12 @@
 //! Worker returns to its event loop between tokens: a stop message gets
 //! through, and progress reaches the page as it happens.
 
+use monologue::backend::gpu::Readback;
 use monologue::chat_session::{ChatSession, Turn, TurnOptions};
-use monologue::generate::{SamplerConfig, StopReason, TextKind};
+use monologue::generate::{Message, Next, SamplerConfig, StopReason, TextKind};
 use monologue::language_model::LanguageModel;
 use monologue::model::LoadOptions;
-use monologue::profile::{self, SummaryRow};
+use monologue::profile::{self, KernelRecord, SummaryRow};
 use monologue::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -82,6 +83,14 @@ pub struct ReplyStats {
     pub backend: String,
 }
 
+/// A forward pass on the GPU, submitted: await `readback.read()`, then
+/// pass the result to [`WebChat::accept_step`] with `feed` and `started_ns`.
+pub struct Submitted {
+    pub readback: Readback,
+    pub feed: Vec<u32>,
+    pub started_ns: u64,
+}
+
 /// The loaded model and a description for the page.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelSummary {
@@ -114,11 +123,23 @@ pub struct WebChat {
 const MAX_CONTEXT: usize = 4096;
 
 impl WebChat {
-    /// Load a GGUF file's bytes (`name` is shown in messages).
+    /// Load a GGUF file's bytes (`name` is shown in messages) for the CPU.
     pub fn load(bytes: &[u8], name: &str) -> Result<Self> {
+        Self::load_with(bytes, name, &LoadOptions::default(), cpu_backend_name())
+    }
+
+    /// Load for the backend `options` name (`backend` describes it to the
+    /// page). On the GPU, replies are stepped with
+    /// [`submit_step`](Self::submit_step) and [`accept_step`](Self::accept_step).
+    pub fn load_with(
+        bytes: &[u8],
+        name: &str,
+        options: &LoadOptions,
+        backend: String,
+    ) -> Result<Self> {
         let start = profile::now_ns();
         let file = monologue::io::ModelFile::from_bytes(bytes, name)?;
-        let mut lm = LanguageModel::from_file(&file, PathBuf::from(name), &LoadOptions::default())?;
+        let mut lm = LanguageModel::from_file(&file, PathBuf::from(name), options)?;
         lm.load_ms = profile::now_ns().saturating_sub(start) as f64 * 1e-6;
         let lm = Arc::new(lm);
         let capacity = lm.model.info().context_length.min(MAX_CONTEXT);
@@ -128,9 +149,28 @@ impl WebChat {
             session,
             turn: None,
             profiling: false,
-            backend: cpu_backend_name(),
+            backend,
             capacity,
         })
+    }
+
+    /// Whether forward passes run on the GPU (step with
+    /// [`submit_step`](Self::submit_step) then).
+    pub fn on_gpu(&self) -> bool {
+        self.lm.model.gpu_submit().is_some()
+    }
+
+    /// The conversation so far, to carry over to another backend.
+    pub fn messages(&self) -> Vec<Message> {
+        self.session.messages().to_vec()
+    }
+
+    /// Continue `messages` (from [`messages`](Self::messages) of another
+    /// chat) here.
+    pub fn restore(&mut self, messages: Vec<Message>) {
+        self.stop();
+        self.turn = None;
+        self.session.restore(messages);
     }
 
     pub fn summary(&self) -> ModelSummary {
@@ -226,6 +266,76 @@ impl WebChat {
                 self.end_profile();
                 return Err(e);
             }
+        }
+        let progress = turn.progress();
+        Ok(StepReport {
+            pieces,
+            done: turn.is_done(),
+            tokens: progress.tokens.len(),
+            reasoning_tokens: progress.reasoning_tokens,
+        })
+    }
+
+    /// The GPU half of a step: submits the next forward pass and returns
+    /// what to await, with the ids it fed. None once the reply is done.
+    pub fn submit_step(&mut self) -> Result<Option<Submitted>> {
+        let Some(turn) = self.turn.as_ref() else {
+            return Err(Error::Invalid(
+                "no reply in progress: send a message first".into(),
+            ));
+        };
+        if turn.is_done() {
+            return Ok(None);
+        }
+        let Some(gpu) = self.lm.model.gpu_submit() else {
+            return Err(Error::Invalid(
+                "this model runs on the CPU: use step".into(),
+            ));
+        };
+        let (feed, need) = turn.next_pass();
+        let started_ns = profile::now_ns();
+        match gpu.submit(self.session.state_mut(), &feed, need) {
+            Ok(readback) => Ok(Some(Submitted {
+                readback,
+                feed,
+                started_ns,
+            })),
+            Err(e) => self.accept_step(&feed, Err(e), started_ns).map(|_| None),
+        }
+    }
+
+    /// Completes a step with the awaited result of [`submit_step`](Self::submit_step).
+    pub fn accept_step(
+        &mut self,
+        feed: &[u32],
+        next: Result<Next>,
+        started_ns: u64,
+    ) -> Result<StepReport> {
+        let Some(turn) = self.turn.as_mut() else {
+            return Err(Error::Invalid("no reply in progress".into()));
+        };
+        if self.profiling {
+            // The browser cannot wait on GPU timestamps mid-step: the whole
+            // pass is timed from submission to result.
+            let now = profile::now_ns();
+            profile::push(KernelRecord {
+                name: "forward (whole pass)",
+                backend: "webgpu",
+                shapes: format!("{} tokens", feed.len()),
+                bytes: 0,
+                flops: 0,
+                start_ns: started_ns,
+                duration_ns: now.saturating_sub(started_ns),
+            });
+        }
+        let mut pieces = Vec::new();
+        let result = self.session.accept(turn, feed, next, &mut |text, kind| {
+            pieces.push(piece(text, kind));
+        });
+        if let Err(e) = result {
+            self.turn = None;
+            self.end_profile();
+            return Err(e);
         }
         let progress = turn.progress();
         Ok(StepReport {

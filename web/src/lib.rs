@@ -4,19 +4,26 @@
 //! The API is small and speaks JSON strings, which the worker parses:
 //!
 //! ```js
-//! const engine = new Engine(bytes, "SmolLM2.gguf");  // throws a clear message on bad input
+//! const engine = await Engine.load(bytes, "SmolLM2.gguf", "webgpu");  // or "cpu"; rejects with a clear message
 //! engine.send("Hello!", JSON.stringify({ temperature: 0, think: true }));
-//! while (true) {
-//!   const step = JSON.parse(engine.step());           // { pieces, done, tokens, reasoning_tokens }
-//!   if (step.done) break;                            // (the worker yields to its event loop here)
+//! for (;;) {
+//!   const step = JSON.parse(await engine.step());  // { pieces, done, tokens, reasoning_tokens }
+//!   if (step.done) break;
 //! }
 //! const { pieces, stats } = JSON.parse(engine.finish());
 //! ```
+//!
+//! On WebGPU each step submits its forward pass and awaits the result
+//! while the worker's event loop runs; on the CPU a step computes in place.
 
 pub mod chat;
 pub mod kernel_check;
 
 use chat::{SendOptions, WebChat};
+use monologue::backend::GpuOptions;
+use monologue::model::{Backend, LoadOptions};
+use std::cell::RefCell;
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen]
@@ -30,68 +37,148 @@ fn clock_ns() -> u64 {
     (performance_now() * 1e6) as u64
 }
 
-/// A loaded model and its conversation.
+/// A loaded model and its conversation. Shared with the futures of GPU
+/// steps, which release it while they await the GPU (so `stop` gets in).
 #[wasm_bindgen]
 pub struct Engine {
-    chat: WebChat,
+    chat: Rc<RefCell<WebChat>>,
 }
 
 #[wasm_bindgen]
 impl Engine {
-    /// Load a GGUF file from its bytes.
-    #[wasm_bindgen(constructor)]
-    pub fn new(bytes: &[u8], name: &str) -> Result<Engine, JsError> {
+    /// Load a GGUF file from its bytes on `backend`: `"cpu"` or
+    /// `"webgpu"` (the browser's GPU through our WGSL kernels).
+    pub async fn load(bytes: Vec<u8>, name: String, backend: String) -> Result<Engine, JsError> {
         if cfg!(target_arch = "wasm32") {
             monologue::profile::set_clock(clock_ns);
         }
-        let chat = WebChat::load(bytes, name).map_err(js_error)?;
-        Ok(Engine { chat })
+        let chat = match backend.as_str() {
+            "cpu" => WebChat::load(&bytes, &name).map_err(js_error)?,
+            "webgpu" => {
+                let options = GpuOptions::default();
+                let gpu = monologue::backend::gpu::Gpu::open_async(&options)
+                    .await
+                    .map_err(js_error)?;
+                let adapter = gpu.adapter();
+                let described = format!(
+                    "webgpu ({}{})",
+                    if adapter.name.is_empty() {
+                        "unnamed adapter"
+                    } else {
+                        &adapter.name
+                    },
+                    if gpu.has_f16() { ", shader-f16" } else { "" }
+                );
+                monologue::backend::gpu::Gpu::share(&options, std::sync::Arc::new(gpu));
+                let load = LoadOptions {
+                    backend: Backend::Wgpu(options),
+                    ..LoadOptions::default()
+                };
+                WebChat::load_with(&bytes, &name, &load, described).map_err(js_error)?
+            }
+            other => {
+                return Err(JsError::new(&format!(
+                    "unknown backend {other:?}: use \"cpu\" or \"webgpu\""
+                )))
+            }
+        };
+        Ok(Engine {
+            chat: Rc::new(RefCell::new(chat)),
+        })
     }
 
     /// The model and backend, as JSON.
-    pub fn summary(&self) -> String {
-        to_json(&self.chat.summary())
+    pub fn summary(&self) -> Result<String, JsError> {
+        Ok(to_json(&self.chat()?.summary()))
     }
 
     /// A new conversation with an optional system message.
     #[wasm_bindgen(js_name = newChat)]
-    pub fn new_chat(&mut self, system: Option<String>) -> Result<(), JsError> {
-        self.chat.new_chat(system.as_deref()).map_err(js_error)
+    pub fn new_chat(&self, system: Option<String>) -> Result<(), JsError> {
+        self.chat()?.new_chat(system.as_deref()).map_err(js_error)
     }
 
     /// Forget the conversation, keeping its system message.
-    pub fn reset(&mut self) {
-        self.chat.reset();
+    pub fn reset(&self) -> Result<(), JsError> {
+        self.chat()?.reset();
+        Ok(())
+    }
+
+    /// The conversation so far as JSON (to move it to another engine).
+    pub fn messages(&self) -> Result<String, JsError> {
+        Ok(to_json(&self.chat()?.messages()))
+    }
+
+    /// Continue a conversation that [`Engine::messages`] gave.
+    pub fn restore(&self, messages: &str) -> Result<(), JsError> {
+        let messages = serde_json::from_str(messages)
+            .map_err(|e| JsError::new(&format!("bad messages: {e}")))?;
+        self.chat()?.restore(messages);
+        Ok(())
     }
 
     /// Start a reply to `text`. `options` is JSON (see [`SendOptions`]).
-    pub fn send(&mut self, text: &str, options: &str) -> Result<(), JsError> {
+    pub fn send(&self, text: &str, options: &str) -> Result<(), JsError> {
         let options: SendOptions = if options.trim().is_empty() {
             SendOptions::default()
         } else {
             serde_json::from_str(options)
                 .map_err(|e| JsError::new(&format!("bad send options: {e}")))?
         };
-        self.chat.send(text, &options).map_err(js_error)
+        self.chat()?.send(text, &options).map_err(js_error)
     }
 
-    /// One token of the reply, as JSON `{pieces, done, tokens, reasoning_tokens}`.
-    pub fn step(&mut self) -> Result<String, JsError> {
-        self.chat.step().map(|r| to_json(&r)).map_err(js_error)
+    /// One token of the reply: a promise of JSON
+    /// `{pieces, done, tokens, reasoning_tokens}`.
+    pub fn step(&self) -> js_sys::Promise {
+        let chat = self.chat.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let report = step(&chat).await.map_err(JsValue::from)?;
+            Ok(JsValue::from_str(&report))
+        })
     }
 
     /// Stop the reply after the token already streamed.
-    pub fn stop(&mut self) {
-        self.chat.stop();
+    pub fn stop(&self) -> Result<(), JsError> {
+        self.chat()?.stop();
+        Ok(())
     }
 
     /// Close the reply: JSON `{pieces, stats}`.
-    pub fn finish(&mut self) -> Result<String, JsError> {
-        let (pieces, stats) = self.chat.finish().map_err(js_error)?;
+    pub fn finish(&self) -> Result<String, JsError> {
+        let (pieces, stats) = self.chat()?.finish().map_err(js_error)?;
         Ok(to_json(
             &serde_json::json!({ "pieces": pieces, "stats": stats }),
         ))
     }
+
+    fn chat(&self) -> Result<std::cell::RefMut<'_, WebChat>, JsError> {
+        self.chat
+            .try_borrow_mut()
+            .map_err(|_| JsError::new("the engine is busy with a step: await it first"))
+    }
+}
+
+/// One step; on the GPU the chat is released while the result is awaited.
+async fn step(chat: &RefCell<WebChat>) -> Result<String, JsError> {
+    let busy = || JsError::new("the engine is busy with a step: await it first");
+    let on_gpu = chat.try_borrow().map_err(|_| busy())?.on_gpu();
+    if !on_gpu {
+        let report = chat.try_borrow_mut().map_err(|_| busy())?.step();
+        return report.map(|r| to_json(&r)).map_err(js_error);
+    }
+    let submitted = chat.try_borrow_mut().map_err(|_| busy())?.submit_step();
+    let report = match submitted.map_err(js_error)? {
+        Some(s) => {
+            let next = s.readback.read().await;
+            chat.try_borrow_mut()
+                .map_err(|_| busy())?
+                .accept_step(&s.feed, next, s.started_ns)
+        }
+        // Done (or stopped): a step with nothing to feed says so.
+        None => chat.try_borrow_mut().map_err(|_| busy())?.step(),
+    };
+    report.map(|r| to_json(&r)).map_err(js_error)
 }
 
 /// Compares this build's quantized dot products with the scalar reference

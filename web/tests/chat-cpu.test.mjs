@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { root, startServer, launchBrowser, openChat, ask, setSettings, nativeGreedyReply, screenshot } from "./harness.mjs";
+import { root, startServer, launchBrowser, openChat, ask, setSettings, nativeGreedyReply, screenshot, waitForReply } from "./harness.mjs";
 
 let server;
 let browser;
@@ -118,7 +118,7 @@ test("stop halts generation within a token or two", async () => {
   }, null, { timeout: 120_000 });
   const shownAtStop = await page.evaluate(() => window.monologue.tokens);
   await page.click("[data-testid=stop]");
-  await page.locator("[data-testid=message-assistant][data-done=true]").last().waitFor({ timeout: 60_000 });
+  await waitForReply(page);
   const stats = await page.evaluate(() => window.monologue.lastStats);
   assert.equal(stats.stop, "cancelled");
   assert.ok(stats.generated_tokens - shownAtStop <= 2, `stopped at ${shownAtStop}, ended at ${stats.generated_tokens}`);

@@ -91,6 +91,27 @@ export async function openChat(context, url, { expectReady = true } = {}) {
   return page;
 }
 
+// Waits until the newest assistant message is finished.
+export async function waitForReply(page, timeout = 300_000) {
+  await page.waitForFunction(
+    () => {
+      const replies = document.querySelectorAll("[data-testid=message-assistant]");
+      return replies.length > 0 && replies[replies.length - 1].dataset.done === "true";
+    },
+    null,
+    { timeout },
+  );
+}
+
+// Serves worker.js with `prelude` run before it (to spy on or sabotage
+// WebGPU inside the worker); the original headers stay, COEP included.
+export async function prependToWorker(page, prelude) {
+  await page.route("**/worker.js", async (route) => {
+    const response = await route.fetch();
+    await route.fulfill({ response, body: prelude + (await response.text()) });
+  });
+}
+
 // Types a message, sends it and waits for the reply to finish.
 export async function ask(page, text, settings = {}) {
   await setSettings(page, settings);

@@ -22,6 +22,13 @@ fn model_path() -> PathBuf {
     path
 }
 
+/// Kernel profiling is process-wide: the tests take turns.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn load() -> WebChat {
     let bytes = std::fs::read(model_path()).unwrap();
     WebChat::load(&bytes, "SmolLM2-135M-Instruct.Q4_1.gguf").unwrap()
@@ -51,6 +58,7 @@ fn drive(chat: &mut WebChat) -> String {
 
 #[test]
 fn a_stepped_greedy_reply_equals_the_generation_loop() {
+    let _turn = one_at_a_time();
     let question = "What is the capital of France?";
     let mut chat = load();
     chat.send(question, &greedy(20)).unwrap();
@@ -81,6 +89,7 @@ fn a_stepped_greedy_reply_equals_the_generation_loop() {
 
 #[test]
 fn stop_ends_the_reply_after_the_token_already_streamed() {
+    let _turn = one_at_a_time();
     let mut chat = load();
     chat.send("Count from 1 to 100, separated by commas.", &greedy(200))
         .unwrap();
@@ -101,6 +110,7 @@ fn stop_ends_the_reply_after_the_token_already_streamed() {
 
 #[test]
 fn misuse_and_bad_input_are_clear_errors() {
+    let _turn = one_at_a_time();
     assert!(WebChat::load(b"GGUF\x03\x00", "short.gguf")
         .err()
         .unwrap()

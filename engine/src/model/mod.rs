@@ -107,6 +107,13 @@ pub trait Model: Send + Sync {
         Ok(crate::generate::top_k(&logits, k))
     }
 
+    /// A GPU model's asynchronous face: submit a forward pass now and await
+    /// its result (the browser cannot block on its GPU). None on the CPU.
+    #[cfg(feature = "gpu")]
+    fn gpu_submit(&self) -> Option<&dyn crate::backend::gpu::Submit> {
+        None
+    }
+
     /// The final norm and the unembedding applied to residual-stream rows
     /// `[rows, d_model]`: `[rows, vocab]` logits (the logit lens).
     fn unembed(&self, resid: &[f32]) -> Result<Vec<f32>>;

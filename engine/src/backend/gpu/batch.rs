@@ -157,7 +157,10 @@ impl<'a> Batch<'a> {
             .iter()
             .map(|d| bind_group(gpu, d, uniform.as_ref()))
             .collect();
-        let result = match (self.profiling, gpu.timestamps) {
+        // Timed submissions wait for the GPU, which a browser cannot do;
+        // there the caller times each whole step instead.
+        let profiling = self.profiling && !cfg!(target_arch = "wasm32");
+        let result = match (profiling, gpu.timestamps) {
             (false, _) => self.submit_plain(&groups),
             (true, true) => self.submit_timed(&groups),
             (true, false) => self.submit_wall_timed(&groups),

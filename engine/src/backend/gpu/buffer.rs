@@ -105,14 +105,38 @@ impl Gpu {
     /// Maps a MAP_READ buffer once the queue is idle and copies out its first
     /// `bytes` bytes.
     pub(crate) fn read_mapped(&self, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
-        let (tx, rx) = std::sync::mpsc::channel();
+        if cfg!(target_arch = "wasm32") {
+            // The browser maps buffers from its event loop, which a blocking
+            // wait would never let run.
+            return Err(Error::Invalid(
+                "in the browser, GPU results are read asynchronously (forward passes go through gpu_submit)".into(),
+            ));
+        }
+        pollster::block_on(self.read_mapped_async(staging, bytes))
+    }
+
+    /// [`Gpu::read_mapped`] as a future: on native the device is polled
+    /// until the map completes; in the browser the page's event loop
+    /// completes it while the caller awaits.
+    pub(crate) async fn read_mapped_async(
+        &self,
+        staging: &wgpu::Buffer,
+        bytes: u64,
+    ) -> Result<Vec<u8>> {
+        let (sender, receiver) = futures_channel::oneshot::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
+            let _ = sender.send(r);
         });
-        self.wait()?;
-        rx.recv()
-            .map_err(|_| Error::Invalid("the GPU dropped a read-back".into()))?
-            .map_err(|e| Error::Invalid(format!("reading back from the GPU: {e}")))?;
+        if !cfg!(target_arch = "wasm32") {
+            self.wait()?;
+        }
+        let mapped = receiver
+            .await
+            .map_err(|_| Error::Invalid("the GPU dropped a read-back".into()))?;
+        if let Err(e) = mapped {
+            self.check_errors()?;
+            return Err(Error::Invalid(format!("reading back from the GPU: {e}")));
+        }
         let out = {
             let view = staging
                 .get_mapped_range(..)

@@ -23,11 +23,16 @@ pub struct Gpu {
     /// Validation and out-of-memory errors the device reported, waiting to
     /// be returned by the next call that checks.
     errors: Arc<Mutex<Vec<String>>>,
+    /// Why the device was lost, once it is.
+    lost: Arc<Mutex<Option<String>>>,
     /// The kernels' parameters, reused by every submission (grown when a
     /// batch needs more): writes to it are ordered after the work already
     /// submitted, so reuse is safe, and decoding allocates nothing per token.
     uniforms: Mutex<Option<wgpu::Buffer>>,
 }
+
+/// The GPUs opened so far, by the options that chose them.
+static OPEN: Mutex<Vec<(GpuOptions, Arc<Gpu>)>> = Mutex::new(Vec::new());
 
 /// An adapter, as `Gpu::adapter` describes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,10 +103,24 @@ impl Gpu {
                 }
             }
         };
-        Self::from_adapter(adapter, options)
+        pollster::block_on(Self::open_adapter(adapter, options))
     }
 
-    fn from_adapter(adapter: wgpu::Adapter, options: &GpuOptions) -> Result<Gpu> {
+    /// Opens the browser's WebGPU adapter (`navigator.gpu`): wgpu's
+    /// futures resolve through the page's event loop there, so this is
+    /// async where [`Gpu::open`] blocks.
+    pub async fn open_async(options: &GpuOptions) -> Result<Gpu> {
+        let adapter = instance()
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Invalid(format!("no WebGPU adapter: {e}")))?;
+        Self::open_adapter(adapter, options).await
+    }
+
+    async fn open_adapter(adapter: wgpu::Adapter, options: &GpuOptions) -> Result<Gpu> {
         let info = adapter.get_info();
         let available = adapter.features();
         // Two optional features, each with a fallback: timestamp queries
@@ -121,15 +140,17 @@ impl Gpu {
             max_buffer_size: offered.max_buffer_size,
             ..wgpu::Limits::default()
         };
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("monologue"),
-            required_features: features,
-            required_limits: limits.clone(),
-            experimental_features: wgpu::ExperimentalFeatures::disabled(),
-            memory_hints: wgpu::MemoryHints::Performance,
-            trace: wgpu::Trace::Off,
-        }))
-        .map_err(|e| Error::Invalid(format!("opening the GPU {:?}: {e}", info.name)))?;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("monologue"),
+                required_features: features,
+                required_limits: limits.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| Error::Invalid(format!("opening the GPU {:?}: {e}", info.name)))?;
         // wgpu's default is to panic on a device error; keep them instead
         // and return them as errors.
         let errors = Arc::new(Mutex::new(Vec::new()));
@@ -139,6 +160,14 @@ impl Gpu {
                 .unwrap_or_else(|e| e.into_inner())
                 .push(e.to_string());
         }));
+        // A lost device (driver reset, the browser reclaiming the GPU) fails
+        // every later call with the reason, so callers can fall back.
+        let lost = Arc::new(Mutex::new(None));
+        let on_lost = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            *on_lost.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(format!("{message} ({reason:?})"));
+        });
         Ok(Gpu {
             device,
             queue,
@@ -149,6 +178,7 @@ impl Gpu {
             shaders: Default::default(),
             pool: Default::default(),
             errors,
+            lost,
             uniforms: Mutex::new(None),
         })
     }
@@ -156,7 +186,6 @@ impl Gpu {
     /// The GPU for `options`, opened once per process and shared by every
     /// model loaded on it.
     pub fn shared(options: &GpuOptions) -> Result<Arc<Gpu>> {
-        static OPEN: Mutex<Vec<(GpuOptions, Arc<Gpu>)>> = Mutex::new(Vec::new());
         let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((_, gpu)) = open.iter().find(|(o, _)| o == options) {
             return Ok(gpu.clone());
@@ -164,6 +193,15 @@ impl Gpu {
         let gpu = Arc::new(Gpu::open(options)?);
         open.push((options.clone(), gpu.clone()));
         Ok(gpu)
+    }
+
+    /// Makes `gpu`, opened with [`Gpu::open_async`], the one [`Gpu::shared`]
+    /// gives for `options` (a browser cannot open it synchronously), in
+    /// place of any earlier one (a lost device's replacement).
+    pub fn share(options: &GpuOptions, gpu: Arc<Gpu>) {
+        let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+        open.retain(|(o, _)| o != options);
+        open.push((options.clone(), gpu));
     }
 
     /// A uniform buffer of at least `bytes`, the same one each time unless
@@ -198,8 +236,16 @@ impl Gpu {
         self.f16
     }
 
+    /// Why the device was lost, if it was.
+    pub fn lost(&self) -> Option<String> {
+        self.lost.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// The first error the device reported since the last check, if any.
     pub(crate) fn check_errors(&self) -> Result<()> {
+        if let Some(why) = self.lost() {
+            return Err(Error::Invalid(format!("the GPU device was lost: {why}")));
+        }
         let mut errors = self.errors.lock().unwrap_or_else(|e| e.into_inner());
         let first = errors.drain(..).next();
         match first {

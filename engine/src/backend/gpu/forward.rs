@@ -8,8 +8,10 @@ use super::device::Gpu;
 use super::kernels;
 use super::weight::GpuWeight;
 use crate::error::{Error, Result};
+use crate::generate::{Need, Next};
 use crate::model::{Logits, ModelInfo, State};
 use std::ops::Range;
+use std::sync::Arc;
 
 /// A model whose forward pass is recorded into a [`Batch`].
 pub(super) trait Recorded: Sync {
@@ -156,7 +158,7 @@ fn check_ids(m: &ModelInfo, tokens: &[u32]) -> Result<()> {
 }
 
 /// One submission: `ids` at positions `pos0…`. Returns the bytes of what
-/// was asked for: f32 logits, or one u32 argmax.
+/// was asked for (f32 logits, one u32 argmax, or the top k), read back.
 fn run_chunk(
     m: &impl Recorded,
     cache: &mut GpuCache,
@@ -164,6 +166,22 @@ fn run_chunk(
     ids: &[u32],
     want: Want,
 ) -> Result<Vec<u8>> {
+    let bytes = submit_chunk(m, cache, pos0, ids, want)?;
+    if bytes == 0 {
+        return Ok(Vec::new());
+    }
+    m.gpu().read_mapped(&cache.scratch.readback, bytes)
+}
+
+/// Records and submits one chunk; what was asked for waits in the
+/// scratch's read-back buffer. Returns its size in bytes.
+fn submit_chunk(
+    m: &impl Recorded,
+    cache: &mut GpuCache,
+    pos0: usize,
+    ids: &[u32],
+    want: Want,
+) -> Result<u64> {
     let gpu = m.gpu();
     let vocab = m.shape().vocab_size;
     let t = ids.len();
@@ -206,8 +224,87 @@ fn run_chunk(
     }
     b.submit()?;
     cache.len = pos0 + t;
-    if bytes == 0 {
-        return Ok(Vec::new());
+    Ok(bytes)
+}
+
+/// A forward pass submitted to the GPU whose result is not read yet. The
+/// browser cannot block on the GPU, so it awaits [`Readback::read`] while
+/// its event loop runs; native code may await it too.
+pub struct Readback {
+    gpu: Arc<Gpu>,
+    buffer: wgpu::Buffer,
+    bytes: u64,
+    need: Need,
+}
+
+impl Readback {
+    /// What the generation loop asked for, once the GPU is done.
+    pub async fn read(self) -> Result<Next> {
+        let bytes = self.gpu.read_mapped_async(&self.buffer, self.bytes).await?;
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
+        Ok(match self.need {
+            Need::Argmax => Next::Chosen(words[0]),
+            Need::TopK(k) => Next::TopK(
+                (0..k)
+                    .map(|j| (words[j], f32::from_bits(words[k + j])))
+                    .collect(),
+            ),
+            Need::Logits => Next::Logits(bytemuck::pod_collect_to_vec(&bytes)),
+        })
     }
-    gpu.read_mapped(&cache.scratch.readback, bytes)
+}
+
+/// A GPU model's asynchronous face (see [`crate::model::Model::gpu_submit`]).
+pub trait Submit {
+    /// Feeds `tokens` and submits the work that yields what `need` asks of
+    /// the last one; the state already counts them when this returns.
+    fn submit(&self, state: &mut State, tokens: &[u32], need: Need) -> Result<Readback>;
+}
+
+/// [`Submit::submit`] for a recorded model.
+pub(super) fn submit(
+    m: &impl Recorded,
+    gpu: &Arc<Gpu>,
+    state: &mut State,
+    tokens: &[u32],
+    need: Need,
+) -> Result<Readback> {
+    check_ids(m.shape(), tokens)?;
+    if tokens.is_empty() {
+        return Err(Error::Invalid("no tokens to feed".into()));
+    }
+    let vocab = m.shape().vocab_size;
+    let need = match need {
+        Need::TopK(k) if k == 0 || k.min(vocab) > kernels::MAX_TOP_K => {
+            return Err(Error::Invalid(format!(
+                "top-k read-back: k = {k} must be between 1 and {}",
+                kernels::MAX_TOP_K
+            )))
+        }
+        Need::TopK(k) => Need::TopK(k.min(vocab)),
+        other => other,
+    };
+    let submitted = state.run_guarded(tokens, |state, pos0| {
+        let cache = GpuCache::of(state)?;
+        let chunk = cache.chunk;
+        let n_chunks = tokens.len().div_ceil(chunk);
+        let mut bytes = 0;
+        for (i, ids) in tokens.chunks(chunk).enumerate() {
+            let want = match (i + 1 == n_chunks, need) {
+                (false, _) => Want::Nothing,
+                (true, Need::Argmax) => Want::Argmax,
+                (true, Need::TopK(k)) => Want::TopK(k),
+                (true, Need::Logits) => Want::Logits(ids.len() - 1..ids.len()),
+            };
+            bytes = submit_chunk(m, cache, pos0 + i * chunk, ids, want)?;
+        }
+        Ok(Some(Readback {
+            gpu: gpu.clone(),
+            buffer: cache.scratch.readback.clone(),
+            bytes,
+            need,
+        }))
+    })?;
+    // run_guarded gives None only for no tokens, refused above.
+    submitted.ok_or_else(|| Error::Invalid("no tokens to feed".into()))
 }

@@ -146,6 +146,10 @@ impl Model for GpuGpt2 {
         forward::forward_argmax(self, state, tokens)
     }
 
+    fn gpu_submit(&self) -> Option<&dyn forward::Submit> {
+        Some(self)
+    }
+
     fn forward_top_k(
         &self,
         state: &mut State,
@@ -231,5 +235,16 @@ impl Recorded for GpuGpt2 {
         kernels::layernorm(
             b, &s.x, &n.weight, &n.bias, &s.normed, t, c.d_model, c.norm_eps,
         )
+    }
+}
+
+impl forward::Submit for GpuGpt2 {
+    fn submit(
+        &self,
+        state: &mut State,
+        tokens: &[u32],
+        need: crate::generate::Need,
+    ) -> Result<forward::Readback> {
+        forward::submit(self, &self.gpu, state, tokens, need)
     }
 }

@@ -131,6 +131,10 @@ impl Model for GpuLlama {
         forward::forward_argmax(self, state, tokens)
     }
 
+    fn gpu_submit(&self) -> Option<&dyn forward::Submit> {
+        Some(self)
+    }
+
     fn forward_top_k(
         &self,
         state: &mut State,
@@ -225,5 +229,16 @@ impl Recorded for GpuLlama {
             c.d_model,
             c.norm_eps,
         )
+    }
+}
+
+impl forward::Submit for GpuLlama {
+    fn submit(
+        &self,
+        state: &mut State,
+        tokens: &[u32],
+        need: crate::generate::Need,
+    ) -> Result<forward::Readback> {
+        forward::submit(self, &self.gpu, state, tokens, need)
     }
 }

@@ -17,7 +17,7 @@ pub mod batch;
 pub mod buffer;
 mod cache;
 pub mod device;
-mod forward;
+pub mod forward;
 pub mod gpt2;
 pub mod kernels;
 pub mod llama;
@@ -27,6 +27,7 @@ pub mod weight;
 
 pub use crate::backend::GpuOptions;
 pub use device::{AdapterSummary, Gpu};
+pub use forward::{Readback, Submit};
 pub use gpt2::GpuGpt2;
 pub use llama::GpuLlama;
 pub use weight::GpuWeight;

@@ -1,0 +1,122 @@
+// The chat page on WebGPU: headless Chromium's SwiftShader adapter runs our
+// WGSL kernels (slowly: it is a CPU pretending to be a GPU, so replies here
+// are short). Greedy replies must equal the native CLI's on its wgpu
+// backend; a GPU that fails to open, or is lost mid-reply, must leave a
+// clear message and a chat that goes on on the CPU.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { startServer, launchBrowser, openChat, ask, setSettings, screenshot, monologue, waitForReply, prependToWorker } from "./harness.mjs";
+
+let server;
+let browser;
+let page;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser({ webgpu: true });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.stop();
+});
+
+// The native CLI's greedy chat reply on its wgpu backend (lavapipe in CI).
+function nativeGpuGreedyReply(text, maxTokens) {
+  const out = execFileSync(
+    monologue,
+    ["generate", "--backend", "wgpu", "--chat", "--greedy", "--max-tokens", String(maxTokens), "--json", "--prompt", text],
+    { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] },
+  );
+  return JSON.parse(out).tokens;
+}
+
+test("the model loads on WebGPU and a greedy reply equals the native GPU backend's", async () => {
+  page = await openChat(browser.context, server.url);
+  assert.match(await page.locator("[data-testid=backend]").textContent(), /^webgpu /);
+  const prompt = "What is the capital of France?";
+  const stats = await ask(page, prompt, { temperature: 0, maxTokens: 12, think: false });
+  assert.deepEqual(stats.token_ids, nativeGpuGreedyReply(prompt, 12));
+  assert.equal(stats.backend, await page.locator("[data-testid=backend]").textContent());
+  assert.ok(stats.kernels.some((k) => k.backend === "webgpu"), "the reply's passes are timed");
+  await screenshot(page, "chat-webgpu");
+});
+
+test("on WebGPU, think mode folds the reasoning when the answer starts", async () => {
+  const stats = await ask(page, "And of Italy?", { temperature: 0, maxTokens: 3, think: true, thinkBudget: 4 });
+  assert.equal(stats.reasoning_tokens, 4);
+  const thinking = page.locator("[data-testid=thinking]").last();
+  assert.equal(await thinking.evaluate((d) => d.open), false);
+  assert.equal(await page.locator("[data-testid=thinking-summary]").last().textContent(), "Thought for 4 tokens");
+  assert.ok((await page.locator("[data-testid=reasoning]").last().textContent()).length > 0);
+});
+
+test("on WebGPU, stop halts generation within a token or two", async () => {
+  await setSettings(page, { temperature: 0, maxTokens: 200, think: false });
+  await page.fill("[data-testid=input]", "Count from 1 to 100, separated by commas.");
+  await page.click("[data-testid=send]");
+  await page.waitForFunction(() => window.monologue.tokens >= 2, null, { timeout: 300_000 });
+  const atStop = await page.evaluate(() => window.monologue.tokens);
+  await page.click("[data-testid=stop]");
+  await waitForReply(page);
+  const stats = await page.evaluate(() => window.monologue.lastStats);
+  assert.equal(stats.stop, "cancelled");
+  assert.ok(stats.generated_tokens - atStop <= 2, `stopped at ${atStop}, ended at ${stats.generated_tokens}`);
+});
+
+test("on WebGPU, a reload takes the model from the browser cache", async () => {
+  const downloads = server.modelDownloads();
+  await page.reload();
+  await page.waitForFunction(() => window.monologue?.ready, null, { timeout: 300_000 });
+  assert.equal(await page.evaluate(() => window.monologue.fromCache), true);
+  assert.equal(server.modelDownloads(), downloads);
+  assert.match(await page.locator("[data-testid=backend]").textContent(), /^webgpu /);
+});
+
+test("a GPU lost mid-reply is reported and the reply is written on the CPU", async () => {
+  // Keep a handle on the device the engine opens, to destroy it later.
+  await prependToWorker(
+    page,
+    `
+      const requestDevice = GPUAdapter.prototype.requestDevice;
+      GPUAdapter.prototype.requestDevice = async function (...args) {
+        const device = await requestDevice.apply(this, args);
+        self.loseDeviceForTest = () => device.destroy();
+        return device;
+      };
+    `,
+  );
+  await page.reload();
+  await page.waitForFunction(() => window.monologue?.ready, null, { timeout: 300_000 });
+  assert.match(await page.locator("[data-testid=backend]").textContent(), /^webgpu /);
+  await setSettings(page, { temperature: 0, maxTokens: 8, think: false });
+  await page.fill("[data-testid=input]", "What is the capital of France?");
+  await page.click("[data-testid=send]");
+  await page.waitForFunction(() => window.monologue.tokens >= 1, null, { timeout: 300_000 });
+  await page.workers()[0].evaluate(() => self.loseDeviceForTest());
+  await waitForReply(page);
+  assert.match(await page.locator("[data-testid=notice]").textContent(), /GPU .*lost.*continues on the CPU/);
+  assert.match(await page.locator("[data-testid=backend]").textContent(), /^cpu /);
+  const stats = await page.evaluate(() => window.monologue.lastStats);
+  assert.equal(stats.backend, "cpu (wasm, SIMD128)");
+  assert.ok(stats.answer.length > 0);
+  await page.unroute("**/worker.js");
+});
+
+test("a WebGPU device that cannot be opened is explained, and the chat runs on the CPU", async () => {
+  await prependToWorker(
+    page,
+    `
+      GPUAdapter.prototype.requestDevice = async () => {
+        throw new DOMException("the test refuses to create a device", "OperationError");
+      };
+    `,
+  );
+  await page.reload();
+  await page.waitForFunction(() => window.monologue?.ready, null, { timeout: 300_000 });
+  assert.match(await page.locator("[data-testid=notice]").textContent(), /^WebGPU failed \(.*refuses to create a device.*\), so the model runs on the CPU\.$/);
+  assert.match(await page.locator("[data-testid=backend]").textContent(), /^cpu /);
+  await page.unroute("**/worker.js");
+});
