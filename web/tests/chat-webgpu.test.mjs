@@ -16,6 +16,7 @@ let page;
 before(async () => {
   server = await startServer();
   browser = await launchBrowser({ webgpu: true });
+  page = await openChat(browser.context, server.url);
 });
 
 after(async () => {
@@ -34,7 +35,6 @@ function nativeGpuGreedyReply(text, maxTokens) {
 }
 
 test("the model loads on WebGPU and a greedy reply equals the native GPU backend's", async () => {
-  page = await openChat(browser.context, server.url);
   assert.match(await page.locator("[data-testid=backend]").textContent(), /^webgpu /);
   const prompt = "What is the capital of France?";
   const stats = await ask(page, prompt, { temperature: 0, maxTokens: 12, think: false });
@@ -97,7 +97,7 @@ test("a GPU lost mid-reply is reported and the reply is written on the CPU", asy
   await page.waitForFunction(() => window.monologue.tokens >= 1, null, { timeout: 300_000 });
   await page.workers()[0].evaluate(() => self.loseDeviceForTest());
   await waitForReply(page);
-  assert.match(await page.locator("[data-testid=notice]").textContent(), /GPU .*lost.*continues on the CPU/);
+  assert.match(await page.locator("[data-testid=notice]").textContent(), /^The GPU failed \(.*(lost|GPU stopped answering).*\); the chat continues on the CPU\.$/);
   assert.match(await page.locator("[data-testid=backend]").textContent(), /^cpu /);
   const stats = await page.evaluate(() => window.monologue.lastStats);
   assert.equal(stats.backend, "cpu (wasm, SIMD128)");
@@ -116,7 +116,7 @@ test("a WebGPU device that cannot be opened is explained, and the chat runs on t
   );
   await page.reload();
   await page.waitForFunction(() => window.monologue?.ready, null, { timeout: 300_000 });
-  assert.match(await page.locator("[data-testid=notice]").textContent(), /^WebGPU failed \(.*refuses to create a device.*\), so the model runs on the CPU\.$/);
+  assert.match(await page.locator("[data-testid=notice]").textContent(), /^WebGPU failed \(opening the GPU: OperationError: the test refuses to create a device\), so the model runs on the CPU\.$/);
   assert.match(await page.locator("[data-testid=backend]").textContent(), /^cpu /);
   await page.unroute("**/worker.js");
 });

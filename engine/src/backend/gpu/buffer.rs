@@ -135,7 +135,9 @@ impl Gpu {
             .map_err(|_| Error::Invalid("the GPU dropped a read-back".into()))?;
         if let Err(e) = mapped {
             self.check_errors()?;
-            return Err(Error::Invalid(format!("reading back from the GPU: {e}")));
+            return Err(Error::Invalid(format!(
+                "the GPU stopped answering (a lost device?): reading back a result failed: {e}"
+            )));
         }
         let out = {
             let view = staging

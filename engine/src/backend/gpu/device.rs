@@ -58,6 +58,16 @@ fn summary(info: &wgpu::AdapterInfo) -> AdapterSummary {
     }
 }
 
+/// A browser error as wgpu shows it (`JsValue(OperationError: why\n
+/// stack)`) reduced to its first line; other messages unchanged.
+fn plain_message(message: &str) -> &str {
+    let inner = message
+        .strip_prefix("JsValue(")
+        .and_then(|m| m.strip_suffix(')'))
+        .unwrap_or(message);
+    inner.lines().next().unwrap_or(inner)
+}
+
 /// Best first: real GPUs before software ones.
 fn rank(kind: wgpu::DeviceType) -> u8 {
     match kind {
@@ -150,7 +160,17 @@ impl Gpu {
                 trace: wgpu::Trace::Off,
             })
             .await
-            .map_err(|e| Error::Invalid(format!("opening the GPU {:?}: {e}", info.name)))?;
+            .map_err(|e| {
+                let which = if info.name.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {:?}", info.name)
+                };
+                Error::Invalid(format!(
+                    "opening the GPU{which}: {}",
+                    plain_message(&e.to_string())
+                ))
+            })?;
         // wgpu's default is to panic on a device error; keep them instead
         // and return them as errors.
         let errors = Arc::new(Mutex::new(Vec::new()));
