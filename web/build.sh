@@ -30,7 +30,9 @@ fi
 # -Zbuild-std rebuilds the standard library for wasm32 (RUSTC_BOOTSTRAP lets
 # the stable compiler take the flag); SIMD128 is on for the whole build, std
 # included. Every browser with WebAssembly SIMD (all current ones) runs it.
+# No debug info: wasm-bindgen would strip it, and it slows the build.
 (cd "$root" && RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc CARGO_TARGET_DIR="$root/target/wasm" \
+  CARGO_PROFILE_RELEASE_DEBUG=false \
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128" \
   cargo build --release -p monologue-web --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort)
 

@@ -26,6 +26,10 @@ const page = (window.monologue = {
 });
 
 const worker = new Worker("worker.js", { type: "module" });
+// Stop as shared memory where the page is cross-origin isolated (serve-web
+// sends the headers): the worker sees it before its next token without
+// waiting for its message queue. The stop message is sent as well.
+const stopFlag = self.crossOriginIsolated ? new Int32Array(new SharedArrayBuffer(4)) : null;
 worker.onmessage = ({ data }) => handlers[data.type]?.(data);
 worker.onerror = (event) => showError(`The chat's worker failed: ${event.message || "it could not start"}.`);
 
@@ -257,13 +261,18 @@ $("input").addEventListener("keydown", (event) => {
     send();
   }
 });
-$("stop").addEventListener("click", () => worker.postMessage({ type: "stop" }));
+function requestStop() {
+  if (stopFlag) Atomics.store(stopFlag, 0, 1);
+  worker.postMessage({ type: "stop" });
+}
+
+$("stop").addEventListener("click", requestStop);
 $("new-chat").addEventListener("click", () => {
-  if (reply) worker.postMessage({ type: "stop" });
+  if (reply) requestStop();
   $("messages").replaceChildren();
   worker.postMessage({ type: "newChat", system: $("system").value });
 });
 // A changed system prompt starts a new conversation with it.
 $("system").addEventListener("change", () => $("new-chat").click());
 
-worker.postMessage({ type: "load", url: modelUrl, backend });
+worker.postMessage({ type: "load", url: modelUrl, backend, stopFlag });

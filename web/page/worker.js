@@ -1,7 +1,7 @@
 // The Web Worker that owns the engine. The page never blocks: loading and
 // generating happen here, and every token is posted back as it comes.
 //
-// Messages in:  {type: "load", url, backend}   fetch (or take from the cache) and load a model;
+// Messages in:  {type: "load", url, backend, stopFlag}   fetch (or take from the cache) and load a model;
 //                                              backend "auto" (WebGPU when there is an adapter), "webgpu" or "cpu"
 //               {type: "send", text, options}  start a reply
 //               {type: "stop"}                 end the reply after the current token
@@ -22,12 +22,18 @@ let stopRequested = false;
 let replying = false;
 // The model file, kept to move to the CPU if the GPU fails.
 let model = null;
+// A new chat asked for while a reply was being written.
+let pendingNewChat = null;
+// The page's shared stop flag (an Int32Array over a SharedArrayBuffer), if
+// it is cross-origin isolated.
+let stopFlag = null;
 
 const post = (message) => self.postMessage(message);
 
 self.onmessage = async ({ data }) => {
   switch (data.type) {
     case "load":
+      stopFlag = data.stopFlag || null;
       await load(data.url, data.backend || "auto");
       break;
     case "send":
@@ -37,12 +43,12 @@ self.onmessage = async ({ data }) => {
       stopRequested = true;
       break;
     case "newChat":
-      if (engine) {
-        try {
-          engine.newChat(data.system || undefined);
-        } catch (e) {
-          post({ type: "error", during: "chat", message: messageOf(e) });
-        }
+      // Mid-reply, the reply stops first and the new chat starts after it.
+      if (replying) {
+        stopRequested = true;
+        pendingNewChat = { system: data.system };
+      } else {
+        newChat(data.system);
       }
       break;
   }
@@ -106,6 +112,7 @@ async function reply(text, options) {
   }
   replying = true;
   stopRequested = false;
+  if (stopFlag) Atomics.store(stopFlag, 0, 0);
   try {
     await run(text, options);
   } catch (e) {
@@ -125,6 +132,19 @@ async function reply(text, options) {
     }
   } finally {
     replying = false;
+    if (pendingNewChat) {
+      newChat(pendingNewChat.system);
+      pendingNewChat = null;
+    }
+  }
+}
+
+function newChat(system) {
+  if (!engine) return;
+  try {
+    engine.newChat(system || undefined);
+  } catch (e) {
+    post({ type: "error", during: "chat", message: messageOf(e) });
   }
 }
 
@@ -135,7 +155,7 @@ async function run(text, options) {
     for (;;) {
       // Let queued messages (a stop) in before each token.
       await yieldToEventLoop();
-      if (stopRequested) engine.stop();
+      if (stopRequested || (stopFlag && Atomics.load(stopFlag, 0) === 1)) engine.stop();
       const step = JSON.parse(await engine.step());
       if (step.pieces.length > 0 || step.done) {
         post({ type: "pieces", pieces: step.pieces, tokens: step.tokens, reasoningTokens: step.reasoning_tokens });

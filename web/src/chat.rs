@@ -168,8 +168,7 @@ impl WebChat {
     /// Continue `messages` (from [`messages`](Self::messages) of another
     /// chat) here.
     pub fn restore(&mut self, messages: Vec<Message>) {
-        self.stop();
-        self.turn = None;
+        self.abandon_reply();
         self.session.restore(messages);
     }
 
@@ -189,18 +188,30 @@ impl WebChat {
         }
     }
 
-    /// A new conversation, with an optional system message.
+    /// A new conversation, with an optional system message. A reply in
+    /// progress is dropped.
     pub fn new_chat(&mut self, system: Option<&str>) -> Result<()> {
-        self.stop();
+        self.abandon_reply();
         let system = system.map(str::trim).filter(|s| !s.is_empty());
         self.session = ChatSession::new(self.lm.clone(), system, Some(self.capacity))?;
         Ok(())
     }
 
-    /// Forget the conversation, keeping its system message.
+    /// Forget the conversation, keeping its system message. A reply in
+    /// progress is dropped.
     pub fn reset(&mut self) {
-        self.stop();
+        self.abandon_reply();
         self.session.reset();
+    }
+
+    /// Ends a reply in progress inside the conversation it belongs to, so
+    /// that nothing of it reaches the next one.
+    fn abandon_reply(&mut self) {
+        if let Some(mut turn) = self.turn.take() {
+            turn.cancel();
+            self.session.end(turn, &mut |_, _| {});
+            self.end_profile();
+        }
     }
 
     /// The user says `text`; the reply then comes through [`step`](Self::step).

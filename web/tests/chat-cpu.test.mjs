@@ -45,6 +45,9 @@ test("the model loads with visible progress, on the CPU path", async () => {
   assert.match(await page.locator("[data-testid=model-name]").textContent(), /^SmolLM2-135M-Instruct\.Q4_1\.gguf · 30 layers/);
   assert.equal(await page.evaluate(() => window.monologue.fromCache), false);
   assert.equal(server.modelDownloads(), 1);
+  // serve-web's COOP/COEP headers isolate the page: shared memory (the stop
+  // flag) and fine timers are available.
+  assert.equal(await page.evaluate(() => self.crossOriginIsolated), true);
 });
 
 test("a greedy reply streams and equals the native CLI's, token for token", async () => {
@@ -116,8 +119,13 @@ test("stop halts generation within a token or two", async () => {
     const answers = document.querySelectorAll("[data-testid=answer]");
     return answers.length && answers[answers.length - 1].textContent.split(/\s+/).length > 6;
   }, null, { timeout: 120_000 });
-  const shownAtStop = await page.evaluate(() => window.monologue.tokens);
-  await page.click("[data-testid=stop]");
+  // Read the count and click in one go, inside the page: the tokens shown
+  // when the person pressed stop.
+  const shownAtStop = await page.evaluate(() => {
+    const shown = window.monologue.tokens;
+    document.querySelector("[data-testid=stop]").click();
+    return shown;
+  });
   await waitForReply(page);
   const stats = await page.evaluate(() => window.monologue.lastStats);
   assert.equal(stats.stop, "cancelled");

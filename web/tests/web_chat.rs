@@ -138,3 +138,27 @@ fn misuse_and_bad_input_are_clear_errors() {
         .to_string()
         .contains("temperature"));
 }
+
+#[test]
+fn a_new_chat_mid_reply_leaves_nothing_of_it_behind() {
+    let _turn = one_at_a_time();
+    let mut chat = load();
+    chat.send("Count from 1 to 100, separated by commas.", &greedy(50))
+        .unwrap();
+    chat.step().unwrap();
+    chat.step().unwrap();
+    chat.new_chat(Some("You are terse.")).unwrap();
+    let messages = chat.messages();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0].role, "system");
+    assert!(chat
+        .step()
+        .unwrap_err()
+        .to_string()
+        .contains("send a message first"));
+    chat.send("Hi", &greedy(3)).unwrap();
+    drive(&mut chat);
+    chat.finish().unwrap();
+    let roles: Vec<String> = chat.messages().into_iter().map(|m| m.role).collect();
+    assert_eq!(roles, ["system", "user", "assistant"]);
+}
