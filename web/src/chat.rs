@@ -6,7 +6,7 @@
 
 use monologue::backend::gpu::Readback;
 use monologue::chat_session::{ChatSession, Turn, TurnOptions};
-use monologue::generate::{Message, Next, SamplerConfig, StopReason, TextKind};
+use monologue::generate::{Message, Next, SamplerConfig, TextKind};
 use monologue::language_model::LanguageModel;
 use monologue::model::LoadOptions;
 use monologue::profile::{self, KernelRecord, SummaryRow};
@@ -272,19 +272,10 @@ impl WebChat {
                 pieces.push(piece(text, kind));
             });
             if let Err(e) = result {
-                // The session took the message back; the turn is over.
-                self.turn = None;
-                self.end_profile();
-                return Err(e);
+                return Err(self.failed(e));
             }
         }
-        let progress = turn.progress();
-        Ok(StepReport {
-            pieces,
-            done: turn.is_done(),
-            tokens: progress.tokens.len(),
-            reasoning_tokens: progress.reasoning_tokens,
-        })
+        Ok(report(turn, pieces))
     }
 
     /// The GPU half of a step: submits the next forward pass and returns
@@ -344,17 +335,16 @@ impl WebChat {
             pieces.push(piece(text, kind));
         });
         if let Err(e) = result {
-            self.turn = None;
-            self.end_profile();
-            return Err(e);
+            return Err(self.failed(e));
         }
-        let progress = turn.progress();
-        Ok(StepReport {
-            pieces,
-            done: turn.is_done(),
-            tokens: progress.tokens.len(),
-            reasoning_tokens: progress.reasoning_tokens,
-        })
+        Ok(report(turn, pieces))
+    }
+
+    /// A step failed: the session took the message back and the turn is over.
+    fn failed(&mut self, e: Error) -> Error {
+        self.turn = None;
+        self.end_profile();
+        e
     }
 
     /// Ends the reply after the token already streamed.
@@ -376,7 +366,7 @@ impl WebChat {
         let kernels = self.end_profile();
         let t = &generation.timings;
         let stats = ReplyStats {
-            stop: stop_name(generation.stop),
+            stop: generation.stop.name(),
             prompt_tokens: t.prompt_tokens,
             generated_tokens: t.generated_tokens,
             reasoning_tokens: generation.reasoning_tokens,
@@ -411,8 +401,15 @@ fn piece(text: &str, kind: TextKind) -> Piece {
     }
 }
 
-fn stop_name(stop: StopReason) -> &'static str {
-    stop.name()
+/// What a step reports once `pieces` have streamed.
+fn report(turn: &Turn, pieces: Vec<Piece>) -> StepReport {
+    let progress = turn.progress();
+    StepReport {
+        pieces,
+        done: turn.is_done(),
+        tokens: progress.tokens.len(),
+        reasoning_tokens: progress.reasoning_tokens,
+    }
 }
 
 /// The CPU path and its instruction set, as the page shows it.

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { root, startServer, launchBrowser, openChat, ask, setSettings, nativeGreedyReply, screenshot, waitForReply } from "./harness.mjs";
+import { root, startServer, launchBrowser, openChat, ask, setSettings, nativeGreedyReply, screenshot, waitForReply, pressStop } from "./harness.mjs";
 
 let server;
 let browser;
@@ -119,13 +119,7 @@ test("stop halts generation within a token or two", async () => {
     const answers = document.querySelectorAll("[data-testid=answer]");
     return answers.length && answers[answers.length - 1].textContent.split(/\s+/).length > 6;
   }, null, { timeout: 120_000 });
-  // Read the count and click in one go, inside the page: the tokens shown
-  // when the person pressed stop.
-  const shownAtStop = await page.evaluate(() => {
-    const shown = window.monologue.tokens;
-    document.querySelector("[data-testid=stop]").click();
-    return shown;
-  });
+  const shownAtStop = await pressStop(page);
   await waitForReply(page);
   const stats = await page.evaluate(() => window.monologue.lastStats);
   assert.equal(stats.stop, "cancelled");

@@ -6,8 +6,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { startServer, launchBrowser, openChat, ask, setSettings, screenshot, monologue, waitForReply, prependToWorker } from "./harness.mjs";
+import { startServer, launchBrowser, openChat, ask, setSettings, screenshot, nativeGreedyReply, waitForReply, prependToWorker, pressStop } from "./harness.mjs";
 
 let server;
 let browser;
@@ -39,21 +38,11 @@ after(async () => {
   server?.stop();
 });
 
-// The native CLI's greedy chat reply on its wgpu backend (lavapipe in CI).
-function nativeGpuGreedyReply(text, maxTokens) {
-  const out = execFileSync(
-    monologue,
-    ["generate", "--backend", "wgpu", "--chat", "--greedy", "--max-tokens", String(maxTokens), "--json", "--prompt", text],
-    { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] },
-  );
-  return JSON.parse(out).tokens;
-}
-
 test("the model loads on WebGPU and a greedy reply equals the native GPU backend's", async () => {
   assert.match(await page.locator("[data-testid=backend]").textContent(), /^webgpu /);
   const prompt = "What is the capital of France?";
   const stats = await ask(page, prompt, { temperature: 0, maxTokens: 10, think: false });
-  assert.deepEqual(stats.token_ids, nativeGpuGreedyReply(prompt, 10));
+  assert.deepEqual(stats.token_ids, nativeGreedyReply(prompt, 10, "wgpu"));
   assert.equal(stats.backend, await page.locator("[data-testid=backend]").textContent());
   assert.ok(stats.kernels.some((k) => k.backend === "webgpu"), "the reply's passes are timed");
   await screenshot(page, "chat-webgpu");
@@ -73,13 +62,7 @@ test("on WebGPU, stop halts generation within a token or two", async () => {
   await page.fill("[data-testid=input]", "Count from 1 to 100, separated by commas.");
   await page.click("[data-testid=send]");
   await page.waitForFunction(() => window.monologue.tokens >= 2, null, { timeout: 300_000 });
-  // Read the count and click in one go, inside the page: the tokens shown
-  // when the person pressed stop.
-  const atStop = await page.evaluate(() => {
-    const shown = window.monologue.tokens;
-    document.querySelector("[data-testid=stop]").click();
-    return shown;
-  });
+  const atStop = await pressStop(page);
   await waitForReply(page);
   const stats = await page.evaluate(() => window.monologue.lastStats);
   assert.equal(stats.stop, "cancelled");

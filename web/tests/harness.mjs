@@ -112,6 +112,16 @@ export async function prependToWorker(page, prelude) {
   });
 }
 
+// Presses stop; returns how many tokens the page showed at that moment (the
+// count is read and the button clicked in one go, inside the page).
+export async function pressStop(page) {
+  return page.evaluate(() => {
+    const shown = window.monologue.tokens;
+    document.querySelector("[data-testid=stop]").click();
+    return shown;
+  });
+}
+
 // Types a message, sends it and waits for the reply to finish.
 export async function ask(page, text, settings = {}) {
   await setSettings(page, settings);
@@ -130,12 +140,13 @@ export async function setSettings(page, { temperature, maxTokens, think, thinkBu
   if (thinkBudget !== undefined) await page.fill("[data-testid=think-budget]", String(thinkBudget));
 }
 
-// The native CLI's greedy chat reply, as token ids.
-export function nativeGreedyReply(text, maxTokens) {
+// The native CLI's greedy chat reply, as token ids (`backend`: its
+// --backend, e.g. "wgpu").
+export function nativeGreedyReply(text, maxTokens, backend = "cpu") {
   const out = execFileSync(
     monologue,
-    ["generate", "--chat", "--greedy", "--max-tokens", String(maxTokens), "--json", "--prompt", text],
-    { encoding: "utf8" },
+    ["generate", "--backend", backend, "--chat", "--greedy", "--max-tokens", String(maxTokens), "--json", "--prompt", text],
+    { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] },
   );
   return JSON.parse(out).tokens;
 }
