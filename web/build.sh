@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the browser chat into web/dist: the engine compiled to wasm32 with
-# SIMD128, its wasm-bindgen glue, the page, and the page's npm packages.
+# SIMD128 (twice: with WebGPU, and with threads), its wasm-bindgen glue,
+# the page, and the page's npm packages.
 # `monologue serve-web` serves the result.
 #
 # Needs Debian's rustc-web toolchain (rustup has no wasm32 target here) and
@@ -31,15 +32,35 @@ fi
 # the stable compiler take the flag); SIMD128 is on for the whole build, std
 # included. Every browser with WebAssembly SIMD (all current ones) runs it.
 # No debug info: wasm-bindgen would strip it, and it slows the build.
-(cd "$root" && RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc CARGO_TARGET_DIR="$root/target/wasm" \
-  CARGO_PROFILE_RELEASE_DEBUG=false \
-  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128" \
-  cargo build --release -p monologue-web --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort)
+# Each build keeps its own target folder, so neither rebuilds the other.
+build() { # <name> <rustflags> <cargo args...>
+  local name="$1" flags="$2"
+  shift 2
+  (cd "$root" && RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc CARGO_TARGET_DIR="$root/target/$name" \
+    CARGO_PROFILE_RELEASE_DEBUG=false \
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$flags" \
+    cargo build --release -p monologue-web --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort "$@")
+}
+simd="-C target-feature=+simd128"
+# pkg: WebGPU and the CPU on one thread; it runs on any page.
+build wasm "$simd"
+# pkg-threads: the CPU kernels on several Web Workers over one shared
+# memory, for cross-origin isolated pages (serve-web sends the headers).
+# std needs atomics too; the linker imports a shared memory (2 GiB at most)
+# and exports the thread-local storage hooks wasm-bindgen starts threads with.
+threads="$simd,+atomics,+bulk-memory,+mutable-globals"
+for arg in --shared-memory --import-memory --max-memory=2147483648 \
+  --export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base; do
+  threads="$threads -C link-arg=$arg"
+done
+build wasm-threads "$threads" --no-default-features --features threads
 
 rm -rf "$dist"
 mkdir -p "$dist/vendor"
 wasm-bindgen --target web --no-typescript --out-dir "$dist/pkg" \
   "$root/target/wasm/wasm32-unknown-unknown/release/monologue_web.wasm"
+wasm-bindgen --target web --no-typescript --out-dir "$dist/pkg-threads" \
+  "$root/target/wasm-threads/wasm32-unknown-unknown/release/monologue_web.wasm"
 cp "$web"/page/*.html "$web"/page/*.css "$web"/page/*.js "$dist/"
 cp "$web/node_modules/markdown-it/dist/browser/markdown-it.esm.min.mjs" "$dist/vendor/markdown-it.mjs"
 echo "web: built $dist ($(du -sh "$dist" | cut -f1)); serve it with: monologue serve-web"

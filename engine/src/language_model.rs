@@ -64,7 +64,7 @@ impl LanguageModel {
         let start = crate::profile::now_ns();
         // The network and the tokenizer are independent: build them side by
         // side (the tokenizer's tables take most of a load).
-        let (model, text) = both(
+        let (model, text) = crate::backend::cpu::pool::join(
             || model::from_file(file, &path, options),
             || Self::load_text(file, &path),
         );
@@ -220,22 +220,6 @@ impl LanguageModel {
             cancel,
             on_text,
         )
-    }
-}
-
-/// Run `a` and `b`, on two threads where the engine has threads.
-fn both<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
-    #[cfg(feature = "threads")]
-    {
-        std::thread::scope(|s| {
-            let b = s.spawn(b);
-            let a = a();
-            (a, b.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-        })
-    }
-    #[cfg(not(feature = "threads"))]
-    {
-        (a(), b())
     }
 }
 

@@ -12,6 +12,8 @@ const params = new URLSearchParams(location.search);
 const modelUrl = params.get("model") || "model.gguf";
 // "auto" (WebGPU when the browser offers an adapter), "webgpu" or "cpu".
 const backend = params.get("backend") || "auto";
+// Threads for the CPU kernels (the worker picks the machine's cores if unset).
+const threads = Math.floor(Number(params.get("threads"))) || undefined;
 
 // What tests (and the curious, from the console) can read.
 const page = (window.monologue = {
@@ -275,4 +277,4 @@ $("new-chat").addEventListener("click", () => {
 // A changed system prompt starts a new conversation with it.
 $("system").addEventListener("change", () => $("new-chat").click());
 
-worker.postMessage({ type: "load", url: modelUrl, backend, stopFlag });
+worker.postMessage({ type: "load", url: modelUrl, backend, threads, stopFlag });

@@ -1,8 +1,10 @@
 // The Web Worker that owns the engine. The page never blocks: loading and
 // generating happen here, and every token is posted back as it comes.
 //
-// Messages in:  {type: "load", url, backend, stopFlag}   fetch (or take from the cache) and load a model;
-//                                              backend "auto" (WebGPU when there is an adapter), "webgpu" or "cpu"
+// Messages in:  {type: "load", url, backend, threads, stopFlag}
+//                                              fetch (or take from the cache) and load a model; backend "auto"
+//                                              (WebGPU when there is an adapter), "webgpu" or "cpu"; threads for
+//                                              the CPU kernels (default: the machine's cores, at most 8)
 //               {type: "send", text, options}  start a reply
 //               {type: "stop"}                 end the reply after the current token
 //               {type: "newChat", system}      a new conversation
@@ -14,8 +16,20 @@
 //               {type: "done", stats}
 //               {type: "error", during, message}
 
-import init, { Engine } from "./pkg/monologue_web.js";
 import { fetchModel } from "./model-cache.js";
+
+// Two builds of the engine: pkg/ runs WebGPU, and the CPU on one thread;
+// pkg-threads/ runs the CPU kernels on several threads over one shared
+// memory, which only a cross-origin isolated page may have.
+const builds = {};
+function engineBuild(threaded) {
+  const path = threaded ? "./pkg-threads/monologue_web.js" : "./pkg/monologue_web.js";
+  builds[path] ??= import(path).then(async (build) => {
+    await build.default();
+    return build;
+  });
+  return builds[path];
+}
 
 let engine = null;
 let stopRequested = false;
@@ -27,6 +41,8 @@ let pendingNewChat = null;
 // The page's shared stop flag (an Int32Array over a SharedArrayBuffer), if
 // it is cross-origin isolated.
 let stopFlag = null;
+// Threads wanted for the CPU kernels.
+let threads = 1;
 
 const post = (message) => self.postMessage(message);
 
@@ -34,6 +50,7 @@ self.onmessage = async ({ data }) => {
   switch (data.type) {
     case "load":
       stopFlag = data.stopFlag || null;
+      threads = data.threads || Math.min(8, self.navigator.hardwareConcurrency || 1);
       await load(data.url, data.backend || "auto");
       break;
     case "send":
@@ -56,7 +73,6 @@ self.onmessage = async ({ data }) => {
 
 async function load(url, backend) {
   try {
-    await init();
     const { bytes, fromCache, name: served } = await fetchModel(url, {
       progress: (phase, loaded, total) => post({ type: "progress", phase, loaded, total }),
       notice: (message) => post({ type: "notice", message }),
@@ -78,6 +94,7 @@ async function start(backend) {
     const why = await webgpuUnavailable();
     if (!why) {
       try {
+        const { Engine } = await engineBuild(false);
         return await Engine.load(model.bytes, model.name, "webgpu");
       } catch (e) {
         if (backend === "webgpu") throw new Error(`WebGPU failed: ${messageOf(e)}`);
@@ -87,7 +104,47 @@ async function start(backend) {
       throw new Error(why);
     }
   }
+  return await cpuEngine();
+}
+
+// An engine on the CPU: threaded where the page is cross-origin isolated
+// and more than one thread is wanted, else on this worker alone.
+async function cpuEngine() {
+  if (threads > 1 && self.crossOriginIsolated) {
+    try {
+      const build = await engineBuild(true);
+      await startThreads(build);
+      return await build.Engine.load(model.bytes, model.name, "cpu");
+    } catch (e) {
+      post({ type: "notice", message: `The CPU kernels run on one thread: ${messageOf(e)}` });
+    }
+  }
+  const { Engine } = await engineBuild(false);
   return await Engine.load(model.bytes, model.name, "cpu");
+}
+
+// Starts the kernel threads once: each is a Web Worker (thread.js) on the
+// threaded build's module and memory. They are awaited before any kernel
+// runs, since a kernel waits for every thread.
+let threadsStarted = null;
+function startThreads(build) {
+  threadsStarted ??= (async () => {
+    const starts = [];
+    const spawn = (work) => {
+      const thread = new Worker(new URL("./thread.js", import.meta.url), { type: "module" });
+      starts.push(
+        new Promise((resolve, reject) => {
+          thread.onmessage = ({ data }) => (data.started ? resolve() : reject(new Error(data.error)));
+          thread.onerror = (event) => reject(new Error(`a kernel thread did not start (${event.message || "thread.js failed"})`));
+        }),
+      );
+      thread.postMessage({ module: build.threadModule(), memory: build.threadMemory(), work });
+      return true;
+    };
+    build.startThreads(threads, spawn);
+    await Promise.all(starts);
+  })();
+  return threadsStarted;
 }
 
 // Why WebGPU cannot be used here, or null when an adapter is offered.
@@ -179,7 +236,7 @@ async function run(text, options) {
 
 async function moveToCpu(reason) {
   const messages = engine.messages();
-  const cpu = await Engine.load(model.bytes, model.name, "cpu");
+  const cpu = await cpuEngine();
   cpu.restore(messages);
   engine = cpu;
   post({ type: "notice", message: `The GPU failed (${reason}); the chat continues on the CPU.` });

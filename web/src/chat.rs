@@ -4,16 +4,20 @@
 //! Worker returns to its event loop between tokens: a stop message gets
 //! through, and progress reaches the page as it happens.
 
-use monologue::backend::gpu::Readback;
 use monologue::chat_session::{ChatSession, Turn, TurnOptions};
-use monologue::generate::{Message, Next, SamplerConfig, TextKind};
+use monologue::generate::{Message, SamplerConfig, TextKind};
 use monologue::language_model::LanguageModel;
 use monologue::model::LoadOptions;
-use monologue::profile::{self, KernelRecord, SummaryRow};
+use monologue::profile::{self, SummaryRow};
 use monologue::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
+
+#[cfg(feature = "webgpu")]
+mod webgpu;
+#[cfg(feature = "webgpu")]
+pub use webgpu::{PassTiming, Submitted};
 
 /// What the page may set for one message. Missing fields take defaults.
 #[derive(Debug, Clone, Deserialize)]
@@ -83,14 +87,6 @@ pub struct ReplyStats {
     pub backend: String,
 }
 
-/// A forward pass on the GPU, submitted: await `readback.read()`, then
-/// pass the result to [`WebChat::accept_step`] with `feed` and `started_ns`.
-pub struct Submitted {
-    pub readback: Readback,
-    pub feed: Vec<u32>,
-    pub started_ns: u64,
-}
-
 /// The loaded model and a description for the page.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelSummary {
@@ -104,6 +100,8 @@ pub struct ModelSummary {
     pub context: usize,
     pub load_ms: f64,
     pub backend: String,
+    /// Threads the CPU kernels use (1 on the GPU path).
+    pub threads: usize,
 }
 
 pub struct WebChat {
@@ -157,7 +155,10 @@ impl WebChat {
     /// Whether forward passes run on the GPU (step with
     /// [`submit_step`](Self::submit_step) then).
     pub fn on_gpu(&self) -> bool {
-        self.lm.model.gpu_submit().is_some()
+        #[cfg(feature = "webgpu")]
+        return self.lm.model.gpu_submit().is_some();
+        #[cfg(not(feature = "webgpu"))]
+        false
     }
 
     /// The conversation so far, to carry over to another backend.
@@ -185,6 +186,11 @@ impl WebChat {
             context: self.capacity,
             load_ms: self.lm.load_ms,
             backend: self.backend.clone(),
+            threads: if self.on_gpu() {
+                1
+            } else {
+                monologue::backend::cpu::pool::global().threads()
+            },
         }
     }
 
@@ -278,68 +284,6 @@ impl WebChat {
         Ok(report(turn, pieces))
     }
 
-    /// The GPU half of a step: submits the next forward pass and returns
-    /// what to await, with the ids it fed. None once the reply is done.
-    pub fn submit_step(&mut self) -> Result<Option<Submitted>> {
-        let Some(turn) = self.turn.as_ref() else {
-            return Err(Error::Invalid(
-                "no reply in progress: send a message first".into(),
-            ));
-        };
-        if turn.is_done() {
-            return Ok(None);
-        }
-        let Some(gpu) = self.lm.model.gpu_submit() else {
-            return Err(Error::Invalid(
-                "this model runs on the CPU: use step".into(),
-            ));
-        };
-        let (feed, need) = turn.next_pass();
-        let started_ns = profile::now_ns();
-        match gpu.submit(self.session.state_mut(), &feed, need) {
-            Ok(readback) => Ok(Some(Submitted {
-                readback,
-                feed,
-                started_ns,
-            })),
-            Err(e) => self.accept_step(&feed, Err(e), started_ns).map(|_| None),
-        }
-    }
-
-    /// Completes a step with the awaited result of [`submit_step`](Self::submit_step).
-    pub fn accept_step(
-        &mut self,
-        feed: &[u32],
-        next: Result<Next>,
-        started_ns: u64,
-    ) -> Result<StepReport> {
-        let Some(turn) = self.turn.as_mut() else {
-            return Err(Error::Invalid("no reply in progress".into()));
-        };
-        if self.profiling {
-            // The browser cannot wait on GPU timestamps mid-step: the whole
-            // pass is timed from submission to result.
-            let now = profile::now_ns();
-            profile::push(KernelRecord {
-                name: "forward (whole pass)",
-                backend: "webgpu",
-                shapes: format!("{} tokens", feed.len()),
-                bytes: 0,
-                flops: 0,
-                start_ns: started_ns,
-                duration_ns: now.saturating_sub(started_ns),
-            });
-        }
-        let mut pieces = Vec::new();
-        let result = self.session.accept(turn, feed, next, &mut |text, kind| {
-            pieces.push(piece(text, kind));
-        });
-        if let Err(e) = result {
-            return Err(self.failed(e));
-        }
-        Ok(report(turn, pieces))
-    }
-
     /// A step failed: the session took the message back and the turn is over.
     fn failed(&mut self, e: Error) -> Error {
         self.turn = None;
@@ -415,10 +359,14 @@ fn report(turn: &Turn, pieces: Vec<Piece>) -> StepReport {
 /// The CPU path and its instruction set, as the page shows it.
 fn cpu_backend_name() -> String {
     if cfg!(target_arch = "wasm32") {
-        if cfg!(target_feature = "simd128") {
-            "cpu (wasm, SIMD128)".into()
+        let simd = if cfg!(target_feature = "simd128") {
+            ", SIMD128"
         } else {
-            "cpu (wasm)".into()
+            ""
+        };
+        match monologue::backend::cpu::pool::global().threads() {
+            1 => format!("cpu (wasm{simd})"),
+            n => format!("cpu (wasm{simd}, {n} threads)"),
         }
     } else {
         "cpu (native)".into()

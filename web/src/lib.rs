@@ -18,10 +18,10 @@
 
 pub mod chat;
 pub mod kernel_check;
+#[cfg(all(feature = "threads", target_arch = "wasm32"))]
+pub mod threads;
 
 use chat::{SendOptions, WebChat};
-use monologue::backend::GpuOptions;
-use monologue::model::{Backend, LoadOptions};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -31,6 +31,19 @@ extern "C" {
     /// `performance.now()`, in milliseconds: the worker's monotonic clock.
     #[wasm_bindgen(js_namespace = performance, js_name = now)]
     fn performance_now() -> f64;
+
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    fn console_error(message: &str);
+}
+
+/// A panic in wasm ends in an `unreachable` trap that says nothing: the
+/// message goes to the console first. Runs when the module starts, on
+/// every thread.
+#[wasm_bindgen(start)]
+fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        console_error(&format!("monologue panicked: {info}"))
+    }));
 }
 
 fn clock_ns() -> u64 {
@@ -54,20 +67,25 @@ impl Engine {
         }
         let chat = match backend.as_str() {
             "cpu" => WebChat::load(&bytes, &name).map_err(js_error)?,
+            #[cfg(feature = "webgpu")]
             "webgpu" => {
+                use monologue::backend::GpuOptions;
+                use monologue::model::{Backend, LoadOptions};
                 let options = GpuOptions::default();
                 let gpu = monologue::backend::gpu::Gpu::open_async(&options)
                     .await
                     .map_err(js_error)?;
                 let adapter = gpu.adapter();
                 let described = format!(
-                    "webgpu ({}{})",
+                    "webgpu ({}{}{})",
                     if adapter.name.is_empty() {
                         "unnamed adapter"
                     } else {
                         &adapter.name
                     },
-                    if gpu.has_f16() { ", shader-f16" } else { "" }
+                    if gpu.has_f16() { ", shader-f16" } else { "" },
+                    // Per-kernel times in the table, else whole passes.
+                    if gpu.has_timestamps() { ", timestamps" } else { "" }
                 );
                 monologue::backend::gpu::Gpu::share(&options, std::sync::Arc::new(gpu));
                 let load = LoadOptions {
@@ -75,6 +93,12 @@ impl Engine {
                     ..LoadOptions::default()
                 };
                 WebChat::load_with(&bytes, &name, &load, described).map_err(js_error)?
+            }
+            #[cfg(not(feature = "webgpu"))]
+            "webgpu" => {
+                return Err(JsError::new(
+                    "this build of the engine has no WebGPU (the threaded CPU build): load pkg/ for WebGPU",
+                ))
             }
             other => {
                 return Err(JsError::new(&format!(
@@ -153,27 +177,34 @@ impl Engine {
     }
 
     fn chat(&self) -> Result<std::cell::RefMut<'_, WebChat>, JsError> {
-        self.chat
-            .try_borrow_mut()
-            .map_err(|_| JsError::new("the engine is busy with a step: await it first"))
+        self.chat.try_borrow_mut().map_err(|_| busy())
     }
 }
 
 /// One step; on the GPU the chat is released while the result is awaited.
 async fn step(chat: &RefCell<WebChat>) -> Result<String, JsError> {
-    let busy = || JsError::new("the engine is busy with a step: await it first");
     let on_gpu = chat.try_borrow().map_err(|_| busy())?.on_gpu();
     if !on_gpu {
         let report = chat.try_borrow_mut().map_err(|_| busy())?.step();
         return report.map(|r| to_json(&r)).map_err(js_error);
     }
+    #[cfg(not(feature = "webgpu"))]
+    unreachable!("on_gpu is false without WebGPU");
+    #[cfg(feature = "webgpu")]
+    gpu_step(chat).await
+}
+
+/// A step on the GPU: submit, await the result with the chat released,
+/// then accept it.
+#[cfg(feature = "webgpu")]
+async fn gpu_step(chat: &RefCell<WebChat>) -> Result<String, JsError> {
     let submitted = chat.try_borrow_mut().map_err(|_| busy())?.submit_step();
     let report = match submitted.map_err(js_error)? {
         Some(s) => {
             let next = s.readback.read().await;
             chat.try_borrow_mut()
                 .map_err(|_| busy())?
-                .accept_step(&s.feed, next, s.started_ns)
+                .accept_step(&s.feed, next, s.timing)
         }
         // Done (or stopped): a step with nothing to feed says so.
         None => chat.try_borrow_mut().map_err(|_| busy())?.step(),
@@ -186,6 +217,10 @@ async fn step(chat: &RefCell<WebChat>) -> Result<String, JsError> {
 #[wasm_bindgen(js_name = kernelCheck)]
 pub fn kernel_check(seed: u32) -> String {
     to_json(&kernel_check::run(seed as u64))
+}
+
+fn busy() -> JsError {
+    JsError::new("the engine is busy with a step: await it first")
 }
 
 fn js_error(e: monologue::Error) -> JsError {

@@ -40,8 +40,11 @@ test("the model loads with visible progress, on the CPU path", async () => {
     `no download progress was shown: ${JSON.stringify(progressSeen.slice(0, 5))}`,
   );
   assert.equal(await page.locator("[data-testid=loading]").isVisible(), false);
+  // Isolated, the page runs the threaded build on the machine's cores.
+  const cores = await page.evaluate(() => Math.min(8, navigator.hardwareConcurrency));
   const backend = await page.locator("[data-testid=backend]").textContent();
-  assert.match(backend, /^cpu \(wasm, SIMD128\)$/);
+  assert.equal(backend, cores > 1 ? `cpu (wasm, SIMD128, ${cores} threads)` : "cpu (wasm, SIMD128)");
+  assert.equal(await page.evaluate(() => window.monologue.summary.threads), cores);
   assert.match(await page.locator("[data-testid=model-name]").textContent(), /^SmolLM2-135M-Instruct\.Q4_1\.gguf · 30 layers/);
   assert.equal(await page.evaluate(() => window.monologue.fromCache), false);
   assert.equal(server.modelDownloads(), 1);
@@ -142,6 +145,25 @@ test("a reload loads the model from the browser cache without downloading it aga
   assert.equal(await page.evaluate(() => window.monologue.fromCache), true);
   assert.equal(server.modelDownloads(), downloads, "no second download");
   assert.match(await page.locator("[data-testid=speed]").textContent(), /from the browser cache/);
+});
+
+test("a page that is not cross-origin isolated runs the one-thread build, with the same greedy reply", async () => {
+  const plain = await browser.context.newPage();
+  // The same page without COOP/COEP: no shared memory, so no threads.
+  await plain.route(server.url, async (route) => {
+    const response = await route.fetch();
+    const headers = { ...response.headers() };
+    delete headers["cross-origin-opener-policy"];
+    delete headers["cross-origin-embedder-policy"];
+    await route.fulfill({ response, headers });
+  });
+  await openChat(browser.context, server.url, { page: plain });
+  assert.equal(await plain.evaluate(() => self.crossOriginIsolated), false);
+  assert.equal(await plain.locator("[data-testid=backend]").textContent(), "cpu (wasm, SIMD128)");
+  const prompt = "Name three colours.";
+  const stats = await ask(plain, prompt, { temperature: 0, maxTokens: 12, think: false });
+  assert.deepEqual(stats.token_ids, nativeGreedyReply(prompt, 12));
+  await plain.close();
 });
 
 test("a missing model file is explained in the page", async () => {

@@ -75,8 +75,9 @@ export async function launchBrowser({ webgpu }) {
 }
 
 // Opens the chat and waits until the model is ready (or failed).
-export async function openChat(context, url, { expectReady = true } = {}) {
-  const page = context.pages()[0] ?? (await context.newPage());
+// `page`: a page to use (default: the context's first, or a new one).
+export async function openChat(context, url, { expectReady = true, page: given } = {}) {
+  const page = given ?? context.pages()[0] ?? (await context.newPage());
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
   await page.goto(url);

@@ -505,15 +505,13 @@ impl Tokenizer {
 /// naming a token the vocabulary lacks is an error. Large merge lists are
 /// resolved in two halves at once: the lookups are most of a model load.
 fn resolve_merges(vocab: &Vocab, merges: &[(&str, &str)]) -> Result<Vec<(u32, u32, u32)>> {
-    #[cfg(feature = "threads")]
     if merges.len() > 4096 {
         let (first, second) = merges.split_at(merges.len() / 2);
         let offset = first.len();
-        let (a, b) = std::thread::scope(|s| {
-            let b = s.spawn(|| resolve_range(vocab, second, offset));
-            let a = resolve_range(vocab, first, 0);
-            (a, b.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-        });
+        let (a, b) = crate::backend::cpu::pool::join(
+            || resolve_range(vocab, first, 0),
+            || resolve_range(vocab, second, offset),
+        );
         let mut all = a?;
         all.extend(b?);
         return Ok(all);

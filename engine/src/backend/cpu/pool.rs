@@ -6,7 +6,10 @@
 //! on a condition variable. The calling thread always takes a share of the
 //! work itself, so `threads = 2` means the caller plus one worker.
 //!
-//! Without the `threads` feature (wasm32 in a page) every job runs inline.
+//! Without the `threads` feature every job runs inline. On wasm32 with
+//! `threads` (a cross-origin isolated page, shared memory) the workers are
+//! Web Workers, started by a spawner the embedder registers with
+//! [`set_thread_spawner`]; without one the pool runs on the caller alone.
 
 use std::ops::Range;
 use std::sync::{Mutex, RwLock};
@@ -68,8 +71,31 @@ pub fn set_threads(n: usize) {
     *slot = Some(Box::leak(Box::new(ThreadPool::new(n))));
 }
 
+/// Run `a` and `b`, on two OS threads where there are any (not on wasm32,
+/// whose threads are the pool's Web Workers), and return both results.
+pub fn join<A: Send, B: Send>(
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    #[cfg(all(feature = "threads", not(target_arch = "wasm32")))]
+    {
+        std::thread::scope(|s| {
+            let b = s.spawn(b);
+            let a = a();
+            (a, b.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+        })
+    }
+    #[cfg(not(all(feature = "threads", not(target_arch = "wasm32"))))]
+    {
+        (a(), b())
+    }
+}
+
 #[cfg(feature = "threads")]
 pub use threaded::ThreadPool;
+
+#[cfg(all(feature = "threads", target_arch = "wasm32"))]
+pub use threaded::set_thread_spawner;
 
 #[cfg(not(feature = "threads"))]
 pub use inline::ThreadPool;
@@ -101,7 +127,45 @@ mod threaded {
     use std::cell::Cell;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
     use std::sync::{Arc, Condvar, Mutex};
-    use std::thread::JoinHandle;
+
+    /// A started worker: a joinable std thread natively; on wasm32 a Web
+    /// Worker, which is told to exit but cannot be joined.
+    #[cfg(not(target_arch = "wasm32"))]
+    type Handle = std::thread::JoinHandle<()>;
+    #[cfg(target_arch = "wasm32")]
+    type Handle = ();
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn spawn(index: usize, body: Box<dyn FnOnce() + Send>) -> Option<Handle> {
+        let thread = std::thread::Builder::new()
+            .name(format!("monologue-worker-{index}"))
+            .spawn(body)
+            .expect("spawning a kernel worker thread");
+        Some(thread)
+    }
+
+    /// Starts a thread on wasm32 (std cannot): the embedder's function runs
+    /// the closure on a new Web Worker that shares this module's memory,
+    /// and says whether it could.
+    #[cfg(target_arch = "wasm32")]
+    pub type Spawner = fn(Box<dyn FnOnce() + Send>) -> bool;
+
+    #[cfg(target_arch = "wasm32")]
+    static SPAWNER: std::sync::OnceLock<Spawner> = std::sync::OnceLock::new();
+
+    /// Register how threads start on wasm32; pools made before this run on
+    /// the caller alone.
+    #[cfg(target_arch = "wasm32")]
+    pub fn set_thread_spawner(spawner: Spawner) {
+        let _ = SPAWNER.set(spawner);
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn spawn(_index: usize, body: Box<dyn FnOnce() + Send>) -> Option<Handle> {
+        SPAWNER
+            .get()
+            .and_then(|spawner| spawner(body).then_some(()))
+    }
 
     /// How many times an idle worker polls for a new job before sleeping
     /// (a few hundred microseconds: longer than the gap between two kernels
@@ -118,7 +182,7 @@ mod threaded {
         shared: Arc<Shared>,
         /// Serialises callers: one job at a time.
         caller: Mutex<()>,
-        handles: Mutex<Vec<JoinHandle<()>>>,
+        handles: Mutex<Vec<Handle>>,
         threads: usize,
     }
 
@@ -144,6 +208,8 @@ mod threaded {
 
     impl ThreadPool {
         pub fn new(threads: usize) -> Self {
+            #[cfg(target_arch = "wasm32")]
+            let threads = if SPAWNER.get().is_some() { threads } else { 1 };
             let threads = threads.max(1);
             let shared = Arc::new(Shared {
                 generation: AtomicUsize::new(0),
@@ -155,20 +221,33 @@ mod threaded {
                 sleep_lock: Mutex::new(()),
                 wake: Condvar::new(),
             });
-            let handles = (1..threads)
-                .map(|index| {
+            let handles: Vec<Handle> = (1..threads)
+                .map_while(|index| {
                     let shared = shared.clone();
-                    std::thread::Builder::new()
-                        .name(format!("monologue-worker-{index}"))
-                        .spawn(move || worker(shared, index, threads))
-                        .expect("spawning a kernel worker thread")
+                    spawn(index, Box::new(move || worker(shared, index, threads)))
                 })
                 .collect();
+            if handles.len() + 1 < threads {
+                // A worker could not start (only an embedder's spawner can
+                // fail): the ones that did exit, and the caller works alone.
+                shared.shutdown.store(true, SeqCst);
+                return ThreadPool::new_inline(shared);
+            }
             ThreadPool {
                 shared,
                 caller: Mutex::new(()),
                 handles: Mutex::new(handles),
                 threads,
+            }
+        }
+
+        /// A pool of just the caller, over `shared` (already shut down).
+        fn new_inline(shared: Arc<Shared>) -> Self {
+            ThreadPool {
+                shared,
+                caller: Mutex::new(()),
+                handles: Mutex::new(Vec::new()),
+                threads: 1,
             }
         }
 
@@ -239,7 +318,10 @@ mod threaded {
                 .unwrap_or_else(|e| e.into_inner())
                 .drain(..)
             {
+                #[cfg(not(target_arch = "wasm32"))]
                 let _ = handle.join();
+                #[cfg(target_arch = "wasm32")]
+                let () = handle;
             }
         }
     }

@@ -10,6 +10,7 @@
 
 use super::device::Gpu;
 use super::shaders::KernelId;
+use super::timings::{PendingTimings, TimedKernel};
 use crate::error::{Error, Result};
 use crate::profile::{self, Cost, KernelRecord};
 use std::sync::Arc;
@@ -143,8 +144,9 @@ impl<'a> Batch<'a> {
         });
     }
 
-    /// Encodes and submits everything recorded; with profiling on, waits
-    /// for the GPU and records each dispatch's time.
+    /// Encodes and submits everything recorded; with profiling on, records
+    /// each dispatch's time (natively waiting for the GPU; in a browser
+    /// when the pass's result is awaited).
     pub fn submit(self) -> Result<()> {
         let gpu = self.gpu;
         let uniform = (!self.uniforms.is_empty()).then(|| {
@@ -157,12 +159,13 @@ impl<'a> Batch<'a> {
             .iter()
             .map(|d| bind_group(gpu, d, uniform.as_ref()))
             .collect();
-        // Timed submissions wait for the GPU, which a browser cannot do;
-        // there the caller times each whole step instead.
-        let profiling = self.profiling && !cfg!(target_arch = "wasm32");
-        let result = match (profiling, gpu.timestamps) {
+        // Wall-clock timing waits for the GPU after each dispatch, which a
+        // browser cannot do; there, without timestamps, the caller times
+        // each whole step instead.
+        let result = match (self.profiling, gpu.timestamps) {
             (false, _) => self.submit_plain(&groups),
             (true, true) => self.submit_timed(&groups),
+            (true, false) if cfg!(target_arch = "wasm32") => self.submit_plain(&groups),
             (true, false) => self.submit_wall_timed(&groups),
         };
         result?;
@@ -234,24 +237,20 @@ impl<'a> Batch<'a> {
         self.encode_copies(&mut encoder);
         let submitted_ns = profile::now_ns();
         gpu.queue.submit([encoder.finish()]);
-        let stamps: Vec<u64> = bytemuck::pod_collect_to_vec(&gpu.read_mapped(&readable, bytes)?);
-        // GPU ticks to nanoseconds; placed on the profile's clock from the
-        // moment of submission, so GPU rows line up with CPU ones.
-        let period = gpu.queue.get_timestamp_period() as f64;
-        let origin = stamps[0];
-        for (i, d) in self.dispatches.iter().enumerate() {
-            let (start, end) = (stamps[2 * i], stamps[2 * i + 1]);
-            profile::push(KernelRecord {
+        let kernels = self
+            .dispatches
+            .iter()
+            .map(|d| TimedKernel {
                 name: d.name,
-                backend: "wgpu",
                 shapes: d.shapes.clone(),
-                bytes: d.cost.bytes,
-                flops: d.cost.flops,
-                start_ns: submitted_ns + (start.saturating_sub(origin) as f64 * period) as u64,
-                duration_ns: (end.saturating_sub(start) as f64 * period) as u64,
-            });
-        }
-        Ok(())
+                cost: d.cost,
+            })
+            .collect();
+        gpu.take_timings(PendingTimings {
+            readable,
+            kernels,
+            submitted_ns,
+        })
     }
 
     /// Without timestamp queries: each dispatch submitted alone and timed

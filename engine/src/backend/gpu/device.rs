@@ -29,6 +29,8 @@ pub struct Gpu {
     /// batch needs more): writes to it are ordered after the work already
     /// submitted, so reuse is safe, and decoding allocates nothing per token.
     uniforms: Mutex<Option<wgpu::Buffer>>,
+    /// Kernel timestamps a browser reads later (see `timings`).
+    pub(crate) pending_timings: Mutex<Vec<super::timings::PendingTimings>>,
 }
 
 /// The GPUs opened so far, by the options that chose them.
@@ -200,6 +202,7 @@ impl Gpu {
             errors,
             lost,
             uniforms: Mutex::new(None),
+            pending_timings: Mutex::new(Vec::new()),
         })
     }
 

@@ -238,9 +238,17 @@ pub struct Readback {
 }
 
 impl Readback {
+    /// Whether a profiled pass records each kernel's GPU time (the device
+    /// has timestamp queries), rather than none.
+    pub fn times_kernels(&self) -> bool {
+        self.gpu.has_timestamps()
+    }
+
     /// What the generation loop asked for, once the GPU is done.
     pub async fn read(self) -> Result<Next> {
         let bytes = self.gpu.read_mapped_async(&self.buffer, self.bytes).await?;
+        // The pass is done, so its kernels' timestamps (if profiled) are too.
+        self.gpu.collect_timings().await?;
         let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
         Ok(match self.need {
             Need::Argmax => Next::Chosen(words[0]),

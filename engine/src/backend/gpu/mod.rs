@@ -7,6 +7,8 @@
 //! - [`weight`]: weight matrices kept in their quantized formats.
 //! - [`batch`]: recording dispatches, one submission per batch, and
 //!   per-kernel GPU timing into the same profile as the CPU kernels.
+//! - `timings`: kernel timestamps into profile rows (in a browser, read
+//!   when the pass's result is awaited).
 //! - [`kernels`]: one typed launch per kernel, mirroring `crate::ops`.
 //! - `cache`: a conversation's key/value cache and scratch buffers.
 //! - `pool`: buffers of ended conversations, reused by the next ones.
@@ -23,6 +25,7 @@ pub mod kernels;
 pub mod llama;
 mod pool;
 pub mod shaders;
+mod timings;
 pub mod weight;
 
 pub use crate::backend::GpuOptions;
