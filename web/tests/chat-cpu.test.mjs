@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { root, startServer, launchBrowser, openChat, ask, setSettings, nativeGreedyReply, screenshot, waitForReply, pressStop } from "./harness.mjs";
+import { root, recordProgress, showedDownloadProgress, startServer, launchBrowser, openChat, ask, setSettings, nativeGreedyReply, screenshot, waitForReply, pressStop } from "./harness.mjs";
 
 let server;
 let browser;
@@ -26,19 +26,9 @@ after(async () => {
 test("the model loads with visible progress, on the CPU path", async () => {
   const context = browser.context;
   page = context.pages()[0] ?? (await context.newPage());
-  const progressSeen = [];
-  await page.exposeFunction("reportProgress", (label) => progressSeen.push(label));
-  await page.addInitScript(() => {
-    new MutationObserver(() => {
-      const label = document.getElementById("progress-label");
-      if (label) window.reportProgress(label.textContent);
-    }).observe(document, { subtree: true, childList: true, characterData: true });
-  });
+  const progressSeen = await recordProgress(page);
   page = await openChat(context, server.url);
-  assert.ok(
-    progressSeen.some((l) => /^Downloading the model: [\d.]+ of [\d.]+ MB$/.test(l)),
-    `no download progress was shown: ${JSON.stringify(progressSeen.slice(0, 5))}`,
-  );
+  assert.ok(showedDownloadProgress(progressSeen), `no download progress was shown: ${JSON.stringify(progressSeen.slice(0, 5))}`);
   assert.equal(await page.locator("[data-testid=loading]").isVisible(), false);
   // Isolated, the page runs the threaded build on the machine's cores.
   const cores = await page.evaluate(() => Math.min(8, navigator.hardwareConcurrency));

@@ -6,11 +6,12 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, launchBrowser, openChat, ask, setSettings, screenshot, nativeGreedyReply, waitForReply, prependToWorker, pressStop } from "./harness.mjs";
+import { recordProgress, showedDownloadProgress, startServer, launchBrowser, openChat, ask, setSettings, screenshot, nativeGreedyReply, waitForReply, prependToWorker, pressStop } from "./harness.mjs";
 
 let server;
 let browser;
 let page;
+let progressSeen;
 
 before(async () => {
   server = await startServer();
@@ -30,6 +31,7 @@ before(async () => {
       };
     `,
   );
+  progressSeen = await recordProgress(page);
   page = await openChat(browser.context, server.url);
 });
 
@@ -40,6 +42,8 @@ after(async () => {
 
 test("the model loads on WebGPU and a greedy reply equals the native GPU backend's", async () => {
   assert.match(await page.locator("[data-testid=backend]").textContent(), /^webgpu /);
+  assert.ok(showedDownloadProgress(progressSeen), `no download progress was shown: ${JSON.stringify(progressSeen.slice(0, 5))}`);
+  assert.equal(server.modelDownloads(), 1);
   const prompt = "What is the capital of France?";
   const stats = await ask(page, prompt, { temperature: 0, maxTokens: 10, think: false });
   assert.deepEqual(stats.token_ids, nativeGreedyReply(prompt, 10, "wgpu"));

@@ -92,6 +92,25 @@ export async function openChat(context, url, { expectReady = true, page: given }
   return page;
 }
 
+// Collects every text the progress label shows from the next load on
+// (call before the page loads); returns the growing list.
+export async function recordProgress(page) {
+  const seen = [];
+  await page.exposeFunction("reportProgress", (label) => seen.push(label));
+  await page.addInitScript(() => {
+    new MutationObserver(() => {
+      const label = document.getElementById("progress-label");
+      if (label) window.reportProgress(label.textContent);
+    }).observe(document, { subtree: true, childList: true, characterData: true });
+  });
+  return seen;
+}
+
+// Whether `seen` (from recordProgress) shows the download counting up.
+export function showedDownloadProgress(seen) {
+  return seen.some((l) => /^Downloading the model: [\d.]+ of [\d.]+ MB$/.test(l));
+}
+
 // Waits until the newest assistant message is finished.
 export async function waitForReply(page, timeout = 300_000) {
   await page.waitForFunction(
