@@ -45,8 +45,9 @@ pub struct GruSaved<T> {
     pub c: Vec<T>,
 }
 
+#[inline(always)]
 fn sigmoid<T: Real>(x: T) -> T {
-    T::of(1.0) / (T::of(1.0) + (-x).exp())
+    x.logistic()
 }
 
 /// Hidden states `h` (`[B·T, H]`) from the input-side products `gx`, the
