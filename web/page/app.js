@@ -36,6 +36,8 @@ worker.onmessage = ({ data }) => handlers[data.type]?.(data);
 worker.onerror = (event) => showError(`The chat's worker failed: ${event.message || "it could not start"}.`);
 
 let reply = null; // the message being written
+// Whether the person has set "Time each kernel" (else it follows the backend).
+let kernelTimingChosen = false;
 
 const handlers = {
   progress({ phase, loaded, total }) {
@@ -58,6 +60,9 @@ const handlers = {
     $("loading").hidden = true;
     $("model-name").textContent = `${summary.name} · ${summary.layers} layers · d=${summary.d_model}`;
     $("backend").textContent = summary.backend;
+    // Kernel timing is on by default on the CPU, where it costs a clock read
+    // per kernel; off on WebGPU, where each kernel then needs its own pass.
+    if (!kernelTimingChosen) $("time-kernels").checked = !summary.backend.startsWith("webgpu");
     $("speed").textContent = `loaded in ${(summary.load_ms / 1000).toFixed(1)} s${fromCache ? " from the browser cache" : ""}`;
     setComposing(!reply);
     $("input").focus();
@@ -215,7 +220,7 @@ function send() {
       max_tokens: Math.max(1, Math.floor(number("max-tokens", 512))),
       think: $("think").checked,
       think_budget: $("think").checked ? Math.max(1, Math.floor(number("think-budget", 256))) : null,
-      profile: true,
+      profile: $("time-kernels").checked,
     },
   });
 }
@@ -235,6 +240,11 @@ function showError(message) {
 
 function showKernels(stats) {
   const rows = stats.kernels;
+  if (rows.length === 0) {
+    $("kernel-caption").textContent = 'Kernel timing was off for this reply: tick "Time each kernel" in the settings.';
+    $("kernel-rows").replaceChildren();
+    return;
+  }
   const total = rows.reduce((sum, r) => sum + r.total_ms, 0);
   $("kernel-caption").textContent =
     `${rows.length} kernels on ${stats.backend}, ${total.toFixed(0)} ms in all over ` +
@@ -253,6 +263,7 @@ function showKernels(stats) {
   );
 }
 
+$("time-kernels").addEventListener("change", () => (kernelTimingChosen = true));
 $("composer").addEventListener("submit", (event) => {
   event.preventDefault();
   send();

@@ -64,7 +64,8 @@ test("a greedy reply streams and equals the native CLI's, token for token", asyn
   const shown = await page.locator("[data-testid=answer]").last().textContent();
   assert.equal(shown.trim(), stats.answer.trim());
   assert.ok(stats.decode_tok_s > 0);
-  // The kernel table of the reply.
+  // The kernel table of the reply (timing is on by default on the CPU).
+  assert.equal(await page.isChecked("[data-testid=time-kernels]"), true);
   const rows = await page.locator("[data-testid=kernel-table] tbody tr").count();
   assert.ok(rows >= 5, `${rows} kernel rows`);
   assert.ok(stats.kernels.some((k) => k.kernel.startsWith("matmul_q4_1")));

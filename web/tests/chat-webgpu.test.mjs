@@ -44,8 +44,10 @@ test("the model loads on WebGPU and a greedy reply equals the native GPU backend
   assert.match(await page.locator("[data-testid=backend]").textContent(), /^webgpu /);
   assert.ok(showedDownloadProgress(progressSeen), `no download progress was shown: ${JSON.stringify(progressSeen.slice(0, 5))}`);
   assert.equal(server.modelDownloads(), 1);
+  // Per-kernel timing splits every pass on a GPU, so it starts off there.
+  assert.equal(await page.isChecked("[data-testid=time-kernels]"), false);
   const prompt = "What is the capital of France?";
-  const stats = await ask(page, prompt, { temperature: 0, maxTokens: 10, think: false });
+  const stats = await ask(page, prompt, { temperature: 0, maxTokens: 10, think: false, timeKernels: true });
   assert.deepEqual(stats.token_ids, nativeGreedyReply(prompt, 10, "wgpu"));
   assert.equal(stats.backend, await page.locator("[data-testid=backend]").textContent());
   // With timestamp queries every WGSL kernel has its row, read back with

@@ -152,7 +152,8 @@ export async function ask(page, text, settings = {}) {
   return page.evaluate(() => window.monologue.lastStats);
 }
 
-export async function setSettings(page, { temperature, maxTokens, think, thinkBudget, seed }) {
+export async function setSettings(page, { temperature, maxTokens, think, thinkBudget, seed, timeKernels }) {
+  if (timeKernels !== undefined) await page.setChecked("[data-testid=time-kernels]", timeKernels);
   if (temperature !== undefined) await page.fill("[data-testid=temperature]", String(temperature));
   if (maxTokens !== undefined) await page.fill("[data-testid=max-tokens]", String(maxTokens));
   if (seed !== undefined) await page.fill("[data-testid=seed]", String(seed));
