@@ -2,6 +2,7 @@
 //! warm-up + cosine learning-rate schedule.
 
 use super::graph::Param;
+use super::kernels::parallel::{self, Shared};
 use serde::{Deserialize, Serialize};
 
 /// Optimizer settings.
@@ -61,13 +62,25 @@ impl AdamW {
             } else {
                 0.0
             };
-            for i in 0..p.value.len() {
-                let g = p.grad[i];
-                m[i] = c.beta1 * m[i] + (1.0 - c.beta1) * g;
-                v[i] = c.beta2 * v[i] + (1.0 - c.beta2) * g * g;
-                let update = (m[i] / bc1) / ((v[i] / bc2).sqrt() + c.eps);
-                p.value[i] -= lr * (update + decay * p.value[i]);
-            }
+            let (value, m, v) = (Shared::new(&mut p.value), Shared::new(m), Shared::new(v));
+            let grad = &p.grad;
+            parallel::chunks(grad.len(), &|r| {
+                // SAFETY: each chunk of the parameter and its moments
+                // belongs to one job.
+                let (value, m, v) = unsafe {
+                    (
+                        value.range(r.start, r.len()),
+                        m.range(r.start, r.len()),
+                        v.range(r.start, r.len()),
+                    )
+                };
+                for (((w, m), v), &g) in value.iter_mut().zip(m).zip(v).zip(&grad[r]) {
+                    *m = c.beta1 * *m + (1.0 - c.beta1) * g;
+                    *v = c.beta2 * *v + (1.0 - c.beta2) * g * g;
+                    let update = (*m / bc1) / ((*v / bc2).sqrt() + c.eps);
+                    *w -= lr * (update + decay * *w);
+                }
+            });
         }
     }
 }
@@ -75,20 +88,35 @@ impl AdamW {
 /// The gradients' global L2 norm; when above `max_norm` (> 0) they are
 /// scaled down to it. Returns the norm before clipping.
 pub fn clip_grad_norm(params: &mut [Param], max_norm: f32) -> f32 {
-    let sum: f64 = params
-        .iter()
-        .filter(|p| p.trainable)
-        .flat_map(|p| &p.grad)
-        .map(|&g| (g as f64) * (g as f64))
-        .sum();
+    let trainable = || params.iter().filter(|p| p.trainable);
+    let sum: f64 = trainable().map(|p| sum_of_squares(&p.grad)).sum();
     let norm = sum.sqrt() as f32;
     if max_norm > 0.0 && norm > max_norm {
         let s = max_norm / (norm + 1e-6);
         for p in params.iter_mut().filter(|p| p.trainable) {
-            p.grad.iter_mut().for_each(|g| *g *= s);
+            let len = p.grad.len();
+            let grad = Shared::new(&mut p.grad);
+            parallel::chunks(len, &|r| {
+                // SAFETY: each chunk belongs to one job.
+                let g = unsafe { grad.range(r.start, r.len()) };
+                g.iter_mut().for_each(|g| *g *= s);
+            });
         }
     }
     norm
+}
+
+/// Σ x² in f64, chunk by chunk across the pool and then over the chunks in
+/// order, so the sum is the same on any number of threads.
+fn sum_of_squares(x: &[f32]) -> f64 {
+    let mut partial = vec![0.0f64; x.len().div_ceil(parallel::CHUNK)];
+    let out = Shared::new(&mut partial);
+    parallel::chunks(x.len(), &|r| {
+        let sum = x[r.clone()].iter().map(|&g| (g as f64) * (g as f64)).sum();
+        // SAFETY: each chunk writes its own slot.
+        unsafe { out.range(r.start / parallel::CHUNK, 1)[0] = sum };
+    });
+    partial.iter().sum()
 }
 
 /// Learning rate at `step` (0-based) of `total`: linear warm-up over

@@ -9,6 +9,7 @@
 //! (`ops::launch`), so the profile times training too, forward and
 //! backward each under their own names.
 
+mod buffers;
 mod recurrent;
 
 use super::kernels::activation::{self, Activation};
@@ -18,6 +19,7 @@ use super::kernels::{elementwise, embedding, linear, loss, norm, softmax};
 use crate::error::{Error, Result};
 use crate::ops::launch;
 use crate::profile::Cost;
+use buffers::Buffers;
 pub use recurrent::GruWeights;
 use recurrent::RecurrentStep;
 
@@ -129,6 +131,8 @@ pub struct Graph {
     nodes: Vec<Node>,
     /// Gradients of nodes, made during backward.
     grads: Vec<Option<Vec<f32>>>,
+    /// Buffers of the last step, reused by the next.
+    buffers: Buffers,
 }
 
 fn shape_err(op: &str, what: String) -> Error {
@@ -213,8 +217,16 @@ impl Graph {
 
     /// Drops every activation, keeping the parameters.
     pub fn clear(&mut self) {
-        self.nodes.clear();
-        self.grads.clear();
+        for node in std::mem::take(&mut self.nodes) {
+            self.buffers.recycle(node.value);
+            if let Step::Attention { probs, .. } = node.step {
+                self.buffers.recycle(probs);
+            }
+        }
+        for grad in std::mem::take(&mut self.grads).into_iter().flatten() {
+            self.buffers.recycle(grad);
+        }
+        self.buffers.trim();
     }
 
     pub fn zero_grads(&mut self) {
@@ -238,7 +250,7 @@ impl Graph {
     /// `a + b` (same shapes).
     pub fn add(&mut self, a: Var, b: Var) -> Result<Var> {
         self.same_shape("add", a, b)?;
-        let mut out = vec![0.0; self.value(a).len()];
+        let mut out = self.buffers.zeros(self.value(a).len());
         let cost = Cost::elementwise(out.len(), 3);
         launch("add", cost, String::new, || {
             elementwise::add_forward(self.value(a), self.value(b), &mut out)
@@ -250,7 +262,7 @@ impl Graph {
     /// `a ⊙ b` (same shapes).
     pub fn mul(&mut self, a: Var, b: Var) -> Result<Var> {
         self.same_shape("mul", a, b)?;
-        let mut out = vec![0.0; self.value(a).len()];
+        let mut out = self.buffers.zeros(self.value(a).len());
         let cost = Cost::elementwise(out.len(), 3);
         launch("mul", cost, String::new, || {
             elementwise::mul_forward(self.value(a), self.value(b), &mut out)
@@ -296,7 +308,7 @@ impl Graph {
             }
         }
         let n = self.rows(x);
-        let mut out = vec![0.0; n * m];
+        let mut out = self.buffers.zeros(n * m);
         let cost = Cost::matmul(n, k, m);
         launch(
             "linear",
@@ -325,7 +337,7 @@ impl Graph {
                 format!("id {bad} is outside the table's {rows} rows"),
             ));
         }
-        let mut out = vec![0.0; ids.len() * dim];
+        let mut out = self.buffers.zeros(ids.len() * dim);
         let cost = Cost::elementwise(out.len(), 2);
         launch("embedding", cost, String::new, || {
             embedding::forward(self.value(table), ids, dim, &mut out)
@@ -353,7 +365,8 @@ impl Graph {
             ));
         }
         let rows = self.rows(x);
-        let (mut out, mut mean, mut rstd) = (vec![0.0; rows * d], vec![0.0; rows], vec![0.0; rows]);
+        let mut out = self.buffers.zeros(rows * d);
+        let (mut mean, mut rstd) = (vec![0.0; rows], vec![0.0; rows]);
         launch(
             "layernorm",
             Cost::elementwise(rows * d, 3),
@@ -384,7 +397,7 @@ impl Graph {
             ));
         }
         let rows = self.rows(x);
-        let (mut out, mut rstd) = (vec![0.0; rows * d], vec![0.0; rows]);
+        let (mut out, mut rstd) = (self.buffers.zeros(rows * d), vec![0.0; rows]);
         launch(
             "rmsnorm",
             Cost::elementwise(rows * d, 3),
@@ -401,7 +414,7 @@ impl Graph {
     }
 
     pub fn activation(&mut self, x: Var, act: Activation) -> Result<Var> {
-        let mut out = vec![0.0; self.value(x).len()];
+        let mut out = self.buffers.zeros(self.value(x).len());
         launch(
             act.name(),
             Cost::elementwise(out.len(), 2),
@@ -415,7 +428,7 @@ impl Graph {
     /// Softmax over the last dimension.
     pub fn softmax(&mut self, x: Var) -> Result<Var> {
         let cols = self.last_dim(x);
-        let mut out = vec![0.0; self.value(x).len()];
+        let mut out = self.buffers.zeros(self.value(x).len());
         launch(
             "softmax",
             Cost::elementwise(out.len(), 2),
@@ -436,8 +449,8 @@ impl Graph {
             ));
         }
         let (b, t, h, c) = (dims.batch, dims.seq, dims.heads, dims.width);
-        let mut out = vec![0.0; b * t * c];
-        let mut probs = vec![0.0; b * h * t * t];
+        let mut out = self.buffers.zeros(b * t * c);
+        let mut probs = self.buffers.zeros(b * h * t * t);
         let cost = Cost::matmul(b * t, t, 2 * c);
         launch(
             "attention",
@@ -590,8 +603,11 @@ impl Graph {
             if self.nodes[i].needs_grad {
                 self.backward_node(i, &g);
             }
+            self.buffers.recycle(g);
         }
-        self.grads.clear();
+        for grad in std::mem::take(&mut self.grads).into_iter().flatten() {
+            self.buffers.recycle(grad);
+        }
         Ok(())
     }
 
@@ -605,7 +621,10 @@ impl Graph {
         let len = self.value(v).len();
         let mut buffer = match v {
             Var::Param(i) => std::mem::take(&mut self.params[i].grad),
-            Var::Node(i) => self.grads[i].take().unwrap_or_else(|| vec![0.0; len]),
+            Var::Node(i) => match self.grads[i].take() {
+                Some(grad) => grad,
+                None => self.buffers.zeros(len),
+            },
         };
         f(self, &mut buffer);
         match v {

@@ -72,7 +72,7 @@ impl Graph {
             ));
         }
         let seq = self.rows(x) / batch;
-        let mut out = vec![0.0; self.value(x).len()];
+        let mut out = self.buffers.zeros(self.value(x).len());
         launch(
             "token_shift",
             Cost::elementwise(out.len(), 3),
@@ -179,7 +179,7 @@ impl Graph {
             seq: rows / batch,
             hidden,
         };
-        let mut h = vec![0.0; rows * hidden];
+        let mut h = self.buffers.zeros(rows * hidden);
         let cost = Cost::matmul(rows, hidden, 3 * hidden);
         let saved = launch(
             "gru",
@@ -219,7 +219,7 @@ impl Graph {
         if let Some(bad) = rows.iter().find(|&&r| r >= total) {
             return Err(shape_err("gather_rows", format!("row {bad} of {total}")));
         }
-        let mut out = vec![0.0; rows.len() * c];
+        let mut out = self.buffers.zeros(rows.len() * c);
         rows::gather_forward(self.value(x), rows, c, &mut out);
         let step = RecurrentStep::Gather {
             x,
@@ -251,7 +251,7 @@ impl Graph {
                 ),
             ));
         }
-        let mut out = vec![0.0; total * c];
+        let mut out = self.buffers.zeros(total * c);
         let (yv, gv) = (self.value(y), self.value(gates));
         rows::scatter_forward(yv, rows, gv, (column, columns), c, &mut out);
         let needs = self.needs_grad(y) || self.needs_grad(gates);

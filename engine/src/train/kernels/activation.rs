@@ -92,20 +92,6 @@ fn tanh_derivative<T: Real>(x: T) -> T {
     T::of(1.0) - t * t
 }
 
-/// Elements per parallel job: below this a thread costs more than it saves.
-const CHUNK: usize = 1 << 14;
-
-/// Runs `job(range)` over `0..n` in chunks across the pool.
-fn chunked(n: usize, job: &(dyn Fn(std::ops::Range<usize>) + Sync)) {
-    if n <= CHUNK {
-        job(0..n);
-        return;
-    }
-    parallel::for_each(n.div_ceil(CHUNK), &|i| {
-        job(i * CHUNK..((i + 1) * CHUNK).min(n))
-    });
-}
-
 pub fn forward<T: Real>(act: Activation, x: &[T], out: &mut [T]) {
     // One loop per activation, each with its function inlined (a match
     // inside the loop would keep it from vectorising).
@@ -120,7 +106,7 @@ pub fn forward<T: Real>(act: Activation, x: &[T], out: &mut [T]) {
 /// `out[i] = f(x[i])`, in parallel chunks.
 fn map<T: Real>(x: &[T], out: &mut [T], f: impl Fn(T) -> T + Sync) {
     let out_s = Shared::new(out);
-    chunked(x.len(), &|r| {
+    parallel::chunks(x.len(), &|r| {
         // SAFETY: each chunk of `out` belongs to one job.
         let o = unsafe { out_s.range(r.start, r.len()) };
         for (o, x) in o.iter_mut().zip(&x[r]) {
@@ -142,7 +128,7 @@ pub fn backward<T: Real>(act: Activation, dout: &[T], x: &[T], dx: &mut [T]) {
 /// `dx[i] += dout[i] · derivative(x[i])`, in parallel chunks.
 fn chain<T: Real>(dout: &[T], x: &[T], dx: &mut [T], derivative: impl Fn(T) -> T + Sync) {
     let dx_s = Shared::new(dx);
-    chunked(x.len(), &|r| {
+    parallel::chunks(x.len(), &|r| {
         // SAFETY: each chunk of `dx` belongs to one job.
         let d = unsafe { dx_s.range(r.start, r.len()) };
         for ((d, g), x) in d.iter_mut().zip(&dout[r.clone()]).zip(&x[r]) {

@@ -12,6 +12,23 @@ pub fn for_each(jobs: usize, job: &(dyn Fn(usize) + Sync)) {
     });
 }
 
+/// Elements per job of [`chunks`]: below this a thread costs more than it
+/// saves.
+pub const CHUNK: usize = 1 << 14;
+
+/// Runs `job(range)` over `0..n` in [`CHUNK`]-sized ranges across the pool.
+/// The ranges do not depend on the thread count, so a job that reduces its
+/// range gives the same partial results on any number of threads.
+pub fn chunks(n: usize, job: &(dyn Fn(std::ops::Range<usize>) + Sync)) {
+    if n <= CHUNK {
+        job(0..n);
+        return;
+    }
+    for_each(n.div_ceil(CHUNK), &|i| {
+        job(i * CHUNK..((i + 1) * CHUNK).min(n))
+    });
+}
+
 /// A buffer that parallel jobs write through, each into its own parts.
 pub struct Shared<T>(*mut T, usize);
 // SAFETY: users guarantee the jobs' writes never overlap (see each use).
