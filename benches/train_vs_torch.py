@@ -12,6 +12,8 @@ the batch is outside it); PyTorch is a nanoGPT-style module in eager mode
 (fused scaled_dot_product_attention, tied head, tanh GELU) with
 torch.optim.AdamW, timed the same way. The first --warmup steps are left out
 of both; the table gives tokens per second of the median remaining step.
+The two sides take turns (--rounds of each, alternating), so a stretch of
+time when the machine is slower lands on both.
 
 The thread count defaults to the CPUs this process may run on, which is
 what the engine's pool takes (std's available_parallelism); it is passed
@@ -23,7 +25,7 @@ compare the one-thread rows there.
     pip install torch
     cargo build --release -p monologue-cli
     python3 benches/train_vs_torch.py [--layers 6 --width 384 --heads 6
-        --seq 256 --batch 8 --steps 8 --warmup 2 --threads N[,M...]]
+        --seq 256 --batch 8 --steps 8 --warmup 2 --rounds 3 --threads N[,M...]]
 """
 
 import argparse
@@ -166,6 +168,8 @@ def main():
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=8, help="steps run on each side")
     parser.add_argument("--warmup", type=int, default=2, help="first steps left out")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="turns each side takes, alternating")
     parser.add_argument("--threads", default=str(len(os.sched_getaffinity(0))),
                         help="thread counts, comma-separated (e.g. 1,4)")
     args = parser.parse_args()
@@ -177,17 +181,20 @@ def main():
     tokens = args.batch * args.seq
     rows = []
     for threads in [int(t) for t in args.threads.split(",")]:
-        ours = monologue(args, threads)[args.warmup:]
-        theirs, version = torch_steps(args, threads)
-        theirs = theirs[args.warmup:]
+        ours, theirs = [], []
+        for _ in range(args.rounds):
+            ours += monologue(args, threads)[args.warmup:]
+            times, version = torch_steps(args, threads)
+            theirs += times[args.warmup:]
         rows.append((threads, tok_s(tokens, ours), tok_s(tokens, theirs)))
 
     w, l = args.width, args.layers
     params = VOCAB * w + args.seq * w + l * (12 * w * w + 13 * w) + 2 * w
     print(f"GPT {l} layers, width {w}, {args.heads} heads, vocabulary {VOCAB} "
           f"({params / 1e6:.1f} M parameters), batch {args.batch} × seq {args.seq} = "
-          f"{tokens} tokens per step; median of {args.steps - args.warmup} steps after "
-          f"{args.warmup} warm-up; torch {version} (eager)")
+          f"{tokens} tokens per step; median of {args.rounds} rounds × "
+          f"{args.steps - args.warmup} steps after {args.warmup} warm-up, the sides "
+          f"alternating; torch {version} (eager)")
     print()
     print("| implementation | threads | tok/s | ratio |")
     print("|----------------|--------:|------:|------:|")
