@@ -247,13 +247,20 @@ fn softmax_gradients() {
 
 #[test]
 fn attention_gradients() {
+    // One query block, and (past attention::BLOCK) several.
+    for (seq, width) in [(5, 8), (attention::BLOCK + 3, 4)] {
+        let dims = Dims {
+            batch: 2,
+            seq,
+            heads: 2,
+            width,
+        };
+        attention_gradients_at(dims);
+    }
+}
+
+fn attention_gradients_at(dims: Dims) {
     let mut rng = Rng::new(8);
-    let dims = Dims {
-        batch: 2,
-        seq: 5,
-        heads: 2,
-        width: 8,
-    };
     let rows = dims.batch * dims.seq;
     let probs_len = dims.batch * dims.heads * dims.seq * dims.seq;
     check(
@@ -402,13 +409,18 @@ fn grpo_objective_gradients() {
 /// the forward, not that the forward is attention).
 #[test]
 fn attention_forward_is_causal_softmax_attention() {
+    for seq in [5, 2 * attention::BLOCK + 1] {
+        attention_forward_at(Dims {
+            batch: 2,
+            seq,
+            heads: 2,
+            width: 8,
+        });
+    }
+}
+
+fn attention_forward_at(dims: Dims) {
     let mut rng = Rng::new(12);
-    let dims = Dims {
-        batch: 2,
-        seq: 5,
-        heads: 2,
-        width: 8,
-    };
     let (b, t, h, c) = (dims.batch, dims.seq, dims.heads, dims.width);
     let d = c / h;
     let qkv = randoms(&mut rng, b * t * 3 * c);

@@ -27,13 +27,15 @@ pub trait Real:
 {
     fn of(v: f64) -> Self;
     fn to_f64(self) -> f64;
+    /// e^x: the engine's branch-free, vectorising exp for f32 (within a
+    /// few ulp of libm's), exact libm for f64.
     fn exp(self) -> Self;
     fn ln(self) -> Self;
     fn sqrt(self) -> Self;
     fn tanh(self) -> Self;
     fn max(self, other: Self) -> Self;
-    /// 1 / (1 + e^-x). Branch-free for f32 (the engine's vectorising exp),
-    /// so activation loops over it vectorise; exact libm for f64.
+    /// 1 / (1 + e^-x), through [`Real::exp`], so activation loops over it
+    /// vectorise.
     fn logistic(self) -> Self;
 
     /// `C = A · B + beta · C` over raw strided matrices (matrixmultiply's
@@ -59,7 +61,7 @@ pub trait Real:
 }
 
 macro_rules! real {
-    ($t:ty, $gemm:path, $fast_exp:path) => {
+    ($t:ty, $gemm:path, $exp:path) => {
         impl Real for $t {
             fn of(v: f64) -> Self {
                 v as $t
@@ -67,8 +69,9 @@ macro_rules! real {
             fn to_f64(self) -> f64 {
                 self as f64
             }
+            #[inline(always)]
             fn exp(self) -> Self {
-                <$t>::exp(self)
+                $exp(self)
             }
             fn ln(self) -> Self {
                 <$t>::ln(self)
@@ -84,7 +87,7 @@ macro_rules! real {
             }
             #[inline(always)]
             fn logistic(self) -> Self {
-                1.0 / (1.0 + $fast_exp(-self))
+                1.0 / (1.0 + Real::exp(-self))
             }
             unsafe fn gemm_raw(
                 m: usize,
@@ -184,6 +187,24 @@ pub enum Op {
 /// Panics if the shapes do not agree: callers check their operands first,
 /// and a mismatch here is a bug in the caller.
 pub fn gemm<T: Real>(a: Mat<T>, op_a: Op, b: Mat<T>, op_b: Op, c: &mut [T], accumulate: bool) {
+    let n = match op_b {
+        Op::N => b.cols,
+        Op::T => b.rows,
+    };
+    gemm_strided(a, op_a, b, op_b, c, n, accumulate)
+}
+
+/// [`gemm`] into a `c` whose rows start `ldc` elements apart (a block of a
+/// wider matrix); the elements between rows are left alone.
+pub fn gemm_strided<T: Real>(
+    a: Mat<T>,
+    op_a: Op,
+    b: Mat<T>,
+    op_b: Op,
+    c: &mut [T],
+    ldc: usize,
+    accumulate: bool,
+) {
     let (m, k) = match op_a {
         Op::N => (a.rows, a.cols),
         Op::T => (a.cols, a.rows),
@@ -195,10 +216,13 @@ pub fn gemm<T: Real>(a: Mat<T>, op_a: Op, b: Mat<T>, op_b: Op, c: &mut [T], accu
     assert_eq!(k, k2, "gemm: inner dimensions differ");
     assert!(a.data.len() >= a.extent() && b.data.len() >= b.extent());
     assert!(a.stride >= a.cols && b.stride >= b.cols);
-    assert!(c.len() >= m * n, "gemm: output too small");
     if m == 0 || n == 0 {
         return;
     }
+    assert!(
+        ldc >= n && c.len() >= (m - 1) * ldc + n,
+        "gemm: output too small"
+    );
     // Row and column strides of op(x) for a row-major x.
     let strides = |x: &Mat<T>, op| match op {
         Op::N => (x.stride as isize, 1),
@@ -208,7 +232,9 @@ pub fn gemm<T: Real>(a: Mat<T>, op_a: Op, b: Mat<T>, op_b: Op, c: &mut [T], accu
     let beta = if accumulate { T::of(1.0) } else { T::of(0.0) };
     if k == 0 {
         if !accumulate {
-            c[..m * n].iter_mut().for_each(|v| *v = T::default());
+            for row in c.chunks_mut(ldc).take(m) {
+                row[..n].iter_mut().for_each(|v| *v = T::default());
+            }
         }
         return;
     }
@@ -233,8 +259,8 @@ pub fn gemm<T: Real>(a: Mat<T>, op_a: Op, b: Mat<T>, op_b: Op, c: &mut [T], accu
                 b.data.as_ptr(),
                 sb,
                 beta,
-                c_ptr.0.add(range.start * n),
-                (n as isize, 1),
+                c_ptr.0.add(range.start * ldc),
+                (ldc as isize, 1),
             )
         }
     };
