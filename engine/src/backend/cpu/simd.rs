@@ -92,3 +92,36 @@ pub fn set_active(isa: Isa) -> Result<(), String> {
     ACTIVE.store(isa as u8, Ordering::Relaxed);
     Ok(())
 }
+
+/// Runs `f` compiled for the active level: its body is inlined into a
+/// `#[target_feature]` function, so the plain loops in it vectorise to
+/// AVX2 or AVX-512 instead of the SSE2 every x86-64 build may assume.
+/// Element-wise kernels written as ordinary Rust go through this rather
+/// than through intrinsics of their own. Mark the closure
+/// `#[inline(always)]`: a closure left out of line keeps the baseline.
+#[inline(always)]
+pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: `active` only reports levels this CPU supports.
+        match active() {
+            Isa::Avx512 | Isa::Avx512Vnni => return unsafe { wide::avx512(f) },
+            Isa::Avx2 => return unsafe { wide::avx2(f) },
+            Isa::Portable => {}
+        }
+    }
+    f()
+}
+
+#[cfg(target_arch = "x86_64")]
+mod wide {
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")]
+    pub unsafe fn avx512<R>(f: impl FnOnce() -> R) -> R {
+        f()
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
+        f()
+    }
+}

@@ -4,6 +4,7 @@
 
 use super::super::real::Real;
 use super::parallel::{self, Shared};
+use crate::backend::cpu::simd::vectorized;
 
 /// Which activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,9 +110,14 @@ fn map<T: Real>(x: &[T], out: &mut [T], f: impl Fn(T) -> T + Sync) {
     parallel::chunks(x.len(), &|r| {
         // SAFETY: each chunk of `out` belongs to one job.
         let o = unsafe { out_s.range(r.start, r.len()) };
-        for (o, x) in o.iter_mut().zip(&x[r]) {
-            *o = f(*x);
-        }
+        vectorized(
+            #[inline(always)]
+            || {
+                for (o, x) in o.iter_mut().zip(&x[r]) {
+                    *o = f(*x);
+                }
+            },
+        )
     });
 }
 
@@ -131,8 +137,13 @@ fn chain<T: Real>(dout: &[T], x: &[T], dx: &mut [T], derivative: impl Fn(T) -> T
     parallel::chunks(x.len(), &|r| {
         // SAFETY: each chunk of `dx` belongs to one job.
         let d = unsafe { dx_s.range(r.start, r.len()) };
-        for ((d, g), x) in d.iter_mut().zip(&dout[r.clone()]).zip(&x[r]) {
-            *d += *g * derivative(*x);
-        }
+        vectorized(
+            #[inline(always)]
+            || {
+                for ((d, g), x) in d.iter_mut().zip(&dout[r.clone()]).zip(&x[r]) {
+                    *d += *g * derivative(*x);
+                }
+            },
+        )
     });
 }

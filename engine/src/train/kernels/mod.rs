@@ -13,6 +13,7 @@ pub mod elementwise;
 pub mod embedding;
 pub mod grpo;
 pub mod gru;
+pub mod lanes;
 pub mod linear;
 pub mod loss;
 pub mod norm;

@@ -29,6 +29,26 @@ pub fn chunks(n: usize, job: &(dyn Fn(std::ops::Range<usize>) + Sync)) {
     });
 }
 
+/// Runs `job(rows)` over `0..rows` rows of `row_len` elements, in jobs of
+/// whole rows holding about [`CHUNK`] elements each (at least one row).
+/// Like [`chunks`], the split does not depend on the thread count; `job`
+/// also gets its job index (`rows.start / rows per job`).
+pub fn row_chunks(
+    rows: usize,
+    row_len: usize,
+    job: &(dyn Fn(usize, std::ops::Range<usize>) + Sync),
+) {
+    let per_job = rows_per_job(row_len);
+    for_each(rows.div_ceil(per_job), &|i| {
+        job(i, i * per_job..((i + 1) * per_job).min(rows))
+    });
+}
+
+/// Rows of `row_len` in one [`row_chunks`] job.
+pub fn rows_per_job(row_len: usize) -> usize {
+    (CHUNK / row_len.max(1)).max(1)
+}
+
 /// A buffer that parallel jobs write through, each into its own parts.
 pub struct Shared<T>(*mut T, usize);
 // SAFETY: users guarantee the jobs' writes never overlap (see each use).
