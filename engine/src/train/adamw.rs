@@ -3,6 +3,7 @@
 
 use super::graph::Param;
 use super::kernels::parallel::{self, Shared};
+use crate::backend::cpu::simd::vectorized;
 use serde::{Deserialize, Serialize};
 
 /// Optimizer settings.
@@ -74,12 +75,18 @@ impl AdamW {
                         v.range(r.start, r.len()),
                     )
                 };
-                for (((w, m), v), &g) in value.iter_mut().zip(m).zip(v).zip(&grad[r]) {
-                    *m = c.beta1 * *m + (1.0 - c.beta1) * g;
-                    *v = c.beta2 * *v + (1.0 - c.beta2) * g * g;
-                    let update = (*m / bc1) / ((*v / bc2).sqrt() + c.eps);
-                    *w -= lr * (update + decay * *w);
-                }
+                let grad = &grad[r];
+                vectorized(
+                    #[inline(always)]
+                    || {
+                        for (((w, m), v), &g) in value.iter_mut().zip(m).zip(v).zip(grad) {
+                            *m = c.beta1 * *m + (1.0 - c.beta1) * g;
+                            *v = c.beta2 * *v + (1.0 - c.beta2) * g * g;
+                            let update = (*m / bc1) / ((*v / bc2).sqrt() + c.eps);
+                            *w -= lr * (update + decay * *w);
+                        }
+                    },
+                )
             });
         }
     }

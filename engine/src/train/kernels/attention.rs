@@ -12,7 +12,9 @@
 //! triangle is (nearly) never computed.
 
 use super::super::real::{gemm, gemm_strided, Mat, Op, Real};
+use super::lanes;
 use super::parallel::{self, Shared};
+use crate::backend::cpu::simd::vectorized;
 
 /// Query rows per block: small enough to skip most of the masked
 /// triangle, large enough to keep gemm efficient.
@@ -68,10 +70,15 @@ impl<'a, T> Head<'a, T> {
     }
 }
 
-/// Runs `job(b, h)` for every (sequence, head) pair across the pool.
-fn each_head(dims: Dims, job: &(dyn Fn(usize, usize) + Sync)) {
+/// Runs `job(b, h)` for every (sequence, head) pair across the pool,
+/// compiled for the CPU's widest SIMD.
+#[inline(always)]
+fn each_head(dims: Dims, job: impl Fn(usize, usize) + Sync) {
     parallel::for_each(dims.batch * dims.heads, &|p| {
-        job(p / dims.heads, p % dims.heads)
+        vectorized(
+            #[inline(always)]
+            || job(p / dims.heads, p % dims.heads),
+        )
     });
 }
 
@@ -85,12 +92,10 @@ fn blocks(t: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
 fn causal_softmax<T: Real>(row: &mut [T], i: usize, scale: T) {
     let (seen, masked) = row.split_at_mut(i + 1);
     let max = seen.iter().copied().fold(seen[0], T::max);
-    let mut sum = T::default();
-    for s in seen.iter_mut() {
-        *s = ((*s - max) * scale).exp();
-        sum += *s;
-    }
-    seen.iter_mut().for_each(|s| *s /= sum);
+    seen.iter_mut()
+        .for_each(|s| *s = ((*s - max) * scale).exp());
+    let inverse = T::of(1.0) / lanes::sum(seen);
+    seen.iter_mut().for_each(|s| *s *= inverse);
     masked.iter_mut().for_each(|s| *s = T::default());
 }
 
@@ -99,39 +104,43 @@ pub fn forward<T: Real>(qkv: &[T], dims: Dims, out: &mut [T], probs: &mut [T]) {
     let (t, c, d) = (dims.seq, dims.width, dims.head_dim());
     let scale = T::of(1.0 / (d as f64).sqrt());
     let (out_s, probs_s) = (Shared::new(out), Shared::new(probs));
-    each_head(dims, &|b, h| {
-        let head = Head::of(qkv, dims, b, h);
-        // SAFETY: block (b, h) of probs belongs to this job alone.
-        let p = unsafe { probs_s.range((b * dims.heads + h) * t * t, t * t) };
-        let mut o = vec![T::default(); t * d];
-        for rows in blocks(t) {
-            let seen = rows.end;
-            // S = Q·Kᵀ for these rows and the keys they see, then P.
-            let q = head.rows(head.q, rows.clone());
-            let k = head.rows(head.k, 0..seen);
-            gemm_strided(q, Op::N, k, Op::T, &mut p[rows.start * t..], t, false);
-            for i in rows.clone() {
-                causal_softmax(&mut p[i * t..(i + 1) * t], i, scale);
+    each_head(
+        dims,
+        #[inline(always)]
+        |b, h| {
+            let head = Head::of(qkv, dims, b, h);
+            // SAFETY: block (b, h) of probs belongs to this job alone.
+            let p = unsafe { probs_s.range((b * dims.heads + h) * t * t, t * t) };
+            let mut o = vec![T::default(); t * d];
+            for rows in blocks(t) {
+                let seen = rows.end;
+                // S = Q·Kᵀ for these rows and the keys they see, then P.
+                let q = head.rows(head.q, rows.clone());
+                let k = head.rows(head.k, 0..seen);
+                gemm_strided(q, Op::N, k, Op::T, &mut p[rows.start * t..], t, false);
+                for i in rows.clone() {
+                    causal_softmax(&mut p[i * t..(i + 1) * t], i, scale);
+                }
+                // O = P·V.
+                let p_rows = Mat::strided(&p[rows.start * t..], rows.len(), seen, t);
+                let v = head.rows(head.v, 0..seen);
+                gemm(
+                    p_rows,
+                    Op::N,
+                    v,
+                    Op::N,
+                    &mut o[rows.start * d..rows.end * d],
+                    false,
+                );
             }
-            // O = P·V.
-            let p_rows = Mat::strided(&p[rows.start * t..], rows.len(), seen, t);
-            let v = head.rows(head.v, 0..seen);
-            gemm(
-                p_rows,
-                Op::N,
-                v,
-                Op::N,
-                &mut o[rows.start * d..rows.end * d],
-                false,
-            );
-        }
-        for i in 0..t {
-            // SAFETY: head h's columns of sequence b's rows belong to this
-            // job alone.
-            let dst = unsafe { out_s.range((b * t + i) * c + h * d, d) };
-            dst.copy_from_slice(&o[i * d..(i + 1) * d]);
-        }
-    });
+            for i in 0..t {
+                // SAFETY: head h's columns of sequence b's rows belong to this
+                // job alone.
+                let dst = unsafe { out_s.range((b * t + i) * c + h * d, d) };
+                dst.copy_from_slice(&o[i * d..(i + 1) * d]);
+            }
+        },
+    );
 }
 
 /// Adds the gradient of `qkv` given `dout` and the saved `probs`.
@@ -139,60 +148,64 @@ pub fn backward<T: Real>(dout: &[T], qkv: &[T], probs: &[T], dims: Dims, dqkv: &
     let (t, c, d) = (dims.seq, dims.width, dims.head_dim());
     let scale = T::of(1.0 / (d as f64).sqrt());
     let dqkv_s = Shared::new(dqkv);
-    each_head(dims, &|b, h| {
-        let head = Head::of(qkv, dims, b, h);
-        let p = &probs[(b * dims.heads + h) * t * t..][..t * t];
-        let dout = &dout[b * t * c + h * d..];
-        let (mut dq, mut dk, mut dv) = (
-            vec![T::default(); t * d],
-            vec![T::default(); t * d],
-            vec![T::default(); t * d],
-        );
-        let mut ds = vec![T::default(); BLOCK * t];
-        for rows in blocks(t) {
-            let (seen, n) = (rows.end, rows.len());
-            let p_rows = Mat::strided(&p[rows.start * t..], n, seen, t);
-            let g = Mat::strided(&dout[rows.start * c..], n, d, c);
-            // dV += Pᵀ·dO;  dP = dO·Vᵀ.
-            gemm(p_rows, Op::T, g, Op::N, &mut dv[..seen * d], true);
-            let ds = &mut ds[..n * seen];
-            gemm(g, Op::N, head.rows(head.v, 0..seen), Op::T, ds, false);
-            // dS = P ⊙ (dP − rowsum(P ⊙ dP)) · scale (zero where masked).
-            for (r, i) in rows.clone().enumerate() {
-                let (pr, dr) = (&p[i * t..i * t + seen], &mut ds[r * seen..(r + 1) * seen]);
-                let dot: T = pr[..=i].iter().zip(&dr[..=i]).map(|(p, g)| *p * *g).sum();
-                for (j, g) in dr.iter_mut().enumerate() {
-                    *g = if j <= i {
-                        pr[j] * (*g - dot) * scale
-                    } else {
-                        T::default()
-                    };
+    each_head(
+        dims,
+        #[inline(always)]
+        |b, h| {
+            let head = Head::of(qkv, dims, b, h);
+            let p = &probs[(b * dims.heads + h) * t * t..][..t * t];
+            let dout = &dout[b * t * c + h * d..];
+            let (mut dq, mut dk, mut dv) = (
+                vec![T::default(); t * d],
+                vec![T::default(); t * d],
+                vec![T::default(); t * d],
+            );
+            let mut ds = vec![T::default(); BLOCK * t];
+            for rows in blocks(t) {
+                let (seen, n) = (rows.end, rows.len());
+                let p_rows = Mat::strided(&p[rows.start * t..], n, seen, t);
+                let g = Mat::strided(&dout[rows.start * c..], n, d, c);
+                // dV += Pᵀ·dO;  dP = dO·Vᵀ.
+                gemm(p_rows, Op::T, g, Op::N, &mut dv[..seen * d], true);
+                let ds = &mut ds[..n * seen];
+                gemm(g, Op::N, head.rows(head.v, 0..seen), Op::T, ds, false);
+                // dS = P ⊙ (dP − rowsum(P ⊙ dP)) · scale (zero where masked).
+                for (r, i) in rows.clone().enumerate() {
+                    let (pr, dr) = (&p[i * t..i * t + seen], &mut ds[r * seen..(r + 1) * seen]);
+                    let dot = lanes::dot(&pr[..=i], &dr[..=i]);
+                    for (j, g) in dr.iter_mut().enumerate() {
+                        *g = if j <= i {
+                            pr[j] * (*g - dot) * scale
+                        } else {
+                            T::default()
+                        };
+                    }
+                }
+                // dQ = dS·K;  dK += dSᵀ·Q.
+                let ds = Mat::new(ds, n, seen);
+                let dq_rows = &mut dq[rows.start * d..rows.end * d];
+                gemm(ds, Op::N, head.rows(head.k, 0..seen), Op::N, dq_rows, false);
+                gemm(
+                    ds,
+                    Op::T,
+                    head.rows(head.q, rows.clone()),
+                    Op::N,
+                    &mut dk[..seen * d],
+                    true,
+                );
+            }
+
+            let base = b * t * 3 * c + h * d;
+            for (o, part) in [0, c, 2 * c].into_iter().zip([&dq, &dk, &dv]) {
+                for i in 0..t {
+                    // SAFETY: head h's q, k and v columns of sequence b's rows
+                    // belong to this job alone.
+                    let dst = unsafe { dqkv_s.range(base + i * 3 * c + o, d) };
+                    dst.iter_mut()
+                        .zip(&part[i * d..(i + 1) * d])
+                        .for_each(|(a, b)| *a += *b);
                 }
             }
-            // dQ = dS·K;  dK += dSᵀ·Q.
-            let ds = Mat::new(ds, n, seen);
-            let dq_rows = &mut dq[rows.start * d..rows.end * d];
-            gemm(ds, Op::N, head.rows(head.k, 0..seen), Op::N, dq_rows, false);
-            gemm(
-                ds,
-                Op::T,
-                head.rows(head.q, rows.clone()),
-                Op::N,
-                &mut dk[..seen * d],
-                true,
-            );
-        }
-
-        let base = b * t * 3 * c + h * d;
-        for (o, part) in [0, c, 2 * c].into_iter().zip([&dq, &dk, &dv]) {
-            for i in 0..t {
-                // SAFETY: head h's q, k and v columns of sequence b's rows
-                // belong to this job alone.
-                let dst = unsafe { dqkv_s.range(base + i * 3 * c + o, d) };
-                dst.iter_mut()
-                    .zip(&part[i * d..(i + 1) * d])
-                    .for_each(|(a, b)| *a += *b);
-            }
-        }
-    });
+        },
+    );
 }

@@ -68,16 +68,11 @@ pub fn layernorm_backward<T: Real>(
 ) {
     let d = w.len();
     let n = T::of(d as f64);
-    let rows = x.len() / d;
     let dx_s = dx.map(Shared::new);
-    // Per job: its rows' dw, then db.
-    let jobs = rows.div_ceil(parallel::rows_per_job(d));
-    let mut partial = vec![T::default(); jobs * 2 * d];
-    let partial_s = Shared::new(&mut partial);
-    parallel::row_chunks(rows, d, &|job, rows| {
-        // SAFETY: job `job`'s partial sums and these rows of dx belong to
-        // this job alone.
-        let (pw, pb) = unsafe { partial_s.range(job * 2 * d, 2 * d) }.split_at_mut(d);
+    // Each job's partial: its rows' dw, then db.
+    let sums = parallel::row_chunks_summed(x.len() / d, d, 2 * d, &|rows, partial| {
+        let (pw, pb) = partial.split_at_mut(d);
+        // SAFETY: these rows of dx belong to this job alone.
         let mut dx = dx_s
             .as_ref()
             .map(|s| unsafe { s.range(rows.start * d, rows.len() * d) });
@@ -96,9 +91,8 @@ pub fn layernorm_backward<T: Real>(
                         .for_each(|((o, &g), &w)| *o = g * w);
                     let mean_g = lanes::sum(&gw) / n;
                     let mean_gx = lanes::dot(&gw, &xhat) / n;
-                    for ((pw, pb), (&g, &h)) in
-                        pw.iter_mut().zip(pb.iter_mut()).zip(gr.iter().zip(&xhat))
-                    {
+                    let sums = pw.iter_mut().zip(pb.iter_mut());
+                    for ((pw, pb), (&g, &h)) in sums.zip(gr.iter().zip(&xhat)) {
                         *pw += g * h;
                         *pb += g;
                     }
@@ -112,11 +106,9 @@ pub fn layernorm_backward<T: Real>(
             },
         )
     });
-    for job in partial.chunks_exact(2 * d) {
-        let (pw, pb) = job.split_at(d);
-        dw.iter_mut().zip(pw).for_each(|(a, b)| *a += *b);
-        db.iter_mut().zip(pb).for_each(|(a, b)| *a += *b);
-    }
+    let (sw, sb) = sums.split_at(d);
+    dw.iter_mut().zip(sw).for_each(|(a, b)| *a += *b);
+    db.iter_mut().zip(sb).for_each(|(a, b)| *a += *b);
 }
 
 /// `out = x · rstd · w` with `rstd = 1 / sqrt(mean(x²) + eps)`; saves rstd.
@@ -159,15 +151,9 @@ pub fn rmsnorm_backward<T: Real>(
 ) {
     let d = w.len();
     let n = T::of(d as f64);
-    let rows = x.len() / d;
     let dx_s = dx.map(Shared::new);
-    let jobs = rows.div_ceil(parallel::rows_per_job(d));
-    let mut partial = vec![T::default(); jobs * d];
-    let partial_s = Shared::new(&mut partial);
-    parallel::row_chunks(rows, d, &|job, rows| {
-        // SAFETY: job `job`'s partial sum and these rows of dx belong to
-        // this job alone.
-        let pw = unsafe { partial_s.range(job * d, d) };
+    let sums = parallel::row_chunks_summed(x.len() / d, d, d, &|rows, pw| {
+        // SAFETY: these rows of dx belong to this job alone.
         let mut dx = dx_s
             .as_ref()
             .map(|s| unsafe { s.range(rows.start * d, rows.len() * d) });
@@ -199,9 +185,7 @@ pub fn rmsnorm_backward<T: Real>(
             },
         )
     });
-    for pw in partial.chunks_exact(d) {
-        dw.iter_mut().zip(pw).for_each(|(a, b)| *a += *b);
-    }
+    dw.iter_mut().zip(&sums).for_each(|(a, b)| *a += *b);
 }
 
 #[cfg(test)]

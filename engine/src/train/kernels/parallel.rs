@@ -1,6 +1,7 @@
 //! Independent jobs over the kernel thread pool, and the shared output
 //! buffer they write disjoint parts of.
 
+use super::super::real::Real;
 use crate::backend::cpu::pool;
 
 /// Runs `job(i)` for every `i < jobs` across the pool.
@@ -47,6 +48,29 @@ pub fn row_chunks(
 /// Rows of `row_len` in one [`row_chunks`] job.
 pub fn rows_per_job(row_len: usize) -> usize {
     (CHUNK / row_len.max(1)).max(1)
+}
+
+/// [`row_chunks`] for jobs that also sum something over their rows: each
+/// job adds into its own zeroed partial of `width`, and the partials are
+/// added up in job order, so the total is the same on any thread count.
+pub fn row_chunks_summed<T: Real>(
+    rows: usize,
+    row_len: usize,
+    width: usize,
+    job: &(dyn Fn(std::ops::Range<usize>, &mut [T]) + Sync),
+) -> Vec<T> {
+    let jobs = rows.div_ceil(rows_per_job(row_len));
+    let mut partial = vec![T::default(); jobs * width];
+    let partial_s = Shared::new(&mut partial);
+    row_chunks(rows, row_len, &|i, rows| {
+        // SAFETY: partial `i` belongs to job `i` alone.
+        job(rows, unsafe { partial_s.range(i * width, width) })
+    });
+    let mut total = vec![T::default(); width];
+    for p in partial.chunks_exact(width) {
+        total.iter_mut().zip(p).for_each(|(t, p)| *t += *p);
+    }
+    total
 }
 
 /// A buffer that parallel jobs write through, each into its own parts.
