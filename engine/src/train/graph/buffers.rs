@@ -8,7 +8,11 @@
 //! buffer of the same length instead; only sizes the last step did not
 //! ask for are let go, so a run whose shapes change (GRPO's completions)
 //! does not hoard memory.
+//!
+//! Gradients are handed out zeroed (kernels add into them); outputs that a
+//! kernel overwrites in full skip the zeroing.
 
+use super::super::kernels::parallel::{self, Shared};
 use std::collections::{HashMap, HashSet};
 
 #[derive(Default)]
@@ -20,16 +24,34 @@ pub struct Buffers {
 }
 
 impl Buffers {
-    /// `len` zeros, in a recycled buffer where one of that length is free.
+    /// `len` zeros, in a recycled buffer where one of that length is free
+    /// (for gradients, which kernels add into).
     pub fn zeros(&mut self, len: usize) -> Vec<f32> {
-        self.asked.insert(len);
-        match self.free.get_mut(&len).and_then(Vec::pop) {
+        match self.take(len) {
             Some(mut buffer) => {
-                buffer.fill(0.0);
+                let out = Shared::new(&mut buffer);
+                parallel::chunks(len, &|r| {
+                    // SAFETY: each chunk belongs to one job.
+                    unsafe { out.range(r.start, r.len()) }.fill(0.0)
+                });
                 buffer
             }
             None => vec![0.0; len],
         }
+    }
+
+    /// `len` values for a kernel that writes every one of them: a recycled
+    /// buffer still holding an earlier step's values, or zeros. Skipping
+    /// the zeroing saves a pass over every activation of a step. (Resuming
+    /// a run starts from fresh zeros, so the resume test would see a
+    /// kernel that left some value unwritten.)
+    pub fn overwritten(&mut self, len: usize) -> Vec<f32> {
+        self.take(len).unwrap_or_else(|| vec![0.0; len])
+    }
+
+    fn take(&mut self, len: usize) -> Option<Vec<f32>> {
+        self.asked.insert(len);
+        self.free.get_mut(&len).and_then(Vec::pop)
     }
 
     /// Takes `buffer` back for a later [`Buffers::zeros`] of its length.
@@ -71,6 +93,9 @@ mod tests {
         let b = pool.zeros(MIN_LEN);
         assert_eq!(b.as_ptr(), address);
         assert!(b.iter().all(|&v| v == 0.0));
+        // A buffer for a kernel to overwrite is recycled too.
+        pool.recycle(b);
+        assert_eq!(pool.overwritten(MIN_LEN).as_ptr(), address);
         // Another length is a new buffer.
         assert_eq!(pool.zeros(MIN_LEN + 1).len(), MIN_LEN + 1);
     }

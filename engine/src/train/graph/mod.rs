@@ -15,6 +15,7 @@ mod recurrent;
 use super::kernels::activation::{self, Activation};
 use super::kernels::attention::{self, Dims};
 use super::kernels::grpo::{self, Objective, Stats};
+use super::kernels::parallel::{self, Shared};
 use super::kernels::{elementwise, embedding, linear, loss, norm, softmax};
 use crate::error::{Error, Result};
 use crate::ops::launch;
@@ -231,7 +232,12 @@ impl Graph {
 
     pub fn zero_grads(&mut self) {
         for p in &mut self.params {
-            p.grad.iter_mut().for_each(|g| *g = 0.0);
+            let len = p.grad.len();
+            let grad = Shared::new(&mut p.grad);
+            parallel::chunks(len, &|r| {
+                // SAFETY: each chunk belongs to one job.
+                unsafe { grad.range(r.start, r.len()) }.fill(0.0)
+            });
         }
     }
 
@@ -250,7 +256,7 @@ impl Graph {
     /// `a + b` (same shapes).
     pub fn add(&mut self, a: Var, b: Var) -> Result<Var> {
         self.same_shape("add", a, b)?;
-        let mut out = self.buffers.zeros(self.value(a).len());
+        let mut out = self.buffers.overwritten(self.value(a).len());
         let cost = Cost::elementwise(out.len(), 3);
         launch("add", cost, String::new, || {
             elementwise::add_forward(self.value(a), self.value(b), &mut out)
@@ -262,7 +268,7 @@ impl Graph {
     /// `a ⊙ b` (same shapes).
     pub fn mul(&mut self, a: Var, b: Var) -> Result<Var> {
         self.same_shape("mul", a, b)?;
-        let mut out = self.buffers.zeros(self.value(a).len());
+        let mut out = self.buffers.overwritten(self.value(a).len());
         let cost = Cost::elementwise(out.len(), 3);
         launch("mul", cost, String::new, || {
             elementwise::mul_forward(self.value(a), self.value(b), &mut out)
@@ -308,7 +314,7 @@ impl Graph {
             }
         }
         let n = self.rows(x);
-        let mut out = self.buffers.zeros(n * m);
+        let mut out = self.buffers.overwritten(n * m);
         let cost = Cost::matmul(n, k, m);
         launch(
             "linear",
@@ -337,7 +343,7 @@ impl Graph {
                 format!("id {bad} is outside the table's {rows} rows"),
             ));
         }
-        let mut out = self.buffers.zeros(ids.len() * dim);
+        let mut out = self.buffers.overwritten(ids.len() * dim);
         let cost = Cost::elementwise(out.len(), 2);
         launch("embedding", cost, String::new, || {
             embedding::forward(self.value(table), ids, dim, &mut out)
@@ -365,7 +371,7 @@ impl Graph {
             ));
         }
         let rows = self.rows(x);
-        let mut out = self.buffers.zeros(rows * d);
+        let mut out = self.buffers.overwritten(rows * d);
         let (mut mean, mut rstd) = (vec![0.0; rows], vec![0.0; rows]);
         launch(
             "layernorm",
@@ -397,7 +403,7 @@ impl Graph {
             ));
         }
         let rows = self.rows(x);
-        let (mut out, mut rstd) = (self.buffers.zeros(rows * d), vec![0.0; rows]);
+        let (mut out, mut rstd) = (self.buffers.overwritten(rows * d), vec![0.0; rows]);
         launch(
             "rmsnorm",
             Cost::elementwise(rows * d, 3),
@@ -414,7 +420,7 @@ impl Graph {
     }
 
     pub fn activation(&mut self, x: Var, act: Activation) -> Result<Var> {
-        let mut out = self.buffers.zeros(self.value(x).len());
+        let mut out = self.buffers.overwritten(self.value(x).len());
         launch(
             act.name(),
             Cost::elementwise(out.len(), 2),
@@ -428,7 +434,7 @@ impl Graph {
     /// Softmax over the last dimension.
     pub fn softmax(&mut self, x: Var) -> Result<Var> {
         let cols = self.last_dim(x);
-        let mut out = self.buffers.zeros(self.value(x).len());
+        let mut out = self.buffers.overwritten(self.value(x).len());
         launch(
             "softmax",
             Cost::elementwise(out.len(), 2),
@@ -449,8 +455,8 @@ impl Graph {
             ));
         }
         let (b, t, h, c) = (dims.batch, dims.seq, dims.heads, dims.width);
-        let mut out = self.buffers.zeros(b * t * c);
-        let mut probs = self.buffers.zeros(b * h * t * t);
+        let mut out = self.buffers.overwritten(b * t * c);
+        let mut probs = self.buffers.overwritten(b * h * t * t);
         let cost = Cost::matmul(b * t, t, 2 * c);
         launch(
             "attention",

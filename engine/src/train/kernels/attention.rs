@@ -89,6 +89,7 @@ fn blocks(t: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
 }
 
 /// `row[..=i]` ← softmax(`row[..=i]` · scale), and zeros after it.
+#[inline(always)]
 fn causal_softmax<T: Real>(row: &mut [T], i: usize, scale: T) {
     let (seen, masked) = row.split_at_mut(i + 1);
     let max = seen.iter().copied().fold(seen[0], T::max);

@@ -3,13 +3,21 @@
 
 use super::super::real::Real;
 use crate::backend::cpu::pool;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Runs `job(i)` for every `i < jobs` across the pool.
+/// Runs `job(i)` for every `i < jobs` across the pool. Threads claim jobs
+/// one at a time as they get free, rather than each taking a fixed share:
+/// on a shared machine one core is often slower than the other (or its
+/// thread wakes late), and a fixed split would leave the fast one waiting.
+/// Which thread runs a job never changes what it computes.
 pub fn for_each(jobs: usize, job: &(dyn Fn(usize) + Sync)) {
-    pool::global().run(&|part, parts| {
-        for i in pool::split_range(jobs, part, parts, 1) {
-            job(i);
+    let next = AtomicUsize::new(0);
+    pool::global().run(&|_, _| loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= jobs {
+            break;
         }
+        job(i);
     });
 }
 
