@@ -130,7 +130,7 @@ fn a_step_on_reused_buffers_equals_one_on_a_fresh_graph() {
     let (first, second) = (batch(1), batch(2));
 
     let (mut used, mut fresh) = (Graph::new(), Graph::new());
-    let model = Gpt::new(config.clone(), &mut used, &mut Rng::new(3)).unwrap();
+    let model = Gpt::new(config, &mut used, &mut Rng::new(3)).unwrap();
     let same = Gpt::new(config, &mut fresh, &mut Rng::new(3)).unwrap();
     step(&mut used, &model, &first);
     let (loss, grads) = step(&mut used, &model, &second);

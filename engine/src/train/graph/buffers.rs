@@ -95,7 +95,8 @@ mod tests {
         assert!(b.iter().all(|&v| v == 0.0));
         // A buffer for a kernel to overwrite is recycled too.
         pool.recycle(b);
-        assert_eq!(pool.overwritten(MIN_LEN).as_ptr(), address);
+        let c = pool.overwritten(MIN_LEN);
+        assert_eq!(c.as_ptr(), address);
         // Another length is a new buffer.
         assert_eq!(pool.zeros(MIN_LEN + 1).len(), MIN_LEN + 1);
     }
