@@ -67,3 +67,35 @@ impl Error {
         }
     }
 }
+
+/// `text` with every control character but newline and tab written as an
+/// escape (`\u{1b}`), for text from files that reaches a terminal: a
+/// metadata key, a tensor name or a template's error message could
+/// otherwise move the cursor, retitle the window or hide earlier output.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod printable_tests {
+    use super::printable;
+
+    #[test]
+    fn control_characters_are_escaped_but_newlines_and_tabs_kept() {
+        assert_eq!(printable("plain\ttext\n"), "plain\ttext\n");
+        assert_eq!(printable("a\x1b[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(printable("\u{9b}31m\x07\r"), "\\u{9b}31m\\u{7}\\u{d}");
+    }
+}

@@ -110,14 +110,17 @@ impl LanguageModel {
                     path.parent().unwrap_or(Path::new("."))
                 };
                 let config = dir.join("tokenizer_config.json");
-                let (template, options) = match std::fs::read_to_string(&config) {
+                let (template, options) = match crate::io::read_text(&config) {
                     Ok(json) => (
                         ChatTemplate::from_tokenizer_config(&json)
                             .map_err(|e| Error::file(config.display(), e))?,
                         RenderOptions::from_tokenizer_config(&json)
                             .map_err(|e| Error::file(config.display(), e))?,
                     ),
-                    Err(_) => (None, RenderOptions::default()),
+                    // Only a missing file means no template; an unreadable
+                    // one (a FIFO, far too large) is an error.
+                    Err(_) if !config.exists() => (None, RenderOptions::default()),
+                    Err(e) => return Err(e),
                 };
                 (Tokenizer::from_hf_dir(dir)?, template, options)
             }

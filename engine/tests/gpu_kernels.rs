@@ -272,10 +272,10 @@ fn layernorm_matches_the_cpu(gpu: &Gpu) {
 }
 
 fn rope_tables(gpu: &Gpu, cache: &RopeCache, neox: bool) -> RopeTables {
-    let (cos, sin) = cache.tables();
+    let tables = cache.covering(cache.max_pos()).unwrap();
     RopeTables {
-        cos: gpu.upload_f32("cos", cos).unwrap(),
-        sin: gpu.upload_f32("sin", sin).unwrap(),
+        cos: gpu.upload_f32("cos", tables.cos()).unwrap(),
+        sin: gpu.upload_f32("sin", tables.sin()).unwrap(),
         half: cache.rot_dim() / 2,
         max_pos: cache.max_pos(),
         neox,

@@ -52,6 +52,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    if let Err(why) = monologue::backend::cpu::simd::from_env() {
+        eprintln!("monologue-kernel: {why}");
+        return ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Install {

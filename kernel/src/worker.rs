@@ -215,6 +215,7 @@ pub fn spawn(events: UnboundedSender<Event>, preload: Option<String>) -> Worker 
     let cancel = session.cancel_flag();
     std::thread::Builder::new()
         .name("monologue-cell".into())
+        .stack_size(monologue::script::SCRIPT_STACK_BYTES)
         .spawn(move || run(session, inbox, events, reasoning, allow_stdin, preload))
         .expect("spawning the session thread");
     Worker { jobs, cancel }

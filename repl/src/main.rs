@@ -83,6 +83,27 @@ enum BenchWhat {
 }
 
 fn main() -> ExitCode {
+    // Everything runs on a thread with a deep stack: scripts can nest
+    // values that rhai walks recursively (see SCRIPT_STACK_BYTES).
+    let worker = std::thread::Builder::new()
+        .name("monologue".into())
+        .stack_size(monologue::script::SCRIPT_STACK_BYTES)
+        .spawn(run_command);
+    match worker.map(|w| w.join()) {
+        Ok(Ok(code)) => code,
+        Ok(Err(_)) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: could not start the main thread: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_command() -> ExitCode {
+    if let Err(why) = monologue::backend::cpu::simd::from_env() {
+        eprintln!("error: {why}");
+        return ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
     let Some(command) = cli.command else {
         return report(repl::run(&cli.repl));
@@ -114,7 +135,8 @@ fn report(result: Result<(), Box<dyn std::error::Error>>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // Messages may quote a file (a key, a template's exception).
+            eprintln!("error: {}", monologue::error::printable(&e.to_string()));
             ExitCode::FAILURE
         }
     }

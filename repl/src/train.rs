@@ -145,11 +145,16 @@ pub fn run(args: &TrainArgs) -> Result<(), Error> {
         let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
     }
     let bar = (!args.json).then(|| progress_bar(run.step, args.steps));
+    // The step of the newest checkpoint this run wrote: the final save is
+    // skipped when it would repeat it (a second copy would also push the
+    // last distinct earlier checkpoint out of the ones kept).
+    let mut saved_at = (args.resume.as_deref() == Some(args.out.as_path())).then_some(run.step);
     while run.step < args.steps && !stop.load(Ordering::SeqCst) {
         let record = run.step()?;
         report(&record, bar.as_ref(), args.json);
         if args.save_every > 0 && run.step.is_multiple_of(args.save_every) {
             save(&run, &args.out, bar.as_ref())?;
+            saved_at = Some(run.step);
         }
     }
     if let Some(bar) = &bar {
@@ -158,7 +163,10 @@ pub fn run(args: &TrainArgs) -> Result<(), Error> {
     if stop.load(Ordering::SeqCst) {
         eprintln!("interrupted at step {}; saving", run.step);
     }
-    let saved = save(&run, &args.out, None)?;
+    let saved = match saved_at {
+        Some(step) if step == run.step => checkpoint::resolve(&args.out)?,
+        _ => save(&run, &args.out, None)?,
+    };
     eprintln!(
         "saved {} (generate from it: monologue generate --model {} --prompt ...)",
         saved.display(),

@@ -21,12 +21,11 @@
 //! Not supported: the `{% generation %}` tag (assistant-token masks for
 //! training) and message contents that are lists of parts (images).
 
-use std::cell::Cell;
 use std::fmt;
 use std::io;
 
+use minijinja::value::Value as JValue;
 use minijinja::value::ValueKind;
-use minijinja::value::{Kwargs, Value as JValue};
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as JsonValue};
@@ -35,6 +34,8 @@ use crate::error::{Error, Result};
 use crate::io::Metadata;
 
 use super::chat::Message;
+use super::py_json::{python_float, tojson_filter};
+use super::strftime::{strftime_now, NowGuard};
 
 /// The name errors give the template.
 const NAME: &str = "chat template";
@@ -184,7 +185,7 @@ impl ChatTemplate {
         env.set_fuel(Some(limits.fuel));
         env.set_recursion_limit(limits.recursion_limit);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_filter("tojson", tojson);
+        env.add_filter("tojson", tojson_filter(limits.max_output_bytes));
         env.add_function("raise_exception", raise_exception);
         env.add_function("strftime_now", strftime_now);
         env.add_template_owned(NAME, source.to_string())
@@ -334,10 +335,11 @@ impl ChatTemplate {
             cap: self.limits.max_output_bytes,
             overflowed: false,
         };
-        let result = {
-            let _now = NowGuard::set(options.now);
+        let now = options.now;
+        let result = on_deep_stack(self.limits.fuel, || {
+            let _now = NowGuard::set(now);
             template.render_captured_to(context, &mut out).map(|_| ())
-        };
+        })?;
         if out.overflowed {
             return Err(Error::Invalid(format!(
                 "{NAME}: the output exceeds the limit of {} bytes",
@@ -347,6 +349,44 @@ impl ChatTemplate {
         result.map_err(|e| describe(&e, self.limits))?;
         String::from_utf8(out.buf)
             .map_err(|_| Error::Invalid(format!("{NAME}: the output is not valid UTF-8")))
+    }
+}
+
+/// Stack bytes one level of a nested template value may take when it is
+/// dropped (measured: 56–70 on x86-64), with room to spare.
+const STACK_PER_LEVEL: usize = 80;
+
+/// Runs `render` on a thread whose stack can drop the deepest value the
+/// fuel lets a template build. minijinja drops nested lists recursively,
+/// and a template can nest one level per unit of fuel or so
+/// (`{% set ns.x = [[[ns.x]]] %}` in a loop): 160,000 levels overflowed the
+/// 8 MiB main stack and killed the process after rendering. The stack is
+/// reserved address space; only what is used is ever touched. wasm32 has
+/// no threads to spare, so the browser renders in place.
+fn on_deep_stack<R: Send>(fuel: u64, render: impl FnOnce() -> R + Send) -> Result<R> {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let stack = (8 << 20) + (fuel as usize).saturating_mul(STACK_PER_LEVEL);
+        std::thread::scope(|scope| {
+            let worker = std::thread::Builder::new()
+                .name("chat template".into())
+                .stack_size(stack)
+                .spawn_scoped(scope, render)
+                .map_err(|e| {
+                    Error::Invalid(format!(
+                        "{NAME}: could not start a render thread with a {} MiB stack: {e}",
+                        stack >> 20
+                    ))
+                })?;
+            worker
+                .join()
+                .map_err(|_| Error::Invalid(format!("{NAME}: the render panicked")))
+        })
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = fuel;
+        Ok(render())
     }
 }
 
@@ -477,370 +517,9 @@ fn python_formatter(
     }
 }
 
-// ----- tojson: Python's json.dumps -----
-
-/// `tojson(indent=None, sort_keys=False, ensure_ascii=False, separators=None)`
-/// as transformers defines it: `json.dumps` with those arguments, so no HTML
-/// escaping and `", "` / `": "` between items.
-fn tojson(value: JValue, kwargs: Kwargs) -> std::result::Result<JValue, minijinja::Error> {
-    let bad = |m: String| minijinja::Error::new(ErrorKind::InvalidOperation, m);
-    let indent: Option<String> = match kwargs.get::<Option<JValue>>("indent")? {
-        None => None,
-        Some(v) if v.is_none() || v.is_undefined() => None,
-        Some(v) => {
-            if let Some(s) = v.as_str() {
-                Some(s.to_string())
-            } else if let Some(n) = v.as_i64() {
-                Some(" ".repeat(n.clamp(0, 64) as usize))
-            } else {
-                return Err(bad(format!(
-                    "tojson: indent must be a number or string, not {v}"
-                )));
-            }
-        }
-    };
-    let sort_keys = kwargs.get::<Option<bool>>("sort_keys")?.unwrap_or(false);
-    let ensure_ascii = kwargs.get::<Option<bool>>("ensure_ascii")?.unwrap_or(false);
-    let separators = match kwargs.get::<Option<JValue>>("separators")? {
-        Some(v) if !v.is_none() && !v.is_undefined() => {
-            let parts: Vec<String> = v
-                .try_iter()?
-                .map(|p| p.as_str().map(str::to_string))
-                .collect::<Option<_>>()
-                .ok_or_else(|| bad("tojson: separators must be two strings".into()))?;
-            let [item, key]: [String; 2] = parts
-                .try_into()
-                .map_err(|_| bad("tojson: separators must be two strings".into()))?;
-            Some((item, key))
-        }
-        _ => None,
-    };
-    kwargs.assert_all_used()?;
-    let (item_sep, key_sep) = separators.unwrap_or_else(|| {
-        let item = if indent.is_some() { "," } else { ", " };
-        (item.to_string(), ": ".to_string())
-    });
-    let json = serde_json::to_value(&value)
-        .map_err(|e| bad(format!("tojson: cannot convert the value to JSON: {e}")))?;
-    let mut out = String::new();
-    let style = JsonStyle {
-        indent: indent.as_deref(),
-        item_sep: &item_sep,
-        key_sep: &key_sep,
-        sort_keys,
-        ensure_ascii,
-    };
-    style.write(&json, 0, &mut out);
-    Ok(JValue::from(out))
-}
-
-struct JsonStyle<'a> {
-    indent: Option<&'a str>,
-    item_sep: &'a str,
-    key_sep: &'a str,
-    sort_keys: bool,
-    ensure_ascii: bool,
-}
-
-impl JsonStyle<'_> {
-    fn newline(&self, depth: usize, out: &mut String) {
-        if let Some(ind) = self.indent {
-            out.push('\n');
-            for _ in 0..depth {
-                out.push_str(ind);
-            }
-        }
-    }
-
-    fn write(&self, v: &JsonValue, depth: usize, out: &mut String) {
-        match v {
-            JsonValue::Null => out.push_str("null"),
-            JsonValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            JsonValue::Number(n) => {
-                if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
-                    out.push_str(&python_float(f));
-                } else {
-                    out.push_str(&n.to_string());
-                }
-            }
-            JsonValue::String(s) => self.string(s, out),
-            JsonValue::Array(items) => {
-                if items.is_empty() {
-                    out.push_str("[]");
-                    return;
-                }
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(self.item_sep);
-                    }
-                    self.newline(depth + 1, out);
-                    self.write(item, depth + 1, out);
-                }
-                self.newline(depth, out);
-                out.push(']');
-            }
-            JsonValue::Object(map) => {
-                if map.is_empty() {
-                    out.push_str("{}");
-                    return;
-                }
-                let mut entries: Vec<(&String, &JsonValue)> = map.iter().collect();
-                if self.sort_keys {
-                    entries.sort_by(|a, b| a.0.cmp(b.0));
-                }
-                out.push('{');
-                for (i, (k, item)) in entries.into_iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(self.item_sep);
-                    }
-                    self.newline(depth + 1, out);
-                    self.string(k, out);
-                    out.push_str(self.key_sep);
-                    self.write(item, depth + 1, out);
-                }
-                self.newline(depth, out);
-                out.push('}');
-            }
-        }
-    }
-
-    fn string(&self, s: &str, out: &mut String) {
-        out.push('"');
-        for c in s.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                '\u{8}' => out.push_str("\\b"),
-                '\u{c}' => out.push_str("\\f"),
-                c if (c as u32) < 0x20 || (self.ensure_ascii && (c as u32) > 0x7e) => {
-                    let mut units = [0u16; 2];
-                    for u in c.encode_utf16(&mut units) {
-                        out.push_str(&format!("\\u{u:04x}"));
-                    }
-                }
-                c => out.push(c),
-            }
-        }
-        out.push('"');
-    }
-}
-
-/// A float as Python's `repr` writes it: the shortest digits that round-trip,
-/// positional for exponents -4..16, else `1e+20` / `1.5e-07`.
-fn python_float(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "Infinity" } else { "-Infinity" }.into();
-    }
-    // Rust's `{:e}` gives the shortest round-trip digits: "-1.25e-7".
-    let sci = format!("{f:e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (sign, mantissa) = match mantissa.strip_prefix('-') {
-        Some(m) => ("-", m),
-        None => ("", mantissa),
-    };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    if (-4..16).contains(&exp) {
-        let point = exp + 1; // digits before the decimal point
-        let s = if point <= 0 {
-            format!("0.{}{}", "0".repeat((-point) as usize), digits)
-        } else if point as usize >= digits.len() {
-            format!("{}{}.0", digits, "0".repeat(point as usize - digits.len()))
-        } else {
-            let (a, b) = digits.split_at(point as usize);
-            format!("{a}.{b}")
-        };
-        format!("{sign}{s}")
-    } else {
-        let m = if digits.len() > 1 {
-            format!("{}.{}", &digits[..1], &digits[1..])
-        } else {
-            digits
-        };
-        let esign = if exp < 0 { '-' } else { '+' };
-        format!("{sign}{m}e{esign}{:02}", exp.abs())
-    }
-}
-
-// ----- strftime_now -----
-
-thread_local! {
-    /// The `now` of the render under way on this thread.
-    static RENDER_NOW: Cell<Option<i64>> = const { Cell::new(None) };
-}
-
-struct NowGuard(Option<i64>);
-
-impl NowGuard {
-    fn set(now: Option<i64>) -> Self {
-        NowGuard(RENDER_NOW.with(|c| c.replace(now)))
-    }
-}
-
-impl Drop for NowGuard {
-    fn drop(&mut self) {
-        RENDER_NOW.with(|c| c.set(self.0));
-    }
-}
-
-fn current_time() -> std::result::Result<i64, minijinja::Error> {
-    if let Some(t) = RENDER_NOW.with(Cell::get) {
-        return Ok(t);
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        let d = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_err(|_| {
-                minijinja::Error::new(ErrorKind::InvalidOperation, "the clock is before 1970")
-            })?;
-        Ok(d.as_secs() as i64)
-    }
-    #[cfg(target_arch = "wasm32")]
-    Err(minijinja::Error::new(
-        ErrorKind::InvalidOperation,
-        "strftime_now: this target has no clock; pass RenderOptions::now",
-    ))
-}
-
-/// `strftime_now(format)`: the current UTC time, formatted with the common
-/// C `strftime` fields (`%Y %y %m %d %e %H %I %M %S %p %b %B %a %A %j %%`).
-fn strftime_now(format: String) -> std::result::Result<String, minijinja::Error> {
-    strftime(&format, current_time()?)
-}
-
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
-const DAYS: [&str; 7] = [
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-];
-
-/// The civil (proleptic Gregorian) date of a day count since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-fn strftime(format: &str, unix: i64) -> std::result::Result<String, minijinja::Error> {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    let (hour, minute, second) = (secs / 3600, secs / 60 % 60, secs % 60);
-    let weekday = (days + 3).rem_euclid(7) as usize; // 1970-01-01 was a Thursday
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let cumulative = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
-    let yday = cumulative[month as usize - 1] + day + u32::from(leap && month > 2);
-    let month_name = MONTHS[month as usize - 1];
-    let mut out = String::new();
-    let mut chars = format.chars();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        let Some(spec) = chars.next() else {
-            out.push('%');
-            break;
-        };
-        match spec {
-            'Y' => out.push_str(&year.to_string()),
-            'y' => out.push_str(&format!("{:02}", year.rem_euclid(100))),
-            'm' => out.push_str(&format!("{month:02}")),
-            'd' => out.push_str(&format!("{day:02}")),
-            'e' => out.push_str(&format!("{day:2}")),
-            'H' => out.push_str(&format!("{hour:02}")),
-            'I' => out.push_str(&format!("{:02}", (hour + 11) % 12 + 1)),
-            'M' => out.push_str(&format!("{minute:02}")),
-            'S' => out.push_str(&format!("{second:02}")),
-            'p' => out.push_str(if hour < 12 { "AM" } else { "PM" }),
-            'b' | 'h' => out.push_str(&month_name[..3]),
-            'B' => out.push_str(month_name),
-            'a' => out.push_str(&DAYS[weekday][..3]),
-            'A' => out.push_str(DAYS[weekday]),
-            'j' => out.push_str(&format!("{yday:03}")),
-            '%' => out.push('%'),
-            other => {
-                return Err(minijinja::Error::new(
-                    ErrorKind::InvalidOperation,
-                    format!("strftime_now: unsupported field %{other}"),
-                ))
-            }
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn python_float_repr() {
-        for (f, want) in [
-            (0.5, "0.5"),
-            (1.0, "1.0"),
-            (-2.5, "-2.5"),
-            (100.0, "100.0"),
-            (0.0001, "0.0001"),
-            (0.00001, "1e-05"),
-            (1.5e-7, "1.5e-07"),
-            (1e16, "1e+16"),
-            (1234567890123456.0, "1234567890123456.0"),
-            (0.1 + 0.2, "0.30000000000000004"),
-            (0.0, "0.0"),
-            (-0.0, "-0.0"),
-            (f64::INFINITY, "Infinity"),
-        ] {
-            assert_eq!(python_float(f), want, "{f:e}");
-        }
-    }
-
-    #[test]
-    fn strftime_fields() {
-        // 2024-07-26 13:05:09 UTC, a Friday, day 208 of a leap year.
-        let t = 1_722_000_000 - 1_722_000_000 % 86_400 + 13 * 3600 + 5 * 60 + 9;
-        assert_eq!(
-            strftime("%d %b %Y|%A %a|%B %m %y|%H:%M:%S %I%p|%j|%e|%%", t).unwrap(),
-            "26 Jul 2024|Friday Fri|July 07 24|13:05:09 01PM|208|26|%"
-        );
-        assert_eq!(strftime("%Y-%m-%d", 0).unwrap(), "1970-01-01");
-        assert_eq!(strftime("%Y-%m-%d %a", -86_400).unwrap(), "1969-12-31 Wed");
-        assert_eq!(strftime("%Y-%m-%d", 951_782_400).unwrap(), "2000-02-29");
-        assert!(strftime("%Q", 0).is_err());
-    }
 
     #[test]
     fn shareable() {

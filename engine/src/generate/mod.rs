@@ -4,11 +4,13 @@
 pub mod chat;
 pub mod chat_template;
 mod generator;
+mod py_json;
 pub mod reasoning;
 mod rng;
 mod run;
 pub mod sampler;
 pub mod stop;
+mod strftime;
 
 pub use chat::Message;
 pub use chat_template::{ChatTemplate, RenderOptions};

@@ -93,7 +93,7 @@ impl HfConfig {
         if path.is_dir() {
             path.push("config.json");
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(path.display(), e))?;
+        let text = super::read_text(&path)?;
         HfConfig::from_json(&text, path.display())
     }
 
@@ -118,7 +118,7 @@ impl HfConfig {
         let intermediate_size = match raw.intermediate_size {
             Some(n) => n,
             // GPT-2 writes `n_inner: null`, meaning four times the width.
-            None if gpt2 => 4 * hidden_size,
+            None if gpt2 => hidden_size.saturating_mul(4),
             None => return Err(missing("`intermediate_size`")),
         };
         let rope_scaling = [&raw.rope_scaling, &raw.rope_parameters]

@@ -2,6 +2,7 @@
 //! programs (`monologue inspect --json`).
 
 use super::{Array, ModelFile, Value};
+use crate::error::printable;
 use serde_json::{json, Map, Value as Json};
 use std::fmt::Write;
 
@@ -45,12 +46,18 @@ pub fn inspect_text(file: &ModelFile) -> String {
         ModelFile::Gguf(g) => format!("GGUF version {}", g.version()),
         ModelFile::Safetensors(_) => "safetensors".to_string(),
     };
-    let _ = writeln!(out, "{}: {format}", file.path());
+    let _ = writeln!(out, "{}: {format}", printable(file.path()));
 
     let metadata = file.metadata();
     let _ = writeln!(out, "\nmetadata ({} keys)", metadata.len());
-    let key_width = metadata.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    // Names come from the file: escape what could steer a terminal.
+    let key_width = metadata
+        .iter()
+        .map(|(k, _)| printable(k).len())
+        .max()
+        .unwrap_or(0);
     for (key, value) in metadata.iter() {
+        let key = printable(key);
         let _ = writeln!(out, "  {key:key_width$}  {}", summarize(value));
     }
 
@@ -59,7 +66,7 @@ pub fn inspect_text(file: &ModelFile) -> String {
     let shapes: Vec<String> = tensors.iter().map(|t| t.shape.to_string()).collect();
     let name_width = tensors
         .iter()
-        .map(|t| t.name.len())
+        .map(|t| printable(&t.name).len())
         .max()
         .unwrap_or(4)
         .max(4);
@@ -73,7 +80,7 @@ pub fn inspect_text(file: &ModelFile) -> String {
         let _ = writeln!(
             out,
             "  {:name_width$}  {:5}  {shape:shape_width$}  {:>12}",
-            t.name,
+            printable(&t.name),
             t.dtype.name(),
             t.bytes
         );
@@ -120,7 +127,8 @@ fn summarize_array(array: &Array) -> String {
 /// A string in quotes with control characters escaped, cut if long.
 fn quote(s: &str) -> String {
     let cut: String = s.chars().take(SHOWN_CHARS).collect();
-    let escaped = Json::String(cut).to_string();
+    // JSON escapes C0 controls; `printable` also the C1 ones (U+009B).
+    let escaped = printable(&Json::String(cut).to_string()).into_owned();
     if s.chars().count() > SHOWN_CHARS {
         format!("{}…\"", &escaped[..escaped.len() - 1])
     } else {

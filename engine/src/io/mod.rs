@@ -7,6 +7,7 @@
 //! `monologue inspect`.
 
 pub mod atomic;
+mod files;
 pub mod gguf;
 pub mod hf_config;
 mod inspect;
@@ -14,6 +15,7 @@ mod metadata;
 pub mod safetensors;
 mod value;
 
+pub use files::{file_or_folder, read_text, regular_file, MAX_TEXT_FILE};
 pub use gguf::GgufFile;
 pub use hf_config::HfConfig;
 pub use inspect::{inspect_json, inspect_text};
@@ -67,6 +69,7 @@ impl ModelFile {
     /// Files are recognised by their first bytes, not their names.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
+        file_or_folder(path)?;
         if path.is_dir() || path.extension().is_some_and(|e| e == "json") {
             return SafetensorsFile::open(path).map(ModelFile::Safetensors);
         }
@@ -142,6 +145,7 @@ pub fn load_file(path: &Path) -> Result<Storage> {
             "is a directory, expected a model file",
         ));
     }
+    regular_file(path)?;
     #[cfg(feature = "mmap")]
     {
         let file = std::fs::File::open(path).map_err(|e| Error::io(path.display(), e))?;

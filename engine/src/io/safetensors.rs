@@ -75,7 +75,7 @@ impl SafetensorsFile {
     /// A sharded checkpoint: read the index, then every shard it names.
     pub fn open_index(index_path: &Path) -> Result<Self> {
         let shown = index_path.display().to_string();
-        let text = std::fs::read_to_string(index_path).map_err(|e| Error::io(&shown, e))?;
+        let text = super::read_text(index_path)?;
         let index: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| Error::file(&shown, format!("not valid JSON: {e}")))?;
         let Some(weight_map) = index.get("weight_map").and_then(|w| w.as_object()) else {

@@ -149,11 +149,50 @@ impl LlamaConfig {
                 self.rope_dim, self.head_dim
             ));
         }
-        if self.n_layers == 0 || self.d_ff == 0 || self.vocab_size == 0 {
-            return bad("layers, feed-forward width and vocabulary must be non-zero".into());
+        if self.n_layers == 0 || self.d_ff == 0 || self.vocab_size == 0 || self.head_dim == 0 {
+            return bad(
+                "layers, feed-forward width, vocabulary and head size must be non-zero".into(),
+            );
         }
+        if self.context_length == 0 {
+            return bad("the context length must be non-zero".into());
+        }
+        // Every weight's element count, so that a huge value cannot wrap a
+        // product into a shape the file happens to match.
+        let c = &self;
+        matrices_fit(
+            &c.arch,
+            &[
+                ("attention heads × head size", c.n_heads, c.head_dim),
+                ("key/value heads × head size", c.n_kv_heads, c.head_dim),
+                ("vocabulary × width", c.vocab_size, c.d_model),
+                ("feed-forward × width", c.d_ff, c.d_model),
+                (
+                    "attention width × width",
+                    c.n_heads.saturating_mul(c.head_dim),
+                    c.d_model,
+                ),
+            ],
+        )?;
         Ok(self)
     }
+}
+
+/// Refuses dimensions whose product (a weight's element count, at 4 bytes
+/// each) would overflow: each `(what, rows, cols)`.
+fn matrices_fit(arch: &str, dims: &[(&str, usize, usize)]) -> Result<()> {
+    for &(what, rows, cols) in dims {
+        let fits = rows
+            .checked_mul(cols)
+            .and_then(|n| n.checked_mul(4))
+            .is_some_and(|bytes| bytes <= isize::MAX as usize);
+        if !fits {
+            return Err(Error::Invalid(format!(
+                "{arch} config: {what} ({rows} × {cols}) is too large for any model"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn head_dim(d_model: usize, n_heads: usize) -> Result<usize> {
@@ -234,6 +273,16 @@ impl Gpt2Config {
                     .into(),
             ));
         }
+        let c = &self;
+        matrices_fit(
+            "gpt2",
+            &[
+                ("vocabulary × width", c.vocab_size, c.d_model),
+                ("positions × width", c.context_length, c.d_model),
+                ("feed-forward × width", c.d_ff, c.d_model),
+                ("width × 3 width", c.d_model, c.d_model.saturating_mul(3)),
+            ],
+        )?;
         Ok(self)
     }
 }

@@ -220,9 +220,10 @@ fn no_gpu_backend() -> Error {
 /// `model_type` is [`RNN_MODEL_TYPE`](crate::train::checkpoint::RNN_MODEL_TYPE)).
 fn rnn_config(dir: &Path) -> Result<Option<crate::train::rnn::RnnConfig>> {
     let path = dir.join("config.json");
-    let Ok(text) = std::fs::read_to_string(&path) else {
+    if !path.is_file() {
         return Ok(None);
-    };
+    }
+    let text = crate::io::read_text(&path)?;
     let json: serde_json::Value = match serde_json::from_str(&text) {
         Ok(v) => v,
         // HfConfig reports the parse error.

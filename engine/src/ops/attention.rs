@@ -41,17 +41,21 @@ impl KvCache {
                 "KvCache: needs at least one head of at least one dimension, got {n_kv_heads} × {head_dim}"
             )));
         }
-        let n = capacity
-            .checked_mul(n_kv_heads * head_dim)
+        n_kv_heads
+            .checked_mul(head_dim)
+            .and_then(|row| row.checked_mul(capacity))
+            .and_then(|n| n.checked_mul(2 * dtype.block_bytes()))
             .ok_or_else(|| Error::Invalid(format!("KvCache: capacity {capacity} is too large")))?;
+        // Nothing is allocated until positions are written: the capacity
+        // is a limit, not a reservation (see `reserve`).
         let store = match dtype {
             DType::F16 => Store::F16 {
-                keys: vec![f16::ZERO; n],
-                values: vec![f16::ZERO; n],
+                keys: Vec::new(),
+                values: Vec::new(),
             },
             _ => Store::F32 {
-                keys: vec![0.0; n],
-                values: vec![0.0; n],
+                keys: Vec::new(),
+                values: Vec::new(),
             },
         };
         Ok(KvCache {
@@ -70,9 +74,49 @@ impl KvCache {
         }
     }
 
-    /// Bytes the cache holds (both keys and values, full capacity).
+    /// Bytes the cache has allocated (keys and values). It grows as
+    /// positions are written, up to the capacity.
     pub fn bytes(&self) -> usize {
-        2 * self.capacity * self.n_kv_heads * self.head_dim * self.dtype().block_bytes()
+        2 * self.allocated_positions()
+            * self.n_kv_heads
+            * self.head_dim
+            * self.dtype().block_bytes()
+    }
+
+    fn allocated_positions(&self) -> usize {
+        let elements = match &self.store {
+            Store::F32 { keys, .. } => keys.len(),
+            Store::F16 { keys, .. } => keys.len(),
+        };
+        elements / (self.n_kv_heads * self.head_dim)
+    }
+
+    /// Make room for the first `positions` positions (at most the
+    /// capacity), doubling what is allocated so appending one position at
+    /// a time stays cheap. A failed allocation is an error, not an abort.
+    fn reserve(&mut self, positions: usize) -> Result<()> {
+        let have = self.allocated_positions();
+        if positions <= have {
+            return Ok(());
+        }
+        let grown = positions.max(2 * have).min(self.capacity);
+        let len = grown * self.n_kv_heads * self.head_dim;
+        let failed = |_| {
+            Error::Invalid(format!(
+                "KvCache: out of memory growing the key/value cache to {grown} positions"
+            ))
+        };
+        match &mut self.store {
+            Store::F32 { keys, values } => {
+                grow_zeroed(keys, len).map_err(failed)?;
+                grow_zeroed(values, len).map_err(failed)?;
+            }
+            Store::F16 { keys, values } => {
+                grow_zeroed(keys, len).map_err(failed)?;
+                grow_zeroed(values, len).map_err(failed)?;
+            }
+        }
+        Ok(())
     }
 
     fn rows(&self) -> KvRows<'_> {
@@ -176,6 +220,7 @@ impl KvCache {
                 self.capacity
             )));
         }
+        self.reserve(pos0 + t)?;
         let range = pos0 * row..(pos0 + t) * row;
         match &mut self.store {
             Store::F32 { keys, values } => {
@@ -194,6 +239,17 @@ impl KvCache {
         self.len = pos0 + t;
         Ok(t)
     }
+}
+
+/// Lengthen `v` to `len` zeros-filled elements, reporting a failed
+/// allocation instead of aborting.
+fn grow_zeroed<T: Copy + Default>(
+    v: &mut Vec<T>,
+    len: usize,
+) -> std::result::Result<(), std::collections::TryReserveError> {
+    v.try_reserve_exact(len.saturating_sub(v.len()))?;
+    v.resize(len, T::default());
+    Ok(())
 }
 
 /// Attention for `T` new positions `pos0..pos0 + T`:

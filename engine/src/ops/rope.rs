@@ -8,6 +8,7 @@
 use super::launch;
 use crate::error::{Error, Result};
 use crate::profile::Cost;
+use std::sync::{Arc, RwLock};
 
 /// Which elements of a head form rotation pair i.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,16 +19,54 @@ pub enum RopeLayout {
     NeoX,
 }
 
-/// cos / sin of p · θᵢ for every position p < `max_pos` and pair i,
-/// computed once (in f64) and shared by every layer.
-#[derive(Debug, Clone)]
+/// cos / sin of p · θᵢ for positions p < `max_pos` and every pair i,
+/// computed (in f64) as positions are first needed and shared by every
+/// layer. A file may claim a context of billions of positions; the tables
+/// only ever hold what a run has reached (doubling as it goes), so a
+/// claimed context costs nothing until it is used.
+#[derive(Debug)]
 pub struct RopeCache {
     rot_dim: usize,
     max_pos: usize,
-    /// `[max_pos, rot_dim / 2]`.
+    inv_freq: Vec<f64>,
+    built: RwLock<Arc<RopeTables>>,
+}
+
+/// The cos / sin tables for the first [`RopeTables::positions`] positions,
+/// `[positions, rot_dim / 2]` each.
+#[derive(Debug, Default)]
+pub struct RopeTables {
+    positions: usize,
     cos: Vec<f32>,
     sin: Vec<f32>,
 }
+
+impl RopeTables {
+    /// Positions the tables hold.
+    pub fn positions(&self) -> usize {
+        self.positions
+    }
+    pub fn cos(&self) -> &[f32] {
+        &self.cos
+    }
+    pub fn sin(&self) -> &[f32] {
+        &self.sin
+    }
+}
+
+impl Clone for RopeCache {
+    fn clone(&self) -> Self {
+        RopeCache {
+            rot_dim: self.rot_dim,
+            max_pos: self.max_pos,
+            inv_freq: self.inv_freq.clone(),
+            built: RwLock::new(self.current()),
+        }
+    }
+}
+
+/// Positions the tables start with, so short runs never regrow them.
+const FIRST_POSITIONS: usize = 256;
 
 impl RopeCache {
     /// Tables for θᵢ = base^(-2i / rot_dim).
@@ -40,25 +79,67 @@ impl RopeCache {
         let inv_freq: Vec<f64> = (0..rot_dim / 2)
             .map(|i| (base as f64).powf(-2.0 * i as f64 / rot_dim as f64))
             .collect();
-        Self::build(&inv_freq, rot_dim, max_pos)
+        Self::with_frequencies(inv_freq, rot_dim, max_pos)
     }
 
     /// Tables for given frequencies θᵢ (one per pair, rot_dim = 2 × their
     /// count): for the frequency-scaled variants some models use.
     pub fn from_inv_freq(inv_freq: &[f32], max_pos: usize) -> Result<Self> {
         let f: Vec<f64> = inv_freq.iter().map(|&v| v as f64).collect();
-        Self::build(&f, 2 * inv_freq.len(), max_pos)
+        Self::with_frequencies(f, 2 * inv_freq.len(), max_pos)
     }
 
-    fn build(inv_freq: &[f64], rot_dim: usize, max_pos: usize) -> Result<Self> {
+    fn with_frequencies(inv_freq: Vec<f64>, rot_dim: usize, max_pos: usize) -> Result<Self> {
         if rot_dim == 0 || !rot_dim.is_multiple_of(2) {
             return Err(Error::Invalid(format!(
                 "rope: the rotary dimension must be even and positive, got {rot_dim}"
             )));
         }
-        let len = max_pos
-            .checked_mul(rot_dim / 2)
-            .ok_or_else(|| Error::Invalid(format!("rope: {max_pos} positions is too many")))?;
+        let cache = RopeCache {
+            rot_dim,
+            max_pos,
+            inv_freq,
+            built: RwLock::new(Arc::default()),
+        };
+        cache.covering(max_pos.min(FIRST_POSITIONS))?;
+        Ok(cache)
+    }
+
+    fn current(&self) -> Arc<RopeTables> {
+        self.built.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Tables holding at least the first `positions` positions (at most
+    /// `max_pos`), built now if no earlier call needed as many. Growing
+    /// recomputes every position the same way, so a position's angles never
+    /// depend on how far the tables have grown.
+    pub fn covering(&self, positions: usize) -> Result<Arc<RopeTables>> {
+        if positions > self.max_pos {
+            return Err(Error::Invalid(format!(
+                "rope: position {} is beyond the {} positions of the model's context",
+                positions - 1,
+                self.max_pos
+            )));
+        }
+        let now = self.current();
+        if now.positions >= positions {
+            return Ok(now);
+        }
+        let mut built = self.built.write().unwrap_or_else(|e| e.into_inner());
+        if built.positions < positions {
+            let grown = positions.max(2 * built.positions).min(self.max_pos);
+            *built = Arc::new(self.build(grown)?);
+        }
+        Ok(built.clone())
+    }
+
+    fn build(&self, positions: usize) -> Result<RopeTables> {
+        let inv_freq = &self.inv_freq;
+        let too_many = || Error::Invalid(format!("rope: {positions} positions is too many"));
+        let len = positions.checked_mul(inv_freq.len()).ok_or_else(too_many)?;
+        let (mut cos, mut sin) = (Vec::new(), Vec::new());
+        cos.try_reserve_exact(len).map_err(|_| too_many())?;
+        sin.try_reserve_exact(len).map_err(|_| too_many())?;
         // Position p + 1's angles are position p's rotated by θᵢ (in f64);
         // every ANCHOR positions they are recomputed exactly, so rounding
         // never builds up. A trig call per pair and position made loading a
@@ -66,8 +147,7 @@ impl RopeCache {
         const ANCHOR: usize = 64;
         let step: Vec<(f64, f64)> = inv_freq.iter().map(|&f| f.sin_cos()).collect();
         let mut now = vec![(0f64, 1f64); inv_freq.len()]; // (sin, cos) at p
-        let (mut cos, mut sin) = (Vec::with_capacity(len), Vec::with_capacity(len));
-        for p in 0..max_pos {
+        for p in 0..positions {
             for (i, &f) in inv_freq.iter().enumerate() {
                 now[i] = if p % ANCHOR == 0 {
                     (p as f64 * f).sin_cos()
@@ -79,9 +159,8 @@ impl RopeCache {
                 cos.push(now[i].1 as f32);
             }
         }
-        Ok(RopeCache {
-            rot_dim,
-            max_pos,
+        Ok(RopeTables {
+            positions,
             cos,
             sin,
         })
@@ -91,14 +170,9 @@ impl RopeCache {
         self.rot_dim
     }
 
+    /// The most positions the tables may grow to: the model's context.
     pub fn max_pos(&self) -> usize {
         self.max_pos
-    }
-
-    /// The (cos, sin) tables, `[max_pos, rot_dim / 2]` each (the GPU
-    /// backend uploads them, so both backends rotate by the same numbers).
-    pub fn tables(&self) -> (&[f32], &[f32]) {
-        (&self.cos, &self.sin)
     }
 }
 
@@ -126,12 +200,8 @@ pub fn rope(
             x.len(),
         ));
     }
-    if let Some(&p) = positions.iter().find(|&&p| p >= cache.max_pos) {
-        return Err(Error::Invalid(format!(
-            "rope: position {p} is beyond the {} positions the table was built for",
-            cache.max_pos
-        )));
-    }
+    let reached = positions.iter().max().map_or(0, |&p| p.saturating_add(1));
+    let tables = cache.covering(reached)?;
     let pairs = (positions.len() * n_heads * half) as u64;
     let cost = Cost {
         bytes: pairs * 16 + (positions.len() * half * 8) as u64,
@@ -140,8 +210,8 @@ pub fn rope(
     let shapes = || format!("f32[{}, {n_heads}, {head_dim}] rot {rot}", positions.len());
     launch("rope", cost, shapes, || {
         for (rows, &p) in x.chunks_exact_mut(n_heads * head_dim).zip(positions) {
-            let cos = &cache.cos[p * half..(p + 1) * half];
-            let sin = &cache.sin[p * half..(p + 1) * half];
+            let cos = &tables.cos[p * half..(p + 1) * half];
+            let sin = &tables.sin[p * half..(p + 1) * half];
             for head in rows.chunks_exact_mut(head_dim) {
                 match layout {
                     RopeLayout::Interleaved => {

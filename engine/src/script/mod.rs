@@ -26,6 +26,7 @@ mod convert;
 mod display;
 mod help;
 mod inspect_api;
+mod limits;
 mod model_api;
 mod options;
 mod plot_api;
@@ -37,6 +38,7 @@ mod train_api;
 
 pub use display::{render, Rendered};
 pub use inspect_api::{CacheHandle, HookSpec, LensHandle, TraceHandle};
+pub use limits::Limits;
 pub use model_api::{ChatHandle, ModelHandle};
 pub use profile_api::ProfileTable;
 /// rhai's value types, for faces that bind variables.
@@ -46,6 +48,15 @@ use crate::generate::TextKind;
 use rhai::{Engine, EvalAltResult, ParseErrorType, Position, Scope, AST};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+
+/// The stack a thread that runs scripts should have. rhai walks nested
+/// values recursively (to check their size, to drop them), so
+/// `for i in 0..n { m = #{ x: m } }` overflowed the 8 MiB main stack and
+/// killed the process. With this much, the nesting a script can reach is
+/// bounded by time instead (each level re-checks the ones below it, so
+/// depth grows with the square root of the work), and an interrupt stops
+/// it. It is reserved address space; only what is used is touched.
+pub const SCRIPT_STACK_BYTES: usize = 256 << 20;
 
 /// Where a session's output goes while a script runs: the REPL writes it to
 /// the terminal, the Jupyter kernel sends stream messages, tests collect it.
@@ -146,9 +157,19 @@ pub(crate) struct Shared {
     streamed: Mutex<String>,
     /// The last profile taken, for `save_trace`.
     pub last_profile: Mutex<Option<crate::profile::Profile>>,
+    /// The size limits the next input runs with (`set_limits`).
+    limits: Mutex<Limits>,
 }
 
 impl Shared {
+    fn limits(&self) -> Limits {
+        *self.limits.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set_limits(&self, limits: Limits) {
+        *self.limits.lock().unwrap_or_else(|e| e.into_inner()) = limits;
+    }
+
     pub fn emit_text(&self, piece: &str, kind: TextKind) {
         self.streamed
             .lock()
@@ -243,6 +264,10 @@ fn describe(err: &EvalAltResult) -> String {
             format!("in {name}: {}", describe(inner))
         }
         EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
+        EvalAltResult::ErrorDataTooLarge(what, _) => format!(
+            "{what}: the value would pass its size limit (see limits(); a script may raise it \
+             with set_limits(#{{ max_array: ... }}) for the inputs after it)"
+        ),
         EvalAltResult::ErrorDataRace(what, _) => format!(
             "{what}: a closure uses the value whose method it is passed to, which rhai locks for the call; \
              let the closure take it as its argument (m.with_hooks(hooks, |m| m.top_k(text, 5))) \
@@ -307,6 +332,9 @@ pub struct Session {
     /// Functions defined by earlier inputs (`fn name() { ... }`).
     functions: AST,
     shared: Arc<Shared>,
+    /// The size limits the engine has now (`set_limits` changes take
+    /// effect when the next input starts).
+    limits: Limits,
 }
 
 impl Session {
@@ -317,12 +345,16 @@ impl Session {
             sink: Mutex::new(sink),
             streamed: Mutex::new(String::new()),
             last_profile: Mutex::new(None),
+            limits: Mutex::new(Limits::default()),
         });
         let mut engine = Engine::new();
         // Scripts are interactive: deep expressions are fine, runaway
-        // recursion is not.
+        // recursion is not, and neither are values larger than memory.
         engine.set_max_expr_depths(256, 128);
         engine.set_max_call_levels(128);
+        let limits = Limits::default();
+        limits.apply(&mut engine);
+        limits::register(&mut engine, &shared);
         let flag = shared.cancel.clone();
         engine.on_progress(move |_| {
             flag.load(Ordering::Relaxed)
@@ -386,6 +418,7 @@ impl Session {
             scope: Scope::new(),
             functions: AST::empty(),
             shared,
+            limits,
         }
     }
 
@@ -408,6 +441,11 @@ impl Session {
     /// error (or an interrupt) those defined before it stay as they were.
     pub fn eval(&mut self, code: &str) -> Result<Outcome, ScriptError> {
         self.shared.cancel.store(false, Ordering::Relaxed);
+        let limits = self.shared.limits();
+        if limits != self.limits {
+            limits.apply(&mut self.engine);
+            self.limits = limits;
+        }
         self.shared
             .streamed
             .lock()

@@ -235,7 +235,8 @@ fn filled(shape: &Array, value: f32) -> ScriptResult<Tensor> {
 }
 
 fn arange(start: INT, end: INT) -> ScriptResult<Tensor> {
-    if end < start || end - start > 1 << 28 {
+    // In i128: `end - start` of two i64s cannot overflow there.
+    if end < start || end as i128 - start as i128 > 1 << 28 {
         return Err(runtime(format!(
             "arange({start}, {end}): empty or too long"
         )));

@@ -94,6 +94,23 @@ fn broadcast_strides(dims: &[usize], out: &[usize]) -> Vec<usize> {
         .collect()
 }
 
+/// The most elements a tensor computed here may have (1 GiB of f32): a
+/// broadcast or a product of two modest tensors can ask for far more memory
+/// than the machine has, and that must be an error, not an abort.
+pub const MAX_RESULT_ELEMENTS: usize = 1 << 28;
+
+/// The element count of a result of shape `dims`, if it is allowed.
+fn result_len(dims: &[usize], what: &str) -> Result<usize> {
+    Shape::new(dims.to_vec())
+        .checked_numel()
+        .filter(|&n| n <= MAX_RESULT_ELEMENTS)
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "{what} of shape {dims:?} would exceed the limit of {MAX_RESULT_ELEMENTS} elements"
+            ))
+        })
+}
+
 impl Tensor {
     /// A contiguous f32 tensor from values in row-major order.
     pub fn from_vec(data: Vec<f32>, shape: impl Into<Shape>) -> Result<Tensor> {
@@ -119,7 +136,7 @@ impl Tensor {
             broadcast_strides(a_dims, &out_dims),
             broadcast_strides(b_dims, &out_dims),
         );
-        let n: usize = out_dims.iter().product();
+        let n = result_len(&out_dims, "element-wise result")?;
         let mut out = Vec::with_capacity(n);
         let mut index = vec![0usize; out_dims.len()];
         let (mut ia, mut ib) = (0usize, 0usize);
@@ -184,6 +201,7 @@ impl Tensor {
                 k2,
             ));
         }
+        result_len(&[m, n], "matmul result")?;
         let mut out = vec![0f32; m * n];
         ops::gemm::matmul_f32(
             &self.to_f32_vec()?,

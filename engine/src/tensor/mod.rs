@@ -189,7 +189,9 @@ impl Tensor {
     /// The same elements with another shape (contiguous tensors only).
     pub fn reshape(&self, shape: impl Into<Shape>) -> Result<Tensor> {
         let shape = shape.into();
-        if shape.numel() != self.numel() {
+        // Checked: a shape whose product wraps around could otherwise
+        // match this tensor's element count.
+        if shape.checked_numel() != Some(self.numel()) {
             return Err(Error::shape("reshape", &self.shape, &shape));
         }
         if !self.is_contiguous() {

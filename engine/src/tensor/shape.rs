@@ -24,8 +24,12 @@ impl Shape {
         self.0.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
     }
 
+    /// Number of elements. Every tensor's shape was checked with
+    /// [`Shape::checked_numel`] when it was made; for a shape that never
+    /// was, an overflowing product saturates rather than wrapping to a
+    /// small, plausible count.
     pub fn numel(&self) -> usize {
-        self.0.iter().product()
+        self.checked_numel().unwrap_or(usize::MAX)
     }
 
     /// Strides, in elements, of a contiguous row-major tensor of this shape.

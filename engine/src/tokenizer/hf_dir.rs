@@ -30,7 +30,7 @@ fn read_json(path: &Path) -> Result<Option<Value>> {
     if !path.is_file() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path.display(), e))?;
+    let text = crate::io::read_text(path)?;
     serde_json::from_str(&text)
         .map(Some)
         .map_err(|e| Error::file(path.display(), format!("not valid JSON: {e}")))
@@ -76,8 +76,7 @@ impl Tokenizer {
             .map(|key| declared(tok_config.as_ref(), key));
         let mut post_processor_bos = None;
         let mut tok = if json_path.is_file() {
-            let text = std::fs::read_to_string(&json_path)
-                .map_err(|e| Error::io(json_path.display(), e))?;
+            let text = crate::io::read_text(&json_path)?;
             let tok =
                 Tokenizer::from_json(&text).map_err(|e| Error::file(json_path.display(), e))?;
             post_processor_bos = serde_json::from_str::<Value>(&text)

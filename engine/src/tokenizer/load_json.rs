@@ -147,8 +147,11 @@ fn parse_merges(v: &Value) -> Result<Vec<(&str, &str)>> {
         .collect()
 }
 
-/// Dense texts by id from a `{text: id}` map plus added tokens.
-fn dense(vocab: &Map<String, Value>, what: &str) -> Result<Vec<Option<String>>> {
+/// Dense texts by id from a `{text: id}` map plus added tokens. Ids must
+/// run from 0 without gaps, so none can reach `listed`, the number of
+/// tokens the file lists in all: checking that first keeps a hostile id
+/// from sizing the table.
+fn dense(vocab: &Map<String, Value>, listed: usize, what: &str) -> Result<Vec<Option<String>>> {
     let mut texts: Vec<Option<String>> = Vec::new();
     for (t, id) in vocab {
         let id = id
@@ -159,6 +162,7 @@ fn dense(vocab: &Map<String, Value>, what: &str) -> Result<Vec<Option<String>>> 
                     "{what}: token {t:?} has id {id}, not a small integer"
                 ))
             })? as usize;
+        check_listed(id, listed, what)?;
         if texts.len() <= id {
             texts.resize(id + 1, None);
         }
@@ -170,6 +174,16 @@ fn dense(vocab: &Map<String, Value>, what: &str) -> Result<Vec<Option<String>>> 
         texts[id] = Some(t.clone());
     }
     Ok(texts)
+}
+
+/// Refuses an id that the `listed` tokens cannot reach without a gap.
+fn check_listed(id: usize, listed: usize, what: &str) -> Result<()> {
+    if id >= listed {
+        return Err(Error::Invalid(format!(
+            "{what}: id {id} leaves a gap: the file lists only {listed} tokens, so ids must run 0..{listed}"
+        )));
+    }
+    Ok(())
 }
 
 fn finish_vocab(texts: Vec<Option<String>>, kinds: Vec<TokenKind>, what: &str) -> Result<Vocab> {
@@ -223,14 +237,15 @@ impl Tokenizer {
             .get("vocab")
             .and_then(Value::as_object)
             .ok_or_else(|| bad("model.vocab is missing or not an object"))?;
-        let mut texts = dense(vocab, "tokenizer.json model.vocab")?;
-        let mut kinds = vec![TokenKind::Normal; texts.len()];
         let empty = Vec::new();
         let added = match root.get("added_tokens") {
             None | Some(Value::Null) => &empty,
             Some(Value::Array(a)) => a,
             Some(_) => return Err(bad("added_tokens is not a list")),
         };
+        let listed = vocab.len() + added.len();
+        let mut texts = dense(vocab, listed, "tokenizer.json model.vocab")?;
+        let mut kinds = vec![TokenKind::Normal; texts.len()];
         for (i, t) in added.iter().enumerate() {
             let id = t
                 .get("id")
@@ -250,6 +265,7 @@ impl Tokenizer {
                 }
             }
             let id = id as usize;
+            check_listed(id, listed, "tokenizer.json added_tokens")?;
             if texts.len() <= id {
                 texts.resize(id + 1, None);
                 kinds.resize(id + 1, TokenKind::Normal);
@@ -280,7 +296,7 @@ impl Tokenizer {
     /// [`from_json`](Self::from_json) from a file.
     pub fn from_json_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path.display(), e))?;
+        let text = crate::io::read_text(path)?;
         Self::from_json(&text).map_err(|e| Error::file(path.display(), e))
     }
 
@@ -298,7 +314,7 @@ impl Tokenizer {
         let map = v
             .as_object()
             .ok_or_else(|| Error::Invalid("vocab.json: not a {token: id} object".into()))?;
-        let texts = dense(map, "vocab.json")?;
+        let texts = dense(map, map.len(), "vocab.json")?;
         let mut kinds = vec![TokenKind::Normal; texts.len()];
         for s in specials {
             let id = map.get(*s).and_then(Value::as_u64).ok_or_else(|| {
@@ -340,7 +356,7 @@ impl Tokenizer {
         pre: PreTokenizer,
         specials: &[&str],
     ) -> Result<Self> {
-        let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| Error::io(p.display(), e));
+        let read = |p: &Path| crate::io::read_text(p);
         Self::from_vocab_merges(
             &read(vocab.as_ref())?,
             &read(merges.as_ref())?,

@@ -25,6 +25,7 @@ impl Tokenizer {
 fn read_head(path: &Path) -> Result<Vec<u8>> {
     use std::io::Read;
     let mut head = Vec::with_capacity(4);
+    crate::io::regular_file(path)?;
     std::fs::File::open(path)
         .and_then(|f| f.take(4).read_to_end(&mut head))
         .map_err(|e| Error::io(path.display(), e))?;

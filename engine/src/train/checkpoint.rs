@@ -186,7 +186,26 @@ pub fn save(run: &Run, dir: &Path) -> Result<PathBuf> {
         std::fs::remove_dir_all(&partial).map_err(|e| io_err(&partial, e))?;
     }
     std::fs::create_dir(&partial).map_err(|e| io_err(&partial, e))?;
+    // A failed save (a full disk, a value that cannot be written) takes
+    // its partial folder with it; the checkpoints before it stay.
+    if let Err(e) = write_checkpoint(run, &partial) {
+        let _ = std::fs::remove_dir_all(&partial);
+        return Err(e);
+    }
 
+    let done = dir.join(&name);
+    std::fs::rename(&partial, &done).map_err(|e| io_err(&done, e))?;
+    sync_dir(dir)?;
+    let latest_tmp = dir.join(".latest.partial");
+    write_synced(&latest_tmp, name.as_bytes())?;
+    std::fs::rename(&latest_tmp, dir.join("latest")).map_err(|e| io_err(dir, e))?;
+    sync_dir(dir)?;
+    prune(dir, &name);
+    Ok(done)
+}
+
+/// Writes every file of a checkpoint of `run` into the folder `partial`.
+fn write_checkpoint(run: &Run, partial: &Path) -> Result<()> {
     let params = &run.graph.params;
     let arch = run.model.architecture();
     let (config, model) = match &arch {
@@ -231,17 +250,7 @@ pub fn save(run: &Run, dir: &Path) -> Result<PathBuf> {
         cursors: run.carry.as_ref().map(|c| c.cursors.clone()),
     };
     write_synced(&partial.join("training.json"), &json_bytes(&state)?)?;
-    sync_dir(&partial)?;
-
-    let done = dir.join(&name);
-    std::fs::rename(&partial, &done).map_err(|e| io_err(&done, e))?;
-    sync_dir(dir)?;
-    let latest_tmp = dir.join(".latest.partial");
-    write_synced(&latest_tmp, name.as_bytes())?;
-    std::fs::rename(&latest_tmp, dir.join("latest")).map_err(|e| io_err(dir, e))?;
-    sync_dir(dir)?;
-    prune(dir, &name);
-    Ok(done)
+    sync_dir(partial)
 }
 
 /// Removes all but the newest KEEP checkpoints (never `current`), and
@@ -273,7 +282,7 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
     if !path.is_dir() || !latest.is_file() {
         return Ok(path.to_path_buf());
     }
-    let name = std::fs::read_to_string(&latest).map_err(|e| io_err(&latest, e))?;
+    let name = crate::io::read_text(&latest)?;
     let name = name.trim();
     let valid = name.starts_with("step-") && !name.contains(['/', '\\']);
     let target = path.join(name);
@@ -313,7 +322,7 @@ fn tensor_f32(file: &SafetensorsFile, name: &str, len: usize, path: &Path) -> Re
 pub fn resume(path: &Path, text: &str, validation_fraction: f64) -> Result<Run> {
     let dir = resolve(path)?;
     let json_path = dir.join("training.json");
-    let json = std::fs::read_to_string(&json_path).map_err(|e| {
+    let json = crate::io::read_text(&json_path).map_err(|e| {
         Error::Invalid(format!(
             "{} is not a training checkpoint ({}: {e})",
             path.display(),

@@ -281,6 +281,8 @@ impl Repl {
 
     fn error(&mut self, message: &str) {
         self.errors += 1;
+        // Messages may quote a file (a key, a template's exception).
+        let message = monologue::error::printable(message);
         let mut err = std::io::stderr().lock();
         let _ = if self.styled {
             writeln!(err, "\x1b[31merror:\x1b[0m {message}")

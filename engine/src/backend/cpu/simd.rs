@@ -31,8 +31,13 @@ impl Isa {
         }
     }
 
-    /// Whether this CPU can run the path.
+    /// Whether this CPU can run the path, and [`ENV_VAR`] allows it.
     pub fn is_supported(self) -> bool {
+        self <= ceiling() && self.in_hardware()
+    }
+
+    /// Whether this CPU can run the path.
+    fn in_hardware(self) -> bool {
         match self {
             Isa::Portable => true,
             #[cfg(target_arch = "x86_64")]
@@ -43,13 +48,13 @@ impl Isa {
             }
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => {
-                Isa::Avx2.is_supported()
+                Isa::Avx2.in_hardware()
                     && is_x86_feature_detected!("avx512f")
                     && is_x86_feature_detected!("avx512bw")
                     && is_x86_feature_detected!("avx512vl")
             }
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512Vnni => Isa::Avx512.is_supported() && is_x86_feature_detected!("avx512vnni"),
+            Isa::Avx512Vnni => Isa::Avx512.in_hardware() && is_x86_feature_detected!("avx512vnni"),
             #[cfg(not(target_arch = "x86_64"))]
             _ => false,
         }
@@ -65,11 +70,68 @@ impl Isa {
     }
 }
 
+impl std::str::FromStr for Isa {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Isa::ALL
+            .into_iter()
+            .find(|i| i.name() == s.trim())
+            .ok_or_else(|| {
+                let names: Vec<&str> = Isa::ALL.iter().map(|i| i.name()).collect();
+                format!(
+                    "{s:?} names no SIMD level (use one of {})",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// The environment variable that caps the level (`portable`, `avx2`,
+/// `avx512`, `avx512-vnni`): the kernels then behave as on a CPU that has
+/// nothing above it, so a developer on an AVX-512 machine sees what an
+/// AVX2-only machine computes, and CI runs the model tests on both.
+pub const ENV_VAR: &str = "MONOLOGUE_SIMD";
+
+/// What [`ENV_VAR`] asks for: `Ok(None)` when unset, an error when it names
+/// no level or one this CPU lacks. Front ends call this at start-up, so a
+/// bad setting is an error there; the kernels themselves then warn once and
+/// use the best level at or below the one named (or every level, when it
+/// names none).
+pub fn from_env() -> Result<Option<Isa>, String> {
+    let Ok(value) = std::env::var(ENV_VAR) else {
+        return Ok(None);
+    };
+    let isa: Isa = value.parse().map_err(|e| format!("{ENV_VAR}: {e}"))?;
+    if !isa.in_hardware() {
+        return Err(format!(
+            "{ENV_VAR}={value}: this CPU does not support the {} kernels",
+            isa.name()
+        ));
+    }
+    Ok(Some(isa))
+}
+
+/// The highest level [`ENV_VAR`] allows, read once.
+fn ceiling() -> Isa {
+    static CEILING: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+    *CEILING.get_or_init(|| match from_env() {
+        Ok(level) => level.unwrap_or(Isa::Avx512Vnni),
+        Err(why) => {
+            eprintln!("warning: {why}");
+            std::env::var(ENV_VAR)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(Isa::Avx512Vnni)
+        }
+    })
+}
+
 const UNSET: u8 = u8::MAX;
 static ACTIVE: AtomicU8 = AtomicU8::new(UNSET);
 
-/// The level the kernels use: the detected one unless [`set_active`] chose a
-/// lower one (benchmarks compare paths this way).
+/// The level the kernels use: the best one the CPU has and [`ENV_VAR`]
+/// allows, unless [`set_active`] chose a lower one (benchmarks compare paths this way).
 pub fn active() -> Isa {
     match ACTIVE.load(Ordering::Relaxed) {
         UNSET => {

@@ -13,7 +13,7 @@ use super::device::Gpu;
 use super::forward::{self, Recorded};
 use super::kernels::{self, AttentionDims, RopeTables};
 use super::weight::GpuWeight;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::inspect::Hooks;
 use crate::model::Llama;
 use crate::model::LlamaConfig;
@@ -36,6 +36,9 @@ struct GpuLayer {
     w_up: GpuWeight,
     w_down: GpuWeight,
 }
+
+/// The most positions a GPU state may hold (the RoPE tables uploaded).
+const GPU_ROPE_POSITIONS: usize = 32_768;
 
 /// A Llama-family model whose forward pass runs on the GPU. The host copy
 /// stays for what runs on the CPU (the logit lens's unembedding).
@@ -90,12 +93,16 @@ impl GpuLlama {
         } else {
             Some(GpuWeight::upload(g, "output.weight", &host.output)?)
         };
-        let (cos, sin) = host.rope.tables();
+        // The GPU keeps fixed tables: the model's context, up to
+        // GPU_ROPE_POSITIONS (a file may claim billions of positions).
+        let tables = host
+            .rope
+            .covering(host.rope.max_pos().min(GPU_ROPE_POSITIONS))?;
         let rope = RopeTables {
-            cos: g.upload_f32("rope cos", cos)?,
-            sin: g.upload_f32("rope sin", sin)?,
+            cos: g.upload_f32("rope cos", tables.cos())?,
+            sin: g.upload_f32("rope sin", tables.sin())?,
             half: host.rope.rot_dim() / 2,
-            max_pos: host.rope.max_pos(),
+            max_pos: tables.positions(),
             neox: host.config.rope_layout == RopeLayout::NeoX,
         };
         Ok(GpuLlama {
@@ -120,6 +127,12 @@ impl Model for GpuLlama {
     }
 
     fn new_state_with(&self, capacity: usize, kv_dtype: DType) -> Result<State> {
+        if capacity > self.rope.max_pos {
+            return Err(Error::Invalid(format!(
+                "a context of {capacity} exceeds the {} positions the GPU backend holds",
+                self.rope.max_pos
+            )));
+        }
         GpuCache::new_state(&self.gpu, self.info(), capacity, kv_dtype)
     }
 
