@@ -1,0 +1,199 @@
+//! A bounded fuzz step over what people download: `config.json` with a
+//! safetensors checkpoint, `tokenizer.json`, chat templates and the
+//! safetensors header (the GGUF reader has its own in `gguf.rs`). Each case
+//! must end in a value or an error: never a panic, and never more memory
+//! than the process limit this binary sets on itself first (a runaway
+//! allocation fails the case instead of passing by luck on a big machine).
+
+mod common;
+
+use monologue::generate::chat::Message;
+use monologue::generate::chat_template::{ChatTemplate, RenderOptions};
+use monologue::io::ModelFile;
+use monologue::model::{self, LoadOptions, Logits};
+use monologue::tokenizer::Tokenizer;
+use proptest::prelude::*;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Once;
+
+/// Caps this test process's address space (4 GiB: the reserved stacks of
+/// the test threads and template renders fit well inside it).
+fn limit_memory() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let pid = std::process::id().to_string();
+        let set = std::process::Command::new("prlimit")
+            .args(["--as=4294967296", "--pid", &pid])
+            .status()
+            .expect("prlimit (util-linux) runs");
+        assert!(set.success(), "could not limit the address space");
+    });
+}
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/hf/llama").join(name)
+}
+
+fn fixture_json(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture(name)).unwrap()).unwrap()
+}
+
+/// Numbers a hostile file might hold.
+fn hostile_number() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::from(0)),
+        Just(Value::from(1)),
+        Just(Value::from(-1)),
+        Just(Value::from(u32::MAX)),
+        Just(Value::from(u64::MAX)),
+        Just(Value::from(1u64 << 62)),
+        Just(Value::from(1e300)),
+        Just(Value::from(-0.0)),
+        Just(Value::Null),
+        Just(Value::from("64")),
+        (0u64..100_000).prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+    ]
+}
+
+/// Runs a few tokens through `dir`'s model if it loads.
+fn load_and_run(dir: &std::path::Path) {
+    if let Ok(m) = model::load(dir, &LoadOptions::default()) {
+        if let Ok(mut state) = m.new_state(8) {
+            let vocab = m.info().vocab_size as u32;
+            let _ = m.forward(&mut state, &[0, 1 % vocab, 2 % vocab], Logits::All);
+        }
+    }
+}
+
+const CONFIG_KEYS: [&str; 8] = [
+    "hidden_size",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+    "intermediate_size",
+    "num_hidden_layers",
+    "vocab_size",
+    "max_position_embeddings",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// `config.json` values changed beside real weights: loading either
+    /// fails with an error or gives a model that runs.
+    #[test]
+    fn config_json_with_hostile_sizes(
+        edits in proptest::collection::vec((0..CONFIG_KEYS.len(), hostile_number()), 1..4)
+    ) {
+        limit_memory();
+        let dir = common::scratch(&format!("fuzz-config-{}", rand_suffix()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["model.safetensors", "tokenizer.json", "tokenizer_config.json"] {
+            std::fs::copy(fixture(f), dir.join(f)).unwrap();
+        }
+        let mut config = fixture_json("config.json");
+        for (key, value) in edits {
+            config[CONFIG_KEYS[key]] = value;
+        }
+        std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+        load_and_run(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Flipped bytes in a safetensors file's header and data.
+    #[test]
+    fn safetensors_with_flipped_bytes(
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        in_header in any::<bool>(),
+    ) {
+        limit_memory();
+        let mut bytes = std::fs::read(fixture("model.safetensors")).unwrap();
+        let header_end = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        for (at, byte) in flips {
+            let span = if in_header { header_end } else { bytes.len() };
+            let i = at.index(span);
+            bytes[i] ^= byte | 1;
+        }
+        let _ = ModelFile::from_bytes(&bytes, "fuzzed.safetensors");
+        let dir = common::scratch(&format!("fuzz-st-{}", rand_suffix()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
+            std::fs::copy(fixture(f), dir.join(f)).unwrap();
+        }
+        std::fs::write(dir.join("model.safetensors"), &bytes).unwrap();
+        load_and_run(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `tokenizer.json` with hostile ids, merges and settings: a tokenizer
+    /// that loads encodes and decodes any text.
+    #[test]
+    fn tokenizer_json_with_hostile_entries(
+        ids in proptest::collection::vec(hostile_number(), 0..4),
+        merge in "[a-zĠ ]{0,6}",
+        added in proptest::collection::vec(hostile_number(), 0..3),
+        text in "\\PC{0,40}",
+    ) {
+        limit_memory();
+        let mut json = fixture_json("tokenizer.json");
+        for (i, id) in ids.into_iter().enumerate() {
+            json["model"]["vocab"][format!("hostile{i}")] = id;
+        }
+        if let Some(merges) = json["model"]["merges"].as_array_mut() {
+            merges.push(Value::from(merge));
+        }
+        if let Some(list) = json["added_tokens"].as_array_mut() {
+            for id in added {
+                let mut token = list[0].clone();
+                token["id"] = id;
+                list.push(token);
+            }
+        }
+        if let Ok(tok) = Tokenizer::from_json(&json.to_string()) {
+            let ids = tok.encode(&text, true, false);
+            let _ = tok.decode_lossy(&ids);
+        }
+    }
+
+    /// Chat templates stitched from pieces real and hostile templates use.
+    #[test]
+    fn chat_templates_from_hostile_pieces(
+        pieces in proptest::collection::vec(0..TEMPLATE_PIECES.len(), 1..8)
+    ) {
+        limit_memory();
+        let source: String = pieces.iter().map(|&i| TEMPLATE_PIECES[i]).collect();
+        if let Ok(t) = ChatTemplate::new(&source) {
+            let messages = [Message::system("Be brief."), Message::user("hi")];
+            let _ = t.render(&messages, true, &RenderOptions::default());
+        }
+    }
+}
+
+/// Fragments of templates: real idioms and known ways to blow up.
+const TEMPLATE_PIECES: [&str; 16] = [
+    "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}",
+    "{% set ns = namespace(x=[]) %}",
+    "{% for i in range(100000) %}{% set ns.x = [[[ns.x]]] %}{% endfor %}",
+    "{% for i in range(60) %}{% set ns.x = [ns.x, ns.x] %}{% endfor %}",
+    "{{ ns.x | tojson }}",
+    "{{ messages | tojson(indent='  ' * 100000) }}",
+    "{{ messages | tojson(separators=['x' * 1000000, ':']) }}",
+    "{% set s = 'ab' %}{% for i in range(40) %}{% set s = s ~ s %}{% endfor %}{{ s }}",
+    "{{ raise_exception('no \u{1b}[2J') }}",
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}",
+    "{{ strftime_now('%Y' * 100000) }}",
+    "{% macro r(n) %}{{ r(n + 1) }}{% endmacro %}{{ r(0) }}",
+    "{{ messages[0].content * 1000000 }}",
+    "{% for a in range(1000) %}{% for b in range(1000) %}.{% endfor %}{% endfor %}",
+    "{{ (messages | list) * 100000 | length }}",
+    "{% if %}",
+];
+
+/// A name no other case of this run uses.
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed).to_string()
+}
