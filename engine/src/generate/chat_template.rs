@@ -354,6 +354,7 @@ impl ChatTemplate {
 
 /// Stack bytes one level of a nested template value may take when it is
 /// dropped (measured: 56–70 on x86-64), with room to spare.
+#[cfg(not(target_arch = "wasm32"))]
 const STACK_PER_LEVEL: usize = 80;
 
 /// Runs `render` on a thread whose stack can drop the deepest value the
