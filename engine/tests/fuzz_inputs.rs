@@ -32,7 +32,9 @@ fn limit_memory() {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/hf/llama").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/hf/llama")
+        .join(name)
 }
 
 fn fixture_json(name: &str) -> Value {
