@@ -10,13 +10,20 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 
+# Each phase's time, for keeping CI within its budget.
+started=$(date +%s)
+phase() { echo "test.sh: $1 at $(( $(date +%s) - started )) s"; }
+
 "$here/scripts/setup.sh" --tests --wasm
+phase "set up"
 
 cargo build --release --workspace --all-targets
+phase "built"
 # The GPU tests run on lavapipe here; a missing adapter fails them instead
 # of skipping them.
 export MONOLOGUE_REQUIRE_GPU=1
 cargo test --release --workspace --no-fail-fast
+phase "cargo tests"
 # Kernels choose their SIMD path at run time, and the kernel tests run
 # every path this CPU has. The whole-model tests see only the widest, so on
 # an AVX-512 machine they run again capped at AVX2 (MONOLOGUE_SIMD), as an
@@ -26,8 +33,13 @@ if grep -qw avx512f /proc/cpuinfo; then
   MONOLOGUE_SIMD=avx2 cargo test --release -p monologue --no-fail-fast \
     --test smollm2 --test llama_cpp_fidelity --test inspect_smollm2 \
     --test script_api --test hf_models --test inspect_hf --test generation
+  phase "model tests on AVX2"
 fi
 python3 kernel/tests/test_protocol.py
+phase "kernel protocol tests"
 python3 notebooks/run.py
+phase "notebooks"
 "$here/web/build.sh"
+phase "wasm builds"
 (cd "$here/web" && npm test)
+phase "browser tests"

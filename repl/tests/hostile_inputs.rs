@@ -351,6 +351,49 @@ fn the_last_checkpoint_is_saved_once() {
     assert_eq!(names, ["step-000002", "step-000004"]);
 }
 
+#[test]
+fn a_failed_save_leaves_no_partial_checkpoint() {
+    // The file-size limit (with SIGXFSZ ignored, so writes fail with
+    // EFBIG) lets config.json through and stops model.safetensors.
+    let out = scratch("failed-save");
+    let text = "a small corpus for a small model. ".repeat(40);
+    let run = Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 20; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_monologue"))
+        .args([
+            "train",
+            "--text",
+            &text,
+            "--out",
+            out.to_str().unwrap(),
+            "--steps",
+            "2",
+            "--layers",
+            "1",
+            "--width",
+            "32",
+            "--heads",
+            "2",
+            "--seq",
+            "16",
+            "--batch",
+            "2",
+            "--threads",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error: "), "{stderr}");
+    let left: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 /// A page folder that satisfies serve-web (its tests need no wasm build).
 fn fake_page() -> PathBuf {
     let dir = scratch("page");
