@@ -3,7 +3,7 @@
 `tiktoken`, in one run on the parity corpus (which the tokenizer parity test
 builds in target/tmp/tokenizer-parity):
 
-    cargo test --release -p monologue --test tokenizer_parity   # once, builds the corpus
+    cargo test --release -p monologue --test suite -- tokenizer_parity::   # once, builds the corpus
     python3 benches/tokenizer.py [WORK_DIR]
 
 Single-thread rows encode the whole corpus as one string; batch rows encode

@@ -30,9 +30,9 @@ phase "cargo tests"
 # AVX2-only machine would run them.
 if grep -qw avx512f /proc/cpuinfo; then
   echo "model tests again on the AVX2 path (MONOLOGUE_SIMD=avx2)"
-  MONOLOGUE_SIMD=avx2 cargo test --release -p monologue --no-fail-fast \
-    --test smollm2 --test llama_cpp_fidelity --test inspect_smollm2 \
-    --test script_api --test hf_models --test inspect_hf --test generation
+  MONOLOGUE_SIMD=avx2 cargo test --release -p monologue --test suite -- \
+    smollm2:: llama_cpp_fidelity:: inspect_smollm2:: script_api:: \
+    hf_models:: inspect_hf:: generation::
   phase "model tests on AVX2"
 fi
 python3 kernel/tests/test_protocol.py

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Expected chat-template renderings for engine/tests/chat_template.rs.
+"""Expected chat-template renderings for engine/tests/suite/chat_template.rs.
 
     python3 tests/reference/chat_templates.py            # rewrite the fixture
     python3 tests/reference/chat_templates.py --check    # compare, write nothing

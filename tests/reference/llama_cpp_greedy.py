@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Run a GGUF model in llama.cpp (llama-cpp-python) on given token ids and
-print what it computes, for engine/tests/train_export.rs (run at test time).
+print what it computes, for engine/tests/suite/train_export.rs (run at test time).
 
     python3 tests/reference/llama_cpp_greedy.py MODEL.gguf IDS STEPS [TEXT]
 

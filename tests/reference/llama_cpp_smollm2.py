@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Record what llama.cpp computes on SmolLM2, for engine/tests/llama_cpp_fidelity.rs.
+"""Record what llama.cpp computes on SmolLM2, for engine/tests/suite/llama_cpp_fidelity.rs.
 
 llama.cpp comes from llama-cpp-python (`pip install llama-cpp-python`, which
 compiles it from source). For each prompt below we record, with llama.cpp's
@@ -39,7 +39,7 @@ SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 
 def chat(user, system=SYSTEM, history=()):
     """SmolLM2's chat template, rendered by hand: ChatML turns, the
-    assistant's turn left open. (engine/tests/chat_template.rs checks our
+    assistant's turn left open. (engine/tests/suite/chat_template.rs checks our
     renderer against jinja2 on the template itself.)"""
     text = f"<|im_start|>system\n{system}<|im_end|>\n"
     for role, content in history:

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Record what Hugging Face `transformers` computes on the GPT our trainer
-made, tests/fixtures/train/tiny-gpt/, for engine/tests/train_export.rs.
+made, tests/fixtures/train/tiny-gpt/, for engine/tests/suite/train_export.rs.
 
 The folder is a checkpoint exactly as `monologue train` saved it
 (config.json, model.safetensors, tokenizer.json; the optimizer state and

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Build tests/fixtures/train/gpt_grads.safetensors: one forward and backward
-pass of a tiny GPT-2 in plain PyTorch, for engine/tests/train_torch_grads.rs
+pass of a tiny GPT-2 in plain PyTorch, for engine/tests/suite/train_torch_grads.rs
 (the whole-model check llm.c's test_gpt2 makes).
 
 The model is written out in torch ops (no `transformers`), as the engine's

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Reference token ids from Hugging Face `tokenizers` for the Rust parity
-test (engine/tests/tokenizer_parity.rs), which builds the corpus and runs:
+test (engine/tests/suite/tokenizer_parity.rs), which builds the corpus and runs:
 
     python3 tests/tokenizer/reference.py WORKDIR
 

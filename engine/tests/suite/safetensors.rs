@@ -1,7 +1,7 @@
 //! Safetensors files (single and sharded) written with the `safetensors`
 //! crate, and Hugging Face `config.json` parsing.
 
-mod common;
+use crate::common;
 
 use monologue::io::{inspect_json, HfConfig, ModelFile, SafetensorsFile, Value};
 use monologue::tensor::StorageKind;

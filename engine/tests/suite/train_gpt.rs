@@ -1,8 +1,6 @@
 //! The trainable GPT: its whole-model gradients against finite
 //! differences, and memorising one batch.
 
-mod common;
-
 use monologue::generate::Rng;
 use monologue::train::data::{byte_tokenizer, Dataset, Split};
 use monologue::train::gpt::{Gpt, GptConfig};

@@ -5,7 +5,7 @@
 //! Then templates that misbehave: each must fail with a clear error, never
 //! hang or panic.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,7 @@
 //! rounding of the scales; Q4_K within 1.5 of its sub-block's step and 10%
 //! relative RMS error, Q6_K within 1.5 steps and 3.5% relative RMS error.
 
-mod common;
+use crate::common;
 
 use common::Rng;
 use monologue::quant::{self, q4_k, BlockQ4K, BlockQ6K};

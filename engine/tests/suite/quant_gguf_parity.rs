@@ -6,7 +6,7 @@
 //! llama.cpp defines exactly, our quantized bytes must match too. Needs
 //! python3 with `gguf` and `numpy` (`pip install gguf numpy`).
 
-mod common;
+use crate::common;
 
 use common::Rng;
 use half::f16;

@@ -3,7 +3,7 @@
 //! `output_attentions=True` (recorded by tests/reference/make_hf_fixtures.py)
 //! match our `resid_pre` / `final_norm` and `attn.pattern` within 1e-4.
 
-mod common;
+use crate::common;
 
 use common::hf_reference::{fixture, reference};
 use common::max_diff;

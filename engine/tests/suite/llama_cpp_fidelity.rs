@@ -8,7 +8,7 @@
 //! unsure, so we ask for agreement wherever llama.cpp's top-2 margin is at
 //! least 0.5, and logits within 1.0 (median under 0.3).
 
-mod common;
+use crate::common;
 
 use common::llama_cpp::{median, prompts, Prompt, CONFIDENT_MARGIN};
 

@@ -6,7 +6,7 @@
 //! compares d(Σ r · out)/d(input) from the backward kernel with
 //! (L(x + ε) − L(x − ε)) / 2ε for every element of every input.
 
-mod common;
+use crate::common;
 
 use common::Rng;
 use monologue::train::kernels::activation::{self, Activation};

@@ -9,7 +9,7 @@
 //! to the logits and greedy tokens Hugging Face `transformers` recorded for
 //! it (`tests/reference/train_export_hf.py`).
 
-mod common;
+use crate::common;
 
 use common::{greedy, max_diff};
 use monologue::generate::top_k;

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-mod common;
+use crate::common;
 
 use common::gguf_writer::GgufWriter;
 use monologue::io::{GgufFile, Value};

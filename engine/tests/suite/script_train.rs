@@ -1,7 +1,7 @@
 //! Training from scripts: a run object that steps, reports, plots, saves a
 //! model that `load_model` then generates from, and clear option errors.
 
-mod common;
+use crate::common;
 
 use common::script::{eval, floats, run};
 use monologue::script::Session;

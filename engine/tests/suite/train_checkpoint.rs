@@ -162,14 +162,15 @@ fn killing_the_process_while_it_saves_leaves_a_loadable_checkpoint() {
     run.step().unwrap();
     checkpoint::save(&run, &dir).unwrap();
     let mut last_step = 1;
+    // The helper's name as the test harness lists it: its module path
+    // without the crate (`train_checkpoint::helper_saves_until_killed`).
+    let helper = match module_path!().split_once("::") {
+        Some((_, module)) => format!("{module}::helper_saves_until_killed"),
+        None => "helper_saves_until_killed".to_string(),
+    };
     for delay_ms in [150, 400, 700, 1100, 1600] {
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "helper_saves_until_killed",
-                "--exact",
-                "--test-threads",
-                "1",
-            ])
+            .args([helper.as_str(), "--exact", "--test-threads", "1"])
             .env("MONOLOGUE_SAVE_UNTIL_KILLED", &dir)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

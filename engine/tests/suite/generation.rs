@@ -1,7 +1,7 @@
 //! The generation loop on SmolLM2: greedy decoding, stop rules, records,
 //! cancellation, think-budget forcing and chat sessions that keep their cache.
 
-mod common;
+use crate::common;
 
 use monologue::chat_session::{ChatSession, TurnOptions};
 use monologue::generate::{argmax, GenerateOptions, SamplerConfig, StopReason, TextKind};

@@ -14,7 +14,7 @@
 //!   greedy tokens equal up to the first step whose top-2 margin is below
 //!   twice the largest difference seen on that input's prompt.
 
-mod common;
+use crate::common;
 
 use common::gguf_writer::GgufWriter;
 use common::hf_reference::{fixture, reference, Case};

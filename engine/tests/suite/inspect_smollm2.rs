@@ -3,7 +3,7 @@
 //! interventions change what they should and vanish when removed, and
 //! nobody listening changes nothing.
 
-mod common;
+use crate::common;
 
 use monologue::generate::{GenerateOptions, SamplerConfig};
 use monologue::inspect::{

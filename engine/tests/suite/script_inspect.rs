@@ -2,7 +2,7 @@
 //! run_with_cache, attention, logit_lens, generate_traced, with_hooks.
 //! Values are checked against the engine's own calls.
 
-mod common;
+use crate::common;
 
 use common::script::{eval, floats, run, session};
 use monologue::inspect;

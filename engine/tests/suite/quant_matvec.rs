@@ -10,7 +10,7 @@
 //!   activation is within half its block's step `d/2` of its quantized
 //!   value, so the error is at most `Σ_k |w_k| d(k)/2` (plus the above).
 
-mod common;
+use crate::common;
 
 use common::Rng;
 use monologue::backend::cpu::pool::ThreadPool;

@@ -2,7 +2,7 @@
 //! Jupyter kernel drive it, with results checked against the engine itself
 //! and against hand-computed values.
 
-mod common;
+use crate::common;
 
 use common::script::{eval, floats, ints, run, session};
 

@@ -2,7 +2,7 @@
 //! round-trips, tensors come back zero-copy with the right shapes, and
 //! hostile files are refused with a precise message.
 
-mod common;
+use crate::common;
 
 use common::gguf_writer::{header, put_str, put_u32, put_u64, put_value, GgufWriter};
 use monologue::io::{Array, GgufFile, Value};

@@ -2,7 +2,7 @@
 //! `</think>` in a vocabulary that has them as tokens and in one that does
 //! not (SmolLM2), and splitting text streamed token by token.
 
-mod common;
+use crate::common;
 
 use monologue::generate::reasoning::{ReasoningEvent, ReasoningSplitter, ThinkTags, ThinkTokens};
 use monologue::io::ModelFile;

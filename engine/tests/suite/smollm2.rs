@@ -2,7 +2,7 @@
 //! checked against what the file declares and against the Python `gguf`
 //! package's reader. Needs `scripts/fetch-model.sh` to have been run.
 
-mod common;
+use crate::common;
 
 use monologue::io::{inspect_json, GgufFile, ModelFile};
 use monologue::tensor::StorageKind;
