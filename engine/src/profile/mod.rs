@@ -8,7 +8,9 @@
 //! // ... run kernels ...
 //! let profile = monologue::profile::stop();
 //! println!("{}", profile.table());
-//! std::fs::write("trace.json", profile.chrome_trace_json()).ok();
+//! // Open in chrome://tracing or Perfetto.
+//! let trace = std::env::temp_dir().join("monologue-trace.json");
+//! std::fs::write(trace, profile.chrome_trace_json()).ok();
 //! ```
 
 mod clock;
