@@ -30,7 +30,9 @@ phase "cargo tests"
 # AVX2-only machine would run them.
 if grep -qw avx512f /proc/cpuinfo; then
   echo "model tests again on the AVX2 path (MONOLOGUE_SIMD=avx2)"
-  MONOLOGUE_SIMD=avx2 cargo test --release -p monologue --test suite -- \
+  # --workspace: the same feature set as the build above, so nothing is
+  # rebuilt (`-p monologue` alone would rebuild the engine).
+  MONOLOGUE_SIMD=avx2 cargo test --release --workspace --test suite -- \
     smollm2:: llama_cpp_fidelity:: inspect_smollm2:: script_api:: \
     hf_models:: inspect_hf:: generation::
   phase "model tests on AVX2"
