@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every test: sets up what the tests need, builds once (release profile,
-# so kernels and model tests run at full speed), runs the Rust tests of the
+# so kernels and model tests run at full speed), checks formatting and
+# clippy's lints (warnings fail), runs the Rust tests of the
 # whole workspace (the GPU ones on Mesa's lavapipe; the model tests also on
 # the AVX2 path where the CPU has AVX-512; a bounded fuzz step over the
 # files people download, in engine/tests/fuzz_inputs.rs), the Jupyter kernel's
@@ -19,6 +20,9 @@ phase "set up"
 
 cargo build --release --workspace --all-targets
 phase "built"
+cargo fmt --all --check
+cargo clippy --release --workspace --all-targets -- -D warnings
+phase "fmt and clippy"
 # The GPU tests run on lavapipe here; a missing adapter fails them instead
 # of skipping them.
 export MONOLOGUE_REQUIRE_GPU=1
