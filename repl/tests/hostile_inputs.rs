@@ -313,20 +313,17 @@ fn a_fifo_is_refused_not_waited_on() {
     std::fs::remove_file(fifo).unwrap();
 }
 
-#[test]
-fn the_last_checkpoint_is_saved_once() {
-    let out = scratch("saves");
+/// `train` arguments for a tiny GPT on a small corpus, saving into `out`.
+fn tiny_train_args(out: &Path, steps: &str) -> Vec<String> {
     let text = "a small corpus for a small model. ".repeat(40);
-    let args = [
+    [
         "train",
         "--text",
         &text,
         "--out",
         out.to_str().unwrap(),
         "--steps",
-        "4",
-        "--save-every",
-        "2",
+        steps,
         "--layers",
         "1",
         "--width",
@@ -339,8 +336,16 @@ fn the_last_checkpoint_is_saved_once() {
         "2",
         "--threads",
         "1",
-        "--json",
-    ];
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+#[test]
+fn the_last_checkpoint_is_saved_once() {
+    let out = scratch("saves");
+    let mut args = tiny_train_args(&out, "4");
+    args.extend(["--save-every", "2", "--json"].map(String::from));
     succeeds(&args);
     let mut names: Vec<String> = std::fs::read_dir(&out)
         .unwrap()
@@ -356,32 +361,11 @@ fn a_failed_save_leaves_no_partial_checkpoint() {
     // The file-size limit (with SIGXFSZ ignored, so writes fail with
     // EFBIG) lets config.json through and stops model.safetensors.
     let out = scratch("failed-save");
-    let text = "a small corpus for a small model. ".repeat(40);
     let run = Command::new("sh")
         .arg("-c")
         .arg("trap '' XFSZ; ulimit -f 20; exec \"$0\" \"$@\"")
         .arg(env!("CARGO_BIN_EXE_monologue"))
-        .args([
-            "train",
-            "--text",
-            &text,
-            "--out",
-            out.to_str().unwrap(),
-            "--steps",
-            "2",
-            "--layers",
-            "1",
-            "--width",
-            "32",
-            "--heads",
-            "2",
-            "--seq",
-            "16",
-            "--batch",
-            "2",
-            "--threads",
-            "1",
-        ])
+        .args(tiny_train_args(&out, "2"))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&run.stderr);

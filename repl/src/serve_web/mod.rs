@@ -9,6 +9,7 @@ mod http;
 
 use clap::Args;
 use http::{Body, Response};
+use monologue::error::printable;
 use std::fs::File;
 use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -110,7 +111,8 @@ fn serve_connection(site: &Site, stream: TcpStream) {
             }
         };
         let path = request.target.split(['?', '#']).next().unwrap_or("/");
-        let path = printable(path);
+        // Escaped: a request must not write terminal sequences into the log.
+        let path = printable(path).into_owned();
         let head_only = request.method == "HEAD";
         let response = respond(site, &request, &path);
         let status = response.status;
@@ -133,21 +135,6 @@ fn serve_connection(site: &Site, stream: TcpStream) {
             return;
         }
     }
-}
-
-/// `text` with control characters escaped, so a request cannot write
-/// terminal escape sequences into the log.
-fn printable(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect()
 }
 
 /// The answer to one request.
