@@ -426,7 +426,7 @@ fn argmax_picks_the_first_largest(gpu: &Gpu) {
     let got: Vec<u32> = bytemuck::pod_collect_to_vec(&gpu.read(&best, 0, 4 * rows as u64).unwrap());
     let want: Vec<u32> = x
         .chunks_exact(cols)
-        .map(monologue::generate::sampler::argmax)
+        .map(monologue::generate::argmax)
         .collect();
     assert_eq!(got, want);
     assert_eq!(&got[1..], &[300, 999]);

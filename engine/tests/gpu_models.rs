@@ -1,6 +1,7 @@
 //! Whole models on the GPU backend against the CPU backend: SmolLM2's
 //! logits at every position of a prompt and its continuation, greedy
-//! tokens, and the GPU's own decode path against its prefill path.
+//! tokens, the GPU's own decode path against its prefill path, and the
+//! inspection API (hooks, interventions, the logit lens) on the GPU.
 //!
 //! The CPU quantizes activations to 8 bits for its quantized products
 //! (Q8A, about 1% error per product, see engine/examples/activation_precision.rs);
@@ -8,6 +9,8 @@
 //! rounding error, and the tolerances below say so.
 
 mod common;
+#[path = "gpu_models/hooks.rs"]
+mod hooks;
 
 use common::gpu::{run, GpuTest};
 use common::hf_reference::{fixture, reference};
@@ -58,6 +61,18 @@ fn main() {
         (
             "sampling_from_the_gpus_top_k_equals_sampling_from_all_logits",
             sampling_from_the_gpus_top_k_equals_sampling_from_all_logits,
+        ),
+        (
+            "every_hook_point_on_the_gpu_matches_the_cpu",
+            hooks::every_hook_point_on_the_gpu_matches_the_cpu,
+        ),
+        (
+            "interventions_on_the_gpu_match_the_cpu",
+            hooks::interventions_on_the_gpu_match_the_cpu,
+        ),
+        (
+            "the_logit_lens_on_the_gpu_ends_at_the_logits",
+            hooks::the_logit_lens_on_the_gpu_ends_at_the_logits,
         ),
     ];
     run(tests);

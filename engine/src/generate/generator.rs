@@ -17,46 +17,12 @@ use super::run::{
 use super::sampler::Sampler;
 use super::stop::StopStrings;
 use crate::error::{Error, Result};
-use crate::model::{Logits, Model, State};
+use crate::model::{Need, Next, State};
 use crate::tokenizer::{Tokenizer, Utf8Stream};
 
 /// Most candidates read back for top-k sampling (the GPU's top-k kernel
 /// limit); larger k reads the whole vector.
 const MAX_TOP_K: usize = 256;
-
-/// What the sampler needs from each forward pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Need {
-    /// The whole row of logits.
-    Logits,
-    /// Only the argmax (plain greedy decoding).
-    Argmax,
-    /// The k largest logits with their ids.
-    TopK(usize),
-}
-
-/// What a forward pass leaves for choosing the next token.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Next {
-    Logits(Vec<f32>),
-    /// Greedy decoding: the backend already picked the argmax.
-    Chosen(u32),
-    /// The top-k candidates (id, logit), largest first.
-    TopK(Vec<(u32, f32)>),
-}
-
-impl Need {
-    /// Feeds `tokens` to `model` and reads back what is needed. Plain greedy
-    /// decoding needs only the argmax and top-k sampling the k largest
-    /// logits, which a GPU model finds without reading all logits back.
-    pub fn forward(self, model: &dyn Model, state: &mut State, tokens: &[u32]) -> Result<Next> {
-        Ok(match self {
-            Need::Argmax => Next::Chosen(model.forward_argmax(state, tokens)?),
-            Need::TopK(k) => Next::TopK(model.forward_top_k(state, tokens, k)?),
-            Need::Logits => Next::Logits(model.forward(state, tokens, Logits::Last)?),
-        })
-    }
-}
 
 pub struct Generator {
     options: GenerateOptions,

@@ -6,18 +6,19 @@ pub mod chat_template;
 mod generator;
 mod py_json;
 pub mod reasoning;
-mod rng;
 mod run;
 pub mod sampler;
 pub mod stop;
 mod strftime;
 
+pub use crate::model::{Need, Next};
+pub use crate::ops::rng::Rng;
+pub use crate::ops::select::{argmax, top_k};
 pub use chat::Message;
 pub use chat_template::{ChatTemplate, RenderOptions};
-pub use generator::{Generator, Need, Next};
-pub use rng::Rng;
+pub use generator::Generator;
 pub use run::{
     generate, Distribution, GenerateOptions, Generation, StopReason, TextKind, Timings, TokenRecord,
 };
-pub use sampler::{argmax, top_k, Candidate, Sampler, SamplerConfig};
+pub use sampler::{Candidate, Sampler, SamplerConfig};
 pub use stop::StopStrings;

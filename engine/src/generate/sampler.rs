@@ -6,8 +6,9 @@
 //! greedy (argmax after bias and penalties). A seeded generator makes every
 //! draw reproducible.
 
-use super::rng::Rng;
 use crate::error::{Error, Result};
+use crate::ops::rng::Rng;
+use crate::ops::select::argmax;
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -254,35 +255,6 @@ impl Sampler {
     }
 }
 
-/// The `k` largest logits with their ids, largest first (the lower id
-/// first on a tie), as `candidates` orders them.
-pub fn top_k(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
-    let mut ids: Vec<u32> = (0..logits.len() as u32).collect();
-    let order = |a: &u32, b: &u32| {
-        logits[*b as usize]
-            .total_cmp(&logits[*a as usize])
-            .then(a.cmp(b))
-    };
-    let k = k.min(ids.len());
-    if k > 0 && k < ids.len() {
-        ids.select_nth_unstable_by(k - 1, order);
-    }
-    ids.truncate(k);
-    ids.sort_unstable_by(order);
-    ids.into_iter().map(|i| (i, logits[i as usize])).collect()
-}
-
-/// The index of the largest logit (the lowest index among ties).
-pub fn argmax(logits: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &l) in logits.iter().enumerate() {
-        if l > logits[best] {
-            best = i;
-        }
-    }
-    best as u32
-}
-
 /// Softmax over the logits of `ids` at `temperature`, in f64 for accuracy.
 fn softmax_of(logits: &[f32], ids: &[u32], temperature: f32) -> Vec<f32> {
     let max = ids
@@ -324,7 +296,7 @@ mod tests {
             assert!(config.samples_within_top_k());
             let mut full = Sampler::new(config.clone()).unwrap();
             let mut sparse = Sampler::new(config).unwrap();
-            let top = super::top_k(&logits, top_k);
+            let top = crate::ops::select::top_k(&logits, top_k);
             for _ in 0..200 {
                 let a = full.sample(&mut logits.clone(), &[]).unwrap();
                 let b = sparse.sample_top_k(&top).unwrap();

@@ -1,9 +1,9 @@
 //! Recording activations: only the hook points asked for, one chunk per
 //! forward pass, joined along the position axis when read.
 
-use super::hooks::{Activation, Hooks};
-use super::site::{self, Point, Site};
 use crate::error::{Error, Result};
+use crate::model::hooks::{Activation, Hooks};
+use crate::model::site::{self, Point, Site};
 use crate::model::ModelInfo;
 use crate::tensor::Tensor;
 use std::collections::BTreeMap;

@@ -3,9 +3,9 @@
 //! a steering vector. Each is checked against the model when it is built,
 //! so a bad layer, head or width fails before any work is done.
 
-use super::hooks::{Activation, Hooks};
-use super::site::{check_head, Point, Site};
 use crate::error::{Error, Result};
+use crate::model::hooks::{Activation, Hooks};
+use crate::model::site::{check_head, Point, Site};
 use crate::model::ModelInfo;
 use crate::tensor::Tensor;
 use std::collections::HashMap;

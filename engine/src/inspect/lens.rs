@@ -2,9 +2,9 @@
 //! the logit lens.
 
 use super::cache::{ActivationCache, Recorder};
-use super::site::{check_head, check_layer, Point, Site};
 use crate::error::{Error, Result};
 use crate::generate::{Candidate, Distribution};
+use crate::model::site::{check_head, check_layer, Point, Site};
 use crate::model::{Logits, Model};
 use crate::tensor::Tensor;
 

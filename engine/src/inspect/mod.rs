@@ -36,21 +36,19 @@
 //! asked for, and only the positions of the passes it listened to.
 
 mod cache;
-pub(crate) mod hooks;
 mod intervene;
 mod lens;
 #[cfg(feature = "plot")]
 pub mod plots;
-mod site;
 mod trace;
 
+pub use crate::model::hooks::{Activation, HookList, Hooked, Hooks, NoHooks};
+pub use crate::model::site::{all_sites, glob_match, select, Point, Site, BLOCK_POINTS};
 pub use cache::{ActivationCache, Recorder};
-pub use hooks::{Activation, HookList, Hooked, Hooks, NoHooks};
 pub use intervene::{Edit, Intervention, Interventions};
 pub use lens::{
     attention_head, attention_pattern, attention_to, logit_lens, run_with_cache, LogitLens,
 };
-pub use site::{all_sites, glob_match, select, Point, Site, BLOCK_POINTS};
 pub use trace::{generate_traced, SectionStats, Trace, TraceSummary};
 
 use crate::model::ModelInfo;

@@ -3,9 +3,9 @@
 //! reasoning or answer — optionally with activations cached at every step.
 
 use super::cache::{ActivationCache, Recorder};
-use super::hooks::Hooked;
 use crate::error::Result;
 use crate::generate::{self, GenerateOptions, Generation, TextKind, TokenRecord};
+use crate::model::hooks::Hooked;
 use crate::model::{Model, State};
 use crate::tokenizer::Tokenizer;
 use std::sync::atomic::AtomicBool;

@@ -8,83 +8,95 @@
 //! Members of the family differ only in [`LlamaConfig`] values.
 
 use super::config::LlamaConfig;
-use super::linear::{linear, linear_many};
+use super::exec::{Architecture, Exec, Proj, Rotary, Slot, Slot::*, Store};
 use super::names::{Naming, Part};
-use super::state::State;
+use super::site::{Point, Point::*, Site};
 use super::weights::Weights;
-use super::{Logits, Model, ModelInfo};
-use crate::error::{Error, Result};
-use crate::inspect::hooks::{offer, offer_pattern};
-use crate::inspect::{Hooks, NoHooks, Point, Point::*, Site};
-use crate::ops::{self, rope::RopeCache};
-use crate::tensor::{DType, Tensor};
+use super::ModelInfo;
+use crate::error::Result;
+use crate::ops::rope::RopeCache;
 
-// Fields are visible to the crate so the GPU backend can upload them.
-pub(crate) struct Layer {
-    pub(crate) attn_norm: Vec<f32>,
-    pub(crate) wq: Tensor,
-    pub(crate) wk: Tensor,
-    pub(crate) wv: Tensor,
-    pub(crate) bq: Option<Vec<f32>>,
-    pub(crate) bk: Option<Vec<f32>>,
-    pub(crate) bv: Option<Vec<f32>>,
-    pub(crate) wo: Tensor,
-    pub(crate) ffn_norm: Vec<f32>,
-    pub(crate) w_gate: Tensor,
-    pub(crate) w_up: Tensor,
-    pub(crate) w_down: Tensor,
+/// One block's weights, wherever the store `S` keeps them.
+pub struct Layer<S: Store> {
+    attn_norm: S::Vector,
+    wq: S::Matrix,
+    wk: S::Matrix,
+    wv: S::Matrix,
+    /// Qwen2's query, key and value biases.
+    bq: Option<S::Vector>,
+    bk: Option<S::Vector>,
+    bv: Option<S::Vector>,
+    wo: S::Matrix,
+    ffn_norm: S::Vector,
+    w_gate: S::Matrix,
+    w_up: S::Matrix,
+    w_down: S::Matrix,
 }
 
-pub struct Llama {
-    pub(crate) config: LlamaConfig,
+pub struct Llama<S: Store> {
+    config: LlamaConfig,
     info: ModelInfo,
-    pub(crate) embedding: Tensor,
-    pub(crate) layers: Vec<Layer>,
-    pub(crate) output_norm: Vec<f32>,
+    embedding: S::Matrix,
+    layers: Vec<Layer<S>>,
+    output_norm: S::Vector,
     /// The unembedding; the token embedding itself when the model ties them.
-    pub(crate) output: Tensor,
-    pub(crate) rope: RopeCache,
+    output: S::Matrix,
+    rope: S::Rope,
 }
 
-impl Llama {
-    pub fn load(config: LlamaConfig, weights: &Weights, naming: Naming) -> Result<Self> {
+impl<S: Store> Llama<S> {
+    /// Fetches every weight from `weights` (checking its shape) and hands
+    /// it to `store`.
+    pub fn load(config: LlamaConfig, weights: &Weights, naming: Naming, store: &S) -> Result<Self> {
         let c = &config;
         let name = |part, layer, suffix| naming.name(part, layer, suffix);
+        let matrix = |part, layer, rows, cols| {
+            let name = name(part, layer, "weight");
+            store.matrix(&name, weights.matrix(&name, rows, cols)?)
+        };
+        let vector = |part, layer, suffix, len| {
+            let name = name(part, layer, suffix);
+            store.vector(&name, weights.vector(&name, len)?)
+        };
         let (d, kv) = (c.d_model, c.n_kv_heads * c.head_dim);
         let q_out = c.n_heads * c.head_dim;
         let layers = (0..c.n_layers)
             .map(|i| {
-                let bias = |part, len| {
-                    if c.qkv_bias {
-                        weights.vector(&name(part, i, "bias"), len).map(Some)
-                    } else {
-                        Ok(None)
-                    }
+                let bias = |part, len| match c.qkv_bias {
+                    true => vector(part, i, "bias", len).map(Some),
+                    false => Ok(None),
                 };
                 Ok(Layer {
-                    attn_norm: weights.vector(&name(Part::AttnNorm, i, "weight"), d)?,
-                    wq: weights.matrix(&name(Part::AttnQ, i, "weight"), q_out, d)?,
-                    wk: weights.matrix(&name(Part::AttnK, i, "weight"), kv, d)?,
-                    wv: weights.matrix(&name(Part::AttnV, i, "weight"), kv, d)?,
+                    attn_norm: vector(Part::AttnNorm, i, "weight", d)?,
+                    wq: matrix(Part::AttnQ, i, q_out, d)?,
+                    wk: matrix(Part::AttnK, i, kv, d)?,
+                    wv: matrix(Part::AttnV, i, kv, d)?,
                     bq: bias(Part::AttnQ, q_out)?,
                     bk: bias(Part::AttnK, kv)?,
                     bv: bias(Part::AttnV, kv)?,
-                    wo: weights.matrix(&name(Part::AttnOutput, i, "weight"), d, q_out)?,
-                    ffn_norm: weights.vector(&name(Part::FfnNorm, i, "weight"), d)?,
-                    w_gate: weights.matrix(&name(Part::FfnGate, i, "weight"), c.d_ff, d)?,
-                    w_up: weights.matrix(&name(Part::FfnUp, i, "weight"), c.d_ff, d)?,
-                    w_down: weights.matrix(&name(Part::FfnDown, i, "weight"), d, c.d_ff)?,
+                    wo: matrix(Part::AttnOutput, i, d, q_out)?,
+                    ffn_norm: vector(Part::FfnNorm, i, "weight", d)?,
+                    w_gate: matrix(Part::FfnGate, i, c.d_ff, d)?,
+                    w_up: matrix(Part::FfnUp, i, c.d_ff, d)?,
+                    w_down: matrix(Part::FfnDown, i, d, c.d_ff)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let embedding =
-            weights.tensor(&name(Part::TokenEmbedding, 0, "weight"), &[c.vocab_size, d])?;
+        let embedding_name = name(Part::TokenEmbedding, 0, "weight");
+        let embedding = store.matrix(
+            &embedding_name,
+            weights.tensor(&embedding_name, &[c.vocab_size, d])?,
+        )?;
         let output_name = name(Part::Output, 0, "weight");
         let output = if weights.has(&output_name) {
-            weights.matrix(&output_name, c.vocab_size, d)?
+            matrix(Part::Output, 0, c.vocab_size, d)?
         } else {
             embedding.clone()
         };
+        let rope = store.rope(Rotary {
+            cache: RopeCache::new(c.rope_base, c.rope_dim, c.context_length)?,
+            layout: c.rope_layout,
+        })?;
         let info = ModelInfo {
             architecture: c.arch.clone(),
             vocab_size: c.vocab_size,
@@ -97,11 +109,11 @@ impl Llama {
             d_ff: c.d_ff,
         };
         Ok(Llama {
-            rope: RopeCache::new(c.rope_base, c.rope_dim, c.context_length)?,
-            output_norm: weights.vector(&name(Part::OutputNorm, 0, "weight"), d)?,
+            output_norm: vector(Part::OutputNorm, 0, "weight", d)?,
             embedding,
             output,
             layers,
+            rope,
             info,
             config,
         })
@@ -112,167 +124,84 @@ impl Llama {
     }
 }
 
-impl Model for Llama {
+impl<S: Store> Architecture<S> for Llama<S> {
     fn info(&self) -> &ModelInfo {
         &self.info
     }
 
-    fn new_state_with(&self, capacity: usize, kv_dtype: DType) -> Result<State> {
-        let c = &self.config;
-        if capacity > c.context_length {
-            return Err(Error::Invalid(format!(
-                "a context of {capacity} exceeds the model's {} positions",
-                c.context_length
-            )));
-        }
-        State::new(c.n_layers, capacity, c.n_kv_heads, c.head_dim, kv_dtype)
-    }
-
-    fn forward(&self, state: &mut State, tokens: &[u32], logits: Logits) -> Result<Vec<f32>> {
-        state.run_guarded(tokens, |state, pos0| {
-            self.forward_at(state, pos0, tokens, logits, &mut NoHooks)
-        })
-    }
-
-    fn forward_hooked(
-        &self,
-        state: &mut State,
-        tokens: &[u32],
-        logits: Logits,
-        hooks: &mut dyn Hooks,
-    ) -> Result<Vec<f32>> {
-        state.run_guarded(tokens, |state, pos0| {
-            self.forward_at(state, pos0, tokens, logits, hooks)
-        })
-    }
-
-    fn unembed(&self, resid: &[f32]) -> Result<Vec<f32>> {
-        let c = &self.config;
-        let mut normed = vec![0f32; resid.len()];
-        ops::norm::rmsnorm(resid, &self.output_norm, c.norm_eps, &mut normed)?;
-        let rows = resid.len() / c.d_model;
-        let mut out = vec![0f32; rows * c.vocab_size];
-        linear(&normed, rows, &self.output, None, &mut out)?;
-        Ok(out)
-    }
-}
-
-impl Llama {
-    /// The forward pass, offering each activation to `hooks` (with
-    /// [`NoHooks`] every offer compiles away).
-    fn forward_at<H: Hooks + ?Sized>(
-        &self,
-        state: &mut State,
-        pos0: usize,
-        tokens: &[u32],
-        logits: Logits,
-        hooks: &mut H,
-    ) -> Result<Vec<f32>> {
-        let c = &self.config;
-        let t = tokens.len();
-        let positions: Vec<usize> = (pos0..pos0 + t).collect();
-        let (d, q_dim, kv_dim) = (c.d_model, c.n_heads * c.head_dim, c.n_kv_heads * c.head_dim);
-        let (heads, kv_heads, hd) = (c.n_heads, c.n_kv_heads, c.head_dim);
-
-        // The residual stream, and scratch buffers reused by every layer.
-        let mut x = vec![0f32; t * d];
-        let mut h = vec![0f32; t * d];
-        let mut q = vec![0f32; t * q_dim];
-        let mut k = vec![0f32; t * kv_dim];
-        let mut v = vec![0f32; t * kv_dim];
-        let mut attn = vec![0f32; t * q_dim];
-        let mut gate = vec![0f32; t * c.d_ff];
-        let mut up = vec![0f32; t * c.d_ff];
-
-        ops::embedding::embedding(&self.embedding, tokens, &mut x)?;
-        offer(hooks, Site::global(Embed), &mut x, || vec![t, d], pos0)?;
-        for (i, (layer, cache)) in self
-            .layers
-            .iter()
-            .zip(state.host_caches(self.layers.len())?)
-            .enumerate()
-        {
+    fn body(&self, e: &mut impl Exec<S>) -> Result<()> {
+        let eps = self.config.norm_eps;
+        e.embed(&self.embedding, X)?;
+        e.offer(Site::global(Embed), X)?;
+        for (i, layer) in self.layers.iter().enumerate() {
             let at = |point| Site::block(i, point);
-            offer(hooks, at(ResidPre), &mut x, || vec![t, d], pos0)?;
+            e.offer(at(ResidPre), X)?;
 
             // Attention block.
-            ops::norm::rmsnorm(&x, &layer.attn_norm, c.norm_eps, &mut h)?;
-            linear_many(
-                &h,
-                t,
-                &[&layer.wq, &layer.wk, &layer.wv],
+            e.rmsnorm(X, &layer.attn_norm, eps, H)?;
+            e.linears(
+                H,
                 &[
-                    layer.bq.as_deref(),
-                    layer.bk.as_deref(),
-                    layer.bv.as_deref(),
+                    Proj {
+                        w: &layer.wq,
+                        bias: layer.bq.as_ref(),
+                        out: Q,
+                    },
+                    Proj {
+                        w: &layer.wk,
+                        bias: layer.bk.as_ref(),
+                        out: K,
+                    },
+                    Proj {
+                        w: &layer.wv,
+                        bias: layer.bv.as_ref(),
+                        out: V,
+                    },
                 ],
-                &mut [&mut q, &mut k, &mut v],
             )?;
-            ops::rope::rope(&mut q, &positions, heads, hd, c.rope_layout, &self.rope)?;
-            ops::rope::rope(&mut k, &positions, kv_heads, hd, c.rope_layout, &self.rope)?;
-            offer(hooks, at(AttnQ), &mut q, || vec![t, heads, hd], pos0)?;
-            offer(hooks, at(AttnK), &mut k, || vec![t, kv_heads, hd], pos0)?;
-            offer(hooks, at(AttnV), &mut v, || vec![t, kv_heads, hd], pos0)?;
-            let mut probs = hooks
-                .wants(at(AttnPattern))
-                .then(|| vec![0f32; t * heads * (pos0 + t)]);
-            ops::attention::attention(&q, &k, &v, cache, pos0, &mut attn, probs.as_deref_mut())?;
-            if let Some(probs) = &probs {
-                offer_pattern(hooks, i, probs, heads, pos0, cache, &mut attn)?;
-            }
-            offer(hooks, at(AttnZ), &mut attn, || vec![t, heads, hd], pos0)?;
-            linear(&attn, t, &layer.wo, None, &mut h)?;
-            offer(hooks, at(AttnOut), &mut h, || vec![t, d], pos0)?;
-            ops::elementwise::add_inplace(&mut x, &h)?;
-            offer(hooks, at(ResidMid), &mut x, || vec![t, d], pos0)?;
+            e.rope(Q, &self.rope)?;
+            e.rope(K, &self.rope)?;
+            e.offer(at(AttnQ), Q)?;
+            e.offer(at(AttnK), K)?;
+            e.offer(at(AttnV), V)?;
+            e.attention(i, Q, K, V, Z)?;
+            e.offer(at(AttnZ), Z)?;
+            e.linear(Z, &layer.wo, None, H)?;
+            e.offer(at(AttnOut), H)?;
+            e.add(X, H)?;
+            e.offer(at(ResidMid), X)?;
 
             // Feed-forward block (SwiGLU).
-            ops::norm::rmsnorm(&x, &layer.ffn_norm, c.norm_eps, &mut h)?;
-            linear_many(
-                &h,
-                t,
-                &[&layer.w_gate, &layer.w_up],
-                &[None, None],
-                &mut [&mut gate, &mut up],
+            e.rmsnorm(X, &layer.ffn_norm, eps, H)?;
+            e.linears(
+                H,
+                &[
+                    Proj {
+                        w: &layer.w_gate,
+                        bias: None,
+                        out: Gate,
+                    },
+                    Proj {
+                        w: &layer.w_up,
+                        bias: None,
+                        out: Up,
+                    },
+                ],
             )?;
-            ops::activation::swiglu_inplace(&mut gate, &up)?;
-            offer(hooks, at(MlpHidden), &mut gate, || vec![t, c.d_ff], pos0)?;
-            linear(&gate, t, &layer.w_down, None, &mut h)?;
-            offer(hooks, at(MlpOut), &mut h, || vec![t, d], pos0)?;
-            ops::elementwise::add_inplace(&mut x, &h)?;
-            offer(hooks, at(ResidPost), &mut x, || vec![t, d], pos0)?;
+            e.swiglu(Gate, Up)?;
+            e.offer(at(MlpHidden), Gate)?;
+            e.linear(Gate, &layer.w_down, None, H)?;
+            e.offer(at(MlpOut), H)?;
+            e.add(X, H)?;
+            e.offer(at(ResidPost), X)?;
         }
+        Ok(())
+    }
 
-        // Only the rows whose logits were asked for go through the head.
-        let rows = match logits {
-            Logits::Last => t - 1..t,
-            Logits::All => 0..t,
-        };
-        let n = rows.len();
-        let mut normed = vec![0f32; n * d];
-        ops::norm::rmsnorm(
-            &x[rows.start * d..rows.end * d],
-            &self.output_norm,
-            c.norm_eps,
-            &mut normed,
-        )?;
-        let pos = pos0 + rows.start;
-        offer(
-            hooks,
-            Site::global(FinalNorm),
-            &mut normed,
-            || vec![n, d],
-            pos,
-        )?;
-        let mut out = vec![0f32; n * c.vocab_size];
-        linear(&normed, n, &self.output, None, &mut out)?;
-        offer(
-            hooks,
-            Site::global(Point::Logits),
-            &mut out,
-            || vec![n, c.vocab_size],
-            pos,
-        )?;
-        Ok(out)
+    fn head(&self, e: &mut impl Exec<S>) -> Result<()> {
+        e.rmsnorm(X, &self.output_norm, self.config.norm_eps, Normed)?;
+        e.offer(Site::global(FinalNorm), Normed)?;
+        e.linear(Normed, &self.output, None, Slot::Logits)?;
+        e.offer(Site::global(Point::Logits), Slot::Logits)
     }
 }

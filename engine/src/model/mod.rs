@@ -10,11 +10,14 @@
 //! | `rnn.rs` | the GRU+RWKV mixture-of-experts RNN trained here |
 
 mod config;
+pub mod exec;
 pub(crate) mod gpt2;
-mod linear;
+pub mod hooks;
 mod llama;
 mod names;
+mod readout;
 pub mod rnn;
+pub mod site;
 pub(crate) mod state;
 mod weights;
 
@@ -22,14 +25,15 @@ pub use config::{Gpt2Config, LlamaConfig};
 pub use gpt2::Gpt2;
 pub use llama::Llama;
 pub use names::{Naming, Part};
+pub use readout::{Need, Next};
 pub use state::{DeviceCache, State};
 pub use weights::Weights;
 
 use crate::backend::GpuOptions;
 use crate::error::{Error, Result};
-use crate::inspect::Hooks;
 use crate::io::{HfConfig, ModelFile};
 use crate::tensor::DType;
+use hooks::Hooks;
 use std::path::Path;
 
 /// Which positions' logits `forward` returns.
@@ -90,7 +94,7 @@ pub trait Model: Send + Sync {
     /// the id.
     fn forward_argmax(&self, state: &mut State, tokens: &[u32]) -> Result<u32> {
         let logits = self.forward(state, tokens, Logits::Last)?;
-        Ok(crate::generate::argmax(&logits))
+        Ok(crate::ops::select::argmax(&logits))
     }
 
     /// Run `tokens` like [`Model::forward`] and return the last position's
@@ -104,13 +108,13 @@ pub trait Model: Send + Sync {
         k: usize,
     ) -> Result<Vec<(u32, f32)>> {
         let logits = self.forward(state, tokens, Logits::Last)?;
-        Ok(crate::generate::top_k(&logits, k))
+        Ok(crate::ops::select::top_k(&logits, k))
     }
 
     /// A GPU model's asynchronous face: submit a forward pass now and await
     /// its result (the browser cannot block on its GPU). None on the CPU.
     #[cfg(feature = "gpu")]
-    fn gpu_submit(&self) -> Option<&dyn crate::backend::gpu::Submit> {
+    fn gpu_submit(&self) -> Option<&dyn exec::gpu::Submit> {
         None
     }
 
@@ -181,34 +185,25 @@ impl std::fmt::Display for Backend {
     }
 }
 
-/// Moves a loaded Llama-family model to the backend `options` ask for.
-fn place_llama(model: Llama, options: &LoadOptions) -> Result<Box<dyn Model>> {
-    match &options.backend {
-        Backend::Cpu => Ok(Box::new(model)),
-        #[cfg(feature = "gpu")]
-        Backend::Wgpu(gpu) => {
-            use crate::backend::gpu::{Gpu, GpuLlama};
-            let gpu = Gpu::shared(gpu)?;
-            Ok(Box::new(GpuLlama::upload(model, gpu)?))
+/// Loads an architecture onto the backend `options` ask for: `$load` is
+/// evaluated with `$store` bound to that backend's weight store, so each
+/// architecture's generic `load` is written once.
+macro_rules! on_backend {
+    ($options:expr, |$store:ident| $load:expr) => {
+        match &$options.backend {
+            Backend::Cpu => {
+                let $store = &exec::cpu::Host;
+                Ok(Box::new(exec::cpu::OnCpu($load?)) as Box<dyn Model>)
+            }
+            #[cfg(feature = "gpu")]
+            Backend::Wgpu(gpu) => {
+                let $store = &exec::gpu::Device::open(gpu)?;
+                Ok(Box::new(exec::gpu::OnGpu::new($load?, $store)?) as Box<dyn Model>)
+            }
+            #[cfg(not(feature = "gpu"))]
+            Backend::Wgpu(_) => Err(no_gpu_backend()),
         }
-        #[cfg(not(feature = "gpu"))]
-        Backend::Wgpu(_) => Err(no_gpu_backend()),
-    }
-}
-
-/// Moves a loaded GPT-2 to the backend `options` ask for.
-fn place_gpt2(model: Gpt2, options: &LoadOptions) -> Result<Box<dyn Model>> {
-    match &options.backend {
-        Backend::Cpu => Ok(Box::new(model)),
-        #[cfg(feature = "gpu")]
-        Backend::Wgpu(gpu) => {
-            use crate::backend::gpu::{Gpu, GpuGpt2};
-            let gpu = Gpu::shared(gpu)?;
-            Ok(Box::new(GpuGpt2::upload(model, gpu)?))
-        }
-        #[cfg(not(feature = "gpu"))]
-        Backend::Wgpu(_) => Err(no_gpu_backend()),
-    }
+    };
 }
 
 #[cfg(not(feature = "gpu"))]
@@ -275,11 +270,21 @@ pub fn from_file(file: &ModelFile, path: &Path, options: &LoadOptions) -> Result
             match arch {
                 "llama" | "qwen2" => {
                     let config = LlamaConfig::from_gguf(file.metadata(), vocab)?;
-                    place_llama(Llama::load(config, &weights, Naming::Gguf)?, options)
+                    on_backend!(options, |store| Llama::load(
+                        config,
+                        &weights,
+                        Naming::Gguf,
+                        store
+                    ))
                 }
                 "gpt2" => {
                     let config = Gpt2Config::from_gguf(file.metadata(), vocab)?;
-                    place_gpt2(Gpt2::load(config, &weights, Naming::Gguf)?, options)
+                    on_backend!(options, |store| Gpt2::load(
+                        config,
+                        &weights,
+                        Naming::Gguf,
+                        store
+                    ))
                 }
                 other => Err(Error::Invalid(format!(
                     "{}: architecture `{other}` is not supported (supported: llama, qwen2, gpt2)",
@@ -306,7 +311,9 @@ pub fn from_file(file: &ModelFile, path: &Path, options: &LoadOptions) -> Result
             match hf.model_type.as_str() {
                 "llama" | "qwen2" => {
                     let config = LlamaConfig::from_hf(&hf)?;
-                    place_llama(Llama::load(config, &weights, Naming::HuggingFace)?, options)
+                    on_backend!(options, |store| {
+                        Llama::load(config, &weights, Naming::HuggingFace, store)
+                    })
                 }
                 "gpt2" => {
                     let config = Gpt2Config::from_hf(&hf)?;
@@ -314,7 +321,7 @@ pub fn from_file(file: &ModelFile, path: &Path, options: &LoadOptions) -> Result
                     // under `transformer.`; some saved from `GPT2Model` do not.
                     let prefixed = !weights.has("wte.weight");
                     let naming = Naming::HuggingFaceGpt2 { prefixed };
-                    place_gpt2(Gpt2::load(config, &weights, naming)?, options)
+                    on_backend!(options, |store| Gpt2::load(config, &weights, naming, store))
                 }
                 other => Err(Error::Invalid(format!(
                     "{}: model_type `{other}` is not supported (supported: llama, qwen2, gpt2)",

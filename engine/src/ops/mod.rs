@@ -12,8 +12,11 @@ pub mod elementwise;
 pub mod embedding;
 pub mod gemm;
 pub mod norm;
+pub mod rng;
 pub mod rope;
+pub mod select;
 pub mod softmax;
+pub mod tensor_math;
 
 /// Run a CPU kernel under the profiler. `shapes` describes the operands and
 /// is only evaluated while profiling.

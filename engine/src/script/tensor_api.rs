@@ -4,7 +4,7 @@
 
 use super::convert::{engine_err, floats, index, runtime, ScriptResult};
 use super::register::{func, getter};
-use crate::tensor::math::BinaryOp;
+use crate::ops::tensor_math::BinaryOp;
 use crate::tensor::Tensor;
 use rhai::{Array, Dynamic, Engine, FLOAT, INT};
 use std::ops::{Range, RangeInclusive};
@@ -100,7 +100,7 @@ fn register_indexing(engine: &mut Engine) {
         "Indices start..end of dimension dim (a copy): t.slice(1, 0, 2).",
     )
     .register_into_engine(engine, |t: &mut Tensor, dim: INT, start: INT, end: INT| {
-        let d = crate::tensor::math::resolve_dim(dim, t.rank()).map_err(engine_err)?;
+        let d = crate::ops::tensor_math::resolve_dim(dim, t.rank()).map_err(engine_err)?;
         let (s, e) = (index(start, "start")?, index(end, "end")?);
         if e < s {
             return Err(runtime(format!("slice: end {e} is before start {s}")));
@@ -125,8 +125,8 @@ fn register_indexing(engine: &mut Engine) {
         engine,
         |t: &mut Tensor, a: INT, b: INT| {
             let rank = t.rank();
-            let a = crate::tensor::math::resolve_dim(a, rank).map_err(engine_err)?;
-            let b = crate::tensor::math::resolve_dim(b, rank).map_err(engine_err)?;
+            let a = crate::ops::tensor_math::resolve_dim(a, rank).map_err(engine_err)?;
+            let b = crate::ops::tensor_math::resolve_dim(b, rank).map_err(engine_err)?;
             t.transpose(a, b)
                 .and_then(|v| v.contiguous())
                 .map_err(engine_err)

@@ -6,7 +6,6 @@
 
 mod dtype;
 mod format;
-pub mod math;
 mod shape;
 mod storage;
 

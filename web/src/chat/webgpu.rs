@@ -4,8 +4,8 @@
 //! result.
 
 use super::{piece, report, StepReport, WebChat};
-use monologue::backend::gpu::Readback;
 use monologue::generate::Next;
+use monologue::model::exec::gpu::Readback;
 use monologue::profile::{self, KernelRecord};
 use monologue::{Error, Result};
 

@@ -18,39 +18,41 @@ use std::sync::Arc;
 /// Uniform blocks are placed at this alignment (WebGPU's default minimum).
 const UNIFORM_ALIGN: usize = 256;
 
-/// One buffer (or a range of one) bound at `slot`.
-pub struct Bind<'a> {
+/// One buffer (or a range of one) bound at `slot`. It holds a handle to
+/// the buffer (wgpu buffers are shared handles), so a batch outlives the
+/// borrows its kernels were recorded with.
+pub struct Bind {
     pub slot: u32,
-    pub buffer: &'a wgpu::Buffer,
+    pub buffer: wgpu::Buffer,
     pub offset: u64,
     pub size: Option<u64>,
 }
 
 /// The whole of `buffer` at `slot`.
-pub fn bind(slot: u32, buffer: &wgpu::Buffer) -> Bind<'_> {
+pub fn bind(slot: u32, buffer: &wgpu::Buffer) -> Bind {
     Bind {
         slot,
-        buffer,
+        buffer: buffer.clone(),
         offset: 0,
         size: None,
     }
 }
 
-struct Dispatch<'a> {
+struct Dispatch {
     name: &'static str,
     shapes: String,
     cost: Cost,
     pipeline: Arc<wgpu::ComputePipeline>,
-    binds: Vec<Bind<'a>>,
+    binds: Vec<Bind>,
     /// Offset of this dispatch's parameters in the uniform block, if any.
     params: Option<usize>,
     groups: [u32; 3],
 }
 
-struct BufferCopy<'a> {
-    from: &'a wgpu::Buffer,
+struct BufferCopy {
+    from: wgpu::Buffer,
     from_offset: u64,
-    to: &'a wgpu::Buffer,
+    to: wgpu::Buffer,
     to_offset: u64,
     bytes: u64,
 }
@@ -58,8 +60,8 @@ struct BufferCopy<'a> {
 /// Dispatches waiting to be submitted.
 pub struct Batch<'a> {
     gpu: &'a Gpu,
-    dispatches: Vec<Dispatch<'a>>,
-    copies: Vec<BufferCopy<'a>>,
+    dispatches: Vec<Dispatch>,
+    copies: Vec<BufferCopy>,
     /// Every dispatch's parameters, each at a multiple of UNIFORM_ALIGN.
     uniforms: Vec<u8>,
     profiling: bool,
@@ -88,7 +90,7 @@ impl<'a> Batch<'a> {
         &mut self,
         name: &'static str,
         kernel: KernelId,
-        binds: Vec<Bind<'a>>,
+        binds: Vec<Bind>,
         params: &[u32],
         groups: [u32; 3],
         cost: Cost,
@@ -129,16 +131,16 @@ impl<'a> Batch<'a> {
     /// Records a buffer copy, done after every dispatch of the batch.
     pub fn copy_after(
         &mut self,
-        from: &'a wgpu::Buffer,
+        from: &wgpu::Buffer,
         from_offset: u64,
-        to: &'a wgpu::Buffer,
+        to: &wgpu::Buffer,
         to_offset: u64,
         bytes: u64,
     ) {
         self.copies.push(BufferCopy {
-            from,
+            from: from.clone(),
             from_offset,
-            to,
+            to: to.clone(),
             to_offset,
             bytes,
         });
@@ -174,7 +176,7 @@ impl<'a> Batch<'a> {
 
     fn encode_copies(&self, encoder: &mut wgpu::CommandEncoder) {
         for c in &self.copies {
-            encoder.copy_buffer_to_buffer(c.from, c.from_offset, c.to, c.to_offset, c.bytes);
+            encoder.copy_buffer_to_buffer(&c.from, c.from_offset, &c.to, c.to_offset, c.bytes);
         }
     }
 
@@ -293,7 +295,7 @@ fn bind_group(gpu: &Gpu, d: &Dispatch, uniform: Option<&wgpu::Buffer>) -> wgpu::
         .map(|b| wgpu::BindGroupEntry {
             binding: b.slot,
             resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                buffer: b.buffer,
+                buffer: &b.buffer,
                 offset: b.offset,
                 size: b.size.and_then(wgpu::BufferSize::new),
             }),

@@ -32,7 +32,7 @@ fn check_len(what: &str, buffer: &Buffer, len: usize) -> Result<()> {
 }
 
 /// The weight's buffers at their slots (quants at 0, scales at 3).
-fn weight_binds(w: &GpuWeight) -> Vec<Bind<'_>> {
+fn weight_binds(w: &GpuWeight) -> Vec<Bind> {
     let mut binds = vec![bind(0, &w.quants)];
     if let Some(s) = &w.scales {
         binds.push(bind(3, s));
@@ -46,13 +46,13 @@ const TILED_FROM: usize = 16;
 
 /// `y[t, :] = W · x[first + t, :]` for `tokens` rows of x: matvec.wgsl for
 /// a few tokens (decoding), the tiled matmul.wgsl for more (prefill).
-pub fn matmul<'a>(
-    b: &mut Batch<'a>,
-    w: &'a GpuWeight,
-    x: &'a Buffer,
+pub fn matmul(
+    b: &mut Batch<'_>,
+    w: &GpuWeight,
+    x: &Buffer,
     first: usize,
     tokens: usize,
-    y: &'a Buffer,
+    y: &Buffer,
 ) -> Result<()> {
     check_len("matmul input", x, (first + tokens) * w.cols)?;
     check_len("matmul output", y, tokens * w.rows)?;
@@ -109,12 +109,12 @@ pub fn matmul<'a>(
 
 /// `out[t, :] = table[ids[t], :]`; `ids` holds `tokens` u32 ids, each
 /// already checked to be below the table's rows.
-pub fn embedding<'a>(
-    b: &mut Batch<'a>,
-    table: &'a GpuWeight,
-    ids: &'a Buffer,
+pub fn embedding(
+    b: &mut Batch<'_>,
+    table: &GpuWeight,
+    ids: &Buffer,
     tokens: usize,
-    out: &'a Buffer,
+    out: &Buffer,
 ) -> Result<()> {
     check_len("embedding output", out, tokens * table.cols)?;
     let mut binds = weight_binds(table);
@@ -144,11 +144,11 @@ pub fn embedding<'a>(
 
 /// RMSNorm of `rows` rows of `cols`.
 #[allow(clippy::too_many_arguments)]
-pub fn rmsnorm<'a>(
-    b: &mut Batch<'a>,
-    x: &'a Buffer,
-    weight: &'a Buffer,
-    out: &'a Buffer,
+pub fn rmsnorm(
+    b: &mut Batch<'_>,
+    x: &Buffer,
+    weight: &Buffer,
+    out: &Buffer,
     rows: usize,
     cols: usize,
     eps: f32,
@@ -172,12 +172,12 @@ pub fn rmsnorm<'a>(
 
 /// LayerNorm of `rows` rows of `cols`, with its scale and bias.
 #[allow(clippy::too_many_arguments)]
-pub fn layernorm<'a>(
-    b: &mut Batch<'a>,
-    x: &'a Buffer,
-    weight: &'a Buffer,
-    bias: &'a Buffer,
-    out: &'a Buffer,
+pub fn layernorm(
+    b: &mut Batch<'_>,
+    x: &Buffer,
+    weight: &Buffer,
+    bias: &Buffer,
+    out: &Buffer,
     rows: usize,
     cols: usize,
     eps: f32,
@@ -211,10 +211,10 @@ pub struct RopeTables {
 
 /// Rotary embedding in place on `x = [tokens, heads, head_dim]` at
 /// positions `pos0..pos0 + tokens`.
-pub fn rope<'a>(
-    b: &mut Batch<'a>,
-    x: &'a Buffer,
-    tables: &'a RopeTables,
+pub fn rope(
+    b: &mut Batch<'_>,
+    x: &Buffer,
+    tables: &RopeTables,
     tokens: usize,
     heads: usize,
     head_dim: usize,
@@ -261,7 +261,7 @@ pub struct AttentionDims {
 }
 
 impl AttentionDims {
-    fn span(&self) -> usize {
+    pub fn span(&self) -> usize {
         self.pos0 + self.tokens
     }
 
@@ -294,10 +294,18 @@ pub struct AttentionBuffers<'a> {
 
 /// Causal grouped-query attention of the new tokens over the cache, which
 /// first receives their keys and values.
-pub fn attention<'a>(
-    b: &mut Batch<'a>,
+pub fn attention(b: &mut Batch<'_>, d: AttentionDims, buf: &AttentionBuffers<'_>) -> Result<()> {
+    attention_probabilities(b, d, buf)?;
+    attention_mix(b, d, buf)
+}
+
+/// The first half of [`attention`]: the new keys and values stored, and
+/// each query's softmax over the keys it sees in `buf.scores`
+/// (`[tokens, heads, pos0 + tokens]`, exactly zero past the causal limit).
+pub fn attention_probabilities(
+    b: &mut Batch<'_>,
     d: AttentionDims,
-    buf: &AttentionBuffers<'a>,
+    buf: &AttentionBuffers<'_>,
 ) -> Result<()> {
     if d.heads == 0 || d.kv_heads == 0 || !d.heads.is_multiple_of(d.kv_heads) || d.tokens == 0 {
         return Err(Error::Invalid(format!(
@@ -356,7 +364,31 @@ pub fn attention<'a>(
         },
         shapes,
     )?;
-    softmax(b, buf.scores, rows, d.span())?;
+    softmax(b, buf.scores, rows, d.span())
+}
+
+/// The second half of [`attention`]: each head's mix of the cached values
+/// weighted by the probabilities in `buf.scores`.
+pub fn attention_mix(
+    b: &mut Batch<'_>,
+    d: AttentionDims,
+    buf: &AttentionBuffers<'_>,
+) -> Result<()> {
+    let kv_width = d.kv_heads * d.head_dim;
+    let rows = d.tokens * d.heads;
+    let params = d.params();
+    let pairs = (d.heads * (d.tokens * d.pos0 + d.tokens * (d.tokens + 1) / 2)) as u64;
+    let shapes = || {
+        format!(
+            "q f32[{}, {}, {}] kv f32[{}, {}, {}]",
+            d.tokens,
+            d.heads,
+            d.head_dim,
+            d.span(),
+            d.kv_heads,
+            d.head_dim
+        )
+    };
     b.dispatch(
         "attention_mix",
         KernelId::new("attention", "mix"),
@@ -372,7 +404,7 @@ pub fn attention<'a>(
 }
 
 /// Softmax of each of `rows` rows of `cols`, in place.
-pub fn softmax<'a>(b: &mut Batch<'a>, x: &'a Buffer, rows: usize, cols: usize) -> Result<()> {
+pub fn softmax(b: &mut Batch<'_>, x: &Buffer, rows: usize, cols: usize) -> Result<()> {
     check_len("softmax input", x, rows * cols)?;
     b.dispatch(
         "softmax",
@@ -389,7 +421,7 @@ pub fn softmax<'a>(b: &mut Batch<'a>, x: &'a Buffer, rows: usize, cols: usize) -
 }
 
 /// `x += y` over `len` values.
-pub fn add<'a>(b: &mut Batch<'a>, x: &'a Buffer, y: &'a Buffer, len: usize) -> Result<()> {
+pub fn add(b: &mut Batch<'_>, x: &Buffer, y: &Buffer, len: usize) -> Result<()> {
     check_len("add", x, len)?;
     check_len("add", y, len)?;
     b.dispatch(
@@ -407,10 +439,10 @@ pub fn add<'a>(b: &mut Batch<'a>, x: &'a Buffer, y: &'a Buffer, len: usize) -> R
 }
 
 /// `x[r, :] += bias` for every row of `x` (`len` values, rows of `cols`).
-pub fn add_rows<'a>(
-    b: &mut Batch<'a>,
-    x: &'a Buffer,
-    bias: &'a Buffer,
+pub fn add_rows(
+    b: &mut Batch<'_>,
+    x: &Buffer,
+    bias: &Buffer,
     len: usize,
     cols: usize,
 ) -> Result<()> {
@@ -431,7 +463,7 @@ pub fn add_rows<'a>(
 }
 
 /// `gate = silu(gate) · up` over `len` values.
-pub fn swiglu<'a>(b: &mut Batch<'a>, gate: &'a Buffer, up: &'a Buffer, len: usize) -> Result<()> {
+pub fn swiglu(b: &mut Batch<'_>, gate: &Buffer, up: &Buffer, len: usize) -> Result<()> {
     check_len("swiglu", gate, len)?;
     check_len("swiglu", up, len)?;
     b.dispatch(
@@ -449,7 +481,7 @@ pub fn swiglu<'a>(b: &mut Batch<'a>, gate: &'a Buffer, up: &'a Buffer, len: usiz
 }
 
 /// GELU (tanh approximation) in place over `len` values.
-pub fn gelu<'a>(b: &mut Batch<'a>, x: &'a Buffer, len: usize) -> Result<()> {
+pub fn gelu(b: &mut Batch<'_>, x: &Buffer, len: usize) -> Result<()> {
     check_len("gelu", x, len)?;
     b.dispatch(
         "gelu",
@@ -466,10 +498,10 @@ pub fn gelu<'a>(b: &mut Batch<'a>, x: &'a Buffer, len: usize) -> Result<()> {
 }
 
 /// The index of each row's largest value into `best` (u32 per row).
-pub fn argmax<'a>(
-    b: &mut Batch<'a>,
-    x: &'a Buffer,
-    best: &'a Buffer,
+pub fn argmax(
+    b: &mut Batch<'_>,
+    x: &Buffer,
+    best: &Buffer,
     rows: usize,
     cols: usize,
 ) -> Result<()> {
@@ -494,13 +526,7 @@ pub const MAX_TOP_K: usize = 256;
 
 /// The `k` largest of `cols` values (largest first, the lower index first
 /// on a tie) into `picks`: `k` u32 ids, then the `k` values' f32 bits.
-pub fn top_k<'a>(
-    b: &mut Batch<'a>,
-    x: &'a Buffer,
-    picks: &'a Buffer,
-    cols: usize,
-    k: usize,
-) -> Result<()> {
+pub fn top_k(b: &mut Batch<'_>, x: &Buffer, picks: &Buffer, cols: usize, k: usize) -> Result<()> {
     if k == 0 || k > MAX_TOP_K.min(cols) {
         return Err(Error::Invalid(format!(
             "top_k: k = {k} must be between 1 and {}",

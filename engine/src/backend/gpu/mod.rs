@@ -10,19 +10,16 @@
 //! - `timings`: kernel timestamps into profile rows (in a browser, read
 //!   when the pass's result is awaited).
 //! - [`kernels`]: one typed launch per kernel, mirroring `crate::ops`.
-//! - `cache`: a conversation's key/value cache and scratch buffers.
 //! - `pool`: buffers of ended conversations, reused by the next ones.
-//! - `forward`: feeding tokens in chunks, logits or only their argmax.
-//! - [`llama`], [`gpt2`]: each model's forward pass, kernel by kernel.
+//!
+//! Nothing here knows a model: the GPU executor that runs every
+//! architecture's forward pass through these kernels is
+//! `crate::model::exec::gpu`.
 
 pub mod batch;
 pub mod buffer;
-mod cache;
 pub mod device;
-pub mod forward;
-pub mod gpt2;
 pub mod kernels;
-pub mod llama;
 mod pool;
 pub mod shaders;
 mod timings;
@@ -30,7 +27,4 @@ pub mod weight;
 
 pub use crate::backend::GpuOptions;
 pub use device::{AdapterSummary, Gpu};
-pub use forward::{Readback, Submit};
-pub use gpt2::GpuGpt2;
-pub use llama::GpuLlama;
 pub use weight::GpuWeight;

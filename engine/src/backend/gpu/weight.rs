@@ -9,7 +9,8 @@ use super::device::Gpu;
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
 
-/// A `[rows, cols]` weight matrix on the GPU.
+/// A `[rows, cols]` weight matrix on the GPU. Clones share its buffers.
+#[derive(Clone)]
 pub struct GpuWeight {
     pub dtype: DType,
     pub rows: usize,

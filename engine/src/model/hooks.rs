@@ -7,8 +7,8 @@
 //! listening costs nothing.
 
 use super::site::{Point, Site};
+use super::{Logits, Model, ModelInfo, State};
 use crate::error::Result;
-use crate::model::{Logits, Model, ModelInfo, State};
 use crate::ops::attention::KvCache;
 use crate::tensor::DType;
 use std::sync::Mutex;

@@ -2,11 +2,13 @@
 //! them: element-wise operations with numpy's broadcasting, matmul, softmax
 //! and reductions along a dimension. Results are new contiguous f32 tensors;
 //! the heavy ones (matmul, softmax over the last dimension) go through
-//! [`crate::ops`], so the profiler sees them like any model kernel.
+//! the ops kernels, so the profiler sees them like any model kernel.
+//! (The methods are `Tensor`'s; they live here because they run ops, which
+//! sit above the tensor type.)
 
-use super::{Shape, Tensor};
 use crate::error::{Error, Result};
 use crate::ops;
+use crate::tensor::{Shape, Tensor};
 
 /// An element-wise operation on two operands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,8 +4,8 @@
 //! block: `blocks.{layer}.{point}`, e.g. `blocks.3.attn.pattern`. Patterns
 //! may use `*` for any run of characters (`blocks.*.attn.pattern`).
 
+use super::ModelInfo;
 use crate::error::{Error, Result};
-use crate::model::ModelInfo;
 
 /// Where in the forward pass an activation is seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -1,46 +1,17 @@
-//! What every model on the GPU shares: feeding tokens in chunks (one
+//! Running an architecture on the GPU: feeding tokens in chunks (one
 //! submission each), running the head on the rows whose logits are wanted,
-//! and reading back either those logits or only their argmax.
+//! and reading back those logits, or only their argmax or top k.
 
-use super::batch::Batch;
 use super::cache::{GpuCache, Scratch};
-use super::device::Gpu;
-use super::kernels;
-use super::weight::GpuWeight;
+use super::exec::GpuExec;
+use super::Device;
+use crate::backend::gpu::{kernels, Gpu};
 use crate::error::{Error, Result};
-use crate::generate::{Need, Next};
-use crate::model::{Logits, ModelInfo, State};
+use crate::model::exec::{Architecture, Dims, Slot};
+use crate::model::hooks::{Hooks, NoHooks};
+use crate::model::{Logits, ModelInfo, Need, Next, State};
 use std::ops::Range;
 use std::sync::Arc;
-
-/// A model whose forward pass is recorded into a [`Batch`].
-pub(super) trait Recorded: Sync {
-    fn gpu(&self) -> &Gpu;
-
-    fn shape(&self) -> &ModelInfo;
-
-    /// Records the embedding and every layer for the `tokens` ids in
-    /// `s.ids` (their positions, from `pos0`, in `s.positions`), leaving
-    /// the residual stream in `s.x` and the new keys and values in `cache`.
-    fn record_layers<'a>(
-        &'a self,
-        b: &mut Batch<'a>,
-        cache: &'a GpuCache,
-        pos0: usize,
-        tokens: usize,
-    ) -> Result<()>;
-
-    /// Records the final norm of `s.x` (`tokens` rows) into `s.normed`.
-    fn record_final_norm<'a>(
-        &'a self,
-        b: &mut Batch<'a>,
-        s: &'a Scratch,
-        tokens: usize,
-    ) -> Result<()>;
-
-    /// The unembedding matrix.
-    fn head(&self) -> &GpuWeight;
-}
 
 /// What one chunk's submission reads back.
 enum Want {
@@ -54,14 +25,16 @@ enum Want {
     TopK(usize),
 }
 
-/// `Model::forward` for a recorded model.
-pub(super) fn forward(
-    m: &impl Recorded,
+/// `Model::forward` (and `forward_hooked`) on the GPU.
+pub(super) fn forward<H: Hooks + ?Sized>(
+    m: &impl Architecture<Device>,
+    gpu: &Gpu,
     state: &mut State,
     tokens: &[u32],
     logits: Logits,
+    hooks: &mut H,
 ) -> Result<Vec<f32>> {
-    check_ids(m.shape(), tokens)?;
+    check_ids(m.info(), tokens)?;
     state.run_guarded(tokens, |state, pos0| {
         let cache = GpuCache::of(state)?;
         let mut out = Vec::new();
@@ -73,36 +46,42 @@ pub(super) fn forward(
                 Logits::Last if i + 1 == n_chunks => Want::Logits(ids.len() - 1..ids.len()),
                 Logits::Last => Want::Nothing,
             };
-            let bytes = run_chunk(m, cache, pos0 + i * chunk, ids, want)?;
+            let bytes = run_chunk(m, gpu, cache, pos0 + i * chunk, ids, want, hooks)?;
             out.extend(bytemuck::pod_collect_to_vec::<u8, f32>(&bytes));
         }
         Ok(out)
     })
 }
 
-/// `Model::forward_argmax` for a recorded model: the head's argmax is
-/// found on the GPU and only it is read back.
-pub(super) fn forward_argmax(m: &impl Recorded, state: &mut State, tokens: &[u32]) -> Result<u32> {
-    let bytes = forward_last(m, state, tokens, Want::Argmax)?;
+/// `Model::forward_argmax` on the GPU: the head's argmax is found there
+/// and only it is read back.
+pub(super) fn forward_argmax(
+    m: &impl Architecture<Device>,
+    gpu: &Gpu,
+    state: &mut State,
+    tokens: &[u32],
+) -> Result<u32> {
+    let bytes = forward_last(m, gpu, state, tokens, Want::Argmax)?;
     Ok(bytemuck::pod_read_unaligned::<u32>(&bytes[..4]))
 }
 
 /// `Model::forward_top_k`: the k largest logits and their ids, found on
 /// the GPU; 8k bytes are read back.
 pub(super) fn forward_top_k(
-    m: &impl Recorded,
+    m: &impl Architecture<Device>,
+    gpu: &Gpu,
     state: &mut State,
     tokens: &[u32],
     k: usize,
 ) -> Result<Vec<(u32, f32)>> {
-    let k = k.min(m.shape().vocab_size);
+    let k = k.min(m.info().vocab_size);
     if k == 0 || k > kernels::MAX_TOP_K {
         return Err(Error::Invalid(format!(
             "forward_top_k: k = {k} must be between 1 and {}",
             kernels::MAX_TOP_K
         )));
     }
-    let bytes = forward_last(m, state, tokens, Want::TopK(k))?;
+    let bytes = forward_last(m, gpu, state, tokens, Want::TopK(k))?;
     let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
     Ok((0..k)
         .map(|j| (words[j], f32::from_bits(words[k + j])))
@@ -111,12 +90,13 @@ pub(super) fn forward_top_k(
 
 /// Feeds `tokens` and reads back `want` for the last one.
 fn forward_last(
-    m: &impl Recorded,
+    m: &impl Architecture<Device>,
+    gpu: &Gpu,
     state: &mut State,
     tokens: &[u32],
     want: Want,
 ) -> Result<Vec<u8>> {
-    check_ids(m.shape(), tokens)?;
+    check_ids(m.info(), tokens)?;
     if tokens.is_empty() {
         return Err(Error::Invalid("no tokens to feed".into()));
     }
@@ -134,17 +114,10 @@ fn forward_last(
                     Want::Nothing
                 }
             };
-            last = run_chunk(m, cache, pos0 + i * chunk, ids, this)?;
+            last = run_chunk(m, gpu, cache, pos0 + i * chunk, ids, this, &mut NoHooks)?;
         }
         Ok(last)
     })
-}
-
-/// Why `forward_hooked` fails on the GPU.
-pub(super) fn hooks_need_the_cpu() -> Error {
-    Error::Invalid(
-        "hooks (activation caches, interventions) run on the CPU backend; load the model without the GPU backend to inspect it".into(),
-    )
 }
 
 fn check_ids(m: &ModelInfo, tokens: &[u32]) -> Result<()> {
@@ -159,31 +132,34 @@ fn check_ids(m: &ModelInfo, tokens: &[u32]) -> Result<()> {
 
 /// One submission: `ids` at positions `pos0…`. Returns the bytes of what
 /// was asked for (f32 logits, one u32 argmax, or the top k), read back.
-fn run_chunk(
-    m: &impl Recorded,
+fn run_chunk<H: Hooks + ?Sized>(
+    m: &impl Architecture<Device>,
+    gpu: &Gpu,
     cache: &mut GpuCache,
     pos0: usize,
     ids: &[u32],
     want: Want,
+    hooks: &mut H,
 ) -> Result<Vec<u8>> {
-    let bytes = submit_chunk(m, cache, pos0, ids, want)?;
+    let bytes = submit_chunk(m, gpu, cache, pos0, ids, want, hooks)?;
     if bytes == 0 {
         return Ok(Vec::new());
     }
-    m.gpu().read_mapped(&cache.scratch.readback, bytes)
+    gpu.read_mapped(&cache.scratch.readback, bytes)
 }
 
 /// Records and submits one chunk; what was asked for waits in the
 /// scratch's read-back buffer. Returns its size in bytes.
-fn submit_chunk(
-    m: &impl Recorded,
+fn submit_chunk<H: Hooks + ?Sized>(
+    m: &impl Architecture<Device>,
+    gpu: &Gpu,
     cache: &mut GpuCache,
     pos0: usize,
     ids: &[u32],
     want: Want,
+    hooks: &mut H,
 ) -> Result<u64> {
-    let gpu = m.gpu();
-    let vocab = m.shape().vocab_size;
+    let vocab = m.info().vocab_size;
     let t = ids.len();
     let s = &cache.scratch;
     let positions: Vec<u32> = (pos0..pos0 + t).map(|p| p as u32).collect();
@@ -191,8 +167,6 @@ fn submit_chunk(
     gpu.queue
         .write_buffer(&s.positions, 0, bytemuck::cast_slice(&positions));
 
-    let mut b = Batch::new(gpu);
-    m.record_layers(&mut b, cache, pos0, t)?;
     // Only the rows whose logits are wanted go through the head.
     let (rows, bytes) = match &want {
         Want::Nothing => (0..0, 0),
@@ -200,19 +174,25 @@ fn submit_chunk(
         Want::Argmax => (t - 1..t, 4),
         Want::TopK(k) => (t - 1..t, 8 * *k as u64),
     };
+    let dims = Dims::of(m.info());
+    let mut e = GpuExec::new(
+        gpu,
+        &cache.keys,
+        &cache.values,
+        s,
+        dims,
+        t,
+        pos0,
+        rows.clone(),
+        hooks,
+    );
+    m.body(&mut e)?;
     if !rows.is_empty() {
-        m.record_final_norm(&mut b, s, t)?;
-        kernels::matmul(
-            &mut b,
-            m.head(),
-            &s.normed,
-            rows.start,
-            rows.len(),
-            &s.logits,
-        )?;
+        m.head(&mut e)?;
+        let b = e.batch();
         match want {
-            Want::Argmax => kernels::argmax(&mut b, &s.logits, &s.best, 1, vocab)?,
-            Want::TopK(k) => kernels::top_k(&mut b, &s.logits, &s.best, vocab, k)?,
+            Want::Argmax => kernels::argmax(b, &s.logits, &s.best, 1, vocab)?,
+            Want::TopK(k) => kernels::top_k(b, &s.logits, &s.best, vocab, k)?,
             _ => {}
         }
         let from = if matches!(want, Want::Logits(_)) {
@@ -222,9 +202,50 @@ fn submit_chunk(
         };
         b.copy_after(from, 0, &s.readback, 0, bytes);
     }
-    b.submit()?;
+    e.submit()?;
     cache.len = pos0 + t;
     Ok(bytes)
+}
+
+/// `Model::unembed` on the GPU: the head alone over residual-stream rows
+/// uploaded into a scratch of their own, a chunk at a time.
+pub(super) fn unembed(m: &impl Architecture<Device>, gpu: &Gpu, resid: &[f32]) -> Result<Vec<f32>> {
+    let info = m.info();
+    let d = info.d_model;
+    if !resid.len().is_multiple_of(d) {
+        return Err(Error::Invalid(format!(
+            "unembed: {} values are not whole rows of the model width {d}",
+            resid.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(resid.len() / d * info.vocab_size);
+    for rows in resid.chunks(UNEMBED_CHUNK * d) {
+        let n = rows.len() / d;
+        let scratch = Scratch::new(gpu, info, n, 1)?;
+        let result = unembed_chunk(m, gpu, &scratch, rows, n);
+        gpu.give_back(scratch.buffers());
+        out.extend(result?);
+    }
+    Ok(out)
+}
+
+/// Rows of the residual stream unembedded per submission.
+const UNEMBED_CHUNK: usize = 64;
+
+fn unembed_chunk(
+    m: &impl Architecture<Device>,
+    gpu: &Gpu,
+    s: &Scratch,
+    rows: &[f32],
+    n: usize,
+) -> Result<Vec<f32>> {
+    gpu.queue.write_buffer(&s.x, 0, bytemuck::cast_slice(rows));
+    let dims = Dims::of(m.info());
+    let mut no_hooks = NoHooks;
+    let mut e = GpuExec::new(gpu, &[], &[], s, dims, n, 0, 0..n, &mut no_hooks);
+    m.head(&mut e)?;
+    e.submit()?;
+    gpu.read_f32(s.slot(Slot::Logits), 0, n * dims.vocab)
 }
 
 /// A forward pass submitted to the GPU whose result is not read yet. The
@@ -269,19 +290,19 @@ pub trait Submit {
     fn submit(&self, state: &mut State, tokens: &[u32], need: Need) -> Result<Readback>;
 }
 
-/// [`Submit::submit`] for a recorded model.
+/// [`Submit::submit`] on the GPU.
 pub(super) fn submit(
-    m: &impl Recorded,
+    m: &impl Architecture<Device>,
     gpu: &Arc<Gpu>,
     state: &mut State,
     tokens: &[u32],
     need: Need,
 ) -> Result<Readback> {
-    check_ids(m.shape(), tokens)?;
+    check_ids(m.info(), tokens)?;
     if tokens.is_empty() {
         return Err(Error::Invalid("no tokens to feed".into()));
     }
-    let vocab = m.shape().vocab_size;
+    let vocab = m.info().vocab_size;
     let need = match need {
         Need::TopK(k) if k == 0 || k.min(vocab) > kernels::MAX_TOP_K => {
             return Err(Error::Invalid(format!(
@@ -304,7 +325,7 @@ pub(super) fn submit(
                 (true, Need::TopK(k)) => Want::TopK(k),
                 (true, Need::Logits) => Want::Logits(ids.len() - 1..ids.len()),
             };
-            bytes = submit_chunk(m, cache, pos0 + i * chunk, ids, want)?;
+            bytes = submit_chunk(m, gpu, cache, pos0 + i * chunk, ids, want, &mut NoHooks)?;
         }
         Ok(Some(Readback {
             gpu: gpu.clone(),

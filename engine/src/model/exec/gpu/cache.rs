@@ -2,9 +2,10 @@
 //! buffers its forward passes reuse: everything a state needs is allocated
 //! when the state is made, never per token.
 
-use super::buffer::STORAGE;
-use super::device::Gpu;
-use super::kernels::{AttentionBuffers, MAX_TOP_K};
+use super::super::Slot;
+use crate::backend::gpu::buffer::STORAGE;
+use crate::backend::gpu::kernels::MAX_TOP_K;
+use crate::backend::gpu::Gpu;
 use crate::error::{Error, Result};
 use crate::model::{DeviceCache, ModelInfo, State};
 use crate::tensor::DType;
@@ -20,17 +21,17 @@ pub struct GpuCache {
     /// Where the buffers go back to when the conversation ends.
     gpu: Arc<Gpu>,
     /// Positions filled.
-    pub(super) len: usize,
+    pub(crate) len: usize,
     /// Tokens per submission.
-    pub(super) chunk: usize,
-    pub(super) keys: Vec<Buffer>,
-    pub(super) values: Vec<Buffer>,
-    pub(super) scratch: Scratch,
+    pub(crate) chunk: usize,
+    pub(crate) keys: Vec<Buffer>,
+    pub(crate) values: Vec<Buffer>,
+    pub(crate) scratch: Scratch,
 }
 
 /// Activations of one chunk, `[chunk, width]` each.
 #[derive(Debug)]
-pub(super) struct Scratch {
+pub(crate) struct Scratch {
     /// Token ids, then their positions (GPT-2 looks positions up as ids).
     pub ids: Buffer,
     pub positions: Buffer,
@@ -42,7 +43,8 @@ pub(super) struct Scratch {
     pub k: Buffer,
     pub v: Buffer,
     pub attn: Buffer,
-    /// The feed-forward hidden layer (SwiGLU's gate, or GPT-2's up).
+    /// The feed-forward hidden layer (SwiGLU's gate, or GPT-2's up), and
+    /// SwiGLU's up projection.
     pub gate: Buffer,
     pub up: Buffer,
     pub scores: Buffer,
@@ -56,7 +58,7 @@ pub(super) struct Scratch {
 }
 
 impl Scratch {
-    fn new(gpu: &Gpu, m: &ModelInfo, chunk: usize, capacity: usize) -> Result<Scratch> {
+    pub(crate) fn new(gpu: &Gpu, m: &ModelInfo, chunk: usize, capacity: usize) -> Result<Scratch> {
         let f = |label: &str, values: usize| gpu.take(label, 4 * (chunk * values) as u64, STORAGE);
         Ok(Scratch {
             ids: f("ids", 1)?,
@@ -81,8 +83,24 @@ impl Scratch {
         })
     }
 
+    /// The buffer holding `slot` (`attn` holds `Z`).
+    pub fn slot(&self, slot: Slot) -> &Buffer {
+        match slot {
+            Slot::X => &self.x,
+            Slot::H => &self.h,
+            Slot::Q => &self.q,
+            Slot::K => &self.k,
+            Slot::V => &self.v,
+            Slot::Z => &self.attn,
+            Slot::Gate => &self.gate,
+            Slot::Up => &self.up,
+            Slot::Normed => &self.normed,
+            Slot::Logits => &self.logits,
+        }
+    }
+
     /// Handles to every buffer (wgpu buffers are shared handles).
-    fn buffers(&self) -> [Buffer; 15] {
+    pub(crate) fn buffers(&self) -> [Buffer; 15] {
         let s = self;
         [
             &s.ids,
@@ -138,7 +156,7 @@ impl DeviceCache for GpuCache {
 impl GpuCache {
     /// A state of `capacity` positions for a model of shape `m` whose
     /// cache lives on `gpu`.
-    pub(super) fn new_state(
+    pub(crate) fn new_state(
         gpu: &Arc<Gpu>,
         m: &ModelInfo,
         capacity: usize,
@@ -177,22 +195,8 @@ impl GpuCache {
         Ok(State::on_device(capacity, Box::new(cache)))
     }
 
-    /// What layer `i`'s attention reads and writes.
-    pub(super) fn attention_buffers(&self, i: usize) -> AttentionBuffers<'_> {
-        let s = &self.scratch;
-        AttentionBuffers {
-            q: &s.q,
-            k_new: &s.k,
-            v_new: &s.v,
-            k_cache: &self.keys[i],
-            v_cache: &self.values[i],
-            scores: &s.scores,
-            out: &s.attn,
-        }
-    }
-
     /// The GPU cache inside `state`, or an error naming the mix-up.
-    pub(super) fn of(state: &mut State) -> Result<&mut GpuCache> {
+    pub(crate) fn of(state: &mut State) -> Result<&mut GpuCache> {
         state
             .device
             .as_mut()
