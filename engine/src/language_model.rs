@@ -8,13 +8,10 @@ use crate::generate::{
     self, ChatTemplate, GenerateOptions, Generation, Message, RenderOptions, TextKind,
 };
 use crate::io::{Format, ModelFile};
-use crate::model::{self, LoadOptions, Model, State};
+use crate::load;
+use crate::model::{LoadOptions, Model, State};
 use crate::tokenizer::Tokenizer;
 use std::path::{Path, PathBuf};
-
-/// The default model's short name and file.
-pub const DEFAULT_MODEL: &str = "smollm2";
-pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
 /// Tokens that end an assistant turn in the chat formats we know, used in
 /// addition to the tokenizer's own end-of-sequence id.
@@ -51,7 +48,7 @@ impl LanguageModel {
     /// `smollm2` (the default model that `scripts/fetch-model.sh` fetches).
     pub fn load(name_or_path: &str, options: &LoadOptions) -> Result<Self> {
         let start = crate::profile::now_ns();
-        let path = resolve_model_path(name_or_path)?;
+        let path = load::resolve_model_path(name_or_path)?;
         let file = ModelFile::open(&path)?;
         let mut lm = Self::from_file(&file, path, options)?;
         lm.load_ms = crate::profile::now_ns().saturating_sub(start) as f64 * 1e-6;
@@ -65,7 +62,7 @@ impl LanguageModel {
         // The network and the tokenizer are independent: build them side by
         // side (the tokenizer's tables take most of a load).
         let (model, text) = crate::backend::cpu::pool::join(
-            || model::from_file(file, &path, options),
+            || load::model_from_file(file, &path, options),
             || Self::load_text(file, &path),
         );
         let (model, (tokenizer, template, render_options)) = (model?, text?);
@@ -224,66 +221,4 @@ impl LanguageModel {
             on_text,
         )
     }
-}
-
-/// Names a person may pass to `load_model`: the default model's short name,
-/// and the GGUF files and Hugging Face folders in the model folders.
-pub fn known_model_names() -> Vec<String> {
-    let mut names = vec![DEFAULT_MODEL.to_string()];
-    for dir in model_dirs() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let is_model =
-                path.extension().is_some_and(|e| e == "gguf") || path.join("config.json").is_file();
-            if is_model {
-                names.push(path.display().to_string());
-            }
-        }
-    }
-    names.sort();
-    names.dedup();
-    names
-}
-
-/// Folders searched for the default model, in order.
-fn model_dirs() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    if let Some(dir) = std::env::var_os("MONOLOGUE_MODELS") {
-        dirs.push(dir.into());
-    }
-    dirs.push(PathBuf::from("models"));
-    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../models"));
-    dirs
-}
-
-/// Where the model called `name` lives: an existing path as given, or the
-/// default model's file in `$MONOLOGUE_MODELS`, `./models` or the
-/// repository's `models/` folder.
-pub fn resolve_model_path(name: &str) -> Result<PathBuf> {
-    let given = PathBuf::from(name);
-    if given.exists() {
-        // A training run's folder stands for its newest checkpoint.
-        return crate::train::checkpoint::resolve(&given);
-    }
-    if name != DEFAULT_MODEL {
-        return Err(Error::NotFound(format!(
-            "model {name}: no such file or folder (give a .gguf file, a Hugging Face folder, or `{DEFAULT_MODEL}`)"
-        )));
-    }
-    let dirs = model_dirs();
-    dirs.iter()
-        .map(|d| d.join(DEFAULT_MODEL_FILE))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            Error::NotFound(format!(
-                "the default model {DEFAULT_MODEL_FILE} is not in {}: run scripts/fetch-model.sh",
-                dirs.iter()
-                    .map(|d| d.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })
 }

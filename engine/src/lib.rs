@@ -17,6 +17,7 @@ pub mod generate;
 pub mod inspect;
 pub mod io;
 pub mod language_model;
+pub mod load;
 pub mod model;
 pub mod ops;
 #[cfg(feature = "plot")]

@@ -10,7 +10,7 @@ mod common;
 use monologue::generate::chat::Message;
 use monologue::generate::chat_template::{ChatTemplate, RenderOptions};
 use monologue::io::ModelFile;
-use monologue::model::{self, LoadOptions, Logits};
+use monologue::model::{LoadOptions, Logits};
 use monologue::tokenizer::Tokenizer;
 use proptest::prelude::*;
 use serde_json::Value;
@@ -61,7 +61,7 @@ fn hostile_number() -> impl Strategy<Value = Value> {
 
 /// Runs a few tokens through `dir`'s model if it loads.
 fn load_and_run(dir: &std::path::Path) {
-    if let Ok(m) = model::load(dir, &LoadOptions::default()) {
+    if let Ok(m) = monologue::load::model(dir, &LoadOptions::default()) {
         if let Ok(mut state) = m.new_state(8) {
             let vocab = m.info().vocab_size as u32;
             let _ = m.forward(&mut state, &[0, 1 % vocab, 2 % vocab], Logits::All);

@@ -302,7 +302,7 @@ fn tiny_matches_transformers(name: &str, backend: Backend) {
         backend,
         ..Default::default()
     };
-    let model = monologue::model::load(&dir, &options).unwrap();
+    let model = monologue::load::model(&dir, &options).unwrap();
     let vocab = model.info().vocab_size;
     let mut worst = 0f32;
     for (i, case) in reference(&dir).iter().enumerate() {
@@ -386,7 +386,7 @@ fn ended_conversations_give_their_buffers_to_the_next(_: &Gpu) {
         backend: Backend::Wgpu(options),
         ..Default::default()
     };
-    let model = monologue::model::load(fixture("gpt2"), &load_options).unwrap();
+    let model = monologue::load::model(fixture("gpt2"), &load_options).unwrap();
     let cases = reference(&fixture("gpt2"));
     let (first, second) = (&cases[2].ids, &cases[1].ids);
     let run = |ids: &[u32]| {

@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The largest text file read whole: four times the largest
 /// `tokenizer.json` we know of (Gemma 3's, 33 MB).
@@ -67,4 +67,24 @@ pub fn read_text(path: &Path) -> Result<String> {
         ));
     }
     Ok(text)
+}
+
+/// The checkpoint folder `path` stands for: a run's folder resolves to its
+/// newest checkpoint; anything else is returned as it is.
+pub fn checkpoint_folder(path: &Path) -> Result<PathBuf> {
+    let latest = path.join("latest");
+    if !path.is_dir() || !latest.is_file() {
+        return Ok(path.to_path_buf());
+    }
+    let name = read_text(&latest)?;
+    let name = name.trim();
+    let valid = name.starts_with("step-") && !name.contains(['/', '\\']);
+    let target = path.join(name);
+    if !valid || !target.is_dir() {
+        return Err(Error::Invalid(format!(
+            "{}: `latest` names {name:?}, which is not a checkpoint here",
+            path.display()
+        )));
+    }
+    Ok(target)
 }

@@ -15,7 +15,7 @@ mod metadata;
 pub mod safetensors;
 mod value;
 
-pub use files::{file_or_folder, read_text, regular_file, MAX_TEXT_FILE};
+pub use files::{checkpoint_folder, file_or_folder, read_text, regular_file, MAX_TEXT_FILE};
 pub use gguf::GgufFile;
 pub use hf_config::HfConfig;
 pub use inspect::{inspect_json, inspect_text};

@@ -7,8 +7,14 @@
 //! |---|---|
 //! | `llama.rs` | Llama 2/3, TinyLlama, SmolLM2, Qwen2 |
 //! | `gpt2.rs` | GPT-2 |
-//! | `rnn.rs` | the GRU+RWKV mixture-of-experts RNN trained here |
+//!
+//! Each architecture writes its forward pass once, against the executor
+//! interface of [`exec`], and runs on the CPU and the GPU alike;
+//! `catalog.rs` builds one from a GGUF file or a Hugging Face config. (The
+//! RNN trained here lives with its training code, `train::rnn_model`; the
+//! front door [`crate::load`] knows both.)
 
+mod catalog;
 mod config;
 pub mod exec;
 pub(crate) mod gpt2;
@@ -16,11 +22,11 @@ pub mod hooks;
 mod llama;
 mod names;
 mod readout;
-pub mod rnn;
 pub mod site;
 pub(crate) mod state;
 mod weights;
 
+pub use catalog::{from_gguf, from_hf, ARCHITECTURES};
 pub use config::{Gpt2Config, LlamaConfig};
 pub use gpt2::Gpt2;
 pub use llama::Llama;
@@ -31,10 +37,8 @@ pub use weights::Weights;
 
 use crate::backend::GpuOptions;
 use crate::error::{Error, Result};
-use crate::io::{HfConfig, ModelFile};
 use crate::tensor::DType;
 use hooks::Hooks;
-use std::path::Path;
 
 /// Which positions' logits `forward` returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,153 +184,6 @@ impl std::fmt::Display for Backend {
                     Some(a) => write!(f, ":{a}"),
                     None => Ok(()),
                 }
-            }
-        }
-    }
-}
-
-/// Loads an architecture onto the backend `options` ask for: `$load` is
-/// evaluated with `$store` bound to that backend's weight store, so each
-/// architecture's generic `load` is written once.
-macro_rules! on_backend {
-    ($options:expr, |$store:ident| $load:expr) => {
-        match &$options.backend {
-            Backend::Cpu => {
-                let $store = &exec::cpu::Host;
-                Ok(Box::new(exec::cpu::OnCpu($load?)) as Box<dyn Model>)
-            }
-            #[cfg(feature = "gpu")]
-            Backend::Wgpu(gpu) => {
-                let $store = &exec::gpu::Device::open(gpu)?;
-                Ok(Box::new(exec::gpu::OnGpu::new($load?, $store)?) as Box<dyn Model>)
-            }
-            #[cfg(not(feature = "gpu"))]
-            Backend::Wgpu(_) => Err(no_gpu_backend()),
-        }
-    };
-}
-
-#[cfg(not(feature = "gpu"))]
-fn no_gpu_backend() -> Error {
-    Error::Invalid("this build has no GPU backend (the engine's `gpu` feature is off)".into())
-}
-
-/// The RNN's shape, when `dir`'s `config.json` describes one (its
-/// `model_type` is [`RNN_MODEL_TYPE`](crate::train::checkpoint::RNN_MODEL_TYPE)).
-fn rnn_config(dir: &Path) -> Result<Option<crate::train::rnn::RnnConfig>> {
-    let path = dir.join("config.json");
-    if !path.is_file() {
-        return Ok(None);
-    }
-    let text = crate::io::read_text(&path)?;
-    let json: serde_json::Value = match serde_json::from_str(&text) {
-        Ok(v) => v,
-        // HfConfig reports the parse error.
-        Err(_) => return Ok(None),
-    };
-    if json["model_type"] != crate::train::checkpoint::RNN_MODEL_TYPE {
-        return Ok(None);
-    }
-    serde_json::from_value(json)
-        .map(Some)
-        .map_err(|e| Error::file(path.display(), format!("not a valid RNN config: {e}")))
-}
-
-/// Load a GGUF file or a Hugging Face folder (`config.json` +
-/// safetensors).
-pub fn load(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Box<dyn Model>> {
-    let path = crate::train::checkpoint::resolve(path.as_ref())?;
-    from_file(&ModelFile::open(&path)?, &path, options)
-}
-
-/// Build the model in an opened file (`path` is where it came from: a
-/// safetensors checkpoint's `config.json` sits beside it).
-pub fn from_file(file: &ModelFile, path: &Path, options: &LoadOptions) -> Result<Box<dyn Model>> {
-    let weights = Weights {
-        file,
-        quantize: options.quantize,
-    };
-    match file.format() {
-        crate::io::Format::Gguf => {
-            let embedding = weights
-                .file
-                .tensors()
-                .iter()
-                .find(|t| t.name == "token_embd.weight");
-            let vocab = embedding.map(|t| t.shape.dims()[0]).ok_or_else(|| {
-                Error::NotFound(format!(
-                    "{}: tensor token_embd.weight is missing",
-                    file.path()
-                ))
-            })?;
-            let arch = file.metadata().get_str("general.architecture")?;
-            // Llama 3.1's per-frequency RoPE factors come as a tensor.
-            if weights.has("rope_freqs.weight") {
-                return Err(Error::Invalid(format!(
-                    "{}: RoPE frequency factors (rope_freqs.weight, Llama 3.1 style) are not supported yet",
-                    file.path()
-                )));
-            }
-            match arch {
-                "llama" | "qwen2" => {
-                    let config = LlamaConfig::from_gguf(file.metadata(), vocab)?;
-                    on_backend!(options, |store| Llama::load(
-                        config,
-                        &weights,
-                        Naming::Gguf,
-                        store
-                    ))
-                }
-                "gpt2" => {
-                    let config = Gpt2Config::from_gguf(file.metadata(), vocab)?;
-                    on_backend!(options, |store| Gpt2::load(
-                        config,
-                        &weights,
-                        Naming::Gguf,
-                        store
-                    ))
-                }
-                other => Err(Error::Invalid(format!(
-                    "{}: architecture `{other}` is not supported (supported: llama, qwen2, gpt2)",
-                    file.path()
-                ))),
-            }
-        }
-        crate::io::Format::Safetensors => {
-            let dir = if path.is_dir() {
-                path
-            } else {
-                path.parent().unwrap_or(Path::new("."))
-            };
-            if let Some(config) = rnn_config(dir)? {
-                if options.backend != Backend::Cpu {
-                    return Err(Error::Invalid(format!(
-                        "{}: the RNN runs on the CPU backend only",
-                        dir.display()
-                    )));
-                }
-                return Ok(Box::new(rnn::RnnModel::load(config, file)?));
-            }
-            let hf = HfConfig::open(dir)?;
-            match hf.model_type.as_str() {
-                "llama" | "qwen2" => {
-                    let config = LlamaConfig::from_hf(&hf)?;
-                    on_backend!(options, |store| {
-                        Llama::load(config, &weights, Naming::HuggingFace, store)
-                    })
-                }
-                "gpt2" => {
-                    let config = Gpt2Config::from_hf(&hf)?;
-                    // Checkpoints saved from `GPT2LMHeadModel` put the body
-                    // under `transformer.`; some saved from `GPT2Model` do not.
-                    let prefixed = !weights.has("wte.weight");
-                    let naming = Naming::HuggingFaceGpt2 { prefixed };
-                    on_backend!(options, |store| Gpt2::load(config, &weights, naming, store))
-                }
-                other => Err(Error::Invalid(format!(
-                    "{}: model_type `{other}` is not supported (supported: llama, qwen2, gpt2)",
-                    dir.display()
-                ))),
             }
         }
     }

@@ -57,7 +57,6 @@ impl State {
     }
 
     /// A state whose cache lives on another device.
-    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
     pub(crate) fn on_device(capacity: usize, cache: Box<dyn DeviceCache>) -> Self {
         State {
             caches: Vec::new(),

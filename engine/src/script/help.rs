@@ -260,7 +260,7 @@ pub fn complete(
     let before = &line[..pos];
     if let Some(start) = model_name_start(before) {
         let typed = &before[start..];
-        let names = super::super::language_model::known_model_names();
+        let names = crate::load::known_model_names();
         return (start, filter(names, typed));
     }
     let start = before

@@ -275,25 +275,7 @@ fn prune(dir: &Path, current: &str) {
     }
 }
 
-/// The checkpoint folder `path` stands for: a run's folder resolves to its
-/// newest checkpoint; anything else is returned as it is.
-pub fn resolve(path: &Path) -> Result<PathBuf> {
-    let latest = path.join("latest");
-    if !path.is_dir() || !latest.is_file() {
-        return Ok(path.to_path_buf());
-    }
-    let name = crate::io::read_text(&latest)?;
-    let name = name.trim();
-    let valid = name.starts_with("step-") && !name.contains(['/', '\\']);
-    let target = path.join(name);
-    if !valid || !target.is_dir() {
-        return Err(Error::Invalid(format!(
-            "{}: `latest` names {name:?}, which is not a checkpoint here",
-            path.display()
-        )));
-    }
-    Ok(target)
-}
+pub use crate::io::checkpoint_folder as resolve;
 
 /// f32 tensors of a safetensors file, by name.
 fn read_tensors(path: &Path) -> Result<SafetensorsFile> {

@@ -5,6 +5,8 @@
 //! - [`real`]: the number types and the strided gemm the kernels share.
 //! - [`gpt`]: a trainable GPT-2; [`rnn`]: the GRU+RWKV mixture-of-experts
 //!   RNN; [`net`]: either, behind one face.
+//! - [`rnn_model`]: a trained RNN as a [`crate::model::Model`], so that
+//!   generation, chat and the faces run it like any model.
 //! - [`adamw`]: the optimizer, clipping and the learning-rate schedule.
 //! - [`data`]: tokenized text, split, drawn as random windows.
 //! - [`run`]: a training run, step by step.
@@ -32,6 +34,7 @@ pub mod net;
 pub mod plot;
 pub mod real;
 pub mod rnn;
+pub mod rnn_model;
 pub mod run;
 pub mod tasks;
 

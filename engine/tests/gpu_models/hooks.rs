@@ -8,7 +8,7 @@ use crate::common::hf_reference::{fixture, reference};
 use crate::common::max_diff;
 use monologue::backend::gpu::Gpu;
 use monologue::inspect::{run_with_cache, Edit, Hooked, Intervention, Interventions, Point, Site};
-use monologue::model::{self, Backend, LoadOptions, Logits, Model};
+use monologue::model::{Backend, LoadOptions, Logits, Model};
 
 /// f32 on both sides; the GPU sums in another order.
 const TOL: f32 = 1e-4;
@@ -20,7 +20,7 @@ fn load(name: &str, backend: Backend) -> Box<dyn Model> {
         backend,
         ..Default::default()
     };
-    model::load(fixture(name), &options).unwrap()
+    monologue::load::model(fixture(name), &options).unwrap()
 }
 
 fn logits(model: &dyn Model, tokens: &[u32]) -> Vec<f32> {

@@ -19,7 +19,7 @@ use crate::common;
 use common::gguf_writer::GgufWriter;
 use common::hf_reference::{fixture, reference, Case};
 use monologue::io::{SafetensorsFile, Value};
-use monologue::model::{self, LoadOptions, Logits, Model};
+use monologue::model::{LoadOptions, Logits, Model};
 use monologue::tokenizer::Tokenizer;
 use monologue::DType;
 use serde_json::Value as Json;
@@ -33,7 +33,7 @@ const Q8_0_TOL: f32 = 0.3;
 const Q8_0_RMS: f32 = 0.06;
 
 fn load(dir: &Path, quantize: Option<DType>) -> Box<dyn Model> {
-    model::load(
+    monologue::load::model(
         dir,
         &LoadOptions {
             quantize,
@@ -508,7 +508,7 @@ fn gpt2_without_transformer_prefix_loads() {
 }
 
 fn load_error(dir: &Path) -> String {
-    match model::load(dir, &LoadOptions::default()) {
+    match monologue::load::model(dir, &LoadOptions::default()) {
         Ok(_) => panic!("{} loaded, expected an error", dir.display()),
         Err(e) => e.to_string(),
     }
@@ -620,7 +620,7 @@ fn scaled_rope_is_refused_not_computed_wrong() {
                 serde_json::json!({ "rope_type": "default", "rope_theta": 10000.0 })
         },
     );
-    model::load(&dir, &LoadOptions::default()).unwrap();
+    monologue::load::model(&dir, &LoadOptions::default()).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

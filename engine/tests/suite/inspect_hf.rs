@@ -10,13 +10,13 @@ use common::max_diff;
 use monologue::inspect::{
     run_with_cache, Activation, Edit, Hooked, Hooks, Intervention, Interventions, Point, Site,
 };
-use monologue::model::{self, LoadOptions, Logits, Model};
+use monologue::model::{LoadOptions, Logits, Model};
 
 const TOL: f32 = 1e-4;
 
 fn check(name: &str) {
     let dir = fixture(name);
-    let model = model::load(&dir, &LoadOptions::default()).unwrap();
+    let model = monologue::load::model(&dir, &LoadOptions::default()).unwrap();
     let info = model.info().clone();
     let cases = reference(&dir);
     let mut checked = 0;
@@ -108,7 +108,7 @@ impl Hooks for TouchPatterns {
 #[test]
 fn edited_attention_patterns_are_applied_to_the_values() {
     for name in ["llama", "gpt2"] {
-        let model = model::load(fixture(name), &LoadOptions::default()).unwrap();
+        let model = monologue::load::model(fixture(name), &LoadOptions::default()).unwrap();
         let ids = &reference(&fixture(name))[1].ids;
         let plain = logits(&*model, ids);
         let mut touch = TouchPatterns;
@@ -135,7 +135,7 @@ fn edited_attention_patterns_are_applied_to_the_values() {
 #[test]
 fn the_logit_lens_ends_at_the_logits_on_every_architecture() {
     for name in ["llama", "qwen2", "gpt2"] {
-        let model = model::load(fixture(name), &LoadOptions::default()).unwrap();
+        let model = monologue::load::model(fixture(name), &LoadOptions::default()).unwrap();
         let ids = &reference(&fixture(name))[1].ids;
         let last = format!("blocks.{}.resid_post", model.info().n_layers - 1);
         let (logits, cache) = run_with_cache(&*model, ids, &[last.as_str()]).unwrap();

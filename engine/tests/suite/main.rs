@@ -17,6 +17,7 @@ mod gguf;
 mod hf_models;
 mod inspect_hf;
 mod inspect_smollm2;
+mod layering;
 mod llama_cpp_fidelity;
 mod plot;
 mod quant_gguf_parity;

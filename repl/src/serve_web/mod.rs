@@ -52,7 +52,7 @@ pub fn run(args: &ServeWebArgs) -> Result<(), Box<dyn std::error::Error>> {
         )
         .into());
     }
-    let model = monologue::language_model::resolve_model_path(&args.model)?;
+    let model = monologue::load::resolve_model_path(&args.model)?;
     if !model.is_file() {
         return Err(format!(
             "{}: the browser chat needs a single GGUF file",

@@ -1,4 +1,4 @@
-//! The trained GRU+RWKV RNN (`train::rnn`) in the inference path, so that
+//! The trained GRU+RWKV RNN ([`super::rnn`]) in the inference path, so that
 //! `monologue generate`, the REPL and notebooks run it like any model.
 //!
 //! It runs the training graph's forward pass with frozen weights. Its
@@ -7,13 +7,14 @@
 //! [`SNAPSHOT_EVERY`] positions and the tokens since; `truncate` goes back
 //! to the nearest snapshot and the next forward replays the rest.
 
-use super::{Logits, Model, ModelInfo, State};
+use super::graph::Graph;
+use super::rnn::{Rnn, RnnConfig, RnnState};
 use crate::error::{Error, Result};
-use crate::inspect::{all_sites, Hooks};
 use crate::io::ModelFile;
+use crate::model::hooks::Hooks;
+use crate::model::site::all_sites;
+use crate::model::{DeviceCache, Logits, Model, ModelInfo, State};
 use crate::tensor::DType;
-use crate::train::graph::Graph;
-use crate::train::rnn::{Rnn, RnnConfig, RnnState};
 use std::sync::Mutex;
 
 /// Positions between two snapshots of the recurrent state.
@@ -31,7 +32,7 @@ impl RnnModel {
     /// the shape in its `config.json`.
     pub fn load(config: RnnConfig, file: &ModelFile) -> Result<RnnModel> {
         let mut graph = Graph::new();
-        let mut rng = crate::generate::Rng::new(0);
+        let mut rng = crate::ops::rng::Rng::new(0);
         let net = Rnn::new(config, &mut graph, &mut rng)?;
         for p in &mut graph.params {
             let values = file.tensor(&p.name)?.to_f32_vec()?;
@@ -93,7 +94,7 @@ struct RnnCache {
     at: usize,
 }
 
-impl super::DeviceCache for RnnCache {
+impl DeviceCache for RnnCache {
     fn positions(&self) -> usize {
         self.tokens.len()
     }

@@ -1,0 +1,111 @@
+//! The architectures this layer knows, built from a GGUF file or a Hugging
+//! Face config and placed on the backend the load options ask for. Adding
+//! an architecture: its file (a `load` and an [`Architecture`] impl), its
+//! config, and one arm in each function below.
+//!
+//! [`Architecture`]: super::exec::Architecture
+
+use super::exec::{self};
+use super::{Backend, Gpt2, Gpt2Config, Llama, LlamaConfig, LoadOptions, Model, Naming, Weights};
+use crate::error::{Error, Result};
+use crate::io::{HfConfig, ModelFile};
+
+/// The architecture names (GGUF `general.architecture`, Hugging Face
+/// `model_type`) that [`from_gguf`] and [`from_hf`] build.
+pub const ARCHITECTURES: [&str; 3] = ["llama", "qwen2", "gpt2"];
+
+/// Loads an architecture onto the backend `options` ask for: `$load` is
+/// evaluated with `$store` bound to that backend's weight store, so each
+/// architecture's generic `load` is written once.
+macro_rules! on_backend {
+    ($options:expr, |$store:ident| $load:expr) => {
+        match &$options.backend {
+            Backend::Cpu => {
+                let $store = &exec::cpu::Host;
+                Ok(Box::new(exec::cpu::OnCpu($load?)) as Box<dyn Model>)
+            }
+            #[cfg(feature = "gpu")]
+            Backend::Wgpu(gpu) => {
+                let $store = &exec::gpu::Device::open(gpu)?;
+                Ok(Box::new(exec::gpu::OnGpu::new($load?, $store)?) as Box<dyn Model>)
+            }
+            #[cfg(not(feature = "gpu"))]
+            Backend::Wgpu(_) => Err(Error::Invalid(
+                "this build has no GPU backend (the engine's `gpu` feature is off)".into(),
+            )),
+        }
+    };
+}
+
+fn unsupported(what: &str, name: &str, source: impl std::fmt::Display) -> Error {
+    Error::Invalid(format!(
+        "{source}: {what} `{name}` is not supported (supported: {})",
+        ARCHITECTURES.join(", ")
+    ))
+}
+
+/// The model in a GGUF file.
+pub fn from_gguf(file: &ModelFile, options: &LoadOptions) -> Result<Box<dyn Model>> {
+    let weights = Weights {
+        file,
+        quantize: options.quantize,
+    };
+    let embedding = file
+        .tensors()
+        .iter()
+        .find(|t| t.name == "token_embd.weight");
+    let vocab = embedding.map(|t| t.shape.dims()[0]).ok_or_else(|| {
+        Error::NotFound(format!(
+            "{}: tensor token_embd.weight is missing",
+            file.path()
+        ))
+    })?;
+    let arch = file.metadata().get_str("general.architecture")?;
+    // Llama 3.1's per-frequency RoPE factors come as a tensor.
+    if weights.has("rope_freqs.weight") {
+        return Err(Error::Invalid(format!(
+            "{}: RoPE frequency factors (rope_freqs.weight, Llama 3.1 style) are not supported yet",
+            file.path()
+        )));
+    }
+    let naming = Naming::Gguf;
+    match arch {
+        "llama" | "qwen2" => {
+            let config = LlamaConfig::from_gguf(file.metadata(), vocab)?;
+            on_backend!(options, |store| Llama::load(
+                config, &weights, naming, store
+            ))
+        }
+        "gpt2" => {
+            let config = Gpt2Config::from_gguf(file.metadata(), vocab)?;
+            on_backend!(options, |store| Gpt2::load(config, &weights, naming, store))
+        }
+        other => Err(unsupported("architecture", other, file.path())),
+    }
+}
+
+/// The model in a safetensors file whose `config.json` is `hf`.
+pub fn from_hf(file: &ModelFile, hf: &HfConfig, options: &LoadOptions) -> Result<Box<dyn Model>> {
+    let weights = Weights {
+        file,
+        quantize: options.quantize,
+    };
+    match hf.model_type.as_str() {
+        "llama" | "qwen2" => {
+            let config = LlamaConfig::from_hf(hf)?;
+            let naming = Naming::HuggingFace;
+            on_backend!(options, |store| Llama::load(
+                config, &weights, naming, store
+            ))
+        }
+        "gpt2" => {
+            let config = Gpt2Config::from_hf(hf)?;
+            // Checkpoints saved from `GPT2LMHeadModel` put the body under
+            // `transformer.`; some saved from `GPT2Model` do not.
+            let prefixed = !weights.has("wte.weight");
+            let naming = Naming::HuggingFaceGpt2 { prefixed };
+            on_backend!(options, |store| Gpt2::load(config, &weights, naming, store))
+        }
+        other => Err(unsupported("model_type", other, file.path())),
+    }
+}
