@@ -1,11 +1,17 @@
 //! Monologue: an LLM engine you can drive interactively and look inside.
 //!
-//! Data flows one way: model file → memory-mapped weights ([`io`], [`tensor`])
-//! → kernels ([`ops`], dispatched to a [`backend`]) → logits. Every kernel
-//! launch passes through [`ops`], which is also where [`profile`] records it.
+//! Data flows one way: a name or path ([`load`]) → memory-mapped weights
+//! ([`io`], [`tensor`]) → an architecture's forward pass ([`model`]), written
+//! once as calls on an executor that runs them on the CPU (through [`ops`])
+//! or records them for the GPU ([`backend::gpu`]) → logits. Every kernel
+//! launch is recorded by [`profile`]: CPU kernels in `ops::launch`, GPU
+//! kernels in the GPU batch's `dispatch`.
 //!
 //! Quantized weights stay quantized: the GGUF block formats in [`quant`] are
 //! consumed directly by the matrix kernels.
+//!
+//! The modules form layers (ARCHITECTURE.md): each imports only from its
+//! own layer and those below, which `tests/suite/layering.rs` checks.
 
 pub mod backend;
 pub mod bench;
