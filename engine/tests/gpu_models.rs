@@ -431,7 +431,7 @@ fn sampling_from_the_gpus_top_k_equals_sampling_from_all_logits(_: &Gpu) {
     };
     let lm = LanguageModel::load(path.to_str().unwrap(), &options).unwrap();
     let prompt = &reference(&path)[1].ids;
-    let tokens = |record_top_k: usize| {
+    let tokens = |top_logprobs: usize| {
         let options = GenerateOptions {
             max_tokens: 40,
             sampler: SamplerConfig {
@@ -440,7 +440,7 @@ fn sampling_from_the_gpus_top_k_equals_sampling_from_all_logits(_: &Gpu) {
                 seed: 4,
                 ..SamplerConfig::default()
             },
-            record_top_k,
+            top_logprobs,
             ..GenerateOptions::default()
         };
         let mut state = lm.model.new_state(prompt.len() + 41).unwrap();

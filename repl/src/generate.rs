@@ -2,7 +2,7 @@
 
 use crate::prompt::{ModelArgs, PromptArgs};
 use clap::Args;
-use monologue::generate::{Message, SamplerConfig, TextKind};
+use monologue::generate::{GenerateOptions, Message, TextKind};
 use serde_json::json;
 use std::io::Write;
 
@@ -21,93 +21,15 @@ pub struct GenerateArgs {
     /// Open the reply with <think>: the model reasons first (implies --chat).
     #[arg(long)]
     pub think: bool,
-    /// Most reasoning tokens; then </think> is forced and the answer follows.
-    #[arg(long, value_name = "N")]
-    pub think_budget: Option<usize>,
-    /// Most answer tokens to generate.
-    #[arg(long, default_value_t = 256)]
-    pub max_tokens: usize,
-    /// Stop when the text would contain this (not shown); repeatable.
-    #[arg(long, value_name = "TEXT")]
-    pub stop: Vec<String>,
-    #[command(flatten)]
-    pub sampling: SamplingArgs,
-    /// Print one JSON object at the end instead of streaming text.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Args, Debug)]
-pub struct SamplingArgs {
     /// Always take the most likely token (same as --temperature 0).
     #[arg(long, conflicts_with_all = ["temperature", "top_k", "top_p", "min_p"])]
     pub greedy: bool,
-    #[arg(long, default_value_t = 0.8)]
-    pub temperature: f32,
-    /// 0 keeps every token.
-    #[arg(long, default_value_t = 40)]
-    pub top_k: usize,
-    #[arg(long, default_value_t = 0.95)]
-    pub top_p: f32,
-    #[arg(long, default_value_t = 0.05)]
-    pub min_p: f32,
-    /// 1 is off.
-    #[arg(long, default_value_t = 1.0)]
-    pub repeat_penalty: f32,
-    /// Subtracted once from the logit of every token already seen (0 is off).
-    #[arg(long, default_value_t = 0.0)]
-    pub presence_penalty: f32,
-    /// Subtracted per occurrence from the logit of every token seen (0 is off).
-    #[arg(long, default_value_t = 0.0)]
-    pub frequency_penalty: f32,
-    /// Add BIAS to token ID's logit (`--logit-bias 13=-inf` bans it); repeatable.
-    #[arg(long, value_name = "ID=BIAS", value_parser = parse_bias)]
-    pub logit_bias: Vec<(u32, f32)>,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-}
-
-fn parse_bias(s: &str) -> Result<(u32, f32), String> {
-    let (id, bias) = s
-        .split_once('=')
-        .ok_or_else(|| format!("`{s}`: expected ID=BIAS, e.g. 13=-2.5 or 13=-inf"))?;
-    let id = id
-        .trim()
-        .parse()
-        .map_err(|e| format!("`{s}`: token id: {e}"))?;
-    let bias: f32 = bias
-        .trim()
-        .parse()
-        .map_err(|e| format!("`{s}`: bias: {e}"))?;
-    if bias.is_nan() {
-        return Err(format!("`{s}`: the bias is not a number"));
-    }
-    Ok((id, bias))
-}
-
-impl SamplingArgs {
-    pub fn config(&self) -> SamplerConfig {
-        let config = SamplerConfig {
-            temperature: self.temperature,
-            top_k: self.top_k,
-            top_p: self.top_p,
-            min_p: self.min_p,
-            repetition_penalty: self.repeat_penalty,
-            presence_penalty: self.presence_penalty,
-            frequency_penalty: self.frequency_penalty,
-            logit_bias: self.logit_bias.clone(),
-            seed: self.seed,
-            ..SamplerConfig::default()
-        };
-        if self.greedy {
-            SamplerConfig {
-                temperature: 0.0,
-                ..config
-            }
-        } else {
-            config
-        }
-    }
+    /// The engine's generation options, with the engine's names and defaults.
+    #[command(flatten)]
+    pub generate: GenerateOptions,
+    /// Print one JSON object at the end instead of streaming text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(args: &GenerateArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -134,10 +56,17 @@ pub fn run(args: &GenerateArgs) -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let mut state = lm.new_state(None)?;
-    options.max_tokens = args.max_tokens;
-    options.stop_strings = args.stop.clone();
-    if let Some(&(id, _)) = args
-        .sampling
+    let mut options = GenerateOptions {
+        stop_ids: options.stop_ids,
+        starts_in_reasoning: options.starts_in_reasoning,
+        ..args.generate.clone()
+    };
+    if args.greedy {
+        options.sampler.temperature = 0.0;
+    }
+    options.sampler.validate()?;
+    if let Some(&(id, _)) = options
+        .sampler
         .logit_bias
         .iter()
         .find(|(id, _)| *id as usize >= lm.model.info().vocab_size)
@@ -148,8 +77,6 @@ pub fn run(args: &GenerateArgs) -> Result<(), Box<dyn std::error::Error>> {
         )
         .into());
     }
-    options.think_budget = args.think_budget;
-    options.sampler = args.sampling.config();
 
     let stdout = std::io::stdout();
     let dim = std::io::IsTerminal::is_terminal(&stdout);

@@ -14,9 +14,8 @@ pub struct ModelArgs {
     /// Quantize float weights while loading (Q8_0 or Q4_1).
     #[arg(long, value_name = "TYPE")]
     pub quantize: Option<String>,
-    /// Threads for the kernels (default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub threads: monologue::backend::cpu::pool::ThreadOptions,
     /// Element type of the key/value cache: f32 (default) or f16.
     #[arg(long, value_name = "TYPE", default_value = "f32")]
     pub kv_cache: String,
@@ -29,12 +28,7 @@ pub struct ModelArgs {
 
 impl ModelArgs {
     pub fn load(&self) -> Result<LanguageModel, Box<dyn std::error::Error>> {
-        if let Some(n) = self.threads {
-            if n == 0 {
-                return Err("--threads must be at least 1".into());
-            }
-            monologue::backend::cpu::pool::set_threads(n);
-        }
+        self.threads.apply()?;
         let quantize = match &self.quantize {
             None => None,
             Some(name) => match DType::from_name(name) {

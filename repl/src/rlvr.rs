@@ -63,17 +63,14 @@ pub struct RlvrArgs {
     pub eval: usize,
     #[arg(long, default_value_t = 1337)]
     pub seed: u64,
-    /// Threads for the kernels (default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub threads: monologue::backend::cpu::pool::ThreadOptions,
 }
 
 type Error = Box<dyn std::error::Error>;
 
 pub fn run(args: &RlvrArgs) -> Result<(), Error> {
-    if let Some(n) = args.threads {
-        monologue::backend::cpu::pool::set_threads(n);
-    }
+    args.threads.apply()?;
     let task: Task = args.task.parse()?;
     let config = GrpoConfig {
         group: args.group,

@@ -15,18 +15,12 @@ pub struct RunArgs {
     /// Passed to the script as the array `args`.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
-    /// Threads for the kernels (default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub threads: monologue::backend::cpu::pool::ThreadOptions,
 }
 
 pub fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
-    if let Some(n) = args.threads {
-        if n == 0 {
-            return Err("--threads must be at least 1".into());
-        }
-        monologue::backend::cpu::pool::set_threads(n);
-    }
+    args.threads.apply()?;
     let code = std::fs::read_to_string(&args.script)
         .map_err(|e| format!("{}: {e}", args.script.display()))?;
     let styled = std::io::stdout().is_terminal();

@@ -54,9 +54,8 @@ pub struct TrainArgs {
     /// One JSON object per step on stdout instead of a progress bar.
     #[arg(long)]
     pub json: bool,
-    /// Threads for the kernels (default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub threads: monologue::backend::cpu::pool::ThreadOptions,
     #[arg(long, default_value_t = 4)]
     pub layers: usize,
     /// The GPT's width, or the RNN's hidden size.
@@ -119,9 +118,7 @@ pub struct TrainArgs {
 type Error = Box<dyn std::error::Error>;
 
 pub fn run(args: &TrainArgs) -> Result<(), Error> {
-    if let Some(n) = args.threads {
-        monologue::backend::cpu::pool::set_threads(n);
-    }
+    args.threads.apply()?;
     let text = read_text(args)?;
     let mut run = match &args.resume {
         Some(dir) => {

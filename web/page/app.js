@@ -63,6 +63,12 @@ const handlers = {
     // Kernel timing is on by default on the CPU, where it costs a clock read
     // per kernel; off on WebGPU, where each kernel then needs its own pass.
     if (!kernelTimingChosen) $("time-kernels").checked = !summary.backend.startsWith("webgpu");
+    // The settings start at the engine's defaults (one set for every face),
+    // unless the person already changed them.
+    const defaults = summary.defaults;
+    for (const [id, value] of [["temperature", defaults.temperature], ["seed", defaults.seed], ["max-tokens", defaults.max_tokens]]) {
+      if ($(id).value === $(id).defaultValue) $(id).value = $(id).defaultValue = String(value);
+    }
     $("speed").textContent = `loaded in ${(summary.load_ms / 1000).toFixed(1)} s${fromCache ? " from the browser cache" : ""}`;
     setComposing(!reply);
     $("input").focus();
@@ -215,9 +221,9 @@ function send() {
     type: "send",
     text,
     options: {
-      temperature: Math.max(0, number("temperature", 0.7)),
-      seed: Math.max(0, Math.floor(number("seed", 0))),
-      max_tokens: Math.max(1, Math.floor(number("max-tokens", 512))),
+      temperature: Math.max(0, number("temperature", page.summary.defaults.temperature)),
+      seed: Math.max(0, Math.floor(number("seed", page.summary.defaults.seed))),
+      max_tokens: Math.max(1, Math.floor(number("max-tokens", page.summary.defaults.max_tokens))),
       think: $("think").checked,
       think_budget: $("think").checked ? Math.max(1, Math.floor(number("think-budget", 256))) : null,
       profile: $("time-kernels").checked,

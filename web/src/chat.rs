@@ -5,12 +5,12 @@
 //! through, and progress reaches the page as it happens.
 
 use monologue::chat_session::{ChatSession, Turn, TurnOptions};
-use monologue::generate::{Message, SamplerConfig, TextKind};
+use monologue::generate::{Message, TextKind};
 use monologue::language_model::LanguageModel;
 use monologue::model::LoadOptions;
 use monologue::profile::{self, SummaryRow};
 use monologue::{Error, Result};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -19,33 +19,51 @@ mod webgpu;
 #[cfg(feature = "webgpu")]
 pub use webgpu::{PassTiming, Submitted};
 
-/// What the page may set for one message. Missing fields take defaults.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// What the page may set for one message: `think` and `profile` here, and
+/// any of the engine's generation options (`temperature`, `max_tokens`,
+/// `seed`, `think_budget`, …, with the engine's names and defaults; see
+/// `GenerateOptions`). Missing keys take defaults; unknown keys are errors.
+#[derive(Debug, Clone)]
 pub struct SendOptions {
-    /// 0 is greedy decoding.
-    pub temperature: f32,
-    pub seed: u64,
-    /// Most answer tokens.
-    pub max_tokens: usize,
     /// Open the reply with `<think>`.
     pub think: bool,
-    /// Most reasoning tokens before `</think>` is forced.
-    pub think_budget: Option<usize>,
     /// Record per-kernel timing for this reply.
     pub profile: bool,
+    /// The engine's generation options, as given.
+    pub generate: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Default for SendOptions {
     fn default() -> Self {
         SendOptions {
-            temperature: 0.7,
-            seed: 0,
-            max_tokens: 512,
             think: false,
-            think_budget: None,
             profile: true,
+            generate: serde_json::Map::new(),
         }
+    }
+}
+
+impl SendOptions {
+    /// Splits the page's JSON object into its own keys and the engine's.
+    pub fn from_json(text: &str) -> Result<SendOptions> {
+        if text.trim().is_empty() {
+            return Ok(SendOptions::default());
+        }
+        let mut generate: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(text)
+                .map_err(|e| Error::Invalid(format!("send options: not a JSON object: {e}")))?;
+        let flag = |map: &mut serde_json::Map<_, _>, key: &str, default| match map.remove(key) {
+            None => Ok(default),
+            Some(serde_json::Value::Bool(b)) => Ok(b),
+            Some(other) => Err(Error::Invalid(format!(
+                "send options: `{key}` must be true or false, not {other}"
+            ))),
+        };
+        Ok(SendOptions {
+            think: flag(&mut generate, "think", false)?,
+            profile: flag(&mut generate, "profile", true)?,
+            generate,
+        })
     }
 }
 
@@ -102,6 +120,9 @@ pub struct ModelSummary {
     pub backend: String,
     /// Threads the CPU kernels use (1 on the GPU path).
     pub threads: usize,
+    /// The engine's generation options as they start (the page's settings
+    /// show them).
+    pub defaults: monologue::generate::GenerateOptions,
 }
 
 pub struct WebChat {
@@ -191,6 +212,7 @@ impl WebChat {
             } else {
                 monologue::backend::cpu::pool::global().threads()
             },
+            defaults: self.lm.options(),
         }
     }
 
@@ -227,24 +249,7 @@ impl WebChat {
                 "a reply is still being written: stop it or let it finish first".into(),
             ));
         }
-        if !(options.temperature >= 0.0 && options.temperature.is_finite()) {
-            return Err(Error::Invalid(format!(
-                "temperature must be 0 or more, not {}",
-                options.temperature
-            )));
-        }
-        let mut generate = self.lm.options();
-        generate.max_tokens = options.max_tokens.max(1);
-        generate.think_budget = options.think_budget;
-        generate.sampler = if options.temperature == 0.0 {
-            SamplerConfig::greedy()
-        } else {
-            SamplerConfig {
-                temperature: options.temperature,
-                ..SamplerConfig::default()
-            }
-        };
-        generate.sampler.seed = options.seed;
+        let generate = self.lm.options().with_json(&options.generate)?;
         let turn_options = TurnOptions {
             generate,
             think: options.think,

@@ -143,12 +143,7 @@ impl Engine {
 
     /// Start a reply to `text`. `options` is JSON (see [`SendOptions`]).
     pub fn send(&self, text: &str, options: &str) -> Result<(), JsError> {
-        let options: SendOptions = if options.trim().is_empty() {
-            SendOptions::default()
-        } else {
-            serde_json::from_str(options)
-                .map_err(|e| JsError::new(&format!("bad send options: {e}")))?
-        };
+        let options = SendOptions::from_json(options).map_err(js_error)?;
         self.chat()?.send(text, &options).map_err(js_error)
     }
 

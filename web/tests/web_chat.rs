@@ -35,11 +35,10 @@ fn load() -> WebChat {
 }
 
 fn greedy(max_tokens: usize) -> SendOptions {
-    SendOptions {
-        temperature: 0.0,
-        max_tokens,
-        ..SendOptions::default()
-    }
+    SendOptions::from_json(&format!(
+        r#"{{"temperature": 0, "max_tokens": {max_tokens}}}"#
+    ))
+    .unwrap()
 }
 
 /// Steps until the reply is done; returns the streamed answer text.
@@ -125,10 +124,7 @@ fn misuse_and_bad_input_are_clear_errors() {
     chat.send("Hi", &greedy(2)).unwrap();
     let busy = chat.send("Hi again", &greedy(2)).unwrap_err().to_string();
     assert!(busy.contains("still being written"), "{busy}");
-    let bad = SendOptions {
-        temperature: -1.0,
-        ..SendOptions::default()
-    };
+    let bad = SendOptions::from_json(r#"{"temperature": -1}"#).unwrap();
     chat.stop();
     chat.step().unwrap();
     chat.finish().unwrap();
@@ -161,4 +157,27 @@ fn a_new_chat_mid_reply_leaves_nothing_of_it_behind() {
     chat.finish().unwrap();
     let roles: Vec<String> = chat.messages().into_iter().map(|m| m.role).collect();
     assert_eq!(roles, ["system", "user", "assistant"]);
+}
+
+/// The page's settings use the engine's option names: a name the engine
+/// does not know is refused with the list of those it does.
+#[test]
+fn send_options_speak_the_engines_vocabulary() {
+    let _turn = one_at_a_time();
+    let mut chat = load();
+    let unknown = SendOptions::from_json(r#"{"repetition_penalty": 1.1}"#).unwrap();
+    let err = chat.send("Hi", &unknown).unwrap_err().to_string();
+    assert!(err.contains("unknown option `repetition_penalty`"), "{err}");
+    assert!(err.contains("repeat_penalty"), "{err}");
+    let not_a_flag = SendOptions::from_json(r#"{"think": "yes"}"#).unwrap_err();
+    assert!(not_a_flag.to_string().contains("`think`"), "{not_a_flag}");
+    // The summary shows the page the engine's defaults.
+    let defaults = chat.summary().defaults;
+    assert_eq!(defaults, chat_defaults());
+}
+
+fn chat_defaults() -> monologue::generate::GenerateOptions {
+    let lm = monologue::LanguageModel::load(model_path().to_str().unwrap(), &Default::default())
+        .unwrap();
+    lm.options()
 }

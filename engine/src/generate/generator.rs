@@ -66,7 +66,7 @@ impl Generator {
         }
         let sampler = Sampler::new(options.sampler.clone())?;
         let config = sampler.config();
-        let need = if options.record_top_k > 0 {
+        let need = if options.top_logprobs > 0 {
             // Records of the distribution need the whole vector.
             Need::Logits
         } else if config.is_plain_greedy() {
@@ -90,7 +90,7 @@ impl Generator {
             close_think,
             text: TextPipeline {
                 utf8: Utf8Stream::default(),
-                stops: StopStrings::new(options.stop_strings.iter().cloned()),
+                stops: StopStrings::new(options.stop.iter().cloned()),
                 splitter,
             },
             history: prompt.to_vec(),
@@ -174,10 +174,10 @@ impl Generator {
             Next::Logits(mut logits) => {
                 // The record reads the model's own distribution, so it is
                 // taken before the sampler applies bias and penalties in place.
-                let raw = (self.options.record_top_k > 0).then(|| logits.clone());
+                let raw = (self.options.top_logprobs > 0).then(|| logits.clone());
                 let id = self.sampler.sample(&mut logits, &self.history)?;
                 if let Some(raw) = raw {
-                    let record = record(&raw, id, self.options.record_top_k, kind);
+                    let record = record(&raw, id, self.options.top_logprobs, kind);
                     self.out.records.push(record);
                 }
                 id
@@ -221,7 +221,7 @@ impl Generator {
             for forced in self.close_think.clone() {
                 self.out.tokens.push(forced);
                 self.history.push(forced);
-                if self.options.record_top_k > 0 {
+                if self.options.top_logprobs > 0 {
                     self.out.records.push(TokenRecord::forced(forced));
                 }
                 let (events, _) = self.text.push_token(tokenizer, forced)?;

@@ -8,6 +8,7 @@ mod py_json;
 pub mod reasoning;
 mod run;
 pub mod sampler;
+pub mod settings;
 pub mod stop;
 mod strftime;
 

@@ -20,23 +20,68 @@ use crate::model::{Model, State};
 use crate::tokenizer::Tokenizer;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-#[derive(Debug, Clone, PartialEq)]
+/// How a reply is generated: its length, its stops, its reasoning budget
+/// and its sampling. The field names (and the sampler's, which sit beside
+/// them) are the option names of every face; `Default` gives the defaults.
+/// [`settings`](super::settings) fills one from a map, checking each key.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct GenerateOptions {
     /// Most answer tokens to generate (reasoning has its own budget).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = GenerateOptions::default().max_tokens))]
     pub max_tokens: usize,
+    #[serde(flatten)]
+    #[cfg_attr(feature = "cli", command(flatten))]
     pub sampler: SamplerConfig,
     /// Generation ends when the text would contain one of these (which is
-    /// not shown).
-    pub stop_strings: Vec<String>,
+    /// not shown); repeatable on the command line; one string or a list in
+    /// a map.
+    #[serde(deserialize_with = "one_or_many")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "TEXT"))]
+    pub stop: Vec<String>,
     /// Tokens that end generation (the model's end-of-turn tokens).
+    #[serde(skip)]
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub stop_ids: Vec<u32>,
     /// The prompt ends inside `<think>`: output is reasoning until `</think>`.
+    #[serde(skip)]
+    #[cfg_attr(feature = "cli", arg(skip))]
     pub starts_in_reasoning: bool,
-    /// Most reasoning tokens before `</think>` is forced (None: no limit).
+    /// Most reasoning tokens before `</think>` is forced (none: no limit).
+    #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
     pub think_budget: Option<usize>,
     /// Record each generated token's log-probability, entropy and this many
     /// top alternatives (0 records nothing).
-    pub record_top_k: usize,
+    #[cfg_attr(feature = "cli", arg(skip))]
+    pub top_logprobs: usize,
+}
+
+/// A list of strings, or one string standing for a list of one.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<String>, D::Error> {
+    struct OneOrMany;
+    impl<'de> serde::de::Visitor<'de> for OneOrMany {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string or an array of strings")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> std::result::Result<Self::Value, E> {
+            Ok(vec![s.to_string()])
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            let mut all = Vec::new();
+            while let Some(s) = seq.next_element::<String>()? {
+                all.push(s);
+            }
+            Ok(all)
+        }
+    }
+    d.deserialize_any(OneOrMany)
 }
 
 impl Default for GenerateOptions {
@@ -44,11 +89,11 @@ impl Default for GenerateOptions {
         GenerateOptions {
             max_tokens: 256,
             sampler: SamplerConfig::default(),
-            stop_strings: Vec::new(),
+            stop: Vec::new(),
             stop_ids: Vec::new(),
             starts_in_reasoning: false,
             think_budget: None,
-            record_top_k: 0,
+            top_logprobs: 0,
         }
     }
 }
@@ -150,7 +195,7 @@ pub struct Generation {
     pub reasoning_tokens: usize,
     pub stop: StopReason,
     pub timings: Timings,
-    /// Per-token records when `record_top_k > 0`.
+    /// Per-token records when `top_logprobs > 0`.
     pub records: Vec<TokenRecord>,
     /// The last sampled token, which the state has not seen yet (a chat
     /// session feeds it with the next turn). None when every token is fed.

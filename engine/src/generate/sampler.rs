@@ -11,28 +11,64 @@ use crate::ops::rng::Rng;
 use crate::ops::select::argmax;
 use std::collections::HashMap;
 
-#[derive(Debug, Clone, PartialEq)]
+/// How the next token is chosen. Its field names are the option names of
+/// every face (`--top-k` on the command line, `top_k` in a script's map or
+/// the browser's JSON) and `Default` gives every face's defaults.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct SamplerConfig {
     /// 0 picks the most likely token every time.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = SamplerConfig::default().temperature))]
     pub temperature: f32,
     /// Keep only the `top_k` most likely tokens (0: all).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = SamplerConfig::default().top_k))]
     pub top_k: usize,
     /// Keep the smallest set whose probability reaches `top_p` (1: all).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = SamplerConfig::default().top_p))]
     pub top_p: f32,
     /// Drop tokens less likely than `min_p` × the most likely one (0: none).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = SamplerConfig::default().min_p))]
     pub min_p: f32,
     /// Divide positive logits (multiply negative ones) of tokens seen in the
     /// last `penalty_last_n` tokens by this (1: off).
-    pub repetition_penalty: f32,
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = SamplerConfig::default().repeat_penalty))]
+    pub repeat_penalty: f32,
     /// Subtract this once from the logit of every token seen (0: off).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = SamplerConfig::default().presence_penalty))]
     pub presence_penalty: f32,
     /// Subtract this × the count of each token seen (0: off).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = SamplerConfig::default().frequency_penalty))]
     pub frequency_penalty: f32,
     /// How many recent tokens the penalties look at.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = SamplerConfig::default().penalty_last_n))]
     pub penalty_last_n: usize,
-    /// Added to the logits of these tokens (−inf bans a token).
+    /// Added to the logits of these tokens, as `[id, bias]` pairs (−inf bans
+    /// a token; on the command line `--logit-bias 13=-inf`, repeatable).
+    #[cfg_attr(feature = "cli", arg(long, value_name = "ID=BIAS", value_parser = parse_bias))]
     pub logit_bias: Vec<(u32, f32)>,
+    /// Seeds the draws: the same seed gives the same tokens.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = SamplerConfig::default().seed))]
     pub seed: u64,
+}
+
+/// `ID=BIAS` (`13=-2.5`, `13=-inf`), as `--logit-bias` takes it.
+pub fn parse_bias(s: &str) -> std::result::Result<(u32, f32), String> {
+    let (id, bias) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}`: expected ID=BIAS, e.g. 13=-2.5 or 13=-inf"))?;
+    let id = id
+        .trim()
+        .parse()
+        .map_err(|e| format!("`{s}`: token id: {e}"))?;
+    let bias: f32 = bias
+        .trim()
+        .parse()
+        .map_err(|e| format!("`{s}`: bias: {e}"))?;
+    if bias.is_nan() {
+        return Err(format!("`{s}`: the bias is not a number"));
+    }
+    Ok((id, bias))
 }
 
 impl Default for SamplerConfig {
@@ -42,7 +78,7 @@ impl Default for SamplerConfig {
             top_k: 40,
             top_p: 0.95,
             min_p: 0.05,
-            repetition_penalty: 1.0,
+            repeat_penalty: 1.0,
             presence_penalty: 0.0,
             frequency_penalty: 0.0,
             penalty_last_n: 64,
@@ -69,7 +105,7 @@ impl SamplerConfig {
     /// Nothing moves logits by the history or by id.
     fn is_history_free(&self) -> bool {
         self.logit_bias.is_empty()
-            && self.repetition_penalty == 1.0
+            && self.repeat_penalty == 1.0
             && self.presence_penalty == 0.0
             && self.frequency_penalty == 0.0
     }
@@ -94,10 +130,10 @@ impl SamplerConfig {
         if !(0.0..=1.0).contains(&self.min_p) {
             return bad(&format!("min_p must be in [0, 1], got {}", self.min_p));
         }
-        if self.repetition_penalty.is_nan() || self.repetition_penalty <= 0.0 {
+        if self.repeat_penalty.is_nan() || self.repeat_penalty <= 0.0 {
             return bad(&format!(
-                "repetition_penalty must be > 0, got {}",
-                self.repetition_penalty
+                "repeat_penalty must be > 0, got {}",
+                self.repeat_penalty
             ));
         }
         Ok(())
@@ -175,7 +211,7 @@ impl Sampler {
             }
         }
         let penalised =
-            c.repetition_penalty != 1.0 || c.presence_penalty != 0.0 || c.frequency_penalty != 0.0;
+            c.repeat_penalty != 1.0 || c.presence_penalty != 0.0 || c.frequency_penalty != 0.0;
         if !penalised {
             return;
         }
@@ -189,9 +225,9 @@ impl Sampler {
                 continue;
             };
             if *l > 0.0 {
-                *l /= c.repetition_penalty;
+                *l /= c.repeat_penalty;
             } else {
-                *l *= c.repetition_penalty;
+                *l *= c.repeat_penalty;
             }
             *l -= c.presence_penalty + c.frequency_penalty * count as f32;
         }

@@ -51,7 +51,7 @@ pub fn generate_traced(
     on_text: &mut dyn FnMut(&str, TextKind),
 ) -> Result<Trace> {
     let options = GenerateOptions {
-        record_top_k: top_k.max(1),
+        top_logprobs: top_k.max(1),
         ..options.clone()
     };
     let (generation, cache) = if cache_names.is_empty() {

@@ -2,26 +2,10 @@
 //! `m.chat_session(#{ ... })`: every key checked, every value typed, unknown
 //! keys refused with the list of known ones.
 
-use super::convert::{boolean, check_keys, non_negative, number, string, strings};
+use super::convert::{boolean, check_keys, non_negative, string, strings};
 use super::convert::{runtime, ScriptResult};
 use crate::generate::GenerateOptions;
 use rhai::{Array, Map};
-
-/// Keys that shape sampling and stopping; both calls accept them.
-const SAMPLING_KEYS: [&str; 12] = [
-    "max_tokens",
-    "temperature",
-    "top_k",
-    "top_p",
-    "min_p",
-    "seed",
-    "repeat_penalty",
-    "presence_penalty",
-    "frequency_penalty",
-    "stop",
-    "think_budget",
-    "top_logprobs",
-];
 
 /// `m.generate` options: sampling plus how the prompt is built.
 pub struct GenerateRequest {
@@ -33,12 +17,7 @@ pub struct GenerateRequest {
 }
 
 pub fn generate_request(map: &Map, defaults: GenerateOptions) -> ScriptResult<GenerateRequest> {
-    let known: Vec<&str> = SAMPLING_KEYS
-        .iter()
-        .copied()
-        .chain(["chat", "system", "think"])
-        .collect();
-    check_keys(map, &known, "generate options")?;
+    let call_keys = ["chat", "system", "think"];
     let system = map.get("system").map(|v| string(v, "system")).transpose()?;
     let think = map
         .get("think")
@@ -53,7 +32,7 @@ pub fn generate_request(map: &Map, defaults: GenerateOptions) -> ScriptResult<Ge
         || system.is_some()
         || think;
     Ok(GenerateRequest {
-        generate: sampling(map, defaults)?,
+        generate: generation(map, &defaults, &call_keys, "generate options")?,
         chat,
         system,
         think,
@@ -71,12 +50,8 @@ pub struct ChatRequest {
 }
 
 pub fn chat_request(map: &Map, defaults: GenerateOptions) -> ScriptResult<ChatRequest> {
-    let known: Vec<&str> = SAMPLING_KEYS
-        .iter()
-        .copied()
-        .chain(["system", "think", "context"])
-        .collect();
-    check_keys(map, &known, "chat_session options")?;
+    let call_keys = ["system", "think", "context"];
+    let generate = generation(map, &defaults, &call_keys, "chat_session options")?;
     Ok(ChatRequest {
         system: map.get("system").map(|v| string(v, "system")).transpose()?,
         think: map
@@ -88,7 +63,7 @@ pub fn chat_request(map: &Map, defaults: GenerateOptions) -> ScriptResult<ChatRe
             .get("context")
             .map(|v| non_negative(v, "context"))
             .transpose()?,
-        generate: sampling(map, defaults)?,
+        generate,
     })
 }
 
@@ -98,45 +73,83 @@ pub fn turn_request(
     defaults: GenerateOptions,
     think: bool,
 ) -> ScriptResult<(GenerateOptions, bool)> {
-    let known: Vec<&str> = SAMPLING_KEYS.iter().copied().chain(["think"]).collect();
-    check_keys(map, &known, "say options")?;
+    let generate = generation(map, &defaults, &["think"], "say options")?;
     let think = map
         .get("think")
         .map(|v| boolean(v, "think"))
         .transpose()?
         .unwrap_or(think);
-    Ok((sampling(map, defaults)?, think))
+    Ok((generate, think))
 }
 
-fn sampling(map: &Map, mut o: GenerateOptions) -> ScriptResult<GenerateOptions> {
-    let s = &mut o.sampler;
-    for (key, value) in map {
-        let key = key.as_str();
-        match key {
-            "max_tokens" => o.max_tokens = non_negative(value, key)?,
-            "think_budget" => o.think_budget = Some(non_negative(value, key)?),
-            "top_logprobs" => o.record_top_k = non_negative(value, key)?,
-            "temperature" => s.temperature = number(value, key)? as f32,
-            "top_k" => s.top_k = non_negative(value, key)?,
-            "top_p" => s.top_p = number(value, key)? as f32,
-            "min_p" => s.min_p = number(value, key)? as f32,
-            "seed" => s.seed = non_negative(value, key)? as u64,
-            "repeat_penalty" => s.repetition_penalty = number(value, key)? as f32,
-            "presence_penalty" => s.presence_penalty = number(value, key)? as f32,
-            "frequency_penalty" => s.frequency_penalty = number(value, key)? as f32,
-            "stop" => {
-                o.stop_strings = match value.clone().try_cast::<Array>() {
-                    Some(a) => strings(&a, key)?,
-                    None => vec![string(value, key)?],
+/// Rhai's "Output type incorrect: string (expecting usize)" as a person
+/// would say it: "expected an integer, not a string".
+fn plain_type_error(e: &rhai::EvalAltResult) -> String {
+    match e {
+        rhai::EvalAltResult::ErrorMismatchOutputType(expected, actual, _) => {
+            let expected = match expected.as_str() {
+                "usize" | "u64" | "u32" | "i64" | "INT" => "an integer",
+                "f32" | "f64" | "FLOAT" => "a number",
+                "bool" => "true or false",
+                "String" | "str" | "string" | "char" => "a string",
+                other
+                    if other.contains("seq")
+                        || other.contains("Vec")
+                        || other.contains("array") =>
+                {
+                    "an array"
                 }
-            }
-            _ => {}
+                other => other,
+            };
+            format!("expected {expected}, not {actual}")
+        }
+        other => {
+            let text = other.to_string();
+            text.strip_prefix("Syntax error: ")
+                .unwrap_or(&text)
+                .to_string()
         }
     }
-    o.sampler
+}
+
+/// `base` with the map's generation options applied: the keys are
+/// [`GenerateOptions`]'s field names (the engine's one vocabulary), plus
+/// `call_keys`, which the caller reads itself. Rhai values go straight
+/// into the struct, so a `-1.0 / 0.0` bias stays −inf.
+fn generation(
+    map: &Map,
+    base: &GenerateOptions,
+    call_keys: &[&str],
+    what: &str,
+) -> ScriptResult<GenerateOptions> {
+    let mut merged: Map = rhai::serde::to_dynamic(base)
+        .ok()
+        .and_then(|d| d.try_cast::<Map>())
+        .ok_or_else(|| runtime(format!("{what}: the defaults are not a map")))?;
+    let known: Vec<String> = merged
+        .keys()
+        .map(|k| k.to_string())
+        .chain(call_keys.iter().map(|k| k.to_string()))
+        .collect();
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    check_keys(map, &known, what)?;
+    for (key, value) in map {
+        if call_keys.contains(&key.as_str()) {
+            continue;
+        }
+        merged.insert(key.clone(), value.clone());
+        // Applied one at a time, so that a bad value's error names its key.
+        rhai::serde::from_dynamic::<GenerateOptions>(&merged.clone().into())
+            .map_err(|e| runtime(format!("{what}: {key}: {}", plain_type_error(&e))))?;
+    }
+    let mut options: GenerateOptions =
+        rhai::serde::from_dynamic(&merged.into()).map_err(|e| runtime(format!("{what}: {e}")))?;
+    options.keep_unsettable(base);
+    options
+        .sampler
         .validate()
-        .map_err(|e| runtime(format!("generate options: {e}")))?;
-    Ok(o)
+        .map_err(|e| runtime(format!("{what}: {e}")))?;
+    Ok(options)
 }
 
 /// Plot options: title, axis labels, size, and for heatmaps the labels of

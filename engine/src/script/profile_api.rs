@@ -1,7 +1,8 @@
 //! Per-kernel timing in scripts: `profile(|| ...)` runs a closure with the
 //! profiler on and returns the table of what ran; `profile_start()` /
 //! `profile_stop()` bracket longer stretches; `save_trace(path)` writes the
-//! last profile as a Chrome trace (Perfetto, chrome://tracing).
+//! last profile as a Chrome trace (Perfetto, chrome://tracing). Also the
+//! CPU kernels' thread count: `set_threads(n)`, `threads()`.
 
 use super::convert::{engine_err, runtime, ScriptResult};
 use super::register::{func, getter};
@@ -60,6 +61,17 @@ fn save(profile: &Profile, path: &str) -> ScriptResult<()> {
 }
 
 pub fn register(engine: &mut Engine, shared: &Arc<Shared>) {
+    func(
+        "set_threads",
+        "Use n threads for the CPU kernels from now on (1 to 1024; the command line's --threads):\nset_threads(1)",
+    )
+    .register_into_engine(engine, |n: INT| -> ScriptResult<()> {
+        let n = usize::try_from(n).map_err(|_| runtime(format!("set_threads: {n} is negative")))?;
+        crate::backend::cpu::pool::try_set_threads(n).map_err(engine_err)
+    });
+    func("threads", "How many threads the CPU kernels use.").register_into_engine(engine, || {
+        crate::backend::cpu::pool::global().threads() as INT
+    });
     engine.register_type_with_name::<ProfileTable>("Profile");
     let s = shared.clone();
     func(

@@ -7,12 +7,11 @@ use super::adamw::clip_grad_norm;
 use super::graph::{Graph, GrpoTokens};
 use super::kernels::grpo::{advantages, Objective};
 use super::kernels::loss::IGNORE;
-use super::kernels::softmax::softmax_row;
 use super::net::Net;
 use super::run::Run;
 use super::tasks::{exact, reward, Problem, Task};
 use crate::error::{Error, Result};
-use crate::generate::Rng;
+use crate::generate::{Rng, Sampler, SamplerConfig};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,8 +64,10 @@ pub struct GrpoRecord {
 }
 
 /// Samples `group` completions of `prompt` from `model` at `temperature`,
-/// each ending at `stop` (included) or after `max_new` tokens. No cache:
-/// each token reruns the (short) sequences.
+/// each ending at `stop` (included) or after `max_new` tokens, through the
+/// engine's sampler with nothing filtered (no top-k, top-p or min-p: the
+/// policy gradient needs draws from the policy itself). No cache: each
+/// token reruns the (short) sequences.
 #[allow(clippy::too_many_arguments)]
 pub fn sample(
     model: &Net,
@@ -80,6 +81,14 @@ pub fn sample(
 ) -> Result<Vec<Vec<u32>>> {
     let arch = model.architecture();
     let (vocab, context) = (arch.vocab(), arch.context().unwrap_or(usize::MAX));
+    let mut sampler = Sampler::new(SamplerConfig {
+        temperature: temperature.max(0.0),
+        top_k: 0,
+        top_p: 1.0,
+        min_p: 0.0,
+        seed: rng.next_u64(),
+        ..SamplerConfig::default()
+    })?;
     let mut seqs: Vec<Vec<u32>> = vec![prompt.to_vec(); group];
     let mut done = vec![false; group];
     for _ in 0..max_new {
@@ -95,10 +104,8 @@ pub fn sample(
             let row = &values[(s * len + len - 1) * vocab..][..vocab];
             let next = if done[s] {
                 stop
-            } else if temperature <= 0.0 {
-                crate::generate::argmax(row)
             } else {
-                draw(row, temperature, rng)
+                sampler.sample(&mut row.to_vec(), &[])?
             };
             done[s] |= next == stop;
             seq.push(next);
@@ -108,21 +115,6 @@ pub fn sample(
         .into_iter()
         .map(|s| s[prompt.len()..].to_vec())
         .collect())
-}
-
-fn draw(row: &[f32], temperature: f32, rng: &mut Rng) -> u32 {
-    let scaled: Vec<f32> = row.iter().map(|l| l / temperature).collect();
-    let mut p = vec![0f32; row.len()];
-    softmax_row(&scaled, &mut p);
-    let r = rng.next_f64() as f32;
-    let mut acc = 0.0;
-    for (i, q) in p.iter().enumerate() {
-        acc += q;
-        if r < acc {
-            return i as u32;
-        }
-    }
-    (p.len() - 1) as u32
 }
 
 /// Per-token log-probabilities of `completions` after `prompt` under the

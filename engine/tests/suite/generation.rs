@@ -62,7 +62,7 @@ fn stop_strings_end_generation_and_are_not_shown() {
     let lm = smollm2();
     let prompt = lm.encode("The capital of France is");
     let mut options = greedy(40);
-    options.stop_strings = vec!["\n".into()];
+    options.stop = vec!["\n".into()];
     let mut state = lm.new_state(Some(64)).unwrap();
     let g = lm
         .generate(&mut state, &prompt, &options, None, &mut |_, _| {})
@@ -76,7 +76,7 @@ fn records_hold_the_models_own_probabilities() {
     let lm = smollm2();
     let prompt = lm.encode("Once upon a time");
     let mut options = greedy(8);
-    options.record_top_k = 5;
+    options.top_logprobs = 5;
     let mut state = lm.new_state(Some(64)).unwrap();
     let g = lm
         .generate(&mut state, &prompt, &options, None, &mut |_, _| {})
@@ -163,7 +163,7 @@ fn a_think_budget_forces_the_end_of_reasoning() {
     let mut options = greedy(6);
     options.starts_in_reasoning = true;
     options.think_budget = Some(5);
-    options.record_top_k = 3;
+    options.top_logprobs = 3;
     // The model must not end its turn before the budget runs out.
     options.stop_ids.clear();
     let mut state = lm.new_state(Some(256)).unwrap();

@@ -201,7 +201,7 @@ fn greedy_takes_the_argmax_after_bias_and_penalties() {
 #[test]
 fn repetition_penalty_shrinks_positive_and_grows_negative_logits() {
     let s = Sampler::new(SamplerConfig {
-        repetition_penalty: 2.0,
+        repeat_penalty: 2.0,
         ..SamplerConfig::greedy()
     })
     .unwrap();
@@ -226,7 +226,7 @@ fn bad_settings_are_refused() {
             ..Default::default()
         },
         SamplerConfig {
-            repetition_penalty: 0.0,
+            repeat_penalty: 0.0,
             ..Default::default()
         },
     ] {

@@ -31,9 +31,8 @@ pub struct ReplArgs {
     /// Hugging Face folder, or `smollm2`).
     #[arg(long)]
     pub model: Option<String>,
-    /// Threads for the kernels (default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub threads: monologue::backend::cpu::pool::ThreadOptions,
 }
 
 /// What the loop keeps between inputs besides the session.
@@ -50,12 +49,7 @@ struct Repl {
 }
 
 pub fn run(args: &ReplArgs) -> Result<(), Box<dyn std::error::Error>> {
-    if let Some(n) = args.threads {
-        if n == 0 {
-            return Err("--threads must be at least 1".into());
-        }
-        monologue::backend::cpu::pool::set_threads(n);
-    }
+    args.threads.apply()?;
     let interactive = std::io::stdin().is_terminal();
     let styled = interactive && std::io::stdout().is_terminal();
     let mid_line = Arc::new(AtomicBool::new(false));

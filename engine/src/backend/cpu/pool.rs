@@ -56,6 +56,42 @@ pub fn global() -> &'static ThreadPool {
     })
 }
 
+/// The most threads a person may ask for.
+pub const MAX_THREADS: usize = 1024;
+
+/// How many threads the CPU kernels use: one option for every face
+/// (`--threads N` on the command line, `set_threads(n)` in a script or a
+/// notebook, `threads` in the browser's settings).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+pub struct ThreadOptions {
+    /// Threads for the kernels (default: all cores).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub threads: Option<usize>,
+}
+
+impl ThreadOptions {
+    /// Sets the global pool's thread count, if one was asked for.
+    pub fn apply(&self) -> crate::error::Result<()> {
+        match self.threads {
+            Some(n) => try_set_threads(n),
+            None => Ok(()),
+        }
+    }
+}
+
+/// [`set_threads`], refusing 0 and more than [`MAX_THREADS`].
+pub fn try_set_threads(n: usize) -> crate::error::Result<()> {
+    if !(1..=MAX_THREADS).contains(&n) {
+        return Err(crate::error::Error::Invalid(format!(
+            "threads must be between 1 and {MAX_THREADS}, not {n}"
+        )));
+    }
+    set_threads(n);
+    Ok(())
+}
+
 /// Set the thread count of the global pool. The pool is rebuilt only when
 /// the count changes; the old one's workers are told to exit.
 pub fn set_threads(n: usize) {
