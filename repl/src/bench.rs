@@ -112,14 +112,14 @@ pub fn model(args: &ModelBenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     // so the model's bytes per token over time is the bandwidth it uses.
     let model_bytes = model_bytes(&lm.path);
     let decode_gbps = model_bytes as f64 * decode_tok_s * 1e-9;
-    let device = Device::of(&args.model.backend)?;
+    let device = Device::of(&args.model.load.backend)?;
     let report = serde_json::json!({
         "prefill_tok_s": prompt.len() as f64 / prefill_s,
         "decode_tok_s": decode_tok_s,
         "load_ms": lm.load_ms,
         "peak_rss_mb": peak_rss_mb(),
         "threads": threads,
-        "backend": args.model.backend.parse::<monologue::model::Backend>()?.to_string(),
+        "backend": args.model.load.backend.to_string(),
         "device": device.label,
         "isa": monologue::backend::cpu::simd::active().name(),
         "model": lm.path.display().to_string(),
@@ -182,9 +182,9 @@ struct Device {
 }
 
 impl Device {
-    fn of(backend: &str) -> Result<Device, Box<dyn std::error::Error>> {
+    fn of(backend: &monologue::model::Backend) -> Result<Device, Box<dyn std::error::Error>> {
         use monologue::model::Backend;
-        match backend.parse::<Backend>()? {
+        match backend.clone() {
             Backend::Cpu => Ok(Device {
                 label: format!("cpu ({})", monologue::backend::cpu::simd::active().name()),
                 copy_gbps: None,

@@ -3,7 +3,7 @@
 
 use clap::Args;
 use monologue::model::LoadOptions;
-use monologue::{DType, LanguageModel};
+use monologue::LanguageModel;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
@@ -11,46 +11,17 @@ pub struct ModelArgs {
     /// A GGUF file, a Hugging Face folder, or `smollm2` (the default model).
     #[arg(long, default_value = "smollm2")]
     pub model: String,
-    /// Quantize float weights while loading (Q8_0 or Q4_1).
-    #[arg(long, value_name = "TYPE")]
-    pub quantize: Option<String>,
+    /// The engine's load options (quantize, kv-cache, backend).
+    #[command(flatten)]
+    pub load: LoadOptions,
     #[command(flatten)]
     pub threads: monologue::backend::cpu::pool::ThreadOptions,
-    /// Element type of the key/value cache: f32 (default) or f16.
-    #[arg(long, value_name = "TYPE", default_value = "f32")]
-    pub kv_cache: String,
-    /// Where the forward pass runs: cpu, wgpu (the best GPU adapter),
-    /// wgpu:NAME (an adapter whose name contains NAME), or wgpu-f32[:NAME]
-    /// (no f16 arithmetic even where the GPU offers it).
-    #[arg(long, default_value = "cpu")]
-    pub backend: String,
 }
 
 impl ModelArgs {
     pub fn load(&self) -> Result<LanguageModel, Box<dyn std::error::Error>> {
         self.threads.apply()?;
-        let quantize = match &self.quantize {
-            None => None,
-            Some(name) => match DType::from_name(name) {
-                Some(d @ (DType::Q8_0 | DType::Q4_0 | DType::Q4_1)) => Some(d),
-                _ => return Err(format!("--quantize {name}: use Q8_0, Q4_0 or Q4_1").into()),
-            },
-        };
-        let kv_cache = match self.kv_cache.to_ascii_lowercase().as_str() {
-            "f32" => DType::F32,
-            "f16" => DType::F16,
-            other => return Err(format!("--kv-cache {other}: use f32 or f16").into()),
-        };
-        let backend = self
-            .backend
-            .parse()
-            .map_err(|e| format!("--backend: {e}"))?;
-        let options = LoadOptions {
-            quantize,
-            kv_cache: Some(kv_cache),
-            backend,
-        };
-        Ok(LanguageModel::load(&self.model, &options)?)
+        Ok(LanguageModel::load(&self.model, &self.load)?)
     }
 }
 

@@ -1,5 +1,7 @@
 //! Backends run kernels: the CPU (`cpu`, behind the `ops` entry points)
 //! and the GPU (`gpu`: WGSL kernels on wgpu, with the `gpu` feature).
+//! Nothing here knows a model: the executors in `model::exec` drive these
+//! kernels through each architecture's forward pass.
 
 pub mod cpu;
 #[cfg(feature = "gpu")]

@@ -31,9 +31,16 @@
 //!
 //! ## Zero cost
 //!
-//! Models are generic over their hooks; the plain forward pass uses
-//! [`NoHooks`], whose checks compile away. A cache records only the names
-//! asked for, and only the positions of the passes it listened to.
+//! A model's executor is generic over its hooks; the plain forward pass
+//! uses [`NoHooks`], whose checks compile away (on the GPU, nothing is read
+//! back). A cache records only the names asked for, and only the positions
+//! of the passes it listened to.
+//!
+//! ## Every backend
+//!
+//! The same hooks run on the CPU and on the GPU: the GPU executor reads an
+//! activation back only when someone listens at its site, and writes it
+//! back if a hook changed it (`model/exec/gpu/exec.rs`).
 
 mod cache;
 mod intervene;

@@ -1,10 +1,11 @@
 //! The hook interface between a model's forward pass and whoever listens.
 //!
-//! A model asks [`Hooks::wants`] at each site and, only if the answer is
-//! yes, hands the activation to [`Hooks::visit`], which may read it or
-//! change it in place. Models are generic over the hooks they get, so the
-//! plain forward pass (with [`NoHooks`]) compiles the checks away: nobody
-//! listening costs nothing.
+//! A model offers each activation at its site (`Exec::offer`); the
+//! executor asks [`Hooks::wants`] and, only if the answer is yes, hands the
+//! activation to [`Hooks::visit`], which may read it or change it in place.
+//! Executors are generic over the hooks they get, so the plain forward pass
+//! (with [`NoHooks`]) compiles the checks away: nobody listening costs
+//! nothing.
 
 use super::site::{Point, Site};
 use super::{Logits, Model, ModelInfo, State};

@@ -20,6 +20,7 @@ pub mod exec;
 pub(crate) mod gpt2;
 pub mod hooks;
 mod llama;
+mod load_options;
 mod names;
 mod readout;
 pub mod site;
@@ -30,13 +31,13 @@ pub use catalog::{from_gguf, from_hf, ARCHITECTURES};
 pub use config::{Gpt2Config, LlamaConfig};
 pub use gpt2::Gpt2;
 pub use llama::Llama;
+pub use load_options::{Backend, LoadOptions};
 pub use names::{Naming, Part};
 pub use readout::{Need, Next};
 pub use state::{DeviceCache, State};
 pub use weights::Weights;
 
-use crate::backend::GpuOptions;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::tensor::DType;
 use hooks::Hooks;
 
@@ -125,97 +126,4 @@ pub trait Model: Send + Sync {
     /// The final norm and the unembedding applied to residual-stream rows
     /// `[rows, d_model]`: `[rows, vocab]` logits (the logit lens).
     fn unembed(&self, resid: &[f32]) -> Result<Vec<f32>>;
-}
-
-/// How to load a model.
-#[derive(Debug, Clone, Default)]
-pub struct LoadOptions {
-    /// Quantize float weight matrices to this format while loading
-    /// (Q8_0 or Q4_1 are the useful choices).
-    pub quantize: Option<DType>,
-    /// Element type of the key/value cache (F32 by default, or F16).
-    pub kv_cache: Option<DType>,
-    /// Where the forward pass runs.
-    pub backend: Backend,
-}
-
-/// Where a model's forward pass runs.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub enum Backend {
-    /// The CPU kernels (`backend::cpu`).
-    #[default]
-    Cpu,
-    /// The WGSL kernels on a GPU through wgpu.
-    Wgpu(GpuOptions),
-}
-
-impl std::str::FromStr for Backend {
-    type Err = Error;
-
-    /// `cpu`, `wgpu`, `wgpu:NAME` (an adapter whose name contains NAME),
-    /// and `wgpu-f32` / `wgpu-f32:NAME` (never f16 arithmetic).
-    fn from_str(s: &str) -> Result<Self> {
-        let (kind, adapter) = match s.split_once(':') {
-            Some((kind, name)) if !name.is_empty() => (kind, Some(name.to_string())),
-            Some(_) => ("", None),
-            None => (s, None),
-        };
-        let f32_only = match kind {
-            "cpu" if adapter.is_none() => return Ok(Backend::Cpu),
-            "wgpu" | "gpu" => false,
-            "wgpu-f32" | "gpu-f32" => true,
-            _ => {
-                return Err(Error::Invalid(format!(
-                    "unknown backend {s:?}: use cpu, wgpu, wgpu:ADAPTER-NAME, or wgpu-f32[:ADAPTER-NAME]"
-                )))
-            }
-        };
-        Ok(Backend::Wgpu(GpuOptions { adapter, f32_only }))
-    }
-}
-
-impl std::fmt::Display for Backend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Backend::Cpu => write!(f, "cpu"),
-            Backend::Wgpu(o) => {
-                write!(f, "wgpu{}", if o.f32_only { "-f32" } else { "" })?;
-                match &o.adapter {
-                    Some(a) => write!(f, ":{a}"),
-                    None => Ok(()),
-                }
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backends_parse_and_print_back() {
-        for text in [
-            "cpu",
-            "wgpu",
-            "wgpu:llvmpipe",
-            "wgpu-f32",
-            "wgpu-f32:NVIDIA H200",
-        ] {
-            let backend: Backend = text.parse().unwrap();
-            assert_eq!(backend.to_string(), text);
-        }
-        let gpu: Backend = "gpu-f32:lava".parse().unwrap();
-        assert_eq!(
-            gpu,
-            Backend::Wgpu(GpuOptions {
-                adapter: Some("lava".into()),
-                f32_only: true
-            })
-        );
-        for bad in ["", "cuda", "cpu:x", "wgpu:", "wgpu-f16"] {
-            let err = bad.parse::<Backend>().unwrap_err().to_string();
-            assert!(err.contains("unknown backend"), "{bad:?}: {err}");
-        }
-    }
 }

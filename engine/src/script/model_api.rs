@@ -11,7 +11,7 @@ use crate::generate::{GenerateOptions, Generation, Message};
 use crate::inspect::{Hooked, Intervention, Interventions};
 use crate::model::{LoadOptions, Logits, Model};
 use crate::tensor::Tensor;
-use crate::{DType, LanguageModel};
+use crate::LanguageModel;
 use rhai::{Array, Dynamic, Engine, Map, FLOAT, INT};
 use std::sync::{Arc, Mutex};
 
@@ -183,36 +183,8 @@ fn register_loading(engine: &mut Engine) {
         "Load a model with options: #{ quantize: \"Q8_0\" } quantizes float weights while loading (Q8_0, Q4_0 or Q4_1);\n#{ kv_cache: \"F16\" } stores the key/value cache in f16 (default F32);\n#{ backend: \"wgpu\" } runs the forward pass on the GPU (\"wgpu:NAME\" picks an adapter, \"wgpu-f32\" never computes in f16; default \"cpu\").",
     )
     .register_into_engine(engine, |name: &str, opts: Map| {
-        super::convert::check_keys(&opts, &["quantize", "kv_cache", "backend"], "load_model options")?;
-        let backend = match opts.get("backend") {
-            None => Default::default(),
-            Some(v) => super::convert::string(v, "backend")?
-                .parse()
-                .map_err(|e: crate::Error| runtime(format!("backend: {e}")))?,
-        };
-        let kv_cache = match opts.get("kv_cache") {
-            None => None,
-            Some(v) => match super::convert::string(v, "kv_cache")?.to_ascii_uppercase().as_str() {
-                "F32" => Some(DType::F32),
-                "F16" => Some(DType::F16),
-                other => return Err(runtime(format!("kv_cache: {other} is not F32 or F16"))),
-            },
-        };
-        let quantize = match opts.get("quantize") {
-            None => None,
-            Some(v) => {
-                let name = super::convert::string(v, "quantize")?;
-                match DType::from_name(&name) {
-                    Some(d @ (DType::Q8_0 | DType::Q4_0 | DType::Q4_1)) => Some(d),
-                    _ => return Err(runtime(format!("quantize: {name} is not one of Q8_0, Q4_0, Q4_1"))),
-                }
-            }
-        };
-        let options = LoadOptions {
-            quantize,
-            kv_cache,
-            backend,
-        };
+        let options =
+            super::options::apply_map(&LoadOptions::default(), &opts, &[], "load_model options")?;
         ModelHandle::load(name, &options).map_err(engine_err)
     });
     for name in ["to_string", "to_debug"] {

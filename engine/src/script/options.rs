@@ -6,6 +6,8 @@ use super::convert::{boolean, check_keys, non_negative, string, strings};
 use super::convert::{runtime, ScriptResult};
 use crate::generate::GenerateOptions;
 use rhai::{Array, Map};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 /// `m.generate` options: sampling plus how the prompt is built.
 pub struct GenerateRequest {
@@ -112,16 +114,16 @@ fn plain_type_error(e: &rhai::EvalAltResult) -> String {
     }
 }
 
-/// `base` with the map's generation options applied: the keys are
-/// [`GenerateOptions`]'s field names (the engine's one vocabulary), plus
-/// `call_keys`, which the caller reads itself. Rhai values go straight
-/// into the struct, so a `-1.0 / 0.0` bias stays −inf.
-fn generation(
+/// `base` with the map's options applied: the keys are the engine
+/// struct's field names (its one vocabulary), plus `call_keys`, which the
+/// caller reads itself. Rhai values go straight into the struct, so a
+/// `-1.0 / 0.0` bias stays −inf.
+pub fn apply_map<T: Serialize + DeserializeOwned>(
+    base: &T,
     map: &Map,
-    base: &GenerateOptions,
     call_keys: &[&str],
     what: &str,
-) -> ScriptResult<GenerateOptions> {
+) -> ScriptResult<T> {
     let mut merged: Map = rhai::serde::to_dynamic(base)
         .ok()
         .and_then(|d| d.try_cast::<Map>())
@@ -139,11 +141,21 @@ fn generation(
         }
         merged.insert(key.clone(), value.clone());
         // Applied one at a time, so that a bad value's error names its key.
-        rhai::serde::from_dynamic::<GenerateOptions>(&merged.clone().into())
+        rhai::serde::from_dynamic::<T>(&merged.clone().into())
             .map_err(|e| runtime(format!("{what}: {key}: {}", plain_type_error(&e))))?;
     }
-    let mut options: GenerateOptions =
-        rhai::serde::from_dynamic(&merged.into()).map_err(|e| runtime(format!("{what}: {e}")))?;
+    rhai::serde::from_dynamic(&merged.into()).map_err(|e| runtime(format!("{what}: {e}")))
+}
+
+/// `base` with the map's generation options applied (see [`apply_map`]),
+/// keeping what no map sets and checking the sampler as a whole.
+fn generation(
+    map: &Map,
+    base: &GenerateOptions,
+    call_keys: &[&str],
+    what: &str,
+) -> ScriptResult<GenerateOptions> {
+    let mut options = apply_map(base, map, call_keys, what)?;
     options.keep_unsettable(base);
     options
         .sampler

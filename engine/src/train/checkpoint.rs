@@ -1,6 +1,7 @@
 //! Checkpoints: a training run saved so that it can be resumed bit for bit,
 //! and so that the model inside loads like any GPT-2 (a GPT) or through
-//! `model::rnn` (the RNN, whose `config.json` has its own `model_type`).
+//! `train::rnn_model` (the RNN, whose `config.json` has its own `model_type`);
+//! `load::model` reads either.
 //!
 //! ```text
 //! DIR/latest              the name of the newest complete checkpoint
