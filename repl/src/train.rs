@@ -3,21 +3,13 @@
 //! loss chart beside them. Ctrl-C stops after the current step and saves.
 
 use clap::Args;
-use monologue::train::data::{byte_tokenizer, Dataset};
-use monologue::train::gpt::GptConfig;
-use monologue::train::net::Architecture;
-use monologue::train::rnn::RnnConfig;
-use monologue::train::{checkpoint, Run, StepRecord, TrainConfig};
+use monologue::train::{checkpoint, Run, StepRecord, TrainOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// The model to train: gpt (GPT-2 architecture) or rnn (GRU+RWKV
-    /// mixture-of-experts RNN).
-    #[arg(long, default_value = "gpt", value_parser = ["gpt", "rnn"])]
-    pub arch: String,
     /// A UTF-8 text file to train on.
     #[arg(long, value_name = "FILE", required_unless_present_any = ["text", "resume", "task"])]
     pub data: Option<PathBuf>,
@@ -34,85 +26,23 @@ pub struct TrainArgs {
     /// Longest task string for --task.
     #[arg(long, default_value_t = 5)]
     pub task_len: usize,
-    /// `bytes` (one token per byte) or a tokenizer.json from `monologue train-tokenizer`.
-    #[arg(long, default_value = "bytes")]
-    pub tokenizer: String,
     /// Where checkpoints go (a run's folder; `--model DIR` loads its newest).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Continue the run saved in DIR (its settings and tokenizer; give the same data).
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
-    /// Total optimizer steps of the run.
-    #[arg(long, default_value_t = 1000)]
-    pub steps: usize,
     /// Save a checkpoint every N steps (and always at the end).
     #[arg(long, default_value_t = 250)]
     pub save_every: usize,
-    #[arg(long, default_value_t = 1337)]
-    pub seed: u64,
     /// One JSON object per step on stdout instead of a progress bar.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
     pub threads: monologue::backend::cpu::pool::ThreadOptions,
-    #[arg(long, default_value_t = 4)]
-    pub layers: usize,
-    /// The GPT's width, or the RNN's hidden size.
-    #[arg(long, default_value_t = 128)]
-    pub width: usize,
-    /// Attention heads (GPT) or WKV heads (RNN).
-    #[arg(long, default_value_t = 4)]
-    pub heads: usize,
-    /// RNN: token embedding size (default: the hidden size).
-    #[arg(long)]
-    pub embed: Option<usize>,
-    /// RNN: experts per layer, counting the always-on expert 0.
-    #[arg(long, default_value_t = 4)]
-    pub experts: usize,
-    /// RNN: routed experts per token besides expert 0.
-    #[arg(long, default_value_t = 1)]
-    pub top_k: usize,
-    /// RNN: inner size of each expert (default: twice the hidden size).
-    #[arg(long)]
-    pub expert_hidden: Option<usize>,
-    /// RNN: no mixture-of-experts MLP (lighter, faster).
-    #[arg(long)]
-    pub fast: bool,
-    /// RNN: GRU cells without RWKV linear attention.
-    #[arg(long)]
-    pub no_rwkv: bool,
-    /// RNN: weight of the experts' load-balancing loss.
-    #[arg(long, default_value_t = 0.01)]
-    pub balance: f32,
-    /// Sequences per micro-batch.
-    #[arg(long, default_value_t = 8)]
-    pub batch: usize,
-    /// Tokens per sequence (the GPT's context; the RNN's BPTT window).
-    #[arg(long, default_value_t = 128)]
-    pub seq: usize,
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f32,
-    #[arg(long, default_value_t = 1e-4)]
-    pub min_lr: f32,
-    #[arg(long, default_value_t = 50)]
-    pub warmup: usize,
-    /// Largest gradient norm (0: no clipping).
-    #[arg(long, default_value_t = 1.0)]
-    pub clip: f32,
-    /// Micro-batches per optimizer step.
-    #[arg(long, default_value_t = 1)]
-    pub accumulate: usize,
-    #[arg(long, default_value_t = 0.1)]
-    pub weight_decay: f32,
-    /// Validation loss every N steps (0: never).
-    #[arg(long, default_value_t = 100)]
-    pub eval_every: usize,
-    #[arg(long, default_value_t = 4)]
-    pub eval_batches: usize,
-    /// Share of the data kept for validation (its end).
-    #[arg(long, default_value_t = 0.1)]
-    pub val_fraction: f64,
+    /// The engine's training options, with the engine's names and defaults.
+    #[command(flatten)]
+    pub train: TrainOptions,
 }
 
 type Error = Box<dyn std::error::Error>;
@@ -122,11 +52,11 @@ pub fn run(args: &TrainArgs) -> Result<(), Error> {
     let text = read_text(args)?;
     let mut run = match &args.resume {
         Some(dir) => {
-            let run = checkpoint::resume(dir, &text, args.val_fraction)?;
+            let run = checkpoint::resume(dir, &text, args.train.val_fraction)?;
             eprintln!("resuming {} at step {}", dir.display(), run.step);
             run
         }
-        None => new_run(args, &text)?,
+        None => args.train.start(&text)?,
     };
     let params: usize = run.graph.params.iter().map(|p| p.value.len()).sum();
     eprintln!(
@@ -141,12 +71,12 @@ pub fn run(args: &TrainArgs) -> Result<(), Error> {
         // A second Ctrl-C while saving kills the process as usual.
         let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
     }
-    let bar = (!args.json).then(|| progress_bar(run.step, args.steps));
+    let bar = (!args.json).then(|| progress_bar(run.step, args.train.steps));
     // The step of the newest checkpoint this run wrote: the final save is
     // skipped when it would repeat it (a second copy would also push the
     // last distinct earlier checkpoint out of the ones kept).
     let mut saved_at = (args.resume.as_deref() == Some(args.out.as_path())).then_some(run.step);
-    while run.step < args.steps && !stop.load(Ordering::SeqCst) {
+    while run.step < args.train.steps && !stop.load(Ordering::SeqCst) {
         let record = run.step()?;
         report(&record, bar.as_ref(), args.json);
         if args.save_every > 0 && run.step.is_multiple_of(args.save_every) {
@@ -175,7 +105,7 @@ pub fn run(args: &TrainArgs) -> Result<(), Error> {
 fn read_text(args: &TrainArgs) -> Result<String, Error> {
     if let Some(task) = &args.task {
         let task: monologue::train::tasks::Task = task.parse()?;
-        let mut rng = monologue::generate::Rng::new(args.seed ^ 0x7a5c);
+        let mut rng = monologue::generate::Rng::new(args.train.seed ^ 0x7a5c);
         return Ok(task.corpus(&mut rng, args.task_lines, args.task_len));
     }
     match (&args.text, &args.data) {
@@ -184,57 +114,6 @@ fn read_text(args: &TrainArgs) -> Result<String, Error> {
             .map_err(|e| format!("--data {}: {e}", path.display()).into()),
         (None, None) => Err("give the training text: --data FILE or --text TEXT".into()),
     }
-}
-
-fn new_run(args: &TrainArgs, text: &str) -> Result<Run, Error> {
-    let tokenizer = if args.tokenizer == "bytes" {
-        byte_tokenizer()?
-    } else {
-        monologue::tokenizer::Tokenizer::from_json_file(&args.tokenizer)
-            .map_err(|e| format!("--tokenizer {}: {e}", args.tokenizer))?
-    };
-    let data = Dataset::new(text, tokenizer, args.val_fraction)?;
-    // The vocabulary comes from the tokenizer.
-    let arch = match args.arch.as_str() {
-        "rnn" => Architecture::Rnn(RnnConfig {
-            vocab: 0,
-            embed: args.embed.unwrap_or(args.width),
-            hidden: args.width,
-            layers: args.layers,
-            heads: args.heads,
-            experts: args.experts,
-            top_k: args.top_k,
-            expert_hidden: args.expert_hidden.unwrap_or(2 * args.width),
-            fast: args.fast,
-            rwkv: !args.no_rwkv,
-            balance: args.balance,
-        }),
-        _ => Architecture::Gpt(GptConfig {
-            vocab: 0,
-            context: args.seq,
-            layers: args.layers,
-            width: args.width,
-            heads: args.heads,
-        }),
-    };
-    let config = TrainConfig {
-        batch: args.batch,
-        seq: args.seq,
-        steps: args.steps,
-        lr: args.lr,
-        min_lr: args.min_lr,
-        warmup: args.warmup,
-        clip: args.clip,
-        accumulate: args.accumulate,
-        eval_every: args.eval_every,
-        eval_batches: args.eval_batches,
-        seed: args.seed,
-        adamw: monologue::train::adamw::AdamWConfig {
-            weight_decay: args.weight_decay,
-            ..Default::default()
-        },
-    };
-    Ok(Run::new(arch, config, data)?)
 }
 
 pub fn progress_bar(done: usize, total: usize) -> indicatif::ProgressBar {

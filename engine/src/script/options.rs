@@ -84,34 +84,25 @@ pub fn turn_request(
     Ok((generate, think))
 }
 
-/// Rhai's "Output type incorrect: string (expecting usize)" as a person
-/// would say it: "expected an integer, not a string".
-fn plain_type_error(e: &rhai::EvalAltResult) -> String {
-    match e {
-        rhai::EvalAltResult::ErrorMismatchOutputType(expected, actual, _) => {
-            let expected = match expected.as_str() {
-                "usize" | "u64" | "u32" | "i64" | "INT" => "an integer",
-                "f32" | "f64" | "FLOAT" => "a number",
-                "bool" => "true or false",
-                "String" | "str" | "string" | "char" => "a string",
-                other
-                    if other.contains("seq")
-                        || other.contains("Vec")
-                        || other.contains("array") =>
-                {
-                    "an array"
-                }
-                other => other,
-            };
-            format!("expected {expected}, not {actual}")
-        }
-        other => {
-            let text = other.to_string();
-            text.strip_prefix("Syntax error: ")
-                .unwrap_or(&text)
-                .to_string()
-        }
-    }
+/// A value's type error for `key` as a person would say it: "key:
+/// expected an integer, not string \"many\"", or "`key` must be true or
+/// false".
+fn plain_type_error(key: &str, e: &rhai::EvalAltResult) -> String {
+    let text = e.to_string();
+    let text = text.strip_prefix("Syntax error: ").unwrap_or(&text);
+    let Some((actual, expected)) = text
+        .strip_prefix("invalid type: ")
+        .and_then(|t| t.split_once(", expected "))
+    else {
+        return format!("{key}: {text}");
+    };
+    let expected = match expected.trim() {
+        "a boolean" => return format!("`{key}` must be true or false"),
+        "usize" | "u64" | "u32" | "u16" | "u8" | "i64" | "i32" => "an integer",
+        "f32" | "f64" => "a number",
+        other => other,
+    };
+    format!("{key}: expected {expected}, not {actual}")
 }
 
 /// `base` with the map's options applied: the keys are the engine
@@ -141,10 +132,23 @@ pub fn apply_map<T: Serialize + DeserializeOwned>(
         }
         merged.insert(key.clone(), value.clone());
         // Applied one at a time, so that a bad value's error names its key.
-        rhai::serde::from_dynamic::<T>(&merged.clone().into())
-            .map_err(|e| runtime(format!("{what}: {key}: {}", plain_type_error(&e))))?;
+        lenient::<T>(&merged)
+            .map_err(|e| runtime(format!("{what}: {}", plain_type_error(key, &e))))?;
     }
-    rhai::serde::from_dynamic(&merged.into()).map_err(|e| runtime(format!("{what}: {e}")))
+    lenient(&merged).map_err(|e| runtime(format!("{what}: {e}")))
+}
+
+/// `T` from a rhai map, with numbers converted as serde converts them (an
+/// integer where a float is wanted, an f64 into an f32): the map goes
+/// through serde's buffered representation, as a flattened struct does.
+fn lenient<T: DeserializeOwned>(map: &Map) -> Result<T, Box<rhai::EvalAltResult>> {
+    #[derive(serde::Deserialize)]
+    #[serde(bound = "T: DeserializeOwned")]
+    struct Buffered<T> {
+        #[serde(flatten)]
+        inner: T,
+    }
+    rhai::serde::from_dynamic::<Buffered<T>>(&map.clone().into()).map(|b| b.inner)
 }
 
 /// `base` with the map's generation options applied (see [`apply_map`]),

@@ -2,14 +2,11 @@
 //! then `run.step()`, `run.steps(50)`, `run.losses`, `run.plot()`,
 //! `run.save("dir")` (and `load_model("dir")` to generate from it).
 
-use super::convert::{check_keys, non_negative, number, runtime, string, ScriptResult};
+use super::convert::{runtime, string, ScriptResult};
+use super::options::apply_map;
 use super::register::{func, getter};
 use super::Shared;
-use crate::train::data::{byte_tokenizer, Dataset};
-use crate::train::gpt::GptConfig;
-use crate::train::net::Architecture;
-use crate::train::rnn::RnnConfig;
-use crate::train::{checkpoint, Run, StepRecord, TrainConfig};
+use crate::train::{checkpoint, Run, StepRecord, TrainOptions};
 use rhai::{Array, Dynamic, Engine, Map};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -24,47 +21,20 @@ impl TrainRun {
     }
 }
 
-const KEYS: [&str; 25] = [
-    "model",
-    "data",
-    "text",
-    "tokenizer",
-    "steps",
-    "layers",
-    "width",
-    "heads",
-    "batch",
-    "seq",
-    "lr",
-    "min_lr",
-    "warmup",
-    "clip",
-    "accumulate",
-    "eval_every",
-    "seed",
-    "val_fraction",
-    "embed",
-    "experts",
-    "top_k",
-    "expert_hidden",
-    "fast",
-    "rwkv",
-    "balance",
-];
-
+/// `train(#{...})`: the engine's training options (`TrainOptions`, the
+/// names `monologue train` takes too), plus the text to learn from.
 fn new_run(opts: &Map) -> ScriptResult<TrainRun> {
-    check_keys(opts, &KEYS, "train")?;
-    let get = |k: &str| opts.get(k);
-    let usize_or = |k: &str, d: usize| get(k).map_or(Ok(d), |v| non_negative(v, k));
-    let f32_or = |k: &str, d: f32| get(k).map_or(Ok(d), |v| number(v, k).map(|x| x as f32));
-    let model = get("model").map_or(Ok("gpt".to_string()), |m| string(m, "model"))?;
-    let flag = |k: &str, d: bool| {
-        get(k).map_or(Ok(d), |v| {
-            v.as_bool()
-                .map_err(|_| runtime(format!("train: `{k}` must be true or false")))
-        })
-    };
-    let text = match (get("text"), get("data")) {
+    let mut opts = opts.clone();
+    // `model` is what scripts called the architecture before the options
+    // had one vocabulary; it still works.
+    if let Some(arch) = opts.remove("model") {
+        if opts.contains_key("arch") {
+            return Err(runtime("train: give `arch` or `model`, not both"));
+        }
+        opts.insert("arch".into(), arch);
+    }
+    let options = apply_map(&TrainOptions::default(), &opts, &["text", "data"], "train")?;
+    let text = match (opts.get("text"), opts.get("data")) {
         (Some(t), _) => string(t, "text")?,
         (None, Some(path)) => {
             let path = string(path, "data")?;
@@ -73,69 +43,9 @@ fn new_run(opts: &Map) -> ScriptResult<TrainRun> {
         }
         (None, None) => return Err(runtime("train: give `text` or `data` (a file)")),
     };
-    let tokenizer = match get("tokenizer")
-        .map(|t| string(t, "tokenizer"))
-        .transpose()?
-    {
-        None => byte_tokenizer(),
-        Some(t) if t == "bytes" => byte_tokenizer(),
-        Some(path) => crate::tokenizer::Tokenizer::from_json_file(&path),
-    }
-    .map_err(|e| runtime(format!("train: tokenizer: {e}")))?;
-    let val_fraction = get("val_fraction").map_or(Ok(0.1), |v| number(v, "val_fraction"))?;
-    let data =
-        Dataset::new(&text, tokenizer, val_fraction).map_err(|e| runtime(format!("train: {e}")))?;
-    let defaults = TrainConfig::default();
-    let seq = usize_or("seq", 64)?;
-    let config = TrainConfig {
-        batch: usize_or("batch", defaults.batch)?,
-        seq,
-        steps: usize_or("steps", defaults.steps)?,
-        lr: f32_or("lr", defaults.lr)?,
-        min_lr: f32_or("min_lr", defaults.min_lr)?,
-        warmup: usize_or("warmup", defaults.warmup)?,
-        clip: f32_or("clip", defaults.clip)?,
-        accumulate: usize_or("accumulate", 1)?,
-        eval_every: usize_or("eval_every", defaults.eval_every)?,
-        seed: get("seed").map_or(Ok(defaults.seed), |v| {
-            non_negative(v, "seed").map(|s| s as u64)
-        })?,
-        ..defaults
-    };
-    let (layers, width, heads) = (
-        usize_or("layers", 2)?,
-        usize_or("width", 64)?,
-        usize_or("heads", 4)?,
-    );
-    // The vocabulary comes from the tokenizer.
-    let arch = match model.as_str() {
-        "gpt" => Architecture::Gpt(GptConfig {
-            vocab: 0,
-            context: seq,
-            layers,
-            width,
-            heads,
-        }),
-        "rnn" => Architecture::Rnn(RnnConfig {
-            vocab: 0,
-            embed: usize_or("embed", width)?,
-            hidden: width,
-            layers,
-            heads,
-            experts: usize_or("experts", 4)?,
-            top_k: usize_or("top_k", 1)?,
-            expert_hidden: usize_or("expert_hidden", 2 * width)?,
-            fast: flag("fast", false)?,
-            rwkv: flag("rwkv", true)?,
-            balance: f32_or("balance", 0.01)?,
-        }),
-        other => {
-            return Err(runtime(format!(
-                "train: model {other:?}: choose \"gpt\" or \"rnn\""
-            )))
-        }
-    };
-    let run = Run::new(arch, config, data).map_err(|e| runtime(format!("train: {e}")))?;
+    let run = options
+        .start(&text)
+        .map_err(|e| runtime(format!("train: {e}")))?;
     Ok(TrainRun(Arc::new(Mutex::new(run))))
 }
 
@@ -274,7 +184,7 @@ pub fn register(engine: &mut Engine, shared: &Arc<Shared>) {
     });
     func(
         "train",
-        "A new training run: #{ text or data (a file), model: \"gpt\" or \"rnn\", steps, layers, width, heads,\nbatch, seq, lr, min_lr, warmup, clip, accumulate, eval_every, seed, val_fraction, tokenizer;\nfor the RNN also embed, experts, top_k, expert_hidden, fast, rwkv, balance }.",
+        "A new training run: #{ text or data (a file), arch: \"gpt\" or \"rnn\", steps, layers, width, heads,\nbatch, seq, lr, min_lr, warmup, clip, accumulate, weight_decay, eval_every, eval_batches, seed,\nval_fraction, tokenizer; for the RNN also embed, experts, top_k, expert_hidden, fast, rwkv, balance }.\nThe names and defaults are `monologue train`'s (4 layers, width 128, seq 128).",
     )
     .register_into_engine(engine, |opts: Map| new_run(&opts));
     func(

@@ -9,7 +9,8 @@
 //!   generation, chat and the faces run it like any model.
 //! - [`adamw`]: the optimizer, clipping and the learning-rate schedule.
 //! - [`data`]: tokenized text, split, drawn as random windows.
-//! - [`run`]: a training run, step by step.
+//! - [`run`]: a training run, step by step; [`options`]: how to start one,
+//!   in the names every face uses.
 //! - `plot`: loss curves.
 //! - [`tasks`], [`grpo`]: verifiable-reward tasks and GRPO on them.
 //! - [`checkpoint`]: atomic saves that resume bit for bit and load as GPT-2.
@@ -30,6 +31,7 @@ pub mod graph;
 pub mod grpo;
 pub mod kernels;
 pub mod net;
+pub mod options;
 #[cfg(feature = "plot")]
 pub mod plot;
 pub mod real;
@@ -39,4 +41,5 @@ pub mod run;
 pub mod tasks;
 
 pub use graph::{Graph, Param, Var};
+pub use options::TrainOptions;
 pub use run::{Run, StepRecord, TrainConfig};
