@@ -31,33 +31,9 @@ pub struct RlvrArgs {
     /// One JSON object per step on stdout instead of a progress bar.
     #[arg(long)]
     pub json: bool,
-    /// Completions sampled per prompt.
-    #[arg(long, default_value_t = 8)]
-    pub group: usize,
-    /// Prompts per step.
-    #[arg(long, default_value_t = 4)]
-    pub prompts: usize,
-    /// Learning rate (small: GRPO sharpens a trained model; 5e-4 already
-    /// undoes a tiny copy model's warm-up).
-    #[arg(long, default_value_t = 5e-5)]
-    pub lr: f32,
-    /// ε of the clipped probability ratio.
-    #[arg(long, default_value_t = 0.2)]
-    pub clip: f32,
-    /// β of the KL penalty to the starting model (0: none).
-    #[arg(long, default_value_t = 0.02)]
-    pub beta: f32,
-    #[arg(long, default_value_t = 1.0)]
-    pub temperature: f32,
-    /// Most tokens per completion.
-    #[arg(long, default_value_t = 8)]
-    pub max_new: usize,
-    /// Optimizer updates per sampled batch.
-    #[arg(long, default_value_t = 2)]
-    pub updates: usize,
-    /// Longest task string (letters, for copy and reverse).
-    #[arg(long, default_value_t = 5)]
-    pub max_len: usize,
+    /// The engine's GRPO options, with the engine's names and defaults.
+    #[command(flatten)]
+    pub grpo: GrpoConfig,
     /// Held-out problems scored (exact match, greedy) before and after.
     #[arg(long, default_value_t = 200)]
     pub eval: usize,
@@ -72,23 +48,12 @@ type Error = Box<dyn std::error::Error>;
 pub fn run(args: &RlvrArgs) -> Result<(), Error> {
     args.threads.apply()?;
     let task: Task = args.task.parse()?;
-    let config = GrpoConfig {
-        group: args.group,
-        prompts: args.prompts,
-        lr: args.lr,
-        clip: args.clip,
-        beta: args.beta,
-        temperature: args.temperature,
-        max_new: args.max_new,
-        updates: args.updates,
-        max_len: args.max_len,
-    };
-    let mut grpo = GrpoRun::from_checkpoint(&args.checkpoint, task, config, args.seed)
+    let mut grpo = GrpoRun::from_checkpoint(&args.checkpoint, task, args.grpo.clone(), args.seed)
         .map_err(|e| format!("--checkpoint {}: {e}", args.checkpoint.display()))?;
     // Problems from their own stream: not the ones GRPO samples.
     let mut eval_rng = Rng::new(args.seed ^ 0x0e7a1);
     let held_out: Vec<Problem> = (0..args.eval)
-        .map(|_| task.problem(&mut eval_rng, args.max_len))
+        .map(|_| task.problem(&mut eval_rng, args.grpo.max_len))
         .collect();
     let before = grpo.exact_match(&held_out)?;
     eprintln!(

@@ -3,7 +3,8 @@
 //! in place), `rl.rewards`, `rl.plot()`, `rl.save("tuned")`. A reward
 //! written in rhai replaces the task's: `rl.steps(50, |completion, answer| ...)`.
 
-use super::convert::{check_keys, non_negative, number, runtime, string, ScriptResult};
+use super::convert::{non_negative, runtime, string, ScriptResult};
+use super::options::apply_map;
 use super::register::{func, getter};
 use super::Shared;
 use crate::generate::Rng;
@@ -24,26 +25,16 @@ impl RlvrRun {
     }
 }
 
-const KEYS: [&str; 12] = [
-    "checkpoint",
-    "task",
-    "group",
-    "prompts",
-    "lr",
-    "clip",
-    "beta",
-    "temperature",
-    "max_new",
-    "updates",
-    "max_len",
-    "seed",
-];
-
+/// `rlvr(#{...})`: the engine's GRPO options (`GrpoConfig`, the names
+/// `monologue rlvr` takes too), plus the checkpoint, the task and the seed.
 fn new_run(opts: &Map) -> ScriptResult<RlvrRun> {
-    check_keys(opts, &KEYS, "rlvr")?;
+    let config = apply_map(
+        &GrpoConfig::default(),
+        opts,
+        &["checkpoint", "task", "seed"],
+        "rlvr",
+    )?;
     let get = |k: &str| opts.get(k);
-    let usize_or = |k: &str, d: usize| get(k).map_or(Ok(d), |v| non_negative(v, k));
-    let f32_or = |k: &str, d: f32| get(k).map_or(Ok(d), |v| number(v, k).map(|x| x as f32));
     let dir = get("checkpoint")
         .ok_or_else(|| runtime("rlvr: give `checkpoint` (a supervised run's folder)"))?;
     let dir = string(dir, "checkpoint")?;
@@ -51,19 +42,7 @@ fn new_run(opts: &Map) -> ScriptResult<RlvrRun> {
         .map_or(Ok("copy".to_string()), |t| string(t, "task"))?
         .parse()
         .map_err(|e| runtime(format!("rlvr: {e}")))?;
-    let d = GrpoConfig::default();
-    let config = GrpoConfig {
-        group: usize_or("group", d.group)?,
-        prompts: usize_or("prompts", d.prompts)?,
-        lr: f32_or("lr", d.lr)?,
-        clip: f32_or("clip", d.clip)?,
-        beta: f32_or("beta", d.beta)?,
-        temperature: f32_or("temperature", d.temperature)?,
-        max_new: usize_or("max_new", d.max_new)?,
-        updates: usize_or("updates", d.updates)?,
-        max_len: usize_or("max_len", d.max_len)?,
-    };
-    let seed = usize_or("seed", 1337)? as u64;
+    let seed = get("seed").map_or(Ok(1337), |v| non_negative(v, "seed"))? as u64;
     let run = GrpoRun::from_checkpoint(std::path::Path::new(&dir), task, config, seed)
         .map_err(|e| runtime(format!("rlvr: {dir}: {e}")))?;
     Ok(RlvrRun(Arc::new(Mutex::new(run))))

@@ -14,24 +14,40 @@ use crate::error::{Error, Result};
 use crate::generate::{Rng, Sampler, SamplerConfig};
 use serde::{Deserialize, Serialize};
 
+/// How GRPO samples and updates: the option names and defaults of every
+/// face (`monologue rlvr --group 8`, `rlvr(#{ group: 8 })`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct GrpoConfig {
     /// Completions sampled per prompt.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = GrpoConfig::default().group))]
     pub group: usize,
     /// Prompts per step.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = GrpoConfig::default().prompts))]
     pub prompts: usize,
+    /// Learning rate (small: GRPO sharpens a trained model; 5e-4 already
+    /// undoes a tiny copy model's warm-up).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = GrpoConfig::default().lr))]
     pub lr: f32,
-    /// ε of the clipped ratio.
+    /// ε of the clipped probability ratio.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = GrpoConfig::default().clip))]
     pub clip: f32,
-    /// β of the KL penalty to the reference.
+    /// β of the KL penalty to the starting model (0: none).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = GrpoConfig::default().beta))]
     pub beta: f32,
+    /// Sampling temperature of the completions.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = GrpoConfig::default().temperature))]
     pub temperature: f32,
     /// Most tokens per completion.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = GrpoConfig::default().max_new))]
     pub max_new: usize,
     /// Optimizer updates per sampled batch (more than one makes the
     /// ratio move away from 1, where clipping acts).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = GrpoConfig::default().updates))]
     pub updates: usize,
-    /// Longest task string.
+    /// Longest task string (letters, for copy and reverse).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = GrpoConfig::default().max_len))]
     pub max_len: usize,
 }
 
