@@ -57,7 +57,8 @@ pub fn every_hook_point_on_the_gpu_matches_the_cpu(_: &Gpu) {
 
 /// Zeroing one head through its output `z` or through its attention
 /// pattern changes the logits, by the same amount on the GPU as on the
-/// CPU; so do steering the residual stream and zeroing an MLP's output.
+/// CPU; so do steering the residual stream, zeroing an MLP's output and
+/// patching in the residual stream of another input.
 pub fn interventions_on_the_gpu_match_the_cpu(_: &Gpu) {
     for name in FIXTURES {
         let (cpu, gpu) = (load(name, Backend::Cpu), load(name, f32_only()));
@@ -75,11 +76,18 @@ pub fn interventions_on_the_gpu_match_the_cpu(_: &Gpu) {
                 .collect(),
             scale: 0.5,
         };
+        // Block 0's output on another input, recorded on the CPU.
+        let other = &reference(&fixture(name))[0].ids;
+        let (_, other_cache) = run_with_cache(&*cpu, other, &["blocks.0.resid_post"]).unwrap();
+        let patch = Edit::Patch {
+            from: other_cache.get("blocks.0.resid_post").unwrap().clone(),
+        };
         let cases = [
             (Site::block(1, Point::AttnZ), Edit::Zero, Some(1)),
             (Site::block(1, Point::AttnPattern), Edit::Zero, Some(1)),
             (Site::block(0, Point::ResidPost), steer, None),
             (Site::block(1, Point::MlpOut), Edit::Zero, None),
+            (Site::block(0, Point::ResidPost), patch, None),
         ];
         for (site, edit, head) in cases {
             let on_gpu = edited(&*gpu, site, edit.clone(), head);
