@@ -265,6 +265,24 @@ impl AttentionDims {
         self.pos0 + self.tokens
     }
 
+    /// (query, key) pairs the causal mask lets through, over all heads.
+    fn pairs(&self) -> u64 {
+        (self.heads * (self.tokens * self.pos0 + self.tokens * (self.tokens + 1) / 2)) as u64
+    }
+
+    /// The operands, as the profile shows them.
+    fn shapes(&self) -> String {
+        format!(
+            "q f32[{}, {}, {}] kv f32[{}, {}, {}]",
+            self.tokens,
+            self.heads,
+            self.head_dim,
+            self.span(),
+            self.kv_heads,
+            self.head_dim
+        )
+    }
+
     fn params(&self) -> [u32; 8] {
         let scale = 1.0 / (self.head_dim as f32).sqrt();
         [
@@ -299,14 +317,9 @@ pub fn attention(b: &mut Batch<'_>, d: AttentionDims, buf: &AttentionBuffers<'_>
     attention_mix(b, d, buf)
 }
 
-/// The first half of [`attention`]: the new keys and values stored, and
-/// each query's softmax over the keys it sees in `buf.scores`
-/// (`[tokens, heads, pos0 + tokens]`, exactly zero past the causal limit).
-pub fn attention_probabilities(
-    b: &mut Batch<'_>,
-    d: AttentionDims,
-    buf: &AttentionBuffers<'_>,
-) -> Result<()> {
+/// Fails unless the heads divide evenly and every buffer holds what the
+/// two halves of [`attention`] read and write.
+fn check_attention(d: AttentionDims, buf: &AttentionBuffers<'_>) -> Result<()> {
     if d.heads == 0 || d.kv_heads == 0 || !d.heads.is_multiple_of(d.kv_heads) || d.tokens == 0 {
         return Err(Error::Invalid(format!(
             "attention: {} heads must be a positive multiple of {} key/value heads, over at least one token",
@@ -321,19 +334,22 @@ pub fn attention_probabilities(
     check_len("attention key cache", buf.k_cache, d.span() * kv_width)?;
     check_len("attention value cache", buf.v_cache, d.span() * kv_width)?;
     check_len("attention scores", buf.scores, rows * d.span())?;
-    check_len("attention output", buf.out, rows * d.head_dim)?;
+    check_len("attention output", buf.out, rows * d.head_dim)
+}
+
+/// The first half of [`attention`]: the new keys and values stored, and
+/// each query's softmax over the keys it sees in `buf.scores`
+/// (`[tokens, heads, pos0 + tokens]`, exactly zero past the causal limit).
+pub fn attention_probabilities(
+    b: &mut Batch<'_>,
+    d: AttentionDims,
+    buf: &AttentionBuffers<'_>,
+) -> Result<()> {
+    check_attention(d, buf)?;
+    let kv_width = d.kv_heads * d.head_dim;
+    let rows = d.tokens * d.heads;
     let params = d.params();
-    let shapes = || {
-        format!(
-            "q f32[{}, {}, {}] kv f32[{}, {}, {}]",
-            d.tokens,
-            d.heads,
-            d.head_dim,
-            d.span(),
-            d.kv_heads,
-            d.head_dim
-        )
-    };
+    let shapes = || d.shapes();
     b.dispatch(
         "kv_store",
         KernelId::new("attention", "store_kv"),
@@ -351,7 +367,7 @@ pub fn attention_probabilities(
         },
         shapes,
     )?;
-    let pairs = (d.heads * (d.tokens * d.pos0 + d.tokens * (d.tokens + 1) / 2)) as u64;
+    let pairs = d.pairs();
     b.dispatch(
         "attention_scores",
         KernelId::new("attention", "score"),
@@ -374,21 +390,12 @@ pub fn attention_mix(
     d: AttentionDims,
     buf: &AttentionBuffers<'_>,
 ) -> Result<()> {
+    check_attention(d, buf)?;
     let kv_width = d.kv_heads * d.head_dim;
     let rows = d.tokens * d.heads;
     let params = d.params();
-    let pairs = (d.heads * (d.tokens * d.pos0 + d.tokens * (d.tokens + 1) / 2)) as u64;
-    let shapes = || {
-        format!(
-            "q f32[{}, {}, {}] kv f32[{}, {}, {}]",
-            d.tokens,
-            d.heads,
-            d.head_dim,
-            d.span(),
-            d.kv_heads,
-            d.head_dim
-        )
-    };
+    let pairs = d.pairs();
+    let shapes = || d.shapes();
     b.dispatch(
         "attention_mix",
         KernelId::new("attention", "mix"),
