@@ -94,7 +94,7 @@ pub fn train_tokenizer(args: &TrainTokenizerArgs) -> Result<(), Box<dyn std::err
     let start = std::time::Instant::now();
     let tok = train::train(texts.iter().map(String::as_str), &options)?;
     let tmp = args.output.with_extension("json.tmp");
-    std::fs::write(&tmp, tok.to_json()).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::write(&tmp, tok.to_json()?).map_err(|e| format!("{}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, &args.output).map_err(|e| format!("{}: {e}", args.output.display()))?;
     eprintln!(
         "trained {} tokens on {:.1} MB in {:.2} s → {}",

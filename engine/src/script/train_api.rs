@@ -122,8 +122,13 @@ fn train_tokenizer(text: &str, vocab_size: usize, out: &str) -> ScriptResult<Str
         std::fs::create_dir_all(dir)
             .map_err(|e| runtime(format!("train_tokenizer: {}: {e}", dir.display())))?;
     }
-    crate::io::atomic::write_atomic(path, tok.to_json().as_bytes())
-        .map_err(|e| runtime(format!("train_tokenizer: {out}: {e}")))?;
+    crate::io::atomic::write_atomic(
+        path,
+        tok.to_json()
+            .map_err(|e| runtime(format!("train_tokenizer: {e}")))?
+            .as_bytes(),
+    )
+    .map_err(|e| runtime(format!("train_tokenizer: {out}: {e}")))?;
     Ok(out.to_string())
 }
 

@@ -1,9 +1,13 @@
 //! The BPE merge loop over token ids.
 //!
-//! A piece starts as one token per byte and repeatedly merges the adjacent
-//! pair with the lowest merge rank, leftmost first. Short pieces use a plain
-//! scan; long ones a heap over a linked list, so a megabyte with no spaces
-//! costs `O(n log n)`, not `O(n²)`.
+//! A piece starts as one token per byte (byte-level BPE: GPT-2, Llama 3,
+//! Qwen) or per character (BPE over SentencePiece-spelled text: Gemma 4,
+//! and `tokenizer.json` files with `byte_fallback`), and repeatedly merges
+//! the adjacent pair with the lowest merge rank, leftmost first. Short
+//! pieces use a plain scan; long ones a heap over a linked list, so a
+//! megabyte with no spaces costs `O(n log n)`, not `O(n²)`. A character
+//! with no token of its own stays a placeholder through the merges and
+//! then falls back to its bytes' `<0xXX>` tokens, or to the unknown token.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -13,18 +17,106 @@ use crate::{Error, Result};
 
 /// No token, or no merge.
 pub const NONE: u32 = u32::MAX;
+/// Marks a placeholder symbol: a character (in the low bits) with no
+/// token. Token ids stay below this (the vocabulary refuses 2^31 tokens).
+const PLACEHOLDER: u32 = 1 << 31;
 /// Pieces with more bytes than this take the heap path.
 const SMALL: usize = 48;
 
-/// Merge table and byte tokens of a byte-level BPE model.
+/// Merge table and first symbols of a BPE model.
 #[derive(Clone, Debug)]
 pub struct Bpe {
     /// `(left << 32) | right` → `(rank << 32) | merged`.
     merges: FastMap<u64, u64>,
     /// Token of each single byte; `NONE` where the vocabulary has none (such
-    /// bytes are dropped, as the reference implementations do).
+    /// bytes are dropped, as the reference implementations do). Byte-level
+    /// models only.
     byte_ids: [u32; 256],
+    /// Per-character first symbols, for models over characters.
+    chars: Option<Box<CharSymbols>>,
     n_merges: usize,
+}
+
+/// The first symbols of a BPE model over characters, and what stands for a
+/// character that has no token.
+#[derive(Clone, Debug)]
+pub struct CharSymbols {
+    /// Token of each ASCII character (`NONE` if none).
+    ascii: [u32; 128],
+    other: FastMap<char, u32>,
+    /// `<0xXX>` token of each byte, if the model falls back to bytes.
+    byte_fallback: Option<[u32; 256]>,
+    unk: Option<u32>,
+    /// Consecutive unknown tokens become one (tokenizer.json's `fuse_unk`).
+    fuse_unk: bool,
+}
+
+impl CharSymbols {
+    /// `token(c)`: the token of character `c`, if any.
+    pub fn new(
+        chars: impl IntoIterator<Item = (char, u32)>,
+        byte_fallback: Option<[u32; 256]>,
+        unk: Option<u32>,
+        fuse_unk: bool,
+    ) -> Self {
+        let mut ascii = [NONE; 128];
+        let mut other = FastMap::default();
+        for (c, id) in chars {
+            if (c as u32) < 128 {
+                if ascii[c as usize] == NONE {
+                    ascii[c as usize] = id;
+                }
+            } else {
+                other.entry(c).or_insert(id);
+            }
+        }
+        Self {
+            ascii,
+            other,
+            byte_fallback,
+            unk,
+            fuse_unk,
+        }
+    }
+
+    #[inline]
+    fn symbol(&self, c: char) -> u32 {
+        let id = if (c as u32) < 128 {
+            self.ascii[c as usize]
+        } else {
+            self.other.get(&c).copied().unwrap_or(NONE)
+        };
+        if id == NONE {
+            PLACEHOLDER | c as u32
+        } else {
+            id
+        }
+    }
+
+    /// Replaces the placeholders in `out[start..]` by their fallback.
+    fn fall_back(&self, out: &mut Vec<u32>, start: usize) {
+        let symbols = out.split_off(start);
+        let mut buf = [0u8; 4];
+        for s in symbols {
+            if s & PLACEHOLDER == 0 {
+                out.push(s);
+                continue;
+            }
+            let c = char::from_u32(s & !PLACEHOLDER).unwrap_or('\u{FFFD}');
+            let bytes = c.encode_utf8(&mut buf).as_bytes();
+            if let Some(ids) = &self.byte_fallback {
+                if bytes.iter().all(|&b| ids[b as usize] != NONE) {
+                    out.extend(bytes.iter().map(|&b| ids[b as usize]));
+                    continue;
+                }
+            }
+            if let Some(unk) = self.unk {
+                if !(self.fuse_unk && out.len() > start && out.last() == Some(&unk)) {
+                    out.push(unk);
+                }
+            }
+        }
+    }
 }
 
 #[inline(always)]
@@ -50,8 +142,28 @@ impl Bpe {
         Ok(Self {
             merges: map,
             byte_ids,
+            chars: None,
             n_merges: merges.len(),
         })
+    }
+
+    /// A model over characters rather than bytes.
+    pub fn over_chars(mut self, chars: CharSymbols) -> Self {
+        self.chars = Some(Box::new(chars));
+        self
+    }
+
+    /// Whether this model's first symbols are characters.
+    pub fn is_char_level(&self) -> bool {
+        self.chars.is_some()
+    }
+
+    /// For a model over characters: whether it falls back to byte tokens,
+    /// and whether it fuses unknown tokens.
+    pub fn fallback_options(&self) -> Option<(bool, bool)> {
+        self.chars
+            .as_ref()
+            .map(|c| (c.byte_fallback.is_some(), c.fuse_unk))
     }
 
     pub fn n_merges(&self) -> usize {
@@ -73,7 +185,37 @@ impl Bpe {
 
     /// Appends the tokens of one piece to `out`.
     #[inline]
-    pub fn encode_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
+    pub fn encode_piece(&self, piece: &str, out: &mut Vec<u32>) {
+        match &self.chars {
+            None => self.encode_bytes(piece.as_bytes(), out),
+            Some(chars) => {
+                let start = out.len();
+                let mut placeholders = false;
+                out.extend(piece.chars().map(|c| {
+                    let s = chars.symbol(c);
+                    placeholders |= s & PLACEHOLDER != 0;
+                    s
+                }));
+                self.merge(out, start);
+                if placeholders {
+                    chars.fall_back(out, start);
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn merge(&self, out: &mut Vec<u32>, start: usize) {
+        if out.len() - start <= SMALL {
+            self.merge_small(out, start);
+        } else {
+            self.merge_large(out, start);
+        }
+    }
+
+    /// [`encode_piece`](Self::encode_piece) for a byte-level model.
+    #[inline]
+    fn encode_bytes(&self, piece: &[u8], out: &mut Vec<u32>) {
         if piece.len() == 1 {
             let id = self.byte_ids[piece[0] as usize];
             if id != NONE {
@@ -88,11 +230,7 @@ impl Bpe {
                 .map(|&b| self.byte_ids[b as usize])
                 .filter(|&id| id != NONE),
         );
-        if out.len() - start <= SMALL {
-            self.merge_small(out, start);
-        } else {
-            self.merge_large(out, start);
-        }
+        self.merge(out, start);
     }
 
     /// Scan for the best pair each round; `out[start..]` holds the symbols.
@@ -251,11 +389,35 @@ mod tests {
             assert_eq!(small, reference(&bpe, piece), "len {len}");
         }
         let mut out = vec![];
-        bpe.encode_piece(b"aaaab", &mut out);
+        bpe.encode_piece("aaaab", &mut out);
         assert_eq!(out, [259, 256]);
         out.clear();
-        bpe.encode_piece(b"abzab", &mut out);
+        bpe.encode_piece("abzab", &mut out);
         assert_eq!(out, [257]);
+    }
+
+    #[test]
+    fn characters_without_tokens_fall_back_after_the_merges() {
+        // Tokens: 0 <unk>, 1..=256 the byte tokens, 257 a, 258 b, 259 ab.
+        let mut bytes = [NONE; 256];
+        for (b, id) in bytes.iter_mut().enumerate() {
+            *id = 1 + b as u32;
+        }
+        let chars = CharSymbols::new([('a', 257), ('b', 258)], Some(bytes), Some(0), true);
+        let bpe = Bpe::new([NONE; 256], &[(257, 258, 259)])
+            .unwrap()
+            .over_chars(chars);
+        let mut out = vec![];
+        bpe.encode_piece("abéab", &mut out);
+        assert_eq!(out, [259, 1 + 0xC3, 1 + 0xA9, 259]);
+        // Without byte tokens: one unknown token per run (fuse_unk).
+        let chars = CharSymbols::new([('a', 257), ('b', 258)], None, Some(0), true);
+        let bpe = Bpe::new([NONE; 256], &[(257, 258, 259)])
+            .unwrap()
+            .over_chars(chars);
+        out.clear();
+        bpe.encode_piece("aéèb", &mut out);
+        assert_eq!(out, [257, 0, 258]);
     }
 
     fn reference(bpe: &Bpe, piece: &[u8]) -> Vec<u32> {

@@ -1,125 +1,26 @@
-//! Loading and saving Hugging Face `tokenizer.json`, and loading GPT-2's
-//! `vocab.json` + `merges.txt`.
+//! Loading Hugging Face `tokenizer.json`, and GPT-2's `vocab.json` +
+//! `merges.txt`.
 //!
-//! Supported: a `BPE` model (no dropout, no subword prefix/suffix, no byte
-//! fallback), normalizer `null` (or `NFC`, which we do not apply: input is
-//! assumed to be NFC already), and one of the pre-tokenizers in
-//! [`PreTokenizer`] written as `ByteLevel`, `Sequence[Digits, ByteLevel]`
-//! or `Sequence[Split(regex), ByteLevel(use_regex=false)]`. Anything else is
-//! an error naming what is unsupported.
+//! Supported: a `BPE` model, byte-level (a `ByteLevel` pre-tokenizer or
+//! decoder) or over characters with `byte_fallback` (SentencePiece models
+//! converted to BPE: Llama 2, Mistral, Gemma), with the normalizers and
+//! pre-tokenizers [`json_pipeline`](super::json_pipeline) reads. Anything
+//! else (dropout, subword prefixes, Unigram and WordPiece models) is an
+//! error naming what is unsupported.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
-use super::pretokenize::{LLAMA3_PATTERN, QWEN2_PATTERN};
-use super::vocab::{TokenKind, Vocab};
-use super::{PreTokenizer, SpecialIds, Tokenizer};
+use super::json_pipeline::{self, flag};
+use super::pretokenize::MetaspaceSplit;
+use super::vocab::{Spelling, TokenKind, Vocab};
+use super::{Merging, Parts, PreTokenizer, SpecialIds, Tokenizer};
 use crate::{Error, Result};
 
 fn bad(msg: impl std::fmt::Display) -> Error {
     Error::Invalid(format!("tokenizer.json: {msg}"))
-}
-
-fn flag(v: &Value, key: &str, default: bool) -> Result<bool> {
-    match v.get(key) {
-        None | Some(Value::Null) => Ok(default),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(other) => Err(bad(format!("{key} should be true or false, not {other}"))),
-    }
-}
-
-fn parse_pre(v: &Value) -> Result<PreTokenizer> {
-    let kind = |v: &Value| {
-        v.get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let byte_level = |v: &Value, regex: bool| -> Result<()> {
-        if kind(v) != "ByteLevel" {
-            return Err(bad(format!(
-                "expected a ByteLevel pre-tokenizer, found {}",
-                kind(v)
-            )));
-        }
-        if flag(v, "add_prefix_space", false)? {
-            return Err(bad("ByteLevel add_prefix_space=true is not supported"));
-        }
-        if flag(v, "use_regex", true)? != regex {
-            return Err(bad(format!("ByteLevel use_regex should be {regex} here")));
-        }
-        Ok(())
-    };
-    match kind(v).as_str() {
-        "ByteLevel" => {
-            byte_level(v, true)?;
-            Ok(PreTokenizer::Gpt2)
-        }
-        "Sequence" => {
-            let list = v
-                .get("pretokenizers")
-                .and_then(Value::as_array)
-                .ok_or_else(|| bad("Sequence pre-tokenizer without a pretokenizers list"))?;
-            match list.as_slice() {
-                [d, b] if kind(d) == "Digits" => {
-                    if !flag(d, "individual_digits", false)? {
-                        return Err(bad(
-                            "Digits pre-tokenizer without individual_digits is not supported",
-                        ));
-                    }
-                    byte_level(b, true)?;
-                    Ok(PreTokenizer::SmolLm)
-                }
-                [s, b] if kind(s) == "Split" => {
-                    byte_level(b, false)?;
-                    let pattern = s
-                        .get("pattern")
-                        .and_then(|p| p.get("Regex"))
-                        .and_then(Value::as_str)
-                        .ok_or_else(|| bad("Split pre-tokenizer without a Regex pattern"))?;
-                    let behavior = s.get("behavior").and_then(Value::as_str).unwrap_or("");
-                    if behavior != "Isolated" || flag(s, "invert", false)? {
-                        return Err(bad(format!(
-                            "Split behavior {behavior:?} (invert {}) is not supported; only Isolated",
-                            flag(s, "invert", false)?
-                        )));
-                    }
-                    PreTokenizer::from_pattern(pattern).ok_or_else(|| {
-                        bad(format!(
-                            "unsupported Split regex {pattern:?}; supported: GPT-2's, Llama 3's, Qwen 2's"
-                        ))
-                    })
-                }
-                [b] => parse_pre(b),
-                _ => Err(bad(format!(
-                    "unsupported pre-tokenizer sequence [{}]",
-                    list.iter().map(kind).collect::<Vec<_>>().join(", ")
-                ))),
-            }
-        }
-        "" if v.is_null() => Err(bad(
-            "pre_tokenizer is null; only byte-level BPE is supported",
-        )),
-        other => Err(bad(format!("unsupported pre-tokenizer {other:?}"))),
-    }
-}
-
-/// The value JSON would hold for `pre`.
-fn pre_json(pre: PreTokenizer) -> Value {
-    let byte_level = |regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": regex});
-    let split = |p: &str| {
-        json!({"type": "Sequence", "pretokenizers": [
-            {"type": "Split", "pattern": {"Regex": p}, "behavior": "Isolated", "invert": false},
-            byte_level(false)]})
-    };
-    match pre {
-        PreTokenizer::Gpt2 => byte_level(true),
-        PreTokenizer::SmolLm => json!({"type": "Sequence", "pretokenizers": [
-            {"type": "Digits", "individual_digits": true}, byte_level(true)]}),
-        PreTokenizer::Llama3 => split(LLAMA3_PATTERN),
-        PreTokenizer::Qwen2 => split(QWEN2_PATTERN),
-    }
 }
 
 /// Merges as `"a b"` strings or `["a", "b"]` pairs.
@@ -186,13 +87,30 @@ fn check_listed(id: usize, listed: usize, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn finish_vocab(texts: Vec<Option<String>>, kinds: Vec<TokenKind>, what: &str) -> Result<Vocab> {
+fn finish_vocab(
+    texts: Vec<Option<String>>,
+    kinds: Vec<TokenKind>,
+    spelling: Spelling,
+    what: &str,
+) -> Result<Vocab> {
     let texts = texts
         .into_iter()
         .enumerate()
         .map(|(id, t)| t.ok_or_else(|| Error::Invalid(format!("{what}: no token has id {id}"))))
         .collect::<Result<Vec<_>>>()?;
-    Vocab::new(texts, kinds)
+    Vocab::with_spelling(texts, kinds, spelling)
+}
+
+/// Whether `v` (a decoder, possibly a Sequence) contains a `ByteLevel`.
+fn has_byte_level(v: &Value) -> bool {
+    match v.get("type").and_then(Value::as_str) {
+        Some("ByteLevel") => true,
+        Some("Sequence") => v
+            .get("decoders")
+            .and_then(Value::as_array)
+            .is_some_and(|l| l.iter().any(has_byte_level)),
+        _ => false,
+    }
 }
 
 impl Tokenizer {
@@ -219,20 +137,26 @@ impl Tokenizer {
                 Some(v) => return Err(bad(format!("model.{key} {v} is not supported"))),
             }
         }
-        if flag(model, "byte_fallback", false)? {
-            return Err(bad("byte_fallback BPE is not supported (not byte-level)"));
-        }
+        let byte_fallback = flag(model, "byte_fallback", false)?;
+        let fuse_unk = flag(model, "fuse_unk", false)?;
         let ignore_merges = flag(model, "ignore_merges", false)?;
-        let nfc = match root.get("normalizer") {
-            None | Some(Value::Null) => false,
-            Some(n) if n.get("type").and_then(Value::as_str) == Some("NFC") => true,
-            Some(n) => {
-                return Err(bad(format!(
-                    "normalizer {n} is not supported; only null or NFC"
-                )))
-            }
+        let mut normalizer =
+            json_pipeline::normalizer(root.get("normalizer").unwrap_or(&Value::Null))?;
+        let split = json_pipeline::pre_tokenizer(
+            root.get("pre_tokenizer").unwrap_or(&Value::Null),
+            &mut normalizer,
+        )?;
+        let byte_level = split.byte_level || root.get("decoder").is_some_and(has_byte_level);
+        if byte_level && (byte_fallback || normalizer.escape_spaces) {
+            return Err(bad(
+                "a byte-level BPE cannot also fall back to bytes or write spaces as ▁",
+            ));
+        }
+        let spelling = if byte_level {
+            Spelling::ByteLevel
+        } else {
+            Spelling::Metaspace
         };
-        let pre = parse_pre(root.get("pre_tokenizer").unwrap_or(&Value::Null))?;
         let vocab = model
             .get("vocab")
             .and_then(Value::as_object)
@@ -257,12 +181,10 @@ impl Tokenizer {
                     "added_tokens[{i}] needs an integer id and a string content: {t}"
                 )));
             };
-            for key in ["single_word", "lstrip", "rstrip"] {
-                if flag(t, key, false)? {
-                    return Err(bad(format!(
-                        "added token {content:?}: {key}=true is not supported"
-                    )));
-                }
+            if flag(t, "single_word", false)? {
+                return Err(bad(format!(
+                    "added token {content:?}: single_word=true is not supported"
+                )));
             }
             let id = id as usize;
             check_listed(id, listed, "tokenizer.json added_tokens")?;
@@ -277,7 +199,7 @@ impl Tokenizer {
                 TokenKind::UserDefined
             };
         }
-        let vocab = finish_vocab(texts, kinds, "tokenizer.json")?;
+        let vocab = finish_vocab(texts, kinds, spelling, "tokenizer.json")?;
         let merges = parse_merges(model.get("merges").unwrap_or(&Value::Null))?;
         let unk = match model.get("unk_token") {
             Some(Value::String(s)) => vocab.id(s),
@@ -287,9 +209,41 @@ impl Tokenizer {
             unk,
             ..Default::default()
         };
-        let mut tokenizer =
-            Self::build(vocab, &merges, pre, ids, false, ignore_merges).map_err(bad)?;
-        tokenizer.nfc = nfc;
+        let mut pre = split.pre;
+        if !byte_level && normalizer.escape_spaces && pre == PreTokenizer::Whole {
+            // Nothing cuts the text: cut it where no token reaches across,
+            // which gives the same tokens faster.
+            let joined: Vec<String> = merges.iter().map(|(a, b)| format!("{a}{b}")).collect();
+            pre = PreTokenizer::Metaspace(Arc::new(MetaspaceSplit::for_texts(
+                vocab
+                    .texts()
+                    .iter()
+                    .map(String::as_str)
+                    .chain(joined.iter().map(String::as_str)),
+                false,
+            )));
+        }
+        let merging = if byte_level {
+            Merging::ByteBpe(&merges)
+        } else {
+            Merging::CharBpe {
+                merges: &merges,
+                byte_fallback,
+                fuse_unk,
+            }
+        };
+        let mut tokenizer = Self::assemble(Parts {
+            vocab,
+            merging,
+            pre,
+            normalizer,
+            ids,
+            add_bos: false,
+            ignore_merges,
+            whole_newlines: false,
+        })
+        .map_err(bad)?;
+        tokenizer.added_strips(added)?;
         Ok(tokenizer)
     }
 
@@ -322,7 +276,7 @@ impl Tokenizer {
             })?;
             kinds[id as usize] = TokenKind::Special;
         }
-        let vocab = finish_vocab(texts, kinds, "vocab.json")?;
+        let vocab = finish_vocab(texts, kinds, Spelling::ByteLevel, "vocab.json")?;
         let mut merges = Vec::new();
         for (i, line) in merges_txt.lines().enumerate() {
             if line.is_empty() || (i == 0 && line.starts_with("#version")) {
@@ -365,42 +319,17 @@ impl Tokenizer {
         )
     }
 
-    /// This tokenizer as a Hugging Face `tokenizer.json`.
-    pub fn to_json(&self) -> String {
-        let texts = self.vocab_texts();
-        let mut vocab = Map::new();
-        let mut added = Vec::new();
-        for (id, t) in texts.iter().enumerate() {
-            if let Some(k @ (TokenKind::Special | TokenKind::UserDefined)) =
-                self.token_kind(id as u32)
-            {
-                added.push(json!({
-                    "id": id, "content": t, "single_word": false, "lstrip": false, "rstrip": false,
-                    "normalized": false, "special": k == TokenKind::Special,
-                }));
+    /// Applies the `lstrip` / `rstrip` flags of tokenizer.json's added
+    /// tokens.
+    fn added_strips(&mut self, added: &[Value]) -> Result<()> {
+        for t in added {
+            let (l, r) = (flag(t, "lstrip", false)?, flag(t, "rstrip", false)?);
+            if l || r {
+                if let Some(id) = t.get("id").and_then(Value::as_u64) {
+                    self.added.set_strip(id as u32, l, r);
+                }
             }
-            vocab.entry(t.clone()).or_insert(json!(id));
         }
-        let merges: Vec<Value> = self
-            .merges()
-            .iter()
-            .map(|&(a, b)| json!([texts[a as usize], texts[b as usize]]))
-            .collect();
-        let root = json!({
-            "version": "1.0",
-            "truncation": null,
-            "padding": null,
-            "added_tokens": added,
-            "normalizer": null,
-            "pre_tokenizer": pre_json(self.pre_tokenizer()),
-            "post_processor": null,
-            "decoder": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
-            "model": {
-                "type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
-                "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false,
-                "ignore_merges": self.whole_words.is_some(), "vocab": vocab, "merges": merges,
-            },
-        });
-        serde_json::to_string(&root).unwrap_or_default()
+        Ok(())
     }
 }

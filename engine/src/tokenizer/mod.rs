@@ -1,16 +1,20 @@
-//! Byte-level BPE tokenizer (GPT-2, Llama 3, Qwen 2, SmolLM families).
+//! Tokenizers: byte-level BPE (GPT-2, Llama 3, Qwen, SmolLM and most BPE
+//! models), BPE over SentencePiece-spelled text (Gemma 4; `tokenizer.json`
+//! with `byte_fallback`) and SentencePiece's score-driven merging (Llama 2,
+//! TinyLlama, Mistral, Phi-3, Gemma 3).
 //!
-//! Text → added tokens found first ([`special`]) → pre-tokenizer pieces
-//! ([`pretokenize`]) → BPE merges over byte tokens ([`bpe`]) → ids.
-//! Ids → bytes per token ([`vocab`]) → UTF-8 text, all at once or streamed
-//! ([`decode`]).
+//! Text → added tokens found first ([`special`]) → each run of text between
+//! them normalized ([`normalize`]: NFC, SentencePiece's `▁` and leading
+//! space) → cut into pieces ([`pretokenize`], [`regex_split`]) → each piece
+//! merged ([`bpe`] or [`spm`]) → ids. Ids → bytes per token ([`vocab`]) →
+//! UTF-8 text, all at once or streamed ([`decode`]).
 //!
-//! Loading: [`Tokenizer::from_gguf_parts`] (GGUF metadata values),
-//! [`Tokenizer::from_json`] (Hugging Face `tokenizer.json`),
-//! [`Tokenizer::from_vocab_merges`] (GPT-2 `vocab.json` + `merges.txt`),
-//! [`Tokenizer::from_hf_dir`] (a Hugging Face model folder, with its special
-//! tokens from `tokenizer_config.json` / `config.json`).
-//! Training: [`train`].
+//! Loading: [`Tokenizer::from_gguf`] / [`Tokenizer::from_gguf_vocab`] (GGUF
+//! metadata, as llama.cpp reads it), [`Tokenizer::from_json`] (Hugging Face
+//! `tokenizer.json`), [`Tokenizer::from_vocab_merges`] (GPT-2 `vocab.json` +
+//! `merges.txt`), [`Tokenizer::from_hf_dir`] (a Hugging Face model folder,
+//! with its special tokens from `tokenizer_config.json` / `config.json`).
+//! Training (byte-level BPE): [`train`].
 //!
 //! Bytes with no token of their own (SmolLM2 has none for a few bytes that
 //! never occur in UTF-8) are dropped when encoding, as Hugging Face
@@ -22,55 +26,97 @@ mod cache;
 pub mod decode;
 mod hash;
 mod hf_dir;
+mod json_pipeline;
 pub mod load_gguf;
 pub mod load_json;
+pub mod normalize;
 mod open;
+mod pre_names;
 pub mod pretokenize;
+pub mod regex_split;
+mod save_json;
 pub mod special;
+pub mod spm;
 pub mod train;
 pub mod unicode;
 mod unicode_tables;
 pub mod vocab;
 
 pub use decode::{StreamDecoder, Utf8Stream};
-pub use pretokenize::PreTokenizer;
+pub use load_gguf::GgufVocab;
+pub use normalize::{Normalizer, PrefixSpace};
+pub use pretokenize::{MetaspaceSplit, PreTokenizer};
 pub use special::Segment;
-pub use vocab::TokenKind;
+pub use vocab::{Spelling, TokenKind};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bpe::{Bpe, NONE};
+use bpe::{Bpe, CharSymbols, NONE};
 use bytes::BYTE_TO_CHAR;
 use hash::FastMap;
 use special::Matcher;
+use spm::Spm;
 use vocab::Vocab;
 
 use crate::{Error, Result};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// A byte-level BPE tokenizer. Cheap to share across threads (`&Tokenizer`).
+/// A tokenizer. Cheap to share across threads (`&Tokenizer`).
 #[derive(Debug)]
 pub struct Tokenizer {
     vocab: Vocab,
-    bpe: Bpe,
-    /// Merges in rank order, as token ids (for saving).
+    algorithm: Algorithm,
+    /// Merges in rank order, as token ids (BPE; for saving).
     merges: Vec<(u32, u32)>,
     pre: PreTokenizer,
+    normalizer: Normalizer,
     added: Matcher,
     /// Whole pieces that are tokens (only when the model skips merges for
-    /// them, `ignore_merges` in tokenizer.json).
+    /// them, `ignore_merges` in tokenizer.json), keyed as pieces are
+    /// spelled.
     whole_words: Option<FastMap<Box<[u8]>, u32>>,
+    /// A piece of nothing but newlines that is a token is that token
+    /// (Gemma 4, as llama.cpp has it).
+    whole_newlines: bool,
     bos: Option<u32>,
     eos: Option<u32>,
     unk: Option<u32>,
     pad: Option<u32>,
     add_bos: bool,
-    /// Normalize text to NFC before splitting it (tokenizer.json's
-    /// `normalizer: NFC`).
-    nfc: bool,
     /// Identifies this tokenizer to the per-thread word cache.
     uid: u64,
+}
+
+/// How pieces become tokens.
+#[derive(Debug)]
+enum Algorithm {
+    /// Merges by rank.
+    Bpe(Bpe),
+    /// Merges by score (SentencePiece).
+    Spm(Spm),
+}
+
+/// The tokenizer families, as [`Tokenizer::family`] names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// Byte-level BPE (GGUF `gpt2`).
+    ByteLevelBpe,
+    /// BPE over SentencePiece-spelled characters with byte fallback (GGUF
+    /// `gemma4`; tokenizer.json BPE with `byte_fallback`).
+    CharBpe,
+    /// SentencePiece score merges (GGUF `llama`).
+    SentencePiece,
+}
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ByteLevelBpe => "byte-level BPE",
+            Self::CharBpe => "BPE with byte fallback",
+            Self::SentencePiece => "SentencePiece",
+        }
+    }
 }
 
 /// The special token ids a model names.
@@ -82,76 +128,53 @@ pub struct SpecialIds {
     pub pad: Option<u32>,
 }
 
-impl Tokenizer {
-    /// Builds a tokenizer from GGUF `tokenizer.ggml.*` values: `tokens`,
-    /// `token_type` (1 normal, 2 unknown, 3 control, 4 user-defined,
-    /// 5 unused, 6 byte), `merges` (`"Ġ t"`), `pre`, the
-    /// `bos/eos/unknown/padding_token_id`s and `add_bos_token`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn from_gguf_parts(
-        tokens: Vec<String>,
-        token_types: Option<Vec<i32>>,
-        merges: Vec<String>,
-        pre: &str,
-        bos: Option<u32>,
-        eos: Option<u32>,
-        unk: Option<u32>,
-        pad: Option<u32>,
-        add_bos: bool,
-    ) -> Result<Self> {
-        let pre = PreTokenizer::from_gguf_name(pre)?;
-        let n = tokens.len();
-        let kinds = match token_types {
-            Some(types) => {
-                if types.len() != n {
-                    return Err(Error::Invalid(format!(
-                        "tokenizer.ggml.token_type has {} entries but tokenizer.ggml.tokens has {n}",
-                        types.len()
-                    )));
-                }
-                types
-                    .iter()
-                    .enumerate()
-                    .map(|(id, &t)| match t {
-                        1 | 6 => Ok(TokenKind::Normal),
-                        3 => Ok(TokenKind::Special),
-                        4 => Ok(TokenKind::UserDefined),
-                        2 | 5 => Ok(TokenKind::Other),
-                        _ => Err(Error::Invalid(format!(
-                            "token {id} ({:?}) has unknown token type {t}",
-                            tokens[id]
-                        ))),
-                    })
-                    .collect::<Result<Vec<_>>>()?
-            }
-            None => {
-                let mut k = vec![TokenKind::Normal; n];
-                for id in [bos, eos, unk, pad].into_iter().flatten() {
-                    if let Some(x) = k.get_mut(id as usize) {
-                        *x = TokenKind::Special;
-                    }
-                }
-                k
-            }
-        };
-        let vocab = Vocab::new(tokens, kinds)?;
-        let pairs = merges
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                let (a, b) = m.split_once(' ').ok_or_else(|| {
-                    Error::Invalid(format!(
-                        "merge {i} ({m:?}) is not two tokens separated by a space"
-                    ))
-                })?;
-                Ok((a, b))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let ids = SpecialIds { bos, eos, unk, pad };
-        Self::build(vocab, &pairs, pre, ids, add_bos, false)
-    }
+/// The merging a tokenizer is built with.
+pub(crate) enum Merging<'m> {
+    /// Byte-level BPE with these merges.
+    ByteBpe(&'m [(&'m str, &'m str)]),
+    /// BPE over characters, falling back to `<0xXX>` byte tokens (if
+    /// `byte_fallback`) or the unknown token.
+    CharBpe {
+        merges: &'m [(&'m str, &'m str)],
+        byte_fallback: bool,
+        fuse_unk: bool,
+    },
+    /// SentencePiece scores, one per token.
+    Spm(Vec<f32>),
+}
 
-    /// The common constructor: `merges` name tokens by text.
+/// Everything a tokenizer is built from.
+pub(crate) struct Parts<'m> {
+    pub vocab: Vocab,
+    pub merging: Merging<'m>,
+    pub pre: PreTokenizer,
+    pub normalizer: Normalizer,
+    pub ids: SpecialIds,
+    pub add_bos: bool,
+    pub ignore_merges: bool,
+    pub whole_newlines: bool,
+}
+
+/// The `<0xXX>` token of each byte (else, for ASCII, the byte's own
+/// character, as llama.cpp falls back to), `NONE` where there is neither.
+pub(crate) fn byte_tokens(vocab: &Vocab) -> [u32; 256] {
+    let mut ids = [NONE; 256];
+    for (b, slot) in ids.iter_mut().enumerate() {
+        let b = b as u8;
+        if let Some(id) = vocab.id(&vocab::byte_token_text(b)) {
+            *slot = id;
+        } else if b.is_ascii() {
+            if let Some(id) = vocab.id(&(b as char).to_string()) {
+                *slot = id;
+            }
+        }
+    }
+    ids
+}
+
+impl Tokenizer {
+    /// The common constructor for byte-level BPE: `merges` name tokens by
+    /// text.
     pub(crate) fn build(
         vocab: Vocab,
         merges: &[(&str, &str)],
@@ -160,6 +183,30 @@ impl Tokenizer {
         add_bos: bool,
         ignore_merges: bool,
     ) -> Result<Self> {
+        Self::assemble(Parts {
+            vocab,
+            merging: Merging::ByteBpe(merges),
+            pre,
+            normalizer: Normalizer::default(),
+            ids,
+            add_bos,
+            ignore_merges,
+            whole_newlines: false,
+        })
+    }
+
+    /// Builds a tokenizer from its parts, checking that they fit together.
+    pub(crate) fn assemble(parts: Parts) -> Result<Self> {
+        let Parts {
+            vocab,
+            merging,
+            pre,
+            normalizer,
+            ids,
+            add_bos,
+            ignore_merges,
+            whole_newlines,
+        } = parts;
         let n = vocab.len();
         for (name, id) in [
             ("bos", ids.bos),
@@ -175,27 +222,73 @@ impl Tokenizer {
                 }
             }
         }
-        let mut byte_ids = [NONE; 256];
-        let mut buf = [0u8; 4];
-        for (b, slot) in byte_ids.iter_mut().enumerate() {
-            let c: &str = BYTE_TO_CHAR[b].encode_utf8(&mut buf);
-            if let Some(id) = vocab.id(c) {
-                *slot = id;
+        let (algorithm, id_pairs) = match merging {
+            Merging::ByteBpe(merges) => {
+                let mut byte_ids = [NONE; 256];
+                let mut buf = [0u8; 4];
+                for (b, slot) in byte_ids.iter_mut().enumerate() {
+                    let c: &str = BYTE_TO_CHAR[b].encode_utf8(&mut buf);
+                    if let Some(id) = vocab.id(c) {
+                        *slot = id;
+                    }
+                }
+                let triples = resolve_merges(&vocab, merges)?;
+                let pairs = triples.iter().map(|&(a, b, _)| (a, b)).collect();
+                (Algorithm::Bpe(Bpe::new(byte_ids, &triples)?), pairs)
             }
-        }
-        let triples = resolve_merges(&vocab, merges)?;
-        let id_pairs = triples.iter().map(|&(a, b, _)| (a, b)).collect();
-        let bpe = Bpe::new(byte_ids, &triples)?;
+            Merging::CharBpe {
+                merges,
+                byte_fallback,
+                fuse_unk,
+            } => {
+                let triples = resolve_merges(&vocab, merges)?;
+                let pairs = triples.iter().map(|&(a, b, _)| (a, b)).collect();
+                let chars = (0..n as u32).filter_map(|id| {
+                    let t = vocab.text(id)?;
+                    let mut it = t.chars();
+                    let c = it.next()?;
+                    it.next().is_none().then_some((c, id))
+                });
+                let fallback = if byte_fallback {
+                    let byte_ids = byte_tokens(&vocab);
+                    if byte_ids.contains(&NONE) && ids.unk.is_none() {
+                        let missing = byte_ids.iter().filter(|&&i| i == NONE).count();
+                        return Err(Error::Invalid(format!(
+                            "the vocabulary falls back to byte tokens but lacks {missing} of the 256 \
+                             (<0x00>..<0xFF>) and has no unknown token"
+                        )));
+                    }
+                    Some(byte_ids)
+                } else {
+                    None
+                };
+                let chars = CharSymbols::new(chars, fallback, ids.unk, fuse_unk);
+                let bpe = Bpe::new([NONE; 256], &triples)?.over_chars(chars);
+                (Algorithm::Bpe(bpe), pairs)
+            }
+            Merging::Spm(scores) => (
+                Algorithm::Spm(Spm::new(&vocab, scores, ids.unk)?),
+                Vec::new(),
+            ),
+        };
         let added = Matcher::new((0..n as u32).filter_map(|id| match vocab.kind(id) {
             Some(TokenKind::Special) => Some((vocab.text(id)?.to_string(), id, true)),
             Some(TokenKind::UserDefined) => Some((vocab.text(id)?.to_string(), id, false)),
             _ => None,
         }));
+        // Pieces are spelled as byte-level tokens' bytes, or as the other
+        // vocabularies' texts.
+        let byte_level = matches!(&algorithm, Algorithm::Bpe(b) if !b.is_char_level());
         let whole_words = ignore_merges.then(|| {
             let mut m = FastMap::default();
             for id in 0..n as u32 {
                 if vocab.kind(id) == Some(TokenKind::Normal) {
-                    if let Some(b) = vocab.bytes(id) {
+                    let key = if byte_level {
+                        vocab.bytes(id)
+                    } else {
+                        vocab.text(id).map(str::as_bytes)
+                    };
+                    if let Some(b) = key {
                         m.entry(b.into()).or_insert(id);
                     }
                 }
@@ -204,17 +297,18 @@ impl Tokenizer {
         });
         Ok(Self {
             vocab,
-            bpe,
+            algorithm,
             merges: id_pairs,
             pre,
+            normalizer,
             added,
             whole_words,
+            whole_newlines,
             bos: ids.bos,
             eos: ids.eos,
             unk: ids.unk,
             pad: ids.pad,
             add_bos,
-            nfc: false,
             uid: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         })
     }
@@ -236,49 +330,54 @@ impl Tokenizer {
         if add_bos {
             out.extend(self.bos);
         }
+        let mut at_start = true;
         cache::with(self.uid, |cache| {
             self.added.split(text, parse_special, |seg| match seg {
-                Segment::Token(id) => out.push(id),
+                Segment::Token(id) => {
+                    out.push(id);
+                    at_start = false;
+                }
                 Segment::Text(t) => {
-                    let normalized = self.normalize(t);
-                    self.pre.split(&normalized, |piece| {
-                        self.encode_piece(piece.as_bytes(), cache, out)
-                    })
+                    let normalized = self.normalizer.apply(t, at_start);
+                    at_start = false;
+                    self.pre
+                        .split(&normalized, |piece| self.encode_piece(piece, cache, out))
                 }
             })
         });
     }
 
-    /// The text as the model's normalizer leaves it: NFC where the
-    /// tokenizer.json asks for it (added tokens are matched before this,
-    /// on the text as given, as Hugging Face does).
-    fn normalize<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
-        use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
-        if !self.nfc || is_nfc_quick(text.chars()) == IsNormalized::Yes {
-            return std::borrow::Cow::Borrowed(text);
-        }
-        std::borrow::Cow::Owned(text.nfc().collect())
-    }
-
     #[inline]
-    fn encode_piece(&self, piece: &[u8], cache: &mut cache::WordCache, out: &mut Vec<u32>) {
-        if piece.len() <= 1 {
-            self.bpe.encode_piece(piece, out);
-            return;
+    fn encode_piece(&self, piece: &str, cache: &mut cache::WordCache, out: &mut Vec<u32>) {
+        let bytes = piece.as_bytes();
+        if let Algorithm::Bpe(bpe) = &self.algorithm {
+            if bytes.len() <= 1 {
+                bpe.encode_piece(piece, out);
+                return;
+            }
         }
         if let Some(words) = &self.whole_words {
-            if let Some(&id) = words.get(piece) {
+            if let Some(&id) = words.get(bytes) {
                 out.push(id);
                 return;
             }
         }
-        if let Some(ids) = cache.get(piece) {
+        if self.whole_newlines && bytes.iter().all(|&b| b == b'\n') {
+            if let Some(id) = self.vocab.id(piece) {
+                out.push(id);
+                return;
+            }
+        }
+        if let Some(ids) = cache.get(bytes) {
             out.extend_from_slice(ids);
             return;
         }
         let start = out.len();
-        self.bpe.encode_piece(piece, out);
-        cache.insert(piece, &out[start..]);
+        match &self.algorithm {
+            Algorithm::Bpe(bpe) => bpe.encode_piece(piece, out),
+            Algorithm::Spm(spm) => spm.encode_piece(&self.vocab, piece, out),
+        }
+        cache.insert(bytes, &out[start..]);
     }
 
     /// Encodes many texts, split across the kernel thread pool (so the
@@ -346,12 +445,18 @@ impl Tokenizer {
     }
 
     /// The bytes `ids` stand for. Errors on an id outside the vocabulary.
+    /// Where the tokenizer puts a space before the text (SentencePiece),
+    /// the first token's leading space goes, as llama.cpp and Hugging Face
+    /// decode it: `decode(encode(x)) == x`.
     pub fn decode_bytes(&self, ids: &[u32]) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(ids.len() * 4);
         for (i, &id) in ids.iter().enumerate() {
-            let b = self
+            let mut b = self
                 .token_bytes_checked(id)
                 .map_err(|e| Error::Invalid(format!("{e} (at position {i})")))?;
+            if i == 0 && self.normalizer.prefix != PrefixSpace::Never && !self.is_special(id) {
+                b = b.strip_prefix(b" ").unwrap_or(b);
+            }
             out.extend_from_slice(b);
         }
         Ok(out)
@@ -368,6 +473,9 @@ impl Tokenizer {
             let mut token = 0;
             for (i, &id) in ids.iter().enumerate() {
                 pos += self.vocab.bytes(id).map_or(0, |b| b.len());
+                if i == 0 && self.normalizer.prefix != PrefixSpace::Never {
+                    pos = pos.saturating_sub(1);
+                }
                 if pos > at {
                     token = i;
                     break;
@@ -442,8 +550,29 @@ impl Tokenizer {
         self.vocab.id(text)
     }
 
-    pub fn pre_tokenizer(&self) -> PreTokenizer {
-        self.pre
+    pub fn pre_tokenizer(&self) -> &PreTokenizer {
+        &self.pre
+    }
+
+    pub fn normalizer(&self) -> &Normalizer {
+        &self.normalizer
+    }
+
+    /// Which kind of tokenizer this is.
+    pub fn family(&self) -> Family {
+        match &self.algorithm {
+            Algorithm::Bpe(b) if b.is_char_level() => Family::CharBpe,
+            Algorithm::Bpe(_) => Family::ByteLevelBpe,
+            Algorithm::Spm(_) => Family::SentencePiece,
+        }
+    }
+
+    /// The SentencePiece scores, by id (empty for BPE).
+    pub fn scores(&self) -> &[f32] {
+        match &self.algorithm {
+            Algorithm::Spm(s) => s.scores(),
+            Algorithm::Bpe(_) => &[],
+        }
     }
 
     pub fn special_ids(&self) -> SpecialIds {

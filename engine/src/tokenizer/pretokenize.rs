@@ -10,59 +10,52 @@
 //! * SmolLM (and StarCoder): every `\p{N}` character on its own, then GPT-2's
 //!   pattern on the text between them.
 
-use super::unicode::{class_at, Class};
+use std::sync::Arc;
+
+use super::regex_split::RegexSplit;
+use super::unicode::{class_at, class_with_marks_at, Class};
 use crate::{Error, Result};
 
-/// The pre-tokenizers we implement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// How text is cut into pieces before the model encodes each one.
+#[derive(Clone, Debug, PartialEq)]
 pub enum PreTokenizer {
+    /// GPT-2's pattern (hand-written scanner).
+    Gpt2,
+    /// Llama 3's pattern (hand-written scanner).
+    Llama3,
+    /// Qwen 2's pattern (hand-written scanner).
+    Qwen2,
+    /// Qwen 3.5's pattern: Qwen 2's with combining marks kept with letters
+    /// (hand-written scanner).
+    Qwen35,
+    /// SmolLM's and StarCoder's (hand-written scanner).
+    SmolLm,
+    /// No cut: the text is one piece.
+    Whole,
+    /// SentencePiece-spelled text, cut only where no token can reach
+    /// across (an exact speed-up, see [`MetaspaceSplit`]).
+    Metaspace(Arc<MetaspaceSplit>),
+    /// Any other pattern: regex steps.
+    Regex(Arc<RegexSplit>),
+}
+
+/// The hand-written scanners, for use as a step of a [`RegexSplit`] too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scanner {
     Gpt2,
     Llama3,
     Qwen2,
+    Qwen35,
     SmolLm,
 }
 
-/// The GPT-2 pattern as Hugging Face's `ByteLevel` pre-tokenizer writes it.
-pub const GPT2_PATTERN: &str =
-    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
-/// The Llama 3 pattern.
-pub const LLAMA3_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-/// The Qwen 2 pattern.
-pub const QWEN2_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-
-impl PreTokenizer {
-    /// The pre-tokenizer for a GGUF `tokenizer.ggml.pre` value.
-    pub fn from_gguf_name(name: &str) -> Result<Self> {
-        Ok(match name {
-            "gpt-2" | "gpt2" => Self::Gpt2,
-            "llama3" | "llama-bpe" | "llama-v3" => Self::Llama3,
-            "qwen2" => Self::Qwen2,
-            "smollm" | "starcoder" | "refact" => Self::SmolLm,
-            _ => {
-                return Err(Error::Invalid(format!(
-                    "unknown pre-tokenizer {name:?} (tokenizer.ggml.pre); known: \
-                     gpt-2, llama3 (llama-bpe), qwen2, smollm (starcoder, refact)"
-                )))
-            }
-        })
-    }
-
-    /// The pre-tokenizer whose regex is `pattern`, if we know it.
-    pub fn from_pattern(pattern: &str) -> Option<Self> {
-        match pattern {
-            GPT2_PATTERN => Some(Self::Gpt2),
-            LLAMA3_PATTERN => Some(Self::Llama3),
-            QWEN2_PATTERN => Some(Self::Qwen2),
-            _ => None,
-        }
-    }
-
-    /// The name `from_gguf_name` accepts for this pre-tokenizer.
+impl Scanner {
     pub fn name(self) -> &'static str {
         match self {
             Self::Gpt2 => "gpt-2",
             Self::Llama3 => "llama3",
             Self::Qwen2 => "qwen2",
+            Self::Qwen35 => "qwen35",
             Self::SmolLm => "smollm",
         }
     }
@@ -77,8 +70,9 @@ impl PreTokenizer {
             let j = match self {
                 Self::Gpt2 => gpt2_piece(s, i, false),
                 Self::SmolLm => gpt2_piece(s, i, true),
-                Self::Llama3 => llama3_piece(s, i, 3),
-                Self::Qwen2 => llama3_piece(s, i, 1),
+                Self::Llama3 => llama3_piece::<false>(s, i, 3),
+                Self::Qwen2 => llama3_piece::<false>(s, i, 1),
+                Self::Qwen35 => llama3_piece::<true>(s, i, 1),
             };
             debug_assert!(j > i);
             // Pieces end on character boundaries by construction.
@@ -86,12 +80,163 @@ impl PreTokenizer {
             i = j;
         }
     }
+}
+
+/// The GPT-2 pattern as Hugging Face's `ByteLevel` pre-tokenizer writes it.
+pub const GPT2_PATTERN: &str =
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+/// The Llama 3 pattern.
+pub const LLAMA3_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+/// The Qwen 2 pattern.
+pub const QWEN2_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+/// The Qwen 3.5 pattern.
+pub const QWEN35_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+impl PreTokenizer {
+    /// The pre-tokenizer for a GGUF `tokenizer.ggml.pre` value of a
+    /// byte-level BPE vocabulary: the names llama.cpp knows, with its
+    /// patterns.
+    pub fn from_gguf_name(name: &str) -> Result<Self> {
+        if let Some(fast) = super::pre_names::scanner_for(name) {
+            return Ok(fast);
+        }
+        match super::pre_names::patterns_for(name) {
+            Some(patterns) => Ok(Self::Regex(Arc::new(RegexSplit::isolated(name, patterns)?))),
+            None => Err(Error::Invalid(format!(
+                "unknown pre-tokenizer {name:?} (tokenizer.ggml.pre); known: {}",
+                super::pre_names::known().join(", ")
+            ))),
+        }
+    }
+
+    /// The pre-tokenizer whose regex is `pattern`, if a scanner does it.
+    pub fn from_pattern(pattern: &str) -> Option<Self> {
+        match pattern {
+            GPT2_PATTERN => Some(Self::Gpt2),
+            LLAMA3_PATTERN => Some(Self::Llama3),
+            QWEN2_PATTERN => Some(Self::Qwen2),
+            QWEN35_PATTERN => Some(Self::Qwen35),
+            _ => None,
+        }
+    }
+
+    /// The hand-written scanner this is, if it is one.
+    pub fn scanner(&self) -> Option<Scanner> {
+        Some(match self {
+            Self::Gpt2 => Scanner::Gpt2,
+            Self::Llama3 => Scanner::Llama3,
+            Self::Qwen2 => Scanner::Qwen2,
+            Self::Qwen35 => Scanner::Qwen35,
+            Self::SmolLm => Scanner::SmolLm,
+            _ => return None,
+        })
+    }
+
+    /// The `tokenizer.ggml.pre` name of this pre-tokenizer (`default` for
+    /// SentencePiece vocabularies, which have none).
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Whole | Self::Metaspace(_) => "default",
+            Self::Regex(r) => &r.name,
+            _ => self.scanner().map_or("default", Scanner::name),
+        }
+    }
+
+    /// Calls `f` with each piece of `text`, in order.
+    #[inline]
+    pub fn split<'a>(&self, text: &'a str, mut f: impl FnMut(&'a str)) {
+        match self {
+            Self::Gpt2 => Scanner::Gpt2.split(text, f),
+            Self::Llama3 => Scanner::Llama3.split(text, f),
+            Self::Qwen2 => Scanner::Qwen2.split(text, f),
+            Self::Qwen35 => Scanner::Qwen35.split(text, f),
+            Self::SmolLm => Scanner::SmolLm.split(text, f),
+            Self::Whole => {
+                if !text.is_empty() {
+                    f(text)
+                }
+            }
+            Self::Metaspace(m) => m.split(text, f),
+            Self::Regex(r) => r.split(text, f),
+        }
+    }
 
     /// The pieces of `text` as a vector (for tests and inspection).
-    pub fn pieces(self, text: &str) -> Vec<&str> {
+    pub fn pieces<'a>(&self, text: &'a str) -> Vec<&'a str> {
         let mut out = Vec::new();
         self.split(text, |p| out.push(p));
         out
+    }
+}
+
+/// Cuts SentencePiece-spelled text (spaces written `▁`) where no token can
+/// reach across, so each piece encodes on its own, and the same words hit
+/// the word cache: llama.cpp merges the whole text at once, and the result
+/// is the same, because a merge never joins symbols on both sides of a cut.
+///
+/// The cut goes before each `▁` whose previous character is not `▁` and
+/// not *glue*: a character that some token (or merge) has directly before
+/// a `▁`. Most vocabularies have no glue at all; Gemma's has `>` (`>▁</`).
+/// With `newline_runs`, runs of `\n` are pieces of their own too (Gemma 4
+/// splits so, as llama.cpp does).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetaspaceSplit {
+    pub newline_runs: bool,
+    /// Sorted.
+    glue: Vec<char>,
+}
+
+impl MetaspaceSplit {
+    /// The split for a vocabulary whose tokens (and merge results) are
+    /// `texts`.
+    pub fn for_texts<'a>(texts: impl IntoIterator<Item = &'a str>, newline_runs: bool) -> Self {
+        let mut glue = Vec::new();
+        for t in texts {
+            let mut prev = None;
+            for c in t.chars() {
+                if c == '▁' {
+                    if let Some(p) = prev.filter(|&p| p != '▁') {
+                        glue.push(p);
+                    }
+                }
+                prev = Some(c);
+            }
+        }
+        glue.sort_unstable();
+        glue.dedup();
+        Self { newline_runs, glue }
+    }
+
+    /// The characters that glue to a following `▁`.
+    pub fn glue(&self) -> &[char] {
+        &self.glue
+    }
+
+    #[inline]
+    fn is_glue(&self, c: char) -> bool {
+        !self.glue.is_empty() && self.glue.binary_search(&c).is_ok()
+    }
+
+    pub fn split<'a>(&self, text: &'a str, mut f: impl FnMut(&'a str)) {
+        let mut start = 0;
+        let mut prev: Option<char> = None;
+        for (i, c) in text.char_indices() {
+            let cut = match prev {
+                None => false,
+                Some(p) => {
+                    (self.newline_runs && (p == '\n') != (c == '\n'))
+                        || (c == '▁' && p != '▁' && !self.is_glue(p))
+                }
+            };
+            if cut && i > start {
+                f(&text[start..i]);
+                start = i;
+            }
+            prev = Some(c);
+        }
+        if start < text.len() {
+            f(&text[start..]);
+        }
     }
 }
 
@@ -180,7 +325,7 @@ fn gpt2_piece(s: &[u8], i: usize, isolate_numbers: bool) -> usize {
     }
     match k {
         Class::Number if isolate_numbers => start,
-        Class::Letter | Class::Number | Class::Other => run(s, start, k),
+        Class::Letter | Class::Number | Class::Mark | Class::Other => run(s, start, k),
         Class::Space => {
             let (end, last) = space_run(s, start);
             let last = if end == start { i } else { last };
@@ -189,9 +334,54 @@ fn gpt2_piece(s: &[u8], i: usize, isolate_numbers: bool) -> usize {
     }
 }
 
-/// One Llama 3 (`max_digits` 3) or Qwen 2 (`max_digits` 1) piece at `i`.
+/// Class and length of the character at `i`; with `MARKS`, combining
+/// marks are `Mark`, else `Other`.
 #[inline(always)]
-fn llama3_piece(s: &[u8], i: usize, max_digits: usize) -> usize {
+fn class_m<const MARKS: bool>(s: &[u8], i: usize) -> (Class, usize) {
+    if MARKS {
+        class_with_marks_at(s, i)
+    } else {
+        class_at(s, i)
+    }
+}
+
+/// A letter as the pattern sees it: `\p{L}`, or `[\p{L}\p{M}]` with marks.
+#[inline(always)]
+fn wordish<const MARKS: bool>(k: Class) -> bool {
+    k == Class::Letter || (MARKS && k == Class::Mark)
+}
+
+/// End of the run of letters (with `MARKS`, letters and marks) at `i`.
+#[inline(always)]
+fn word_run<const MARKS: bool>(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() {
+        let (c, n) = class_m::<MARKS>(s, i);
+        if !wordish::<MARKS>(c) {
+            break;
+        }
+        i += n;
+    }
+    i
+}
+
+/// End of the run of `Other` characters at `i` (with `MARKS`, marks are
+/// not `Other`).
+#[inline(always)]
+fn other_run<const MARKS: bool>(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() {
+        let (c, n) = class_m::<MARKS>(s, i);
+        if c != Class::Other {
+            break;
+        }
+        i += n;
+    }
+    i
+}
+
+/// One Llama 3 (`max_digits` 3), Qwen 2 (`max_digits` 1) or, with
+/// `MARKS`, Qwen 3.5 piece at `i`.
+#[inline(always)]
+fn llama3_piece<const MARKS: bool>(s: &[u8], i: usize, max_digits: usize) -> usize {
     let b = s[i];
     if b == b'\'' {
         let n = contraction(s, i + 1, true);
@@ -199,16 +389,16 @@ fn llama3_piece(s: &[u8], i: usize, max_digits: usize) -> usize {
             return i + 1 + n;
         }
     }
-    let (k, n) = class_at(s, i);
+    let (k, n) = class_m::<MARKS>(s, i);
     let next = i + n;
-    // [^\r\n\p{L}\p{N}]?\p{L}+
-    if k == Class::Letter {
-        return run(s, next, Class::Letter);
+    // [^\r\n\p{L}\p{N}]?\p{L}+ (with marks: [\p{L}\p{M}]+)
+    if wordish::<MARKS>(k) {
+        return word_run::<MARKS>(s, next);
     }
-    if k != Class::Number && b != b'\r' && b != b'\n' && next < s.len() {
-        let (k2, n2) = class_at(s, next);
-        if k2 == Class::Letter {
-            return run(s, next + n2, Class::Letter);
+    if k != Class::Letter && k != Class::Number && b != b'\r' && b != b'\n' && next < s.len() {
+        let (k2, n2) = class_m::<MARKS>(s, next);
+        if wordish::<MARKS>(k2) {
+            return word_run::<MARKS>(s, next + n2);
         }
     }
     // \p{N}{1,3}
@@ -228,13 +418,13 @@ fn llama3_piece(s: &[u8], i: usize, max_digits: usize) -> usize {
     // ` ?[^\s\p{L}\p{N}]+[\r\n]*`
     let other_from = if k == Class::Other {
         Some(next)
-    } else if b == b' ' && next < s.len() && class_at(s, next).0 == Class::Other {
+    } else if b == b' ' && next < s.len() && class_m::<MARKS>(s, next).0 == Class::Other {
         Some(next + class_at(s, next).1)
     } else {
         None
     };
     if let Some(from) = other_from {
-        let mut j = run(s, from, Class::Other);
+        let mut j = other_run::<MARKS>(s, from);
         while j < s.len() && (s[j] == b'\r' || s[j] == b'\n') {
             j += 1;
         }
@@ -283,6 +473,35 @@ mod tests {
             ["ab", " ", "1", "2", "3", "  ", "4", "x"]
         );
         assert_eq!(SmolLm.pieces("a ٣"), ["a", " ", "٣"]);
+    }
+
+    #[test]
+    fn qwen35_keeps_marks_with_letters() {
+        // "e" + COMBINING ACUTE ACCENT, and a mark after a space.
+        assert_eq!(
+            Qwen35.pieces("re\u{301}sume\u{301}"),
+            ["re\u{301}sume\u{301}"]
+        );
+        assert_eq!(
+            Qwen2.pieces("re\u{301}sume\u{301}"),
+            ["re", "\u{301}sume", "\u{301}"]
+        );
+        assert_eq!(Qwen35.pieces("a \u{301}b"), ["a", " \u{301}b"]);
+        assert_eq!(Qwen35.pieces("1\u{301}!"), ["1", "\u{301}", "!"]);
+    }
+
+    #[test]
+    fn metaspace_cuts_only_where_no_token_reaches_across() {
+        use super::MetaspaceSplit;
+        let m = MetaspaceSplit::for_texts(["▁the", "▁▁", ">▁</"], false);
+        assert_eq!(m.glue(), ['>']);
+        let mut out = vec![];
+        m.split("▁the▁▁cat>▁</a▁b", |p| out.push(p));
+        assert_eq!(out, ["▁the", "▁▁cat>▁</a", "▁b"]);
+        let lines = MetaspaceSplit::for_texts(["a"], true);
+        out.clear();
+        lines.split("a▁b\n\nc", |p| out.push(p));
+        assert_eq!(out, ["a", "▁b", "\n\n", "c"]);
     }
 
     #[test]

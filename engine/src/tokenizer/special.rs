@@ -1,5 +1,7 @@
 //! Finding added tokens (`<|im_start|>`, user-defined tokens) in text
-//! before BPE sees it: leftmost match first, longest at that position.
+//! before BPE sees it: leftmost match first, longest at that position (as
+//! Hugging Face `tokenizers` does). A token may take the whitespace on its
+//! left or right with it (`lstrip` / `rstrip` in tokenizer.json).
 
 /// A run of plain text, or an added token found in the text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,6 +15,8 @@ struct Entry {
     content: Box<[u8]>,
     id: u32,
     special: bool,
+    lstrip: bool,
+    rstrip: bool,
 }
 
 /// The added tokens, indexed by first byte.
@@ -46,6 +50,8 @@ impl Matcher {
                 content: content.into_bytes().into(),
                 id,
                 special,
+                lstrip: false,
+                rstrip: false,
             });
         }
         let entries = &m.entries;
@@ -57,6 +63,23 @@ impl Matcher {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// The `(lstrip, rstrip)` flags of token `id`.
+    pub fn strip_of(&self, id: u32) -> (bool, bool) {
+        self.entries
+            .iter()
+            .find(|e| e.id == id)
+            .map_or((false, false), |e| (e.lstrip, e.rstrip))
+    }
+
+    /// Makes token `id` take the whitespace on its left (`lstrip`) and
+    /// right (`rstrip`) along when it is found.
+    pub fn set_strip(&mut self, id: u32, lstrip: bool, rstrip: bool) {
+        for e in self.entries.iter_mut().filter(|e| e.id == id) {
+            e.lstrip = lstrip;
+            e.rstrip = rstrip;
+        }
     }
 
     /// The (content, id, special) of every added token.
@@ -87,11 +110,18 @@ impl Matcher {
                     .map(|&e| &self.entries[e as usize])
                     .find(|e| (parse_special || !e.special) && s[i..].starts_with(&e.content));
                 if let Some(e) = hit {
-                    if plain < i {
-                        f(Segment::Text(&text[plain..i]));
+                    let mut before = &text[plain..i];
+                    if e.lstrip {
+                        before = before.trim_end();
+                    }
+                    if !before.is_empty() {
+                        f(Segment::Text(before));
                     }
                     f(Segment::Token(e.id));
                     i += e.content.len();
+                    if e.rstrip {
+                        i += text[i..].len() - text[i..].trim_start().len();
+                    }
                     plain = i;
                     continue;
                 }
@@ -122,5 +152,18 @@ mod tests {
         out.clear();
         m.split("x<a>hey!", false, |s| out.push(s));
         assert_eq!(out, [Text("x<a>"), Token(3), Text("!")]);
+    }
+
+    #[test]
+    fn strips_take_whitespace_along() {
+        let mut m = Matcher::new([("<a>".to_string(), 1, true), ("<b>".to_string(), 2, true)]);
+        m.set_strip(1, true, true);
+        let mut out = vec![];
+        m.split("x  <a> \n y<b> z", true, |s| out.push(s));
+        use Segment::*;
+        assert_eq!(out, [Text("x"), Token(1), Text("y"), Token(2), Text(" z")]);
+        out.clear();
+        m.split("  <a>  ", true, |s| out.push(s));
+        assert_eq!(out, [Token(1)]);
     }
 }

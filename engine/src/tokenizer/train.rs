@@ -168,7 +168,7 @@ pub fn train<'a>(
     Tokenizer::build(
         vocab,
         &merge_refs,
-        opts.pre,
+        opts.pre.clone(),
         SpecialIds::default(),
         false,
         false,
@@ -194,7 +194,7 @@ mod tests {
         assert!(ids.len() < 20, "{ids:?}");
         assert_eq!(tok.decode(&ids).unwrap(), text);
         assert_eq!(tok.token_to_id("<|end|>"), Some(0));
-        let again = Tokenizer::from_json(&tok.to_json()).unwrap();
+        let again = Tokenizer::from_json(&tok.to_json().unwrap()).unwrap();
         assert_eq!(again.encode(text, true, false), ids);
     }
 }

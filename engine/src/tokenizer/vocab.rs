@@ -1,5 +1,10 @@
-//! The vocabulary: each token's text (in the byte-level alphabet), the bytes
-//! it stands for, and the reverse index.
+//! The vocabulary: each token's text (as the model file writes it), the
+//! bytes it stands for, and the reverse index.
+//!
+//! How a token's text turns into bytes depends on the tokenizer family
+//! ([`Spelling`]): byte-level BPE writes each byte as one printable
+//! character (`Ġthe`), SentencePiece writes a space as `▁` (`▁the`) and
+//! bytes without a token of their own as `<0xE2>`.
 
 use super::bytes::char_to_byte;
 use super::hash::{FastHasher, FastMap};
@@ -16,8 +21,34 @@ pub enum TokenKind {
     Special,
     /// Added by the user: always matched in text, never produced by BPE.
     UserDefined,
-    /// Unknown, unused or byte tokens: never produced from text.
+    /// A byte-fallback token (`<0x0A>`): stands for one byte, produced for
+    /// text the vocabulary has no other token for.
+    Byte,
+    /// Unknown or unused tokens: never produced from text.
     Other,
+}
+
+/// How the vocabulary spells the bytes a token stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spelling {
+    /// GPT-2's byte-level alphabet: one character per byte (`Ġ` is a space).
+    ByteLevel,
+    /// SentencePiece: UTF-8 text with `▁` for a space; byte tokens `<0xXX>`.
+    Metaspace,
+}
+
+/// The byte a `<0xXX>` token stands for.
+pub fn byte_token_value(text: &str) -> Option<u8> {
+    let hex = text.strip_prefix("<0x")?.strip_suffix('>')?;
+    if hex.len() != 2 {
+        return None;
+    }
+    u8::from_str_radix(hex, 16).ok()
+}
+
+/// The text of the byte-fallback token for `b` (`<0x0A>`).
+pub fn byte_token_text(b: u8) -> String {
+    format!("<0x{b:02X}>")
 }
 
 /// Id ↔ text ↔ bytes for every token.
@@ -37,6 +68,7 @@ pub struct Vocab {
     collided: FastMap<String, u32>,
     /// Some text names two tokens (only the first is found by text).
     duplicates: bool,
+    spelling: Spelling,
 }
 
 fn text_hash(text: &str) -> u64 {
@@ -46,11 +78,35 @@ fn text_hash(text: &str) -> u64 {
     h.finish()
 }
 
-/// The bytes a token stands for: literal tokens, and any token not in the
-/// byte alphabet, stand for their UTF-8 text (as Hugging Face's ByteLevel
-/// decoder does); the rest map each character back to its byte.
-fn push_bytes(text: &str, kind: TokenKind, out: &mut Vec<u8>) {
+/// The bytes a token stands for. Literal (special and user-defined) tokens
+/// stand for their text, byte tokens for their byte. Otherwise, in the
+/// byte-level alphabet each character maps back to its byte (a token not in
+/// that alphabet stands for its UTF-8 text, as Hugging Face's ByteLevel
+/// decoder has it); in SentencePiece's spelling `▁` is a space.
+fn push_bytes(text: &str, kind: TokenKind, spelling: Spelling, out: &mut Vec<u8>) {
     let start = out.len();
+    if kind == TokenKind::Byte {
+        if let Some(b) = byte_token_value(text) {
+            out.push(b);
+            return;
+        }
+    }
+    if spelling == Spelling::Metaspace {
+        if matches!(kind, TokenKind::Special | TokenKind::UserDefined) {
+            out.extend_from_slice(text.as_bytes());
+        } else {
+            for piece in text.split_inclusive('▁') {
+                match piece.strip_suffix('▁') {
+                    Some(head) => {
+                        out.extend_from_slice(head.as_bytes());
+                        out.push(b' ');
+                    }
+                    None => out.extend_from_slice(piece.as_bytes()),
+                }
+            }
+        }
+        return;
+    }
     if !matches!(kind, TokenKind::Special | TokenKind::UserDefined) {
         for c in text.chars() {
             match char_to_byte(c) {
@@ -73,6 +129,15 @@ impl Vocab {
     /// special or user-defined token is its literal text. A text that
     /// appears twice keeps its first id in the reverse index.
     pub fn new(texts: Vec<String>, kinds: Vec<TokenKind>) -> Result<Self> {
+        Self::with_spelling(texts, kinds, Spelling::ByteLevel)
+    }
+
+    /// [`new`](Self::new) for a vocabulary spelled as `spelling` says.
+    pub fn with_spelling(
+        texts: Vec<String>,
+        kinds: Vec<TokenKind>,
+        spelling: Spelling,
+    ) -> Result<Self> {
         if texts.len() != kinds.len() {
             return Err(Error::Invalid(format!(
                 "{} tokens but {} token types",
@@ -80,7 +145,9 @@ impl Vocab {
                 kinds.len()
             )));
         }
-        if texts.len() >= u32::MAX as usize {
+        // Ids stay below 2^31: encoders mark work in progress with the top
+        // bit.
+        if texts.len() >= 1 << 31 {
             return Err(Error::Invalid(format!(
                 "{} tokens is too many",
                 texts.len()
@@ -100,12 +167,13 @@ impl Vocab {
             collided: FastMap::default(),
             duplicates: false,
             texts: Vec::new(),
+            spelling,
         };
         vocab.index.reserve(texts.len());
         for (id, t) in texts.iter().enumerate() {
             let id = id as u32;
             let start = vocab.byte_buf.len();
-            push_bytes(t, vocab.kinds[id as usize], &mut vocab.byte_buf);
+            push_bytes(t, vocab.kinds[id as usize], spelling, &mut vocab.byte_buf);
             vocab
                 .spans
                 .push((start as u32, (vocab.byte_buf.len() - start) as u32));
@@ -169,11 +237,15 @@ impl Vocab {
         self.kinds[i] = kind;
         // The new bytes go at the end of the buffer (a rare operation).
         let start = self.byte_buf.len();
-        push_bytes(&self.texts[i], kind, &mut self.byte_buf);
+        push_bytes(&self.texts[i], kind, self.spelling, &mut self.byte_buf);
         self.spans[i] = (start as u32, (self.byte_buf.len() - start) as u32);
     }
 
     pub fn texts(&self) -> &[String] {
         &self.texts
+    }
+
+    pub fn spelling(&self) -> Spelling {
+        self.spelling
     }
 }

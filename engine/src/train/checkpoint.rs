@@ -222,7 +222,7 @@ fn write_checkpoint(run: &Run, partial: &Path) -> Result<()> {
     )?;
     write_synced(
         &partial.join("tokenizer.json"),
-        run.data.tokenizer.to_json().as_bytes(),
+        run.data.tokenizer.to_json()?.as_bytes(),
     )?;
     let moments = params
         .iter()

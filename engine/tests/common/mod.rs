@@ -36,6 +36,29 @@ pub fn smollm2() -> PathBuf {
     path
 }
 
+/// llama.cpp's sources as the llama-cpp-python sdist carries them (its
+/// tokenizer suite, templates and converter), fetched by
+/// `scripts/fetch-llama-cpp.sh` the first time a test asks.
+pub fn llama_cpp_sources() -> PathBuf {
+    static FETCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let dir = std::env::var_os("MONOLOGUE_MODELS").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models"),
+        PathBuf::from,
+    );
+    let dest = dir.join("llama.cpp");
+    let _one_at_a_time = FETCH.lock().unwrap_or_else(|e| e.into_inner());
+    if !dest.join(".llama-cpp-python-0.3.36").is_file() {
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/fetch-llama-cpp.sh");
+        let status = std::process::Command::new("bash")
+            .arg(&script)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        assert!(status.success(), "{} failed: {status}", script.display());
+    }
+    dest
+}
+
 /// A fresh path in Cargo's scratch directory for integration tests.
 pub fn scratch(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("io-tests");

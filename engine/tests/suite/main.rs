@@ -31,6 +31,7 @@ mod script_inspect;
 mod script_train;
 mod smollm2;
 mod tokenizer_basic;
+mod tokenizer_llama_cpp;
 mod tokenizer_parity;
 mod train_checkpoint;
 mod train_export;

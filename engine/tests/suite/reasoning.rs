@@ -11,24 +11,7 @@ use serde_json::json;
 
 fn smollm2_tokenizer() -> Tokenizer {
     let model = ModelFile::open(common::smollm2()).unwrap();
-    let m = model.metadata();
-    let id = |k: &str| m.get_u32(k).ok();
-    Tokenizer::from_gguf_parts(
-        m.get_str_array("tokenizer.ggml.tokens").unwrap().to_vec(),
-        Some(
-            m.get_i32_array("tokenizer.ggml.token_type")
-                .unwrap()
-                .to_vec(),
-        ),
-        m.get_str_array("tokenizer.ggml.merges").unwrap().to_vec(),
-        m.get_str("tokenizer.ggml.pre").unwrap(),
-        id("tokenizer.ggml.bos_token_id"),
-        id("tokenizer.ggml.eos_token_id"),
-        id("tokenizer.ggml.unknown_token_id"),
-        id("tokenizer.ggml.padding_token_id"),
-        m.get_bool("tokenizer.ggml.add_bos_token").unwrap_or(false),
-    )
-    .unwrap()
+    Tokenizer::from_gguf(model.metadata()).unwrap()
 }
 
 /// All 256 bytes, plus `<think>` / `</think>` as added (non-special) tokens

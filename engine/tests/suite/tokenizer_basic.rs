@@ -7,7 +7,7 @@ use crate::common;
 
 use common::gguf_writer::GgufWriter;
 use monologue::io::{GgufFile, Value};
-use monologue::tokenizer::{bytes::BYTE_TO_CHAR, PreTokenizer, Tokenizer};
+use monologue::tokenizer::{bytes::BYTE_TO_CHAR, GgufVocab, PreTokenizer, Tokenizer};
 use serde_json::json;
 
 /// All 256 bytes, a few merges, and one special token.
@@ -64,7 +64,7 @@ fn encode_decode_and_specials() {
     assert_eq!(t.decode(&plain).unwrap(), "<|end|>");
     assert!(t.encode("", true, false).is_empty());
     // Saved and reloaded, it encodes the same.
-    let again = Tokenizer::from_json(&t.to_json()).unwrap();
+    let again = Tokenizer::from_json(&t.to_json().unwrap()).unwrap();
     assert_eq!(
         again.encode("abab a<|end|> cccc", true, false),
         t.encode("abab a<|end|> cccc", true, false)
@@ -83,39 +83,30 @@ fn bad_inputs_are_clear_errors() {
         "{e}"
     );
     let e = err(Tokenizer::from_json(
-        &toy_json(&[]).replace("ByteLevel", "Whitespace"),
+        &toy_json(&[]).replace("\"ByteLevel\"", "\"CharDelimiterSplit\""),
     ));
     assert!(
-        e.contains("unsupported pre-tokenizer \"Whitespace\""),
+        e.contains("pre-tokenizer \"CharDelimiterSplit\" is not supported"),
         "{e}"
     );
     let e = err(Tokenizer::from_json(
         &toy_json(&[]).replace("\"BPE\"", "\"WordPiece\""),
     ));
     assert!(e.contains("WordPiece"), "{e}");
-    let e = err(Tokenizer::from_gguf_parts(
-        vec!["a".into()],
-        None,
-        vec![],
-        "mystery",
-        None,
-        None,
-        None,
-        None,
-        false,
-    ));
+    let bpe = |tokens: &[&str], merges: &[&str], pre: &str| GgufVocab {
+        model: "gpt2".into(),
+        tokens: tokens.iter().map(|t| t.to_string()).collect(),
+        merges: merges.iter().map(|t| t.to_string()).collect(),
+        pre: Some(pre.into()),
+        ..Default::default()
+    };
+    let e = err(Tokenizer::from_gguf_vocab(bpe(&["a"], &["a a"], "mystery")));
     assert!(e.contains("unknown pre-tokenizer \"mystery\""), "{e}");
-    let e = err(Tokenizer::from_gguf_parts(
-        vec!["a".into(), "b".into()],
-        None,
-        vec!["a c".into()],
+    let e = err(Tokenizer::from_gguf_vocab(bpe(
+        &["a", "b"],
+        &["a c"],
         "gpt2",
-        None,
-        None,
-        None,
-        None,
-        false,
-    ));
+    )));
     assert!(e.contains("\"c\""), "{e}");
     let e = err(Tokenizer::from_vocab_merges(
         "{\"a\": 0}",
@@ -179,12 +170,12 @@ fn a_gguf_without_tokenizer_metadata_says_so() {
     );
     // A tokenizer model we do not implement is named.
     let bytes = GgufWriter::new()
-        .kv("tokenizer.ggml.model", Value::String("llama".into()))
+        .kv("tokenizer.ggml.model", Value::String("t5".into()))
         .build()
         .bytes;
-    let file = GgufFile::from_bytes(&bytes, "spm.gguf").unwrap();
+    let file = GgufFile::from_bytes(&bytes, "unigram.gguf").unwrap();
     let e = err(Tokenizer::from_gguf(file.metadata()));
-    assert!(e.contains("`llama` is not supported"), "{e}");
+    assert!(e.contains("`t5` is not supported"), "{e}");
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use monologue::tokenizer::train::{train, TrainOptions};
-use monologue::tokenizer::{bytes::BYTE_TO_CHAR, PreTokenizer, Tokenizer};
+use monologue::tokenizer::{bytes::BYTE_TO_CHAR, GgufVocab, PreTokenizer, Tokenizer};
 
 const CORPUS_BYTES: usize = 10_500_000;
 
@@ -353,7 +353,7 @@ fn parity_with_huggingface_tokenizers_and_llama_cpp() {
         start.elapsed()
     );
     assert_eq!(trained.vocab_size(), 8000);
-    std::fs::write(work.join("trained.json"), trained.to_json()).unwrap();
+    std::fs::write(work.join("trained.json"), trained.to_json().unwrap()).unwrap();
     let script = repo_root().join("tests/tokenizer/reference.py");
     python(&[script.to_str().unwrap(), work.to_str().unwrap()]);
 
@@ -376,17 +376,19 @@ fn parity_with_huggingface_tokenizers_and_llama_cpp() {
         .iter()
         .map(|t| t.as_i64().unwrap() as i32)
         .collect();
-    let smol = Tokenizer::from_gguf_parts(
-        strings("tokens"),
-        Some(types),
-        strings("merges"),
-        meta["pre"].as_str().unwrap(),
-        id("bos"),
-        id("eos"),
-        id("unk"),
-        id("pad"),
-        meta["add_bos"].as_bool().unwrap(),
-    )
+    let smol = Tokenizer::from_gguf_vocab(GgufVocab {
+        model: "gpt2".into(),
+        tokens: strings("tokens"),
+        token_types: Some(types),
+        merges: strings("merges"),
+        pre: meta["pre"].as_str().map(str::to_string),
+        bos: id("bos"),
+        eos: id("eos"),
+        unk: id("unk"),
+        pad: id("pad"),
+        add_bos: meta["add_bos"].as_bool(),
+        ..Default::default()
+    })
     .unwrap();
     let smol_json = Tokenizer::from_json_file(work.join("smollm2.json")).unwrap();
     let g = work.join("gpt2");
@@ -399,8 +401,8 @@ fn parity_with_huggingface_tokenizers_and_llama_cpp() {
     let gpt2_json = Tokenizer::from_json_file(work.join("gpt2.json")).unwrap();
     let llama3 = Tokenizer::from_json_file(work.join("llama3_gpt2.json")).unwrap();
     let qwen2 = Tokenizer::from_json_file(work.join("qwen2_gpt2.json")).unwrap();
-    assert_eq!(llama3.pre_tokenizer(), PreTokenizer::Llama3);
-    assert_eq!(qwen2.pre_tokenizer(), PreTokenizer::Qwen2);
+    assert_eq!(*llama3.pre_tokenizer(), PreTokenizer::Llama3);
+    assert_eq!(*qwen2.pre_tokenizer(), PreTokenizer::Qwen2);
     assert_eq!(
         vm(PreTokenizer::Llama3).encode("I'LL 12345", true, false),
         llama3.encode("I'LL 12345", true, false)
