@@ -81,3 +81,9 @@ if [ "$want_tests" = 1 ]; then
 fi
 
 "$here/scripts/fetch-model.sh"
+if [ "$want_tests" = 1 ]; then
+  # The tokenizer tests read llama.cpp's tokenizer suite and Gemma 3's
+  # vocabulary.
+  "$here/scripts/fetch-llama-cpp.sh"
+  "$here/scripts/fetch-model.sh" gemma3
+fi

@@ -183,12 +183,14 @@ impl Bpe {
         }
     }
 
-    /// Appends the tokens of one piece to `out`.
+    /// Appends the tokens of one piece to `out`. A model over characters
+    /// gets whole characters (its pre-tokenizers never cut inside one).
     #[inline]
-    pub fn encode_piece(&self, piece: &str, out: &mut Vec<u32>) {
+    pub fn encode_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
         match &self.chars {
-            None => self.encode_bytes(piece.as_bytes(), out),
+            None => self.encode_bytes(piece, out),
             Some(chars) => {
+                let piece = String::from_utf8_lossy(piece);
                 let start = out.len();
                 let mut placeholders = false;
                 out.extend(piece.chars().map(|c| {
@@ -389,10 +391,10 @@ mod tests {
             assert_eq!(small, reference(&bpe, piece), "len {len}");
         }
         let mut out = vec![];
-        bpe.encode_piece("aaaab", &mut out);
+        bpe.encode_piece(b"aaaab", &mut out);
         assert_eq!(out, [259, 256]);
         out.clear();
-        bpe.encode_piece("abzab", &mut out);
+        bpe.encode_piece(b"abzab", &mut out);
         assert_eq!(out, [257]);
     }
 
@@ -408,7 +410,7 @@ mod tests {
             .unwrap()
             .over_chars(chars);
         let mut out = vec![];
-        bpe.encode_piece("abéab", &mut out);
+        bpe.encode_piece("abéab".as_bytes(), &mut out);
         assert_eq!(out, [259, 1 + 0xC3, 1 + 0xA9, 259]);
         // Without byte tokens: one unknown token per run (fuse_unk).
         let chars = CharSymbols::new([('a', 257), ('b', 258)], None, Some(0), true);
@@ -416,7 +418,7 @@ mod tests {
             .unwrap()
             .over_chars(chars);
         out.clear();
-        bpe.encode_piece("aéèb", &mut out);
+        bpe.encode_piece("aéèb".as_bytes(), &mut out);
         assert_eq!(out, [257, 0, 258]);
     }
 

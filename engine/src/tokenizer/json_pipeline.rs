@@ -103,6 +103,9 @@ pub(super) fn pre_tokenizer(v: &Value, normalizer: &mut Normalizer) -> Result<Pr
     let mut steps: Vec<Step> = vec![];
     let mut byte_level = false;
     for c in components(v, "pretokenizers")? {
+        // Steps after ByteLevel see its spelling of the text.
+        let after_byte_level = byte_level;
+        let first_new = steps.len();
         match kind(c) {
             "ByteLevel" => {
                 byte_level = true;
@@ -171,6 +174,11 @@ pub(super) fn pre_tokenizer(v: &Value, normalizer: &mut Normalizer) -> Result<Pr
                 )))
             }
         }
+        if after_byte_level {
+            for s in &mut steps[first_new..] {
+                s.byte_level = true;
+            }
+        }
     }
     Ok(Pre {
         pre: fast_path(steps),
@@ -183,7 +191,9 @@ fn fast_path(steps: Vec<Step>) -> PreTokenizer {
     use super::regex_split::Finder;
     fn regex(s: &Step) -> Option<&str> {
         match &s.finder {
-            Finder::Regex(re) if s.behavior == Behavior::Isolated && !s.invert => Some(re.as_str()),
+            Finder::Regex(re) if s.behavior == Behavior::Isolated && !s.invert && !s.byte_level => {
+                Some(re.as_str())
+            }
             _ => None,
         }
     }

@@ -348,11 +348,10 @@ impl Tokenizer {
     }
 
     #[inline]
-    fn encode_piece(&self, piece: &str, cache: &mut cache::WordCache, out: &mut Vec<u32>) {
-        let bytes = piece.as_bytes();
+    fn encode_piece(&self, bytes: &[u8], cache: &mut cache::WordCache, out: &mut Vec<u32>) {
         if let Algorithm::Bpe(bpe) = &self.algorithm {
             if bytes.len() <= 1 {
-                bpe.encode_piece(piece, out);
+                bpe.encode_piece(bytes, out);
                 return;
             }
         }
@@ -363,7 +362,10 @@ impl Tokenizer {
             }
         }
         if self.whole_newlines && bytes.iter().all(|&b| b == b'\n') {
-            if let Some(id) = self.vocab.id(piece) {
+            if let Some(id) = std::str::from_utf8(bytes)
+                .ok()
+                .and_then(|t| self.vocab.id(t))
+            {
                 out.push(id);
                 return;
             }
@@ -374,8 +376,11 @@ impl Tokenizer {
         }
         let start = out.len();
         match &self.algorithm {
-            Algorithm::Bpe(bpe) => bpe.encode_piece(piece, out),
-            Algorithm::Spm(spm) => spm.encode_piece(&self.vocab, piece, out),
+            Algorithm::Bpe(bpe) => bpe.encode_piece(bytes, out),
+            // Pieces of SentencePiece-spelled text are whole characters.
+            Algorithm::Spm(spm) => {
+                spm.encode_piece(&self.vocab, &String::from_utf8_lossy(bytes), out)
+            }
         }
         cache.insert(bytes, &out[start..]);
     }
@@ -428,9 +433,10 @@ impl Tokenizer {
             .collect()
     }
 
-    /// The pre-tokenizer pieces of `text` (no added-token matching).
-    pub fn pieces<'a>(&self, text: &'a str) -> Vec<&'a str> {
-        self.pre.pieces(text)
+    /// The pre-tokenizer pieces of `text` (no added-token matching), as
+    /// this tokenizer spells them (SentencePiece: `▁` for spaces).
+    pub fn pieces(&self, text: &str) -> Vec<String> {
+        self.pre.pieces(&self.normalizer.apply(text, true))
     }
 
     // ----- decoding -----

@@ -14,8 +14,7 @@ impl Tokenizer {
         }
         let head = read_head(path)?;
         if head.starts_with(b"GGUF") {
-            let file = crate::io::ModelFile::open(path)?;
-            Tokenizer::from_gguf(file.metadata())
+            Tokenizer::from_gguf(&crate::io::GgufFile::read_metadata(path)?)
         } else {
             Tokenizer::from_json_file(path)
         }

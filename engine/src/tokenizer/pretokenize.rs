@@ -142,29 +142,32 @@ impl PreTokenizer {
         }
     }
 
-    /// Calls `f` with each piece of `text`, in order.
+    /// Calls `f` with each piece of `text`, in order. Pieces are bytes: a
+    /// tokenizer.json step after `ByteLevel` may cut inside a character
+    /// (every other pre-tokenizer cuts between characters).
     #[inline]
-    pub fn split<'a>(&self, text: &'a str, mut f: impl FnMut(&'a str)) {
+    pub fn split<'a>(&self, text: &'a str, mut f: impl FnMut(&'a [u8])) {
         match self {
-            Self::Gpt2 => Scanner::Gpt2.split(text, f),
-            Self::Llama3 => Scanner::Llama3.split(text, f),
-            Self::Qwen2 => Scanner::Qwen2.split(text, f),
-            Self::Qwen35 => Scanner::Qwen35.split(text, f),
-            Self::SmolLm => Scanner::SmolLm.split(text, f),
+            Self::Gpt2 => Scanner::Gpt2.split(text, |p| f(p.as_bytes())),
+            Self::Llama3 => Scanner::Llama3.split(text, |p| f(p.as_bytes())),
+            Self::Qwen2 => Scanner::Qwen2.split(text, |p| f(p.as_bytes())),
+            Self::Qwen35 => Scanner::Qwen35.split(text, |p| f(p.as_bytes())),
+            Self::SmolLm => Scanner::SmolLm.split(text, |p| f(p.as_bytes())),
             Self::Whole => {
                 if !text.is_empty() {
-                    f(text)
+                    f(text.as_bytes())
                 }
             }
-            Self::Metaspace(m) => m.split(text, f),
+            Self::Metaspace(m) => m.split(text, |p| f(p.as_bytes())),
             Self::Regex(r) => r.split(text, f),
         }
     }
 
-    /// The pieces of `text` as a vector (for tests and inspection).
-    pub fn pieces<'a>(&self, text: &'a str) -> Vec<&'a str> {
+    /// The pieces of `text` as text (for tests and inspection; a piece cut
+    /// inside a character shows U+FFFD).
+    pub fn pieces(&self, text: &str) -> Vec<String> {
         let mut out = Vec::new();
-        self.split(text, |p| out.push(p));
+        self.split(text, |p| out.push(String::from_utf8_lossy(p).into_owned()));
         out
     }
 }

@@ -9,6 +9,11 @@
 //! thing with every step `Isolated`. Regexes run on `fancy-regex`
 //! (leftmost-first backtracking with look-arounds, as Oniguruma in
 //! `tokenizers`).
+//!
+//! A step that comes after `ByteLevel` in a tokenizer.json sees the text as
+//! `tokenizers` does there: in the byte-level alphabet, one character per
+//! byte (`é` is `Ã©`). Its cuts may then fall inside a UTF-8 character, so
+//! pieces are byte strings.
 
 use super::pretokenize::Scanner;
 use crate::{Error, Result};
@@ -63,6 +68,9 @@ pub struct Step {
     /// Treat the text between matches as the matches, and the other way
     /// round.
     pub invert: bool,
+    /// Match against the byte-level spelling of the text (a step after
+    /// `ByteLevel`).
+    pub byte_level: bool,
 }
 
 impl Step {
@@ -83,6 +91,7 @@ impl Step {
             finder: Finder::Regex(Box::new(re)),
             behavior,
             invert,
+            byte_level: false,
         })
     }
 
@@ -91,7 +100,14 @@ impl Step {
             finder: Finder::Scanner(scanner),
             behavior: Behavior::Isolated,
             invert: false,
+            byte_level: false,
         }
+    }
+
+    /// This step, matching against the byte-level spelling.
+    pub fn on_byte_level(mut self) -> Self {
+        self.byte_level = true;
+        self
     }
 
     /// Calls `f` with `(start, end, is_match)` for consecutive spans that
@@ -131,6 +147,29 @@ impl Step {
                     f(at, text.len(), self.invert);
                 }
             }
+        }
+    }
+
+    /// The pieces of the bytes `piece` after this step, as byte ranges
+    /// offset by `base`, appended to `out`.
+    fn apply_bytes(&self, piece: &[u8], base: usize, out: &mut Vec<(usize, usize)>) {
+        if !self.byte_level {
+            // Earlier steps cut only between characters.
+            let text = std::str::from_utf8(piece).unwrap_or_default();
+            return self.apply(text, base, out);
+        }
+        // Match on the byte-level spelling, where character i is byte i;
+        // `at[k]` is the byte of the piece at offset k of the spelling.
+        let spelled = super::bytes::bytes_to_text(piece);
+        let mut at = vec![0usize; spelled.len() + 1];
+        for (i, (k, _)) in spelled.char_indices().enumerate() {
+            at[k] = i;
+        }
+        at[spelled.len()] = piece.len();
+        let start = out.len();
+        self.apply(&spelled, 0, out);
+        for r in &mut out[start..] {
+            *r = (base + at[r.0], base + at[r.1]);
         }
     }
 
@@ -224,20 +263,22 @@ impl RegexSplit {
             .collect()
     }
 
-    /// Calls `f` with each piece of `text`, in order.
-    pub fn split<'a>(&self, text: &'a str, mut f: impl FnMut(&'a str)) {
+    /// Calls `f` with each piece of `text`, in order (as bytes: a step on
+    /// the byte-level spelling may cut inside a character).
+    pub fn split<'a>(&self, text: &'a str, mut f: impl FnMut(&'a [u8])) {
+        let bytes = text.as_bytes();
         let mut pieces = vec![(0, text.len())];
         let mut next = Vec::new();
         for step in &self.steps {
             next.clear();
             for &(a, b) in &pieces {
-                step.apply(&text[a..b], a, &mut next);
+                step.apply_bytes(&bytes[a..b], a, &mut next);
             }
             std::mem::swap(&mut pieces, &mut next);
         }
         for (a, b) in pieces {
             if a < b {
-                f(&text[a..b]);
+                f(&bytes[a..b]);
             }
         }
     }
@@ -249,7 +290,7 @@ mod tests {
 
     fn pieces(split: &RegexSplit, text: &str) -> Vec<String> {
         let mut out = vec![];
-        split.split(text, |p| out.push(p.to_string()));
+        split.split(text, |p| out.push(String::from_utf8_lossy(p).into_owned()));
         out
     }
 
@@ -297,6 +338,20 @@ mod tests {
     fn steps_apply_in_turn() {
         let s = RegexSplit::isolated("t", &[r"\p{N}+", r"[a-z]+"]).unwrap();
         assert_eq!(pieces(&s, "ab12cd ef"), ["ab", "12", "cd", " ", "ef"]);
+    }
+
+    #[test]
+    fn steps_after_byte_level_see_one_character_per_byte() {
+        // "²" is C2 B2, spelled "Â²": \p{N} finds only its second byte.
+        let s = RegexSplit {
+            name: "t".into(),
+            steps: vec![Step::regex(r"\p{N}", Behavior::Isolated, false)
+                .unwrap()
+                .on_byte_level()],
+        };
+        let mut out: Vec<Vec<u8>> = vec![];
+        s.split("a²b", |p| out.push(p.to_vec()));
+        assert_eq!(out, [b"a\xC2".to_vec(), b"\xB2".to_vec(), b"b".to_vec()]);
     }
 
     #[test]

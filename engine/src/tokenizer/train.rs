@@ -45,7 +45,7 @@ pub fn train<'a>(
         )));
     }
     // Count words.
-    let mut counts: FastMap<&'a str, u64> = FastMap::default();
+    let mut counts: FastMap<&'a [u8], u64> = FastMap::default();
     for t in texts {
         opts.pre.split(t, |p| *counts.entry(p).or_insert(0) += 1);
     }
@@ -66,7 +66,7 @@ pub fn train<'a>(
     }
     let mut words: Vec<(Vec<u32>, u64)> = counts
         .iter()
-        .map(|(w, &n)| (w.bytes().map(|b| first_byte + b as u32).collect(), n))
+        .map(|(w, &n)| (w.iter().map(|&b| first_byte + b as u32).collect(), n))
         .collect();
     words.sort(); // deterministic
                   // Pair counts and where they occur.

@@ -91,3 +91,29 @@ pub fn greedy(model: &dyn Model, prompt: &[u32], steps: usize) -> Vec<(u32, Vec<
     }
     out
 }
+
+/// Gemma 3 270M (Q4_K_M GGUF), fetched by `scripts/fetch-model.sh gemma3`
+/// the first time a test asks.
+pub fn gemma3() -> PathBuf {
+    static FETCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let dir = std::env::var_os("MONOLOGUE_MODELS").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models"),
+        PathBuf::from,
+    );
+    let path = dir.join("gemma-3-270m-q4_k_m.gguf");
+    let _one_at_a_time = FETCH.lock().unwrap_or_else(|e| e.into_inner());
+    if !path.is_file() {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/fetch-model.sh");
+        let status = std::process::Command::new("bash")
+            .arg(&script)
+            .arg("gemma3")
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        assert!(
+            status.success(),
+            "{} gemma3 failed: {status}",
+            script.display()
+        );
+    }
+    path
+}

@@ -33,6 +33,7 @@ mod smollm2;
 mod tokenizer_basic;
 mod tokenizer_llama_cpp;
 mod tokenizer_parity;
+mod tokenizer_vocabs;
 mod train_checkpoint;
 mod train_export;
 mod train_gpt;

@@ -19,14 +19,14 @@ fn work_dir() -> PathBuf {
     d
 }
 
-fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
         .to_path_buf()
 }
 
-fn python(args: &[&str]) -> String {
+pub(crate) fn python(args: &[&str]) -> String {
     let out = Command::new("python3").args(args).output().unwrap_or_else(|e| {
         panic!("cannot run python3 ({e}); the tokenizer parity test needs python3 with `tokenizers` and `gguf`")
     });
@@ -202,7 +202,7 @@ fn nasty() -> Vec<String> {
     v
 }
 
-fn build_corpus() -> Vec<String> {
+pub(crate) fn build_corpus() -> Vec<String> {
     let stdlib = python(&[
         "-c",
         "import sysconfig; print(sysconfig.get_paths()['stdlib'])",
@@ -239,7 +239,7 @@ fn build_corpus() -> Vec<String> {
     out
 }
 
-fn read_ids(path: &Path) -> Vec<Vec<u32>> {
+pub(crate) fn read_ids(path: &Path) -> Vec<Vec<u32>> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -247,7 +247,7 @@ fn read_ids(path: &Path) -> Vec<Vec<u32>> {
 }
 
 /// Compares; returns a description of the first few differences.
-fn compare(
+pub(crate) fn compare(
     name: &str,
     tok: &Tokenizer,
     corpus: &[String],

@@ -41,6 +41,21 @@ impl GgufFile {
         GgufFile::from_storage(super::load_file(path)?, path.display())
     }
 
+    /// Only the metadata of the file at `path` (the tokenizer, the model's
+    /// configuration): the tensor infos are not checked, so a file with
+    /// tensor types we cannot compute with still gives its metadata.
+    pub fn read_metadata(path: impl AsRef<Path>) -> Result<Metadata> {
+        let path = path.as_ref();
+        let storage = super::load_file(path)?;
+        let name = path.display().to_string();
+        let raw = reader::parse_header(storage.as_bytes()).map_err(|f| Error::file(&name, f.0))?;
+        let mut metadata = Metadata::new(name);
+        for (key, value) in raw.metadata {
+            metadata.insert(key, value)?;
+        }
+        Ok(metadata)
+    }
+
     /// Parse a file already in memory (a browser upload, a test fixture).
     /// The bytes are copied once into aligned storage.
     pub fn from_bytes(bytes: &[u8], name: impl Display) -> Result<Self> {
