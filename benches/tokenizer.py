@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
 """Tokenizer encode speed, ours against Hugging Face `tokenizers` and
-`tiktoken`, in one run on the parity corpus (which the tokenizer parity test
-builds in target/tmp/tokenizer-parity):
+`tiktoken`, in one run on the parity corpus (which the tokenizer tests build
+in target/tmp/):
 
-    cargo test --release -p monologue --test suite -- tokenizer_parity::   # once, builds the corpus
+    cargo test --release -p monologue --test suite -- tokenizer_parity:: tokenizer_vocabs::   # once
     python3 benches/tokenizer.py [WORK_DIR]
+
+Byte-level BPE: GPT-2 and SmolLM2. SentencePiece: Llama 2's vocabulary
+(llama.cpp's `llama-spm`) and Gemma 3's, ours from the GGUF (score merging)
+and `tokenizers` from the tokenizer.json the vocabulary test builds from the
+same GGUF (BPE with byte fallback, as Hugging Face ships these models).
 
 Single-thread rows encode the whole corpus as one string; batch rows encode
 its records as a batch. Every implementation matches special-token strings
@@ -67,12 +72,19 @@ def main():
     corpus = os.path.join(work, "corpus.jsonl")
     mb = len(text.encode()) / 1e6
     rows = []
-    for name in ["gpt2", "smollm2"]:
+    vocabs = os.path.join(os.path.dirname(work), "tokenizer-vocabs")
+    gguf = {
+        "llama-spm": os.path.join(ROOT, "models", "llama.cpp", "models", "ggml-vocab-llama-spm.gguf"),
+        "gemma3": os.path.join(ROOT, "models", "gemma-3-270m-q4_k_m.gguf"),
+    }
+    for name in ["gpt2", "smollm2", "llama-spm", "gemma3"]:
         path = os.path.join(work, name + ".json")
-        speed, n = ours(path, corpus, 1, False)
+        if name in gguf:
+            path = os.path.join(vocabs, name + ".json")
+        speed, n = ours(gguf.get(name, path), corpus, 1, False)
         rows.append((name, "monologue", "1", speed, n))
         for threads in [1, THREADS]:
-            speed, n = ours(path, corpus, threads, True)
+            speed, n = ours(gguf.get(name, path), corpus, threads, True)
             rows.append((name, "monologue batch", str(threads), speed, n))
         tok = Tokenizer.from_file(path)
         t, ids = best_of(3, lambda s: tok.encode(s, add_special_tokens=False).ids, text)

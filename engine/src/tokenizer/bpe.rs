@@ -20,6 +20,12 @@ pub const NONE: u32 = u32::MAX;
 /// Marks a placeholder symbol: a character (in the low bits) with no
 /// token. Token ids stay below this (the vocabulary refuses 2^31 tokens).
 const PLACEHOLDER: u32 = 1 << 31;
+
+/// The symbol of a character with no token: merges may name it (see
+/// `Spm::as_bpe`), and what is left of it falls back.
+pub fn placeholder(c: char) -> u32 {
+    PLACEHOLDER | c as u32
+}
 /// Pieces with more bytes than this take the heap path.
 const SMALL: usize = 48;
 
@@ -128,12 +134,23 @@ impl Bpe {
     /// `merges[i]` is the pair of token ids merged with rank `i` and the
     /// token they become. A pair listed twice keeps its first (lowest) rank.
     pub fn new(byte_ids: [u32; 256], merges: &[(u32, u32, u32)]) -> Result<Self> {
+        let ranked: Vec<(u32, u32, u32, u32)> = merges
+            .iter()
+            .enumerate()
+            .map(|(rank, &(a, b, m))| (a, b, m, rank as u32))
+            .collect();
+        Self::with_ranks(byte_ids, &ranked)
+    }
+
+    /// `merges[i]` is `(a, b, merged, rank)`: merges may share a rank, and
+    /// then the leftmost goes first.
+    pub fn with_ranks(byte_ids: [u32; 256], merges: &[(u32, u32, u32, u32)]) -> Result<Self> {
         let mut map = FastMap::default();
         map.reserve(merges.len());
-        for (rank, &(a, b, m)) in merges.iter().enumerate() {
-            if a == NONE || b == NONE || m == NONE {
+        for (i, &(a, b, m, rank)) in merges.iter().enumerate() {
+            if a == NONE || b == NONE || m == NONE || rank == u32::MAX {
                 return Err(Error::Invalid(format!(
-                    "merge {rank} uses an invalid token id"
+                    "merge {i} uses an invalid token id or rank"
                 )));
             }
             map.entry(key(a, b))
@@ -251,8 +268,9 @@ impl Bpe {
             let mut best = u64::MAX;
             let mut at = 0;
             for (i, &r) in ranks[..len - 1].iter().enumerate() {
-                // Ranks are unique, so `<` keeps the leftmost of equal pairs.
-                if r < best {
+                // `<` on the rank keeps the leftmost of equal ranks (only
+                // SentencePiece's merges share ranks: equal scores).
+                if (r >> 32) < (best >> 32) {
                     best = r;
                     at = i;
                 }

@@ -8,7 +8,8 @@ use super::hash::FastMap;
 
 /// Entries kept before the cache starts over.
 const CAPACITY: usize = 1 << 16;
-/// Longer pieces are not worth keeping.
+/// Longer pieces are not worth keeping (SentencePiece's pieces run from
+/// space to space, punctuation included, so they are longer than BPE's).
 const MAX_PIECE: usize = 64;
 
 #[derive(Default)]

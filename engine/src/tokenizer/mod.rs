@@ -29,6 +29,7 @@ mod hf_dir;
 mod json_pipeline;
 pub mod load_gguf;
 pub mod load_json;
+pub mod metaspace;
 pub mod normalize;
 mod open;
 mod pre_names;
@@ -93,8 +94,9 @@ pub struct Tokenizer {
 enum Algorithm {
     /// Merges by rank.
     Bpe(Bpe),
-    /// Merges by score (SentencePiece).
-    Spm(Spm),
+    /// Merges by score (SentencePiece), through its BPE form where that is
+    /// exact.
+    Spm(Spm, Option<Bpe>),
 }
 
 /// The tokenizer families, as [`Tokenizer::family`] names them.
@@ -266,10 +268,11 @@ impl Tokenizer {
                 let bpe = Bpe::new([NONE; 256], &triples)?.over_chars(chars);
                 (Algorithm::Bpe(bpe), pairs)
             }
-            Merging::Spm(scores) => (
-                Algorithm::Spm(Spm::new(&vocab, scores, ids.unk)?),
-                Vec::new(),
-            ),
+            Merging::Spm(scores) => {
+                let spm = Spm::new(&vocab, scores, ids.unk)?;
+                let fast = spm.as_bpe(&vocab);
+                (Algorithm::Spm(spm, fast), Vec::new())
+            }
         };
         let added = Matcher::new((0..n as u32).filter_map(|id| match vocab.kind(id) {
             Some(TokenKind::Special) => Some((vocab.text(id)?.to_string(), id, true)),
@@ -377,8 +380,9 @@ impl Tokenizer {
         let start = out.len();
         match &self.algorithm {
             Algorithm::Bpe(bpe) => bpe.encode_piece(bytes, out),
+            Algorithm::Spm(_, Some(bpe)) => bpe.encode_piece(bytes, out),
             // Pieces of SentencePiece-spelled text are whole characters.
-            Algorithm::Spm(spm) => {
+            Algorithm::Spm(spm, None) => {
                 spm.encode_piece(&self.vocab, &String::from_utf8_lossy(bytes), out)
             }
         }
@@ -569,14 +573,14 @@ impl Tokenizer {
         match &self.algorithm {
             Algorithm::Bpe(b) if b.is_char_level() => Family::CharBpe,
             Algorithm::Bpe(_) => Family::ByteLevelBpe,
-            Algorithm::Spm(_) => Family::SentencePiece,
+            Algorithm::Spm(..) => Family::SentencePiece,
         }
     }
 
     /// The SentencePiece scores, by id (empty for BPE).
     pub fn scores(&self) -> &[f32] {
         match &self.algorithm {
-            Algorithm::Spm(s) => s.scores(),
+            Algorithm::Spm(s, _) => s.scores(),
             Algorithm::Bpe(_) => &[],
         }
     }

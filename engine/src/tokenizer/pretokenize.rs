@@ -12,6 +12,7 @@
 
 use std::sync::Arc;
 
+pub use super::metaspace::MetaspaceSplit;
 use super::regex_split::RegexSplit;
 use super::unicode::{class_at, class_with_marks_at, Class};
 use crate::{Error, Result};
@@ -169,77 +170,6 @@ impl PreTokenizer {
         let mut out = Vec::new();
         self.split(text, |p| out.push(String::from_utf8_lossy(p).into_owned()));
         out
-    }
-}
-
-/// Cuts SentencePiece-spelled text (spaces written `▁`) where no token can
-/// reach across, so each piece encodes on its own, and the same words hit
-/// the word cache: llama.cpp merges the whole text at once, and the result
-/// is the same, because a merge never joins symbols on both sides of a cut.
-///
-/// The cut goes before each `▁` whose previous character is not `▁` and
-/// not *glue*: a character that some token (or merge) has directly before
-/// a `▁`. Most vocabularies have no glue at all; Gemma's has `>` (`>▁</`).
-/// With `newline_runs`, runs of `\n` are pieces of their own too (Gemma 4
-/// splits so, as llama.cpp does).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MetaspaceSplit {
-    pub newline_runs: bool,
-    /// Sorted.
-    glue: Vec<char>,
-}
-
-impl MetaspaceSplit {
-    /// The split for a vocabulary whose tokens (and merge results) are
-    /// `texts`.
-    pub fn for_texts<'a>(texts: impl IntoIterator<Item = &'a str>, newline_runs: bool) -> Self {
-        let mut glue = Vec::new();
-        for t in texts {
-            let mut prev = None;
-            for c in t.chars() {
-                if c == '▁' {
-                    if let Some(p) = prev.filter(|&p| p != '▁') {
-                        glue.push(p);
-                    }
-                }
-                prev = Some(c);
-            }
-        }
-        glue.sort_unstable();
-        glue.dedup();
-        Self { newline_runs, glue }
-    }
-
-    /// The characters that glue to a following `▁`.
-    pub fn glue(&self) -> &[char] {
-        &self.glue
-    }
-
-    #[inline]
-    fn is_glue(&self, c: char) -> bool {
-        !self.glue.is_empty() && self.glue.binary_search(&c).is_ok()
-    }
-
-    pub fn split<'a>(&self, text: &'a str, mut f: impl FnMut(&'a str)) {
-        let mut start = 0;
-        let mut prev: Option<char> = None;
-        for (i, c) in text.char_indices() {
-            let cut = match prev {
-                None => false,
-                Some(p) => {
-                    (self.newline_runs && (p == '\n') != (c == '\n'))
-                        || (c == '▁' && p != '▁' && !self.is_glue(p))
-                }
-            };
-            if cut && i > start {
-                f(&text[start..i]);
-                start = i;
-            }
-            prev = Some(c);
-        }
-        if start < text.len() {
-            f(&text[start..]);
-        }
     }
 }
 
@@ -491,20 +421,6 @@ mod tests {
         );
         assert_eq!(Qwen35.pieces("a \u{301}b"), ["a", " \u{301}b"]);
         assert_eq!(Qwen35.pieces("1\u{301}!"), ["1", "\u{301}", "!"]);
-    }
-
-    #[test]
-    fn metaspace_cuts_only_where_no_token_reaches_across() {
-        use super::MetaspaceSplit;
-        let m = MetaspaceSplit::for_texts(["▁the", "▁▁", ">▁</"], false);
-        assert_eq!(m.glue(), ['>']);
-        let mut out = vec![];
-        m.split("▁the▁▁cat>▁</a▁b", |p| out.push(p));
-        assert_eq!(out, ["▁the", "▁▁cat>▁</a", "▁b"]);
-        let lines = MetaspaceSplit::for_texts(["a"], true);
-        out.clear();
-        lines.split("a▁b\n\nc", |p| out.push(p));
-        assert_eq!(out, ["a", "▁b", "\n\n", "c"]);
     }
 
     #[test]

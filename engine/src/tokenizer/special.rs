@@ -2,6 +2,10 @@
 //! before BPE sees it: leftmost match first, longest at that position (as
 //! Hugging Face `tokenizers` does). A token may take the whitespace on its
 //! left or right with it (`lstrip` / `rstrip` in tokenizer.json).
+//!
+//! The tokens live in a byte trie, so a position costs the length of the
+//! longest token that starts there, however many tokens there are (Gemma's
+//! vocabulary has 6,000 control tokens that start with `<`).
 
 /// A run of plain text, or an added token found in the text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,12 +23,42 @@ struct Entry {
     rstrip: bool,
 }
 
-/// The added tokens, indexed by first byte.
+/// No entry.
+const NONE: u32 = u32::MAX;
+
+/// A trie node: the entry that ends here (any, and the first that is not
+/// special), and the children by next byte, sorted.
+#[derive(Clone, Debug)]
+struct Node {
+    any: u32,
+    plain: u32,
+    children: Vec<(u8, u32)>,
+}
+
+impl Node {
+    fn new() -> Self {
+        Self {
+            any: NONE,
+            plain: NONE,
+            children: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn child(&self, b: u8) -> Option<u32> {
+        self.children
+            .binary_search_by_key(&b, |&(c, _)| c)
+            .ok()
+            .map(|i| self.children[i].1)
+    }
+}
+
+/// The added tokens, in a trie.
 #[derive(Clone, Debug, Default)]
 pub struct Matcher {
     entries: Vec<Entry>,
-    /// Entries starting with each byte, longest first.
-    by_first: Vec<Vec<u32>>,
+    /// Node 0 is the root.
+    nodes: Vec<Node>,
     /// Bit `b` of word `b / 64`: some token starts with `b`. [any, non-special]
     first: [[u64; 4]; 2],
 }
@@ -33,7 +67,7 @@ impl Matcher {
     /// `tokens`: (content, id, special). Empty contents are ignored.
     pub fn new(tokens: impl IntoIterator<Item = (String, u32, bool)>) -> Self {
         let mut m = Matcher {
-            by_first: vec![Vec::new(); 256],
+            nodes: vec![Node::new()],
             ..Default::default()
         };
         for (content, id, special) in tokens {
@@ -45,7 +79,29 @@ impl Matcher {
             if !special {
                 m.first[1][b / 64] |= 1 << (b % 64);
             }
-            m.by_first[b].push(m.entries.len() as u32);
+            let entry = m.entries.len() as u32;
+            let mut node = 0usize;
+            for &byte in content.as_bytes() {
+                node = match m.nodes[node].child(byte) {
+                    Some(next) => next as usize,
+                    None => {
+                        let next = m.nodes.len();
+                        m.nodes.push(Node::new());
+                        let children = &mut m.nodes[node].children;
+                        let at = children.partition_point(|&(c, _)| c < byte);
+                        children.insert(at, (byte, next as u32));
+                        next
+                    }
+                };
+            }
+            // The first token with a text keeps it.
+            let end = &mut m.nodes[node];
+            if end.any == NONE {
+                end.any = entry;
+            }
+            if !special && end.plain == NONE {
+                end.plain = entry;
+            }
             m.entries.push(Entry {
                 content: content.into_bytes().into(),
                 id,
@@ -54,11 +110,23 @@ impl Matcher {
                 rstrip: false,
             });
         }
-        let entries = &m.entries;
-        for list in &mut m.by_first {
-            list.sort_by_key(|&e| std::cmp::Reverse(entries[e as usize].content.len()));
-        }
         m
+    }
+
+    /// The longest token allowed here that starts at `s[0]`.
+    #[inline]
+    fn longest(&self, s: &[u8], parse_special: bool) -> Option<&Entry> {
+        let mut node = &self.nodes[0];
+        let mut best = None;
+        for &b in s {
+            let Some(next) = node.child(b) else { break };
+            node = &self.nodes[next as usize];
+            let e = if parse_special { node.any } else { node.plain };
+            if e != NONE {
+                best = Some(&self.entries[e as usize]);
+            }
+        }
+        best
     }
 
     pub fn is_empty(&self) -> bool {
@@ -105,11 +173,7 @@ impl Matcher {
         while i < s.len() {
             let b = s[i] as usize;
             if first[b / 64] & (1 << (b % 64)) != 0 {
-                let hit = self.by_first[b]
-                    .iter()
-                    .map(|&e| &self.entries[e as usize])
-                    .find(|e| (parse_special || !e.special) && s[i..].starts_with(&e.content));
-                if let Some(e) = hit {
+                if let Some(e) = self.longest(&s[i..], parse_special) {
                     let mut before = &text[plain..i];
                     if e.lstrip {
                         before = before.trim_end();

@@ -11,11 +11,18 @@
 //!
 //! Text reaches this already escaped: spaces are `▁`, as the vocabulary
 //! writes them.
+//!
+//! For speed, [`Spm::as_bpe`] writes the same merging as BPE over token
+//! ids: every way to write a token as two symbols is a merge, ranked by the
+//! token's score (equal scores share a rank, and the leftmost goes first,
+//! as here). A symbol is a token or a lone character the vocabulary lacks
+//! (it can still merge into a token here, so the BPE form names it by a
+//! placeholder id).
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use super::bpe::NONE;
+use super::bpe::{placeholder, Bpe, CharSymbols, NONE};
 use super::vocab::Vocab;
 use crate::{Error, Result};
 
@@ -69,6 +76,50 @@ impl Spm {
 
     pub fn scores(&self) -> &[f32] {
         &self.scores
+    }
+
+    /// The same merging as rank-based BPE over characters (see the
+    /// module's notes); `None` only if the merges do not fit its table.
+    pub fn as_bpe(&self, vocab: &Vocab) -> Option<Bpe> {
+        // Dense ranks of the distinct scores, highest first.
+        let mut distinct = self.scores.clone();
+        distinct.sort_unstable_by(|a, b| b.total_cmp(a));
+        distinct.dedup_by(|a, b| a.total_cmp(b).is_eq());
+        let rank = |s: f32| distinct.binary_search_by(|d| s.total_cmp(d)).unwrap_or(0) as u32;
+        // The symbol `x` is: its token, or the placeholder of a lone
+        // character without one; anything else is never a symbol.
+        let symbol = |x: &str| {
+            vocab.id(x).or_else(|| {
+                let mut it = x.chars();
+                let c = it.next()?;
+                it.next().is_none().then(|| placeholder(c))
+            })
+        };
+        let mut merges = Vec::new();
+        for t in vocab.texts() {
+            let Some(merged) = vocab.id(t) else { continue };
+            let r = rank(self.scores[merged as usize]);
+            for (cut, _) in t.char_indices().skip(1) {
+                if let (Some(a), Some(b)) = (symbol(&t[..cut]), symbol(&t[cut..])) {
+                    merges.push((a, b, merged, r));
+                }
+            }
+        }
+        let chars = CharSymbols::new(
+            vocab.texts().iter().filter_map(|t| {
+                let mut it = t.chars();
+                let c = it.next()?;
+                it.next().is_none().then_some(c).zip(vocab.id(t))
+            }),
+            Some(self.byte_ids),
+            self.unk,
+            false,
+        );
+        Some(
+            Bpe::with_ranks([NONE; 256], &merges)
+                .ok()?
+                .over_chars(chars),
+        )
     }
 
     /// Appends the tokens of `piece` to `out`.
@@ -318,6 +369,39 @@ mod tests {
                 spm.merge_large(&v, &piece, &starts),
                 "len {len}"
             );
+        }
+    }
+
+    #[test]
+    fn the_bpe_form_merges_alike() {
+        // Equal scores (ab, ba: -2) go leftmost, as in the score merging.
+        let (v, spm) = toy(&[
+            ("a", -1.0),
+            ("b", -1.5),
+            ("aa", -2.0),
+            ("ab", -2.0),
+            ("ba", -2.0),
+            ("aab", -4.0),
+            ("abab", -4.0),
+            ("bb", -2.5),
+        ]);
+        let bpe = spm.as_bpe(&v).unwrap();
+        for text in ["abab", "baab", "aabba", "ababababbbab", "aéba", "bbbbbbb"] {
+            let mut slow = vec![];
+            spm.encode_piece(&v, text, &mut slow);
+            let mut fast = vec![];
+            bpe.encode_piece(text.as_bytes(), &mut fast);
+            assert_eq!(fast, slow, "{text}");
+        }
+        // A token that ends in a character with no token of its own.
+        let (v, spm) = toy(&[("a", -1.0), ("aé", -1.0)]);
+        let bpe = spm.as_bpe(&v).unwrap();
+        for text in ["aé", "éa", "aéé", "éaé"] {
+            let mut slow = vec![];
+            spm.encode_piece(&v, text, &mut slow);
+            let mut fast = vec![];
+            bpe.encode_piece(text.as_bytes(), &mut fast);
+            assert_eq!(fast, slow, "{text}");
         }
     }
 
