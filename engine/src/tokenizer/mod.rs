@@ -96,7 +96,7 @@ enum Algorithm {
     Bpe(Bpe),
     /// Merges by score (SentencePiece), through its BPE form where that is
     /// exact.
-    Spm(Spm, Option<Bpe>),
+    Spm(Box<Spm>, Option<Box<Bpe>>),
 }
 
 /// The tokenizer families, as [`Tokenizer::family`] names them.
@@ -270,8 +270,8 @@ impl Tokenizer {
             }
             Merging::Spm(scores) => {
                 let spm = Spm::new(&vocab, scores, ids.unk)?;
-                let fast = spm.as_bpe(&vocab);
-                (Algorithm::Spm(spm, fast), Vec::new())
+                let fast = spm.as_bpe(&vocab).map(Box::new);
+                (Algorithm::Spm(Box::new(spm), fast), Vec::new())
             }
         };
         let added = Matcher::new((0..n as u32).filter_map(|id| match vocab.kind(id) {
