@@ -93,7 +93,7 @@ pub struct Tokenizer {
 #[derive(Debug)]
 enum Algorithm {
     /// Merges by rank.
-    Bpe(Bpe),
+    Bpe(Box<Bpe>),
     /// Merges by score (SentencePiece), through its BPE form where that is
     /// exact.
     Spm(Box<Spm>, Option<Box<Bpe>>),
@@ -236,7 +236,10 @@ impl Tokenizer {
                 }
                 let triples = resolve_merges(&vocab, merges)?;
                 let pairs = triples.iter().map(|&(a, b, _)| (a, b)).collect();
-                (Algorithm::Bpe(Bpe::new(byte_ids, &triples)?), pairs)
+                (
+                    Algorithm::Bpe(Box::new(Bpe::new(byte_ids, &triples)?)),
+                    pairs,
+                )
             }
             Merging::CharBpe {
                 merges,
@@ -266,7 +269,7 @@ impl Tokenizer {
                 };
                 let chars = CharSymbols::new(chars, fallback, ids.unk, fuse_unk);
                 let bpe = Bpe::new([NONE; 256], &triples)?.over_chars(chars);
-                (Algorithm::Bpe(bpe), pairs)
+                (Algorithm::Bpe(Box::new(bpe)), pairs)
             }
             Merging::Spm(scores) => {
                 let spm = Spm::new(&vocab, scores, ids.unk)?;
