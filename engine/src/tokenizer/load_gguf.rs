@@ -125,7 +125,7 @@ fn check_model(model: &str) -> Result<()> {
 }
 
 /// Token kinds from `token_type`; without it, the named special tokens are
-/// special and the rest normal.
+/// special, SentencePiece's `<0xXX>` are byte tokens and the rest normal.
 fn kinds(v: &GgufVocab, ids: &SpecialIds) -> Result<Vec<TokenKind>> {
     let n = v.tokens.len();
     match &v.token_types {
@@ -153,7 +153,17 @@ fn kinds(v: &GgufVocab, ids: &SpecialIds) -> Result<Vec<TokenKind>> {
                 .collect()
         }
         None => {
-            let mut k = vec![TokenKind::Normal; n];
+            // Without types, SentencePiece's `<0xXX>` tokens are its byte
+            // tokens still.
+            let bytes = v.model != "gpt2";
+            let mut k: Vec<TokenKind> = v
+                .tokens
+                .iter()
+                .map(|t| match super::vocab::byte_token_value(t) {
+                    Some(_) if bytes => TokenKind::Byte,
+                    _ => TokenKind::Normal,
+                })
+                .collect();
             for id in [ids.bos, ids.eos, ids.unk, ids.pad].into_iter().flatten() {
                 if let Some(x) = k.get_mut(id as usize) {
                     *x = TokenKind::Special;

@@ -37,14 +37,17 @@ pub struct Spm {
     /// The `<0xXX>` token of each byte (`NONE` where the vocabulary has
     /// none).
     byte_ids: [u32; 256],
-    /// Stands for a character with no token and no byte tokens.
+    /// Stands for a character with no token whose bytes have none either
+    /// (only where a vocabulary's byte tokens are not all there, which
+    /// [`Spm::new`] refuses: kept for the BPE form's fallback).
     unk: Option<u32>,
 }
 
 impl Spm {
     /// `scores[id]` is token `id`'s score; every token needs one, and none
-    /// may be NaN. Characters outside the vocabulary need either all 256
-    /// byte tokens or an unknown token.
+    /// may be NaN. Characters outside the vocabulary need all 256 byte
+    /// tokens (`<0x41>`, or for ASCII the character itself, as llama.cpp
+    /// falls back to): a vocabulary without them is refused.
     pub fn new(vocab: &Vocab, scores: Vec<f32>, unk: Option<u32>) -> Result<Self> {
         if scores.len() != vocab.len() {
             return Err(Error::Invalid(format!(
@@ -61,10 +64,11 @@ impl Spm {
         }
         let byte_ids = super::byte_tokens(vocab);
         let missing = byte_ids.iter().filter(|&&id| id == NONE).count();
-        if missing > 0 && unk.is_none() {
+        if missing > 0 {
+            let first = byte_ids.iter().position(|&id| id == NONE).unwrap_or(0);
             return Err(Error::Invalid(format!(
-                "SentencePiece vocabulary lacks {missing} of the 256 byte tokens (<0x00>..<0xFF>) \
-                 and has no unknown token, so text outside it could not be encoded"
+                "SentencePiece vocabulary lacks {missing} of the 256 byte tokens (<0x00>..<0xFF>; \
+                 the first missing is <0x{first:02X}>), so text outside it could not be encoded"
             )));
         }
         Ok(Self {
@@ -419,13 +423,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("token 1") && e.contains("not a number"), "{e}");
-        let e = Spm::new(&v, vec![0.0, 0.0], None).unwrap_err().to_string();
+        let e = Spm::new(&v, vec![0.0, 0.0], Some(1))
+            .unwrap_err()
+            .to_string();
         // (ASCII bytes may fall back to their own character's token.)
         assert!(e.contains("lacks 254 of the 256 byte tokens"), "{e}");
-        // With an unknown token, characters outside the vocabulary map to it.
-        let spm = Spm::new(&v, vec![0.0, 0.0], Some(1)).unwrap();
-        let mut out = vec![];
-        spm.encode_piece(&v, "xa", &mut out);
-        assert_eq!(out, [1, 0]);
+        assert!(e.contains("the first missing is <0x00>"), "{e}");
     }
 }

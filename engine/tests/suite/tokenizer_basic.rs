@@ -134,6 +134,55 @@ fn bad_inputs_are_clear_errors() {
 }
 
 #[test]
+fn bad_sentencepiece_vocabularies_and_patterns_are_clear_errors() {
+    let spm = |tokens: &[&str], scores: Option<Vec<f32>>| GgufVocab {
+        model: "llama".into(),
+        tokens: tokens.iter().map(|t| t.to_string()).collect(),
+        scores,
+        ..Default::default()
+    };
+    let bytes: Vec<String> = (0..=255u8).map(|b| format!("<0x{b:02X}>")).collect();
+    let mut complete: Vec<&str> = vec!["<unk>", "<s>", "</s>"];
+    complete.extend(bytes.iter().map(String::as_str));
+    complete.extend(["▁", "▁a", "a"]);
+    let n = complete.len();
+    // Whole, it loads and encodes with byte fallback.
+    let t = Tokenizer::from_gguf_vocab(spm(&complete, Some(vec![0.0; n]))).unwrap();
+    assert_eq!(t.decode(&t.encode("a é", false, false)).unwrap(), "a é");
+    let e = err(Tokenizer::from_gguf_vocab(spm(&complete, None)));
+    assert!(e.contains("needs tokenizer.ggml.scores"), "{e}");
+    let e = err(Tokenizer::from_gguf_vocab(spm(
+        &complete,
+        Some(vec![0.0; n - 1]),
+    )));
+    assert!(
+        e.contains(&format!("{n} tokens but {} scores", n - 1)),
+        "{e}"
+    );
+    let mut nan = vec![0.0; n];
+    nan[n - 1] = f32::NAN;
+    let e = err(Tokenizer::from_gguf_vocab(spm(&complete, Some(nan))));
+    assert!(e.contains("not a number"), "{e}");
+    let mut no_e9 = complete.clone();
+    no_e9.retain(|t| *t != "<0xE9>");
+    let e = err(Tokenizer::from_gguf_vocab(spm(
+        &no_e9,
+        Some(vec![0.0; n - 1]),
+    )));
+    assert!(
+        e.contains("lacks 1 of the 256 byte tokens") && e.contains("<0xE9>"),
+        "{e}"
+    );
+    // A tokenizer.json regex that does not compile is named.
+    let mut json: serde_json::Value = serde_json::from_str(&toy_json(&[])).unwrap();
+    json["pre_tokenizer"] = json!({"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": "(\\p{L}+"}, "behavior": "Isolated", "invert": false},
+        {"type": "ByteLevel", "add_prefix_space": false, "use_regex": false}]});
+    let e = err(Tokenizer::from_json(&json.to_string()));
+    assert!(e.contains("\"(\\\\p{L}+\" does not compile"), "{e}");
+}
+
+#[test]
 fn an_nfc_normalizer_composes_before_splitting() {
     let plain = toy();
     let mut json: serde_json::Value = serde_json::from_str(&toy_json(&[("a", "b")])).unwrap();
@@ -248,5 +297,38 @@ fn worst_cases_on_smollm2_grow_about_linearly() {
             "{name}: {small:.4} s for a quarter, {large:.4} s for all"
         );
         println!("{name}: {small:.4} s for a quarter, {large:.4} s for all");
+    }
+}
+
+/// The same on a SentencePiece vocabulary (Llama's, from llama.cpp's
+/// suite): its text has no pre-tokenizer, so a long run is one piece.
+#[test]
+fn worst_cases_on_sentencepiece_grow_about_linearly() {
+    let t = super::tokenizer_llama_cpp::vocab("llama-spm");
+    let time = |text: &str| {
+        let best = (0..3)
+            .map(|_| {
+                let start = Instant::now();
+                let ids = t.encode(text, false, false);
+                (start.elapsed().as_secs_f64(), ids)
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .unwrap();
+        assert_eq!(t.decode(&best.1).unwrap(), text);
+        best.0
+    };
+    for (name, unit, n) in [
+        ("letters without spaces", "abcxyz", 1_000_000 / 6),
+        ("spaces", " ", 1_000_000),
+        ("emoji with skin tones", "👍🏽", 50_000),
+        ("CJK", "中文字", 100_000),
+    ] {
+        let small = time(&unit.repeat(n / 4));
+        let large = time(&unit.repeat(n));
+        assert!(large < 5.0, "{name}: {large:.2} s");
+        assert!(
+            large < 10.0 * small + 0.05,
+            "{name}: {small:.4} s for a quarter, {large:.4} s for all"
+        );
     }
 }
