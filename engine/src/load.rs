@@ -17,6 +17,17 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_MODEL: &str = "smollm2";
 pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
+/// The models known by a short name: (name, file in a model folder, the
+/// command that fetches it).
+pub const SHORT_NAMES: &[(&str, &str, &str)] = &[
+    (DEFAULT_MODEL, DEFAULT_MODEL_FILE, "scripts/fetch-model.sh"),
+    (
+        "gemma3",
+        "gemma-3-270m-q4_k_m.gguf",
+        "scripts/fetch-model.sh gemma3",
+    ),
+];
+
 /// The model at `path` (a GGUF file, a Hugging Face folder or its
 /// safetensors file, a training run's folder or checkpoint), or the
 /// default model by its short name.
@@ -71,10 +82,10 @@ fn is_rnn(config: &str) -> bool {
         .is_ok_and(|json| json["model_type"] == RNN_MODEL_TYPE)
 }
 
-/// Names a person may pass to `load_model`: the default model's short name,
-/// and the GGUF files and Hugging Face folders in the model folders.
+/// Names a person may pass to `load_model`: the short names, and the GGUF
+/// files and Hugging Face folders in the model folders.
 pub fn known_model_names() -> Vec<String> {
-    let mut names = vec![DEFAULT_MODEL.to_string()];
+    let mut names: Vec<String> = SHORT_NAMES.iter().map(|s| s.0.to_string()).collect();
     for dir in model_dirs() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
@@ -93,7 +104,7 @@ pub fn known_model_names() -> Vec<String> {
     names
 }
 
-/// Folders searched for the default model, in order.
+/// Folders searched for the models known by a short name, in order.
 fn model_dirs() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = Vec::new();
     if let Some(dir) = std::env::var_os("MONOLOGUE_MODELS") {
@@ -104,27 +115,29 @@ fn model_dirs() -> Vec<PathBuf> {
     dirs
 }
 
-/// Where the model called `name` lives: an existing path as given, or the
-/// default model's file in `$MONOLOGUE_MODELS`, `./models` or the
-/// repository's `models/` folder.
+/// Where the model called `name` lives: an existing path as given, or a
+/// short name's file (see [`SHORT_NAMES`]) in `$MONOLOGUE_MODELS`,
+/// `./models` or the repository's `models/` folder.
 pub fn resolve_model_path(name: &str) -> Result<PathBuf> {
     let given = PathBuf::from(name);
     if given.exists() {
         // A training run's folder stands for its newest checkpoint.
         return crate::io::checkpoint_folder(&given);
     }
-    if name != DEFAULT_MODEL {
+    let Some(&(_, file, fetch)) = SHORT_NAMES.iter().find(|s| s.0 == name) else {
+        let short: Vec<&str> = SHORT_NAMES.iter().map(|s| s.0).collect();
         return Err(Error::NotFound(format!(
-            "model {name}: no such file or folder (give a .gguf file, a Hugging Face folder, or `{DEFAULT_MODEL}`)"
+            "model {name}: no such file or folder (give a .gguf file, a Hugging Face folder, or one of: {})",
+            short.join(", ")
         )));
-    }
+    };
     let dirs = model_dirs();
     dirs.iter()
-        .map(|d| d.join(DEFAULT_MODEL_FILE))
+        .map(|d| d.join(file))
         .find(|p| p.is_file())
         .ok_or_else(|| {
             Error::NotFound(format!(
-                "the default model {DEFAULT_MODEL_FILE} is not in {}: run scripts/fetch-model.sh",
+                "the model {name} ({file}) is not in {}: run {fetch}",
                 dirs.iter()
                     .map(|d| d.display().to_string())
                     .collect::<Vec<_>>()

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct TokenizeArgs {
-    /// A GGUF file, a tokenizer.json, or a folder with vocab.json + merges.txt.
+    /// A GGUF file, a tokenizer.json, a Hugging Face folder, or a short
+    /// model name (smollm2, gemma3).
     #[arg(long)]
     pub model: PathBuf,
     /// Match special tokens such as <|im_start|> (otherwise they are text).
@@ -26,7 +27,7 @@ pub struct TokenizeArgs {
 }
 
 pub fn tokenize(args: &TokenizeArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let tok = Tokenizer::open(&args.model)?;
+    let tok = open(&args.model)?;
     let bos = !args.no_bos && tok.add_bos_default();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.jsonl {
@@ -57,6 +58,15 @@ pub fn tokenize(args: &TokenizeArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The tokenizer of `model`: a path, or a short model name.
+pub fn open(model: &std::path::Path) -> Result<Tokenizer, Box<dyn std::error::Error>> {
+    let path = match model.to_str() {
+        Some(name) => monologue::load::resolve_model_path(name)?,
+        None => model.to_path_buf(),
+    };
+    Ok(Tokenizer::open(path)?)
+}
+
 #[derive(Args, Debug)]
 pub struct TrainTokenizerArgs {
     /// Text files to learn from.
@@ -71,7 +81,8 @@ pub struct TrainTokenizerArgs {
     /// Special tokens (given the first ids).
     #[arg(long, num_args = 0..)]
     pub special: Vec<String>,
-    /// Pre-tokenizer: gpt2, llama3, qwen2 or smollm.
+    /// Pre-tokenizer: a GGUF `tokenizer.ggml.pre` name (gpt2, llama3,
+    /// qwen2, qwen35, smollm, deepseek-coder, ...).
     #[arg(long, default_value = "gpt2")]
     pub pre: String,
     /// Where to write the tokenizer.json.
@@ -108,6 +119,8 @@ pub fn train_tokenizer(args: &TrainTokenizerArgs) -> Result<(), Box<dyn std::err
 
 #[derive(Args, Debug)]
 pub struct BenchTokenizerArgs {
+    /// A GGUF file, a tokenizer.json, a Hugging Face folder, or a short
+    /// model name (smollm2, gemma3).
     #[arg(long)]
     pub model: PathBuf,
     /// A text file to encode.
@@ -133,7 +146,7 @@ pub struct BenchTokenizerArgs {
 }
 
 pub fn bench_tokenizer(args: &BenchTokenizerArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let tok = Tokenizer::open(&args.model)?;
+    let tok = open(&args.model)?;
     let file = std::fs::read_to_string(&args.input)
         .map_err(|e| format!("{}: {e}", args.input.display()))?;
     let records: Vec<String> = if args.jsonl {

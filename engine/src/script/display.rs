@@ -41,6 +41,12 @@ fn text(value: &Dynamic) -> String {
     if let Some(c) = value.clone().try_cast::<ChatHandle>() {
         return c.describe();
     }
+    if let Some(t) = value
+        .clone()
+        .try_cast::<super::tokenizer_api::TokenizerHandle>()
+    {
+        return t.describe();
+    }
     if let Some(c) = value.clone().try_cast::<CacheHandle>() {
         return c.describe();
     }

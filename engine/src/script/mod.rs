@@ -12,6 +12,7 @@
 //! | file | registers |
 //! |---|---|
 //! | `model_api.rs` | `load_model`, the `Model` and `Chat` types |
+//! | `tokenizer_api.rs` | `load_tokenizer`, the `Tokenizer` type (also `m.tokenizer`) |
 //! | `inspect_api.rs` | hook names, `run_with_cache`, attention, logit lens, traces, `with_hooks` |
 //! | `tensor_api.rs` | `tensor(...)` and the `Tensor` type |
 //! | `profile_api.rs` | `profile(fn)`, `profile_start/stop`, `save_trace` |
@@ -48,6 +49,7 @@ mod session;
 mod shared;
 mod sink;
 mod tensor_api;
+mod tokenizer_api;
 mod train_api;
 
 pub use display::{render, Rendered};

@@ -25,6 +25,7 @@ fn comment(doc: &str) -> String {
 pub fn register_all(engine: &mut Engine, shared: &Arc<Shared>) {
     super::tensor_api::register(engine);
     super::model_api::register(engine, shared);
+    super::tokenizer_api::register(engine);
     super::inspect_api::register(engine, shared);
     super::profile_api::register(engine, shared);
     super::plot_api::register(engine);

@@ -40,6 +40,63 @@ fn encode_decode_and_tokens_agree_with_the_tokenizer() {
     assert!(err.message.contains("outside the vocabulary"), "{err}");
 }
 
+/// A tokenizer without a model: Gemma 3's SentencePiece vocabulary by its
+/// short name, and a loaded model's through `m.tokenizer`.
+#[test]
+fn tokenizers_load_on_their_own_and_answer_as_models_do() {
+    let gemma = monologue::tokenizer::Tokenizer::open(common::gemma3()).unwrap();
+    let mut s = session();
+    let text = "Hello world, 中文!";
+    let ids = ints(eval(
+        &mut s,
+        &format!("let t = load_tokenizer(\"gemma3\"); t.encode({text:?})"),
+    ));
+    let expected: Vec<i64> = gemma
+        .encode(text, true, true)
+        .into_iter()
+        .map(i64::from)
+        .collect();
+    assert_eq!(ids, expected);
+    assert_eq!(ids[0], 2, "Gemma adds <bos>");
+    let plain = ints(eval(
+        &mut s,
+        &format!("t.encode({text:?}, #{{ bos: false }})"),
+    ));
+    assert_eq!(plain, expected[1..]);
+    assert_eq!(
+        eval(
+            &mut s,
+            &format!("t.decode(t.encode({text:?}, #{{ bos: false }}))")
+        )
+        .into_string()
+        .unwrap(),
+        text
+    );
+    assert_eq!(
+        eval(&mut s, "t.family").into_string().unwrap(),
+        "SentencePiece"
+    );
+    assert_eq!(eval(&mut s, "t.vocab_size").as_int().unwrap(), 262_144);
+    let pieces: Vec<String> = eval(&mut s, "t.pieces(\"a b\")")
+        .into_array()
+        .unwrap()
+        .into_iter()
+        .map(|p| p.into_string().unwrap())
+        .collect();
+    assert_eq!(pieces.concat(), "a▁b");
+    // The model's own tokenizer answers as the model does.
+    let via_model = ints(eval(&mut s, "m.tokenizer.encode(\"Hi there\")"));
+    assert_eq!(via_model, ints(eval(&mut s, "m.encode(\"Hi there\")")));
+    assert!(eval(&mut s, "m.tokenizer.to_string()")
+        .into_string()
+        .unwrap()
+        .contains("byte-level BPE"));
+    let err = s.eval("t.encode(\"x\", #{ bogus: true })").unwrap_err();
+    assert!(err.message.contains("unknown option bogus"), "{err}");
+    let err = s.eval("load_tokenizer(\"no-such-model\")").unwrap_err();
+    assert!(err.message.contains("no such file or folder"), "{err}");
+}
+
 #[test]
 fn greedy_generate_is_the_engines_argmax_chain_and_streams() {
     let lm = engine_model();
