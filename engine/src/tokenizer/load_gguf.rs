@@ -76,6 +76,13 @@ impl GgufVocab {
                 .transpose()?,
             merges: if has("merges") {
                 meta.get_str_array("tokenizer.ggml.merges")?.to_vec()
+            } else if model != "llama" {
+                // (A byte-level vocabulary may have no merges at all, but
+                // it says so with an empty list.)
+                return Err(Error::Invalid(format!(
+                    "{}: a BPE vocabulary needs tokenizer.ggml.merges, which the file lacks",
+                    meta.source()
+                )));
             } else {
                 Vec::new()
             },
@@ -211,11 +218,6 @@ fn special_ids(v: &GgufVocab, defaults: SpecialIds) -> SpecialIds {
 
 /// GGUF `gpt2`.
 fn byte_level_bpe(v: GgufVocab) -> Result<Tokenizer> {
-    if v.merges.is_empty() && !v.tokens.is_empty() {
-        return Err(Error::Invalid(
-            "a BPE vocabulary needs tokenizer.ggml.merges, which the file lacks".into(),
-        ));
-    }
     // Files written before `tokenizer.ggml.pre` existed split text as
     // GPT-2 does.
     let pre_name = v.pre.as_deref().unwrap_or("gpt2");
@@ -277,11 +279,6 @@ fn sentencepiece(mut v: GgufVocab) -> Result<Tokenizer> {
 
 /// GGUF `gemma4`: BPE merges over SentencePiece-spelled characters.
 fn gemma4(v: GgufVocab) -> Result<Tokenizer> {
-    if v.merges.is_empty() {
-        return Err(Error::Invalid(
-            "a gemma4 vocabulary needs tokenizer.ggml.merges, which the file lacks".into(),
-        ));
-    }
     let ids = special_ids(&v, SpecialIds::default());
     let kinds = kinds(&v, &ids)?;
     let merges = merge_pairs(&v.merges)?;

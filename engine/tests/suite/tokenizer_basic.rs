@@ -217,6 +217,18 @@ fn a_gguf_without_tokenizer_metadata_says_so() {
         e.contains("weights-only.gguf") && e.contains("no tokenizer"),
         "{e}"
     );
+    // A BPE vocabulary without its merges key.
+    let bytes = GgufWriter::new()
+        .kv("tokenizer.ggml.model", Value::String("gpt2".into()))
+        .kv(
+            "tokenizer.ggml.tokens",
+            Value::Array(monologue::io::Array::String(vec!["a".into()])),
+        )
+        .build()
+        .bytes;
+    let file = GgufFile::from_bytes(&bytes, "no-merges.gguf").unwrap();
+    let e = err(Tokenizer::from_gguf(file.metadata()));
+    assert!(e.contains("needs tokenizer.ggml.merges"), "{e}");
     // A tokenizer model we do not implement is named.
     let bytes = GgufWriter::new()
         .kv("tokenizer.ggml.model", Value::String("t5".into()))
