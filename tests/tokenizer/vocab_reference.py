@@ -9,6 +9,8 @@ writes, from the GGUF's tokenizer.ggml.* values (read with `gguf`):
   NAME.json                   a Hugging Face tokenizer.json built from them
                               (where `tokenizers` can express the vocabulary)
   hf_NAME.jsonl               `tokenizers`' ids for each line
+  llama-spm-{first,split}.json, hf_llama-spm-{first,split}.jsonl
+                              the same with a Metaspace pre-tokenizer
   llamacpp_NAME.jsonl         llama.cpp's ids (llama-cpp-python, vocab only)
 all with special tokens as plain text (user-defined tokens still matched),
 as llama.cpp's own suite encodes. Any missing tool is an error (exit status
@@ -179,6 +181,20 @@ def sentencepiece(v):
     return tok
 
 
+def metaspace_variants(tok):
+    """The same SentencePiece vocabulary as older tokenizer.json files write
+    it: a Metaspace pre-tokenizer in place of the Prepend/Replace
+    normalizers, once prepending at the start only (whole text), once before
+    every word (split at each space)."""
+    variants = {}
+    for suffix, scheme, split in [("first", "first", False), ("split", "always", True)]:
+        t = Tokenizer.from_str(tok.to_str())
+        t.normalizer = None
+        t.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme=scheme, split=split)
+        variants[suffix] = t
+    return variants
+
+
 def write(path, id_lists):
     with open(path, "w") as out:
         for ids in id_lists:
@@ -205,6 +221,12 @@ def reference(job):
               [e.ids for e in tok.encode_batch(lines, add_special_tokens=False)])
         added(tok, v, 3)
         tok.save(os.path.join(work, f"{name}.json"))
+        if name == "llama-spm":
+            for suffix, t in metaspace_variants(tok).items():
+                t.save(os.path.join(work, f"{name}-{suffix}.json"))
+                t.encode_special_tokens = True  # llama-spm has no user-defined tokens
+                write(os.path.join(work, f"hf_{name}-{suffix}.jsonl"),
+                      [e.ids for e in t.encode_batch(lines, add_special_tokens=False)])
     llm = Llama(model_path=path, vocab_only=True, verbose=False)
     ids = []
 
