@@ -1,5 +1,6 @@
 //! A bounded fuzz step over what people download: `config.json` with a
-//! safetensors checkpoint, `tokenizer.json`, chat templates and the
+//! safetensors checkpoint, `tokenizer.json` (entries and pipelines),
+//! SentencePiece vocabularies, chat templates and the
 //! safetensors header (the GGUF reader has its own in `gguf.rs`). Each case
 //! must end in a value or an error: never a panic, and never more memory
 //! than the process limit this binary sets on itself first (a runaway
@@ -159,6 +160,85 @@ proptest! {
         }
     }
 
+    /// SentencePiece and Gemma 4 vocabularies with hostile tokens, scores,
+    /// merges and ids: one that loads encodes and decodes any text.
+    #[test]
+    fn sentencepiece_vocabularies_with_hostile_entries(
+        tokens in proptest::collection::vec("(▁|<0x[0-9A-F]{2}>|[a-c]|é|\\PC){1,4}", 1..40),
+        scores in proptest::collection::vec(
+            prop_oneof![
+                1 => Just(f32::NAN),
+                4 => Just(f32::INFINITY),
+                4 => Just(f32::NEG_INFINITY),
+                4 => Just(0.0f32),
+                200 => -1e9f32..1e9,
+            ],
+            0..42,
+        ),
+        merges in proptest::collection::vec("[▁a-cé]{1,3} [▁a-cé]{0,3}", 0..10),
+        ids in proptest::collection::vec(prop_oneof![Just(0u32), Just(3), Just(u32::MAX), 0u32..50], 4),
+        gemma4 in any::<bool>(),
+        prefix in any::<Option<bool>>(),
+        text in "\\PC{0,40}",
+    ) {
+        limit_memory();
+        let mut tokens = tokens;
+        // Often give it every byte token, so that loading gets further.
+        if ids[0] % 2 == 0 {
+            tokens.extend((0..=255u8).map(|b| format!("<0x{b:02X}>")));
+        }
+        let n = tokens.len();
+        let mut scores = scores;
+        scores.resize(if ids[1] % 3 == 0 { n + 1 } else { n }, 0.0);
+        let v = monologue::tokenizer::GgufVocab {
+            model: if gemma4 { "gemma4" } else { "llama" }.into(),
+            tokens,
+            scores: Some(scores),
+            merges,
+            bos: Some(ids[0]),
+            eos: Some(ids[1]),
+            unk: Some(ids[2]),
+            pad: Some(ids[3]),
+            add_space_prefix: prefix,
+            ..Default::default()
+        };
+        if let Ok(tok) = Tokenizer::from_gguf_vocab(v) {
+            let ids = tok.encode(&text, true, true);
+            let _ = tok.decode_lossy(&ids);
+            let _ = tok.pieces(&text);
+        }
+    }
+
+    /// tokenizer.json normalizers and pre-tokenizers stitched from real
+    /// and hostile pieces: one that loads encodes and decodes any text.
+    #[test]
+    fn tokenizer_json_pipelines_from_hostile_pieces(
+        pre in proptest::collection::vec(0..PRE_PIECES.len(), 0..4),
+        normalizers in proptest::collection::vec(0..NORMALIZER_PIECES.len(), 0..3),
+        byte_fallback in any::<bool>(),
+        keep_decoder in any::<bool>(),
+        text in "(a|b|1| |\\PC){0,60}",
+    ) {
+        limit_memory();
+        let mut json = fixture_json("tokenizer.json");
+        let pre: Vec<Value> = pre.iter().map(|&i| serde_json::from_str(PRE_PIECES[i]).unwrap()).collect();
+        json["pre_tokenizer"] = serde_json::json!({"type": "Sequence", "pretokenizers": pre});
+        let norm: Vec<Value> =
+            normalizers.iter().map(|&i| serde_json::from_str(NORMALIZER_PIECES[i]).unwrap()).collect();
+        json["normalizer"] = serde_json::json!({"type": "Sequence", "normalizers": norm});
+        json["model"]["byte_fallback"] = Value::from(byte_fallback);
+        if !keep_decoder {
+            // No ByteLevel decoder: a BPE over characters, unless a
+            // pre-tokenizer says ByteLevel.
+            json["decoder"] = Value::Null;
+        }
+        if let Ok(tok) = Tokenizer::from_json(&json.to_string()) {
+            let ids = tok.encode(&text, true, false);
+            let _ = tok.decode_lossy(&ids);
+            let _ = tok.pieces(&text);
+        }
+    }
+
     /// Chat templates stitched from pieces real and hostile templates use.
     #[test]
     fn chat_templates_from_hostile_pieces(
@@ -172,6 +252,33 @@ proptest! {
         }
     }
 }
+
+/// Pre-tokenizers: real ones and hostile patterns (catastrophic
+/// backtracking, empty matches, patterns that do not compile).
+const PRE_PIECES: [&str; 13] = [
+    r#"{"type": "ByteLevel", "add_prefix_space": false, "use_regex": true}"#,
+    r#"{"type": "ByteLevel", "add_prefix_space": false, "use_regex": false}"#,
+    r#"{"type": "Digits", "individual_digits": true}"#,
+    r#"{"type": "Punctuation", "behavior": "Contiguous"}"#,
+    r#"{"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": true}"#,
+    r#"{"type": "Split", "pattern": {"Regex": "(a+)+b"}, "behavior": "Isolated", "invert": false}"#,
+    r#"{"type": "Split", "pattern": {"Regex": "(?=\\d)"}, "behavior": "MergedWithNext", "invert": true}"#,
+    r#"{"type": "Split", "pattern": {"Regex": "(?<=a)\\s+(?!\\S)"}, "behavior": "MergedWithPrevious", "invert": false}"#,
+    r#"{"type": "Split", "pattern": {"Regex": "(unclosed"}, "behavior": "Isolated", "invert": false}"#,
+    r#"{"type": "Split", "pattern": {"String": "."}, "behavior": "Removed", "invert": false}"#,
+    r#"{"type": "Whitespace"}"#,
+    r#"{"type": "Split", "pattern": {"Regex": "(?=(a+)+b)a"}, "behavior": "Isolated", "invert": false}"#,
+    r#"{"type": "Split", "pattern": {"Regex": "x"}, "behavior": "Sideways", "invert": false}"#,
+];
+
+/// Normalizers: supported ones and ones we refuse.
+const NORMALIZER_PIECES: [&str; 5] = [
+    r#"{"type": "NFC"}"#,
+    r#"{"type": "Prepend", "prepend": "▁"}"#,
+    r#"{"type": "Replace", "pattern": {"String": " "}, "content": "▁"}"#,
+    r#"{"type": "Lowercase"}"#,
+    r#"{"type": "Replace", "pattern": {"Regex": "a*"}, "content": "b"}"#,
+];
 
 /// Fragments of templates: real idioms and known ways to blow up.
 const TEMPLATE_PIECES: [&str; 16] = [
