@@ -4,7 +4,8 @@
 //! `tokenizer.ggml.model` names the family: `gpt2` (byte-level BPE, with
 //! `tokenizer.ggml.pre` naming how text is cut), `llama` (SentencePiece:
 //! scores, `▁` for spaces, a leading space, `<0xXX>` byte tokens) and
-//! `gemma4` (BPE over SentencePiece-spelled text, cut at newlines). Where a
+//! `gemma4` (BPE over SentencePiece-spelled text, cut at newlines) and
+//! `bert` (WordPiece). Where a
 //! key is missing, llama.cpp's defaults for that family apply.
 
 use std::sync::Arc;
@@ -36,6 +37,9 @@ pub struct GgufVocab {
     pub pad: Option<u32>,
     pub add_bos: Option<bool>,
     pub add_space_prefix: Option<bool>,
+    /// WordPiece's normalizer (`tokenizer.ggml.normalizer.*`).
+    pub lowercase: Option<bool>,
+    pub strip_accents: Option<bool>,
 }
 
 impl GgufVocab {
@@ -76,7 +80,7 @@ impl GgufVocab {
                 .transpose()?,
             merges: if has("merges") {
                 meta.get_str_array("tokenizer.ggml.merges")?.to_vec()
-            } else if model != "llama" {
+            } else if model != "llama" && model != "bert" {
                 // (A byte-level vocabulary may have no merges at all, but
                 // it says so with an empty list.)
                 return Err(Error::Invalid(format!(
@@ -89,12 +93,15 @@ impl GgufVocab {
             pre: has("pre")
                 .then(|| meta.get_str("tokenizer.ggml.pre").map(str::to_string))
                 .transpose()?,
-            bos: id("bos_token_id")?,
+            // BERT names its first token the CLS token.
+            bos: id("bos_token_id")?.or(id("cls_token_id")?),
             eos: id("eos_token_id")?,
             unk: id("unknown_token_id")?,
             pad: id("padding_token_id")?,
             add_bos: flag("add_bos_token")?,
             add_space_prefix: flag("add_space_prefix")?,
+            lowercase: flag("normalizer.lowercase")?,
+            strip_accents: flag("normalizer.strip_accents")?,
         })
     }
 }
@@ -113,6 +120,7 @@ impl Tokenizer {
         match v.model.as_str() {
             "llama" => sentencepiece(v),
             "gemma4" => gemma4(v),
+            "bert" => wordpiece(v),
             _ => byte_level_bpe(v),
         }
     }
@@ -121,12 +129,12 @@ impl Tokenizer {
 /// Refuses a `tokenizer.ggml.model` we do not implement, by name.
 fn check_model(model: &str) -> Result<()> {
     match model {
-        "gpt2" | "llama" | "gemma4" => Ok(()),
-        "bert" | "t5" | "rwkv" | "plamo2" | "no_vocab" | "none" => Err(Error::Invalid(format!(
-            "tokenizer model `{model}` is not supported (supported: gpt2, llama, gemma4)"
+        "gpt2" | "llama" | "gemma4" | "bert" => Ok(()),
+        "t5" | "rwkv" | "plamo2" | "no_vocab" | "none" => Err(Error::Invalid(format!(
+            "tokenizer model `{model}` is not supported (supported: gpt2, llama, gemma4, bert)"
         ))),
         other => Err(Error::Invalid(format!(
-            "unknown tokenizer model `{other}` (tokenizer.ggml.model; supported: gpt2, llama, gemma4)"
+            "unknown tokenizer model `{other}` (tokenizer.ggml.model; supported: gpt2, llama, gemma4, bert)"
         ))),
     }
 }
@@ -272,6 +280,36 @@ fn sentencepiece(mut v: GgufVocab) -> Result<Tokenizer> {
         normalizer,
         ids,
         add_bos,
+        ignore_merges: false,
+        whole_newlines: false,
+    })
+}
+
+/// GGUF `bert`: WordPiece.
+fn wordpiece(v: GgufVocab) -> Result<Tokenizer> {
+    let ids = special_ids(
+        &v,
+        SpecialIds {
+            bos: Some(101),
+            eos: None,
+            unk: Some(100),
+            pad: Some(0),
+        },
+    );
+    let kinds = kinds(&v, &ids)?;
+    let lowercase = v.lowercase.unwrap_or(true);
+    let strip_accents = v.strip_accents.unwrap_or(lowercase);
+    let vocab = Vocab::with_spelling(v.tokens, kinds, Spelling::Metaspace)?;
+    Tokenizer::assemble(Parts {
+        vocab,
+        merging: Merging::WordPiece {
+            lowercase,
+            strip_accents,
+        },
+        pre: PreTokenizer::Whole,
+        normalizer: Normalizer::default(),
+        ids,
+        add_bos: v.add_bos.unwrap_or(true),
         ignore_merges: false,
         whole_newlines: false,
     })

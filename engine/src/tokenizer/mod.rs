@@ -1,13 +1,14 @@
 //! Tokenizers: byte-level BPE (GPT-2, Llama 3, Qwen, SmolLM and most BPE
 //! models), BPE over SentencePiece-spelled text (Gemma 4; `tokenizer.json`
-//! with `byte_fallback`) and SentencePiece's score-driven merging (Llama 2,
-//! TinyLlama, Mistral, Phi-3, Gemma 3).
+//! with `byte_fallback`), SentencePiece's score-driven merging (Llama 2,
+//! TinyLlama, Mistral, Phi-3, Gemma 3) and WordPiece (BERT).
 //!
 //! Text → added tokens found first ([`special`]) → each run of text between
 //! them normalized ([`normalize`]: NFC, SentencePiece's `▁` and leading
 //! space) → cut into pieces ([`pretokenize`], [`regex_split`]) → each piece
-//! merged ([`bpe`] or [`spm`]) → ids. Ids → bytes per token ([`vocab`]) →
-//! UTF-8 text, all at once or streamed ([`decode`]).
+//! merged ([`bpe`] or [`spm`]; [`wordpiece`] does its own words) → ids.
+//! Ids → bytes per token ([`vocab`]) → UTF-8 text, all at once or streamed
+//! ([`decode`]).
 //!
 //! Loading: [`Tokenizer::from_gguf`] / [`Tokenizer::from_gguf_vocab`] (GGUF
 //! metadata, as llama.cpp reads it), [`Tokenizer::from_json`] (Hugging Face
@@ -42,6 +43,7 @@ pub mod train;
 pub mod unicode;
 mod unicode_tables;
 pub mod vocab;
+pub mod wordpiece;
 
 pub use decode::{StreamDecoder, Utf8Stream};
 pub use load_gguf::GgufVocab;
@@ -97,6 +99,8 @@ enum Algorithm {
     /// Merges by score (SentencePiece), through its BPE form where that is
     /// exact.
     Spm(Box<Spm>, Option<Box<Bpe>>),
+    /// Longest tokens first, word by word (BERT).
+    WordPiece(Box<wordpiece::WordPiece>),
 }
 
 /// The tokenizer families, as [`Tokenizer::family`] names them.
@@ -109,6 +113,8 @@ pub enum Family {
     CharBpe,
     /// SentencePiece score merges (GGUF `llama`).
     SentencePiece,
+    /// BERT's WordPiece (GGUF `bert`).
+    WordPiece,
 }
 
 impl Family {
@@ -117,6 +123,7 @@ impl Family {
             Self::ByteLevelBpe => "byte-level BPE",
             Self::CharBpe => "BPE with byte fallback",
             Self::SentencePiece => "SentencePiece",
+            Self::WordPiece => "WordPiece",
         }
     }
 }
@@ -143,6 +150,11 @@ pub(crate) enum Merging<'m> {
     },
     /// SentencePiece scores, one per token.
     Spm(Vec<f32>),
+    /// WordPiece, lower-casing and stripping accents as asked.
+    WordPiece {
+        lowercase: bool,
+        strip_accents: bool,
+    },
 }
 
 /// Everything a tokenizer is built from.
@@ -276,6 +288,13 @@ impl Tokenizer {
                 let fast = spm.as_bpe(&vocab).map(Box::new);
                 (Algorithm::Spm(Box::new(spm), fast), Vec::new())
             }
+            Merging::WordPiece {
+                lowercase,
+                strip_accents,
+            } => {
+                let wp = wordpiece::WordPiece::new(&vocab, ids.unk, lowercase, strip_accents)?;
+                (Algorithm::WordPiece(Box::new(wp)), Vec::new())
+            }
         };
         let added = Matcher::new((0..n as u32).filter_map(|id| match vocab.kind(id) {
             Some(TokenKind::Special) => Some((vocab.text(id)?.to_string(), id, true)),
@@ -387,6 +406,9 @@ impl Tokenizer {
             // Pieces of SentencePiece-spelled text are whole characters.
             Algorithm::Spm(spm, None) => {
                 spm.encode_piece(&self.vocab, &String::from_utf8_lossy(bytes), out)
+            }
+            Algorithm::WordPiece(wp) => {
+                wp.encode(&self.vocab, &String::from_utf8_lossy(bytes), out)
             }
         }
         cache.insert(bytes, &out[start..]);
@@ -577,6 +599,7 @@ impl Tokenizer {
             Algorithm::Bpe(b) if b.is_char_level() => Family::CharBpe,
             Algorithm::Bpe(_) => Family::ByteLevelBpe,
             Algorithm::Spm(..) => Family::SentencePiece,
+            Algorithm::WordPiece(_) => Family::WordPiece,
         }
     }
 
@@ -584,7 +607,7 @@ impl Tokenizer {
     pub fn scores(&self) -> &[f32] {
         match &self.algorithm {
             Algorithm::Spm(s, _) => s.scores(),
-            Algorithm::Bpe(_) => &[],
+            Algorithm::Bpe(_) | Algorithm::WordPiece(_) => &[],
         }
     }
 

@@ -1,6 +1,7 @@
 //! Saving a tokenizer as a Hugging Face `tokenizer.json` that `tokenizers`
 //! loads to the same ids: byte-level BPE (what the trainer makes) and BPE
-//! over characters. SentencePiece's score merges have no exact form there.
+//! over characters. SentencePiece's score merges have no exact form there,
+//! and WordPiece is not written.
 
 use serde_json::{json, Map, Value};
 
@@ -82,10 +83,10 @@ impl Tokenizer {
     /// (score-merging) tokenizers cannot be written so: an error.
     pub fn to_json(&self) -> Result<String> {
         let Algorithm::Bpe(bpe) = &self.algorithm else {
-            return Err(Error::Invalid(
-                "a SentencePiece tokenizer cannot be saved as tokenizer.json (it merges by score)"
-                    .into(),
-            ));
+            return Err(Error::Invalid(format!(
+                "a {} tokenizer cannot be saved as tokenizer.json here (only BPE can)",
+                self.family().name()
+            )));
         };
         let bytes = !bpe.is_char_level();
         let n = &self.normalizer;
