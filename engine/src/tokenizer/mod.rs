@@ -407,9 +407,7 @@ impl Tokenizer {
             Algorithm::Spm(spm, None) => {
                 spm.encode_piece(&self.vocab, &String::from_utf8_lossy(bytes), out)
             }
-            Algorithm::WordPiece(wp) => {
-                wp.encode(&self.vocab, &String::from_utf8_lossy(bytes), out)
-            }
+            Algorithm::WordPiece(wp) => wp.encode(&String::from_utf8_lossy(bytes), out),
         }
         cache.insert(bytes, &out[start..]);
     }
@@ -486,15 +484,22 @@ impl Tokenizer {
     pub fn decode_bytes(&self, ids: &[u32]) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(ids.len() * 4);
         for (i, &id) in ids.iter().enumerate() {
-            let mut b = self
-                .token_bytes_checked(id)
+            let b = self
+                .decoded_bytes(i, id)
                 .map_err(|e| Error::Invalid(format!("{e} (at position {i})")))?;
-            if i == 0 && self.normalizer.prefix != PrefixSpace::Never && !self.is_special(id) {
-                b = b.strip_prefix(b" ").unwrap_or(b);
-            }
             out.extend_from_slice(b);
         }
         Ok(out)
+    }
+
+    /// The bytes token `id` adds at position `i` of a decode: its own, less
+    /// the leading space of a first token where the tokenizer adds one.
+    fn decoded_bytes(&self, i: usize, id: u32) -> Result<&[u8]> {
+        let b = self.token_bytes_checked(id)?;
+        if i == 0 && self.normalizer.prefix != PrefixSpace::Never && !self.is_special(id) {
+            return Ok(b.strip_prefix(b" ").unwrap_or(b));
+        }
+        Ok(b)
     }
 
     /// The text `ids` stand for. Errors on an unknown id or if the bytes are
@@ -507,10 +512,7 @@ impl Tokenizer {
             let mut pos = 0;
             let mut token = 0;
             for (i, &id) in ids.iter().enumerate() {
-                pos += self.vocab.bytes(id).map_or(0, |b| b.len());
-                if i == 0 && self.normalizer.prefix != PrefixSpace::Never {
-                    pos = pos.saturating_sub(1);
-                }
+                pos += self.decoded_bytes(i, id).map_or(0, |b| b.len());
                 if pos > at {
                     token = i;
                     break;

@@ -28,45 +28,33 @@ pub fn scanner_for(name: &str) -> Option<PreTokenizer> {
     })
 }
 
+/// The names of llama.cpp's Llama 3 group: they skip merges for a piece
+/// that is a token, and add BOS unless the file says otherwise.
+const LLAMA3_GROUP: &[&str] = &[
+    "llama3",
+    "llama-v3",
+    "llama-bpe",
+    "falcon3",
+    "falcon-h1",
+    "pixtral",
+    "midm-2.0",
+    "lfm2",
+    "jina-v5-nano",
+];
+
 /// Whether llama.cpp treats a piece that is itself a token as that token,
 /// skipping the merges (tokenizer.json's `ignore_merges`).
 pub fn ignores_merges(name: &str) -> bool {
-    matches!(
-        name,
-        "llama3"
-            | "llama-v3"
-            | "llama-bpe"
-            | "falcon3"
-            | "falcon-h1"
-            | "pixtral"
-            | "midm-2.0"
-            | "lfm2"
-            | "jina-v5-nano"
-            | "minicpm5"
-            | "youtu"
-            | "glm4"
-            | "glm5"
-            | "tekken"
-            | "granite-embed-multi-97m"
-    )
+    LLAMA3_GROUP.contains(&name)
+        || matches!(
+            name,
+            "minicpm5" | "youtu" | "glm4" | "glm5" | "tekken" | "granite-embed-multi-97m"
+        )
 }
 
 /// Whether llama.cpp adds BOS for `name` even when the file does not say.
 pub fn adds_bos(name: &str) -> bool {
-    matches!(
-        name,
-        "llama3"
-            | "llama-v3"
-            | "llama-bpe"
-            | "falcon3"
-            | "falcon-h1"
-            | "pixtral"
-            | "midm-2.0"
-            | "lfm2"
-            | "jina-v5-nano"
-            | "tekken"
-            | "chameleon"
-    )
+    LLAMA3_GROUP.contains(&name) || name == "tekken"
 }
 
 const GPT2_BODY: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)";

@@ -1,12 +1,15 @@
 //! Pre-tokenizers: split text into the pieces that BPE encodes one at a time.
 //!
-//! Each one is a hand-written scanner equivalent to a regex from the
-//! reference tokenizers (alternatives tried in order at each position, as
-//! Perl-style engines do). The patterns, for reference:
+//! The common ones are hand-written scanners, each equivalent to a regex
+//! from the reference tokenizers (alternatives tried in order at each
+//! position, as Perl-style engines do); any other pattern runs as regex
+//! steps ([`RegexSplit`]), and SentencePiece text is cut by
+//! [`MetaspaceSplit`]. The scanners' patterns, for reference:
 //!
 //! * GPT-2: `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
 //! * Llama 3: `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
 //! * Qwen 2: Llama 3's with `\p{N}` for `\p{N}{1,3}`.
+//! * Qwen 3.5: Qwen 2's with marks (`\p{M}`) kept with letters.
 //! * SmolLM (and StarCoder): every `\p{N}` character on its own, then GPT-2's
 //!   pattern on the text between them.
 

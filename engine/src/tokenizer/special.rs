@@ -113,6 +113,12 @@ impl Matcher {
         m
     }
 
+    /// The id and length of the longest token of any kind that `s` starts
+    /// with (WordPiece's longest match).
+    pub fn longest_prefix(&self, s: &[u8]) -> Option<(u32, usize)> {
+        self.longest(s, true).map(|e| (e.id, e.content.len()))
+    }
+
     /// The longest token allowed here that starts at `s[0]`.
     #[inline]
     fn longest(&self, s: &[u8], parse_special: bool) -> Option<&Entry> {

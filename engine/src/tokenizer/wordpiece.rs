@@ -11,6 +11,7 @@
 
 use fancy_regex::Regex;
 
+use super::special::Matcher;
 use super::unicode::{class_of, Class};
 use super::vocab::Vocab;
 use crate::{Error, Result};
@@ -18,8 +19,9 @@ use crate::{Error, Result};
 /// The vocabulary's longest-match encoder.
 #[derive(Clone, Debug)]
 pub struct WordPiece {
-    /// The longest token, in bytes.
-    max_len: usize,
+    /// Every token, in a byte trie: a position costs the length of the
+    /// longest token that starts there, not a lookup per possible length.
+    tokens: Matcher,
     unk: Option<u32>,
     lowercase: bool,
     strip_accents: bool,
@@ -58,7 +60,13 @@ impl WordPiece {
             Regex::new(p).map_err(|e| Error::Invalid(format!("WordPiece class {p}: {e}")))
         };
         Ok(Self {
-            max_len: vocab.texts().iter().map(String::len).max().unwrap_or(0),
+            tokens: Matcher::new(
+                vocab
+                    .texts()
+                    .iter()
+                    .enumerate()
+                    .map(|(id, t)| (t.clone(), id as u32, false)),
+            ),
             unk,
             lowercase,
             strip_accents,
@@ -120,34 +128,16 @@ impl WordPiece {
     }
 
     /// Appends the tokens of `text` (a run between added tokens) to `out`.
-    pub fn encode(&self, vocab: &Vocab, text: &str, out: &mut Vec<u32>) {
+    pub fn encode(&self, text: &str, out: &mut Vec<u32>) {
         for word in self.words(text) {
             let word = format!("▁{word}");
             let start = out.len();
-            let mut i = 0;
-            while i < word.len() {
-                // The longest token from i (at most max_len bytes, ending on
-                // a character boundary).
-                let mut end = (i + self.max_len).min(word.len());
-                while !word.is_char_boundary(end) {
-                    end -= 1;
-                }
-                let found = loop {
-                    if end <= i {
-                        break None;
-                    }
-                    if let Some(id) = vocab.id(&word[i..end]) {
-                        break Some((id, end));
-                    }
-                    end -= 1;
-                    while !word.is_char_boundary(end) {
-                        end -= 1;
-                    }
-                };
-                match found {
-                    Some((id, end)) => {
+            let mut rest = word.as_bytes();
+            while !rest.is_empty() {
+                match self.tokens.longest_prefix(rest) {
+                    Some((id, len)) => {
                         out.push(id);
-                        i = end;
+                        rest = &rest[len..];
                     }
                     None => {
                         // The whole word is unknown.

@@ -21,13 +21,41 @@ use std::path::PathBuf;
 
 pub const MODEL_NAME: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
-/// The default model. Tests that need it fail (never skip) without it.
-pub fn smollm2() -> PathBuf {
-    let dir = std::env::var_os("MONOLOGUE_MODELS").map_or_else(
+/// Where models and fetched sources live: `$MONOLOGUE_MODELS`, else the
+/// repository's `models/`.
+fn models_dir() -> PathBuf {
+    std::env::var_os("MONOLOGUE_MODELS").map_or_else(
         || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models"),
         PathBuf::from,
+    )
+}
+
+/// Makes sure `marker` exists, running `scripts/SCRIPT ARGS` once (one
+/// test at a time) if it does not.
+fn fetch_once(marker: &std::path::Path, script: &str, args: &[&str]) {
+    static FETCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = FETCH.lock().unwrap_or_else(|e| e.into_inner());
+    if marker.is_file() {
+        return;
+    }
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../scripts")
+        .join(script);
+    let status = std::process::Command::new("bash")
+        .arg(&script)
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(
+        status.success(),
+        "{} {args:?} failed: {status}",
+        script.display()
     );
-    let path = dir.join(MODEL_NAME);
+}
+
+/// The default model. Tests that need it fail (never skip) without it.
+pub fn smollm2() -> PathBuf {
+    let path = models_dir().join(MODEL_NAME);
     assert!(
         path.is_file(),
         "{} is missing: run scripts/fetch-model.sh",
@@ -40,22 +68,12 @@ pub fn smollm2() -> PathBuf {
 /// tokenizer suite, templates and converter), fetched by
 /// `scripts/fetch-llama-cpp.sh` the first time a test asks.
 pub fn llama_cpp_sources() -> PathBuf {
-    static FETCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let dir = std::env::var_os("MONOLOGUE_MODELS").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models"),
-        PathBuf::from,
+    let dest = models_dir().join("llama.cpp");
+    fetch_once(
+        &dest.join(".llama-cpp-python-0.3.36"),
+        "fetch-llama-cpp.sh",
+        &[],
     );
-    let dest = dir.join("llama.cpp");
-    let _one_at_a_time = FETCH.lock().unwrap_or_else(|e| e.into_inner());
-    if !dest.join(".llama-cpp-python-0.3.36").is_file() {
-        let script =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/fetch-llama-cpp.sh");
-        let status = std::process::Command::new("bash")
-            .arg(&script)
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        assert!(status.success(), "{} failed: {status}", script.display());
-    }
     dest
 }
 
@@ -95,25 +113,7 @@ pub fn greedy(model: &dyn Model, prompt: &[u32], steps: usize) -> Vec<(u32, Vec<
 /// Gemma 3 270M (Q4_K_M GGUF), fetched by `scripts/fetch-model.sh gemma3`
 /// the first time a test asks.
 pub fn gemma3() -> PathBuf {
-    static FETCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let dir = std::env::var_os("MONOLOGUE_MODELS").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models"),
-        PathBuf::from,
-    );
-    let path = dir.join("gemma-3-270m-q4_k_m.gguf");
-    let _one_at_a_time = FETCH.lock().unwrap_or_else(|e| e.into_inner());
-    if !path.is_file() {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/fetch-model.sh");
-        let status = std::process::Command::new("bash")
-            .arg(&script)
-            .arg("gemma3")
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        assert!(
-            status.success(),
-            "{} gemma3 failed: {status}",
-            script.display()
-        );
-    }
+    let path = models_dir().join("gemma-3-270m-q4_k_m.gguf");
+    fetch_once(&path, "fetch-model.sh", &["gemma3"]);
     path
 }
