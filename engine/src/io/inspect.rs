@@ -25,7 +25,7 @@ pub fn inspect_json(file: &ModelFile) -> Json {
         .map(|t| {
             json!({
                 "name": t.name,
-                "dtype": t.dtype.name(),
+                "dtype": t.ggml_type.name(),
                 "shape": t.shape.dims(),
                 "offset": t.offset,
                 "bytes": t.bytes,
@@ -81,7 +81,7 @@ pub fn inspect_text(file: &ModelFile) -> String {
             out,
             "  {:name_width$}  {:5}  {shape:shape_width$}  {:>12}",
             printable(&t.name),
-            t.dtype.name(),
+            t.ggml_type.name(),
             t.bytes
         );
     }

@@ -24,7 +24,7 @@ pub use safetensors::SafetensorsFile;
 pub use value::{Array, Value, ValueType};
 
 use crate::error::{Error, Result};
-use crate::tensor::{AlignedBuf, DType, Shape, Storage, Tensor};
+use crate::tensor::{AlignedBuf, DType, GgmlType, Shape, Storage, Tensor};
 use std::fmt::Display;
 use std::path::Path;
 
@@ -32,13 +32,30 @@ use std::path::Path;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TensorInfo {
     pub name: String,
-    pub dtype: DType,
+    /// The stored type, which the engine may or may not compute with.
+    pub ggml_type: GgmlType,
     /// Row-major, outermost dimension first.
     pub shape: Shape,
     /// Absolute byte offset in the file (for a sharded checkpoint, in the
     /// shard that holds the tensor).
     pub offset: usize,
     pub bytes: usize,
+}
+
+impl TensorInfo {
+    /// The engine's type for this tensor, or an error naming the tensor
+    /// and a type the engine has no kernels for.
+    pub fn dtype(&self) -> Result<DType> {
+        self.ggml_type.dtype().ok_or_else(|| {
+            let known: Vec<&str> = DType::ALL.iter().map(|d| d.name()).collect();
+            Error::Invalid(format!(
+                "tensor `{}` is stored as {}, a type Monologue cannot compute with (it reads {})",
+                crate::error::printable(&self.name),
+                self.ggml_type,
+                known.join(", ")
+            ))
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,12 +204,13 @@ fn tensor_from(file: &Storage, info: &TensorInfo, path: &str) -> Result<Tensor> 
                 format!("tensor `{}` reaches past the end of the file", info.name),
             )
         })?;
-    let aligned = (window.as_bytes().as_ptr() as usize).is_multiple_of(load_alignment(info.dtype));
+    let dtype = info.dtype().map_err(|e| Error::file(path, e.to_string()))?;
+    let aligned = (window.as_bytes().as_ptr() as usize).is_multiple_of(load_alignment(dtype));
     let storage = if aligned {
         window
     } else {
         storage_from_bytes(window.as_bytes())
     };
-    Tensor::from_storage(storage, info.dtype, info.shape.clone())
+    Tensor::from_storage(storage, dtype, info.shape.clone())
         .map_err(|e| Error::file(path, format!("tensor `{}`: {e}", info.name)))
 }

@@ -4,7 +4,7 @@
 
 use super::{Metadata, TensorInfo, Value};
 use crate::error::{Error, Result};
-use crate::tensor::{DType, Shape, Storage, Tensor};
+use crate::tensor::{DType, GgmlType, Shape, Storage, Tensor};
 use safetensors::tensor::{Dtype, SafeTensorError};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Display;
@@ -235,7 +235,7 @@ fn parse(storage: &Storage, name: &str) -> Result<Parsed> {
         };
         let (start, end) = info.data_offsets;
         infos.push(TensorInfo {
-            dtype,
+            ggml_type: GgmlType::from_dtype(dtype),
             shape: Shape::new(info.shape.clone()),
             offset: data_start + start,
             bytes: end - start,

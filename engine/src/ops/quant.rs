@@ -9,7 +9,7 @@
 //! while it is still in cache, so weights are read from memory once.
 
 use crate::backend::cpu::pool::{self, split_range, ThreadPool};
-use crate::backend::cpu::quant_dot as dot;
+use crate::backend::cpu::quant_dot::{self as dot, RowKernels};
 use crate::backend::cpu::simd::{self, Isa};
 use crate::error::{Error, Result};
 use crate::ops::launch;
@@ -94,46 +94,19 @@ fn product(
             return Ok(());
         }
         let tile = (16 * 1024 / dtype.bytes_for(k).unwrap_or(1).max(1)).max(1);
-        match dtype {
-            DType::F32 => float(pool, cast::<f32>(bytes)?, k, x, y, tile, |v| *v),
+        crate::with_block!(dtype, B => quantized::<B>(
+            isa,
+            pool,
+            cast(bytes)?,
+            k,
+            x,
+            y,
+            tile,
+        ), plain => match dtype {
             DType::F16 => float(pool, cast::<f16>(bytes)?, k, x, y, tile, |v| f16_to_f32(*v)),
             DType::BF16 => float(pool, cast::<bf16>(bytes)?, k, x, y, tile, |v| v.to_f32()),
-            DType::Q8_0 => quantized(
-                isa,
-                pool,
-                cast(bytes)?,
-                k,
-                x,
-                y,
-                tile,
-                dot::rows_q8_0,
-                Some(dot::rows4_q8_0),
-            ),
-            DType::Q4_0 => quantized(
-                isa,
-                pool,
-                cast(bytes)?,
-                k,
-                x,
-                y,
-                tile,
-                dot::rows_q4_0,
-                Some(dot::rows4_q4_0),
-            ),
-            DType::Q4_1 => quantized(
-                isa,
-                pool,
-                cast(bytes)?,
-                k,
-                x,
-                y,
-                tile,
-                dot::rows_q4_1,
-                Some(dot::rows4_q4_1),
-            ),
-            DType::Q4_K => quantized(isa, pool, cast(bytes)?, k, x, y, tile, dot::rows_q4_k, None),
-            DType::Q6_K => quantized(isa, pool, cast(bytes)?, k, x, y, tile, dot::rows_q6_k, None),
-        }
+            _ => float(pool, cast::<f32>(bytes)?, k, x, y, tile, |v| *v),
+        });
         Ok(())
     })
 }
@@ -182,31 +155,23 @@ pub fn matvec_many(ws: &[&Tensor], x: &[f32], ys: &mut [&mut [f32]]) -> Result<(
     launch(kernel_name("matvec", dtype), cost, shapes, || {
         let tile = (16 * 1024 / dtype.bytes_for(k).unwrap_or(1).max(1)).max(1);
         let bytes: Vec<&[u8]> = ws.iter().map(|w| w.as_bytes()).collect::<Result<_>>()?;
-        match dtype {
-            DType::Q8_0 => many(isa, pool, &bytes, x, ys, tile, dot::rows_q8_0),
-            DType::Q4_0 => many(isa, pool, &bytes, x, ys, tile, dot::rows_q4_0),
-            DType::Q4_1 => many(isa, pool, &bytes, x, ys, tile, dot::rows_q4_1),
-            DType::Q4_K => many(isa, pool, &bytes, x, ys, tile, dot::rows_q4_k),
-            DType::Q6_K => many(isa, pool, &bytes, x, ys, tile, dot::rows_q6_k),
-            other => Err(Error::DType {
-                op: "matvec_many".into(),
-                dtype: other.to_string(),
-            }),
-        }
+        crate::with_block!(dtype, B => many::<B>(isa, pool, &bytes, x, ys, tile), plain => Err(Error::DType {
+            op: "matvec_many".into(),
+            dtype: dtype.to_string(),
+        }))
     })
 }
 
 /// [`matvec_many`]'s body for one block type: the rows of all matrices are
 /// numbered one after another and split between the threads in tiles; a
 /// tile that crosses from one matrix into the next is cut there.
-fn many<B: Sync + bytemuck::Pod>(
+fn many<B: RowKernels>(
     isa: Isa,
     pool: &ThreadPool,
     bytes: &[&[u8]],
     x: &[f32],
     ys: &mut [&mut [f32]],
     tile: usize,
-    rows: RowKernel<B>,
 ) -> Result<()> {
     let ws: Vec<&[B]> = bytes.iter().map(|b| cast::<B>(b)).collect::<Result<_>>()?;
     let mut xq = vec![BlockQ8A::default(); x.len() / 32];
@@ -230,7 +195,7 @@ fn many<B: Sync + bytemuck::Pod>(
             // SAFETY: tiles are disjoint (see `parallel_tiles`), so these
             // rows of matrix m's output are this call's alone.
             let y = unsafe { outs[m].row(0, 0, local.clone()) };
-            rows(
+            B::ROWS(
                 isa,
                 &ws[m][local.start * per_row..local.end * per_row],
                 &xq,
@@ -244,25 +209,24 @@ fn many<B: Sync + bytemuck::Pod>(
 
 fn kernel_name(op: &str, dtype: DType) -> &'static str {
     let vector = op == "matvec";
-    match dtype {
-        DType::F32 => ["matmul_f32", "matvec_f32"][vector as usize],
-        DType::F16 => ["matmul_f16", "matvec_f16"][vector as usize],
-        DType::BF16 => ["matmul_bf16", "matvec_bf16"][vector as usize],
-        DType::Q8_0 => ["matmul_q8_0", "matvec_q8_0"][vector as usize],
-        DType::Q4_0 => ["matmul_q4_0", "matvec_q4_0"][vector as usize],
-        DType::Q4_1 => ["matmul_q4_1", "matvec_q4_1"][vector as usize],
-        DType::Q4_K => ["matmul_q4_k", "matvec_q4_k"][vector as usize],
-        DType::Q6_K => ["matmul_q6_k", "matvec_q6_k"][vector as usize],
+    macro_rules! names {
+        ($($variant:ident => $stem:literal,)*) => {
+            match dtype {
+                $(DType::$variant => [concat!("matmul_", $stem), concat!("matvec_", $stem)][vector as usize],)*
+            }
+        };
+    }
+    names! {
+        F32 => "f32", F16 => "f16", BF16 => "bf16", Q8_0 => "q8_0", Q4_0 => "q4_0",
+        Q4_1 => "q4_1", Q5_0 => "q5_0", Q5_1 => "q5_1", Q2_K => "q2_k", Q3_K => "q3_k",
+        Q4_K => "q4_k", Q5_K => "q5_k", Q6_K => "q6_k", IQ4_NL => "iq4_nl", IQ4_XS => "iq4_xs",
     }
 }
-
-type RowKernel<B> = fn(Isa, &[B], &[BlockQ8A], &mut [f32]);
 
 /// Quantize the activation rows once, then run the row kernel over tiles.
 /// Where the format has a four-row kernel, activation rows go through it
 /// four at a time, so each weight block is decoded once per four tokens.
-#[allow(clippy::too_many_arguments)]
-fn quantized<B: Sync>(
+fn quantized<B: RowKernels>(
     isa: Isa,
     pool: &ThreadPool,
     w: &[B],
@@ -270,9 +234,8 @@ fn quantized<B: Sync>(
     x: &[f32],
     y: &mut [f32],
     tile: usize,
-    rows: RowKernel<B>,
-    rows4: Option<RowKernel<B>>,
 ) {
+    let (rows, rows4) = (B::ROWS, B::ROWS4);
     let blocks = k / 32;
     let t = x.len() / k;
     let n = y.len() / t;

@@ -2,16 +2,31 @@
 //! quantize / dequantize for each. Weights stay in these formats in memory;
 //! the matrix kernels in `backend::cpu` read them directly.
 
+pub mod fit;
+pub mod iq4_nl;
+pub mod iq4_xs;
+pub mod q2_k;
+pub mod q3_k;
 pub mod q4_0;
 pub mod q4_1;
 pub mod q4_k;
+pub mod q5_0;
+pub mod q5_1;
+pub mod q5_k;
 pub mod q6_k;
 pub mod q8_0;
 pub mod q8a;
 
+pub use iq4_nl::BlockIQ4NL;
+pub use iq4_xs::BlockIQ4XS;
+pub use q2_k::BlockQ2K;
+pub use q3_k::BlockQ3K;
 pub use q4_0::BlockQ4_0;
 pub use q4_1::BlockQ4_1;
 pub use q4_k::BlockQ4K;
+pub use q5_0::BlockQ5_0;
+pub use q5_1::BlockQ5_1;
+pub use q5_k::BlockQ5K;
 pub use q6_k::BlockQ6K;
 pub use q8_0::BlockQ8_0;
 pub use q8a::BlockQ8A;
@@ -20,11 +35,110 @@ use crate::error::{Error, Result};
 use crate::tensor::DType;
 use half::{bf16, f16};
 
+/// One GGUF block format: its type and its conversions to and from f32,
+/// as an entry of ggml's per-type table holds them. The matrix kernels for
+/// each format hang off the same types (`backend::cpu::quant_dot`).
+pub trait Block: bytemuck::Pod + Send + Sync {
+    const DTYPE: DType;
+    fn dequantize_row(blocks: &[Self], out: &mut [f32]);
+    fn quantize_row(x: &[f32], out: &mut [Self]);
+}
+
+macro_rules! blocks {
+    ($($block:ty => $dtype:ident, $module:ident;)*) => {
+        $(impl Block for $block {
+            const DTYPE: DType = DType::$dtype;
+            fn dequantize_row(blocks: &[Self], out: &mut [f32]) {
+                $module::dequantize_row(blocks, out)
+            }
+            fn quantize_row(x: &[f32], out: &mut [Self]) {
+                $module::quantize_row(x, out)
+            }
+        })*
+    };
+}
+
+blocks! {
+    BlockQ8_0 => Q8_0, q8_0;
+    BlockQ4_0 => Q4_0, q4_0;
+    BlockQ4_1 => Q4_1, q4_1;
+    BlockQ5_0 => Q5_0, q5_0;
+    BlockQ5_1 => Q5_1, q5_1;
+    BlockQ2K => Q2_K, q2_k;
+    BlockQ3K => Q3_K, q3_k;
+    BlockQ4K => Q4_K, q4_k;
+    BlockQ5K => Q5_K, q5_k;
+    BlockQ6K => Q6_K, q6_k;
+    BlockIQ4NL => IQ4_NL, iq4_nl;
+    BlockIQ4XS => IQ4_XS, iq4_xs;
+}
+
+/// `$body` with the type alias `$B` naming the block type of the quantized
+/// `$dtype`; `$plain` for the plain float types. The one place that maps a
+/// runtime type to its block type: every per-format dispatch goes through it.
+#[macro_export]
+macro_rules! with_block {
+    ($dtype:expr, $B:ident => $body:expr, plain => $plain:expr) => {{
+        match $dtype {
+            $crate::tensor::DType::F32
+            | $crate::tensor::DType::F16
+            | $crate::tensor::DType::BF16 => $plain,
+            $crate::tensor::DType::Q8_0 => {
+                type $B = $crate::quant::BlockQ8_0;
+                $body
+            }
+            $crate::tensor::DType::Q4_0 => {
+                type $B = $crate::quant::BlockQ4_0;
+                $body
+            }
+            $crate::tensor::DType::Q4_1 => {
+                type $B = $crate::quant::BlockQ4_1;
+                $body
+            }
+            $crate::tensor::DType::Q5_0 => {
+                type $B = $crate::quant::BlockQ5_0;
+                $body
+            }
+            $crate::tensor::DType::Q5_1 => {
+                type $B = $crate::quant::BlockQ5_1;
+                $body
+            }
+            $crate::tensor::DType::Q2_K => {
+                type $B = $crate::quant::BlockQ2K;
+                $body
+            }
+            $crate::tensor::DType::Q3_K => {
+                type $B = $crate::quant::BlockQ3K;
+                $body
+            }
+            $crate::tensor::DType::Q4_K => {
+                type $B = $crate::quant::BlockQ4K;
+                $body
+            }
+            $crate::tensor::DType::Q5_K => {
+                type $B = $crate::quant::BlockQ5K;
+                $body
+            }
+            $crate::tensor::DType::Q6_K => {
+                type $B = $crate::quant::BlockQ6K;
+                $body
+            }
+            $crate::tensor::DType::IQ4_NL => {
+                type $B = $crate::quant::BlockIQ4NL;
+                $body
+            }
+            $crate::tensor::DType::IQ4_XS => {
+                type $B = $crate::quant::BlockIQ4XS;
+                $body
+            }
+        }
+    }};
+}
+
 /// Convert `src` (bytes of `dtype`) into f32 values in `dst`.
 pub fn dequantize(dtype: DType, src: &[u8], dst: &mut [f32]) -> Result<()> {
     check_sizes(dtype, src.len(), dst.len(), "dequantize")?;
-    match dtype {
-        DType::F32 => dst.copy_from_slice(cast(src)?),
+    with_block!(dtype, B => B::dequantize_row(cast(src)?, dst), plain => match dtype {
         DType::F16 => {
             for (d, s) in dst.iter_mut().zip(cast::<f16>(src)?) {
                 *d = s.to_f32();
@@ -35,20 +149,15 @@ pub fn dequantize(dtype: DType, src: &[u8], dst: &mut [f32]) -> Result<()> {
                 *d = s.to_f32();
             }
         }
-        DType::Q8_0 => q8_0::dequantize_row(cast(src)?, dst),
-        DType::Q4_0 => q4_0::dequantize_row(cast(src)?, dst),
-        DType::Q4_1 => q4_1::dequantize_row(cast(src)?, dst),
-        DType::Q4_K => q4_k::dequantize_row(cast(src)?, dst),
-        DType::Q6_K => q6_k::dequantize_row(cast(src)?, dst),
-    }
+        _ => dst.copy_from_slice(cast(src)?),
+    });
     Ok(())
 }
 
 /// Convert f32 values in `src` into `dtype`'s bytes in `dst`.
 pub fn quantize(dtype: DType, src: &[f32], dst: &mut [u8]) -> Result<()> {
     check_sizes(dtype, dst.len(), src.len(), "quantize")?;
-    match dtype {
-        DType::F32 => dst.copy_from_slice(bytemuck::cast_slice(src)),
+    with_block!(dtype, B => B::quantize_row(src, cast_mut(dst)?), plain => match dtype {
         DType::F16 => {
             for (d, s) in dst.chunks_exact_mut(2).zip(src) {
                 d.copy_from_slice(&f16::from_f32(*s).to_le_bytes());
@@ -59,12 +168,8 @@ pub fn quantize(dtype: DType, src: &[f32], dst: &mut [u8]) -> Result<()> {
                 d.copy_from_slice(&bf16::from_f32(*s).to_le_bytes());
             }
         }
-        DType::Q8_0 => q8_0::quantize_row(src, cast_mut(dst)?),
-        DType::Q4_0 => q4_0::quantize_row(src, cast_mut(dst)?),
-        DType::Q4_1 => q4_1::quantize_row(src, cast_mut(dst)?),
-        DType::Q4_K => q4_k::quantize_row(src, cast_mut(dst)?),
-        DType::Q6_K => q6_k::quantize_row(src, cast_mut(dst)?),
-    }
+        _ => dst.copy_from_slice(bytemuck::cast_slice(src)),
+    });
     Ok(())
 }
 
@@ -156,6 +261,16 @@ mod tests {
 
     #[test]
     fn block_sizes_match_gguf() {
+        fn size<B: Block>() {
+            assert_eq!(size_of::<B>(), B::DTYPE.block_bytes(), "{}", B::DTYPE);
+        }
+        size::<BlockQ5_0>();
+        size::<BlockQ5_1>();
+        size::<BlockQ2K>();
+        size::<BlockQ3K>();
+        size::<BlockQ5K>();
+        size::<BlockIQ4NL>();
+        size::<BlockIQ4XS>();
         assert_eq!(size_of::<BlockQ8_0>(), DType::Q8_0.block_bytes());
         assert_eq!(size_of::<BlockQ4_0>(), DType::Q4_0.block_bytes());
         assert_eq!(size_of::<BlockQ4_1>(), DType::Q4_1.block_bytes());

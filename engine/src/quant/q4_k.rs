@@ -9,7 +9,7 @@
 //! of `sc[4..8]` (low nibble) and `mn[4..8]` (high nibble), and the top two
 //! bits of bytes 0..8 hold the high two bits of `sc[4..8]` and `mn[4..8]`.
 
-use super::f16_to_f32;
+use super::{f16_to_f32, fit};
 use half::f16;
 
 #[repr(C)]
@@ -66,126 +66,51 @@ pub fn dequantize_row(blocks: &[BlockQ4K], out: &mut [f32]) {
 /// super-block's `d` and `dmin`, and the weights re-rounded on the final grid.
 pub fn quantize_row(x: &[f32], out: &mut [BlockQ4K]) {
     for (block, x) in out.iter_mut().zip(x.chunks_exact(256)) {
-        let mut s = [0f32; 8];
-        let mut m = [0f32; 8];
-        for (j, sub) in x.chunks_exact(32).enumerate() {
-            (s[j], m[j]) = fit_affine(sub);
-        }
-        let d = f16::from_f32(s.iter().fold(0f32, |a, &v| a.max(v)) / 63.0);
-        let dmin = f16::from_f32(m.iter().fold(0f32, |a, &v| a.max(v)) / 63.0);
-        let (df, dminf) = (f16_to_f32(d), f16_to_f32(dmin));
-        let mut sc = [0u8; 8];
-        let mut mn = [0u8; 8];
-        for j in 0..8 {
-            (sc[j], mn[j]) = best_six_bits(&x[32 * j..32 * j + 32], s[j], m[j], df, dminf);
-        }
+        let (d, dmin, sc, mn) = fit_super_block(x, 15.0);
         block.d = d;
         block.dmin = dmin;
         block.scales = pack_scales(&sc, &mn);
+        let codes = affine_codes(x, f16_to_f32(d), f16_to_f32(dmin), &sc, &mn, 15.0);
         for c in 0..4 {
-            let q = |j: usize, v: f32| {
-                let step = df * sc[j] as f32;
-                if step > 0.0 {
-                    ((v + dminf * mn[j] as f32) / step).round().clamp(0.0, 15.0) as u8
-                } else {
-                    0
-                }
-            };
             for l in 0..32 {
-                let lo = q(2 * c, x[64 * c + l]);
-                let hi = q(2 * c + 1, x[64 * c + 32 + l]);
-                block.qs[32 * c + l] = lo | (hi << 4);
+                block.qs[32 * c + l] = codes[64 * c + l] | (codes[64 * c + 32 + l] << 4);
             }
         }
     }
 }
 
-/// The 6-bit (scale, min) pair, in units of `d` and `dmin`, nearest
-/// `(s, m)` or a neighbour of it when that fits `x` better (rounding can
-/// leave the grid too short for the sub-block's extremes).
-fn best_six_bits(x: &[f32], s: f32, m: f32, d: f32, dmin: f32) -> (u8, u8) {
-    let nearest = |v: f32, unit: f32| {
-        if unit > 0.0 {
-            (v / unit).round().clamp(0.0, 63.0) as i32
+/// The shared half of Q4_K's and Q5_K's quantizers: each 32-element
+/// sub-block's (scale, min) fit on the grid 0..=qmax, then `d`, `dmin` and
+/// the eight six-bit codes of each.
+pub(crate) fn fit_super_block(x: &[f32], qmax: f32) -> (f16, f16, [u8; 8], [u8; 8]) {
+    let fits: [(f32, f32); 8] = std::array::from_fn(|j| fit::fit_affine(&x[32 * j..][..32], qmax));
+    let d = f16::from_f32(fits.iter().fold(0f32, |a, f| a.max(f.0)) / 63.0);
+    let dmin = f16::from_f32(fits.iter().fold(0f32, |a, f| a.max(f.1)) / 63.0);
+    let units = (f16_to_f32(d), f16_to_f32(dmin));
+    let mut sc = [0u8; 8];
+    let mut mn = [0u8; 8];
+    for j in 0..8 {
+        (sc[j], mn[j]) = fit::best_scale_min(&x[32 * j..][..32], fits[j], units, qmax, 63);
+    }
+    (d, dmin, sc, mn)
+}
+
+/// Every weight's code on its sub-block's final grid `d sc - dmin mn`.
+pub(crate) fn affine_codes(
+    x: &[f32],
+    d: f32,
+    dmin: f32,
+    sc: &[u8; 8],
+    mn: &[u8; 8],
+    qmax: f32,
+) -> [u8; 256] {
+    std::array::from_fn(|e| {
+        let (j, v) = (e / 32, x[e]);
+        let step = d * sc[j] as f32;
+        if step > 0.0 {
+            ((v + dmin * mn[j] as f32) / step).round().clamp(0.0, qmax) as u8
         } else {
             0
         }
-    };
-    let error = |sc: i32, mn: i32| -> f32 {
-        let (step, offset) = (d * sc as f32, dmin * mn as f32);
-        x.iter()
-            .map(|&v| {
-                let q = if step > 0.0 {
-                    ((v + offset) / step).round().clamp(0.0, 15.0)
-                } else {
-                    0.0
-                };
-                (step * q - offset - v).powi(2)
-            })
-            .sum()
-    };
-    let (sc0, mn0) = (nearest(s, d), nearest(m, dmin));
-    let mut best = (sc0, mn0, error(sc0, mn0));
-    for sc in (sc0 - 1).max(0)..=(sc0 + 1).min(63) {
-        for mn in (mn0 - 1).max(0)..=(mn0 + 1).min(63) {
-            let e = error(sc, mn);
-            if e < best.2 {
-                best = (sc, mn, e);
-            }
-        }
-    }
-    (best.0 as u8, best.1 as u8)
-}
-
-/// Best `(s, m)` with `x ≈ s*q - m`, `q` in 0..=15, `s >= 0`, `m >= 0`.
-/// Tries grids slightly narrower and wider than the plain min..max one,
-/// refits `s` and `m` by least squares for each rounding, keeps the best.
-fn fit_affine(x: &[f32]) -> (f32, f32) {
-    // The offset is -m <= 0, so the grid always reaches down to zero or below.
-    let lo = x.iter().copied().fold(0f32, f32::min);
-    let hi = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if hi <= lo {
-        return (0.0, -lo);
-    }
-    let error = |s: f32, m: f32| -> f32 {
-        x.iter()
-            .map(|&v| {
-                let q = ((v + m) / s).round().clamp(0.0, 15.0);
-                (s * q - m - v).powi(2)
-            })
-            .sum()
-    };
-    let mut best = ((hi - lo) / 15.0, -lo);
-    let mut best_err = error(best.0, best.1);
-    for step in -10..=10 {
-        let iscale = (15.0 + 0.1 * step as f32) / (hi - lo);
-        let q: Vec<f32> = x
-            .iter()
-            .map(|&v| ((v - lo) * iscale).round().clamp(0.0, 15.0))
-            .collect();
-        // Least squares for v ≈ s*q + b over this rounding.
-        let n = x.len() as f32;
-        let (sq, sqq) = (q.iter().sum::<f32>(), q.iter().map(|q| q * q).sum::<f32>());
-        let sx: f32 = x.iter().sum();
-        let sqx: f32 = q.iter().zip(x).map(|(q, v)| q * v).sum();
-        let det = n * sqq - sq * sq;
-        if det <= 0.0 {
-            continue;
-        }
-        let (mut s, mut b) = ((n * sqx - sq * sx) / det, (sqq * sx - sq * sqx) / det);
-        if b > 0.0 {
-            // The offset must not be positive: refit the scale alone.
-            b = 0.0;
-            s = sqx / sqq;
-        }
-        if s <= 0.0 {
-            continue;
-        }
-        let err = error(s, -b);
-        if err < best_err {
-            best = (s, -b);
-            best_err = err;
-        }
-    }
-    best
+    })
 }

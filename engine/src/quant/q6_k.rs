@@ -7,7 +7,7 @@
 //! `ql[64h + l + 32 * (k % 2)]` (low nibble for k < 2, high for k >= 2) and
 //! its high two bits from bits `2k..2k+2` of `qh[32h + l]`.
 
-use super::f16_to_f32;
+use super::{f16_to_f32, fit};
 use half::f16;
 
 #[repr(C)]
@@ -40,17 +40,19 @@ pub fn dequantize_row(blocks: &[BlockQ6K], out: &mut [f32]) {
 }
 
 /// Quantize whole super-blocks: each 16-element sub-block gets the scale
-/// with least squared error from a small search (see [`fit_scale`]); the
-/// scales are rounded to i8 against `d = max|scale| / 127`, and the weights
-/// re-rounded on the final grid.
+/// with least squared error from a small search (see [`fit::fit_symmetric`]);
+/// the scales are rounded to i8 against `d = max|scale| / 127`, and the
+/// weights re-rounded on the final grid.
 pub fn quantize_row(x: &[f32], out: &mut [BlockQ6K]) {
     for (block, x) in out.iter_mut().zip(x.chunks_exact(256)) {
-        let s: [f32; 16] = std::array::from_fn(|j| fit_scale(&x[16 * j..16 * j + 16]));
+        let s: [f32; 16] =
+            std::array::from_fn(|j| fit::fit_symmetric(&x[16 * j..16 * j + 16], 32.0));
         let d = f16::from_f32(s.iter().fold(0f32, |a, v| a.max(v.abs())) / 127.0);
         let df = f16_to_f32(d);
         block.d = d;
         for j in 0..16 {
-            block.scales[j] = best_i8_scale(&x[16 * j..16 * j + 16], s[j], df);
+            let sub = &x[16 * j..16 * j + 16];
+            block.scales[j] = fit::best_signed_code(sub, s[j], df, 32.0, (-128, 127)) as i8;
         }
         block.ql = [0; 128];
         block.qh = [0; 64];
@@ -66,70 +68,4 @@ pub fn quantize_row(x: &[f32], out: &mut [BlockQ6K]) {
             block.qh[32 * h + l] |= (q >> 4) << (2 * k);
         }
     }
-}
-
-/// The i8 scale (in units of `d`) nearest `s`, or a neighbour of it when
-/// that one fits `x` better: rounding a small scale down can make the grid
-/// too short for the sub-block's extremes.
-fn best_i8_scale(x: &[f32], s: f32, d: f32) -> i8 {
-    if d <= 0.0 {
-        return 0;
-    }
-    let error = |sc: f32| -> f32 {
-        let step = d * sc;
-        x.iter()
-            .map(|&v| (step * (v / step).round().clamp(-32.0, 31.0) - v).powi(2))
-            .sum()
-    };
-    let nearest = (s / d).round().clamp(-128.0, 127.0);
-    [nearest - 1.0, nearest + 1.0]
-        .into_iter()
-        .filter(|&c| c != 0.0 && (-128.0..=127.0).contains(&c))
-        .fold((nearest, error(nearest)), |best, c| {
-            let e = error(c);
-            if e < best.1 {
-                (c, e)
-            } else {
-                best
-            }
-        })
-        .0 as i8
-}
-
-/// Best `s` with `x ≈ s*q`, `q` in -32..=31. The element of largest
-/// magnitude is tried at or near -32 (the wider side of the range, so `s`
-/// carries the opposite sign); each rounding is refit by least squares.
-fn fit_scale(x: &[f32]) -> f32 {
-    let max = x
-        .iter()
-        .fold(0f32, |m, &v| if v.abs() > m.abs() { v } else { m });
-    if max == 0.0 {
-        return 0.0;
-    }
-    let error = |s: f32| -> f32 {
-        x.iter()
-            .map(|&v| (s * (v / s).round().clamp(-32.0, 31.0) - v).powi(2))
-            .sum()
-    };
-    let mut best = max / -32.0;
-    let mut best_err = error(best);
-    for step in -10..=10 {
-        let iscale = (-32.0 + 0.1 * step as f32) / max;
-        let (mut sqx, mut sqq) = (0f32, 0f32);
-        for &v in x {
-            let q = (v * iscale).round().clamp(-32.0, 31.0);
-            sqx += q * v;
-            sqq += q * q;
-        }
-        if sqq == 0.0 {
-            continue;
-        }
-        let s = sqx / sqq;
-        let err = error(s);
-        if err < best_err {
-            best = s;
-            best_err = err;
-        }
-    }
-    best
 }

@@ -15,37 +15,60 @@ pub enum DType {
     Q8_0,
     Q4_0,
     Q4_1,
+    Q5_0,
+    Q5_1,
+    Q2_K,
+    Q3_K,
     Q4_K,
+    Q5_K,
     Q6_K,
+    IQ4_NL,
+    IQ4_XS,
 }
 
 impl DType {
-    pub const ALL: [DType; 8] = [
+    pub const ALL: [DType; 15] = [
         DType::F32,
         DType::F16,
         DType::BF16,
         DType::Q8_0,
         DType::Q4_0,
         DType::Q4_1,
+        DType::Q5_0,
+        DType::Q5_1,
+        DType::Q2_K,
+        DType::Q3_K,
         DType::Q4_K,
+        DType::Q5_K,
         DType::Q6_K,
+        DType::IQ4_NL,
+        DType::IQ4_XS,
     ];
 
     /// The quantized block formats, in the order benchmarks list them.
-    pub const QUANTIZED: [DType; 5] = [
+    pub const QUANTIZED: [DType; 12] = [
         DType::Q8_0,
         DType::Q4_0,
         DType::Q4_1,
+        DType::Q5_0,
+        DType::Q5_1,
+        DType::Q2_K,
+        DType::Q3_K,
         DType::Q4_K,
+        DType::Q5_K,
         DType::Q6_K,
+        DType::IQ4_NL,
+        DType::IQ4_XS,
     ];
 
     /// Elements per block (1 for plain floats).
     pub const fn block_len(self) -> usize {
         match self {
             DType::F32 | DType::F16 | DType::BF16 => 1,
-            DType::Q8_0 | DType::Q4_0 | DType::Q4_1 => 32,
-            DType::Q4_K | DType::Q6_K => 256,
+            DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 => 32,
+            DType::IQ4_NL => 32,
+            DType::Q2_K | DType::Q3_K | DType::Q4_K | DType::Q5_K | DType::Q6_K => 256,
+            DType::IQ4_XS => 256,
         }
     }
 
@@ -57,8 +80,15 @@ impl DType {
             DType::Q8_0 => 2 + 32,     // f16 scale, 32 × i8
             DType::Q4_0 => 2 + 16,     // f16 scale, 32 × 4-bit
             DType::Q4_1 => 2 + 2 + 16, // f16 scale, f16 min, 32 × 4-bit
+            DType::Q5_0 => 2 + 4 + 16, // f16 scale, 32 high bits, 32 × 4-bit
+            DType::Q5_1 => 2 + 2 + 4 + 16,
+            DType::Q2_K => 16 + 64 + 2 + 2,
+            DType::Q3_K => 32 + 64 + 12 + 2,
             DType::Q4_K => 2 + 2 + 12 + 128,
+            DType::Q5_K => 2 + 2 + 12 + 32 + 128,
             DType::Q6_K => 128 + 64 + 16 + 2,
+            DType::IQ4_NL => 2 + 16,
+            DType::IQ4_XS => 2 + 2 + 4 + 128,
         }
     }
 
@@ -84,8 +114,15 @@ impl DType {
             DType::Q8_0 => "Q8_0",
             DType::Q4_0 => "Q4_0",
             DType::Q4_1 => "Q4_1",
+            DType::Q5_0 => "Q5_0",
+            DType::Q5_1 => "Q5_1",
+            DType::Q2_K => "Q2_K",
+            DType::Q3_K => "Q3_K",
             DType::Q4_K => "Q4_K",
+            DType::Q5_K => "Q5_K",
             DType::Q6_K => "Q6_K",
+            DType::IQ4_NL => "IQ4_NL",
+            DType::IQ4_XS => "IQ4_XS",
         }
     }
 
@@ -102,9 +139,16 @@ impl DType {
             DType::F16 => 1,
             DType::Q4_0 => 2,
             DType::Q4_1 => 3,
+            DType::Q5_0 => 6,
+            DType::Q5_1 => 7,
             DType::Q8_0 => 8,
+            DType::Q2_K => 10,
+            DType::Q3_K => 11,
             DType::Q4_K => 12,
+            DType::Q5_K => 13,
             DType::Q6_K => 14,
+            DType::IQ4_NL => 20,
+            DType::IQ4_XS => 23,
             DType::BF16 => 30,
         }
     }
@@ -130,7 +174,7 @@ mod tests {
             assert_eq!(DType::from_name(d.name()), Some(d));
             assert_eq!(DType::from_gguf_id(d.gguf_id()), Some(d));
         }
-        assert_eq!(DType::from_gguf_id(7), None, "Q5_1 is not supported yet");
+        assert_eq!(DType::from_gguf_id(16), None, "IQ2_XXS has no kernels");
     }
 
     #[test]

@@ -6,10 +6,12 @@
 
 mod dtype;
 mod format;
+mod ggml_type;
 mod shape;
 mod storage;
 
 pub use dtype::DType;
+pub use ggml_type::GgmlType;
 pub use shape::Shape;
 pub use storage::{AlignedBuf, Storage, StorageKind};
 

@@ -121,7 +121,7 @@ fn tensors_are_zero_copy_windows_with_outermost_first_shapes() {
     assert_eq!(infos[0].shape.dims(), [2, 3]);
     assert_eq!(infos[0].offset, written.data_offset);
     assert_eq!(infos[0].bytes, 24);
-    assert_eq!(infos[1].dtype, DType::Q8_0);
+    assert_eq!(infos[1].dtype().unwrap(), DType::Q8_0);
     assert_eq!(infos[1].offset, written.data_offset + 32, "aligned to 32");
 
     let norm = file.tensor("norm").unwrap();

@@ -166,7 +166,7 @@ fn gpt2_matches_transformers() {
 fn half_copy_matches(name: &str, f32_name: &str, dtype: DType, vs_f32: f32) {
     let dir = fixture(name);
     let file = SafetensorsFile::open(&dir).unwrap();
-    assert!(file.tensors().iter().all(|t| t.dtype == dtype));
+    assert!(file.tensors().iter().all(|t| t.dtype().unwrap() == dtype));
     let model = load(&dir, None);
     let vocab = model.info().vocab_size;
     let full = reference(&fixture(f32_name));

@@ -2,7 +2,7 @@
 //!
 //! Random blocks (random bits, with sane finite f16 scales) are dequantized
 //! both here and by `tests/reference/gguf_quants.py`; the results must be
-//! bit-identical. For Q8_0, Q4_0 and Q4_1, whose reference quantizers
+//! bit-identical. For Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1, whose reference quantizers
 //! llama.cpp defines exactly, our quantized bytes must match too. Needs
 //! python3 with `gguf` and `numpy` (`pip install gguf numpy`).
 
@@ -58,8 +58,10 @@ fn scale(rng: &mut Rng) -> [u8; 2] {
 fn random_blocks(dtype: DType, blocks: usize, rng: &mut Rng) -> Vec<u8> {
     let size = dtype.block_bytes();
     let scale_offsets: &[usize] = match dtype {
-        DType::Q8_0 | DType::Q4_0 => &[0],
-        DType::Q4_1 | DType::Q4_K => &[0, 2],
+        DType::Q8_0 | DType::Q4_0 | DType::Q5_0 | DType::IQ4_NL | DType::IQ4_XS => &[0],
+        DType::Q4_1 | DType::Q5_1 | DType::Q4_K | DType::Q5_K => &[0, 2],
+        DType::Q2_K => &[80, 82],
+        DType::Q3_K => &[108],
         DType::Q6_K => &[208],
         _ => unreachable!(),
     };
@@ -122,7 +124,13 @@ fn quantize_matches_gguf_package_for_legacy_types() {
     }
     let input = dir.join("values.f32");
     std::fs::write(&input, bytemuck::cast_slice(&values)).unwrap();
-    for dtype in [DType::Q8_0, DType::Q4_0, DType::Q4_1] {
+    for dtype in [
+        DType::Q8_0,
+        DType::Q4_0,
+        DType::Q4_1,
+        DType::Q5_0,
+        DType::Q5_1,
+    ] {
         let mut ours = vec![0u8; dtype.bytes_for(values.len()).unwrap()];
         quant::quantize(dtype, &values, &mut ours).unwrap();
         let output = dir.join(format!("{dtype}.bin"));

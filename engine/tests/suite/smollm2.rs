@@ -19,7 +19,7 @@ fn tensors_are_as_the_file_declares() {
     assert_eq!(file.version(), 3);
 
     let embd = file.tensor_info("token_embd.weight").unwrap();
-    assert_eq!(embd.dtype, DType::Q8_0);
+    assert_eq!(embd.dtype().unwrap(), DType::Q8_0);
     assert_eq!(embd.shape.dims(), [49152, 576]);
     assert_eq!(embd.offset, file.data_offset());
 
@@ -31,7 +31,7 @@ fn tensors_are_as_the_file_declares() {
         } else {
             (DType::Q4_1, 2)
         };
-        assert_eq!((t.dtype, t.shape.rank()), expected, "{}", t.name);
+        assert_eq!((t.dtype().unwrap(), t.shape.rank()), expected, "{}", t.name);
     }
     let q = file.tensor_info("blk.0.attn_q.weight").unwrap();
     assert_eq!(q.shape.dims(), [576, 576]);

@@ -13,7 +13,7 @@ pub use reader::{MAX_ARRAY_DEPTH, MAX_DIMS};
 
 use super::{Metadata, TensorInfo};
 use crate::error::{Error, Result};
-use crate::tensor::{DType, Shape, Storage, Tensor};
+use crate::tensor::{GgmlType, Shape, Storage, Tensor};
 use reader::{Fault, RawTensorInfo};
 use std::collections::HashMap;
 use std::fmt::Display;
@@ -174,7 +174,8 @@ fn alignment(metadata: &Metadata) -> Result<usize> {
     Ok(a as usize)
 }
 
-/// Turn a declared tensor info into a checked one: a supported type, a
+/// Turn a declared tensor info into a checked one: a known ggml type (the
+/// engine may lack kernels for it; using it is refused later), a
 /// shape whose size does not overflow, an aligned offset, data in the file.
 fn check_tensor(
     raw: RawTensorInfo,
@@ -183,12 +184,9 @@ fn check_tensor(
     file_len: usize,
 ) -> Result<TensorInfo, Fault> {
     let name = raw.name;
-    let dtype = DType::from_gguf_id(raw.type_id).ok_or_else(|| {
-        let known = ggml_type_name(raw.type_id).map_or("an unknown type".to_string(), |n| {
-            format!("{n}, which is not supported")
-        });
+    let dtype = GgmlType::from_id(raw.type_id).ok_or_else(|| {
         Fault(format!(
-            "tensor `{name}` has type id {} ({known})",
+            "tensor `{name}` has type id {}, which is not a ggml type",
             raw.type_id
         ))
     })?;
@@ -226,7 +224,7 @@ fn check_tensor(
     match start.and_then(|s| Some((s, s.checked_add(bytes)?))) {
         Some((offset, end)) if end <= file_len => Ok(TensorInfo {
             name,
-            dtype,
+            ggml_type: dtype,
             shape,
             offset,
             bytes,
@@ -258,16 +256,4 @@ fn check_overlaps(tensors: &[TensorInfo]) -> Result<(), Fault> {
         }
     }
     Ok(())
-}
-
-/// Names of the ggml types we do not read, so that an error can say
-/// "type id 7 (Q5_1)" rather than a bare number.
-fn ggml_type_name(id: u32) -> Option<&'static str> {
-    const NAMES: [&str; 36] = [
-        "F32", "F16", "Q4_0", "Q4_1", "Q4_2", "Q4_3", "Q5_0", "Q5_1", "Q8_0", "Q8_1", "Q2_K",
-        "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K", "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S", "IQ4_NL",
-        "IQ3_S", "IQ2_S", "IQ4_XS", "I8", "I16", "I32", "I64", "F64", "IQ1_M", "BF16", "Q4_0_4_4",
-        "Q4_0_4_8", "Q4_0_8_8", "TQ1_0", "TQ2_0",
-    ];
-    NAMES.get(id as usize).copied()
 }

@@ -15,6 +15,9 @@
 //! row functions that [`row_kernels!`] generates give them their ISA, here
 //! and in `avx512.rs`.
 
+use crate::quant::iq4_nl::GRID;
+use crate::quant::{iq4_xs, q3_k};
+use crate::quant::{BlockIQ4NL, BlockIQ4XS, BlockQ2K, BlockQ3K, BlockQ5K, BlockQ5_0, BlockQ5_1};
 use crate::quant::{BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ6K, BlockQ8A, BlockQ8_0};
 use std::arch::x86_64::*;
 
@@ -291,7 +294,7 @@ impl Term for BlockQ4K {
     #[inline(always)]
     unsafe fn add<M: MulSum>(&self, x: &[BlockQ8A], acc: &mut Acc) {
         let x = &x[..8];
-        let pairs = q4k_scale_pairs(self);
+        let pairs = k_scale_pairs(&self.scales, (self as *const BlockQ4K).cast());
         let m4 = _mm256_set1_epi8(0x0F);
         // Two chains, low and high nibbles, to halve the FMA latency.
         let mut part = [Acc::zero(); 2];
@@ -313,11 +316,12 @@ impl Term for BlockQ4K {
 }
 
 /// `[d sc_0, -dmin mn_0, d sc_1, -dmin mn_1, …]`: all eight 6-bit scales and
-/// mins of a Q4_K super-block, unpacked at once (see `quant::q4_k` for the
-/// packing) and multiplied by the super-block's `d` and `-dmin`.
+/// mins of a Q4_K or Q5_K super-block, unpacked at once (see `quant::q4_k`
+/// for the packing) and multiplied by the super-block's `d` and `-dmin`
+/// (the two f16 at `d_dmin`).
 #[inline(always)]
-unsafe fn q4k_scale_pairs(w: &BlockQ4K) -> [f32; 16] {
-    let word = |i: usize| u32::from_le_bytes(w.scales[4 * i..4 * i + 4].try_into().unwrap());
+unsafe fn k_scale_pairs(scales: &[u8; 12], d_dmin: *const u8) -> [f32; 16] {
+    let word = |i: usize| u32::from_le_bytes(scales[4 * i..4 * i + 4].try_into().unwrap());
     let (a, b, c) = (word(0), word(1), word(2));
     // Bytes 0..4 of sc and mn are the low six bits of a and b; bytes 4..8
     // take their low four bits from c's nibbles and the top two from the
@@ -334,10 +338,7 @@ unsafe fn q4k_scale_pairs(w: &BlockQ4K) -> [f32; 16] {
         interleaved,
     )));
     // [d, -dmin] repeated over the eight lanes.
-    let dm = _mm_xor_ps(
-        two_f16((w as *const BlockQ4K).cast()),
-        _mm_setr_ps(0.0, -0.0, 0.0, 0.0),
-    );
+    let dm = _mm_xor_ps(two_f16(d_dmin), _mm_setr_ps(0.0, -0.0, 0.0, 0.0));
     let dm = _mm256_castpd_ps(_mm256_broadcastsd_pd(_mm_castps_pd(dm)));
     let mut out = [0f32; 16];
     _mm256_storeu_ps(out.as_mut_ptr(), _mm256_mul_ps(lo, dm));
@@ -390,6 +391,264 @@ impl Term for BlockQ6K {
                 );
                 let word = _mm256_set1_epi16((2 * b as i16) | (2 * b as i16 + 1) << 8);
                 let p = _mm256_madd_epi16(pairs, _mm256_shuffle_epi8(scales, word));
+                let da = _mm256_broadcast_ss(&x[b].d);
+                part[k % 2] = _mm256_fmadd_ps(da, _mm256_cvtepi32_ps(p), part[k % 2]);
+            }
+        }
+        let d = _mm256_broadcastss_ps(splat_f16(self.d));
+        acc.main = _mm256_fmadd_ps(d, _mm256_add_ps(part[0], part[1]), acc.main);
+    }
+}
+
+/// The fifth bits of a Q5_0/Q5_1 block (`qh`, a little-endian u32 with
+/// bit `i` for weight `i`) as 0x10 in the bytes of the weights that have it.
+#[inline(always)]
+unsafe fn fifth_bits(qh: &[u8; 4]) -> __m256i {
+    let word = _mm256_set1_epi32(i32::from_le_bytes(*qh));
+    // Byte i takes byte i / 8 of the word (each 128-bit half has a copy).
+    let spread = _mm256_shuffle_epi8(
+        word,
+        _mm256_setr_epi64x(
+            0,
+            0x0101_0101_0101_0101,
+            0x0202_0202_0202_0202,
+            0x0303_0303_0303_0303,
+        ),
+    );
+    let bit = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
+    let set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+    _mm256_and_si256(set, _mm256_set1_epi8(0x10))
+}
+
+/// The 32 five-bit codes of a Q5_0/Q5_1 block.
+#[inline(always)]
+unsafe fn five_bit_codes(qh: &[u8; 4], qs: &[u8; 16]) -> __m256i {
+    _mm256_or_si256(nibbles(qs), fifth_bits(qh))
+}
+
+/// IQ4's sixteen levels in each 128-bit half, for `shuffle_epi8` lookups.
+#[inline(always)]
+unsafe fn iq4_grid() -> __m256i {
+    _mm256_broadcastsi128_si256(_mm_loadu_si128(GRID.as_ptr().cast()))
+}
+
+/// Σ w a for signed weight bytes `w` (none -128): the sign moves onto a
+/// so that the u8 operand is |w|, as for Q8_0.
+#[inline(always)]
+unsafe fn signed_dot<M: MulSum>(w: __m256i, a: __m256i) -> __m256i {
+    M::dot4(_mm256_abs_epi8(w), _mm256_sign_epi8(a, w))
+}
+
+impl Ready for BlockQ5_0 {
+    type Decoded = (__m256i, __m128);
+    #[inline(always)]
+    unsafe fn decode(&self) -> Self::Decoded {
+        (five_bit_codes(&self.qh, &self.qs), splat_f16(self.d))
+    }
+    #[inline(always)]
+    unsafe fn add_decoded<M: MulSum>((q, d): Self::Decoded, a: &BlockQ8A, acc: &mut Acc) {
+        acc.add(_mm_mul_ps(d, scale_sum(a)), M::dot4(q, activations(a)));
+    }
+}
+
+/// d da Σ q a - 16 d sa (the side sum is scaled by -16).
+impl Term for BlockQ5_0 {
+    const PER: usize = 1;
+    const SIDE: f32 = -16.0;
+    #[inline(always)]
+    unsafe fn add<M: MulSum>(&self, x: &[BlockQ8A], acc: &mut Acc) {
+        Self::add_decoded::<M>(self.decode(), &x[0], acc);
+    }
+}
+
+impl Ready for BlockQ5_1 {
+    type Decoded = (__m256i, __m128);
+    #[inline(always)]
+    unsafe fn decode(&self) -> Self::Decoded {
+        (
+            five_bit_codes(&self.qh, &self.qs),
+            two_f16((self as *const BlockQ5_1).cast()),
+        )
+    }
+    #[inline(always)]
+    unsafe fn add_decoded<M: MulSum>((q, dm): Self::Decoded, a: &BlockQ8A, acc: &mut Acc) {
+        acc.add(_mm_mul_ps(dm, scale_sum(a)), M::dot4(q, activations(a)));
+    }
+}
+
+/// d da Σ q a + m sa, as Q4_1.
+impl Term for BlockQ5_1 {
+    const PER: usize = 1;
+    const SIDE: f32 = 1.0;
+    #[inline(always)]
+    unsafe fn add<M: MulSum>(&self, x: &[BlockQ8A], acc: &mut Acc) {
+        Self::add_decoded::<M>(self.decode(), &x[0], acc);
+    }
+}
+
+impl Ready for BlockIQ4NL {
+    type Decoded = (__m256i, __m128);
+    #[inline(always)]
+    unsafe fn decode(&self) -> Self::Decoded {
+        (
+            _mm256_shuffle_epi8(iq4_grid(), nibbles(&self.qs)),
+            splat_f16(self.d),
+        )
+    }
+    #[inline(always)]
+    unsafe fn add_decoded<M: MulSum>((w, d): Self::Decoded, a: &BlockQ8A, acc: &mut Acc) {
+        let p = signed_dot::<M>(w, activations(a));
+        acc.add_main(_mm_mul_ss(d, _mm_load_ss(&a.d)), p);
+    }
+}
+
+/// d da Σ GRID[q] a: the nibbles look up their levels with one shuffle.
+impl Term for BlockIQ4NL {
+    const PER: usize = 1;
+    const SIDE: f32 = 0.0;
+    #[inline(always)]
+    unsafe fn add<M: MulSum>(&self, x: &[BlockQ8A], acc: &mut Acc) {
+        Self::add_decoded::<M>(self.decode(), &x[0], acc);
+    }
+}
+
+/// Per sub-block j: d (ls_j - 32) da_j Σ GRID[q] a.
+impl Term for BlockIQ4XS {
+    const PER: usize = 8;
+    const SIDE: f32 = 0.0;
+    #[inline(always)]
+    unsafe fn add<M: MulSum>(&self, x: &[BlockQ8A], acc: &mut Acc) {
+        let x = &x[..8];
+        let grid = iq4_grid();
+        let d = crate::quant::f16_to_f32(self.d);
+        let mut part = [Acc::zero(); 2];
+        for (j, a) in x.iter().enumerate() {
+            let qs: &[u8; 16] = self.qs[16 * j..][..16].try_into().unwrap();
+            let w = _mm256_shuffle_epi8(grid, nibbles(qs));
+            let p = signed_dot::<M>(w, activations(a));
+            let scale = d * iq4_xs::sub_scale(self, j) as f32 * a.d;
+            part[j % 2].add_main(_mm_set_ss(scale), p);
+        }
+        *acc = acc.merge(part[0].merge(part[1]));
+    }
+}
+
+/// Per sub-block j: d sc_j da_j Σ q a - dmin mn_j sa_j, as Q4_K with the
+/// fifth bits from `qh` (bit j of each byte for sub-block j).
+impl Term for BlockQ5K {
+    const PER: usize = 8;
+    const SIDE: f32 = 1.0;
+    #[inline(always)]
+    unsafe fn add<M: MulSum>(&self, x: &[BlockQ8A], acc: &mut Acc) {
+        let x = &x[..8];
+        let pairs = k_scale_pairs(&self.scales, (self as *const BlockQ5K).cast());
+        let (m4, one) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(1));
+        let qh = _mm256_loadu_si256(self.qh.as_ptr().cast());
+        let mut part = [Acc::zero(); 2];
+        for c in 0..4 {
+            let v = _mm256_loadu_si256(self.qs[32 * c..].as_ptr().cast());
+            let halves = [
+                _mm256_and_si256(v, m4),
+                _mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
+            ];
+            for (i, low) in halves.into_iter().enumerate() {
+                let j = 2 * c + i;
+                let bit = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(j as i32)), one);
+                let q = _mm256_or_si256(low, _mm256_slli_epi16(bit, 4));
+                let p = M::dot4(q, activations(&x[j]));
+                let pair = _mm_castsi128_ps(_mm_loadl_epi64(pairs[2 * j..].as_ptr().cast()));
+                part[i].add(_mm_mul_ps(pair, scale_sum(&x[j])), p);
+            }
+        }
+        *acc = acc.merge(part[0].merge(part[1]));
+    }
+}
+
+/// Sixteen byte values (one per 16-weight sub-block) as i16 words, even
+/// sub-blocks in the low 128 bits and odd ones in the high, so that
+/// [`pair_of`] picks block b's two.
+#[inline(always)]
+unsafe fn sub_block_words(v: __m128i) -> __m256i {
+    let split = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    _mm256_cvtepi8_epi16(_mm_shuffle_epi8(v, split))
+}
+
+/// Sub-blocks 2b and 2b + 1's words from [`sub_block_words`], broadcast so
+/// that `madd` gives lanes 0..4 (weights 0..16 of the block) the first and
+/// lanes 4..8 the second.
+#[inline(always)]
+unsafe fn pair_of(words: __m256i, b: usize) -> __m256i {
+    _mm256_shuffle_epi8(
+        words,
+        _mm256_set1_epi16((2 * b as i16) | (2 * b as i16 + 1) << 8),
+    )
+}
+
+/// Per 16-element sub-block j: d sc_j da Σ q a - dmin mn_j da Σ a, the
+/// scales and mins applied by `madd` as in Q6_K.
+impl Term for BlockQ2K {
+    const PER: usize = 8;
+    const SIDE: f32 = 0.0;
+    #[inline(always)]
+    unsafe fn add<M: MulSum>(&self, x: &[BlockQ8A], acc: &mut Acc) {
+        let x = &x[..8];
+        let (m3, m4) = (_mm256_set1_epi8(3), _mm_set1_epi8(0x0F));
+        let s = _mm_loadu_si128(self.scales.as_ptr().cast());
+        let scales = sub_block_words(_mm_and_si128(s, m4));
+        let mins = sub_block_words(_mm_and_si128(_mm_srli_epi16(s, 4), m4));
+        let ones = _mm256_set1_epi8(1);
+        let (mut sum, mut min_sum) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        for h in 0..2 {
+            let qs = _mm256_loadu_si256(self.qs[32 * h..].as_ptr().cast());
+            for k in 0..4 {
+                let b = 4 * h + k;
+                let q = _mm256_and_si256(_mm256_srl_epi16(qs, _mm_cvtsi32_si128(2 * k as i32)), m3);
+                let a = activations(&x[b]);
+                let p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), pair_of(scales, b));
+                let m = _mm256_madd_epi16(_mm256_maddubs_epi16(ones, a), pair_of(mins, b));
+                let da = _mm256_broadcast_ss(&x[b].d);
+                sum = _mm256_fmadd_ps(da, _mm256_cvtepi32_ps(p), sum);
+                min_sum = _mm256_fmadd_ps(da, _mm256_cvtepi32_ps(m), min_sum);
+            }
+        }
+        let dm = two_f16(std::ptr::addr_of!(self.d).cast());
+        let d = _mm256_broadcastss_ps(dm);
+        let dmin = _mm256_broadcastss_ps(_mm_movehdup_ps(dm));
+        acc.main = _mm256_fmadd_ps(d, sum, acc.main);
+        acc.main = _mm256_fnmadd_ps(dmin, min_sum, acc.main);
+    }
+}
+
+/// Per 16-element sub-block j: d (sc_j - 32) da Σ (q - 4) a, with the -4
+/// applied to the i16 pair sums and the scales by `madd`, as in Q6_K.
+impl Term for BlockQ3K {
+    const PER: usize = 8;
+    const SIDE: f32 = 0.0;
+    #[inline(always)]
+    unsafe fn add<M: MulSum>(&self, x: &[BlockQ8A], acc: &mut Acc) {
+        let x = &x[..8];
+        let sc: [i8; 16] = std::array::from_fn(|j| q3_k::scale(&self.scales, j) as i8 - 32);
+        let scales = sub_block_words(_mm_loadu_si128(sc.as_ptr().cast()));
+        let (m3, one, four) = (
+            _mm256_set1_epi8(3),
+            _mm256_set1_epi8(1),
+            _mm256_set1_epi8(4),
+        );
+        let hmask = _mm256_loadu_si256(self.hmask.as_ptr().cast());
+        let mut part = [_mm256_setzero_ps(); 2];
+        for h in 0..2 {
+            let qs = _mm256_loadu_si256(self.qs[32 * h..].as_ptr().cast());
+            for k in 0..4 {
+                let b = 4 * h + k;
+                let low =
+                    _mm256_and_si256(_mm256_srl_epi16(qs, _mm_cvtsi32_si128(2 * k as i32)), m3);
+                let high =
+                    _mm256_and_si256(_mm256_srl_epi16(hmask, _mm_cvtsi32_si128(b as i32)), one);
+                let q = _mm256_or_si256(low, _mm256_slli_epi16(high, 2));
+                let a = activations(&x[b]);
+                let pairs =
+                    _mm256_sub_epi16(_mm256_maddubs_epi16(q, a), _mm256_maddubs_epi16(four, a));
+                let p = _mm256_madd_epi16(pairs, pair_of(scales, b));
                 let da = _mm256_broadcast_ss(&x[b].d);
                 part[k % 2] = _mm256_fmadd_ps(da, _mm256_cvtepi32_ps(p), part[k % 2]);
             }
@@ -456,12 +715,22 @@ unsafe fn hmax(v: __m256) -> f32 {
     _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps(m, m, 1)))
 }
 
-/// The five `rows_*` functions for one instruction set: each loops over
+/// The `rows_*` functions for one instruction set: each loops over
 /// rows inside `#[target_feature]` so that the generic bodies inline.
 macro_rules! row_kernels {
     ($features:literal, $mul:ty) => {
         use crate::backend::cpu::quant_dot::avx2 as body;
-        use crate::quant::{BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ6K, BlockQ8A, BlockQ8_0};
+        use crate::quant::*;
+        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q5_0, BlockQ5_0, 1);
+        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q5_1, BlockQ5_1, 1);
+        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_iq4_nl, BlockIQ4NL, 1);
+        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_iq4_xs, BlockIQ4XS, 8);
+        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q2_k, BlockQ2K, 8);
+        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q3_k, BlockQ3K, 8);
+        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q5_k, BlockQ5K, 8);
+        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@four $features, $mul, rows4_q5_0, BlockQ5_0);
+        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@four $features, $mul, rows4_q5_1, BlockQ5_1);
+        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@four $features, $mul, rows4_iq4_nl, BlockIQ4NL);
         $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q8_0, BlockQ8_0, 1);
         $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q4_0, BlockQ4_0, 1);
         $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q4_1, BlockQ4_1, 1);

@@ -23,7 +23,7 @@ pub mod avx2;
 pub mod avx512;
 
 use super::simd::Isa;
-use crate::quant::{BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ6K, BlockQ8A, BlockQ8_0};
+use crate::quant::*;
 
 /// `$rows` of the SIMD module for `isa`, or the portable `$portable` block
 /// (the caller has asserted that the CPU supports `isa`).
@@ -104,12 +104,58 @@ macro_rules! dispatch4 {
 dispatch4!(rows4_q8_0, BlockQ8_0, dot_q8_0);
 dispatch4!(rows4_q4_0, BlockQ4_0, dot_q4_0);
 dispatch4!(rows4_q4_1, BlockQ4_1, dot_q4_1);
+dispatch4!(rows4_q5_0, BlockQ5_0, dot_q5_0);
+dispatch4!(rows4_q5_1, BlockQ5_1, dot_q5_1);
+dispatch4!(rows4_iq4_nl, BlockIQ4NL, dot_iq4_nl);
 
 dispatch!(rows_q8_0, BlockQ8_0, dot_q8_0, 1);
 dispatch!(rows_q4_0, BlockQ4_0, dot_q4_0, 1);
 dispatch!(rows_q4_1, BlockQ4_1, dot_q4_1, 1);
+dispatch!(rows_q5_0, BlockQ5_0, dot_q5_0, 1);
+dispatch!(rows_q5_1, BlockQ5_1, dot_q5_1, 1);
+dispatch!(rows_iq4_nl, BlockIQ4NL, dot_iq4_nl, 1);
+dispatch!(rows_q2_k, BlockQ2K, dot_q2_k, 8);
+dispatch!(rows_q3_k, BlockQ3K, dot_q3_k, 8);
 dispatch!(rows_q4_k, BlockQ4K, dot_q4_k, 8);
+dispatch!(rows_q5_k, BlockQ5K, dot_q5_k, 8);
 dispatch!(rows_q6_k, BlockQ6K, dot_q6_k, 8);
+dispatch!(rows_iq4_xs, BlockIQ4XS, dot_iq4_xs, 8);
+
+/// A row kernel: `y[r] = w_r · x` (or four activation rows at once).
+pub type RowKernel<B> = fn(Isa, &[B], &[BlockQ8A], &mut [f32]);
+
+/// A block format's dot-product kernels, as `ops::quant` calls them.
+pub trait RowKernels: Block {
+    /// One activation row.
+    const ROWS: RowKernel<Self>;
+    /// Four activation rows, each weight block decoded once for all four
+    /// (the formats of 32-weight blocks have it).
+    const ROWS4: Option<RowKernel<Self>>;
+}
+
+macro_rules! row_kernels {
+    ($($block:ty => $rows:ident, $rows4:expr;)*) => {
+        $(impl RowKernels for $block {
+            const ROWS: RowKernel<Self> = $rows;
+            const ROWS4: Option<RowKernel<Self>> = $rows4;
+        })*
+    };
+}
+
+row_kernels! {
+    BlockQ8_0 => rows_q8_0, Some(rows4_q8_0);
+    BlockQ4_0 => rows_q4_0, Some(rows4_q4_0);
+    BlockQ4_1 => rows_q4_1, Some(rows4_q4_1);
+    BlockQ5_0 => rows_q5_0, Some(rows4_q5_0);
+    BlockQ5_1 => rows_q5_1, Some(rows4_q5_1);
+    BlockIQ4NL => rows_iq4_nl, Some(rows4_iq4_nl);
+    BlockQ2K => rows_q2_k, None;
+    BlockQ3K => rows_q3_k, None;
+    BlockQ4K => rows_q4_k, None;
+    BlockQ5K => rows_q5_k, None;
+    BlockQ6K => rows_q6_k, None;
+    BlockIQ4XS => rows_iq4_xs, None;
+}
 
 /// Quantize activations `x` (a multiple of 32 long) into `out`, exactly as
 /// [`crate::quant::q8a::quantize_row`] does, vectorised where `isa` allows.

@@ -8,6 +8,9 @@
 //! offsets are folded in through the activations' scaled sums `sa`.
 
 use crate::quant::f16_to_f32;
+use crate::quant::iq4_nl::GRID;
+use crate::quant::{iq4_xs, q3_k, q4_k, q5_0};
+use crate::quant::{BlockIQ4NL, BlockIQ4XS, BlockQ2K, BlockQ3K, BlockQ5K, BlockQ5_0, BlockQ5_1};
 use crate::quant::{BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ6K, BlockQ8A, BlockQ8_0};
 
 /// Σ w_i a_i over `N` elements in i32. Written as eight independent lanes
@@ -119,4 +122,130 @@ fn q6k_codes(w: &BlockQ6K, h: usize) -> [[i8; 32]; 4] {
         q[3][l] = ((hi >> 4) | (top >> 6) << 4) as i8 - 32;
     }
     q
+}
+
+/// Σ (q - 16) d a = d (da Σ q a - 16 sa), with 5-bit codes.
+pub fn dot_q5_0(w: &[BlockQ5_0], x: &[BlockQ8A]) -> f32 {
+    w.iter()
+        .zip(x)
+        .map(|(w, a)| {
+            let p = isum(&q5_0::codes(&w.qh, &w.qs), &a.qs) as f32;
+            f16_to_f32(w.d) * (a.d * p - 16.0 * a.s)
+        })
+        .sum()
+}
+
+/// Σ (q d + m) a = d da Σ q a + m sa, with 5-bit codes.
+pub fn dot_q5_1(w: &[BlockQ5_1], x: &[BlockQ8A]) -> f32 {
+    w.iter()
+        .zip(x)
+        .map(|(w, a)| {
+            let p = isum(&q5_0::codes(&w.qh, &w.qs), &a.qs) as f32;
+            f16_to_f32(w.d) * a.d * p + f16_to_f32(w.m) * a.s
+        })
+        .sum()
+}
+
+/// The signed levels of 16 bytes of IQ4 nibbles: low nibbles, then high.
+#[inline(always)]
+fn levels(qs: &[u8]) -> [i8; 32] {
+    let mut q = [0i8; 32];
+    for i in 0..16 {
+        q[i] = GRID[(qs[i] & 0x0F) as usize];
+        q[i + 16] = GRID[(qs[i] >> 4) as usize];
+    }
+    q
+}
+
+/// Σ d GRID[q] a = d da Σ GRID[q] a.
+pub fn dot_iq4_nl(w: &[BlockIQ4NL], x: &[BlockQ8A]) -> f32 {
+    w.iter()
+        .zip(x)
+        .map(|(w, a)| f16_to_f32(w.d) * a.d * isum(&levels(&w.qs), &a.qs) as f32)
+        .sum()
+}
+
+/// Per 32-element sub-block j: d (ls_j - 32) da_j Σ GRID[q] a.
+pub fn dot_iq4_xs(w: &[BlockIQ4XS], x: &[BlockQ8A]) -> f32 {
+    let mut total = 0f32;
+    for (w, x) in w.iter().zip(x.chunks_exact(8)) {
+        let d = f16_to_f32(w.d);
+        for (j, a) in x.iter().enumerate() {
+            let p = isum(&levels(&w.qs[16 * j..][..16]), &a.qs);
+            total += d * iq4_xs::sub_scale(w, j) as f32 * a.d * p as f32;
+        }
+    }
+    total
+}
+
+/// Per 32-element sub-block j: d sc_j da_j Σ q a - dmin mn_j sa_j, with
+/// 5-bit codes.
+pub fn dot_q5_k(w: &[BlockQ5K], x: &[BlockQ8A]) -> f32 {
+    let mut total = 0f32;
+    for (w, x) in w.iter().zip(x.chunks_exact(8)) {
+        let (d, dmin) = (f16_to_f32(w.d), f16_to_f32(w.dmin));
+        for (j, a) in x.iter().enumerate() {
+            let (c, shift) = (j / 2, 4 * (j % 2));
+            let q: [u8; 32] = std::array::from_fn(|l| {
+                ((w.qs[32 * c + l] >> shift) & 0x0F) | (((w.qh[l] >> j) & 1) << 4)
+            });
+            let (sc, mn) = q4_k::scale_min(&w.scales, j);
+            let p = isum(&q, &a.qs) as f32;
+            total += d * sc as f32 * a.d * p - dmin * mn as f32 * a.s;
+        }
+    }
+    total
+}
+
+/// Σ over the two 16-element halves of 32 products, each half times its
+/// own integer weight: `wl Σ_{l<16} q a + wh Σ_{l≥16} q a`.
+#[inline(always)]
+fn halves<T: Copy + Into<i32>>(q: &[T; 32], a: &[i8; 32], (wl, wh): (i32, i32)) -> i32 {
+    let (q0, q1) = q.split_at(16);
+    let (a0, a1) = a.split_at(16);
+    let s0 = isum::<16, T>(q0.try_into().unwrap(), a0.try_into().unwrap());
+    let s1 = isum::<16, T>(q1.try_into().unwrap(), a1.try_into().unwrap());
+    wl * s0 + wh * s1
+}
+
+/// Per 16-element sub-block j: d sc_j da Σ q a - dmin mn_j da Σ a. Weight
+/// `128h + 32k + l` meets activation block `4h + k` (see `quant::q2_k`).
+pub fn dot_q2_k(w: &[BlockQ2K], x: &[BlockQ8A]) -> f32 {
+    let ones = [1u8; 32];
+    let mut total = 0f32;
+    for (w, x) in w.iter().zip(x.chunks_exact(8)) {
+        let (d, dmin) = (f16_to_f32(w.d), f16_to_f32(w.dmin));
+        let (mut scaled, mut mins) = (0f32, 0f32);
+        for (b, a) in x.iter().enumerate() {
+            let (h, k) = (b / 4, b % 4);
+            let q: [u8; 32] = std::array::from_fn(|l| (w.qs[32 * h + l] >> (2 * k)) & 3);
+            let (s0, s1) = (w.scales[2 * b], w.scales[2 * b + 1]);
+            let sc = ((s0 & 0x0F) as i32, (s1 & 0x0F) as i32);
+            let mn = ((s0 >> 4) as i32, (s1 >> 4) as i32);
+            scaled += a.d * halves(&q, &a.qs, sc) as f32;
+            mins += a.d * halves(&ones, &a.qs, mn) as f32;
+        }
+        total += d * scaled - dmin * mins;
+    }
+    total
+}
+
+/// Per 16-element sub-block j: d (sc_j - 32) da Σ (q - 4) a.
+pub fn dot_q3_k(w: &[BlockQ3K], x: &[BlockQ8A]) -> f32 {
+    let mut total = 0f32;
+    for (w, x) in w.iter().zip(x.chunks_exact(8)) {
+        let mut sum = 0f32;
+        for (b, a) in x.iter().enumerate() {
+            let (h, k) = (b / 4, b % 4);
+            let q: [i8; 32] = std::array::from_fn(|l| {
+                let low = (w.qs[32 * h + l] >> (2 * k)) & 3;
+                let high = (w.hmask[l] >> (4 * h + k)) & 1;
+                (low | (high << 2)) as i8 - 4
+            });
+            let sc = |j: usize| q3_k::scale(&w.scales, j) as i32 - 32;
+            sum += a.d * halves(&q, &a.qs, (sc(2 * b), sc(2 * b + 1))) as f32;
+        }
+        total += f16_to_f32(w.d) * sum;
+    }
+    total
 }

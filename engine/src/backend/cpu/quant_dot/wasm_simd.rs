@@ -130,3 +130,5 @@ pub fn dot_q4_k(w: &[BlockQ4K], x: &[BlockQ8A]) -> f32 {
 pub fn dot_q6_k(w: &[BlockQ6K], x: &[BlockQ8A]) -> f32 {
     portable::dot_q6_k(w, x)
 }
+
+pub use portable::{dot_iq4_nl, dot_iq4_xs, dot_q2_k, dot_q3_k, dot_q5_0, dot_q5_1, dot_q5_k};
