@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 #[serde(default)]
 #[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct LoadOptions {
-    /// Quantize float weights while loading (Q8_0, Q4_0 or Q4_1).
+    /// Quantize float weights while loading, to any block format (Q8_0,
+    /// Q4_K, …); rows too short for a K-quant's 256-weight blocks get the
+    /// 32-weight format llama.cpp uses instead.
     #[serde(with = "quantize_text")]
     #[cfg_attr(feature = "cli", arg(long, value_name = "TYPE", value_parser = parse_quantize))]
     pub quantize: Option<DType>,
@@ -31,8 +33,11 @@ pub struct LoadOptions {
 /// `--quantize`: the block formats float weights may be quantized to.
 pub fn parse_quantize(name: &str) -> std::result::Result<DType, String> {
     match DType::from_name(name) {
-        Some(d @ (DType::Q8_0 | DType::Q4_0 | DType::Q4_1)) => Ok(d),
-        _ => Err(format!("{name} is not one of Q8_0, Q4_0, Q4_1")),
+        Some(d) if d.is_quantized() => Ok(d),
+        _ => {
+            let names: Vec<&str> = DType::QUANTIZED.iter().map(|d| d.name()).collect();
+            Err(format!("{name} is not one of {}", names.join(", ")))
+        }
     }
 }
 

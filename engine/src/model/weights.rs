@@ -54,15 +54,21 @@ impl Weights<'_> {
         self.maybe_quantize(transpose(&stored)?)
     }
 
+    /// Quantize a float matrix to the requested type; where its rows are
+    /// not a whole number of that type's blocks, to the 32-weight format
+    /// llama.cpp falls back to (Q4_K → Q5_0, …), or not at all.
     fn maybe_quantize(&self, tensor: Tensor) -> Result<Tensor> {
         let cols = tensor.dims().last().copied().unwrap_or(0);
-        match self.quantize {
-            Some(dtype)
-                if !tensor.dtype().is_quantized() && cols.is_multiple_of(dtype.block_len()) =>
-            {
-                quantize(&tensor, dtype)
-            }
-            _ => Ok(tensor),
+        let Some(wanted) = self.quantize.filter(|_| !tensor.dtype().is_quantized()) else {
+            return Ok(tensor);
+        };
+        let fits = |d: &DType| cols.is_multiple_of(d.block_len());
+        match Some(wanted)
+            .filter(fits)
+            .or(wanted.short_row_fallback().filter(fits))
+        {
+            Some(dtype) => quantize(&tensor, dtype),
+            None => Ok(tensor),
         }
     }
 

@@ -180,7 +180,7 @@ fn register_loading(engine: &mut Engine) {
     });
     func(
         "load_model",
-        "Load a model with options: #{ quantize: \"Q8_0\" } quantizes float weights while loading (Q8_0, Q4_0 or Q4_1);\n#{ kv_cache: \"F16\" } stores the key/value cache in f16 (default F32);\n#{ backend: \"wgpu\" } runs the forward pass on the GPU (\"wgpu:NAME\" picks an adapter, \"wgpu-f32\" never computes in f16; default \"cpu\").",
+        "Load a model with options: #{ quantize: \"Q8_0\" } quantizes float weights while loading (any block format: Q8_0, Q4_K, Q5_0, …);\n#{ kv_cache: \"F16\" } stores the key/value cache in f16 (default F32);\n#{ backend: \"wgpu\" } runs the forward pass on the GPU (\"wgpu:NAME\" picks an adapter, \"wgpu-f32\" never computes in f16; default \"cpu\").",
     )
     .register_into_engine(engine, |name: &str, opts: Map| {
         let options =

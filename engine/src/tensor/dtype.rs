@@ -92,6 +92,19 @@ impl DType {
         }
     }
 
+    /// The 32-weight format llama.cpp uses instead of this K-quant for a
+    /// tensor whose rows are not a whole number of 256-weight super-blocks
+    /// (`None` for the formats that have no such limit).
+    pub const fn short_row_fallback(self) -> Option<DType> {
+        match self {
+            DType::Q2_K | DType::Q3_K | DType::IQ4_XS => Some(DType::IQ4_NL),
+            DType::Q4_K => Some(DType::Q5_0),
+            DType::Q5_K => Some(DType::Q5_1),
+            DType::Q6_K => Some(DType::Q8_0),
+            _ => None,
+        }
+    }
+
     pub const fn is_quantized(self) -> bool {
         self.block_len() > 1
     }

@@ -252,6 +252,27 @@ fn q8_0_on_load_stays_close() {
     }
 }
 
+/// The fixtures' rows (64 wide) are too short for 256-weight K-quant
+/// blocks, so quantizing to a K-quant on load takes llama.cpp's 32-weight
+/// fallback instead: the same logits, bit for bit, as asking for it.
+#[test]
+fn k_quants_on_load_fall_back_for_short_rows() {
+    let dir = fixture("llama");
+    let ids = &reference(&dir)[0].ids;
+    let plain = logits_in_chunks(&*load(&dir, None), ids, &[ids.len()]);
+    for (wanted, fallback) in [
+        (DType::Q4_K, DType::Q5_0),
+        (DType::Q5_K, DType::Q5_1),
+        (DType::Q6_K, DType::Q8_0),
+        (DType::IQ4_XS, DType::IQ4_NL),
+    ] {
+        let ours = logits_in_chunks(&*load(&dir, Some(wanted)), ids, &[ids.len()]);
+        let theirs = logits_in_chunks(&*load(&dir, Some(fallback)), ids, &[ids.len()]);
+        assert_eq!(ours, theirs, "{wanted} should fall back to {fallback}");
+        assert_ne!(ours, plain, "{wanted}: nothing was quantized");
+    }
+}
+
 // ----- GGUF and naming variants, built from the fixtures -----
 
 /// The f32 values and shape of every tensor in a fixture.
@@ -335,10 +356,66 @@ fn gpt2_from_gguf_matches_transformers() {
     std::fs::remove_file(&path).unwrap();
 }
 
+/// How a test writes one tensor of a converted fixture: (writer, GGUF name,
+/// shape, values) → writer.
+type WriteTensor<'a> = &'a dyn Fn(GgufWriter, &str, &[usize], &[f32]) -> GgufWriter;
+
+fn as_f32(w: GgufWriter, name: &str, shape: &[usize], values: &[f32]) -> GgufWriter {
+    w.f32_tensor(name, shape, values)
+}
+
 /// Llama and Qwen2 fixtures as llama.cpp's converter writes them: GGUF
 /// names, and for `llama` the rows of Q and K permuted within each head so
 /// that rotation pairs are adjacent (interleaved rope).
 fn llama_family_from_gguf(name: &str) {
+    let path = llama_family_gguf(name, "tiny", &as_f32);
+    let dir = fixture(name);
+    let model = load(&path, None);
+    let vocab = model.info().vocab_size;
+    for (i, case) in reference(&dir).iter().enumerate() {
+        let t = case.ids.len();
+        let ours = logits_in_chunks(&*model, &case.ids, &[t]);
+        let what = format!("{name} GGUF input {i}");
+        check_close(&what, &ours, &case.logits, vocab, F32_TOL);
+        assert_eq!(
+            greedy(&*model, &case.ids, case.greedy.len()),
+            case.greedy,
+            "{what}"
+        );
+    }
+    std::fs::remove_file(&path).unwrap();
+}
+
+/// A model that needs a tensor in a type without kernels does not load,
+/// and the error names the tensor and its type.
+#[test]
+fn a_weight_in_a_type_without_kernels_is_named_when_loading() {
+    let mxfp4 = monologue::tensor::GgmlType::from_id(39).unwrap();
+    let write: WriteTensor = &|w, name, shape, values| {
+        if name == "blk.1.attn_k.weight" {
+            let bytes = mxfp4.bytes_for(values.len()).unwrap();
+            w.tensor_of_type(name, mxfp4, shape, vec![0; bytes])
+        } else {
+            w.f32_tensor(name, shape, values)
+        }
+    };
+    let path = llama_family_gguf("llama", "mxfp4", write);
+    let e = monologue::load::model(&path, &LoadOptions::default())
+        .err()
+        .expect("a weight the engine cannot read")
+        .to_string();
+    assert!(
+        e.contains(
+            "tensor `blk.1.attn_k.weight` is stored as MXFP4, a type Monologue cannot compute with"
+        ),
+        "{e}"
+    );
+    std::fs::remove_file(&path).unwrap();
+}
+
+/// Fixture `name` written as a GGUF file (tensors through `write`) in a
+/// scratch file tagged `tag`.
+fn llama_family_gguf(name: &str, tag: &str, write: WriteTensor) -> PathBuf {
     let dir = fixture(name);
     let hf: Json =
         serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
@@ -410,24 +487,11 @@ fn llama_family_from_gguf(name: &str) {
             }
             _ => values,
         };
-        w = w.f32_tensor(&gguf, &shape, &values);
+        w = write(w, &gguf, &shape, &values);
     }
-    let path = common::scratch(&format!("{name}-tiny.gguf"));
+    let path = common::scratch(&format!("{name}-{tag}.gguf"));
     std::fs::write(&path, w.build().bytes).unwrap();
-    let model = load(&path, None);
-    let vocab = model.info().vocab_size;
-    for (i, case) in reference(&dir).iter().enumerate() {
-        let t = case.ids.len();
-        let ours = logits_in_chunks(&*model, &case.ids, &[t]);
-        let what = format!("{name} GGUF input {i}");
-        check_close(&what, &ours, &case.logits, vocab, F32_TOL);
-        assert_eq!(
-            greedy(&*model, &case.ids, case.greedy.len()),
-            case.greedy,
-            "{what}"
-        );
-    }
-    std::fs::remove_file(&path).unwrap();
+    path
 }
 
 #[test]

@@ -12,6 +12,7 @@
 mod common;
 
 mod chat_template;
+mod gemma3_file;
 mod generation;
 mod gguf;
 mod hf_models;

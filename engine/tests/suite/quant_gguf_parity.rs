@@ -74,6 +74,19 @@ fn random_blocks(dtype: DType, blocks: usize, rng: &mut Rng) -> Vec<u8> {
     bytes
 }
 
+/// `bytes` of `dtype` dequantized by the `gguf` package.
+pub fn dequantize_with_gguf(dtype: DType, bytes: &[u8]) -> Vec<f32> {
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = temp_dir(&format!("dequant-{call}"));
+    let (input, output) = (dir.join("blocks.bin"), dir.join("values.f32"));
+    std::fs::write(&input, bytes).unwrap();
+    reference("dequantize", dtype, &input, &output);
+    let values = bytemuck::pod_collect_to_vec(&std::fs::read(&output).unwrap());
+    std::fs::remove_dir_all(dir).ok();
+    values
+}
+
 #[test]
 fn dequantize_matches_gguf_package() {
     let dir = temp_dir("dequant-parity");

@@ -125,9 +125,15 @@ fn same(ours: &Json, theirs: &Json) -> bool {
 
 #[test]
 fn agrees_with_the_python_gguf_reader() {
-    let model = common::smollm2();
-    let theirs = python_inspect(&model);
-    let ours = inspect_json(&ModelFile::open(&model).unwrap());
+    agrees_with_gguf_reader(&common::smollm2());
+}
+
+/// `monologue inspect --json` of `model` equals the `gguf` package's reading:
+/// every tensor's name, type, shape, offset and size, and every metadata
+/// value in the file's order.
+pub fn agrees_with_gguf_reader(model: &Path) {
+    let theirs = python_inspect(model);
+    let ours = inspect_json(&ModelFile::open(model).unwrap());
     assert_eq!(ours["format"], theirs["format"]);
     assert_eq!(
         ours["tensors"], theirs["tensors"],

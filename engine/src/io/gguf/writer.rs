@@ -9,7 +9,7 @@
 use super::reader::MAX_DIMS;
 use crate::error::{Error, Result};
 use crate::io::{Array, Value};
-use crate::tensor::DType;
+use crate::tensor::{DType, GgmlType};
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -79,7 +79,9 @@ pub fn put_array(out: &mut Vec<u8>, array: &Array) {
 /// One tensor: its name, type, shape and encoded bytes.
 pub struct TensorSpec {
     pub name: String,
-    pub dtype: DType,
+    /// Any ggml type: files with types the engine cannot compute with can
+    /// be written too (for tests of readers).
+    pub dtype: GgmlType,
     /// Outermost first, like `Shape`; written innermost first.
     pub shape: Vec<usize>,
     pub data: Vec<u8>,
@@ -133,7 +135,18 @@ impl GgufWriter {
         self.kv("general.alignment", Value::U32(alignment))
     }
 
-    pub fn tensor(mut self, name: &str, dtype: DType, shape: &[usize], data: Vec<u8>) -> Self {
+    pub fn tensor(self, name: &str, dtype: DType, shape: &[usize], data: Vec<u8>) -> Self {
+        self.tensor_of_type(name, GgmlType::from_dtype(dtype), shape, data)
+    }
+
+    /// A tensor of any ggml type, its bytes as given.
+    pub fn tensor_of_type(
+        mut self,
+        name: &str,
+        dtype: GgmlType,
+        shape: &[usize],
+        data: Vec<u8>,
+    ) -> Self {
         self.tensors.push(TensorSpec {
             name: name.to_string(),
             dtype,
@@ -170,7 +183,7 @@ impl GgufWriter {
             for &d in t.shape.iter().rev() {
                 put_u64(&mut out, d as u64);
             }
-            put_u32(&mut out, t.dtype.gguf_id());
+            put_u32(&mut out, t.dtype.id());
             put_u64(&mut out, offset as u64);
             offset = (offset + t.data.len()).next_multiple_of(align);
             boundaries.push(out.len());
