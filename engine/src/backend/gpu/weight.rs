@@ -21,14 +21,21 @@ pub struct GpuWeight {
 }
 
 /// The formats the GPU kernels read.
-pub const GPU_FORMATS: [DType; 7] = [
+pub const GPU_FORMATS: [DType; 14] = [
     DType::F32,
     DType::F16,
     DType::Q8_0,
     DType::Q4_0,
     DType::Q4_1,
+    DType::Q5_0,
+    DType::Q5_1,
+    DType::Q2_K,
+    DType::Q3_K,
     DType::Q4_K,
+    DType::Q5_K,
     DType::Q6_K,
+    DType::IQ4_NL,
+    DType::IQ4_XS,
 ];
 
 impl GpuWeight {
@@ -79,8 +86,15 @@ impl GpuWeight {
             DType::Q8_0 => "q8_0",
             DType::Q4_0 => "q4_0",
             DType::Q4_1 => "q4_1",
+            DType::Q5_0 => "q5_0",
+            DType::Q5_1 => "q5_1",
+            DType::Q2_K => "q2_k",
+            DType::Q3_K => "q3_k",
             DType::Q4_K => "q4_k",
+            DType::Q5_K => "q5_k",
             DType::Q6_K => "q6_k",
+            DType::IQ4_NL => "iq4_nl",
+            DType::IQ4_XS => "iq4_xs",
             // upload() admits only GPU_FORMATS.
             other => unreachable!("{} is not a GPU format", other.name()),
         }
@@ -93,13 +107,15 @@ impl GpuWeight {
 }
 
 /// Splits a quantized tensor's blocks into (quants, scales); plain floats
-/// and Q4_K (whose 144-byte blocks are word-aligned) pass through whole.
+/// and the formats whose blocks are word-aligned (Q5_1, Q2_K, Q4_K, Q5_K,
+/// IQ4_XS) pass through whole.
 fn split_blocks(dtype: DType, bytes: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {
     // (bytes of scales at the start of a block) for the simple formats.
     let head = match dtype {
-        DType::Q8_0 | DType::Q4_0 => 2,
+        DType::Q8_0 | DType::Q4_0 | DType::Q5_0 | DType::IQ4_NL => 2,
         DType::Q4_1 => 4,
-        DType::Q6_K => return split_q6_k(bytes),
+        DType::Q6_K => return split_tail(dtype, bytes, 192),
+        DType::Q3_K => return split_tail(dtype, bytes, 96),
         _ => return (bytes.to_vec(), None),
     };
     let block = dtype.block_bytes();
@@ -113,17 +129,20 @@ fn split_blocks(dtype: DType, bytes: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {
     (quants, Some(scales))
 }
 
-/// Q6_K: ql and qh (192 bytes) to the quants; the 16 sub-scales and d
-/// (18 bytes, padded to 20) to the scales.
-fn split_q6_k(bytes: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {
-    let block = DType::Q6_K.block_bytes();
+/// K-quants with their scales at the end of a block: the first `quant`
+/// bytes to the quants (Q6_K: ql and qh, 192; Q3_K: hmask and qs, 96), the
+/// rest (sub-scales and f16 d: 18 and 14 bytes) padded to a whole word to
+/// the scales.
+fn split_tail(dtype: DType, bytes: &[u8], quant: usize) -> (Vec<u8>, Option<Vec<u8>>) {
+    let block = dtype.block_bytes();
+    let tail = (block - quant).next_multiple_of(4);
     let n = bytes.len() / block;
-    let mut quants = Vec::with_capacity(n * 192);
-    let mut scales = Vec::with_capacity(n * 20);
+    let mut quants = Vec::with_capacity(n * quant);
+    let mut scales = Vec::with_capacity(n * tail);
     for b in bytes.chunks_exact(block) {
-        quants.extend_from_slice(&b[..192]);
-        scales.extend_from_slice(&b[192..210]);
-        scales.extend_from_slice(&[0, 0]);
+        quants.extend_from_slice(&b[..quant]);
+        scales.extend_from_slice(&b[quant..]);
+        scales.resize(scales.len() + tail - (block - quant), 0);
     }
     (quants, Some(scales))
 }
