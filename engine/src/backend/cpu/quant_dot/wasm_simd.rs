@@ -10,10 +10,13 @@
 //! scalar side sum, as in the other paths.
 //!
 //! Only built with `target_feature = "simd128"` (web/build.sh turns it on);
-//! the K-quants keep the portable code.
+//! the K-quants but IQ4_XS keep the portable code, which LLVM vectorises.
 
 use super::portable;
 use crate::quant::f16_to_f32;
+use crate::quant::iq4_nl::GRID;
+use crate::quant::iq4_xs;
+use crate::quant::{BlockIQ4NL, BlockIQ4XS, BlockQ5_0, BlockQ5_1};
 use crate::quant::{BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ6K, BlockQ8A, BlockQ8_0};
 use core::arch::wasm32::*;
 
@@ -35,8 +38,8 @@ fn nibbles(qs: &[u8; 16]) -> (v128, v128) {
     (v128_and(v, u8x16_splat(0x0F)), u8x16_shr(v, 4))
 }
 
-/// Σ q·a over 32 lanes for codes of at most 15 in size: four i16
-/// products of at most 15 · 127 each cannot overflow an i16 lane.
+/// Σ q·a over 32 lanes for codes of at most 31 in size: four i16
+/// products of at most 31 · 127 each cannot overflow an i16 lane.
 #[inline(always)]
 fn sum_small(q0: v128, q1: v128, a0: v128, a1: v128) -> v128 {
     let p = i16x8_add(
@@ -131,4 +134,96 @@ pub fn dot_q6_k(w: &[BlockQ6K], x: &[BlockQ8A]) -> f32 {
     portable::dot_q6_k(w, x)
 }
 
-pub use portable::{dot_iq4_nl, dot_iq4_xs, dot_q2_k, dot_q3_k, dot_q5_0, dot_q5_1, dot_q5_k};
+pub use portable::{dot_q2_k, dot_q3_k, dot_q5_k};
+
+/// The fifth bits of a Q5_0/Q5_1 block (bit i for weight i) as 0x10 in the
+/// bytes of the weights that have it: weights 0..16, then 16..32.
+#[inline(always)]
+fn fifth_bits(qh: &[u8; 4]) -> (v128, v128) {
+    let word = u32x4_splat(u32::from_le_bytes(*qh));
+    let bit = u8x16(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+    let spread = |first: u8| {
+        let (a, b) = (first, first + 1);
+        let v = i8x16_swizzle(word, u8x16(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b));
+        v128_and(i8x16_eq(v128_and(v, bit), bit), u8x16_splat(0x10))
+    };
+    (spread(0), spread(2))
+}
+
+/// The 32 five-bit codes of a Q5_0/Q5_1 block, in two halves.
+#[inline(always)]
+fn five_bit_codes(qh: &[u8; 4], qs: &[u8; 16]) -> (v128, v128) {
+    let (lo, hi) = nibbles(qs);
+    let (h0, h1) = fifth_bits(qh);
+    (v128_or(lo, h0), v128_or(hi, h1))
+}
+
+/// Σ (q - 16) d a = d (da Σ q a - 16 sa).
+pub fn dot_q5_0(w: &[BlockQ5_0], x: &[BlockQ8A]) -> f32 {
+    let mut acc = f32x4_splat(0.0);
+    let mut side = 0f32;
+    for (w, a) in w.iter().zip(x) {
+        let (q0, q1) = five_bit_codes(&w.qh, &w.qs);
+        let (a0, a1) = activations(a);
+        let d = f16_to_f32(w.d);
+        acc = scaled(acc, sum_small(q0, q1, a0, a1), d * a.d);
+        side += d * a.s;
+    }
+    hsum(acc) - 16.0 * side
+}
+
+/// Σ (q d + m) a = d da Σ q a + m sa.
+pub fn dot_q5_1(w: &[BlockQ5_1], x: &[BlockQ8A]) -> f32 {
+    let mut acc = f32x4_splat(0.0);
+    let mut side = 0f32;
+    for (w, a) in w.iter().zip(x) {
+        let (q0, q1) = five_bit_codes(&w.qh, &w.qs);
+        let (a0, a1) = activations(a);
+        acc = scaled(acc, sum_small(q0, q1, a0, a1), f16_to_f32(w.d) * a.d);
+        side += f16_to_f32(w.m) * a.s;
+    }
+    hsum(acc) + side
+}
+
+/// The signed IQ4 levels of 16 bytes of indices, in two halves.
+#[inline(always)]
+fn levels(qs: &[u8]) -> (v128, v128) {
+    // SAFETY: both are 16 bytes.
+    let (grid, v) = unsafe {
+        (
+            v128_load(GRID.as_ptr().cast::<v128>()),
+            v128_load(qs.as_ptr().cast::<v128>()),
+        )
+    };
+    let lo = v128_and(v, u8x16_splat(0x0F));
+    (
+        i8x16_swizzle(grid, lo),
+        i8x16_swizzle(grid, u8x16_shr(v, 4)),
+    )
+}
+
+/// Σ d GRID[q] a = d da Σ GRID[q] a.
+pub fn dot_iq4_nl(w: &[BlockIQ4NL], x: &[BlockQ8A]) -> f32 {
+    let mut acc = f32x4_splat(0.0);
+    for (w, a) in w.iter().zip(x) {
+        let (q0, q1) = levels(&w.qs);
+        let (a0, a1) = activations(a);
+        acc = scaled(acc, sum_full(q0, q1, a0, a1), f16_to_f32(w.d) * a.d);
+    }
+    hsum(acc)
+}
+
+/// Per sub-block j: d (ls_j - 32) da_j Σ GRID[q] a.
+pub fn dot_iq4_xs(w: &[BlockIQ4XS], x: &[BlockQ8A]) -> f32 {
+    let mut acc = f32x4_splat(0.0);
+    for (w, x) in w.iter().zip(x.chunks_exact(8)) {
+        let d = f16_to_f32(w.d);
+        for (j, a) in x.iter().enumerate() {
+            let (q0, q1) = levels(&w.qs[16 * j..][..16]);
+            let (a0, a1) = activations(a);
+            let scale = d * iq4_xs::sub_scale(w, j) as f32 * a.d;
+            acc = scaled(acc, sum_full(q0, q1, a0, a1), scale);
+        }
+    }
+    hsum(acc)
+}
