@@ -8,7 +8,7 @@
 //! in tiles of about 16 KiB and applies every activation row to a tile
 //! while it is still in cache, so weights are read from memory once.
 
-use crate::backend::cpu::pool::{self, split_range, ThreadPool};
+use crate::backend::cpu::pool::{self, ThreadPool};
 use crate::backend::cpu::quant_dot::{self as dot, RowKernels};
 use crate::backend::cpu::simd::{self, Isa};
 use crate::error::{Error, Result};
@@ -332,17 +332,11 @@ fn parallel_rows(pool: &ThreadPool, t: usize, y: &mut [f32], tile: usize, body: 
     });
 }
 
-/// Split `n` output rows between the pool's threads, each walking its share
-/// in tiles of `tile` rows. Different calls of `body` get disjoint ranges,
-/// so each may write those rows of the output.
+/// Split `n` output rows into tiles of `tile` rows, which the pool's
+/// threads claim as they get free. Different calls of `body` get disjoint
+/// ranges, so each may write those rows of the output.
 fn parallel_tiles(pool: &ThreadPool, n: usize, tile: usize, body: &(dyn Fn(Range<usize>) + Sync)) {
-    pool.run(&|thread, threads| {
-        let mine = split_range(n, thread, threads, 4);
-        let mut start = mine.start;
-        while start < mine.end {
-            let rows = start..(start + tile).min(mine.end);
-            body(rows.clone());
-            start = rows.end;
-        }
+    pool.for_each(n.div_ceil(tile), &|i| {
+        body(i * tile..((i + 1) * tile).min(n))
     });
 }

@@ -68,6 +68,10 @@ fn balanced_ranges(
 /// `[t_new, n_heads * head_dim]`;
 /// `probs`, if given, is `[t_new, n_heads, pos0 + t_new]` and receives each
 /// softmax row, zero past the causal limit. Lengths are the caller's to check.
+/// Attention work is cut into this many shares per thread, so that a
+/// thread the OS runs late leaves its shares to the others.
+const SHARES_PER_THREAD: usize = 1;
+
 pub fn attend(
     isa: Isa,
     dims: Dims,
@@ -89,11 +93,12 @@ pub fn attend(
     let scale = 1.0 / (hd as f32).sqrt();
     let items = t_new * n_heads; // item i = (t, h) with i = t * n_heads + h
 
-    // Work is handed out as contiguous item ranges, so each thread's share
-    // of `out` and `probs` is one contiguous slice; a Mutex per share makes
-    // that safe to pass into the shared closure (each is locked once).
+    // Work is handed out as contiguous item ranges, so each share of `out`
+    // and `probs` is one contiguous slice; a Mutex per share makes that safe
+    // to pass into the shared closure (each is locked once). There are a
+    // few shares per thread, claimed as threads get free (see `pool`).
     let pool = pool::global();
-    let parts = pool.threads().min(items.max(1));
+    let parts = (SHARES_PER_THREAD * pool.threads()).min(items.max(1));
     let ranges = balanced_ranges(items, parts, |item| pos0 + item / n_heads + 1);
     let mut out_parts = Vec::with_capacity(parts);
     let mut rest = out;
@@ -116,10 +121,8 @@ pub fn attend(
         rest = tail;
     }
 
-    pool.run(&|part, _| {
-        let Some(range) = ranges.get(part) else {
-            return; // more threads than items
-        };
+    pool.for_each(ranges.len(), &|part| {
+        let range = &ranges[part];
         let mut out = out_parts[part].lock().unwrap_or_else(|e| e.into_inner());
         let mut probs = prob_parts[part].lock().unwrap_or_else(|e| e.into_inner());
         let mut scratch = Vec::new();

@@ -54,18 +54,16 @@ pub fn matmul(
         return;
     }
     let pool = pool::global();
+    // A few shares per thread, claimed as threads get free (see `pool`).
     let parts = if m * k * n < MIN_PARALLEL_MACS {
         1
     } else {
-        pool.threads()
+        4 * pool.threads()
     };
     let c = SharedOut(out.as_mut_ptr());
     // Split output columns (B's columns or weight rows), so each thread
     // streams its own part of B; 16 keeps shares on cache-line boundaries.
-    pool.run(&|part, _| {
-        if part >= parts {
-            return;
-        }
+    pool.for_each(parts, &|part| {
         let cols = pool::split_range(n, part, parts, 16);
         if cols.is_empty() {
             return;

@@ -6,6 +6,15 @@
 //! on a condition variable. The calling thread always takes a share of the
 //! work itself, so `threads = 2` means the caller plus one worker.
 //!
+//! Machines are shared: a browser, an IDE or a build may hold a core, and a
+//! worker that the OS has descheduled can take milliseconds to run again.
+//! Kernels therefore split their work into chunks that threads claim as
+//! they get free ([`ThreadPool::for_each`]), and the caller, once every
+//! chunk is claimed, closes the job: a worker that has not yet joined it
+//! does not, so the caller never waits for a sleeping thread, only for
+//! chunks already being computed. On an idle machine every thread joins at
+//! once and the chunks spread as evenly as a fixed split would.
+//!
 //! Without the `threads` feature every job runs inline. On wasm32 with
 //! `threads` (a cross-origin isolated page, shared memory) the workers are
 //! Web Workers, started by a spawner the embedder registers with
@@ -153,6 +162,9 @@ mod inline {
         pub fn run(&self, job: Job<'_>) {
             job(0, 1);
         }
+        pub fn for_each(&self, items: usize, job: &(dyn Fn(usize) + Sync)) {
+            (0..items).for_each(job);
+        }
         pub(super) fn shut_down(&self) {}
     }
 }
@@ -161,7 +173,7 @@ mod inline {
 mod threaded {
     use super::Job;
     use std::cell::Cell;
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
     use std::sync::{Arc, Condvar, Mutex};
 
     /// A started worker: a joinable std thread natively; on wasm32 a Web
@@ -203,15 +215,133 @@ mod threaded {
             .and_then(|spawner| spawner(body).then_some(()))
     }
 
-    /// How many times an idle worker polls for a new job before sleeping
-    /// (a few hundred microseconds: longer than the gap between two kernels
-    /// of one decode step, far shorter than a person notices).
-    const SPINS_BEFORE_SLEEP: u32 = 20_000;
+    /// How long an idle worker polls for a new job before sleeping: longer
+    /// than the gap between two kernels of one decode step (or a busy
+    /// machine's time slice), far shorter than a person notices.
+    const POLL_BEFORE_SLEEP: std::time::Duration = std::time::Duration::from_millis(2);
 
     thread_local! {
         /// Set while this thread runs a job, so a kernel that itself calls the
         /// pool runs inline instead of deadlocking.
         static INSIDE_JOB: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// A job's gate: bits 32..64 the low 32 bits of its generation, bits
+    /// 1..32 how many workers joined it, bit 0 whether it is still open.
+    /// Workers join only an open gate of the generation they saw, so a late
+    /// worker can neither join a closed job nor slip into the next one.
+    pub(super) fn gate(generation: usize) -> u64 {
+        ((generation as u32 as u64) << 32) | 1
+    }
+
+    pub(super) fn joined(gate: u64) -> usize {
+        ((gate >> 1) & 0x7FFF_FFFF) as usize
+    }
+
+    /// How long a waiting thread spins before it starts yielding its core
+    /// between polls. On an idle machine the kernels of one decode step
+    /// follow each other within microseconds, and a yield (a system call)
+    /// would only delay the next one; a wait longer than this means the
+    /// thread waited for is not running, and on a busy machine the core
+    /// may be just what it needs.
+    const SPIN_BEFORE_YIELDING: std::time::Duration = std::time::Duration::from_micros(20);
+
+    /// Polls between looks at the clock while spinning.
+    const POLLS_PER_CLOCK: u32 = 64;
+
+    /// Spin-then-yield waiting, for one wait.
+    struct Backoff {
+        polls: u32,
+        started: Option<std::time::Instant>,
+        yielding: bool,
+    }
+
+    impl Backoff {
+        fn new() -> Self {
+            Backoff {
+                polls: 0,
+                started: None,
+                yielding: false,
+            }
+        }
+
+        /// One poll's pause: a spin hint at first, a yield after a while.
+        fn pause(&mut self) {
+            if self.yielding {
+                std::thread::yield_now();
+                return;
+            }
+            self.polls += 1;
+            std::hint::spin_loop();
+            if self.polls.is_multiple_of(POLLS_PER_CLOCK) {
+                self.yielding = self.waited() >= SPIN_BEFORE_YIELDING;
+            }
+        }
+
+        /// How long this wait has lasted (from the first look at the
+        /// clock; the polls before it take well under a microsecond).
+        fn waited(&mut self) -> std::time::Duration {
+            let now = std::time::Instant::now();
+            now.duration_since(*self.started.get_or_insert(now))
+        }
+    }
+
+    /// Wait until `done()`.
+    fn wait_until(done: impl Fn() -> bool) {
+        let mut backoff = Backoff::new();
+        while !done() {
+            backoff.pause();
+        }
+    }
+
+    /// Thread counts up to this keep [`ThreadPool::for_each`]'s spans on the
+    /// stack.
+    const FEW_THREADS: usize = 8;
+
+    /// A run of items that its owner claims from the front, one at a time,
+    /// and other threads from the back, half of what is left at a time, so
+    /// that each reads memory in order: the owner streams through its part,
+    /// and a helper through the stretch it took, rather than the two
+    /// leapfrogging each other tile by tile. Front and back
+    /// share one atomic word (low and high 32 bits), so a claim is one
+    /// compare-and-swap; the span has a cache line of its own.
+    #[repr(align(64))]
+    struct Span {
+        ends: AtomicU64,
+    }
+
+    impl Span {
+        fn new(range: std::ops::Range<usize>) -> Self {
+            Span {
+                ends: AtomicU64::new(range.start as u64 | (range.end as u64) << 32),
+            }
+        }
+
+        /// The owner's next item from the front, or for a helper the back
+        /// half of what is left (so that it too reads one stretch of memory
+        /// in order).
+        fn claim(&self, own: bool) -> Option<std::ops::Range<usize>> {
+            let mut ends = self.ends.load(Relaxed);
+            loop {
+                let (front, back) = (ends & 0xFFFF_FFFF, ends >> 32);
+                if front >= back {
+                    return None;
+                }
+                let (next, items) = if own {
+                    (ends + 1, front..front + 1)
+                } else {
+                    let start = back - (back - front).div_ceil(2);
+                    (front | start << 32, start..back)
+                };
+                match self
+                    .ends
+                    .compare_exchange_weak(ends, next, Relaxed, Relaxed)
+                {
+                    Ok(_) => return Some(items.start as usize..items.end as usize),
+                    Err(now) => ends = now,
+                }
+            }
+        }
     }
 
     pub struct ThreadPool {
@@ -223,9 +353,12 @@ mod threaded {
     }
 
     struct Shared {
-        /// Bumped once per job; workers run the job when they see it change.
+        /// Bumped once per job; workers try to join the job when they see
+        /// it change.
         generation: AtomicUsize,
-        /// Workers finished with the current job.
+        /// The current job's gate (see [`gate`]).
+        gate: AtomicU64,
+        /// Workers that joined the current job and finished it.
         finished: AtomicUsize,
         /// The current job, a type-erased borrowed closure (see `run`).
         job: Mutex<Option<JobPtr>>,
@@ -249,6 +382,7 @@ mod threaded {
             let threads = threads.max(1);
             let shared = Arc::new(Shared {
                 generation: AtomicUsize::new(0),
+                gate: AtomicU64::new(0),
                 finished: AtomicUsize::new(0),
                 job: Mutex::new(None),
                 panicked: AtomicBool::new(false),
@@ -293,7 +427,10 @@ mod threaded {
 
         /// Run `job(i, n)` for every thread index `i` in `0..n`, the caller
         /// taking index 0, and return when all have finished. A panic on any
-        /// thread is re-raised here.
+        /// thread is re-raised here. Every index runs, so the caller waits
+        /// for every worker, however late: kernels use [`for_each`].
+        ///
+        /// [`for_each`]: ThreadPool::for_each
         pub fn run(&self, job: Job<'_>) {
             if self.threads == 1 || INSIDE_JOB.with(|f| f.get()) {
                 for i in 0..self.threads {
@@ -301,10 +438,60 @@ mod threaded {
                 }
                 return;
             }
+            self.launch(job, true);
+        }
+
+        /// Run `job(i)` for every `i < items`, each once, on whichever
+        /// threads are free, and return when all have run, without waiting
+        /// for a worker that had not joined by the time the caller ran out
+        /// of items. A panic is re-raised here.
+        ///
+        /// The items are cut into one contiguous span per thread, and each
+        /// thread claims the items of its own span in order (so it streams
+        /// through its part of memory as a fixed split would), then helps
+        /// with the spans of threads that are behind, or never came, from
+        /// their far end.
+        pub fn for_each(&self, items: usize, job: &(dyn Fn(usize) + Sync)) {
+            let too_many = u32::try_from(items).is_err();
+            if self.threads == 1 || items <= 1 || too_many || INSIDE_JOB.with(|f| f.get()) {
+                (0..items).for_each(job);
+                return;
+            }
+            // On the stack for the usual few threads: this runs hundreds of
+            // times per decoded token.
+            let span = |t| Span::new(super::split_range(items, t, self.threads, 1));
+            let (few, many): ([Span; FEW_THREADS], Vec<Span>) = if self.threads <= FEW_THREADS {
+                (std::array::from_fn(span), Vec::new())
+            } else {
+                (
+                    std::array::from_fn(|_| Span::new(0..0)),
+                    (0..self.threads).map(span).collect(),
+                )
+            };
+            let spans: &[Span] = if many.is_empty() {
+                &few[..self.threads]
+            } else {
+                &many
+            };
+            let claim = |home: usize, threads: usize| {
+                for s in (0..threads).map(|k| (home + k) % threads) {
+                    while let Some(items) = spans[s].claim(s == home) {
+                        items.for_each(job);
+                    }
+                }
+            };
+            self.launch(&claim, false);
+        }
+
+        /// Publish `job`, run the caller's share, and wait: for every
+        /// worker when `all` (each thread index must run), otherwise only
+        /// for the workers that joined before the caller closed the gate.
+        fn launch(&self, job: Job<'_>, all: bool) {
             let _one_caller = self.caller.lock().unwrap_or_else(|e| e.into_inner());
             // SAFETY: we erase the closure's lifetime to hand it to the
-            // workers, and do not return before all of them have finished
-            // calling it (the `finished` wait below, also on panic).
+            // workers, and do not return before every worker that joined
+            // has finished calling it (the waits below, also on panic); a
+            // worker that did not join never reads it.
             let erased: JobPtr = unsafe {
                 JobPtr(std::mem::transmute::<
                     *const (dyn Fn(usize, usize) + Sync + '_),
@@ -314,7 +501,9 @@ mod threaded {
             let shared = &self.shared;
             *shared.job.lock().unwrap_or_else(|e| e.into_inner()) = Some(erased);
             shared.finished.store(0, SeqCst);
-            shared.generation.fetch_add(1, SeqCst);
+            let generation = shared.generation.load(SeqCst).wrapping_add(1);
+            shared.gate.store(gate(generation), SeqCst);
+            shared.generation.store(generation, SeqCst);
             if shared.sleepers.load(SeqCst) > 0 {
                 let _guard = shared.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
                 shared.wake.notify_all();
@@ -326,9 +515,14 @@ mod threaded {
                 INSIDE_JOB.with(|f| f.set(false));
             }));
             INSIDE_JOB.with(|f| f.set(false));
-            while shared.finished.load(Acquire) < self.threads - 1 {
-                std::hint::spin_loop();
-            }
+            let joined = if all {
+                let workers = self.threads - 1;
+                wait_until(|| joined(shared.gate.load(Acquire)) == workers);
+                workers
+            } else {
+                joined(shared.gate.fetch_and(!1, AcqRel))
+            };
+            wait_until(|| shared.finished.load(Acquire) == joined);
             *shared.job.lock().unwrap_or_else(|e| e.into_inner()) = None;
             if let Err(panic) = mine {
                 std::panic::resume_unwind(panic);
@@ -365,8 +559,8 @@ mod threaded {
     fn worker(shared: Arc<Shared>, index: usize, threads: usize) {
         let mut seen = 0usize;
         loop {
-            // Wait for a new generation: spin first, then sleep.
-            let mut spins = 0u32;
+            // Wait for a new generation: spin, then yield, then sleep.
+            let mut backoff = Backoff::new();
             loop {
                 if shared.shutdown.load(Acquire) {
                     return;
@@ -376,9 +570,10 @@ mod threaded {
                     seen = generation;
                     break;
                 }
-                if spins < SPINS_BEFORE_SLEEP {
-                    spins += 1;
-                    std::hint::spin_loop();
+                if !backoff.polls.is_multiple_of(POLLS_PER_CLOCK)
+                    || backoff.waited() < POLL_BEFORE_SLEEP
+                {
+                    backoff.pause();
                     continue;
                 }
                 let guard = shared.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -389,13 +584,16 @@ mod threaded {
                     drop(guard);
                 }
                 shared.sleepers.fetch_sub(1, SeqCst);
-                spins = 0;
+                backoff = Backoff::new();
+            }
+            if !join(&shared.gate, seen) {
+                continue; // too late: the caller has closed this job
             }
             let job = *shared.job.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(JobPtr(job)) = job {
                 INSIDE_JOB.with(|f| f.set(true));
-                // SAFETY: `run` keeps the closure alive until `finished`
-                // counts this worker.
+                // SAFETY: `launch` keeps the closure alive until `finished`
+                // counts every worker that joined.
                 let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
                     (*job)(index, threads)
                 }));
@@ -405,6 +603,22 @@ mod threaded {
                 }
             }
             shared.finished.fetch_add(1, Release);
+        }
+    }
+
+    /// Join the job of `generation` if its gate is still open.
+    pub(super) fn join(gate_word: &AtomicU64, generation: usize) -> bool {
+        let open = gate(generation);
+        let mut current = gate_word.load(Acquire);
+        loop {
+            // Another generation's gate, or this one closed.
+            if current >> 32 != open >> 32 || current & 1 == 0 {
+                return false;
+            }
+            match gate_word.compare_exchange_weak(current, current + 2, AcqRel, Acquire) {
+                Ok(_) => return true,
+                Err(now) => current = now,
+            }
         }
     }
 }
@@ -461,6 +675,75 @@ mod tests {
             calls.fetch_add(1, Ordering::SeqCst);
         });
         assert_eq!(calls.load(Ordering::SeqCst), pool.threads());
+    }
+
+    #[test]
+    fn for_each_runs_every_item_exactly_once() {
+        let pool = ThreadPool::new(3);
+        for items in [0, 1, 2, 7, 100, 1000] {
+            let counts: Vec<AtomicUsize> = (0..items).map(|_| AtomicUsize::new(0)).collect();
+            for _ in 0..50 {
+                pool.for_each(items, &|i| {
+                    counts[i].fetch_add(1, Ordering::SeqCst);
+                });
+            }
+            assert!(
+                counts.iter().all(|c| c.load(Ordering::SeqCst) == 50),
+                "{items}"
+            );
+        }
+        // Static runs and dynamic ones interleave without confusion.
+        for round in 0..200 {
+            let calls = AtomicUsize::new(0);
+            if round % 2 == 0 {
+                pool.run(&|_, _| {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                });
+                assert_eq!(calls.load(Ordering::SeqCst), pool.threads());
+            } else {
+                pool.for_each(5, &|_| {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                });
+                assert_eq!(calls.load(Ordering::SeqCst), 5);
+            }
+        }
+    }
+
+    #[test]
+    fn a_panicking_item_is_reported_and_the_pool_survives() {
+        let pool = ThreadPool::new(2);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.for_each(64, &|i| assert!(i != 40, "boom"));
+        }));
+        assert!(result.is_err());
+        let calls = AtomicUsize::new(0);
+        pool.for_each(64, &|_| {
+            calls.fetch_add(1, Ordering::SeqCst);
+        });
+        assert_eq!(calls.load(Ordering::SeqCst), 64);
+    }
+
+    /// A worker joins only an open gate of the generation it saw: once the
+    /// caller closes a job, or has moved on to the next, a late worker
+    /// stays out, so the caller never waits for it.
+    #[cfg(feature = "threads")]
+    #[test]
+    fn late_workers_cannot_join_a_closed_or_later_job() {
+        use super::threaded::{gate, join, joined};
+        use std::sync::atomic::AtomicU64;
+        let word = AtomicU64::new(gate(7));
+        assert!(join(&word, 7) && join(&word, 7));
+        assert_eq!(joined(word.load(Ordering::SeqCst)), 2);
+        assert!(!join(&word, 6), "an earlier generation's worker");
+        let closed = word.fetch_and(!1, Ordering::SeqCst);
+        assert_eq!(joined(closed), 2);
+        assert!(!join(&word, 7), "the gate is closed");
+        word.store(gate(8), Ordering::SeqCst);
+        assert!(!join(&word, 7), "the next job is not the one it saw");
+        assert!(join(&word, 8));
+        // Generations wrap past 32 bits without confusion.
+        word.store(gate(usize::MAX), Ordering::SeqCst);
+        assert!(join(&word, usize::MAX) && !join(&word, usize::MAX - 1));
     }
 
     #[test]

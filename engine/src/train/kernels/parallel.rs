@@ -3,7 +3,6 @@
 
 use super::super::real::Real;
 use crate::backend::cpu::pool;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Runs `job(i)` for every `i < jobs` across the pool. Threads claim jobs
 /// one at a time as they get free, rather than each taking a fixed share:
@@ -11,14 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// thread wakes late), and a fixed split would leave the fast one waiting.
 /// Which thread runs a job never changes what it computes.
 pub fn for_each(jobs: usize, job: &(dyn Fn(usize) + Sync)) {
-    let next = AtomicUsize::new(0);
-    pool::global().run(&|_, _| loop {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        if i >= jobs {
-            break;
-        }
-        job(i);
-    });
+    pool::global().for_each(jobs, job);
 }
 
 /// Elements per job of [`chunks`]: below this a thread costs more than it
