@@ -226,17 +226,32 @@ mod threaded {
         static INSIDE_JOB: Cell<bool> = const { Cell::new(false) };
     }
 
-    /// A job's gate: bits 32..64 the low 32 bits of its generation, bits
-    /// 1..32 how many workers joined it, bit 0 whether it is still open.
-    /// Workers join only an open gate of the generation they saw, so a late
-    /// worker can neither join a closed job nor slip into the next one.
-    pub(super) fn gate(generation: usize) -> u64 {
-        ((generation as u32 as u64) << 32) | 1
+    /// The gate word through which a job is published, joined, closed and
+    /// finished, so that one cache line carries the whole exchange between
+    /// the caller and the workers:
+    /// bits 32..64 the job's generation (a 32-bit count of jobs), bits
+    /// 17..32 how many workers finished it, bits 1..17 how many joined it,
+    /// bit 0 whether it is still open. A worker joins only an open gate of
+    /// the generation it saw, so a late worker can neither join a closed
+    /// job nor slip into the next one.
+    pub(super) fn gate(generation: u32) -> u64 {
+        (generation as u64) << 32 | 1
+    }
+
+    pub(super) fn generation(gate: u64) -> u32 {
+        (gate >> 32) as u32
     }
 
     pub(super) fn joined(gate: u64) -> usize {
-        ((gate >> 1) & 0x7FFF_FFFF) as usize
+        ((gate >> 1) & 0xFFFF) as usize
     }
+
+    fn finished(gate: u64) -> usize {
+        ((gate >> 17) & 0x7FFF) as usize
+    }
+
+    /// What a worker adds to the gate when it has finished the job.
+    const ONE_FINISHED: u64 = 1 << 17;
 
     /// How long a waiting thread spins before it starts yielding its core
     /// between polls. On an idle machine the kernels of one decode step
@@ -267,11 +282,11 @@ mod threaded {
 
         /// One poll's pause: a spin hint at first, a yield after a while.
         fn pause(&mut self) {
+            self.polls += 1;
             if self.yielding {
                 std::thread::yield_now();
                 return;
             }
-            self.polls += 1;
             std::hint::spin_loop();
             if self.polls.is_multiple_of(POLLS_PER_CLOCK) {
                 self.yielding = self.waited() >= SPIN_BEFORE_YIELDING;
@@ -319,25 +334,29 @@ mod threaded {
 
         /// The owner's next item from the front, or for a helper the back
         /// half of what is left (so that it too reads one stretch of memory
-        /// in order).
+        /// in order). The owner's claim is one atomic add, which never
+        /// retries: once the front passes the back the span is empty, and
+        /// the owner stops at the first empty answer (so the front, below
+        /// 2^32 - 1, never carries into the back).
         fn claim(&self, own: bool) -> Option<std::ops::Range<usize>> {
+            if own {
+                let ends = self.ends.fetch_add(1, Relaxed);
+                let (front, back) = (ends & 0xFFFF_FFFF, ends >> 32);
+                return (front < back).then_some(front as usize..front as usize + 1);
+            }
             let mut ends = self.ends.load(Relaxed);
             loop {
                 let (front, back) = (ends & 0xFFFF_FFFF, ends >> 32);
                 if front >= back {
                     return None;
                 }
-                let (next, items) = if own {
-                    (ends + 1, front..front + 1)
-                } else {
-                    let start = back - (back - front).div_ceil(2);
-                    (front | start << 32, start..back)
-                };
+                let start = back - (back - front).div_ceil(2);
+                let taken = front | start << 32;
                 match self
                     .ends
-                    .compare_exchange_weak(ends, next, Relaxed, Relaxed)
+                    .compare_exchange_weak(ends, taken, Relaxed, Relaxed)
                 {
-                    Ok(_) => return Some(items.start as usize..items.end as usize),
+                    Ok(_) => return Some(start as usize..back as usize),
                     Err(now) => ends = now,
                 }
             }
@@ -346,28 +365,36 @@ mod threaded {
 
     pub struct ThreadPool {
         shared: Arc<Shared>,
-        /// Serialises callers: one job at a time.
-        caller: Mutex<()>,
+        /// Serialises callers, one job at a time, and holds the generation
+        /// of the last job.
+        caller: Mutex<u32>,
         handles: Mutex<Vec<Handle>>,
         threads: usize,
     }
 
     struct Shared {
-        /// Bumped once per job; workers try to join the job when they see
-        /// it change.
-        generation: AtomicUsize,
-        /// The current job's gate (see [`gate`]).
-        gate: AtomicU64,
-        /// Workers that joined the current job and finished it.
-        finished: AtomicUsize,
-        /// The current job, a type-erased borrowed closure (see `run`).
-        job: Mutex<Option<JobPtr>>,
+        /// The gate and the job it guards, on one cache line.
+        current: Current,
         panicked: AtomicBool,
         shutdown: AtomicBool,
         sleepers: AtomicUsize,
         sleep_lock: Mutex<()>,
         wake: Condvar,
     }
+
+    #[repr(align(64))]
+    struct Current {
+        /// See [`gate`].
+        gate: AtomicU64,
+        /// The job, a type-erased borrowed closure. Written by the caller
+        /// before it opens the gate (a release store) and read by a worker
+        /// after it joined (an acquire exchange); the caller changes it
+        /// again only after every worker that joined has finished.
+        job: std::cell::UnsafeCell<Option<JobPtr>>,
+    }
+
+    // SAFETY: access to `job` is ordered through `gate` as described above.
+    unsafe impl Sync for Current {}
 
     #[derive(Clone, Copy)]
     struct JobPtr(*const (dyn Fn(usize, usize) + Sync + 'static));
@@ -381,10 +408,10 @@ mod threaded {
             let threads = if SPAWNER.get().is_some() { threads } else { 1 };
             let threads = threads.max(1);
             let shared = Arc::new(Shared {
-                generation: AtomicUsize::new(0),
-                gate: AtomicU64::new(0),
-                finished: AtomicUsize::new(0),
-                job: Mutex::new(None),
+                current: Current {
+                    gate: AtomicU64::new(0),
+                    job: std::cell::UnsafeCell::new(None),
+                },
                 panicked: AtomicBool::new(false),
                 shutdown: AtomicBool::new(false),
                 sleepers: AtomicUsize::new(0),
@@ -405,7 +432,7 @@ mod threaded {
             }
             ThreadPool {
                 shared,
-                caller: Mutex::new(()),
+                caller: Mutex::new(0),
                 handles: Mutex::new(handles),
                 threads,
             }
@@ -415,7 +442,7 @@ mod threaded {
         fn new_inline(shared: Arc<Shared>) -> Self {
             ThreadPool {
                 shared,
-                caller: Mutex::new(()),
+                caller: Mutex::new(0),
                 handles: Mutex::new(Vec::new()),
                 threads: 1,
             }
@@ -452,7 +479,7 @@ mod threaded {
         /// with the spans of threads that are behind, or never came, from
         /// their far end.
         pub fn for_each(&self, items: usize, job: &(dyn Fn(usize) + Sync)) {
-            let too_many = u32::try_from(items).is_err();
+            let too_many = items >= u32::MAX as usize;
             if self.threads == 1 || items <= 1 || too_many || INSIDE_JOB.with(|f| f.get()) {
                 (0..items).for_each(job);
                 return;
@@ -487,7 +514,7 @@ mod threaded {
         /// worker when `all` (each thread index must run), otherwise only
         /// for the workers that joined before the caller closed the gate.
         fn launch(&self, job: Job<'_>, all: bool) {
-            let _one_caller = self.caller.lock().unwrap_or_else(|e| e.into_inner());
+            let mut last = self.caller.lock().unwrap_or_else(|e| e.into_inner());
             // SAFETY: we erase the closure's lifetime to hand it to the
             // workers, and do not return before every worker that joined
             // has finished calling it (the waits below, also on panic); a
@@ -498,15 +525,20 @@ mod threaded {
                     *const (dyn Fn(usize, usize) + Sync + 'static),
                 >(job as *const _))
             };
-            let shared = &self.shared;
-            *shared.job.lock().unwrap_or_else(|e| e.into_inner()) = Some(erased);
-            shared.finished.store(0, SeqCst);
-            let generation = shared.generation.load(SeqCst).wrapping_add(1);
-            shared.gate.store(gate(generation), SeqCst);
-            shared.generation.store(generation, SeqCst);
-            if shared.sleepers.load(SeqCst) > 0 {
-                let _guard = shared.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
-                shared.wake.notify_all();
+            let current = &self.shared.current;
+            // SAFETY: no worker reads the job now: every one that joined
+            // the last job has finished, and none can join before the gate
+            // below opens.
+            unsafe { *current.job.get() = Some(erased) };
+            *last = last.wrapping_add(1);
+            current.gate.store(gate(*last), SeqCst);
+            if self.shared.sleepers.load(SeqCst) > 0 {
+                let _guard = self
+                    .shared
+                    .sleep_lock
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                self.shared.wake.notify_all();
             }
 
             let mine = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -515,19 +547,16 @@ mod threaded {
                 INSIDE_JOB.with(|f| f.set(false));
             }));
             INSIDE_JOB.with(|f| f.set(false));
-            let joined = if all {
+            if all {
                 let workers = self.threads - 1;
-                wait_until(|| joined(shared.gate.load(Acquire)) == workers);
-                workers
-            } else {
-                joined(shared.gate.fetch_and(!1, AcqRel))
-            };
-            wait_until(|| shared.finished.load(Acquire) == joined);
-            *shared.job.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                wait_until(|| joined(current.gate.load(Acquire)) == workers);
+            }
+            let joined = joined(current.gate.fetch_and(!1, AcqRel));
+            wait_until(|| finished(current.gate.load(Acquire)) == joined);
             if let Err(panic) = mine {
                 std::panic::resume_unwind(panic);
             }
-            if shared.panicked.swap(false, SeqCst) {
+            if self.shared.panicked.swap(false, SeqCst) {
                 panic!("a kernel panicked on a worker thread");
             }
         }
@@ -557,18 +586,18 @@ mod threaded {
     }
 
     fn worker(shared: Arc<Shared>, index: usize, threads: usize) {
-        let mut seen = 0usize;
+        let current = &shared.current;
+        let mut seen = 0u32;
         loop {
             // Wait for a new generation: spin, then yield, then sleep.
             let mut backoff = Backoff::new();
-            loop {
+            let gate_now = loop {
                 if shared.shutdown.load(Acquire) {
                     return;
                 }
-                let generation = shared.generation.load(SeqCst);
-                if generation != seen {
-                    seen = generation;
-                    break;
+                let gate_now = current.gate.load(Acquire);
+                if generation(gate_now) != seen {
+                    break gate_now;
                 }
                 if !backoff.polls.is_multiple_of(POLLS_PER_CLOCK)
                     || backoff.waited() < POLL_BEFORE_SLEEP
@@ -578,22 +607,22 @@ mod threaded {
                 }
                 let guard = shared.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
                 shared.sleepers.fetch_add(1, SeqCst);
-                if shared.generation.load(SeqCst) == seen && !shared.shutdown.load(SeqCst) {
+                if generation(current.gate.load(SeqCst)) == seen && !shared.shutdown.load(SeqCst) {
                     drop(shared.wake.wait(guard).unwrap_or_else(|e| e.into_inner()));
                 } else {
                     drop(guard);
                 }
                 shared.sleepers.fetch_sub(1, SeqCst);
                 backoff = Backoff::new();
-            }
-            if !join(&shared.gate, seen) {
+            };
+            seen = generation(gate_now);
+            if !join(&current.gate, seen) {
                 continue; // too late: the caller has closed this job
             }
-            let job = *shared.job.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(JobPtr(job)) = job {
+            // SAFETY: having joined, this worker may read the job, which
+            // the caller keeps alive and unchanged until it has finished.
+            if let Some(JobPtr(job)) = unsafe { *current.job.get() } {
                 INSIDE_JOB.with(|f| f.set(true));
-                // SAFETY: `launch` keeps the closure alive until `finished`
-                // counts every worker that joined.
                 let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
                     (*job)(index, threads)
                 }));
@@ -602,22 +631,21 @@ mod threaded {
                     shared.panicked.store(true, SeqCst);
                 }
             }
-            shared.finished.fetch_add(1, Release);
+            current.gate.fetch_add(ONE_FINISHED, Release);
         }
     }
 
     /// Join the job of `generation` if its gate is still open.
-    pub(super) fn join(gate_word: &AtomicU64, generation: usize) -> bool {
-        let open = gate(generation);
-        let mut current = gate_word.load(Acquire);
+    pub(super) fn join(gate_word: &AtomicU64, generation_seen: u32) -> bool {
+        let mut now = gate_word.load(Acquire);
         loop {
             // Another generation's gate, or this one closed.
-            if current >> 32 != open >> 32 || current & 1 == 0 {
+            if generation(now) != generation_seen || now & 1 == 0 {
                 return false;
             }
-            match gate_word.compare_exchange_weak(current, current + 2, AcqRel, Acquire) {
+            match gate_word.compare_exchange_weak(now, now + 2, AcqRel, Acquire) {
                 Ok(_) => return true,
-                Err(now) => current = now,
+                Err(changed) => now = changed,
             }
         }
     }
@@ -741,9 +769,9 @@ mod tests {
         word.store(gate(8), Ordering::SeqCst);
         assert!(!join(&word, 7), "the next job is not the one it saw");
         assert!(join(&word, 8));
-        // Generations wrap past 32 bits without confusion.
-        word.store(gate(usize::MAX), Ordering::SeqCst);
-        assert!(join(&word, usize::MAX) && !join(&word, usize::MAX - 1));
+        // Generations wrap without confusion.
+        word.store(gate(u32::MAX), Ordering::SeqCst);
+        assert!(join(&word, u32::MAX) && !join(&word, u32::MAX - 1));
     }
 
     #[test]
