@@ -9,7 +9,11 @@ llama.cpp comes from llama-cpp-python (scripts/setup.sh --tests builds it).
 Its decode loop feeds one token per `llama_decode` call, like llama-bench's
 tg test; Python adds a few microseconds per token (well under 1%).
 
-    python3 benches/vs_llama_cpp.py [--model PATH] [--threads N] [--runs R]
+    python3 benches/vs_llama_cpp.py [--model PATH] [--threads N] [--runs R] [--busy]
+
+--busy keeps one core busy with a spinning process (as a browser or a build
+would) for the whole run, so that both engines are measured on a shared
+machine.
 """
 
 import argparse
@@ -113,7 +117,18 @@ def main():
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--busy", action="store_true",
+                        help="keep one core busy with a spinning process while measuring")
     args = parser.parse_args()
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
+    try:
+        compare(args)
+    finally:
+        if busy:
+            busy.kill()
+
+
+def compare(args):
 
     ours = monologue(["bench", "--model", args.model, "--threads", str(args.threads),
                       "--runs", str(args.runs), "--prompt-tokens", str(PROMPT_TOKENS),
@@ -126,7 +141,7 @@ def main():
 
     print(f"model {os.path.basename(args.model)}, {args.threads} threads, "
           f"llama-cpp-python {theirs['version']} ({theirs['settings']}), "
-          f"median of {args.runs} runs")
+          f"median of {args.runs} runs" + (", one core kept busy" if args.busy else ""))
     print()
     print("| metric | monologue | llama.cpp | ratio |")
     print("|--------|----------:|----------:|------:|")

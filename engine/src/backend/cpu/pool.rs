@@ -301,10 +301,23 @@ mod threaded {
         }
     }
 
+    /// How long the caller waits, spinning and yielding, for a worker that
+    /// holds a claimed chunk before it starts to sleep between polls. A
+    /// worker that long overdue has been descheduled on its core; an idle
+    /// core is what makes the OS move it here.
+    const YIELD_BEFORE_SLEEPING: std::time::Duration = std::time::Duration::from_micros(200);
+
     /// Wait until `done()`.
     fn wait_until(done: impl Fn() -> bool) {
         let mut backoff = Backoff::new();
         while !done() {
+            if backoff.yielding
+                && backoff.polls.is_multiple_of(POLLS_PER_CLOCK)
+                && backoff.waited() >= YIELD_BEFORE_SLEEPING
+            {
+                std::thread::sleep(std::time::Duration::from_micros(20));
+                continue;
+            }
             backoff.pause();
         }
     }
