@@ -95,10 +95,10 @@ fn matvec_bandwidth() {
 #[test]
 #[ignore = "timing; run by hand with --release"]
 fn kernel_ns_per_block() {
-    use monologue::backend::cpu::quant_dot as dot;
+    use monologue::backend::cpu::quant_dot::{self as dot, RowKernels};
     let mut rng = Rng::new(5);
     for dtype in DType::QUANTIZED {
-        // 256 rows of 576 (Q8_0/Q4_x) or 512 (K-quants) columns.
+        // 256 rows of 576 (32-weight blocks) or 512 (K-quants) columns.
         let k = if dtype.block_len() == 256 { 512 } else { 576 };
         let n = 256;
         let values = rng.normals(n * k);
@@ -112,13 +112,10 @@ fn kernel_ns_per_block() {
         let mut line = format!("{:5} [{n}, {k}]", dtype.name());
         for isa in Isa::ALL.into_iter().filter(|i| i.is_supported()) {
             let b = bytes.as_slice();
-            let mut run = || match dtype {
-                DType::Q8_0 => dot::rows_q8_0(isa, quant::cast(b).unwrap(), &xq, &mut y),
-                DType::Q4_0 => dot::rows_q4_0(isa, quant::cast(b).unwrap(), &xq, &mut y),
-                DType::Q4_1 => dot::rows_q4_1(isa, quant::cast(b).unwrap(), &xq, &mut y),
-                DType::Q4_K => dot::rows_q4_k(isa, quant::cast(b).unwrap(), &xq, &mut y),
-                DType::Q6_K => dot::rows_q6_k(isa, quant::cast(b).unwrap(), &xq, &mut y),
-                _ => unreachable!(),
+            let mut run = || {
+                monologue::with_block!(dtype, B => {
+                    <B as RowKernels>::ROWS(isa, quant::cast(b).unwrap(), &xq, &mut y)
+                }, plain => unreachable!("only block formats are listed"))
             };
             let mut best = f64::MAX;
             for _ in 0..200 {

@@ -15,14 +15,38 @@ pub struct BlockQ5_0 {
     pub qs: [u8; 16],
 }
 
-/// The 32 five-bit codes (0..32) of a Q5_0 or Q5_1 block, in order.
+/// For each byte of fifth bits, eight bytes holding 0x10 where its bit is
+/// set (bit `b` in byte `b`): four lookups spread a block's 32 bits.
+const SPREAD: [u64; 256] = {
+    let mut table = [0u64; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let mut b = 0;
+        while b < 8 {
+            if byte >> b & 1 == 1 {
+                table[byte] |= 0x10 << (8 * b);
+            }
+            b += 1;
+        }
+        byte += 1;
+    }
+    table
+};
+
+/// The 32 five-bit codes (0..32) of a Q5_0 or Q5_1 block, in order
+/// (weight `8i + b` has bit `b` of `qh[i]`).
 #[inline(always)]
 pub fn codes(qh: &[u8; 4], qs: &[u8; 16]) -> [u8; 32] {
-    let high = u32::from_le_bytes(*qh);
     let mut q = [0u8; 32];
     for j in 0..16 {
-        q[j] = (qs[j] & 0x0F) | (((high >> j) & 1) << 4) as u8;
-        q[j + 16] = (qs[j] >> 4) | (((high >> (j + 16)) & 1) << 4) as u8;
+        q[j] = qs[j] & 0x0F;
+        q[j + 16] = qs[j] >> 4;
+    }
+    for (i, chunk) in q.chunks_exact_mut(8).enumerate() {
+        let high = SPREAD[qh[i] as usize].to_le_bytes();
+        for (c, h) in chunk.iter_mut().zip(high) {
+            *c |= h;
+        }
     }
     q
 }
