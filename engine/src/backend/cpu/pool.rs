@@ -264,9 +264,15 @@ mod threaded {
     /// Polls between looks at the clock while spinning.
     const POLLS_PER_CLOCK: u32 = 64;
 
+    /// What one poll is taken to cost on wasm32, whose std has no clock
+    /// (`Instant` panics there): waits are measured in polls instead.
+    #[cfg(target_arch = "wasm32")]
+    const ASSUMED_NANOS_PER_POLL: u64 = 50;
+
     /// Spin-then-yield waiting, for one wait.
     struct Backoff {
         polls: u32,
+        #[cfg(not(target_arch = "wasm32"))]
         started: Option<std::time::Instant>,
         yielding: bool,
     }
@@ -275,6 +281,7 @@ mod threaded {
         fn new() -> Self {
             Backoff {
                 polls: 0,
+                #[cfg(not(target_arch = "wasm32"))]
                 started: None,
                 yielding: false,
             }
@@ -295,9 +302,15 @@ mod threaded {
 
         /// How long this wait has lasted (from the first look at the
         /// clock; the polls before it take well under a microsecond).
+        #[cfg(not(target_arch = "wasm32"))]
         fn waited(&mut self) -> std::time::Duration {
             let now = std::time::Instant::now();
             now.duration_since(*self.started.get_or_insert(now))
+        }
+
+        #[cfg(target_arch = "wasm32")]
+        fn waited(&mut self) -> std::time::Duration {
+            std::time::Duration::from_nanos(self.polls as u64 * ASSUMED_NANOS_PER_POLL)
         }
     }
 
@@ -307,11 +320,13 @@ mod threaded {
     /// core is what makes the OS move it here.
     const YIELD_BEFORE_SLEEPING: std::time::Duration = std::time::Duration::from_micros(200);
 
-    /// Wait until `done()`.
+    /// Wait until `done()`. (In a browser the waiting thread may be the
+    /// page's own, which must not block, so there it never sleeps.)
     fn wait_until(done: impl Fn() -> bool) {
         let mut backoff = Backoff::new();
         while !done() {
-            if backoff.yielding
+            if cfg!(not(target_arch = "wasm32"))
+                && backoff.yielding
                 && backoff.polls.is_multiple_of(POLLS_PER_CLOCK)
                 && backoff.waited() >= YIELD_BEFORE_SLEEPING
             {
