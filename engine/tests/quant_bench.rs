@@ -95,7 +95,7 @@ fn matvec_bandwidth() {
 #[test]
 #[ignore = "timing; run by hand with --release"]
 fn kernel_ns_per_block() {
-    use monologue::backend::cpu::quant_dot::{self as dot, RowKernels};
+    use monologue::backend::cpu::quant_dot as dot;
     let mut rng = Rng::new(5);
     for dtype in DType::QUANTIZED {
         // 256 rows of 576 (32-weight blocks) or 512 (K-quants) columns.
@@ -112,11 +112,7 @@ fn kernel_ns_per_block() {
         let mut line = format!("{:5} [{n}, {k}]", dtype.name());
         for isa in Isa::ALL.into_iter().filter(|i| i.is_supported()) {
             let b = bytes.as_slice();
-            let mut run = || {
-                monologue::with_block!(dtype, B => {
-                    <B as RowKernels>::ROWS(isa, quant::cast(b).unwrap(), &xq, &mut y)
-                }, plain => unreachable!("only block formats are listed"))
-            };
+            let mut run = || dot::rows(isa, dtype, b, &xq, &mut y).unwrap();
             let mut best = f64::MAX;
             for _ in 0..200 {
                 let start = Instant::now();

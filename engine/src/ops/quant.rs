@@ -94,7 +94,7 @@ fn product(
             return Ok(());
         }
         let tile = (16 * 1024 / dtype.bytes_for(k).unwrap_or(1).max(1)).max(1);
-        crate::with_block!(dtype, B => quantized::<B>(
+        crate::quant::with_block!(dtype, B => quantized::<B>(
             isa,
             pool,
             cast(bytes)?,
@@ -155,7 +155,7 @@ pub fn matvec_many(ws: &[&Tensor], x: &[f32], ys: &mut [&mut [f32]]) -> Result<(
     launch(kernel_name("matvec", dtype), cost, shapes, || {
         let tile = (16 * 1024 / dtype.bytes_for(k).unwrap_or(1).max(1)).max(1);
         let bytes: Vec<&[u8]> = ws.iter().map(|w| w.as_bytes()).collect::<Result<_>>()?;
-        crate::with_block!(dtype, B => many::<B>(isa, pool, &bytes, x, ys, tile), plain => Err(Error::DType {
+        crate::quant::with_block!(dtype, B => many::<B>(isa, pool, &bytes, x, ys, tile), plain => Err(Error::DType {
             op: "matvec_many".into(),
             dtype: dtype.to_string(),
         }))

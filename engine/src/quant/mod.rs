@@ -76,7 +76,6 @@ blocks! {
 /// `$body` with the type alias `$B` naming the block type of the quantized
 /// `$dtype`; `$plain` for the plain float types. The one place that maps a
 /// runtime type to its block type: every per-format dispatch goes through it.
-#[macro_export]
 macro_rules! with_block {
     ($dtype:expr, $B:ident => $body:expr, plain => $plain:expr) => {{
         match $dtype {
@@ -134,6 +133,7 @@ macro_rules! with_block {
         }
     }};
 }
+pub(crate) use with_block;
 
 /// Convert `src` (bytes of `dtype`) into f32 values in `dst`.
 pub fn dequantize(dtype: DType, src: &[u8], dst: &mut [f32]) -> Result<()> {

@@ -23,7 +23,9 @@ pub mod avx2;
 pub mod avx512;
 
 use super::simd::Isa;
+use crate::error::{Error, Result};
 use crate::quant::*;
+use crate::tensor::DType;
 
 /// `$rows` of the SIMD module for `isa`, or the portable `$portable` block
 /// (the caller has asserted that the CPU supports `isa`).
@@ -120,6 +122,19 @@ dispatch!(rows_q4_k, BlockQ4K, dot_q4_k, 8);
 dispatch!(rows_q5_k, BlockQ5K, dot_q5_k, 8);
 dispatch!(rows_q6_k, BlockQ6K, dot_q6_k, 8);
 dispatch!(rows_iq4_xs, BlockIQ4XS, dot_iq4_xs, 8);
+
+/// `y[r] = w_r · x` for the rows of `dtype` in `bytes` (a whole number of
+/// rows of `x.len() * 32` weights each): the format's row kernel, chosen at
+/// run time (benchmarks, tests).
+pub fn rows(isa: Isa, dtype: DType, bytes: &[u8], x: &[BlockQ8A], y: &mut [f32]) -> Result<()> {
+    crate::quant::with_block!(dtype, B => {
+        <B as RowKernels>::ROWS(isa, crate::quant::cast(bytes)?, x, y);
+        Ok(())
+    }, plain => Err(Error::DType {
+        op: "quantized row kernel".into(),
+        dtype: dtype.to_string(),
+    }))
+}
 
 /// A row kernel: `y[r] = w_r · x` (or four activation rows at once).
 pub type RowKernel<B> = fn(Isa, &[B], &[BlockQ8A], &mut [f32]);
