@@ -1,8 +1,10 @@
 // Causal attention over the key/value cache, in three steps (the CPU twin,
 // engine/src/ops/attention.rs, fuses them):
 //   store_kv: the new keys and values go into the cache at pos0, pos0 + 1, …
-//   scores:   s[t, h, j] = q[t, h] · k[j, h / group] / √head_dim for j ≤ pos0 + t
-//             (later keys are masked) — then softmax.wgsl turns each row
+//   scores:   s[t, h, j] = q[t, h] · k[j, h / group] · scale for j ≤ pos0 + t
+//             (later keys are masked, and so are keys `window` or more
+//             positions back when a sliding window is set) — then
+//             softmax.wgsl turns each row
 //             into probabilities, which inspection can read back —
 //   mix:      out[t, h] = Σ_j p[t, h, j] · v[j, h / group]
 // Grouped-query attention: `group` query heads share one key/value head.
@@ -14,8 +16,8 @@ struct Params {
     head_dim: u32,
     pos0: u32,
     span: u32,     // keys per score row: pos0 + tokens
-    scale: f32,
-    _pad: u32,
+    scale: f32,    // usually 1/√head_dim
+    window: u32,   // a sliding window's keys per query; 0: none
 }
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;          // [tokens, heads, head_dim]
@@ -29,6 +31,15 @@ struct Params {
 
 // The score of a masked key: exp() of it is exactly 0.
 const MASKED: f32 = -3.0e38;
+
+// The first key query `t` sees: 0, or the start of its window.
+fn first_key(t: u32) -> u32 {
+    let end = p.pos0 + t + 1u;
+    if (p.window == 0u || end <= p.window) {
+        return 0u;
+    }
+    return end - p.window;
+}
 
 @compute @workgroup_size(64)
 fn store_kv(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -53,7 +64,7 @@ fn score(@builtin(global_invocation_id) gid: vec3<u32>) {
     let t = row / p.heads;
     let h = row % p.heads;
     var s = MASKED;
-    if (j <= p.pos0 + t) {
+    if (j <= p.pos0 + t && j >= first_key(t)) {
         let kvh = h / (p.heads / p.kv_heads);
         let qa = row * p.head_dim;
         let ka = (j * p.kv_heads + kvh) * p.head_dim;
@@ -75,9 +86,10 @@ fn mix(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) l
     let h = row % p.heads;
     let kvh = h / (p.heads / p.kv_heads);
     let visible = p.pos0 + t + 1u;
+    let first = first_key(t);
     for (var i = lid; i < p.head_dim; i += 64u) {
         var acc = 0.0;
-        for (var j = 0u; j < visible; j++) {
+        for (var j = first; j < visible; j++) {
             acc += scores[row * p.span + j] * v_cache[(j * p.kv_heads + kvh) * p.head_dim + i];
         }
         out[row * p.head_dim + i] = acc;

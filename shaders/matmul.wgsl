@@ -18,6 +18,9 @@ struct Params {
     tokens: u32,   // rows of X
     grid_x: u32,   // workgroups along x (row tiles are spread over x and y)
     x_first: u32,  // the first row of X to read
+    y_stride: u32, // values per row of y (all of W's rows; more than `rows` when W
+                   // is cut into shards that each fill their columns of y)
+    y_first: u32,  // the column of y this shard's first row fills
 }
 
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
@@ -80,7 +83,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         for (var j = 0u; j < TOKENS_PER_THREAD; j++) {
             let t = t0 + my_token + j;
             if (r < p.rows && t < p.tokens) {
-                y[t * p.rows + r] = acc[i * TOKENS_PER_THREAD + j];
+                y[t * p.y_stride + p.y_first + r] = acc[i * TOKENS_PER_THREAD + j];
             }
         }
     }

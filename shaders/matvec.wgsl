@@ -14,6 +14,9 @@ struct Params {
     tokens: u32,   // rows of x
     grid_x: u32,   // workgroups along x (rows are spread over x and y)
     x_first: u32,  // the first row of x to read (the head reads only the last)
+    y_stride: u32, // values per row of y (all of W's rows; more than `rows` when W
+                   // is cut into shards that each fill their columns of y)
+    y_first: u32,  // the column of y this shard's first row fills
 }
 
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
@@ -45,6 +48,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
     }
     for (var t = 0u; t < n_t; t++) {
-        y[(t0 + t) * p.rows + row] = acc[t];
+        y[(t0 + t) * p.y_stride + p.y_first + row] = acc[t];
     }
 }

@@ -1,5 +1,6 @@
 // Normalisations, row by row. The CPU twins: engine/src/ops/norm.rs.
 //   rmsnorm:   out = x / sqrt(mean(x²) + eps) · weight              (Llama)
+//   rmsnorm_in_place: the same, with x = out                 (q/k norms)
 //   layernorm: out = (x − mean) / sqrt(var + eps) · weight + bias    (GPT-2)
 // One workgroup per row; the row's sums are reduced in workgroup memory.
 
@@ -44,6 +45,22 @@ fn rmsnorm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     let inv = 1.0 / sqrt(workgroup_sum(lid, s) / f32(p.cols) + p.eps);
     for (var c = lid; c < p.cols; c += WG) {
         out[base + c] = x[base + c] * inv * weight[c];
+    }
+}
+
+// RMSNorm of the rows of `out` in place (per-head q/k norms): each thread
+// reads and then writes only its own elements.
+@compute @workgroup_size(64)
+fn rmsnorm_in_place(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let base = wid.x * p.cols;
+    var s = 0.0;
+    for (var c = lid; c < p.cols; c += WG) {
+        let v = out[base + c];
+        s += v * v;
+    }
+    let inv = 1.0 / sqrt(workgroup_sum(lid, s) / f32(p.cols) + p.eps);
+    for (var c = lid; c < p.cols; c += WG) {
+        out[base + c] = out[base + c] * inv * weight[c];
     }
 }
 

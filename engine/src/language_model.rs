@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 
 /// Tokens that end an assistant turn in the chat formats we know, used in
 /// addition to the tokenizer's own end-of-sequence id.
-const END_OF_TURN: [&str; 6] = [
+const END_OF_TURN: [&str; 7] = [
     "<|im_end|>",
+    "<end_of_turn>",
     "<|endoftext|>",
     "<|eot_id|>",
     "<|end_of_text|>",
@@ -75,13 +76,16 @@ impl LanguageModel {
             }
         }
         let add_bos = tokenizer.add_bos_default();
+        let chat_template = template.unwrap_or_else(|| {
+            ChatTemplate::fallback(|name| tokenizer.token_to_id(name).is_some())
+        });
         Ok(LanguageModel {
             path,
             model,
             tokenizer,
             stop_ids,
             add_bos,
-            chat_template: template.unwrap_or_else(ChatTemplate::chatml),
+            chat_template,
             render_options,
             load_ms: crate::profile::now_ns().saturating_sub(start) as f64 * 1e-6,
             kv_dtype: options.kv_cache.unwrap_or(crate::DType::F32),

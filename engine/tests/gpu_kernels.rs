@@ -37,6 +37,10 @@ fn main() {
             "embedding_dequantizes_rows_exactly",
             embedding_dequantizes_rows_exactly,
         ),
+        (
+            "weights_cut_into_shards_give_the_same_results",
+            weights_cut_into_shards_give_the_same_results,
+        ),
         ("rmsnorm_matches_the_cpu", rmsnorm_matches_the_cpu),
         ("layernorm_matches_the_cpu", layernorm_matches_the_cpu),
         (
@@ -227,6 +231,39 @@ fn embedding_dequantizes_rows_exactly(gpu: &Gpu) {
     }
 }
 
+/// A weight too large for one binding is cut into shards of rows (Gemma
+/// 3's embedding on WebGPU): with shards of 7 rows (the last one short),
+/// the embedding, decode and tiled prefill give exactly what one shard
+/// gives, for every format.
+fn weights_cut_into_shards_give_the_same_results(gpu: &Gpu) {
+    let mut rng = Rng::new(11);
+    let (rows, ids) = (50, [0u32, 49, 7, 13, 23, 48]);
+    for dtype in GPU_FORMATS {
+        let cols = dtype.block_len().max(32) * 2;
+        let w = tensor(dtype, &rng.normals(rows * cols), &[rows, cols]);
+        let whole = GpuWeight::upload(gpu, "w", &w).unwrap();
+        let cut = GpuWeight::upload_in_shards(gpu, "w", &w, 7).unwrap();
+        assert_eq!((whole.shards.len(), cut.shards.len()), (1, 8));
+        let gids = gpu.upload("ids", bytemuck::cast_slice(&ids)).unwrap();
+        for tokens in [1, 40] {
+            let x = gpu.upload_f32("x", &rng.normals(tokens * cols)).unwrap();
+            let run = |gw: &GpuWeight| {
+                let y = gpu.zeros("y", 4 * (tokens * rows) as u64).unwrap();
+                let e = gpu.zeros("e", 4 * (ids.len() * cols) as u64).unwrap();
+                submit(gpu, |b| {
+                    kernels::matmul(b, gw, &x, 0, tokens, &y).unwrap();
+                    kernels::embedding(b, gw, &gids, ids.len(), &e).unwrap();
+                });
+                let y = gpu.read_f32(&y, 0, tokens * rows).unwrap();
+                (y, gpu.read_f32(&e, 0, ids.len() * cols).unwrap())
+            };
+            let (want, got) = (run(&whole), run(&cut));
+            assert_eq!(got.0, want.0, "{dtype}: {tokens} tokens");
+            assert_eq!(got.1, want.1, "{dtype}: embedding");
+        }
+    }
+}
+
 fn rmsnorm_matches_the_cpu(gpu: &Gpu) {
     let mut rng = Rng::new(4);
     for (rows, cols) in [(1, 37), (3, 576), (5, 1000)] {
@@ -245,6 +282,16 @@ fn rmsnorm_matches_the_cpu(gpu: &Gpu) {
         let got = gpu.read_f32(&out, 0, want.len()).unwrap();
         let err = rel_err(&got, &as_f64(&want));
         assert!(err < 1e-5, "[{rows}, {cols}]: {err}");
+        // In place, as the per-head q/k norms and Gemma's post-norms run.
+        let mut want_in_place = x.clone();
+        ops::norm::rmsnorm_inplace(&mut want_in_place, &w, 1e-5).unwrap();
+        assert_eq!(want_in_place, want, "the CPU's two forms agree");
+        submit(gpu, |b| {
+            kernels::rmsnorm_inplace(b, &gx, &gw, rows, cols, 1e-5).unwrap()
+        });
+        let got = gpu.read_f32(&gx, 0, want.len()).unwrap();
+        let err = rel_err(&got, &as_f64(&want));
+        assert!(err < 1e-5, "in place [{rows}, {cols}]: {err}");
     }
 }
 
@@ -308,6 +355,18 @@ fn rope_matches_the_cpu_in_both_layouts(gpu: &Gpu) {
 
 fn attention_matches_the_cpu_for_prefill_then_decode(gpu: &Gpu) {
     let mut rng = Rng::new(6);
+    // Plain causal attention, then a sliding window shorter than the
+    // prefill with its own score scale (Gemma 3's local layers).
+    let windowed = ops::attention::Scope {
+        scale: 0.2,
+        window: Some(24),
+    };
+    for scope in [ops::attention::Scope::causal(40), windowed] {
+        attention_case(gpu, &mut rng, scope);
+    }
+}
+
+fn attention_case(gpu: &Gpu, rng: &mut Rng, scope: ops::attention::Scope) {
     let (heads, kv_heads, hd, capacity) = (6, 2, 40, 80);
     let kv_width = kv_heads * hd;
     let mut cpu_cache = KvCache::new(capacity, kv_heads, hd, DType::F32).unwrap();
@@ -332,6 +391,7 @@ fn attention_matches_the_cpu_for_prefill_then_decode(gpu: &Gpu) {
             &v,
             &mut cpu_cache,
             pos0,
+            scope,
             &mut want,
             Some(&mut want_probs),
         )
@@ -349,6 +409,8 @@ fn attention_matches_the_cpu_for_prefill_then_decode(gpu: &Gpu) {
             kv_heads,
             head_dim: hd,
             pos0,
+            scale: scope.scale,
+            window: scope.window,
         };
         let buffers = AttentionBuffers {
             q: &gq,
@@ -363,11 +425,14 @@ fn attention_matches_the_cpu_for_prefill_then_decode(gpu: &Gpu) {
         let got = gpu.read_f32(&out, 0, q.len()).unwrap();
         let probs = gpu.read_f32(&scores, 0, want_probs.len()).unwrap();
         let err = rel_err(&got, &as_f64(&want));
-        assert!(err < 1e-5, "{tokens} tokens at {pos0}: output error {err}");
+        assert!(
+            err < 1e-5,
+            "{scope:?} {tokens} tokens at {pos0}: output error {err}"
+        );
         let err = rel_err(&probs, &as_f64(&want_probs));
         assert!(
             err < 1e-5,
-            "{tokens} tokens at {pos0}: probability error {err}"
+            "{scope:?} {tokens} tokens at {pos0}: probability error {err}"
         );
         pos0 += tokens;
     }
@@ -393,12 +458,15 @@ fn elementwise_and_activations_match_the_cpu(gpu: &Gpu) {
     let gx = gpu.upload_f32("x", &x).unwrap();
     let gy = gpu.upload_f32("y", &y).unwrap();
     let gb = gpu.upload_f32("bias", &bias).unwrap();
-    // x + y, then + bias on every row, then swiglu with y, then gelu.
+    // x + y, then + bias on every row, then swiglu with y, gelu, × 1.7
+    // and geglu with y.
     submit(gpu, |b| {
         kernels::add(b, &gx, &gy, len).unwrap();
         kernels::add_rows(b, &gx, &gb, len, cols).unwrap();
         kernels::swiglu(b, &gx, &gy, len).unwrap();
         kernels::gelu(b, &gx, len).unwrap();
+        kernels::scale(b, &gx, 1.7, len).unwrap();
+        kernels::geglu(b, &gx, &gy, len).unwrap();
     });
     let mut want = x.clone();
     ops::elementwise::add_inplace(&mut want, &y).unwrap();
@@ -407,6 +475,8 @@ fn elementwise_and_activations_match_the_cpu(gpu: &Gpu) {
     }
     ops::activation::swiglu_inplace(&mut want, &y).unwrap();
     ops::activation::gelu(&mut want);
+    ops::elementwise::scale(&mut want, 1.7);
+    ops::activation::geglu_inplace(&mut want, &y).unwrap();
     let got = gpu.read_f32(&gx, 0, len).unwrap();
     let err = rel_err(&got, &as_f64(&want));
     assert!(err < 1e-5, "{err}");

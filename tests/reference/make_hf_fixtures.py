@@ -14,6 +14,17 @@ a byte-level BPE tokenizer trained here on a few paragraphs of text:
                weights, tied head; also vocab.json + merges.txt
   llama-bf16/  the llama weights stored as BF16 (config + weights only)
   qwen2-f16/   the qwen2 weights stored as F16 (config + weights only)
+  qwen3/       Qwen3ForCausalLM: per-head q/k RMSNorm, heads of 32 on a
+               width of 64 (head size independent of width), tied
+  gemma3/      Gemma3ForCausalLM (text): √d embedding scale, (1 + w) norms
+               before and after each block, q/k norms, GeGLU, five
+               sliding-window layers (window 8) then one global layer with
+               its own RoPE base
+  llama3/      LlamaForCausalLM with Llama 3.1's `rope_scaling` (all three
+               frequency bands in use); reference.json also records the
+               per-frequency divisors transformers computes (`rope_freqs`),
+               which llama.cpp's converter writes as rope_freqs.weight
+  mistral/     MistralForCausalLM with a sliding window of 8 on every layer
 
 For every fixture, `reference.json` indexes `reference.bin` (little-endian
 f32, concatenated arrays). For each input (a token id sequence, most of them
@@ -35,7 +46,10 @@ Run from the repository root (needs torch, transformers, tokenizers,
 safetensors; CPU only):
 
     pip install torch transformers tokenizers safetensors
-    python3 tests/reference/make_hf_fixtures.py
+    python3 tests/reference/make_hf_fixtures.py [NAME ...]
+
+With names (llama, qwen2, gpt2, qwen3, gemma3, llama3, mistral), only those
+fixtures are rebuilt.
 
 The output is deterministic for a given torch/transformers version: seeds are
 fixed, the tokenizer trainer is deterministic and everything runs in f32 on
@@ -60,8 +74,14 @@ from transformers import (
     GenerationConfig,
     LlamaConfig,
     LlamaForCausalLM,
+    Gemma3ForCausalLM,
+    Gemma3TextConfig,
+    MistralConfig,
+    MistralForCausalLM,
     Qwen2Config,
     Qwen2ForCausalLM,
+    Qwen3Config,
+    Qwen3ForCausalLM,
 )
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "hf")
@@ -169,7 +189,7 @@ def greedy(model, ids, eos_free_config):
     return new, margins
 
 
-def record(model, inputs, out_dir, full=True):
+def record(model, inputs, out_dir, full=True, extra=None):
     rec = Recorder()
     gen = GenerationConfig(
         do_sample=False,
@@ -205,6 +225,7 @@ def record(model, inputs, out_dir, full=True):
         "torch": torch.__version__.split("+")[0],
         "transformers": transformers.__version__,
         "inputs": entries,
+        **(extra or {}),
     }
     with open(os.path.join(out_dir, "reference.json"), "w") as f:
         json.dump(index, f, indent=1, ensure_ascii=False)
@@ -405,13 +426,180 @@ def build_gpt2():
     record(model, inputs, d)
 
 
+def llama_family_fixture(name, model, tok, seed, tokenizer_config, std=0.15, extra=None):
+    """Randomize, save, check the tokenizer round trip and record."""
+    randomize(model, seed, std)
+    d = fresh_dir(name)
+    model.save_pretrained(d, safe_serialization=True)
+    save_tokenizer(tok, d, tokenizer_config)
+    hf_tok = AutoTokenizer.from_pretrained(d)
+    inputs = make_inputs(hf_tok, model.config.vocab_size, 20 + seed)
+    record(model, inputs, d, extra=extra)
+    return d
+
+
+QWEN_TOKENIZER_CONFIG = {
+    "tokenizer_class": "PreTrainedTokenizerFast",
+    "bos_token": None,
+    "eos_token": "<|im_end|>",
+    "pad_token": "<|endoftext|>",
+    "add_bos_token": False,
+    "model_max_length": 128,
+    "clean_up_tokenization_spaces": False,
+}
+
+
+def llama_tokenizer():
+    """The llama fixture's tokenizer (BOS added) and its config."""
+    specials = ["<unk>", "<s>", "</s>"]
+    tok = train_tokenizer(320, specials)
+    bos = tok.token_to_id("<s>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)]
+    )
+    config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "unk_token": "<unk>",
+        "add_bos_token": True,
+        "add_eos_token": False,
+        "model_max_length": 128,
+        "clean_up_tokenization_spaces": False,
+    }
+    return tok, config
+
+
+def build_qwen3():
+    tok = train_tokenizer(320, ["<|endoftext|>", "<|im_start|>", "<|im_end|>"], qwen_regex=True)
+    config = Qwen3Config(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=64,
+        intermediate_size=96,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=32,
+        max_position_embeddings=128,
+        rms_norm_eps=1e-6,
+        rope_theta=1000000.0,
+        tie_word_embeddings=True,
+        bos_token_id=tok.token_to_id("<|endoftext|>"),
+        eos_token_id=tok.token_to_id("<|im_end|>"),
+        attn_implementation="eager",
+    )
+    torch.manual_seed(4)
+    llama_family_fixture("qwen3", Qwen3ForCausalLM(config).eval(), tok, 4, QWEN_TOKENIZER_CONFIG)
+
+
+def build_gemma3():
+    tok, tok_config = llama_tokenizer()
+    # Six layers, so that the sliding/global pattern is Gemma 3's own
+    # (five sliding, one global), which llama.cpp hard-codes for GGUF.
+    # query_pre_attn_scalar equals the head size, as in every Gemma 3 but
+    # the 27B.
+    config = Gemma3TextConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=64,
+        intermediate_size=96,
+        num_hidden_layers=6,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=32,
+        query_pre_attn_scalar=32,
+        sliding_window=8,
+        max_position_embeddings=128,
+        rms_norm_eps=1e-6,
+        bos_token_id=tok.token_to_id("<s>"),
+        eos_token_id=tok.token_to_id("</s>"),
+        pad_token_id=tok.token_to_id("<unk>"),
+        attn_implementation="eager",
+    )
+    torch.manual_seed(5)
+    model = Gemma3ForCausalLM(config).eval()
+    llama_family_fixture("gemma3", model, tok, 5, tok_config)
+
+
+def build_llama3():
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+    tok, tok_config = llama_tokenizer()
+    # original_max_position_embeddings 64 with head size 16 and base 5e5:
+    # wavelengths 6.3 (kept), 32 (blended) and ≥ 166 (divided by 8).
+    config = LlamaConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=64,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        rms_norm_eps=1e-5,
+        rope_theta=500000.0,
+        rope_scaling={
+            "rope_type": "llama3",
+            "factor": 8.0,
+            "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 64,
+        },
+        tie_word_embeddings=True,
+        bos_token_id=tok.token_to_id("<s>"),
+        eos_token_id=tok.token_to_id("</s>"),
+        attn_implementation="eager",
+    )
+    torch.manual_seed(6)
+    model = LlamaForCausalLM(config).eval()
+    head_dim = config.hidden_size // config.num_attention_heads
+    scaled, _ = ROPE_INIT_FUNCTIONS["llama3"](config, "cpu")
+    plain = 1.0 / (500000.0 ** (torch.arange(0, head_dim, 2).float() / head_dim))
+    divisors = (plain / scaled).tolist()
+    assert divisors[0] == 1.0 and abs(divisors[-1] - 8.0) < 1e-5, divisors
+    llama_family_fixture("llama3", model, tok, 6, tok_config, extra={"rope_freqs": divisors})
+
+
+def build_mistral():
+    tok, tok_config = llama_tokenizer()
+    config = MistralConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=64,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        rms_norm_eps=1e-5,
+        rope_theta=10000.0,
+        sliding_window=8,
+        tie_word_embeddings=False,
+        bos_token_id=tok.token_to_id("<s>"),
+        eos_token_id=tok.token_to_id("</s>"),
+        attn_implementation="eager",
+    )
+    torch.manual_seed(7)
+    llama_family_fixture("mistral", MistralForCausalLM(config).eval(), tok, 7, tok_config)
+
+
+BUILDERS = {
+    "llama": lambda: build_llama(),
+    "qwen2": lambda: build_qwen2(),
+    "gpt2": lambda: build_gpt2(),
+    "qwen3": lambda: build_qwen3(),
+    "gemma3": lambda: build_gemma3(),
+    "llama3": lambda: build_llama3(),
+    "mistral": lambda: build_mistral(),
+}
+
+
 def main():
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     os.makedirs(ROOT, exist_ok=True)
-    build_llama()
-    build_qwen2()
-    build_gpt2()
+    names = sys.argv[1:] or list(BUILDERS)
+    for name in names:
+        if name not in BUILDERS:
+            sys.exit(f"unknown fixture {name} (known: {', '.join(BUILDERS)})")
+        BUILDERS[name]()
     for name in sorted(os.listdir(ROOT)):
         d = os.path.join(ROOT, name)
         size = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d))

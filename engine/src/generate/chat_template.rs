@@ -48,6 +48,21 @@ pub const DEFAULT_CHATML: &str = "{%- for message in messages %}\
 {%- endfor %}\
 {%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}";
 
+/// Our fallback for Gemma models whose file carries no template (Gemma 3
+/// 270M's GGUF has none): `<start_of_turn>user` / `<start_of_turn>model`
+/// turns, any system text put at the head of the next turn (Gemma has no
+/// system role). BOS comes from the tokenizer, not the text.
+pub const DEFAULT_GEMMA: &str = "{%- set ns = namespace(system='') %}\
+{%- for message in messages %}\
+{%- if message.role == 'system' %}{%- set ns.system = ns.system + message.content + '\n\n' %}\
+{%- else %}\
+{%- set role = 'model' if message.role == 'assistant' else message.role %}\
+{{- '<start_of_turn>' + role + '\n' + ns.system + message.content + '<end_of_turn>\n' }}\
+{%- set ns.system = '' %}\
+{%- endif %}\
+{%- endfor %}\
+{%- if add_generation_prompt %}{{- '<start_of_turn>model\n' }}{%- endif %}";
+
 /// How much work and output one render may take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChatLimits {
@@ -204,6 +219,18 @@ impl ChatTemplate {
         let mut t = Self::new(DEFAULT_CHATML).expect("the default ChatML template compiles");
         t.is_default = true;
         t
+    }
+
+    /// The fallback for a model without a template of its own, chosen by
+    /// its vocabulary as llama.cpp does: Gemma's turns where it has the
+    /// token `<start_of_turn>`, ChatML otherwise.
+    pub fn fallback(has_token: impl Fn(&str) -> bool) -> Self {
+        if has_token("<start_of_turn>") {
+            let mut t = Self::new(DEFAULT_GEMMA).expect("the default Gemma template compiles");
+            t.is_default = true;
+            return t;
+        }
+        Self::chatml()
     }
 
     /// The template of a GGUF file (`tokenizer.chat_template`); `None` when
@@ -526,6 +553,31 @@ mod tests {
     fn shareable() {
         fn check<T: Send + Sync + Clone>() {}
         check::<ChatTemplate>();
+    }
+
+    #[test]
+    fn gemma_vocabularies_fall_back_to_gemma_turns() {
+        let t = ChatTemplate::fallback(|name| name == "<start_of_turn>");
+        assert!(t.is_default());
+        let messages = vec![
+            Message::new("system", "Be brief."),
+            Message::new("user", "Hi"),
+            Message::new("assistant", "Hello."),
+            Message::new("user", "Bye"),
+        ];
+        let text = t
+            .render(&messages, true, &RenderOptions::default())
+            .unwrap();
+        assert_eq!(
+            text,
+            "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n\
+             <start_of_turn>model\nHello.<end_of_turn>\n\
+             <start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n"
+        );
+        assert!(ChatTemplate::fallback(|_| false)
+            .render(&messages, true, &RenderOptions::default())
+            .unwrap()
+            .starts_with("<|im_start|>system"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Hugging Face `config.json`: the hyperparameters of Llama, Qwen2 and GPT-2
-//! checkpoints. GPT-2 spells several keys differently (`n_embd` for
+//! Hugging Face `config.json`: the hyperparameters of Llama, Qwen2/3,
+//! Mistral, Gemma 3 and GPT-2 checkpoints. GPT-2 spells several keys differently (`n_embd` for
 //! `hidden_size`, ...); both spellings are accepted. Missing optional keys
 //! take the defaults `transformers` uses for that model type.
 
@@ -23,13 +23,31 @@ pub struct HfConfig {
     /// `rms_norm_eps` (Llama, Qwen2) or `layer_norm_epsilon` (GPT-2).
     pub norm_eps: f64,
     pub rope_theta: f64,
-    /// The `rope_type` of `rope_scaling` (or of transformers 5's
-    /// `rope_parameters`), when it is not plain RoPE: `llama3`, `yarn`, ...
-    pub rope_scaling: Option<String>,
+    /// `rope_scaling` (or transformers 5's `rope_parameters`) when it is
+    /// not plain RoPE: `llama3`, `linear`, `yarn`, ...
+    pub rope_scaling: Option<HfRopeScaling>,
+    /// The RoPE base of sliding-window layers where it differs (Gemma 3's
+    /// `rope_local_base_freq`; `sliding_attention` in `rope_parameters`).
+    pub rope_local_theta: Option<f64>,
+    /// Each layer's attention: `full_attention` or `sliding_attention`.
+    pub layer_types: Option<Vec<String>>,
+    /// Keys a sliding-window layer sees (Mistral, Gemma 3, Qwen's
+    /// `use_sliding_window`).
+    pub sliding_window: Option<usize>,
+    /// Gemma 3 before `layer_types`: every Nth layer attends globally.
+    pub sliding_window_pattern: Option<usize>,
+    /// Qwen2/3: the window applies only when this is set.
+    pub use_sliding_window: Option<bool>,
+    /// Gemma: scores are scaled by 1/√query_pre_attn_scalar.
+    pub query_pre_attn_scalar: Option<f64>,
+    /// Gemma 2's soft caps (tanh), unsupported when set.
+    pub final_logit_softcapping: Option<f64>,
+    pub attn_logit_softcapping: Option<f64>,
     pub vocab_size: usize,
     pub max_position_embeddings: Option<usize>,
     pub tie_word_embeddings: bool,
     pub torch_dtype: Option<String>,
+    /// `hidden_act`, or Gemma's `hidden_activation`.
     pub hidden_act: Option<String>,
     pub bos_token_id: Option<u32>,
     /// Some configs list several end-of-sequence tokens.
@@ -56,9 +74,19 @@ struct Raw {
     #[serde(alias = "layer_norm_epsilon")]
     rms_norm_eps: Option<f64>,
     rope_theta: Option<f64>,
-    /// transformers 5 moves `rope_theta` (and any scaling) in here.
-    rope_parameters: Option<RopeParameters>,
+    /// transformers 5 moves `rope_theta` (and any scaling) in here; models
+    /// with two kinds of layers (Gemma 3) key it by layer type.
+    rope_parameters: Option<serde_json::Value>,
     rope_scaling: Option<RopeParameters>,
+    rope_local_base_freq: Option<f64>,
+    layer_types: Option<Vec<String>>,
+    sliding_window: Option<usize>,
+    sliding_window_pattern: Option<usize>,
+    use_sliding_window: Option<bool>,
+    query_pre_attn_scalar: Option<f64>,
+    final_logit_softcapping: Option<f64>,
+    attn_logit_softcapping: Option<f64>,
+    hidden_activation: Option<String>,
     vocab_size: Option<usize>,
     #[serde(alias = "n_positions")]
     max_position_embeddings: Option<usize>,
@@ -72,11 +100,59 @@ struct Raw {
     eos_token_id: Option<OneOrMany>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 struct RopeParameters {
     rope_theta: Option<f64>,
     #[serde(alias = "type")]
     rope_type: Option<String>,
+    factor: Option<f64>,
+    low_freq_factor: Option<f64>,
+    high_freq_factor: Option<f64>,
+    original_max_position_embeddings: Option<usize>,
+}
+
+/// A config's RoPE scaling, as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HfRopeScaling {
+    /// `linear`, `llama3`, `yarn`, `dynamic`, ...
+    pub rope_type: String,
+    pub factor: Option<f64>,
+    pub low_freq_factor: Option<f64>,
+    pub high_freq_factor: Option<f64>,
+    pub original_max_position_embeddings: Option<usize>,
+}
+
+impl RopeParameters {
+    fn scaling(&self) -> Option<HfRopeScaling> {
+        let kind = self.rope_type.as_deref()?;
+        (kind != "default").then(|| HfRopeScaling {
+            rope_type: kind.to_string(),
+            factor: self.factor,
+            low_freq_factor: self.low_freq_factor,
+            high_freq_factor: self.high_freq_factor,
+            original_max_position_embeddings: self.original_max_position_embeddings,
+        })
+    }
+}
+
+/// transformers 5's `rope_parameters`: one set, or one per layer type
+/// (`full_attention`, `sliding_attention`).
+fn rope_parameters(
+    value: &serde_json::Value,
+    name: &str,
+) -> Result<(Option<RopeParameters>, Option<RopeParameters>)> {
+    let parse = |v: &serde_json::Value| {
+        serde_json::from_value::<RopeParameters>(v.clone())
+            .map_err(|e| Error::file(name, format!("config.json: bad rope_parameters: {e}")))
+    };
+    match value.get("full_attention") {
+        Some(full) => {
+            let sliding = value.get("sliding_attention").map(parse).transpose()?;
+            Ok((Some(parse(full)?), sliding))
+        }
+        None if value.is_null() => Ok((None, None)),
+        None => Ok((Some(parse(value)?), None)),
+    }
 }
 
 #[derive(Deserialize)]
@@ -121,11 +197,23 @@ impl HfConfig {
             None if gpt2 => hidden_size.saturating_mul(4),
             None => return Err(missing("`intermediate_size`")),
         };
-        let rope_scaling = [&raw.rope_scaling, &raw.rope_parameters]
+        let (full, sliding) = match &raw.rope_parameters {
+            Some(v) => rope_parameters(v, &name)?,
+            None => (None, None),
+        };
+        let rope_scaling = [&raw.rope_scaling, &full]
             .into_iter()
             .flatten()
-            .filter_map(|r| r.rope_type.clone())
-            .find(|t| t != "default");
+            .find_map(RopeParameters::scaling);
+        if let Some(kind) = sliding.as_ref().and_then(RopeParameters::scaling) {
+            return Err(Error::file(
+                &name,
+                format!(
+                    "config.json: RoPE scaling `{}` on sliding-window layers is not supported",
+                    kind.rope_type
+                ),
+            ));
+        }
         Ok(HfConfig {
             architectures: raw.architectures,
             hidden_size,
@@ -140,14 +228,26 @@ impl HfConfig {
             rope_scaling,
             rope_theta: raw
                 .rope_theta
-                .or(raw.rope_parameters.and_then(|r| r.rope_theta))
+                .or(full.and_then(|r| r.rope_theta))
                 .unwrap_or(10_000.0),
+            rope_local_theta: raw
+                .rope_local_base_freq
+                .or(sliding.and_then(|r| r.rope_theta)),
+            layer_types: raw.layer_types,
+            sliding_window: raw.sliding_window,
+            sliding_window_pattern: raw.sliding_window_pattern,
+            use_sliding_window: raw.use_sliding_window,
+            query_pre_attn_scalar: raw.query_pre_attn_scalar,
+            final_logit_softcapping: raw.final_logit_softcapping,
+            attn_logit_softcapping: raw.attn_logit_softcapping,
             vocab_size: raw.vocab_size.ok_or_else(|| missing("`vocab_size`"))?,
             max_position_embeddings: raw.max_position_embeddings,
-            // `PretrainedConfig` ties by default; Llama and Qwen2 override it.
-            tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(gpt2),
+            // `PretrainedConfig` ties by default; Llama and Qwen override it.
+            tie_word_embeddings: raw
+                .tie_word_embeddings
+                .unwrap_or(gpt2 || model_type.starts_with("gemma")),
             torch_dtype: raw.torch_dtype,
-            hidden_act: raw.hidden_act,
+            hidden_act: raw.hidden_act.or(raw.hidden_activation),
             bos_token_id: raw.bos_token_id,
             eos_token_ids: match raw.eos_token_id {
                 None => Vec::new(),

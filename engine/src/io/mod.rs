@@ -17,7 +17,7 @@ mod value;
 
 pub use files::{checkpoint_folder, file_or_folder, read_text, regular_file, MAX_TEXT_FILE};
 pub use gguf::GgufFile;
-pub use hf_config::HfConfig;
+pub use hf_config::{HfConfig, HfRopeScaling};
 pub use inspect::{inspect_json, inspect_text};
 pub use metadata::Metadata;
 pub use safetensors::SafetensorsFile;

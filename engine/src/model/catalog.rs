@@ -6,13 +6,24 @@
 //! [`Architecture`]: super::exec::Architecture
 
 use super::exec::{self};
-use super::{Backend, Gpt2, Gpt2Config, Llama, LlamaConfig, LoadOptions, Model, Naming, Weights};
+use super::{
+    Backend, Gpt2, Gpt2Config, Llama, LlamaConfig, LoadOptions, Model, Naming, Weights,
+    LLAMA_FAMILY,
+};
 use crate::error::{Error, Result};
 use crate::io::{HfConfig, ModelFile};
 
 /// The architecture names (GGUF `general.architecture`, Hugging Face
 /// `model_type`) that [`from_gguf`] and [`from_hf`] build.
-pub const ARCHITECTURES: [&str; 3] = ["llama", "qwen2", "gpt2"];
+pub const ARCHITECTURES: [&str; 7] = [
+    "llama",
+    "mistral",
+    "qwen2",
+    "qwen3",
+    "gemma3",
+    "gemma3_text",
+    "gpt2",
+];
 
 /// Loads an architecture onto the backend `options` ask for: `$load` is
 /// evaluated with `$store` bound to that backend's weight store, so each
@@ -44,6 +55,9 @@ fn unsupported(what: &str, name: &str, source: impl std::fmt::Display) -> Error 
     ))
 }
 
+/// Llama 3.1's RoPE frequency factors, in GGUF.
+const ROPE_FREQS: &str = "rope_freqs.weight";
+
 /// The model in a GGUF file.
 pub fn from_gguf(file: &ModelFile, options: &LoadOptions) -> Result<Box<dyn Model>> {
     let weights = Weights {
@@ -61,17 +75,19 @@ pub fn from_gguf(file: &ModelFile, options: &LoadOptions) -> Result<Box<dyn Mode
         ))
     })?;
     let arch = file.metadata().get_str("general.architecture")?;
-    // Llama 3.1's per-frequency RoPE factors come as a tensor.
-    if weights.has("rope_freqs.weight") {
-        return Err(Error::Invalid(format!(
-            "{}: RoPE frequency factors (rope_freqs.weight, Llama 3.1 style) are not supported yet",
-            file.path()
-        )));
-    }
     let naming = Naming::Gguf;
     match arch {
-        "llama" | "qwen2" => {
-            let config = LlamaConfig::from_gguf(file.metadata(), vocab)?;
+        _ if LLAMA_FAMILY.contains(&arch) => {
+            // Llama 3.1's per-frequency RoPE factors come as a tensor.
+            let rope_freqs = match weights.has(ROPE_FREQS) {
+                true => {
+                    let len = file.tensors().iter().find(|t| t.name == ROPE_FREQS);
+                    let len = len.map_or(0, |t| t.shape.numel());
+                    Some(weights.vector(ROPE_FREQS, len)?)
+                }
+                false => None,
+            };
+            let config = LlamaConfig::from_gguf(file.metadata(), vocab, rope_freqs)?;
             on_backend!(options, |store| Llama::load(
                 config, &weights, naming, store
             ))
@@ -91,9 +107,12 @@ pub fn from_hf(file: &ModelFile, hf: &HfConfig, options: &LoadOptions) -> Result
         quantize: options.quantize,
     };
     match hf.model_type.as_str() {
-        "llama" | "qwen2" => {
+        arch if LLAMA_FAMILY.contains(&arch) => {
             let config = LlamaConfig::from_hf(hf)?;
-            let naming = Naming::HuggingFace;
+            let naming = match config.traits.post_norms {
+                true => Naming::HuggingFaceGemma,
+                false => Naming::HuggingFace,
+            };
             on_backend!(options, |store| Llama::load(
                 config, &weights, naming, store
             ))

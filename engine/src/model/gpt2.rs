@@ -22,6 +22,7 @@ use super::site::{Point, Point::*, Site};
 use super::weights::Weights;
 use super::ModelInfo;
 use crate::error::Result;
+use crate::ops::attention::Scope;
 
 /// A LayerNorm's scale and bias.
 pub struct Norm<S: Store> {
@@ -148,6 +149,7 @@ impl<S: Store> Gpt2<S> {
             n_kv_heads: c.n_heads,
             head_dim: c.head_dim,
             d_ff: c.d_ff,
+            qk_norm: false,
         };
         Ok(Gpt2 {
             output_norm: norm(Part::OutputNorm, 0)?,
@@ -187,7 +189,7 @@ impl<S: Store> Architecture<S> for Gpt2<S> {
             e.offer(at(AttnQ), Q)?;
             e.offer(at(AttnK), K)?;
             e.offer(at(AttnV), V)?;
-            e.attention(i, Q, K, V, Z)?;
+            e.attention(i, Scope::causal(self.info.head_dim), Q, K, V, Z)?;
             e.offer(at(AttnZ), Z)?;
             e.linear(Z, &layer.o.w, Some(&layer.o.b), H)?;
             e.offer(at(AttnOut), H)?;

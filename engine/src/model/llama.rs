@@ -1,20 +1,26 @@
-//! The Llama family: Llama 2/3, TinyLlama, SmolLM2 and Qwen2.
+//! The Llama family: Llama 2/3, TinyLlama, SmolLM2, Mistral, Qwen2/3 and
+//! Gemma 3.
 //!
 //! ```text
-//! tokens → embed → N × [ x += attn(rmsnorm(x)) ; x += mlp(rmsnorm(x)) ] → rmsnorm → head → logits
-//! attn: q, k, v = x Wq, x Wk, x Wv (+ bias, Qwen2) → rope(q, k) → causal GQA over the cache → · Wo
-//! mlp:  (silu(x Wgate) ⊙ x Wup) · Wdown
+//! tokens → embed (· √d, Gemma) → N × [ x += post(attn(rmsnorm(x))) ; x += post(mlp(rmsnorm(x))) ]
+//!        → rmsnorm → head → logits
+//! attn: q, k, v = x Wq, x Wk, x Wv (+ bias, Qwen2) → rmsnorm each head of q, k (Qwen3, Gemma 3)
+//!       → rope(q, k) → causal GQA over the cache (a sliding window in some layers) → · Wo
+//! mlp:  (act(x Wgate) ⊙ x Wup) · Wdown, act = silu (SwiGLU) or gelu_tanh (GeGLU, Gemma)
+//! post: an RMSNorm of the block's output (Gemma 3), else nothing
 //! ```
-//! Members of the family differ only in [`LlamaConfig`] values.
+//! Members of the family differ only in [`LlamaConfig`] values: each
+//! switch in [`Traits`](super::Traits) is one `if` below.
 
-use super::config::LlamaConfig;
 use super::exec::{Architecture, Exec, Proj, Rotary, Slot, Slot::*, Store};
+use super::llama_config::{LlamaConfig, Mlp};
 use super::names::{Naming, Part};
+use super::rope_scaling::RopeScaling;
 use super::site::{Point, Point::*, Site};
 use super::weights::Weights;
 use super::ModelInfo;
 use crate::error::Result;
-use crate::ops::rope::RopeCache;
+use crate::ops::attention::Scope;
 
 /// One block's weights, wherever the store `S` keeps them.
 pub struct Layer<S: Store> {
@@ -26,11 +32,18 @@ pub struct Layer<S: Store> {
     bq: Option<S::Vector>,
     bk: Option<S::Vector>,
     bv: Option<S::Vector>,
+    /// Qwen3's and Gemma 3's per-head norms of queries and keys.
+    q_norm: Option<S::Vector>,
+    k_norm: Option<S::Vector>,
     wo: S::Matrix,
+    /// Gemma 3's norm of the attention output.
+    post_attn_norm: Option<S::Vector>,
     ffn_norm: S::Vector,
     w_gate: S::Matrix,
     w_up: S::Matrix,
     w_down: S::Matrix,
+    /// Gemma 3's norm of the feed-forward output.
+    post_ffn_norm: Option<S::Vector>,
 }
 
 pub struct Llama<S: Store> {
@@ -41,7 +54,10 @@ pub struct Llama<S: Store> {
     output_norm: S::Vector,
     /// The unembedding; the token embedding itself when the model ties them.
     output: S::Matrix,
+    /// RoPE of full-attention layers, and of sliding-window layers where
+    /// theirs differs (Gemma 3).
     rope: S::Rope,
+    rope_local: Option<S::Rope>,
 }
 
 impl<S: Store> Llama<S> {
@@ -58,27 +74,43 @@ impl<S: Store> Llama<S> {
             let name = name(part, layer, suffix);
             store.vector(&name, weights.vector(&name, len)?)
         };
-        let (d, kv) = (c.d_model, c.n_kv_heads * c.head_dim);
+        // A norm's scale, shifted by the checkpoint's offset (Gemma's 1 + w).
+        let norm = |part, layer, len| {
+            let name = name(part, layer, "weight");
+            let mut w = weights.vector(&name, len)?;
+            w.iter_mut().for_each(|x| *x += c.norm_offset);
+            store.vector(&name, w)
+        };
+        let t = c.traits;
+        let (d, kv, hd) = (c.d_model, c.n_kv_heads * c.head_dim, c.head_dim);
         let q_out = c.n_heads * c.head_dim;
         let layers = (0..c.n_layers)
             .map(|i| {
-                let bias = |part, len| match c.qkv_bias {
+                let bias = |part, len| match t.qkv_bias {
                     true => vector(part, i, "bias", len).map(Some),
                     false => Ok(None),
                 };
+                let norm_if = |on: bool, part, len| match on {
+                    true => norm(part, i, len).map(Some),
+                    false => Ok(None),
+                };
                 Ok(Layer {
-                    attn_norm: vector(Part::AttnNorm, i, "weight", d)?,
+                    attn_norm: norm(Part::AttnNorm, i, d)?,
                     wq: matrix(Part::AttnQ, i, q_out, d)?,
                     wk: matrix(Part::AttnK, i, kv, d)?,
                     wv: matrix(Part::AttnV, i, kv, d)?,
                     bq: bias(Part::AttnQ, q_out)?,
                     bk: bias(Part::AttnK, kv)?,
                     bv: bias(Part::AttnV, kv)?,
+                    q_norm: norm_if(t.qk_norm, Part::AttnQNorm, hd)?,
+                    k_norm: norm_if(t.qk_norm, Part::AttnKNorm, hd)?,
                     wo: matrix(Part::AttnOutput, i, d, q_out)?,
-                    ffn_norm: vector(Part::FfnNorm, i, "weight", d)?,
+                    post_attn_norm: norm_if(t.post_norms, Part::PostAttnNorm, d)?,
+                    ffn_norm: norm(Part::FfnNorm, i, d)?,
                     w_gate: matrix(Part::FfnGate, i, c.d_ff, d)?,
                     w_up: matrix(Part::FfnUp, i, c.d_ff, d)?,
                     w_down: matrix(Part::FfnDown, i, d, c.d_ff)?,
+                    post_ffn_norm: norm_if(t.post_norms, Part::PostFfnNorm, d)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -94,9 +126,18 @@ impl<S: Store> Llama<S> {
             embedding.clone()
         };
         let rope = store.rope(Rotary {
-            cache: RopeCache::new(c.rope_base, c.rope_dim, c.context_length)?,
+            cache: c
+                .rope_scaling
+                .cache(c.rope_base, c.rope_dim, c.context_length)?,
             layout: c.rope_layout,
         })?;
+        let rope_local = match c.rope_local_base {
+            Some(base) if c.sliding_layers.iter().any(|&s| s) => Some(store.rope(Rotary {
+                cache: RopeScaling::None.cache(base, c.rope_dim, c.context_length)?,
+                layout: c.rope_layout,
+            })?),
+            _ => None,
+        };
         let info = ModelInfo {
             architecture: c.arch.clone(),
             vocab_size: c.vocab_size,
@@ -107,13 +148,15 @@ impl<S: Store> Llama<S> {
             n_kv_heads: c.n_kv_heads,
             head_dim: c.head_dim,
             d_ff: c.d_ff,
+            qk_norm: c.traits.qk_norm,
         };
         Ok(Llama {
-            output_norm: vector(Part::OutputNorm, 0, "weight", d)?,
+            output_norm: norm(Part::OutputNorm, 0, d)?,
             embedding,
             output,
             layers,
             rope,
+            rope_local,
             info,
             config,
         })
@@ -121,6 +164,21 @@ impl<S: Store> Llama<S> {
 
     pub fn config(&self) -> &LlamaConfig {
         &self.config
+    }
+
+    /// Block `layer`'s RoPE and the keys its queries see.
+    fn attention_of(&self, layer: usize) -> (&S::Rope, Scope) {
+        let c = &self.config;
+        let slides = c.slides(layer);
+        let rope = match (&self.rope_local, slides) {
+            (Some(local), true) => local,
+            _ => &self.rope,
+        };
+        let scope = Scope {
+            scale: c.attn_scale,
+            window: if slides { c.sliding_window } else { None },
+        };
+        (rope, scope)
     }
 }
 
@@ -130,8 +188,12 @@ impl<S: Store> Architecture<S> for Llama<S> {
     }
 
     fn body(&self, e: &mut impl Exec<S>) -> Result<()> {
-        let eps = self.config.norm_eps;
+        let c = &self.config;
+        let eps = c.norm_eps;
         e.embed(&self.embedding, X)?;
+        if c.traits.embed_scale {
+            e.scale(X, (c.d_model as f32).sqrt())?;
+        }
         e.offer(Site::global(Embed), X)?;
         for (i, layer) in self.layers.iter().enumerate() {
             let at = |point| Site::block(i, point);
@@ -159,19 +221,29 @@ impl<S: Store> Architecture<S> for Llama<S> {
                     },
                 ],
             )?;
-            e.rope(Q, &self.rope)?;
-            e.rope(K, &self.rope)?;
+            if let (Some(q_norm), Some(k_norm)) = (&layer.q_norm, &layer.k_norm) {
+                e.rmsnorm_in_place(Q, q_norm, eps)?;
+                e.rmsnorm_in_place(K, k_norm, eps)?;
+                e.offer(at(AttnQNorm), Q)?;
+                e.offer(at(AttnKNorm), K)?;
+            }
+            let (rope, scope) = self.attention_of(i);
+            e.rope(Q, rope)?;
+            e.rope(K, rope)?;
             e.offer(at(AttnQ), Q)?;
             e.offer(at(AttnK), K)?;
             e.offer(at(AttnV), V)?;
-            e.attention(i, Q, K, V, Z)?;
+            e.attention(i, scope, Q, K, V, Z)?;
             e.offer(at(AttnZ), Z)?;
             e.linear(Z, &layer.wo, None, H)?;
+            if let Some(post) = &layer.post_attn_norm {
+                e.rmsnorm_in_place(H, post, eps)?;
+            }
             e.offer(at(AttnOut), H)?;
             e.add(X, H)?;
             e.offer(at(ResidMid), X)?;
 
-            // Feed-forward block (SwiGLU).
+            // Feed-forward block (gated: SwiGLU or GeGLU).
             e.rmsnorm(X, &layer.ffn_norm, eps, H)?;
             e.linears(
                 H,
@@ -188,9 +260,15 @@ impl<S: Store> Architecture<S> for Llama<S> {
                     },
                 ],
             )?;
-            e.swiglu(Gate, Up)?;
+            match c.traits.mlp {
+                Mlp::SwiGlu => e.swiglu(Gate, Up)?,
+                Mlp::GeGlu => e.geglu(Gate, Up)?,
+            }
             e.offer(at(MlpHidden), Gate)?;
             e.linear(Gate, &layer.w_down, None, H)?;
+            if let Some(post) = &layer.post_ffn_norm {
+                e.rmsnorm_in_place(H, post, eps)?;
+            }
             e.offer(at(MlpOut), H)?;
             e.add(X, H)?;
             e.offer(at(ResidPost), X)?;

@@ -5,7 +5,7 @@
 //!
 //! | file | architecture |
 //! |---|---|
-//! | `llama.rs` | Llama 2/3, TinyLlama, SmolLM2, Qwen2 |
+//! | `llama.rs` | Llama 2/3, TinyLlama, SmolLM2, Mistral, Qwen2/3, Gemma 3 |
 //! | `gpt2.rs` | GPT-2 |
 //!
 //! Each architecture writes its forward pass once, against the executor
@@ -20,20 +20,24 @@ pub mod exec;
 pub(crate) mod gpt2;
 pub mod hooks;
 mod llama;
+mod llama_config;
 mod load_options;
 mod names;
 mod readout;
+mod rope_scaling;
 pub mod site;
 pub(crate) mod state;
 mod weights;
 
 pub use catalog::{from_gguf, from_hf, ARCHITECTURES};
-pub use config::{Gpt2Config, LlamaConfig};
+pub use config::Gpt2Config;
 pub use gpt2::Gpt2;
 pub use llama::Llama;
+pub use llama_config::{LlamaConfig, Mlp, Traits, LLAMA_FAMILY};
 pub use load_options::{Backend, LoadOptions};
 pub use names::{Naming, Part};
 pub use readout::{Need, Next};
+pub use rope_scaling::RopeScaling;
 pub use state::{DeviceCache, State};
 pub use weights::Weights;
 
@@ -64,6 +68,9 @@ pub struct ModelInfo {
     pub head_dim: usize,
     /// Width of the feed-forward hidden layer.
     pub d_ff: usize,
+    /// Each head's queries and keys are normalized before RoPE (Qwen3,
+    /// Gemma 3): the hook points `attn.q_norm` and `attn.k_norm` exist.
+    pub qk_norm: bool,
 }
 
 pub trait Model: Send + Sync {

@@ -17,17 +17,29 @@ pub enum Part {
     /// Q, K and V fused in one matrix (GPT-2).
     AttnQkv,
     AttnOutput,
+    /// Per-head RMSNorms of the queries and keys (Qwen3, Gemma 3).
+    AttnQNorm,
+    AttnKNorm,
+    /// The norm of the attention block's output, before the residual add
+    /// (Gemma 2/3).
+    PostAttnNorm,
     FfnNorm,
     FfnGate,
     FfnUp,
     FfnDown,
+    /// The norm of the feed-forward block's output (Gemma 2/3).
+    PostFfnNorm,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Naming {
     Gguf,
-    /// Llama, Qwen2 (`model.layers.N.self_attn.q_proj`).
+    /// Llama, Qwen2/3, Mistral (`model.layers.N.self_attn.q_proj`).
     HuggingFace,
+    /// Gemma 2/3: Llama's names, but four norms per block, of which
+    /// `post_attention_layernorm` is the attention output's (Llama's name
+    /// for the feed-forward input's).
+    HuggingFaceGemma,
     /// GPT-2 (`transformer.h.N.attn.c_attn`); some checkpoints leave out the
     /// `transformer.` prefix.
     HuggingFaceGpt2 {
@@ -48,11 +60,14 @@ impl Naming {
                 Output => "output".to_string(),
                 _ => format!("blk.{layer}.{}", gguf_block_part(part)),
             },
-            Naming::HuggingFace => match part {
+            Naming::HuggingFace | Naming::HuggingFaceGemma => match part {
                 TokenEmbedding => "model.embed_tokens".to_string(),
                 OutputNorm => "model.norm".to_string(),
                 Output => "lm_head".to_string(),
-                _ => format!("model.layers.{layer}.{}", hf_block_part(part)),
+                _ => {
+                    let gemma = self == Naming::HuggingFaceGemma;
+                    format!("model.layers.{layer}.{}", hf_block_part(part, gemma))
+                }
             },
             Naming::HuggingFaceGpt2 { prefixed } => {
                 let prefix = if prefixed { "transformer." } else { "" };
@@ -78,22 +93,31 @@ fn gguf_block_part(part: Part) -> &'static str {
         Part::AttnV => "attn_v",
         Part::AttnQkv => "attn_qkv",
         Part::AttnOutput => "attn_output",
+        Part::AttnQNorm => "attn_q_norm",
+        Part::AttnKNorm => "attn_k_norm",
+        Part::PostAttnNorm => "post_attention_norm",
         Part::FfnNorm => "ffn_norm",
         Part::FfnGate => "ffn_gate",
         Part::FfnUp => "ffn_up",
         Part::FfnDown => "ffn_down",
+        Part::PostFfnNorm => "post_ffw_norm",
         _ => unreachable!("model-level part"),
     }
 }
 
-fn hf_block_part(part: Part) -> &'static str {
+fn hf_block_part(part: Part, gemma: bool) -> &'static str {
     match part {
         Part::AttnNorm => "input_layernorm",
         Part::AttnQ => "self_attn.q_proj",
         Part::AttnK => "self_attn.k_proj",
         Part::AttnV => "self_attn.v_proj",
         Part::AttnOutput => "self_attn.o_proj",
+        Part::AttnQNorm => "self_attn.q_norm",
+        Part::AttnKNorm => "self_attn.k_norm",
+        Part::PostAttnNorm => "post_attention_layernorm",
+        Part::FfnNorm if gemma => "pre_feedforward_layernorm",
         Part::FfnNorm => "post_attention_layernorm",
+        Part::PostFfnNorm => "post_feedforward_layernorm",
         Part::FfnGate => "mlp.gate_proj",
         Part::FfnUp => "mlp.up_proj",
         Part::FfnDown => "mlp.down_proj",
@@ -141,6 +165,19 @@ mod tests {
             "transformer.h.1.attn.c_attn.weight"
         );
         assert_eq!(gpt2.name(Part::Output, 0, "weight"), "lm_head.weight");
+        let gemma = Naming::HuggingFaceGemma;
+        assert_eq!(
+            gemma.name(Part::PostAttnNorm, 1, "weight"),
+            "model.layers.1.post_attention_layernorm.weight"
+        );
+        assert_eq!(
+            gemma.name(Part::FfnNorm, 1, "weight"),
+            "model.layers.1.pre_feedforward_layernorm.weight"
+        );
+        assert_eq!(
+            Naming::Gguf.name(Part::PostFfnNorm, 4, "weight"),
+            "blk.4.post_ffw_norm.weight"
+        );
         let bare = Naming::HuggingFaceGpt2 { prefixed: false };
         assert_eq!(
             bare.name(Part::PositionEmbedding, 0, "weight"),

@@ -13,6 +13,11 @@ pub enum Point {
     /// Token (plus position, GPT-2) embedding: the residual stream entering block 0.
     Embed,
     ResidPre,
+    /// Queries after their per-head norm, before RoPE (models with q/k
+    /// norms: Qwen3, Gemma 3).
+    AttnQNorm,
+    /// Keys after their per-head norm, before RoPE.
+    AttnKNorm,
     /// Queries after RoPE, per head.
     AttnQ,
     /// Keys after RoPE, per key/value head (what the cache stores).
@@ -22,7 +27,8 @@ pub enum Point {
     AttnPattern,
     /// Each head's mix of values, before the output projection.
     AttnZ,
-    /// The attention block's output (after the output projection).
+    /// The attention block's output as added to the residual stream (after
+    /// the output projection, and Gemma's post-norm).
     AttnOut,
     /// The residual stream between the attention and feed-forward blocks.
     ResidMid,
@@ -37,9 +43,12 @@ pub enum Point {
 
 use Point::*;
 
-/// Every point, in forward-pass order.
-pub const BLOCK_POINTS: [Point; 11] = [
+/// Every point, in forward-pass order (the q/k norm points only in models
+/// that have those norms, see [`Point::in_model`]).
+pub const BLOCK_POINTS: [Point; 13] = [
     ResidPre,
+    AttnQNorm,
+    AttnKNorm,
     AttnQ,
     AttnK,
     AttnV,
@@ -58,6 +67,8 @@ impl Point {
         match self {
             Embed => "embed",
             ResidPre => "resid_pre",
+            AttnQNorm => "attn.q_norm",
+            AttnKNorm => "attn.k_norm",
             AttnQ => "attn.q",
             AttnK => "attn.k",
             AttnV => "attn.v",
@@ -77,6 +88,11 @@ impl Point {
         matches!(self, Embed | FinalNorm | Logits)
     }
 
+    /// Whether a model has this point.
+    pub fn in_model(self, info: &ModelInfo) -> bool {
+        !matches!(self, AttnQNorm | AttnKNorm) || info.qk_norm
+    }
+
     /// The axis that counts positions (the pattern's is its query axis).
     pub fn position_axis(self) -> usize {
         if self == AttnPattern {
@@ -89,7 +105,7 @@ impl Point {
     /// The axis that counts heads, for points split by head.
     pub fn head_axis(self) -> Option<usize> {
         match self {
-            AttnQ | AttnK | AttnV | AttnZ => Some(1),
+            AttnQNorm | AttnKNorm | AttnQ | AttnK | AttnV | AttnZ => Some(1),
             AttnPattern => Some(0),
             _ => None,
         }
@@ -132,7 +148,7 @@ impl Site {
             let (layer, suffix) = rest.split_once('.').ok_or_else(all)?;
             let point = BLOCK_POINTS
                 .into_iter()
-                .find(|p| p.suffix() == suffix)
+                .find(|p| p.suffix() == suffix && p.in_model(info))
                 .ok_or_else(all)?;
             let layer: usize = layer.parse().map_err(|_| all())?;
             check_layer(layer, info)?;
@@ -153,8 +169,8 @@ impl Site {
             Embed | ResidPre | AttnOut | ResidMid | MlpOut | ResidPost | FinalNorm => {
                 format!("[T, {d}]")
             }
-            AttnQ | AttnZ => format!("[T, {}, {}]", info.n_heads, info.head_dim),
-            AttnK | AttnV => format!("[T, {}, {}]", info.n_kv_heads, info.head_dim),
+            AttnQNorm | AttnQ | AttnZ => format!("[T, {}, {}]", info.n_heads, info.head_dim),
+            AttnKNorm | AttnK | AttnV => format!("[T, {}, {}]", info.n_kv_heads, info.head_dim),
             AttnPattern => format!("[{}, T, K]", info.n_heads),
             MlpHidden => format!("[T, {}]", info.d_ff),
             Logits => format!("[T, {}]", info.vocab_size),
@@ -166,8 +182,8 @@ impl Site {
         let d = info.d_model;
         match self.point {
             Embed | ResidPre | AttnOut | ResidMid | MlpOut | ResidPost | FinalNorm => vec![t, d],
-            AttnQ | AttnZ => vec![t, info.n_heads, info.head_dim],
-            AttnK | AttnV => vec![t, info.n_kv_heads, info.head_dim],
+            AttnQNorm | AttnQ | AttnZ => vec![t, info.n_heads, info.head_dim],
+            AttnKNorm | AttnK | AttnV => vec![t, info.n_kv_heads, info.head_dim],
             AttnPattern => vec![info.n_heads, t, keys],
             MlpHidden => vec![t, info.d_ff],
             Logits => vec![t, info.vocab_size],
@@ -200,7 +216,12 @@ pub(crate) fn check_head(head: usize, heads: usize, what: &str) -> Result<()> {
 pub fn all_sites(info: &ModelInfo) -> Vec<Site> {
     let mut sites = vec![Site::global(Embed)];
     for layer in 0..info.n_layers {
-        sites.extend(BLOCK_POINTS.iter().map(|&p| Site::block(layer, p)));
+        sites.extend(
+            BLOCK_POINTS
+                .iter()
+                .filter(|p| p.in_model(info))
+                .map(|&p| Site::block(layer, p)),
+        );
     }
     sites.push(Site::global(FinalNorm));
     sites.push(Site::global(Logits));
@@ -237,7 +258,11 @@ pub fn select(patterns: &[impl AsRef<str>], info: &ModelInfo) -> Result<Vec<Site
 
 /// The naming scheme in one line, for error messages.
 fn naming_summary(info: &ModelInfo) -> String {
-    let points: Vec<&str> = BLOCK_POINTS.iter().map(|p| p.suffix()).collect();
+    let points: Vec<&str> = BLOCK_POINTS
+        .iter()
+        .filter(|p| p.in_model(info))
+        .map(|p| p.suffix())
+        .collect();
     format!(
         "embed, blocks.N.{{{}}} for N in 0..={}, final_norm, logits",
         points.join(","),
@@ -285,6 +310,7 @@ mod tests {
             n_kv_heads: 2,
             head_dim: 4,
             d_ff: 32,
+            qk_norm: false,
         }
     }
 
@@ -294,7 +320,18 @@ mod tests {
         for site in all_sites(&info) {
             assert_eq!(Site::parse(&site.name(), &info).unwrap(), site);
         }
-        assert_eq!(all_sites(&info).len(), 3 + 3 * BLOCK_POINTS.len());
+        assert_eq!(all_sites(&info).len(), 3 + 3 * (BLOCK_POINTS.len() - 2));
+        // The q/k norm points exist only where the model has the norms.
+        assert!(Site::parse("blocks.0.attn.q_norm", &info).is_err());
+        let normed = ModelInfo {
+            qk_norm: true,
+            ..info
+        };
+        assert_eq!(
+            Site::parse("blocks.2.attn.k_norm", &normed).unwrap(),
+            Site::block(2, AttnKNorm)
+        );
+        assert_eq!(all_sites(&normed).len(), 3 + 3 * BLOCK_POINTS.len());
     }
 
     #[test]

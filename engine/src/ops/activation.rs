@@ -84,6 +84,27 @@ pub fn swiglu_inplace(gate: &mut [f32], up: &[f32]) -> Result<()> {
     Ok(())
 }
 
+/// The gated feed-forward of Gemma, in place: `gate = gelu_tanh(gate) * up`.
+pub fn geglu_inplace(gate: &mut [f32], up: &[f32]) -> Result<()> {
+    check("geglu up", gate.len(), up.len())?;
+    let n = gate.len() as u64;
+    let cost = Cost {
+        bytes: 12 * n,
+        flops: 10 * n,
+    };
+    launch(
+        "geglu",
+        cost,
+        || format!("f32[{n}]"),
+        || {
+            for (g, u) in gate.iter_mut().zip(up) {
+                *g = gelu_one(*g) * u;
+            }
+        },
+    );
+    Ok(())
+}
+
 #[inline(always)]
 fn silu_one(x: f32) -> f32 {
     x / (1.0 + exp(-x))

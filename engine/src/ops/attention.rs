@@ -252,6 +252,25 @@ fn grow_zeroed<T: Copy + Default>(
     Ok(())
 }
 
+/// Which keys each query sees, and the factor on its scores.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scope {
+    pub scale: f32,
+    /// A sliding window (Gemma 3's local layers, Mistral): a query sees
+    /// only its last `window` keys, itself included.
+    pub window: Option<usize>,
+}
+
+impl Scope {
+    /// Every earlier key, scores scaled by 1/√head_dim.
+    pub fn causal(head_dim: usize) -> Self {
+        Scope {
+            scale: 1.0 / (head_dim as f32).sqrt(),
+            window: None,
+        }
+    }
+}
+
 /// Attention for `T` new positions `pos0..pos0 + T`:
 /// - `q`: `[T, n_heads, head_dim]` (n_heads a multiple of the cache's kv heads),
 /// - `k`, `v`: `[T, n_kv_heads, head_dim]`, written into `cache` first,
@@ -259,13 +278,16 @@ fn grow_zeroed<T: Copy + Default>(
 /// - `probs`: if given, `[T, n_heads, pos0 + T]`, each row the softmax
 ///   over keys (zero past the causal limit) — for inspection.
 ///
-/// Query t sees keys `0..=pos0 + t`; scores are scaled by 1/√head_dim.
+/// Query t sees keys `0..=pos0 + t` (the last `window` of them if `scope`
+/// sets one); scores are scaled by `scope.scale`.
+#[allow(clippy::too_many_arguments)]
 pub fn attention(
     q: &[f32],
     k: &[f32],
     v: &[f32],
     cache: &mut KvCache,
     pos0: usize,
+    scope: Scope,
     out: &mut [f32],
     probs: Option<&mut [f32]>,
 ) -> Result<()> {
@@ -287,6 +309,11 @@ pub fn attention(
     if out.len() != q.len() {
         return Err(Error::shape("attention output", q.len(), out.len()));
     }
+    if scope.window == Some(0) {
+        return Err(Error::Invalid(
+            "attention: a sliding window of 0 keys leaves nothing to attend to".into(),
+        ));
+    }
     let total = pos0 + t_new;
     if let Some(p) = &probs {
         let want = t_new * n_heads * total;
@@ -306,9 +333,12 @@ pub fn attention(
         n_heads,
         n_kv_heads: kvh,
         head_dim: hd,
+        scale: scope.scale,
+        window: scope.window,
     };
-    // Each (query, head) pair scores and sums over pos0 + t + 1 keys.
-    let pairs = (n_heads * (t_new * pos0 + t_new * (t_new + 1) / 2)) as u64;
+    // Each (query, head) pair scores and sums over the keys it sees.
+    let seen: usize = (0..t_new).map(|t| dims.keys_seen(t).len()).sum();
+    let pairs = (n_heads * seen) as u64;
     let kv_width = cache.dtype().block_bytes() as u64;
     let cost = Cost {
         bytes: 4 * 2 * q.len() as u64 + kv_width * 2 * (total * kvh * hd) as u64,

@@ -25,6 +25,21 @@ pub fn mul_inplace(a: &mut [f32], b: &[f32]) -> Result<()> {
     inplace("mul", a, b, |x, y| x * y)
 }
 
+/// `a *= factor`.
+pub fn scale(a: &mut [f32], factor: f32) {
+    let n = a.len() as u64;
+    let cost = Cost {
+        bytes: 8 * n,
+        flops: n,
+    };
+    launch(
+        "scale",
+        cost,
+        || format!("f32[{n}]"),
+        || a.iter_mut().for_each(|x| *x *= factor),
+    );
+}
+
 fn binary(
     name: &'static str,
     a: &[f32],

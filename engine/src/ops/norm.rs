@@ -35,6 +35,38 @@ pub fn rmsnorm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) -> Result<(
     Ok(())
 }
 
+/// [`rmsnorm`] in place: each row of `x` (rows of `weight.len()`) is
+/// replaced by its norm.
+pub fn rmsnorm_inplace(x: &mut [f32], weight: &[f32], eps: f32) -> Result<()> {
+    let d = weight.len();
+    if d == 0 || !x.len().is_multiple_of(d) {
+        return Err(Error::Invalid(format!(
+            "rmsnorm: {} values are not whole rows of {d}",
+            x.len()
+        )));
+    }
+    let rows = x.len() / d;
+    let cost = Cost {
+        bytes: 4 * (2 * x.len() + d) as u64,
+        flops: 4 * x.len() as u64,
+    };
+    launch(
+        "rmsnorm",
+        cost,
+        || format!("f32[{rows}, {d}]"),
+        || {
+            for xr in x.chunks_exact_mut(d) {
+                let inv = 1.0 / (sum(xr, |v| v * v) / d as f32 + eps).sqrt();
+                // In `rmsnorm`'s order, so that both forms agree to the bit.
+                for (v, w) in xr.iter_mut().zip(weight) {
+                    *v = *v * inv * w;
+                }
+            }
+        },
+    );
+    Ok(())
+}
+
 /// `out = (x - mean) / sqrt(var + eps) * weight + bias`, row by row, with the
 /// biased variance (as PyTorch). Without `bias`, no bias is added.
 pub fn layernorm(

@@ -82,6 +82,32 @@ impl RopeCache {
         Self::with_frequencies(inv_freq, rot_dim, max_pos)
     }
 
+    /// Tables for θᵢ = base^(-2i / rot_dim) / divisorᵢ: scaled RoPE, with
+    /// one divisor per pair (all equal for linear scaling; Llama 3's
+    /// per-frequency factors, as GGUF's `rope_freqs.weight` holds them).
+    pub fn scaled(base: f32, rot_dim: usize, max_pos: usize, divisors: &[f32]) -> Result<Self> {
+        if divisors.len() != rot_dim / 2 {
+            return Err(Error::Invalid(format!(
+                "rope: {} frequency factors for a rotary dimension of {rot_dim} (want {})",
+                divisors.len(),
+                rot_dim / 2
+            )));
+        }
+        if let Some(bad) = divisors.iter().find(|d| !(**d > 0.0 && d.is_finite())) {
+            return Err(Error::Invalid(format!(
+                "rope: frequency factors must be positive and finite, got {bad}"
+            )));
+        }
+        let plain = Self::new(base, rot_dim, 0)?;
+        let inv_freq = plain
+            .inv_freq
+            .iter()
+            .zip(divisors)
+            .map(|(f, &d)| f / d as f64)
+            .collect();
+        Self::with_frequencies(inv_freq, rot_dim, max_pos)
+    }
+
     /// Tables for given frequencies θᵢ (one per pair, rot_dim = 2 × their
     /// count): for the frequency-scaled variants some models use.
     pub fn from_inv_freq(inv_freq: &[f32], max_pos: usize) -> Result<Self> {

@@ -61,6 +61,7 @@ impl RnnModel {
             n_kv_heads: config.heads,
             head_dim: h / config.heads.max(1),
             d_ff: config.expert_hidden,
+            qk_norm: false,
         };
         Ok(RnnModel {
             info,

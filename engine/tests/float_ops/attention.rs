@@ -2,7 +2,7 @@
 
 use crate::common::*;
 use monologue::backend::cpu::attention::{attend, Dims, KvRows};
-use monologue::ops::attention::{attention, KvCache};
+use monologue::ops::attention::{attention, KvCache, Scope};
 use monologue::tensor::DType;
 
 const H: usize = 6;
@@ -12,6 +12,19 @@ const HD: usize = 16;
 /// Output `[T, H * HD]` and probabilities `[T, H, total]` for queries at
 /// positions `pos0..pos0 + T` over keys/values `[total, KVH, HD]`.
 fn naive(q: &[f32], keys: &[f32], values: &[f32], pos0: usize) -> (Vec<f64>, Vec<f64>) {
+    naive_scoped(q, keys, values, pos0, 1.0 / (HD as f64).sqrt(), None)
+}
+
+/// [`naive`] with a score scale and an optional sliding window: query
+/// position p sees keys `p + 1 - window ..= p`.
+fn naive_scoped(
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    pos0: usize,
+    scale: f64,
+    window: Option<usize>,
+) -> (Vec<f64>, Vec<f64>) {
     let t_new = q.len() / (H * HD);
     let total = pos0 + t_new;
     let mut out = vec![0f64; t_new * H * HD];
@@ -22,20 +35,21 @@ fn naive(q: &[f32], keys: &[f32], values: &[f32], pos0: usize) -> (Vec<f64>, Vec
             let qv = &q[(t * H + h) * HD..][..HD];
             let key = |j: usize| &keys[(j * KVH + g) * HD..][..HD];
             let seen = pos0 + t + 1;
-            let s: Vec<f64> = (0..seen)
+            let first = window.map_or(0, |w| seen.saturating_sub(w));
+            let s: Vec<f64> = (first..seen)
                 .map(|j| {
                     qv.iter()
                         .zip(key(j))
                         .map(|(a, b)| *a as f64 * *b as f64)
                         .sum::<f64>()
-                        / (HD as f64).sqrt()
+                        * scale
                 })
                 .collect();
             let max = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let e: Vec<f64> = s.iter().map(|v| (v - max).exp()).collect();
             let sum: f64 = e.iter().sum();
-            for j in 0..seen {
-                let p = e[j] / sum;
+            for j in first..seen {
+                let p = e[j - first] / sum;
                 probs[(t * H + h) * total + j] = p;
                 for d in 0..HD {
                     out[(t * H + h) * HD + d] += p * values[(j * KVH + g) * HD + d] as f64;
@@ -72,10 +86,30 @@ fn gqa_prefill_then_chunk_matches_naive() {
     let (q1, q2) = split(&q, H * HD);
 
     let mut out1 = vec![0f32; t1 * H * HD];
-    attention(&q1, &k1, &v1, &mut cache, 0, &mut out1, None).unwrap();
+    attention(
+        &q1,
+        &k1,
+        &v1,
+        &mut cache,
+        0,
+        Scope::causal(HD),
+        &mut out1,
+        None,
+    )
+    .unwrap();
     let mut out2 = vec![0f32; t2 * H * HD];
     let mut probs = vec![f32::NAN; t2 * H * (t1 + t2)];
-    attention(&q2, &k2, &v2, &mut cache, t1, &mut out2, Some(&mut probs)).unwrap();
+    attention(
+        &q2,
+        &k2,
+        &v2,
+        &mut cache,
+        t1,
+        Scope::causal(HD),
+        &mut out2,
+        Some(&mut probs),
+    )
+    .unwrap();
     assert_eq!(cache.len(), t1 + t2);
 
     let (want1, _) = naive(&q1, &k, &v, 0);
@@ -84,6 +118,72 @@ fn gqa_prefill_then_chunk_matches_naive() {
     assert_close(&out2, &want2, 1e-5, 1e-5, "chunk output");
     assert_close(&probs, &want_p, 1e-5, 1e-6, "chunk probabilities");
     check_probs(&probs, t1, t1 + t2, "chunk");
+}
+
+#[test]
+fn a_sliding_window_hides_keys_behind_it_on_every_path() {
+    let mut rng = Rng::new(62);
+    let (pos0, t_new, window) = (9, 6, 4);
+    let total = pos0 + t_new;
+    let keys = rng.vec(total * KVH * HD, 2.0);
+    let values = rng.vec(total * KVH * HD, 1.0);
+    let q = rng.vec(t_new * H * HD, 2.0);
+    let scale = 0.3;
+    let (want, want_p) = naive_scoped(&q, &keys, &values, pos0, scale as f64, Some(window));
+    let dims = Dims {
+        t_new,
+        pos0,
+        n_heads: H,
+        n_kv_heads: KVH,
+        head_dim: HD,
+        scale,
+        window: Some(window),
+    };
+    let half =
+        |x: &[f32]| -> Vec<half::f16> { x.iter().map(|&a| half::f16::from_f32(a)).collect() };
+    let (keys16, values16) = (half(&keys), half(&values));
+    for isa in isas("attention") {
+        for rows in [
+            KvRows::F32 {
+                keys: &keys,
+                values: &values,
+            },
+            KvRows::F16 {
+                keys: &keys16,
+                values: &values16,
+            },
+        ] {
+            let f16 = matches!(rows, KvRows::F16 { .. });
+            let tol = if f16 { 2e-2 } else { 1e-5 };
+            let mut out = vec![0f32; t_new * H * HD];
+            let mut probs = vec![f32::NAN; t_new * H * total];
+            attend(isa, dims, &q, rows, &mut out, Some(&mut probs));
+            let what = format!("{isa:?} f16 cache {f16}");
+            assert_close(&out, &want, tol, tol, &format!("{what} output"));
+            assert_close(&probs, &want_p, tol, tol, &format!("{what} probabilities"));
+            for (r, row) in probs.chunks(total).enumerate() {
+                let end = pos0 + r / H + 1;
+                assert!(
+                    row[..end - window].iter().all(|&p| p == 0.0),
+                    "{what}: row {r} sees behind its window"
+                );
+                assert!(
+                    row[end..].iter().all(|&p| p == 0.0),
+                    "{what}: row {r} sees the future"
+                );
+            }
+        }
+    }
+    // Through the cache, with its checks: a window of 0 is refused by name.
+    let mut cache = KvCache::new(total, KVH, HD, DType::F32).unwrap();
+    let mut out = vec![0f32; total * H * HD];
+    let all_q = rng.vec(total * H * HD, 2.0);
+    let zero = Scope {
+        scale,
+        window: Some(0),
+    };
+    let e = attention(&all_q, &keys, &values, &mut cache, 0, zero, &mut out, None).unwrap_err();
+    assert!(e.to_string().contains("window of 0"), "{e}");
 }
 
 #[test]
@@ -101,6 +201,8 @@ fn every_simd_path_matches_naive() {
         n_heads: H,
         n_kv_heads: KVH,
         head_dim: HD,
+        scale: 1.0 / (HD as f32).sqrt(),
+        window: None,
     };
     for isa in isas("attention") {
         let mut out = vec![0f32; t_new * H * HD];
@@ -134,8 +236,28 @@ fn cache_overflow_and_bad_shapes_are_errors() {
     let kv = vec![0f32; 3 * KVH * HD];
     let q = vec![0f32; 3 * H * HD];
     let mut out = vec![0f32; q.len()];
-    attention(&q, &kv, &kv, &mut cache, 0, &mut out, None).unwrap();
-    let err = attention(&q, &kv, &kv, &mut cache, 3, &mut out, None).unwrap_err();
+    attention(
+        &q,
+        &kv,
+        &kv,
+        &mut cache,
+        0,
+        Scope::causal(HD),
+        &mut out,
+        None,
+    )
+    .unwrap();
+    let err = attention(
+        &q,
+        &kv,
+        &kv,
+        &mut cache,
+        3,
+        Scope::causal(HD),
+        &mut out,
+        None,
+    )
+    .unwrap_err();
     assert!(
         err.to_string().contains("exceed the cache capacity of 4"),
         "{err}"
@@ -147,14 +269,35 @@ fn cache_overflow_and_bad_shapes_are_errors() {
         &kv[..KVH * HD],
         &mut cache,
         5,
+        Scope::causal(HD),
         &mut out[..H * HD],
         None,
     )
     .unwrap_err();
     assert!(err.to_string().contains("gap"), "{err}");
-    let err = attention(&q, &kv, &kv, &mut cache, 0, &mut out[1..], None).unwrap_err();
+    let err = attention(
+        &q,
+        &kv,
+        &kv,
+        &mut cache,
+        0,
+        Scope::causal(HD),
+        &mut out[1..],
+        None,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("attention output"), "{err}");
-    let err = attention(&q, &kv, &kv, &mut cache, 0, &mut out, Some(&mut [0.0; 5])).unwrap_err();
+    let err = attention(
+        &q,
+        &kv,
+        &kv,
+        &mut cache,
+        0,
+        Scope::causal(HD),
+        &mut out,
+        Some(&mut [0.0; 5]),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("probabilities"), "{err}");
     let five_heads = vec![0f32; 3 * 5 * HD];
     assert!(attention(
@@ -163,6 +306,7 @@ fn cache_overflow_and_bad_shapes_are_errors() {
         &kv,
         &mut cache,
         0,
+        Scope::causal(HD),
         &mut out[..five_heads.len()],
         None
     )
@@ -191,6 +335,7 @@ fn an_f16_cache_matches_naive_on_f16_rounded_keys_and_values() {
         &v[..kv_split],
         &mut cache,
         0,
+        Scope::causal(HD),
         o1,
         None,
     )
@@ -203,6 +348,7 @@ fn an_f16_cache_matches_naive_on_f16_rounded_keys_and_values() {
         &v[kv_split..],
         &mut cache,
         t1,
+        Scope::causal(HD),
         o2,
         Some(&mut probs),
     )

@@ -23,7 +23,17 @@ fn every_kernel_is_recorded_with_its_cost() {
     elementwise::mul_inplace(&mut y, &x).unwrap();
     embedding::embedding(&tensor(&x, DType::BF16, 4, 16), &[3], &mut y[..16]).unwrap();
     let mut kv = attention::KvCache::new(4, 1, 16, DType::F32).unwrap();
-    attention::attention(&x[..32], &x[..16], &x[..16], &mut kv, 0, &mut y[..32], None).unwrap();
+    attention::attention(
+        &x[..32],
+        &x[..16],
+        &x[..16],
+        &mut kv,
+        0,
+        attention::Scope::causal(8),
+        &mut y[..32],
+        None,
+    )
+    .unwrap();
     gemm::matmul(&x, &tensor(&x, DType::F16, 8, 8), gemm::BLayout::NK, &mut y).unwrap();
     let records = profile::stop().records;
 

@@ -463,7 +463,7 @@ fn scaled_rope_in_gguf_metadata_is_refused() {
         .build()
         .bytes;
     let file = parse(&bytes).unwrap();
-    let e = monologue::model::LlamaConfig::from_gguf(file.metadata(), 100).unwrap_err();
+    let e = monologue::model::LlamaConfig::from_gguf(file.metadata(), 100, None).unwrap_err();
     assert!(
         e.to_string()
             .contains("RoPE scaling `yarn` is not supported"),

@@ -1,6 +1,7 @@
 //! Tiny random-weight Hugging Face checkpoints (Llama in TinyLlama's layout,
-//! Qwen2, GPT-2) against what `transformers` computed on them, recorded by
-//! `tests/reference/make_hf_fixtures.py` into `tests/fixtures/hf/`.
+//! Llama 3.1's scaled RoPE, Mistral's sliding window, Qwen2, Qwen3,
+//! Gemma 3, GPT-2) against what `transformers` computed on them, recorded
+//! by `tests/reference/make_hf_fixtures.py` into `tests/fixtures/hf/`.
 //!
 //! Tolerances (max |ours − transformers| over every logit):
 //! - f32 weights: 1e-4, in every way of feeding the tokens (one prefill,
@@ -159,6 +160,33 @@ fn qwen2_matches_transformers() {
 #[test]
 fn gpt2_matches_transformers() {
     matches_transformers("gpt2");
+}
+
+/// Per-head q/k norms; heads of 32 on a width of 64.
+#[test]
+fn qwen3_matches_transformers() {
+    matches_transformers("qwen3");
+}
+
+/// Scaled embeddings, (1 + w) norms before and after each block, q/k
+/// norms, GeGLU, and five sliding-window layers (window 8, RoPE base 1e4)
+/// before a global one (base 1e6): the 32-token input reaches far past the
+/// window.
+#[test]
+fn gemma3_matches_transformers() {
+    matches_transformers("gemma3");
+}
+
+/// Llama 3.1's `rope_scaling` (kept, blended and divided frequencies).
+#[test]
+fn llama3_rope_scaling_matches_transformers() {
+    matches_transformers("llama3");
+}
+
+/// A sliding window of 8 on every layer.
+#[test]
+fn mistral_sliding_window_matches_transformers() {
+    matches_transformers("mistral");
 }
 
 /// BF16 / F16 checkpoints: exact widening, so as close as f32 to transformers
@@ -419,11 +447,23 @@ fn llama_family_gguf(name: &str, tag: &str, write: WriteTensor) -> PathBuf {
     let dir = fixture(name);
     let hf: Json =
         serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
-    let arch = hf["model_type"].as_str().unwrap().to_string();
+    // llama.cpp's names: Llama 3.1 is `llama`, Gemma 3's text model `gemma3`.
+    let arch = match hf["model_type"].as_str().unwrap() {
+        "gemma3_text" => "gemma3",
+        other => other,
+    }
+    .to_string();
+    let gemma = arch == "gemma3";
     let num = |k: &str| hf[k].as_u64().unwrap() as usize;
     let (n_heads, n_kv) = (num("num_attention_heads"), num("num_key_value_heads"));
-    let head_dim = num("hidden_size") / n_heads;
-    let theta = hf["rope_parameters"]["rope_theta"].as_f64().unwrap() as f32;
+    let head_dim = hf["head_dim"]
+        .as_u64()
+        .map_or(num("hidden_size") / n_heads, |h| h as usize);
+    let rope = &hf["rope_parameters"];
+    let theta = rope["rope_theta"]
+        .as_f64()
+        .or(rope["full_attention"]["rope_theta"].as_f64())
+        .unwrap() as f32;
     let key = |k: &str| format!("{arch}.{k}");
     let mut w = GgufWriter::new()
         .kv("general.architecture", Value::String(arch.clone()))
@@ -449,7 +489,23 @@ fn llama_family_gguf(name: &str, tag: &str, write: WriteTensor) -> PathBuf {
             &key("attention.layer_norm_rms_epsilon"),
             Value::F32(hf["rms_norm_eps"].as_f64().unwrap() as f32),
         )
-        .kv(&key("rope.freq_base"), Value::F32(theta));
+        .kv(&key("rope.freq_base"), Value::F32(theta))
+        .kv(&key("attention.key_length"), Value::U32(head_dim as u32))
+        .kv(&key("attention.value_length"), Value::U32(head_dim as u32));
+    if gemma {
+        w = w.kv(
+            &key("attention.sliding_window"),
+            Value::U32(num("sliding_window") as u32),
+        );
+    }
+    // Llama 3.1's divisors, as transformers computed them.
+    let index: Json =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+            .unwrap();
+    if let Some(freqs) = index["rope_freqs"].as_array() {
+        let freqs: Vec<f32> = freqs.iter().map(|f| f.as_f64().unwrap() as f32).collect();
+        w = write(w, "rope_freqs.weight", &[freqs.len()], &freqs);
+    }
     // Row i + head_dim/2 of each head (NeoX pair partner) moves next to row i.
     let interleave = |values: &[f32], heads: usize, cols: usize| {
         let mut out = vec![0f32; values.len()];
@@ -474,7 +530,17 @@ fn llama_family_gguf(name: &str, tag: &str, write: WriteTensor) -> PathBuf {
             .replace(".self_attn.k_proj.", ".attn_k.")
             .replace(".self_attn.v_proj.", ".attn_v.")
             .replace(".self_attn.o_proj.", ".attn_output.")
-            .replace(".post_attention_layernorm.", ".ffn_norm.")
+            .replace(".self_attn.q_norm.", ".attn_q_norm.")
+            .replace(".self_attn.k_norm.", ".attn_k_norm.");
+        // Gemma's post_attention_layernorm is its attention output's norm.
+        let gguf = match gemma {
+            true => gguf
+                .replace(".post_attention_layernorm.", ".post_attention_norm.")
+                .replace(".pre_feedforward_layernorm.", ".ffn_norm.")
+                .replace(".post_feedforward_layernorm.", ".post_ffw_norm."),
+            false => gguf.replace(".post_attention_layernorm.", ".ffn_norm."),
+        };
+        let gguf = gguf
             .replace(".mlp.gate_proj.", ".ffn_gate.")
             .replace(".mlp.up_proj.", ".ffn_up.")
             .replace(".mlp.down_proj.", ".ffn_down.");
@@ -484,6 +550,10 @@ fn llama_family_gguf(name: &str, tag: &str, write: WriteTensor) -> PathBuf {
             }
             ("llama", &[_, cols]) if gguf.ends_with("attn_k.weight") => {
                 interleave(&values, n_kv, cols)
+            }
+            // llama.cpp's converter stores Gemma's (1 + w) norm scales.
+            ("gemma3", _) if gguf.ends_with("norm.weight") => {
+                values.iter().map(|v| v + 1.0).collect()
             }
             _ => values,
         };
@@ -502,6 +572,25 @@ fn llama_from_gguf_matches_transformers() {
 #[test]
 fn qwen2_from_gguf_matches_transformers() {
     llama_family_from_gguf("qwen2");
+}
+
+#[test]
+fn qwen3_from_gguf_matches_transformers() {
+    llama_family_from_gguf("qwen3");
+}
+
+/// Gemma 3 as llama.cpp's converter writes it: norms shifted by 1, the
+/// sliding window in the metadata, the local RoPE base implied.
+#[test]
+fn gemma3_from_gguf_matches_transformers() {
+    llama_family_from_gguf("gemma3");
+}
+
+/// Llama 3.1's RoPE factors as the tensor `rope_freqs.weight`, with the
+/// values transformers computed.
+#[test]
+fn llama3_from_gguf_matches_transformers() {
+    llama_family_from_gguf("llama3");
 }
 
 /// A copy of fixture `name` in a scratch folder with its tensors rewritten
@@ -656,21 +745,20 @@ fn unsupported_model_type_is_an_error() {
 }
 
 #[test]
-fn scaled_rope_is_refused_not_computed_wrong() {
+fn unsupported_rope_scaling_is_refused_not_computed_wrong() {
     let dir = edited_copy(
         "llama",
         "rope-scaling",
         |n, s, v| Some((n, s, v)),
         |c| {
             c["rope_scaling"] = serde_json::json!({
-                "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
-                "high_freq_factor": 4.0, "original_max_position_embeddings": 8192
+                "rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32
             })
         },
     );
     let e = load_error(&dir);
     assert!(
-        e.contains("RoPE scaling `llama3`") && e.contains("not supported"),
+        e.contains("rope_scaling `yarn`") && e.contains("not supported"),
         "{e}"
     );
     std::fs::remove_dir_all(&dir).unwrap();

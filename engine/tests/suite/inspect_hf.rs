@@ -1,7 +1,9 @@
 //! Hook points against Hugging Face `transformers` on the tiny random
-//! Llama, Qwen2 and GPT-2 fixtures: `output_hidden_states=True` and
-//! `output_attentions=True` (recorded by tests/reference/make_hf_fixtures.py)
-//! match our `resid_pre` / `final_norm` and `attn.pattern` within 1e-4.
+//! fixtures (Llama, Llama 3.1, Mistral, Qwen2, Qwen3, Gemma 3, GPT-2):
+//! `output_hidden_states=True` and `output_attentions=True` (recorded by
+//! tests/reference/make_hf_fixtures.py) match our `resid_pre` /
+//! `final_norm` and `attn.pattern` within 1e-4 — sliding-window patterns
+//! included.
 
 use crate::common;
 
@@ -80,6 +82,57 @@ fn qwen2_hidden_states_and_attentions_match_transformers() {
 #[test]
 fn gpt2_hidden_states_and_attentions_match_transformers() {
     check("gpt2");
+}
+
+#[test]
+fn newer_families_hidden_states_and_attentions_match_transformers() {
+    for name in ["qwen3", "gemma3", "llama3", "mistral"] {
+        check(name);
+    }
+}
+
+/// `attn.q_norm` / `attn.k_norm` hold each head after its RMSNorm and
+/// before RoPE: divided by the norm's scale, every head's row has a mean
+/// square of 1. Models without the norms have no such points.
+#[test]
+fn q_and_k_norm_points_hold_normalized_heads() {
+    for (name, offset) in [("qwen3", 0.0), ("gemma3", 1.0)] {
+        let dir = fixture(name);
+        let model = monologue::load::model(&dir, &LoadOptions::default()).unwrap();
+        let info = model.info().clone();
+        let file = monologue::io::SafetensorsFile::open(&dir).unwrap();
+        let ids = &reference(&dir)[2].ids;
+        let (_, cache) = run_with_cache(
+            &*model,
+            ids,
+            &["blocks.1.attn.q_norm", "blocks.1.attn.k_norm"],
+        )
+        .unwrap();
+        for (point, heads) in [("q", info.n_heads), ("k", info.n_kv_heads)] {
+            let weight = file
+                .tensor(&format!("model.layers.1.self_attn.{point}_norm.weight"))
+                .unwrap()
+                .to_f32_vec()
+                .unwrap();
+            let act = cache.get(&format!("blocks.1.attn.{point}_norm")).unwrap();
+            assert_eq!(act.dims(), [ids.len(), heads, info.head_dim]);
+            for row in act.to_f32_vec().unwrap().chunks(info.head_dim) {
+                let ms = row
+                    .iter()
+                    .zip(&weight)
+                    .map(|(x, w)| (x / (w + offset)).powi(2))
+                    .sum::<f32>()
+                    / info.head_dim as f32;
+                assert!((ms - 1.0).abs() < 1e-3, "{name} {point}: mean square {ms}");
+            }
+        }
+    }
+    let llama = monologue::load::model(fixture("llama"), &LoadOptions::default()).unwrap();
+    let e = run_with_cache(&*llama, &[1, 2], &["blocks.0.attn.q_norm"])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("attn.q_norm") && e.contains("attn.q,"), "{e}");
 }
 
 fn logits(model: &dyn Model, tokens: &[u32]) -> Vec<f32> {

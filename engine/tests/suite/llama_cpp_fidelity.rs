@@ -1,16 +1,30 @@
-//! SmolLM2 against llama.cpp, on what `tests/reference/llama_cpp_smollm2.py`
-//! recorded with llama-cpp-python: 13 prompts (raw text and chat-rendered),
-//! 48 greedy tokens each, llama.cpp's top-5 logits at every generated
-//! position and its full logits at the last prompt position.
+//! SmolLM2 (Q4_1) and Gemma 3 270M (Q4_K_M: Q5_0, Q4_K, Q6_K, Q8_0, with
+//! sliding-window layers) against llama.cpp, on what
+//! `tests/reference/llama_cpp_reference.py` recorded with llama-cpp-python:
+//! a dozen prompts each (raw text and chat-rendered; one of Gemma's is
+//! longer than its 512-token window), 48 greedy tokens each, llama.cpp's
+//! top-5 logits at every generated position and its full logits at the
+//! last prompt position.
 //!
-//! The bar is llama.cpp's own spread between its settings (flash attention
-//! on or off, batched or token-by-token prefill): this Q4_1 model is often
-//! unsure, so we ask for agreement wherever llama.cpp's top-2 margin is at
-//! least 0.5, and logits within 1.0 (median under 0.3).
+//! SmolLM2: the bar is llama.cpp's own spread between its settings (flash
+//! attention on or off, batched or token-by-token prefill): this Q4_1 model
+//! is often unsure, so we ask for agreement wherever llama.cpp's top-2
+//! margin is at least 0.5, and logits within 1.0 (median under 0.3).
+//!
+//! Gemma 3: its activations have large outliers, so rounding them to 8 bits
+//! before each product (both engines do, differently) moves logits more.
+//! The referee is `tests/reference/gemma3_dequantized.py`: transformers in
+//! f32 on the file's dequantized weights, no activation rounding. We must be
+//! closer to it than llama.cpp is (measured on top-5 logits: ours median
+//! 0.10, max 1.8; llama.cpp's median 0.16, max 1.9), and agree with
+//! llama.cpp's argmax wherever both llama.cpp and the referee are sure of it
+//! (at one position llama.cpp is sure, by 1.2, of a token the exact
+//! computation ranks second). Against llama.cpp the median bar stays 0.3
+//! (measured 0.17); single logits carry both engines' rounding (max 3.4).
 
 use crate::common;
 
-use common::llama_cpp::{median, prompts, Prompt, CONFIDENT_MARGIN};
+use common::llama_cpp::{dequantized_gemma3, median, prompts, Prompt, Reference, CONFIDENT_MARGIN};
 
 use monologue::generate::{argmax, GenerateOptions, SamplerConfig};
 use monologue::model::{LoadOptions, Logits};
@@ -23,21 +37,35 @@ const MEDIAN_LOGIT_DIFF: f32 = 0.3;
 /// up to 1.6; that is the bound for the full vectors.
 const MAX_FULL_VECTOR_DIFF: f32 = 1.6;
 
-fn smollm2() -> &'static LanguageModel {
-    static LM: OnceLock<LanguageModel> = OnceLock::new();
-    LM.get_or_init(|| {
-        LanguageModel::load(common::smollm2().to_str().unwrap(), &LoadOptions::default()).unwrap()
+use Reference::{Gemma3, SmolLm2};
+
+/// Gemma 3 against llama.cpp: single logits carry two engines' activation
+/// rounding (see above).
+const GEMMA3_MAX_LOGIT_DIFF: f32 = 3.5;
+/// Gemma 3 against the f32 referee: our rounding alone.
+const GEMMA3_VS_EXACT_MAX: f32 = 2.0;
+const GEMMA3_VS_EXACT_MEDIAN: f32 = 0.13;
+
+fn model(which: Reference) -> &'static LanguageModel {
+    static SMOLLM2: OnceLock<LanguageModel> = OnceLock::new();
+    static GEMMA3: OnceLock<LanguageModel> = OnceLock::new();
+    let (cell, path): (_, fn() -> std::path::PathBuf) = match which {
+        SmolLm2 => (&SMOLLM2, common::smollm2),
+        Gemma3 => (&GEMMA3, common::gemma3),
+    };
+    cell.get_or_init(|| {
+        LanguageModel::load(path().to_str().unwrap(), &LoadOptions::default()).unwrap()
     })
 }
 
 /// Our logits at every generated position, teacher-forced on llama.cpp's
 /// tokens: row `i` predicts `generated[i]`.
-fn teacher_forced(p: &Prompt) -> Vec<Vec<f32>> {
-    teacher_forced_with(p, DType::F32)
+fn teacher_forced(which: Reference, p: &Prompt) -> Vec<Vec<f32>> {
+    teacher_forced_with(which, p, DType::F32)
 }
 
-fn teacher_forced_with(p: &Prompt, kv: DType) -> Vec<Vec<f32>> {
-    let lm = smollm2();
+fn teacher_forced_with(which: Reference, p: &Prompt, kv: DType) -> Vec<Vec<f32>> {
+    let lm = model(which);
     let vocab = lm.model.info().vocab_size;
     let mut tokens = p.prompt_tokens.clone();
     tokens.extend(&p.generated[..p.generated.len() - 1]);
@@ -51,15 +79,23 @@ fn teacher_forced_with(p: &Prompt, kv: DType) -> Vec<Vec<f32>> {
 
 #[test]
 fn our_tokenizer_gives_llama_cpps_prompt_tokens() {
-    let lm = smollm2();
-    for p in prompts() {
-        assert_eq!(lm.encode(&p.text), p.prompt_tokens, "prompt {}", p.name);
+    for which in [SmolLm2, Gemma3] {
+        let lm = model(which);
+        for p in prompts(which) {
+            let ids = lm.encode(&p.text);
+            assert_eq!(ids, p.prompt_tokens, "{which:?} prompt {}", p.name);
+        }
     }
 }
 
 #[test]
 fn teacher_forced_argmax_and_top5_logits_match_llama_cpp() {
-    compare_teacher_forced(DType::F32, MAX_LOGIT_DIFF);
+    compare_teacher_forced(SmolLm2, DType::F32, MAX_LOGIT_DIFF, MEDIAN_LOGIT_DIFF);
+}
+
+#[test]
+fn gemma3_teacher_forced_argmax_and_top5_logits_match_llama_cpp() {
+    compare_teacher_forced(Gemma3, DType::F32, GEMMA3_MAX_LOGIT_DIFF, MEDIAN_LOGIT_DIFF);
 }
 
 /// llama.cpp keeps its cache in f16 by default; ours can too. Rounding the
@@ -67,19 +103,73 @@ fn teacher_forced_argmax_and_top5_logits_match_llama_cpp() {
 /// inside llama.cpp's own spread between its settings.
 #[test]
 fn with_an_f16_kv_cache_too() {
-    compare_teacher_forced(DType::F16, MAX_FULL_VECTOR_DIFF);
+    compare_teacher_forced(SmolLm2, DType::F16, MAX_FULL_VECTOR_DIFF, MEDIAN_LOGIT_DIFF);
 }
 
-fn compare_teacher_forced(kv: DType, max_diff: f32) {
+/// Gemma 3 against transformers in f32 on the same dequantized weights:
+/// argmax equal wherever it is sure, logits within our rounding.
+#[test]
+fn gemma3_matches_the_exact_computation_more_closely_than_llama_cpp_does() {
+    let exact = dequantized_gemma3();
+    let (mut ours_diffs, mut llama_diffs, mut confident) = (Vec::new(), Vec::new(), 0);
+    for (p, e) in prompts(Gemma3).iter().zip(exact) {
+        assert_eq!(p.name, e.name);
+        for (i, ours) in teacher_forced(Gemma3, p).iter().enumerate() {
+            let at = &e.top[i];
+            if at.margin >= CONFIDENT_MARGIN {
+                confident += 1;
+                assert_eq!(
+                    argmax(ours),
+                    at.top[0].0,
+                    "{} position {i}: the exact computation is sure (margin {:.2})",
+                    p.name,
+                    at.margin
+                );
+            }
+            ours_diffs.extend(at.top.iter().map(|&(id, l)| (ours[id as usize] - l).abs()));
+            let (llama_top, _) = &p.top[i];
+            llama_diffs.extend(
+                llama_top
+                    .iter()
+                    .zip(&at.at_llama_cpp_top)
+                    .map(|(&(_, theirs), exact)| (theirs - exact).abs()),
+            );
+        }
+    }
+    let max = ours_diffs.iter().copied().fold(0f32, f32::max);
+    let (med, llama_med) = (median(ours_diffs), median(llama_diffs));
+    println!(
+        "Gemma3 vs exact f32: top-5 max |diff| {max:.3}, median {med:.3} (llama.cpp's median {llama_med:.3}); {confident} confident positions"
+    );
+    assert!(max <= GEMMA3_VS_EXACT_MAX, "max |diff| {max}");
+    assert!(med <= GEMMA3_VS_EXACT_MEDIAN, "median |diff| {med}");
+    assert!(
+        med < llama_med,
+        "llama.cpp ({llama_med}) is closer than we are ({med})"
+    );
+    assert!(
+        confident > 300,
+        "too few confident positions to mean anything"
+    );
+}
+
+fn compare_teacher_forced(which: Reference, kv: DType, max_diff: f32, median_diff: f32) {
     let (mut confident, mut agree_all, mut positions) = (0, 0, 0);
     let mut diffs = Vec::new();
-    for p in prompts() {
-        for (i, ours) in teacher_forced_with(p, kv).iter().enumerate() {
+    // Where the exact computation exists, llama.cpp's confident choices
+    // count only when it agrees with them.
+    let exact = (which == Gemma3).then(dequantized_gemma3);
+    for (pi, p) in prompts(which).iter().enumerate() {
+        for (i, ours) in teacher_forced_with(which, p, kv).iter().enumerate() {
             let (top, margin) = &p.top[i];
             let theirs = top[0].0;
             positions += 1;
             agree_all += usize::from(argmax(ours) == theirs);
-            if *margin >= CONFIDENT_MARGIN {
+            let referee_agrees = exact.is_none_or(|e| {
+                let at = &e[pi].top[i];
+                at.top[0].0 == theirs && at.margin >= CONFIDENT_MARGIN
+            });
+            if *margin >= CONFIDENT_MARGIN && referee_agrees {
                 confident += 1;
                 assert_eq!(
                     argmax(ours),
@@ -93,13 +183,10 @@ fn compare_teacher_forced(kv: DType, max_diff: f32) {
     }
     let (max, med) = (diffs.iter().copied().fold(0f32, f32::max), median(diffs));
     println!(
-        "{kv} cache: argmax agrees at {agree_all}/{positions} positions ({confident} confident); top-5 logits: max |diff| {max:.3}, median {med:.3}"
+        "{which:?}, {kv} cache: argmax agrees at {agree_all}/{positions} positions ({confident} confident); top-5 logits: max |diff| {max:.3}, median {med:.3}"
     );
     assert!(max <= max_diff, "top-5 logit max-abs difference {max}");
-    assert!(
-        med < MEDIAN_LOGIT_DIFF,
-        "top-5 logit median difference {med}"
-    );
+    assert!(med < median_diff, "top-5 logit median difference {med}");
     assert!(
         confident > 100,
         "too few confident positions to mean anything"
@@ -108,15 +195,27 @@ fn compare_teacher_forced(kv: DType, max_diff: f32) {
 
 #[test]
 fn full_logits_at_the_last_prompt_position_match_llama_cpp() {
-    let lm = smollm2();
+    full_logits_match(SmolLm2, 13);
+}
+
+#[test]
+fn gemma3_full_logits_at_the_last_prompt_position_match_llama_cpp() {
+    full_logits_match(Gemma3, 2);
+}
+
+fn full_logits_match(which: Reference, recorded: usize) {
+    let lm = model(which);
     let vocab = lm.model.info().vocab_size;
     let mut all = Vec::new();
-    for p in prompts() {
-        assert_eq!(p.last_logits.len(), vocab);
-        let ours = &teacher_forced(p)[0];
+    let with_full = prompts(which).iter().filter(|p| p.last_logits.is_some());
+    assert_eq!(with_full.clone().count(), recorded);
+    for p in with_full {
+        let theirs = p.last_logits.as_ref().unwrap();
+        assert_eq!(theirs.len(), vocab);
+        let ours = &teacher_forced(which, p)[0];
         let diffs: Vec<f32> = ours
             .iter()
-            .zip(&p.last_logits)
+            .zip(theirs)
             .map(|(a, b)| (a - b).abs())
             .collect();
         let max = diffs.iter().copied().fold(0f32, f32::max);
@@ -130,15 +229,24 @@ fn full_logits_at_the_last_prompt_position_match_llama_cpp() {
     }
     let max = all.iter().copied().fold(0f32, f32::max);
     let med = median(all);
-    println!("last prompt position, all {vocab} logits of 13 prompts: max |diff| {max:.3}, median {med:.3}");
+    println!("{which:?}, last prompt position, all {vocab} logits of {recorded} prompts: max |diff| {max:.3}, median {med:.3}");
     assert!(med < MEDIAN_LOGIT_DIFF, "median difference {med}");
 }
 
 #[test]
 fn free_running_greedy_tokens_match_until_llama_cpp_is_unsure() {
-    let lm = smollm2();
+    free_running_greedy(SmolLm2);
+}
+
+#[test]
+fn gemma3_free_running_greedy_tokens_match_until_llama_cpp_is_unsure() {
+    free_running_greedy(Gemma3);
+}
+
+fn free_running_greedy(which: Reference) {
+    let lm = model(which);
     let mut matched = 0;
-    for p in prompts() {
+    for p in prompts(which) {
         let options = GenerateOptions {
             max_tokens: p.generated.len(),
             sampler: SamplerConfig::greedy(),
@@ -175,5 +283,5 @@ fn free_running_greedy_tokens_match_until_llama_cpp_is_unsure() {
         );
         matched += same;
     }
-    println!("greedy: {matched} tokens identical in total");
+    println!("{which:?} greedy: {matched} tokens identical in total");
 }

@@ -36,6 +36,20 @@ pub struct Dims {
     pub n_heads: usize,
     pub n_kv_heads: usize,
     pub head_dim: usize,
+    /// The factor on every score (usually 1/√head_dim).
+    pub scale: f32,
+    /// A sliding window: each query sees only its last `window` keys
+    /// (itself included).
+    pub window: Option<usize>,
+}
+
+impl Dims {
+    /// The keys query `t` sees: causal, and within the window if any.
+    pub fn keys_seen(&self, t: usize) -> std::ops::Range<usize> {
+        let end = self.pos0 + t + 1;
+        let start = self.window.map_or(0, |w| end.saturating_sub(w));
+        start..end
+    }
 }
 
 /// Split items `0..n` into `parts` contiguous ranges of about equal total
@@ -86,11 +100,12 @@ pub fn attend(
         n_heads,
         n_kv_heads,
         head_dim: hd,
+        scale,
+        window: _,
     } = dims;
     let total = pos0 + t_new;
     let group = n_heads / n_kv_heads;
     let kv_stride = n_kv_heads * hd;
-    let scale = 1.0 / (hd as f32).sqrt();
     let items = t_new * n_heads; // item i = (t, h) with i = t * n_heads + h
 
     // Work is handed out as contiguous item ranges, so each share of `out`
@@ -99,7 +114,7 @@ pub fn attend(
     // few shares per thread, claimed as threads get free (see `pool`).
     let pool = pool::global();
     let parts = (SHARES_PER_THREAD * pool.threads()).min(items.max(1));
-    let ranges = balanced_ranges(items, parts, |item| pos0 + item / n_heads + 1);
+    let ranges = balanced_ranges(items, parts, |item| dims.keys_seen(item / n_heads).len());
     let mut out_parts = Vec::with_capacity(parts);
     let mut rest = out;
     for r in &ranges {
@@ -133,14 +148,15 @@ pub fn attend(
         let (mut wide_k, mut wide_v) = (Vec::new(), Vec::new());
         for (k, item) in range.clone().enumerate() {
             let (t, h) = (item / n_heads, item % n_heads);
-            let seen = pos0 + t + 1; // causal: keys 0..=pos0 + t
-            let kv = (h / group) * hd;
+            let seen = dims.keys_seen(t);
+            // The first visible key's row of this query's kv head.
+            let kv = seen.start * kv_stride + (h / group) * hd;
             let row: &mut [f32] = match probs.as_deref_mut() {
                 Some(p) => &mut p[k * total..(k + 1) * total],
                 None => &mut scratch,
             };
             let q_row = &q[item * hd..(item + 1) * hd];
-            let scores = &mut row[..seen];
+            let scores = &mut row[seen.clone()];
             let o = &mut out[k * hd..(k + 1) * hd];
             match cache {
                 KvRows::F32 { keys, values } => {
@@ -149,14 +165,15 @@ pub fn attend(
                     vector::weighted_sum(isa, scores, &values[kv..], kv_stride, o);
                 }
                 KvRows::F16 { keys, values } => {
-                    widen(&keys[kv..], seen, kv_stride, hd, &mut wide_k);
+                    widen(&keys[kv..], seen.len(), kv_stride, hd, &mut wide_k);
                     vector::dots(isa, q_row, &wide_k, hd, scale, scores);
                     vector::softmax(isa, scores);
-                    widen(&values[kv..], seen, kv_stride, hd, &mut wide_v);
+                    widen(&values[kv..], seen.len(), kv_stride, hd, &mut wide_v);
                     vector::weighted_sum(isa, scores, &wide_v, hd, o);
                 }
             }
-            row[seen..].fill(0.0);
+            row[..seen.start].fill(0.0);
+            row[seen.end..].fill(0.0);
         }
     });
 }

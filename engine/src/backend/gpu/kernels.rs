@@ -4,7 +4,7 @@
 
 use super::batch::{bind, Batch, Bind};
 use super::shaders::KernelId;
-use super::weight::GpuWeight;
+use super::weight::{GpuWeight, Shard};
 use crate::error::{Error, Result};
 use crate::profile::Cost;
 use wgpu::Buffer;
@@ -32,9 +32,9 @@ fn check_len(what: &str, buffer: &Buffer, len: usize) -> Result<()> {
 }
 
 /// The weight's buffers at their slots (quants at 0, scales at 3).
-fn weight_binds(w: &GpuWeight) -> Vec<Bind> {
-    let mut binds = vec![bind(0, &w.quants)];
-    if let Some(s) = &w.scales {
+fn weight_binds(shard: &Shard) -> Vec<Bind> {
+    let mut binds = vec![bind(0, &shard.quants)];
+    if let Some(s) = &shard.scales {
         binds.push(bind(3, s));
     }
     binds
@@ -60,16 +60,6 @@ pub fn matmul(
     // 64 rows per workgroup, the workgroups spread over x and y.
     let (per_group, tokens_per_group) = if tiled { (64, 32) } else { (WG, 8) };
     let most = b.gpu().limits.max_compute_workgroups_per_dimension as usize;
-    let workgroups = w.rows.div_ceil(per_group);
-    let grid_x = workgroups.min(most);
-    let mut binds = weight_binds(w);
-    binds.push(bind(1, x));
-    binds.push(bind(2, y));
-    let cost = Cost {
-        bytes: w.bytes() * tokens.div_ceil(tokens_per_group) as u64
-            + 4 * (tokens * (w.rows + w.cols)) as u64,
-        flops: 2 * (tokens * w.rows * w.cols) as u64,
-    };
     let (name, kernel) = if tiled {
         let precision = if b.gpu().has_f16() {
             "tile_f16"
@@ -84,27 +74,51 @@ pub fn matmul(
             KernelId::with_format("matvec", "main", w.format()),
         )
     };
-    b.dispatch(
-        name,
-        kernel,
-        binds,
-        &[u(w.rows), u(w.cols), u(tokens), u(grid_x), u(first)],
-        [
+    // One dispatch per shard, each filling its columns of y.
+    for shard in &w.shards {
+        let workgroups = shard.rows.div_ceil(per_group);
+        let grid_x = workgroups.min(most);
+        let mut binds = weight_binds(shard);
+        binds.push(bind(1, x));
+        binds.push(bind(2, y));
+        let shard_bytes = w.dtype.bytes_for(shard.rows * w.cols).unwrap_or(0) as u64;
+        let cost = Cost {
+            bytes: shard_bytes * tokens.div_ceil(tokens_per_group) as u64
+                + 4 * (tokens * (shard.rows + w.cols)) as u64,
+            flops: 2 * (tokens * shard.rows * w.cols) as u64,
+        };
+        let params = [
+            u(shard.rows),
+            u(w.cols),
+            u(tokens),
             u(grid_x),
-            u(workgroups.div_ceil(grid_x)),
-            u(tokens.div_ceil(tokens_per_group)),
-        ],
-        cost,
-        || {
-            format!(
-                "{}[{}, {}] x f32[{tokens}, {}]",
-                w.dtype.name(),
-                w.rows,
-                w.cols,
-                w.cols
-            )
-        },
-    )
+            u(first),
+            u(w.rows),
+            u(shard.first_row),
+        ];
+        b.dispatch(
+            name,
+            kernel,
+            binds,
+            &params,
+            [
+                u(grid_x),
+                u(workgroups.div_ceil(grid_x)),
+                u(tokens.div_ceil(tokens_per_group)),
+            ],
+            cost,
+            || {
+                format!(
+                    "{}[{}, {}] x f32[{tokens}, {}]",
+                    w.dtype.name(),
+                    shard.rows,
+                    w.cols,
+                    w.cols
+                )
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// `out[t, :] = table[ids[t], :]`; `ids` holds `tokens` u32 ids, each
@@ -117,29 +131,33 @@ pub fn embedding(
     out: &Buffer,
 ) -> Result<()> {
     check_len("embedding output", out, tokens * table.cols)?;
-    let mut binds = weight_binds(table);
-    binds.push(bind(1, ids));
-    binds.push(bind(2, out));
     let blocks = tokens * table.cols / 32;
-    b.dispatch(
-        "embedding",
-        KernelId::with_format("embedding", "main", table.format()),
-        binds,
-        &[u(table.cols), u(tokens)],
-        groups_1d(blocks),
-        Cost {
-            bytes: 8 * (tokens * table.cols) as u64,
-            flops: 0,
-        },
-        || {
-            format!(
-                "{}[{}, {}] x {tokens} ids",
-                table.dtype.name(),
-                table.rows,
-                table.cols
-            )
-        },
-    )
+    // One dispatch per shard; each writes the tokens whose rows it holds.
+    for shard in &table.shards {
+        let mut binds = weight_binds(shard);
+        binds.push(bind(1, ids));
+        binds.push(bind(2, out));
+        b.dispatch(
+            "embedding",
+            KernelId::with_format("embedding", "main", table.format()),
+            binds,
+            &[u(table.cols), u(tokens), u(shard.first_row), u(shard.rows)],
+            groups_1d(blocks),
+            Cost {
+                bytes: 8 * (tokens * table.cols) as u64 / table.shards.len() as u64,
+                flops: 0,
+            },
+            || {
+                format!(
+                    "{}[{}, {}] x {tokens} ids",
+                    table.dtype.name(),
+                    shard.rows,
+                    table.cols
+                )
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// RMSNorm of `rows` rows of `cols`.
@@ -160,6 +178,31 @@ pub fn rmsnorm(
         "rmsnorm",
         KernelId::new("norm", "rmsnorm"),
         vec![bind(0, x), bind(1, weight), bind(2, out)],
+        &[u(cols), eps.to_bits()],
+        [u(rows), 1, 1],
+        Cost {
+            bytes: 4 * (2 * rows * cols + cols) as u64,
+            flops: 4 * (rows * cols) as u64,
+        },
+        || format!("f32[{rows}, {cols}]"),
+    )
+}
+
+/// RMSNorm of `rows` rows of `cols` in `x`, in place (per-head q/k norms).
+pub fn rmsnorm_inplace(
+    b: &mut Batch<'_>,
+    x: &Buffer,
+    weight: &Buffer,
+    rows: usize,
+    cols: usize,
+    eps: f32,
+) -> Result<()> {
+    check_len("rmsnorm input", x, rows * cols)?;
+    check_len("rmsnorm weight", weight, cols)?;
+    b.dispatch(
+        "rmsnorm",
+        KernelId::new("norm", "rmsnorm_in_place"),
+        vec![bind(1, weight), bind(2, x)],
         &[u(cols), eps.to_bits()],
         [u(rows), 1, 1],
         Cost {
@@ -258,6 +301,10 @@ pub struct AttentionDims {
     pub kv_heads: usize,
     pub head_dim: usize,
     pub pos0: usize,
+    /// The factor on every score (usually 1/√head_dim).
+    pub scale: f32,
+    /// A sliding window: each query sees only its last `window` keys.
+    pub window: Option<usize>,
 }
 
 impl AttentionDims {
@@ -265,9 +312,14 @@ impl AttentionDims {
         self.pos0 + self.tokens
     }
 
-    /// (query, key) pairs the causal mask lets through, over all heads.
+    /// (query, key) pairs the causal mask (and window) lets through, over
+    /// all heads.
     fn pairs(&self) -> u64 {
-        (self.heads * (self.tokens * self.pos0 + self.tokens * (self.tokens + 1) / 2)) as u64
+        let seen = |t: usize| {
+            let end = self.pos0 + t + 1;
+            end - self.window.map_or(0, |w| end.saturating_sub(w))
+        };
+        (self.heads * (0..self.tokens).map(seen).sum::<usize>()) as u64
     }
 
     /// The operands, as the profile shows them.
@@ -284,7 +336,9 @@ impl AttentionDims {
     }
 
     fn params(&self) -> [u32; 8] {
-        let scale = 1.0 / (self.head_dim as f32).sqrt();
+        let scale = self.scale;
+        // 0 means no window (a window of 0 keys is refused).
+        let window = self.window.map_or(0, u);
         [
             u(self.tokens),
             u(self.heads),
@@ -293,7 +347,7 @@ impl AttentionDims {
             u(self.pos0),
             u(self.span()),
             scale.to_bits(),
-            0,
+            window,
         ]
     }
 }
@@ -325,6 +379,11 @@ fn check_attention(d: AttentionDims, buf: &AttentionBuffers<'_>) -> Result<()> {
             "attention: {} heads must be a positive multiple of {} key/value heads, over at least one token",
             d.heads, d.kv_heads
         )));
+    }
+    if d.window == Some(0) {
+        return Err(Error::Invalid(
+            "attention: a sliding window of 0 keys leaves nothing to attend to".into(),
+        ));
     }
     let kv_width = d.kv_heads * d.head_dim;
     let rows = d.tokens * d.heads;
@@ -435,10 +494,27 @@ pub fn add(b: &mut Batch<'_>, x: &Buffer, y: &Buffer, len: usize) -> Result<()> 
         "add",
         KernelId::new("elementwise", "add"),
         vec![bind(0, x), bind(1, y)],
-        &[u(len), 1],
+        &[u(len), 1, 0],
         groups_1d(len),
         Cost {
             bytes: 12 * len as u64,
+            flops: len as u64,
+        },
+        || format!("f32[{len}]"),
+    )
+}
+
+/// `x *= factor` over `len` values.
+pub fn scale(b: &mut Batch<'_>, x: &Buffer, factor: f32, len: usize) -> Result<()> {
+    check_len("scale", x, len)?;
+    b.dispatch(
+        "scale",
+        KernelId::new("elementwise", "scale"),
+        vec![bind(0, x)],
+        &[u(len), 1, factor.to_bits()],
+        groups_1d(len),
+        Cost {
+            bytes: 8 * len as u64,
             flops: len as u64,
         },
         || format!("f32[{len}]"),
@@ -459,7 +535,7 @@ pub fn add_rows(
         "add_bias",
         KernelId::new("elementwise", "add_rows"),
         vec![bind(0, x), bind(1, bias)],
-        &[u(len), u(cols)],
+        &[u(len), u(cols), 0],
         groups_1d(len),
         Cost {
             bytes: 8 * len as u64,
@@ -482,6 +558,24 @@ pub fn swiglu(b: &mut Batch<'_>, gate: &Buffer, up: &Buffer, len: usize) -> Resu
         Cost {
             bytes: 12 * len as u64,
             flops: 6 * len as u64,
+        },
+        || format!("f32[{len}]"),
+    )
+}
+
+/// `gate = gelu_tanh(gate) · up` over `len` values.
+pub fn geglu(b: &mut Batch<'_>, gate: &Buffer, up: &Buffer, len: usize) -> Result<()> {
+    check_len("geglu", gate, len)?;
+    check_len("geglu", up, len)?;
+    b.dispatch(
+        "geglu",
+        KernelId::new("activation", "geglu"),
+        vec![bind(0, gate), bind(1, up)],
+        &[u(len)],
+        groups_1d(len),
+        Cost {
+            bytes: 12 * len as u64,
+            flops: 10 * len as u64,
         },
         || format!("f32[{len}]"),
     )

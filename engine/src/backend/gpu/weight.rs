@@ -15,6 +15,18 @@ pub struct GpuWeight {
     pub dtype: DType,
     pub rows: usize,
     pub cols: usize,
+    /// The rows in order, in one shard, or in several when the matrix is
+    /// larger than the device's largest storage binding (Gemma 3's 262,144
+    /// × 640 embedding is 168 MB in Q8_0; WebGPU and lavapipe bind 128 MiB).
+    pub shards: Vec<Shard>,
+}
+
+/// Rows `first_row .. first_row + rows` of a weight, in the buffers one
+/// dispatch binds.
+#[derive(Clone)]
+pub struct Shard {
+    pub first_row: usize,
+    pub rows: usize,
     pub quants: wgpu::Buffer,
     /// The per-block scales (and minimums); none for f32 and f16.
     pub scales: Option<wgpu::Buffer>,
@@ -40,15 +52,22 @@ pub const GPU_FORMATS: [DType; 14] = [
 
 impl GpuWeight {
     pub fn upload(gpu: &Gpu, name: &str, t: &Tensor) -> Result<GpuWeight> {
-        let (rows, cols) = match t.dims() {
-            [rows, cols] => (*rows, *cols),
-            [cols] => (1, *cols),
-            dims => {
-                return Err(Error::Invalid(format!(
-                    "{name}: a GPU weight must be a matrix, not {dims:?}"
-                )))
-            }
-        };
+        let (rows, cols) = matrix_dims(name, t)?;
+        let row_bytes = t.dtype().bytes_for(cols).unwrap_or(0);
+        let rows_per_shard = Self::rows_per_shard(gpu, t.dtype(), row_bytes, rows);
+        Self::upload_in_shards(gpu, name, t, rows_per_shard)
+    }
+
+    /// [`upload`](Self::upload), cut into shards of at most
+    /// `rows_per_shard` rows (`upload` makes them as large as the device
+    /// binds; tests make them small).
+    pub fn upload_in_shards(
+        gpu: &Gpu,
+        name: &str,
+        t: &Tensor,
+        rows_per_shard: usize,
+    ) -> Result<GpuWeight> {
+        let (rows, cols) = matrix_dims(name, t)?;
         let dtype = t.dtype();
         if !GPU_FORMATS.contains(&dtype) {
             let names: Vec<&str> = GPU_FORMATS.iter().map(|d| d.name()).collect();
@@ -63,19 +82,47 @@ impl GpuWeight {
                 "{name}: the GPU kernels read rows in blocks of 32; {cols} columns is not a multiple"
             )));
         }
+        let rows_per_shard = rows_per_shard.max(1);
         let t = t.contiguous()?;
         let bytes = t.as_bytes()?;
-        let (quants, scales) = split_blocks(dtype, bytes);
+        let row_bytes = bytes.len() / rows.max(1);
+        let mut shards = Vec::new();
+        for first_row in (0..rows).step_by(rows_per_shard) {
+            let n = rows_per_shard.min(rows - first_row);
+            let (quants, scales) = split_blocks(
+                dtype,
+                &bytes[first_row * row_bytes..(first_row + n) * row_bytes],
+            );
+            let label = match rows_per_shard < rows {
+                true => format!("{name} rows {first_row}.."),
+                false => name.to_string(),
+            };
+            shards.push(Shard {
+                first_row,
+                rows: n,
+                quants: gpu.upload(&label, &quants)?,
+                scales: match scales {
+                    Some(s) => Some(gpu.upload(&format!("{label} scales"), &s)?),
+                    None => None,
+                },
+            });
+        }
         Ok(GpuWeight {
             dtype,
             rows,
             cols,
-            quants: gpu.upload(name, &quants)?,
-            scales: match scales {
-                Some(s) => Some(gpu.upload(&format!("{name} scales"), &s)?),
-                None => None,
-            },
+            shards,
         })
+    }
+
+    /// The most rows whose quants and scales each fit one storage binding:
+    /// all of them when the matrix fits.
+    fn rows_per_shard(gpu: &Gpu, dtype: DType, row_bytes: usize, rows: usize) -> usize {
+        let (quants, scales) = split_blocks(dtype, &vec![0u8; row_bytes]);
+        let scales = scales.map_or(0, |s| s.len());
+        let widest = quants.len().max(scales).max(1) as u64;
+        let most = gpu.limits.max_storage_buffer_binding_size / widest;
+        (most as usize).clamp(1, rows.max(1))
     }
 
     /// The shader file of this weight's format.
@@ -103,6 +150,17 @@ impl GpuWeight {
     /// Bytes the GPU reads for one pass over the matrix.
     pub fn bytes(&self) -> u64 {
         self.dtype.bytes_for(self.rows * self.cols).unwrap_or(0) as u64
+    }
+}
+
+/// (rows, columns) of a weight: a matrix, or a vector as one row.
+fn matrix_dims(name: &str, t: &Tensor) -> Result<(usize, usize)> {
+    match t.dims() {
+        [rows, cols] => Ok((*rows, *cols)),
+        [cols] => Ok((1, *cols)),
+        dims => Err(Error::Invalid(format!(
+            "{name}: a GPU weight must be a matrix, not {dims:?}"
+        ))),
     }
 }
 
@@ -150,6 +208,17 @@ fn split_tail(dtype: DType, bytes: &[u8], quant: usize) -> (Vec<u8>, Option<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scales_of_a_row_range_are_those_rows_scales() {
+        // Shards split the tensor's bytes at row boundaries: each block is
+        // split the same wherever it sits.
+        let bytes: Vec<u8> = (0..4 * 34).map(|i| i as u8).collect();
+        let (q_all, s_all) = split_blocks(DType::Q8_0, &bytes);
+        let (q_tail, s_tail) = split_blocks(DType::Q8_0, &bytes[2 * 34..]);
+        assert_eq!(q_tail, q_all[2 * 32..]);
+        assert_eq!(s_tail.unwrap(), s_all.unwrap()[2 * 2..]);
+    }
 
     #[test]
     fn blocks_split_into_scales_and_quants_in_order() {

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::model::hooks::{offer, offer_pattern, Hooks, NoHooks};
 use crate::model::site::{Point, Site};
 use crate::model::{Logits, Model, ModelInfo, State};
-use crate::ops::{self, attention::KvCache};
+use crate::ops::{self, attention::KvCache, attention::Scope};
 use crate::tensor::{DType, Tensor};
 use std::ops::Range;
 
@@ -121,6 +121,10 @@ impl<H: Hooks + ?Sized> Exec<Host> for CpuExec<'_, H> {
         self.unary(x, out, |x, y| ops::norm::rmsnorm(x, weight, eps, y))
     }
 
+    fn rmsnorm_in_place(&mut self, x: Slot, weight: &Vec<f32>, eps: f32) -> Result<()> {
+        ops::norm::rmsnorm_inplace(&mut self.slots[x.index()], weight, eps)
+    }
+
     fn layernorm(
         &mut self,
         x: Slot,
@@ -165,7 +169,15 @@ impl<H: Hooks + ?Sized> Exec<Host> for CpuExec<'_, H> {
         )
     }
 
-    fn attention(&mut self, layer: usize, q: Slot, k: Slot, v: Slot, out: Slot) -> Result<()> {
+    fn attention(
+        &mut self,
+        layer: usize,
+        scope: Scope,
+        q: Slot,
+        k: Slot,
+        v: Slot,
+        out: Slot,
+    ) -> Result<()> {
         let n_caches = self.caches.len();
         let cache = self.caches.get_mut(layer).ok_or_else(|| {
             Error::Invalid(format!(
@@ -185,6 +197,7 @@ impl<H: Hooks + ?Sized> Exec<Host> for CpuExec<'_, H> {
             &s[v.index()],
             cache,
             pos0,
+            scope,
             &mut z,
             probs.as_deref_mut(),
         );
@@ -202,9 +215,21 @@ impl<H: Hooks + ?Sized> Exec<Host> for CpuExec<'_, H> {
         result
     }
 
+    fn scale(&mut self, x: Slot, factor: f32) -> Result<()> {
+        ops::elementwise::scale(&mut self.slots[x.index()], factor);
+        Ok(())
+    }
+
     fn swiglu(&mut self, gate: Slot, up: Slot) -> Result<()> {
         let mut g = self.take(gate);
         let result = ops::activation::swiglu_inplace(&mut g, &self.slots[up.index()]);
+        self.slots[gate.index()] = g;
+        result
+    }
+
+    fn geglu(&mut self, gate: Slot, up: Slot) -> Result<()> {
+        let mut g = self.take(gate);
+        let result = ops::activation::geglu_inplace(&mut g, &self.slots[up.index()]);
         self.slots[gate.index()] = g;
         result
     }

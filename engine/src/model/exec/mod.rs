@@ -39,6 +39,7 @@ mod linear;
 use super::site::Site;
 use super::ModelInfo;
 use crate::error::Result;
+use crate::ops::attention::Scope;
 use crate::ops::rope::{RopeCache, RopeLayout};
 use crate::tensor::Tensor;
 
@@ -183,6 +184,10 @@ pub trait Exec<S: Store> {
     /// `out[t] = table[position of token t]` (learned position embeddings).
     fn embed_positions(&mut self, table: &S::Matrix, out: Slot) -> Result<()>;
     fn rmsnorm(&mut self, x: Slot, weight: &S::Vector, eps: f32, out: Slot) -> Result<()>;
+    /// RMSNorm in place, over rows as long as `weight`: whole rows of `x`
+    /// (Gemma's post-norms), or each head of the queries or keys when the
+    /// weight is one head wide (Qwen3's and Gemma 3's q/k norms).
+    fn rmsnorm_in_place(&mut self, x: Slot, weight: &S::Vector, eps: f32) -> Result<()>;
     fn layernorm(
         &mut self,
         x: Slot,
@@ -200,13 +205,27 @@ pub trait Exec<S: Store> {
     /// Rotates the queries or keys in `x` by their positions.
     fn rope(&mut self, x: Slot, rope: &S::Rope) -> Result<()>;
     /// Causal attention of `q` over block `layer`'s cache, which first
-    /// receives `k` and `v`; each head's mix of values goes to `out`. The
-    /// attention pattern is offered to the hooks here.
-    fn attention(&mut self, layer: usize, q: Slot, k: Slot, v: Slot, out: Slot) -> Result<()>;
+    /// receives `k` and `v`; `scope` sets the score scale and any sliding
+    /// window. Each head's mix of values goes to `out`. The attention
+    /// pattern is offered to the hooks here.
+    #[allow(clippy::too_many_arguments)]
+    fn attention(
+        &mut self,
+        layer: usize,
+        scope: Scope,
+        q: Slot,
+        k: Slot,
+        v: Slot,
+        out: Slot,
+    ) -> Result<()>;
     /// `x += y`.
     fn add(&mut self, x: Slot, y: Slot) -> Result<()>;
+    /// `x *= factor` (Gemma's embedding scale).
+    fn scale(&mut self, x: Slot, factor: f32) -> Result<()>;
     /// `gate = silu(gate) ⊙ up`.
     fn swiglu(&mut self, gate: Slot, up: Slot) -> Result<()>;
+    /// `gate = gelu_tanh(gate) ⊙ up` (Gemma).
+    fn geglu(&mut self, gate: Slot, up: Slot) -> Result<()>;
     /// `x = gelu_tanh(x)`.
     fn gelu(&mut self, x: Slot) -> Result<()>;
     /// Hands the activation in `slot` to whoever listens at `site`.

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::model::exec::{Dims, Exec, Proj, Slot};
 use crate::model::hooks::{Activation, Hooks};
 use crate::model::site::{Point, Site};
+use crate::ops::attention::Scope;
 use std::ops::Range;
 use wgpu::Buffer;
 
@@ -149,6 +150,18 @@ impl<H: Hooks + ?Sized> Exec<Device> for GpuExec<'_, H> {
         kernels::rmsnorm(&mut self.batch, xb, weight, ob, self.tokens, d, eps)
     }
 
+    fn rmsnorm_in_place(&mut self, x: Slot, weight: &Buffer, eps: f32) -> Result<()> {
+        let cols = (weight.size() / 4) as usize;
+        let len = self.rows(x) * self.dims.width(x);
+        if cols == 0 || !len.is_multiple_of(cols) {
+            return Err(Error::Invalid(format!(
+                "rmsnorm: {len} values are not whole rows of {cols}"
+            )));
+        }
+        let xb = self.buf(x);
+        kernels::rmsnorm_inplace(&mut self.batch, xb, weight, len / cols, cols, eps)
+    }
+
     fn layernorm(
         &mut self,
         x: Slot,
@@ -184,7 +197,15 @@ impl<H: Hooks + ?Sized> Exec<Device> for GpuExec<'_, H> {
         kernels::rope(&mut self.batch, xb, rope, self.tokens, heads, hd, self.pos0)
     }
 
-    fn attention(&mut self, layer: usize, q: Slot, k: Slot, v: Slot, out: Slot) -> Result<()> {
+    fn attention(
+        &mut self,
+        layer: usize,
+        scope: Scope,
+        q: Slot,
+        k: Slot,
+        v: Slot,
+        out: Slot,
+    ) -> Result<()> {
         let (Some(k_cache), Some(v_cache)) = (self.keys.get(layer), self.values.get(layer)) else {
             return Err(Error::Invalid(format!(
                 "attention: block {layer} has no cache (the state holds {})",
@@ -197,6 +218,8 @@ impl<H: Hooks + ?Sized> Exec<Device> for GpuExec<'_, H> {
             kv_heads: self.dims.kv_heads,
             head_dim: self.dims.head_dim,
             pos0: self.pos0,
+            scale: scope.scale,
+            window: scope.window,
         };
         let buffers = AttentionBuffers {
             q: self.buf(q),
@@ -220,10 +243,22 @@ impl<H: Hooks + ?Sized> Exec<Device> for GpuExec<'_, H> {
         kernels::add(&mut self.batch, xb, yb, len)
     }
 
+    fn scale(&mut self, x: Slot, factor: f32) -> Result<()> {
+        let len = self.rows(x) * self.dims.width(x);
+        let xb = self.buf(x);
+        kernels::scale(&mut self.batch, xb, factor, len)
+    }
+
     fn swiglu(&mut self, gate: Slot, up: Slot) -> Result<()> {
         let len = self.rows(gate) * self.dims.width(gate);
         let (gb, ub) = (self.buf(gate), self.buf(up));
         kernels::swiglu(&mut self.batch, gb, ub, len)
+    }
+
+    fn geglu(&mut self, gate: Slot, up: Slot) -> Result<()> {
+        let len = self.rows(gate) * self.dims.width(gate);
+        let (gb, ub) = (self.buf(gate), self.buf(up));
+        kernels::geglu(&mut self.batch, gb, ub, len)
     }
 
     fn gelu(&mut self, x: Slot) -> Result<()> {

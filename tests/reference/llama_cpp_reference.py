@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Record what llama.cpp computes on SmolLM2, for engine/tests/suite/llama_cpp_fidelity.rs.
+"""Record what llama.cpp computes on SmolLM2 or Gemma 3 270M, for
+engine/tests/suite/llama_cpp_fidelity.rs.
 
 llama.cpp comes from llama-cpp-python (`pip install llama-cpp-python`, which
 compiles it from source). For each prompt below we record, with llama.cpp's
@@ -12,12 +13,13 @@ batched prefill):
     margin between the first two;
   - the full logits of the last prompt position.
 
-The lists go to `llama_cpp_smollm2.json`; the full logit vectors, as
-little-endian float16 (plenty for a 1.0 tolerance), to
-`llama_cpp_smollm2.bin`, one vector per prompt in order. The Rust test needs
-neither Python nor llama.cpp.
+The lists go to `llama_cpp_NAME.json`; the full logit vectors, as
+little-endian float16 (plenty for a 1.0 tolerance), to `llama_cpp_NAME.bin`,
+one vector per prompt in order (Gemma 3's vocabulary of 262,144 makes each
+half a megabyte: only its first FULL_LOGITS_GEMMA3 prompts keep theirs). The
+Rust test needs neither Python nor llama.cpp.
 
-    python3 tests/reference/llama_cpp_smollm2.py [MODEL.gguf]
+    python3 tests/reference/llama_cpp_smollm2.py [smollm2|gemma3] [MODEL.gguf]
 """
 
 import json
@@ -30,7 +32,11 @@ from llama_cpp import Llama, __version__ as llama_cpp_version
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-DEFAULT_MODEL = ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODELS = {
+    "smollm2": ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf",
+    "gemma3": ROOT / "models" / "gemma-3-270m-q4_k_m.gguf",
+}
+FULL_LOGITS_GEMMA3 = 2
 GENERATED = 48
 TOP = 5
 
@@ -95,16 +101,56 @@ PROMPTS = [
 ]
 
 
+def gemma_chat(user, history=()):
+    """Gemma's chat template (llama.cpp's models/templates), rendered by
+    hand: `<start_of_turn>` turns, the model's turn left open. Gemma 3 270M
+    is a base model and its file carries no template; people still chat
+    with it this way."""
+    text = ""
+    for role, content in history:
+        text += f"<start_of_turn>{role}\n{content}<end_of_turn>\n"
+    return text + f"<start_of_turn>user\n{user}<end_of_turn>\n<start_of_turn>model\n"
+
+
+GEMMA3_PROMPTS = [p for p in PROMPTS if p[0].startswith("raw-")] + [
+    ("chat-capital", gemma_chat("What is the capital of Germany?")),
+    ("chat-math", gemma_chat("What is 12 plus 30? Answer with the number only.")),
+    (
+        "chat-multi-turn",
+        gemma_chat(
+            "And what is it famous for?",
+            history=[
+                ("user", "Name a large city in Italy."),
+                ("model", "Rome is a large city in Italy."),
+            ],
+        ),
+    ),
+    (
+        # About 900 tokens: longer than the sliding window (512), so the
+        # local layers no longer see the start while the global ones do.
+        "raw-past-the-window",
+        " ".join(
+            f"Item {i}: the {['red', 'green', 'blue', 'amber'][i % 4]} box holds {i * 7 % 13} stones."
+            for i in range(60)
+        )
+        + " Item 60: the",
+    ),
+]
+
+
 def top_k(row, k):
     ids = np.argsort(-row, kind="stable")[:k]
     return [int(i) for i in ids], [float(row[i]) for i in ids]
 
 
 def main():
-    model = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_MODEL
+    name = sys.argv[1] if len(sys.argv) > 1 else "smollm2"
+    model = pathlib.Path(sys.argv[2]) if len(sys.argv) > 2 else MODELS[name]
+    prompts = GEMMA3_PROMPTS if name == "gemma3" else PROMPTS
+    keep_full = FULL_LOGITS_GEMMA3 if name == "gemma3" else len(prompts)
     llm = Llama(
         model_path=str(model),
-        n_ctx=512,
+        n_ctx=1024,
         n_batch=512,
         n_threads=2,
         verbose=False,
@@ -118,15 +164,15 @@ def main():
         return np.array(np.ctypeslib.as_array(ptr, shape=(vocab,)), dtype=np.float32)
 
     stops = {llm.token_eos()}
-    for name in ("<|im_end|>", "<|endoftext|>"):
-        ids = llm.tokenize(name.encode(), add_bos=False, special=True)
+    for stop in ("<|im_end|>", "<|endoftext|>", "<end_of_turn>"):
+        ids = llm.tokenize(stop.encode(), add_bos=False, special=True)
         if len(ids) == 1:
             stops.add(ids[0])
     add_bos = llm.metadata.get("tokenizer.ggml.add_bos_token", "false") == "true"
 
     records = []
     full_logits = []
-    for name, text in PROMPTS:
+    for i, (prompt_name, text) in enumerate(prompts):
         prompt = llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
         llm.reset()
         # Token by token: a batched llama_decode crashes in this build on
@@ -136,7 +182,8 @@ def main():
         for token in prompt:
             llm.eval([token])
         last = last_logits()
-        full_logits.append(last.astype("<f2"))
+        if i < keep_full:
+            full_logits.append(last.astype("<f2"))
         row = last
         generated, tops = [], []
         for _ in range(GENERATED):
@@ -150,7 +197,7 @@ def main():
             row = last_logits()
         records.append(
             {
-                "name": name,
+                "name": prompt_name,
                 "text": text,
                 "prompt_tokens": [int(t) for t in prompt],
                 "generated": generated,
@@ -158,18 +205,20 @@ def main():
                 "continuation": llm.detokenize(generated).decode("utf-8", "replace"),
             }
         )
-        print(f"{name}: {len(prompt)} prompt tokens, {len(generated)} generated", file=sys.stderr)
+        print(f"{prompt_name}: {len(prompt)} prompt tokens, {len(generated)} generated", file=sys.stderr)
 
     out = {
         "model": model.name,
         "llama_cpp_python": llama_cpp_version,
         "settings": "every token fed alone (prompt and generated); 2 threads; default flash-attention choice",
         "vocab_size": vocab,
-        "full_logits": "llama_cpp_smollm2.bin: one float16 vector of vocab_size per prompt, in order",
+        "full_logits": f"llama_cpp_{name}.bin: one float16 vector of vocab_size for each of "
+        f"the first {keep_full} prompts, in order",
+        "full_logits_prompts": keep_full,
         "prompts": records,
     }
-    (HERE / "llama_cpp_smollm2.json").write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
-    np.concatenate(full_logits).tofile(HERE / "llama_cpp_smollm2.bin")
+    (HERE / f"llama_cpp_{name}.json").write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
+    np.concatenate(full_logits).tofile(HERE / f"llama_cpp_{name}.bin")
 
 
 if __name__ == "__main__":
