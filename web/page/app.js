@@ -27,6 +27,37 @@ const page = (window.monologue = {
   render: (text) => markdown.render(text),
 });
 
+// The model menu: what the server offers (`/models.json`: the model it was
+// started with, then SmolLM2, Gemma 3, … where their files are there).
+// Choosing one reloads the page with `?model=` set to it.
+async function fillModelMenu() {
+  const menu = $("model-choice");
+  let models = [];
+  try {
+    const response = await fetch("models.json", { cache: "no-cache" });
+    if (response.ok) models = await response.json();
+  } catch {
+    // A plain static server has no list: the menu shows the current model only.
+  }
+  if (!models.some((m) => m.url === modelUrl)) {
+    models.unshift({ url: modelUrl, name: modelUrl, file: modelUrl, bytes: 0 });
+  }
+  for (const m of models) {
+    const option = document.createElement("option");
+    option.value = m.url;
+    const size = m.bytes ? ` (${Math.round(m.bytes / 1e6)} MB)` : "";
+    option.textContent = m.name === "served" ? `${m.file}${size}` : `${m.name}: ${m.file}${size}`;
+    option.selected = m.url === modelUrl;
+    menu.append(option);
+  }
+  menu.onchange = () => {
+    const next = new URLSearchParams(location.search);
+    next.set("model", menu.value);
+    location.search = next.toString();
+  };
+}
+fillModelMenu();
+
 const worker = new Worker("worker.js", { type: "module" });
 // Stop as shared memory where the page is cross-origin isolated (serve-web
 // sends the headers): the worker sees it before its next token without

@@ -4,6 +4,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -155,6 +156,27 @@ test("a page that is not cross-origin isolated runs the one-thread build, with t
   const stats = await ask(plain, prompt, { temperature: 0, maxTokens: 12, think: false });
   assert.deepEqual(stats.token_ids, nativeGreedyReply(prompt, 12));
   await plain.close();
+});
+
+test("the model menu switches to Gemma 3, whose greedy reply equals the native CLI's", async () => {
+  // Gemma 3 270M (Q4_K_M, sliding-window layers, a 262,144-word vocabulary
+  // whose embedding the GPU path cuts into shards) runs in the page too.
+  execFileSync(join(root, "scripts", "fetch-model.sh"), ["gemma3"], { stdio: "ignore" });
+  const gemma = await openChat(browser.context, server.url, { page: await browser.context.newPage() });
+  const menu = gemma.locator("[data-testid=model-choice]");
+  const offered = await menu.locator("option").allTextContents();
+  assert.ok(offered.some((o) => o.startsWith("smollm2: SmolLM2-135M-Instruct.Q4_1.gguf")), offered.join(" | "));
+  assert.ok(offered.some((o) => o.startsWith("gemma3: gemma-3-270m-q4_k_m.gguf")), offered.join(" | "));
+  await Promise.all([gemma.waitForURL(/model=models%2Fgemma3\.gguf/), menu.selectOption("models/gemma3.gguf")]);
+  await gemma.waitForFunction(() => window.monologue?.ready || !document.getElementById("error").hidden, null, {
+    timeout: 180_000,
+  });
+  assert.equal(await gemma.locator("[data-testid=error]").isVisible(), false);
+  assert.match(await gemma.locator("[data-testid=model-name]").textContent(), /^gemma-3-270m-q4_k_m\.gguf · 18 layers/);
+  const prompt = "Name three colours.";
+  const stats = await ask(gemma, prompt, { temperature: 0, maxTokens: 8, think: false });
+  assert.deepEqual(stats.token_ids, nativeGreedyReply(prompt, 8, "cpu", "gemma3"));
+  await gemma.close();
 });
 
 test("a missing model file is explained in the page", async () => {

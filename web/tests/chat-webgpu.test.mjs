@@ -6,7 +6,9 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { recordProgress, showedDownloadProgress, startServer, launchBrowser, openChat, ask, setSettings, screenshot, nativeGreedyReply, waitForReply, prependToWorker, pressStop } from "./harness.mjs";
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import { root, recordProgress, showedDownloadProgress, startServer, launchBrowser, openChat, ask, setSettings, screenshot, nativeGreedyReply, waitForReply, prependToWorker, pressStop } from "./harness.mjs";
 
 let server;
 let browser;
@@ -108,6 +110,19 @@ test("on WebGPU, a reload takes the model from the browser cache", async () => {
   assert.equal(await page.evaluate(() => window.monologue.fromCache), true);
   assert.equal(server.modelDownloads(), downloads);
   assert.match(await page.locator("[data-testid=backend]").textContent(), /^webgpu /);
+});
+
+test("Gemma 3 runs on WebGPU too (its embedding cut into shards), greedy as the native GPU backend", async () => {
+  execFileSync(join(root, "scripts", "fetch-model.sh"), ["gemma3"], { stdio: "ignore" });
+  const gemma = await openChat(browser.context, `${server.url}?model=models/gemma3.gguf`, {
+    page: await browser.context.newPage(),
+  });
+  assert.match(await gemma.locator("[data-testid=backend]").textContent(), /^webgpu /);
+  assert.match(await gemma.locator("[data-testid=model-name]").textContent(), /^gemma-3-270m-q4_k_m\.gguf · 18 layers/);
+  const prompt = "Name three colours.";
+  const stats = await ask(gemma, prompt, { temperature: 0, maxTokens: 4, think: false });
+  assert.deepEqual(stats.token_ids, nativeGreedyReply(prompt, 4, "wgpu", "gemma3"));
+  await gemma.close();
 });
 
 test("a WebGPU device that cannot be opened is explained, and the chat runs on the CPU", async () => {

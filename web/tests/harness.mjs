@@ -163,10 +163,10 @@ export async function setSettings(page, { temperature, maxTokens, think, thinkBu
 
 // The native CLI's greedy chat reply, as token ids (`backend`: its
 // --backend, e.g. "wgpu").
-export function nativeGreedyReply(text, maxTokens, backend = "cpu") {
+export function nativeGreedyReply(text, maxTokens, backend = "cpu", model = "smollm2") {
   const out = execFileSync(
     monologue,
-    ["generate", "--backend", backend, "--chat", "--greedy", "--max-tokens", String(maxTokens), "--json", "--prompt", text],
+    ["generate", "--model", model, "--backend", backend, "--chat", "--greedy", "--max-tokens", String(maxTokens), "--json", "--prompt", text],
     { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] },
   );
   return JSON.parse(out).tokens;

@@ -1,7 +1,9 @@
 //! `monologue serve-web`: the browser chat on 127.0.0.1.
 //!
 //! A static server for the page that `web/build.sh` writes, plus the model
-//! file at `/model.gguf`. Every request is logged to stdout as one line
+//! file at `/model.gguf`, and each model known by a short name whose file
+//! is here (`scripts/fetch-model.sh NAME`) at `/models/NAME.gguf`, listed in
+//! `/models.json` for the page's model menu. Every request is logged to stdout as one line
 //! (`GET /model.gguf 200 98.0 MB`), which is also how the browser tests
 //! count downloads.
 
@@ -38,6 +40,8 @@ pub struct ServeWebArgs {
 struct Site {
     dir: PathBuf,
     model: PathBuf,
+    /// The short-named models found: (name, file).
+    known: Vec<(String, PathBuf)>,
 }
 
 pub fn run(args: &ServeWebArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -68,7 +72,14 @@ pub fn run(args: &ServeWebArgs) -> Result<(), Box<dyn std::error::Error>> {
         model.display()
     );
     std::io::stdout().flush()?;
-    let site = Arc::new(Site { dir, model });
+    let known = monologue::load::SHORT_NAMES
+        .iter()
+        .filter_map(|&(name, _, _)| {
+            let path = monologue::load::resolve_model_path(name).ok()?;
+            path.is_file().then(|| (name.to_string(), path))
+        })
+        .collect();
+    let site = Arc::new(Site { dir, model, known });
     let open = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
         let Ok(mut stream) = stream else { continue };
@@ -142,6 +153,11 @@ fn respond(site: &Site, request: &http::Request, path: &str) -> Response {
     if request.method != "GET" && request.method != "HEAD" {
         return Response::text(405, "only GET and HEAD are served").with("Allow", "GET, HEAD");
     }
+    if path == "/models.json" {
+        return Response::new(200, Body::Text(models_json(site)))
+            .with("Content-Type", "application/json")
+            .with("Cache-Control", "no-cache");
+    }
     let Some(file) = resolve(site, path) else {
         return Response::text(404, "not found");
     };
@@ -193,9 +209,9 @@ fn respond(site: &Site, request: &http::Request, path: &str) -> Response {
         let last = start + count - 1;
         response = response.with("Content-Range", &format!("bytes {start}-{last}/{len}"));
     }
-    if path == "/model.gguf" {
+    if path == "/model.gguf" || path.starts_with("/models/") {
         // The page shows the model's real name; the URL is always model.gguf.
-        if let Some(name) = site.model.file_name().and_then(|n| n.to_str()) {
+        if let Some(name) = file.file_name().and_then(|n| n.to_str()) {
             if name.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
                 response = response.with("X-Model-Name", name);
             }
@@ -209,6 +225,12 @@ fn respond(site: &Site, request: &http::Request, path: &str) -> Response {
 fn resolve(site: &Site, path: &str) -> Option<PathBuf> {
     if path == "/model.gguf" {
         return Some(site.model.clone());
+    }
+    if let Some(name) = path
+        .strip_prefix("/models/")
+        .and_then(|p| p.strip_suffix(".gguf"))
+    {
+        return site.known.iter().find(|k| k.0 == name).map(|k| k.1.clone());
     }
     let relative = path.trim_start_matches('/');
     let relative = if relative.is_empty() {
@@ -224,6 +246,24 @@ fn resolve(site: &Site, path: &str) -> Option<PathBuf> {
     }
     let file = site.dir.join(relative);
     file.is_file().then_some(file)
+}
+
+/// The models the page may offer: the served one (`model.gguf`), then
+/// each short-named one found, with its file's name and size.
+fn models_json(site: &Site) -> String {
+    let entry = |url: String, name: &str, file: &Path| {
+        serde_json::json!({
+            "url": url,
+            "name": name,
+            "file": file.file_name().and_then(|n| n.to_str()).unwrap_or_default(),
+            "bytes": file.metadata().map_or(0, |m| m.len()),
+        })
+    };
+    let mut models = vec![entry("model.gguf".into(), "served", &site.model)];
+    for (name, file) in &site.known {
+        models.push(entry(format!("models/{name}.gguf"), name, file));
+    }
+    serde_json::Value::Array(models).to_string()
 }
 
 fn content_type(path: &Path) -> &'static str {
