@@ -71,6 +71,10 @@ fn main() {
             tiny_mistral_matches_transformers,
         ),
         (
+            "tiny_phi3_matches_transformers",
+            tiny_phi3_matches_transformers,
+        ),
+        (
             "gemma3_logits_match_the_cpu_and_llama_cpp",
             gemma3_logits_match_the_cpu_and_llama_cpp,
         ),
@@ -422,6 +426,11 @@ fn tiny_llama3_matches_transformers(gpu: &Gpu) {
 
 fn tiny_mistral_matches_transformers(gpu: &Gpu) {
     tiny_both_ways("mistral", gpu);
+}
+
+/// Fused projections split into row views at load; partial RoPE.
+fn tiny_phi3_matches_transformers(gpu: &Gpu) {
+    tiny_both_ways("phi3", gpu);
 }
 
 /// Gemma 3 270M (Q4_K_M) on the GPU, teacher-forced on llama.cpp's tokens

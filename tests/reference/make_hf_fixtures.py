@@ -25,6 +25,8 @@ a byte-level BPE tokenizer trained here on a few paragraphs of text:
                per-frequency divisors transformers computes (`rope_freqs`),
                which llama.cpp's converter writes as rope_freqs.weight
   mistral/     MistralForCausalLM with a sliding window of 8 on every layer
+  phi3/        Phi3ForCausalLM: fused qkv_proj and gate_up_proj, RoPE on half
+               of each head (partial_rotary_factor 0.5)
 
 For every fixture, `reference.json` indexes `reference.bin` (little-endian
 f32, concatenated arrays). For each input (a token id sequence, most of them
@@ -48,7 +50,7 @@ safetensors; CPU only):
     pip install torch transformers tokenizers safetensors
     python3 tests/reference/make_hf_fixtures.py [NAME ...]
 
-With names (llama, qwen2, gpt2, qwen3, gemma3, llama3, mistral), only those
+With names (llama, qwen2, gpt2, qwen3, gemma3, llama3, mistral, phi3), only those
 fixtures are rebuilt.
 
 The output is deterministic for a given torch/transformers version: seeds are
@@ -78,6 +80,8 @@ from transformers import (
     Gemma3TextConfig,
     MistralConfig,
     MistralForCausalLM,
+    Phi3Config,
+    Phi3ForCausalLM,
     Qwen2Config,
     Qwen2ForCausalLM,
     Qwen3Config,
@@ -580,6 +584,31 @@ def build_mistral():
     llama_family_fixture("mistral", MistralForCausalLM(config).eval(), tok, 7, tok_config)
 
 
+def build_phi3():
+    tok, tok_config = llama_tokenizer()
+    config = Phi3Config(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=64,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        original_max_position_embeddings=128,
+        rms_norm_eps=1e-5,
+        rope_theta=10000.0,
+        partial_rotary_factor=0.5,
+        sliding_window=None,
+        tie_word_embeddings=False,
+        bos_token_id=tok.token_to_id("<s>"),
+        eos_token_id=tok.token_to_id("</s>"),
+        pad_token_id=tok.token_to_id("<unk>"),
+        attn_implementation="eager",
+    )
+    torch.manual_seed(8)
+    llama_family_fixture("phi3", Phi3ForCausalLM(config).eval(), tok, 8, tok_config)
+
+
 BUILDERS = {
     "llama": lambda: build_llama(),
     "qwen2": lambda: build_qwen2(),
@@ -588,6 +617,7 @@ BUILDERS = {
     "gemma3": lambda: build_gemma3(),
     "llama3": lambda: build_llama3(),
     "mistral": lambda: build_mistral(),
+    "phi3": lambda: build_phi3(),
 }
 
 

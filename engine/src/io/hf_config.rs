@@ -40,6 +40,8 @@ pub struct HfConfig {
     pub use_sliding_window: Option<bool>,
     /// Gemma: scores are scaled by 1/√query_pre_attn_scalar.
     pub query_pre_attn_scalar: Option<f64>,
+    /// The share of each head that RoPE rotates (Phi-3, Phi-4: 1.0 or less).
+    pub partial_rotary_factor: Option<f64>,
     /// Gemma 2's soft caps (tanh), unsupported when set.
     pub final_logit_softcapping: Option<f64>,
     pub attn_logit_softcapping: Option<f64>,
@@ -84,6 +86,7 @@ struct Raw {
     sliding_window_pattern: Option<usize>,
     use_sliding_window: Option<bool>,
     query_pre_attn_scalar: Option<f64>,
+    partial_rotary_factor: Option<f64>,
     final_logit_softcapping: Option<f64>,
     attn_logit_softcapping: Option<f64>,
     hidden_activation: Option<String>,
@@ -103,6 +106,7 @@ struct Raw {
 #[derive(Deserialize, Clone)]
 struct RopeParameters {
     rope_theta: Option<f64>,
+    partial_rotary_factor: Option<f64>,
     #[serde(alias = "type")]
     rope_type: Option<String>,
     factor: Option<f64>,
@@ -228,7 +232,7 @@ impl HfConfig {
             rope_scaling,
             rope_theta: raw
                 .rope_theta
-                .or(full.and_then(|r| r.rope_theta))
+                .or(full.as_ref().and_then(|r| r.rope_theta))
                 .unwrap_or(10_000.0),
             rope_local_theta: raw
                 .rope_local_base_freq
@@ -238,6 +242,9 @@ impl HfConfig {
             sliding_window_pattern: raw.sliding_window_pattern,
             use_sliding_window: raw.use_sliding_window,
             query_pre_attn_scalar: raw.query_pre_attn_scalar,
+            partial_rotary_factor: raw
+                .partial_rotary_factor
+                .or(full.as_ref().and_then(|r| r.partial_rotary_factor)),
             final_logit_softcapping: raw.final_logit_softcapping,
             attn_logit_softcapping: raw.attn_logit_softcapping,
             vocab_size: raw.vocab_size.ok_or_else(|| missing("`vocab_size`"))?,

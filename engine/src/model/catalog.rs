@@ -15,9 +15,10 @@ use crate::io::{HfConfig, ModelFile};
 
 /// The architecture names (GGUF `general.architecture`, Hugging Face
 /// `model_type`) that [`from_gguf`] and [`from_hf`] build.
-pub const ARCHITECTURES: [&str; 7] = [
+pub const ARCHITECTURES: [&str; 8] = [
     "llama",
     "mistral",
+    "phi3",
     "qwen2",
     "qwen3",
     "gemma3",

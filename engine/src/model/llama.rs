@@ -1,10 +1,10 @@
-//! The Llama family: Llama 2/3, TinyLlama, SmolLM2, Mistral, Qwen2/3 and
-//! Gemma 3.
+//! The Llama family: Llama 2/3, TinyLlama, SmolLM2, Mistral, Phi-3,
+//! Qwen2/3 and Gemma 3.
 //!
 //! ```text
 //! tokens → embed (· √d, Gemma) → N × [ x += post(attn(rmsnorm(x))) ; x += post(mlp(rmsnorm(x))) ]
 //!        → rmsnorm → head → logits
-//! attn: q, k, v = x Wq, x Wk, x Wv (+ bias, Qwen2) → rmsnorm each head of q, k (Qwen3, Gemma 3)
+//! attn: q, k, v = x Wq, x Wk, x Wv (+ bias, Qwen2; one fused Wqkv, Phi-3) → rmsnorm each head of q, k (Qwen3, Gemma 3)
 //!       → rope(q, k) → causal GQA over the cache (a sliding window in some layers) → · Wo
 //! mlp:  (act(x Wgate) ⊙ x Wup) · Wdown, act = silu (SwiGLU) or gelu_tanh (GeGLU, Gemma)
 //! post: an RMSNorm of the block's output (Gemma 3), else nothing
@@ -21,6 +21,7 @@ use super::weights::Weights;
 use super::ModelInfo;
 use crate::error::Result;
 use crate::ops::attention::Scope;
+use crate::tensor::Tensor;
 
 /// One block's weights, wherever the store `S` keeps them.
 pub struct Layer<S: Store> {
@@ -66,9 +67,17 @@ impl<S: Store> Llama<S> {
     pub fn load(config: LlamaConfig, weights: &Weights, naming: Naming, store: &S) -> Result<Self> {
         let c = &config;
         let name = |part, layer, suffix| naming.name(part, layer, suffix);
-        let matrix = |part, layer, rows, cols| {
+        let weight = |part, layer, rows, cols| {
             let name = name(part, layer, "weight");
-            store.matrix(&name, weights.matrix(&name, rows, cols)?)
+            weights.matrix(&name, rows, cols).map(|t| (name, t))
+        };
+        let matrix = |part, layer, rows, cols| {
+            let (name, t) = weight(part, layer, rows, cols)?;
+            store.matrix(&name, t)
+        };
+        // Rows of a fused matrix, each part under its own name.
+        let rows_of = |(name, t): &(String, Tensor), what: &str, first, rows| {
+            store.matrix(&format!("{name} ({what})"), t.narrow_rows(first, rows)?)
         };
         let vector = |part, layer, suffix, len| {
             let name = name(part, layer, suffix);
@@ -94,11 +103,41 @@ impl<S: Store> Llama<S> {
                     true => norm(part, i, len).map(Some),
                     false => Ok(None),
                 };
+                // Phi-3's fused projections, cut into their rows (views
+                // of the same storage).
+                let (wq, wk, wv) = match t.fused {
+                    true => {
+                        let qkv = weight(Part::AttnQkv, i, q_out + 2 * kv, d)?;
+                        (
+                            rows_of(&qkv, "q", 0, q_out)?,
+                            rows_of(&qkv, "k", q_out, kv)?,
+                            rows_of(&qkv, "v", q_out + kv, kv)?,
+                        )
+                    }
+                    false => (
+                        matrix(Part::AttnQ, i, q_out, d)?,
+                        matrix(Part::AttnK, i, kv, d)?,
+                        matrix(Part::AttnV, i, kv, d)?,
+                    ),
+                };
+                let (w_gate, w_up) = match t.fused {
+                    true => {
+                        let gate_up = weight(Part::FfnGateUp, i, 2 * c.d_ff, d)?;
+                        (
+                            rows_of(&gate_up, "gate", 0, c.d_ff)?,
+                            rows_of(&gate_up, "up", c.d_ff, c.d_ff)?,
+                        )
+                    }
+                    false => (
+                        matrix(Part::FfnGate, i, c.d_ff, d)?,
+                        matrix(Part::FfnUp, i, c.d_ff, d)?,
+                    ),
+                };
                 Ok(Layer {
                     attn_norm: norm(Part::AttnNorm, i, d)?,
-                    wq: matrix(Part::AttnQ, i, q_out, d)?,
-                    wk: matrix(Part::AttnK, i, kv, d)?,
-                    wv: matrix(Part::AttnV, i, kv, d)?,
+                    wq,
+                    wk,
+                    wv,
                     bq: bias(Part::AttnQ, q_out)?,
                     bk: bias(Part::AttnK, kv)?,
                     bv: bias(Part::AttnV, kv)?,
@@ -107,8 +146,8 @@ impl<S: Store> Llama<S> {
                     wo: matrix(Part::AttnOutput, i, d, q_out)?,
                     post_attn_norm: norm_if(t.post_norms, Part::PostAttnNorm, d)?,
                     ffn_norm: norm(Part::FfnNorm, i, d)?,
-                    w_gate: matrix(Part::FfnGate, i, c.d_ff, d)?,
-                    w_up: matrix(Part::FfnUp, i, c.d_ff, d)?,
+                    w_gate,
+                    w_up,
                     w_down: matrix(Part::FfnDown, i, d, c.d_ff)?,
                     post_ffn_norm: norm_if(t.post_norms, Part::PostFfnNorm, d)?,
                 })

@@ -1,5 +1,5 @@
 //! Hyperparameters of the Llama family and its descendants — Llama 2/3,
-//! TinyLlama, SmolLM2, Mistral, Qwen2/3, Gemma 3 — read from GGUF metadata
+//! TinyLlama, SmolLM2, Mistral, Phi-3, Qwen2/3, Gemma 3 — read from GGUF metadata
 //! or a Hugging Face `config.json`.
 //!
 //! The members share one forward pass (`llama.rs`) and differ only in
@@ -36,6 +36,9 @@ pub struct Traits {
     /// The token embedding is multiplied by √d_model (Gemma).
     pub embed_scale: bool,
     pub mlp: Mlp,
+    /// Q, K and V come as one matrix, and gate and up as another (Phi-3);
+    /// they are split into their rows at load.
+    pub fused: bool,
 }
 
 impl Traits {
@@ -48,9 +51,14 @@ impl Traits {
             post_norms: false,
             embed_scale: false,
             mlp: Mlp::SwiGlu,
+            fused: false,
         };
         Some(match arch {
             "llama" | "mistral" => llama,
+            "phi3" => Traits {
+                fused: true,
+                ..llama
+            },
             "qwen2" => Traits {
                 qkv_bias: true,
                 ..llama
@@ -73,9 +81,10 @@ impl Traits {
 
 /// Architectures this module runs, by their GGUF `general.architecture` or
 /// Hugging Face `model_type`.
-pub const LLAMA_FAMILY: [&str; 6] = [
+pub const LLAMA_FAMILY: [&str; 7] = [
     "llama",
     "mistral",
+    "phi3",
     "qwen2",
     "qwen3",
     "gemma3",
@@ -257,8 +266,14 @@ impl LlamaConfig {
             false => None,
         };
         let rope_base = hf.rope_theta as f32;
+        // Phi-3 and Phi-4 may rotate only part of each head.
+        let rope_dim = match hf.partial_rotary_factor {
+            Some(f) if f > 0.0 && f <= 1.0 => ((hf.head_dim as f64 * f) as usize) & !1,
+            Some(f) => return Err(bad(format!("partial_rotary_factor {f} is not in (0, 1]"))),
+            None => hf.head_dim,
+        };
         let rope_scaling = match &hf.rope_scaling {
-            Some(s) => RopeScaling::from_hf(s, rope_base, hf.head_dim)?,
+            Some(s) => RopeScaling::from_hf(s, rope_base, rope_dim)?,
             None => RopeScaling::None,
         };
         let attn_scale = match hf.query_pre_attn_scalar {
@@ -287,7 +302,7 @@ impl LlamaConfig {
             d_ff: hf.intermediate_size,
             norm_eps: hf.norm_eps as f32,
             rope_base,
-            rope_dim: hf.head_dim,
+            rope_dim,
             context_length: hf.max_position_embeddings.unwrap_or(2048),
             arch,
         };
@@ -383,7 +398,9 @@ fn hf_sliding_layers(hf: &HfConfig, n_layers: usize) -> std::result::Result<Vec<
                 pattern => every(pattern),
             }
         }
-        "mistral" => vec![hf.sliding_window.is_some(); n_layers],
+        // transformers applies Phi-3's window too (llama.cpp does not, for
+        // GGUF files: their converter does not say which layers slide).
+        "mistral" | "phi3" => vec![hf.sliding_window.is_some(); n_layers],
         "qwen2" | "qwen3" if hf.use_sliding_window == Some(true) => {
             return Err("use_sliding_window without layer_types is not supported".into())
         }

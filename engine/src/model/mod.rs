@@ -5,7 +5,7 @@
 //!
 //! | file | architecture |
 //! |---|---|
-//! | `llama.rs` | Llama 2/3, TinyLlama, SmolLM2, Mistral, Qwen2/3, Gemma 3 |
+//! | `llama.rs` | Llama 2/3, TinyLlama, SmolLM2, Mistral, Phi-3, Qwen2/3, Gemma 3 |
 //! | `gpt2.rs` | GPT-2 |
 //!
 //! Each architecture writes its forward pass once, against the executor

@@ -14,7 +14,7 @@ pub enum Part {
     AttnQ,
     AttnK,
     AttnV,
-    /// Q, K and V fused in one matrix (GPT-2).
+    /// Q, K and V fused in one matrix (GPT-2, Phi-3).
     AttnQkv,
     AttnOutput,
     /// Per-head RMSNorms of the queries and keys (Qwen3, Gemma 3).
@@ -26,6 +26,8 @@ pub enum Part {
     FfnNorm,
     FfnGate,
     FfnUp,
+    /// Gate and up projections fused in one matrix, gate rows first (Phi-3).
+    FfnGateUp,
     FfnDown,
     /// The norm of the feed-forward block's output (Gemma 2/3).
     PostFfnNorm,
@@ -99,6 +101,8 @@ fn gguf_block_part(part: Part) -> &'static str {
         Part::FfnNorm => "ffn_norm",
         Part::FfnGate => "ffn_gate",
         Part::FfnUp => "ffn_up",
+        // llama.cpp keeps Phi-3's fused projection under the up's name.
+        Part::FfnGateUp => "ffn_up",
         Part::FfnDown => "ffn_down",
         Part::PostFfnNorm => "post_ffw_norm",
         _ => unreachable!("model-level part"),
@@ -112,6 +116,7 @@ fn hf_block_part(part: Part, gemma: bool) -> &'static str {
         Part::AttnK => "self_attn.k_proj",
         Part::AttnV => "self_attn.v_proj",
         Part::AttnOutput => "self_attn.o_proj",
+        Part::AttnQkv => "self_attn.qkv_proj",
         Part::AttnQNorm => "self_attn.q_norm",
         Part::AttnKNorm => "self_attn.k_norm",
         Part::PostAttnNorm => "post_attention_layernorm",
@@ -119,6 +124,7 @@ fn hf_block_part(part: Part, gemma: bool) -> &'static str {
         Part::FfnNorm => "post_attention_layernorm",
         Part::PostFfnNorm => "post_feedforward_layernorm",
         Part::FfnGate => "mlp.gate_proj",
+        Part::FfnGateUp => "mlp.gate_up_proj",
         Part::FfnUp => "mlp.up_proj",
         Part::FfnDown => "mlp.down_proj",
         _ => unreachable!("model-level part"),

@@ -1,6 +1,6 @@
 //! Tiny random-weight Hugging Face checkpoints (Llama in TinyLlama's layout,
-//! Llama 3.1's scaled RoPE, Mistral's sliding window, Qwen2, Qwen3,
-//! Gemma 3, GPT-2) against what `transformers` computed on them, recorded
+//! Llama 3.1's scaled RoPE, Mistral's sliding window, Phi-3's fused
+//! projections, Qwen2, Qwen3, Gemma 3, GPT-2) against what `transformers` computed on them, recorded
 //! by `tests/reference/make_hf_fixtures.py` into `tests/fixtures/hf/`.
 //!
 //! Tolerances (max |ours − transformers| over every logit):
@@ -187,6 +187,12 @@ fn llama3_rope_scaling_matches_transformers() {
 #[test]
 fn mistral_sliding_window_matches_transformers() {
     matches_transformers("mistral");
+}
+
+/// Fused qkv and gate/up projections; RoPE on half of each head.
+#[test]
+fn phi3_matches_transformers() {
+    matches_transformers("phi3");
 }
 
 /// BF16 / F16 checkpoints: exact widening, so as close as f32 to transformers
@@ -492,6 +498,13 @@ fn llama_family_gguf(name: &str, tag: &str, write: WriteTensor) -> PathBuf {
         .kv(&key("rope.freq_base"), Value::F32(theta))
         .kv(&key("attention.key_length"), Value::U32(head_dim as u32))
         .kv(&key("attention.value_length"), Value::U32(head_dim as u32));
+    // Phi-3's partial rotary: the rotated dimensions per head.
+    if let Some(f) = rope["partial_rotary_factor"].as_f64() {
+        w = w.kv(
+            &key("rope.dimension_count"),
+            Value::U32((head_dim as f64 * f) as u32),
+        );
+    }
     if gemma {
         w = w.kv(
             &key("attention.sliding_window"),
@@ -530,6 +543,8 @@ fn llama_family_gguf(name: &str, tag: &str, write: WriteTensor) -> PathBuf {
             .replace(".self_attn.k_proj.", ".attn_k.")
             .replace(".self_attn.v_proj.", ".attn_v.")
             .replace(".self_attn.o_proj.", ".attn_output.")
+            .replace(".self_attn.qkv_proj.", ".attn_qkv.")
+            .replace(".mlp.gate_up_proj.", ".ffn_up.")
             .replace(".self_attn.q_norm.", ".attn_q_norm.")
             .replace(".self_attn.k_norm.", ".attn_k_norm.");
         // Gemma's post_attention_layernorm is its attention output's norm.
@@ -584,6 +599,11 @@ fn qwen3_from_gguf_matches_transformers() {
 #[test]
 fn gemma3_from_gguf_matches_transformers() {
     llama_family_from_gguf("gemma3");
+}
+
+#[test]
+fn phi3_from_gguf_matches_transformers() {
+    llama_family_from_gguf("phi3");
 }
 
 /// Llama 3.1's RoPE factors as the tensor `rope_freqs.weight`, with the

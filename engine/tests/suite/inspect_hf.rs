@@ -1,5 +1,5 @@
 //! Hook points against Hugging Face `transformers` on the tiny random
-//! fixtures (Llama, Llama 3.1, Mistral, Qwen2, Qwen3, Gemma 3, GPT-2):
+//! fixtures (Llama, Llama 3.1, Mistral, Phi-3, Qwen2, Qwen3, Gemma 3, GPT-2):
 //! `output_hidden_states=True` and `output_attentions=True` (recorded by
 //! tests/reference/make_hf_fixtures.py) match our `resid_pre` /
 //! `final_norm` and `attn.pattern` within 1e-4 — sliding-window patterns
@@ -86,7 +86,7 @@ fn gpt2_hidden_states_and_attentions_match_transformers() {
 
 #[test]
 fn newer_families_hidden_states_and_attentions_match_transformers() {
-    for name in ["qwen3", "gemma3", "llama3", "mistral"] {
+    for name in ["qwen3", "gemma3", "llama3", "mistral", "phi3"] {
         check(name);
     }
 }
