@@ -9,6 +9,13 @@ from the model file with the `gguf` package, and a few written here in the
 styles of other model families) and, for each case, the conversation, the
 variables and what Python's `jinja2` renders, or the error it raises.
 
+Also writes tests/reference/chat_templates_llama_cpp.json: real models'
+templates from llama.cpp's corpus (models/llama.cpp/models/templates, which
+scripts/fetch-llama-cpp.sh unpacks from the llama-cpp-python sdist): Gemma,
+Qwen3 (thinking on and off), Llama 3.1/3.2, Phi-3.5, Mistral, DeepSeek R1,
+SmolLM3. The fixture names each file and its size, never its text; the
+Rust test reads the same files.
+
 The environment is the one Hugging Face transformers builds for
 `apply_chat_template` (transformers/utils/chat_template_utils.py,
 `_compile_jinja_template` and `render_jinja_template`): an
@@ -353,6 +360,91 @@ def transformers_render(source, case):
         return {"error": str(e)}
 
 
+LLAMA_CPP_TEMPLATES = os.path.join(ROOT, "models", "llama.cpp", "models", "templates")
+OUT_LLAMA_CPP = os.path.join(HERE, "chat_templates_llama_cpp.json")
+
+# (file, bos, eos, extra variables): the special tokens each model's
+# tokenizer gives its template.
+REAL_TEMPLATES = [
+    ("google-gemma-2-2b-it.jinja", "<bos>", "<eos>", {}),
+    ("Qwen-Qwen3-0.6B.jinja", "", "<|im_end|>", {}),
+    ("Qwen-Qwen2.5-7B-Instruct.jinja", "", "<|im_end|>", {}),
+    ("meta-llama-Llama-3.1-8B-Instruct.jinja", "<|begin_of_text|>", "<|eot_id|>", {"date_string": "01 Jan 2025"}),
+    ("meta-llama-Llama-3.2-3B-Instruct.jinja", "<|begin_of_text|>", "<|eot_id|>", {"date_string": "01 Jan 2025"}),
+    ("microsoft-Phi-3.5-mini-instruct.jinja", "<s>", "<|endoftext|>", {}),
+    ("mistralai-Mistral-Nemo-Instruct-2407.jinja", "<s>", "</s>", {}),
+    ("deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja", "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", {}),
+    ("HuggingFaceTB-SmolLM3-3B.jinja", "", "<|im_end|>", {}),
+]
+
+
+def real_template_cases():
+    """Conversations for each real template; Qwen3's with thinking on and
+    off."""
+    out = []
+    for file, bos, eos, extra in REAL_TEMPLATES:
+        conversations = [
+            ("system_gen", [SYSTEM] + TURNS, True, {}),
+            ("multi", TURNS, False, {}),
+            ("unicode_gen", UNICODE_TURNS, True, {}),
+            ("thinking_gen", THINKING_TURNS, True, {}),
+        ]
+        if "Qwen3" in file or "SmolLM3" in file:
+            conversations += [
+                ("no_thinking_gen", THINKING_TURNS, True, {"enable_thinking": False}),
+                ("thinking_on_gen", THINKING_TURNS, True, {"enable_thinking": True}),
+            ]
+        for name, messages, gen, more in conversations:
+            out.append(
+                {
+                    "name": f"{file.removesuffix('.jinja')}/{name}",
+                    "template": file,
+                    "messages": messages,
+                    "add_generation_prompt": gen,
+                    "bos_token": bos,
+                    "eos_token": eos,
+                    "extra": {**extra, **more},
+                }
+            )
+    return out
+
+
+def write_real_templates(env, check):
+    if not os.path.isdir(LLAMA_CPP_TEMPLATES):
+        sys.exit(f"chat_templates.py: {LLAMA_CPP_TEMPLATES} is missing: run scripts/fetch-llama-cpp.sh")
+    sizes = {}
+    results = []
+    for case in real_template_cases():
+        path = os.path.join(LLAMA_CPP_TEMPLATES, case["template"])
+        with open(path, encoding="utf-8") as f:
+            source = f.read()
+        sizes[case["template"]] = len(source.encode("utf-8"))
+        try:
+            case["expected"] = render(env, source, case)
+        except jinja2.exceptions.TemplateError as e:
+            case["error"] = str(e)
+        theirs = transformers_render(source, case)
+        if theirs is not None:
+            ours = {k: case[k] for k in ("expected", "error") if k in case}
+            if ours != theirs:
+                sys.exit(f"chat_templates.py: case {case['name']}: jinja2 gives {ours!r}, transformers {theirs!r}")
+        results.append(case)
+    doc = {
+        "generated_by": "tests/reference/chat_templates.py",
+        "templates_from": "llama-cpp-python 0.3.36 sdist, vendor/llama.cpp/models/templates",
+        "template_bytes": sizes,
+        "cases": results,
+    }
+    if check:
+        with open(OUT_LLAMA_CPP, encoding="utf-8") as f:
+            if json.load(f) != doc:
+                sys.exit("chat_templates.py: the llama.cpp fixture is out of date: rerun without --check")
+        return
+    with open(OUT_LLAMA_CPP, "w", encoding="utf-8") as f:
+        f.write(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+    print(f"chat_templates.py: wrote {len(results)} cases to {OUT_LLAMA_CPP}")
+
+
 def main():
     check = "--check" in sys.argv[1:]
     if not os.path.isfile(MODEL):
@@ -363,6 +455,7 @@ def main():
     smol_eos = gguf_token(reader, "tokenizer.ggml.eos_token_id")
 
     env = build_environment()
+    write_real_templates(env, check)
     results = []
     cross_checked = 0
     for case in cases(smol_bos, smol_eos):

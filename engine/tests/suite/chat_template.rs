@@ -2,6 +2,9 @@
 //! them the way Hugging Face transformers' `apply_chat_template` does. The
 //! expected text is a committed fixture, tests/reference/chat_templates.json,
 //! made by tests/reference/chat_templates.py (rerun it to regenerate).
+//! Real models' templates from llama.cpp's corpus (Gemma, Qwen3 with
+//! thinking on and off, Llama 3.1/3.2, Phi-3.5, Mistral, DeepSeek R1,
+//! SmolLM3) are compared the same way, from chat_templates_llama_cpp.json.
 //! Then templates that misbehave: each must fail with a clear error, never
 //! hang or panic.
 
@@ -51,8 +54,6 @@ fn renders_like_jinja2() {
     for case in doc["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let template_name = case["template"].as_str().unwrap();
-        let messages: Vec<Message> = serde_json::from_value(case["messages"].clone()).unwrap();
-        let gen = case["add_generation_prompt"].as_bool().unwrap();
         let opts = options(case);
         let template = if template_name == "smollm2" {
             assert_eq!(opts.bos_token, gguf_options.bos_token, "{name}");
@@ -62,25 +63,57 @@ fn renders_like_jinja2() {
             let source = doc["templates"][template_name].as_str().unwrap();
             Some(ChatTemplate::new(source).unwrap_or_else(|e| panic!("{name}: {e}")))
         };
-        let template = template.as_ref().unwrap_or(&from_gguf);
-        let got = template.render(&messages, gen, &opts);
-        match (&case["expected"], &case["error"]) {
-            (Value::String(want), _) => {
-                let got = got.unwrap_or_else(|e| panic!("{name}: {e}"));
-                assert_eq!(&got, want, "case {name}");
-            }
-            (_, Value::String(want)) => {
-                let err = got.expect_err(name).to_string();
-                assert!(
-                    err.contains("raised an exception") && err.contains(want.as_str()),
-                    "{name}: {err}"
-                );
-            }
-            _ => panic!("{name}: the fixture has neither `expected` nor `error`"),
-        }
+        check_case(template.as_ref().unwrap_or(&from_gguf), case);
         checked += 1;
     }
     assert!(checked >= 30, "only {checked} cases");
+}
+
+/// Each case's rendering (or the template's own `raise_exception`) against
+/// what jinja2 gave.
+fn check_case(template: &ChatTemplate, case: &Value) {
+    let name = case["name"].as_str().unwrap();
+    let messages: Vec<Message> = serde_json::from_value(case["messages"].clone()).unwrap();
+    let gen = case["add_generation_prompt"].as_bool().unwrap();
+    let got = template.render(&messages, gen, &options(case));
+    match (&case["expected"], &case["error"]) {
+        (Value::String(want), _) => {
+            let got = got.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(&got, want, "case {name}");
+        }
+        (_, Value::String(want)) => {
+            let err = got.expect_err(name).to_string();
+            assert!(
+                err.contains("raised an exception") && err.contains(want.as_str()),
+                "{name}: {err}"
+            );
+        }
+        _ => panic!("{name}: the fixture has neither `expected` nor `error`"),
+    }
+}
+
+#[test]
+fn real_templates_from_llama_cpp_render_like_jinja2() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/reference/chat_templates_llama_cpp.json"
+    );
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let dir = common::llama_cpp_sources().join("models/templates");
+    let mut checked = 0;
+    for case in doc["cases"].as_array().unwrap() {
+        let file = case["template"].as_str().unwrap();
+        let source = std::fs::read_to_string(dir.join(file)).unwrap();
+        assert_eq!(
+            source.len() as u64,
+            doc["template_bytes"][file].as_u64().unwrap(),
+            "{file}: the fixture was made from another version"
+        );
+        let template = ChatTemplate::new(&source).unwrap_or_else(|e| panic!("{file}: {e}"));
+        check_case(&template, case);
+        checked += 1;
+    }
+    assert!(checked >= 40, "only {checked} cases");
 }
 
 #[test]
