@@ -3,7 +3,7 @@
 # them, into models/llama.cpp/ (cached: nothing is fetched twice). The tests
 # read its tokenizer suite (models/ggml-vocab-*.gguf with .inp/.out), its
 # chat templates (models/templates/) and its GGUF converter
-# (convert_hf_to_gguf.py, gguf-py/). Nothing here is built.
+# (convert_hf_to_gguf.py, conversion/, gguf-py/). Nothing here is built.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,7 +34,7 @@ root="llama_cpp_python-$version/vendor/llama.cpp"
 mkdir -p "$tmp/x"
 tar -xzf "$sdist" -C "$tmp/x" \
   --wildcards "$root/models/ggml-vocab-*" "$root/models/templates/*" \
-  "$root/convert_hf_to_gguf.py" "$root/gguf-py/*" "$root/LICENSE"
+  "$root/convert_hf_to_gguf.py" "$root/conversion/*" "$root/gguf-py/*" "$root/LICENSE"
 rm -rf "$dest"
 mkdir -p "$(dirname "$dest")"
 mv "$tmp/x/$root" "$dest"

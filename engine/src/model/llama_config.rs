@@ -183,6 +183,12 @@ impl LlamaConfig {
         };
         let n_layers = meta.get_usize(&key("block_count"))?;
         let gemma3 = arch == "gemma3";
+        // Newer converters write the sliding layers' base; older files
+        // leave it to be known.
+        let rope_local_base = match meta.contains(&key("rope.freq_base_swa")) {
+            true => Some(meta.get_f32(&key("rope.freq_base_swa"))?),
+            false => gemma3.then_some(GEMMA3_LOCAL_ROPE_BASE),
+        };
         let sliding_window = match gemma3 {
             true => optional_usize("attention.sliding_window")?,
             false => None,
@@ -207,7 +213,7 @@ impl LlamaConfig {
                 RopeLayout::NeoX
             },
             rope_scaling,
-            rope_local_base: gemma3.then_some(GEMMA3_LOCAL_ROPE_BASE),
+            rope_local_base,
             traits,
             norm_offset: 0.0,
             attn_scale,
