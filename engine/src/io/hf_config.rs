@@ -42,6 +42,8 @@ pub struct HfConfig {
     pub query_pre_attn_scalar: Option<f64>,
     /// The share of each head that RoPE rotates (Phi-3, Phi-4: 1.0 or less).
     pub partial_rotary_factor: Option<f64>,
+    /// EmbeddingGemma attends both ways: not a language model.
+    pub use_bidirectional_attention: Option<bool>,
     /// Gemma 2's soft caps (tanh), unsupported when set.
     pub final_logit_softcapping: Option<f64>,
     pub attn_logit_softcapping: Option<f64>,
@@ -89,6 +91,7 @@ struct Raw {
     partial_rotary_factor: Option<f64>,
     final_logit_softcapping: Option<f64>,
     attn_logit_softcapping: Option<f64>,
+    use_bidirectional_attention: Option<bool>,
     hidden_activation: Option<String>,
     vocab_size: Option<usize>,
     #[serde(alias = "n_positions")]
@@ -246,6 +249,7 @@ impl HfConfig {
                 .partial_rotary_factor
                 .or(full.as_ref().and_then(|r| r.partial_rotary_factor)),
             final_logit_softcapping: raw.final_logit_softcapping,
+            use_bidirectional_attention: raw.use_bidirectional_attention,
             attn_logit_softcapping: raw.attn_logit_softcapping,
             vocab_size: raw.vocab_size.ok_or_else(|| missing("`vocab_size`"))?,
             max_position_embeddings: raw.max_position_embeddings,

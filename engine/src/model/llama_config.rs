@@ -254,6 +254,12 @@ impl LlamaConfig {
                 activation.unwrap_or_default()
             )));
         }
+        if hf.use_bidirectional_attention == Some(true) {
+            return Err(bad(
+                "bidirectional attention (an embedding model, not a language model) is not supported"
+                    .into(),
+            ));
+        }
         for (what, cap) in [
             ("final_logit_softcapping", hf.final_logit_softcapping),
             ("attn_logit_softcapping", hf.attn_logit_softcapping),

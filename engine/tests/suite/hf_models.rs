@@ -838,6 +838,35 @@ fn unsupported_model_type_is_an_error() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Gemma configs that ask for what the forward pass does not compute are
+/// refused by name: soft-capping (Gemma 2) and bidirectional attention
+/// (EmbeddingGemma).
+#[test]
+fn gemma_variants_we_do_not_compute_are_refused() {
+    for (key, value, says) in [
+        (
+            "final_logit_softcapping",
+            serde_json::json!(30.0),
+            "final_logit_softcapping",
+        ),
+        (
+            "use_bidirectional_attention",
+            serde_json::json!(true),
+            "bidirectional",
+        ),
+    ] {
+        let dir = edited_copy(
+            "gemma3",
+            key,
+            |n, s, v| Some((n, s, v)),
+            |c| c[key] = value.clone(),
+        );
+        let e = load_error(&dir);
+        assert!(e.contains(says) && e.contains("not supported"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
 #[test]
 fn unsupported_rope_scaling_is_refused_not_computed_wrong() {
     let dir = edited_copy(

@@ -184,10 +184,12 @@ fn edited_attention_patterns_are_applied_to_the_values() {
 }
 
 /// The unembedding of the last block's output is the model's logits, for
-/// the RMSNorm (Llama, Qwen2) and the LayerNorm (GPT-2) heads.
+/// the RMSNorm (Llama, Qwen2, Qwen3, Phi-3), Gemma's (1 + w) RMSNorm and
+/// the LayerNorm (GPT-2) heads: the lens applies each model's own final
+/// norm.
 #[test]
 fn the_logit_lens_ends_at_the_logits_on_every_architecture() {
-    for name in ["llama", "qwen2", "gpt2"] {
+    for name in ["llama", "qwen2", "gpt2", "qwen3", "gemma3", "phi3"] {
         let model = monologue::load::model(fixture(name), &LoadOptions::default()).unwrap();
         let ids = &reference(&fixture(name))[1].ids;
         let last = format!("blocks.{}.resid_post", model.info().n_layers - 1);
