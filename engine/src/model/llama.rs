@@ -171,7 +171,7 @@ impl<S: Store> Llama<S> {
             layout: c.rope_layout,
         })?;
         let rope_local = match c.rope_local_base {
-            Some(base) if c.sliding_layers.iter().any(|&s| s) => Some(store.rope(Rotary {
+            Some(base) if c.sliding_layers.any() => Some(store.rope(Rotary {
                 cache: RopeScaling::None.cache(base, c.rope_dim, c.context_length)?,
                 layout: c.rope_layout,
             })?),

@@ -97,6 +97,41 @@ const GEMMA3_GLOBAL_EVERY: usize = 6;
 /// The RoPE base of Gemma 3's sliding-window layers.
 const GEMMA3_LOCAL_ROPE_BASE: f32 = 10_000.0;
 
+/// Which layers attend through the sliding window, as a rule rather than
+/// a list where it is one: a layer count read from a file is not trusted
+/// with an allocation before the weights confirm it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SlidingLayers {
+    None,
+    /// Every layer (Mistral, Phi-3).
+    All,
+    /// All but every `n`th layer, which attends globally (Gemma 3: 6).
+    AllButEvery(usize),
+    /// As a config's `layer_types` lists them.
+    Listed(Vec<bool>),
+}
+
+impl SlidingLayers {
+    pub fn slides(&self, layer: usize) -> bool {
+        match self {
+            SlidingLayers::None => false,
+            SlidingLayers::All => true,
+            SlidingLayers::AllButEvery(n) => !(layer + 1).is_multiple_of(*n),
+            SlidingLayers::Listed(list) => list.get(layer).copied().unwrap_or(false),
+        }
+    }
+
+    /// Whether any layer slides (of a model with at least one layer).
+    pub fn any(&self) -> bool {
+        match self {
+            SlidingLayers::None => false,
+            SlidingLayers::All => true,
+            SlidingLayers::AllButEvery(n) => *n > 1,
+            SlidingLayers::Listed(list) => list.contains(&true),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct LlamaConfig {
     /// The architecture, as the file names it.
@@ -128,7 +163,7 @@ pub struct LlamaConfig {
     pub attn_scale: f32,
     /// Keys a sliding-window layer sees, and which layers slide.
     pub sliding_window: Option<usize>,
-    pub sliding_layers: Vec<bool>,
+    pub sliding_layers: SlidingLayers,
     /// The longest context the model was trained for.
     pub context_length: usize,
 }
@@ -193,9 +228,10 @@ impl LlamaConfig {
             true => optional_usize("attention.sliding_window")?,
             false => None,
         };
-        let sliding_layers = (0..n_layers)
-            .map(|i| sliding_window.is_some() && (i + 1) % GEMMA3_GLOBAL_EVERY != 0)
-            .collect();
+        let sliding_layers = match sliding_window {
+            Some(_) => SlidingLayers::AllButEvery(GEMMA3_GLOBAL_EVERY),
+            None => SlidingLayers::None,
+        };
         // llama.cpp scales Gemma 3 27B's queries by its width per head
         // rather than its head size (the only size where they differ).
         let attn_scale = if gemma3 && n_layers == 62 {
@@ -270,7 +306,7 @@ impl LlamaConfig {
         }
         let n_layers = hf.num_hidden_layers;
         let sliding_layers = hf_sliding_layers(hf, n_layers).map_err(bad)?;
-        let sliding_window = match sliding_layers.iter().any(|&s| s) {
+        let sliding_window = match sliding_layers.any() {
             true => Some(
                 hf.sliding_window
                     .ok_or_else(|| bad("sliding-window layers need `sliding_window`".into()))?,
@@ -285,7 +321,7 @@ impl LlamaConfig {
             None => hf.head_dim,
         };
         let rope_scaling = match &hf.rope_scaling {
-            Some(s) => RopeScaling::from_hf(s, rope_base, rope_dim)?,
+            Some(s) => RopeScaling::from_hf(s)?,
             None => RopeScaling::None,
         };
         let attn_scale = match hf.query_pre_attn_scalar {
@@ -323,7 +359,7 @@ impl LlamaConfig {
 
     /// Whether block `layer` attends through the sliding window.
     pub fn slides(&self, layer: usize) -> bool {
-        self.sliding_layers.get(layer).copied().unwrap_or(false)
+        self.sliding_layers.slides(layer)
     }
 
     fn validate(self) -> Result<Self> {
@@ -385,7 +421,7 @@ impl LlamaConfig {
 /// `layer_types` where the config lists them, else Gemma 3's pattern
 /// (`sliding_window_pattern`, default 6) or Mistral's window on every
 /// layer; Qwen's window only with `use_sliding_window`.
-fn hf_sliding_layers(hf: &HfConfig, n_layers: usize) -> std::result::Result<Vec<bool>, String> {
+fn hf_sliding_layers(hf: &HfConfig, n_layers: usize) -> std::result::Result<SlidingLayers, String> {
     if let Some(types) = &hf.layer_types {
         if types.len() != n_layers {
             return Err(format!(
@@ -400,22 +436,22 @@ fn hf_sliding_layers(hf: &HfConfig, n_layers: usize) -> std::result::Result<Vec<
                 "sliding_attention" => Ok(true),
                 other => Err(format!("layer type `{other}` is not supported")),
             })
-            .collect();
+            .collect::<std::result::Result<_, _>>()
+            .map(SlidingLayers::Listed);
     }
-    let every = |pattern: usize| (0..n_layers).map(|i| (i + 1) % pattern != 0).collect();
     Ok(match hf.model_type.as_str() {
         "gemma3" | "gemma3_text" => {
             match hf.sliding_window_pattern.unwrap_or(GEMMA3_GLOBAL_EVERY) {
                 0 => return Err("sliding_window_pattern must be at least 1".into()),
-                pattern => every(pattern),
+                pattern => SlidingLayers::AllButEvery(pattern),
             }
         }
         // transformers applies Phi-3's window too (llama.cpp does not, for
         // GGUF files: their converter does not say which layers slide).
-        "mistral" | "phi3" => vec![hf.sliding_window.is_some(); n_layers],
+        "mistral" | "phi3" if hf.sliding_window.is_some() => SlidingLayers::All,
         "qwen2" | "qwen3" if hf.use_sliding_window == Some(true) => {
             return Err("use_sliding_window without layer_types is not supported".into())
         }
-        _ => vec![false; n_layers],
+        _ => SlidingLayers::None,
     })
 }

@@ -20,6 +20,9 @@ pub enum RopeScaling {
     None,
     Linear(f32),
     Factors(Vec<f32>),
+    /// Llama 3.1's parameters, whose divisors are computed when the tables
+    /// are built (after the weights have confirmed the head size).
+    Llama3(Llama3),
 }
 
 impl RopeScaling {
@@ -52,9 +55,8 @@ impl RopeScaling {
         }
     }
 
-    /// From a Hugging Face config's `rope_scaling`, for RoPE with base
-    /// `base` over `rot_dim` dimensions.
-    pub fn from_hf(scaling: &HfRopeScaling, base: f32, rot_dim: usize) -> Result<Self> {
+    /// From a Hugging Face config's `rope_scaling`.
+    pub fn from_hf(scaling: &HfRopeScaling) -> Result<Self> {
         let need = |v: Option<f64>, what: &str| {
             v.ok_or_else(|| {
                 Error::Invalid(format!(
@@ -78,7 +80,8 @@ impl RopeScaling {
                     high_freq_factor: need(scaling.high_freq_factor, "high_freq_factor")?,
                     original_context: original as f64,
                 };
-                p.factors(base, rot_dim).map(RopeScaling::Factors)
+                p.check()?;
+                Ok(RopeScaling::Llama3(p))
             }
             other => Err(Error::Invalid(format!(
                 "config: rope_scaling `{other}` is not supported (supported: linear, llama3)"
@@ -95,6 +98,9 @@ impl RopeScaling {
                 RopeCache::scaled(base, rot_dim, max_pos, &vec![*f; rot_dim / 2])
             }
             RopeScaling::Factors(d) => RopeCache::scaled(base, rot_dim, max_pos, d),
+            RopeScaling::Llama3(p) => {
+                RopeCache::scaled(base, rot_dim, max_pos, &p.factors(base, rot_dim))
+            }
         }
     }
 }
@@ -109,7 +115,8 @@ fn linear(factor: f32, source: impl std::fmt::Display) -> Result<RopeScaling> {
 }
 
 /// Llama 3.1's `rope_scaling` parameters.
-struct Llama3 {
+#[derive(Debug, Clone, PartialEq)]
+pub struct Llama3 {
     factor: f64,
     low_freq_factor: f64,
     high_freq_factor: f64,
@@ -120,7 +127,7 @@ impl Llama3 {
     /// The divisor of each frequency: 1 for wavelengths shorter than
     /// `original_context / high_freq_factor`, `factor` for those longer
     /// than `original_context / low_freq_factor`, and a blend between.
-    fn factors(&self, base: f32, rot_dim: usize) -> Result<Vec<f32>> {
+    fn check(&self) -> Result<()> {
         let ok = |v: f64| v > 0.0 && v.is_finite();
         if !(ok(self.factor)
             && ok(self.low_freq_factor)
@@ -134,9 +141,13 @@ impl Llama3 {
                 self.factor, self.low_freq_factor, self.high_freq_factor
             )));
         }
+        Ok(())
+    }
+
+    fn factors(&self, base: f32, rot_dim: usize) -> Vec<f32> {
         let low_wavelength = self.original_context / self.low_freq_factor;
         let high_wavelength = self.original_context / self.high_freq_factor;
-        Ok((0..rot_dim / 2)
+        (0..rot_dim / 2)
             .map(|i| {
                 let theta = (base as f64).powf(-2.0 * i as f64 / rot_dim as f64);
                 let wavelength = 2.0 * std::f64::consts::PI / theta;
@@ -151,7 +162,7 @@ impl Llama3 {
                 };
                 divisor as f32
             })
-            .collect())
+            .collect()
     }
 }
 
@@ -168,7 +179,7 @@ mod tests {
             high_freq_factor: 4.0,
             original_context: 8192.0,
         };
-        let d = p.factors(500_000.0, 128).unwrap();
+        let d = p.factors(500_000.0, 128);
         assert_eq!(d.len(), 64);
         assert_eq!(d[0], 1.0);
         assert_eq!(d[63], 8.0);
@@ -185,7 +196,7 @@ mod tests {
             high_freq_factor: 1.0,
             original_context: 8192.0,
         };
-        let e = p.factors(500_000.0, 128).unwrap_err().to_string();
+        let e = p.check().unwrap_err().to_string();
         assert!(e.contains("high_freq_factor"), "{e}");
     }
 }
