@@ -65,40 +65,35 @@ pub fn swiglu(gate: &[f32], up: &[f32], out: &mut [f32]) -> Result<()> {
 
 /// [`swiglu`] in place: `gate = silu(gate) * up`.
 pub fn swiglu_inplace(gate: &mut [f32], up: &[f32]) -> Result<()> {
-    check("swiglu up", gate.len(), up.len())?;
-    let n = gate.len() as u64;
-    let cost = Cost {
-        bytes: 12 * n,
-        flops: 5 * n,
-    };
-    launch(
-        "swiglu",
-        cost,
-        || format!("f32[{n}]"),
-        || {
-            for (g, u) in gate.iter_mut().zip(up) {
-                *g = silu_one(*g) * u;
-            }
-        },
-    );
-    Ok(())
+    gated_inplace("swiglu", 5, gate, up, silu_one)
 }
 
 /// The gated feed-forward of Gemma, in place: `gate = gelu_tanh(gate) * up`.
 pub fn geglu_inplace(gate: &mut [f32], up: &[f32]) -> Result<()> {
-    check("geglu up", gate.len(), up.len())?;
+    gated_inplace("geglu", 10, gate, up, gelu_one)
+}
+
+/// `gate = act(gate) * up`, costing `flops` per value.
+fn gated_inplace(
+    name: &'static str,
+    flops: u64,
+    gate: &mut [f32],
+    up: &[f32],
+    act: impl Fn(f32) -> f32,
+) -> Result<()> {
+    check(&format!("{name} up"), gate.len(), up.len())?;
     let n = gate.len() as u64;
     let cost = Cost {
         bytes: 12 * n,
-        flops: 10 * n,
+        flops: flops * n,
     };
     launch(
-        "geglu",
+        name,
         cost,
         || format!("f32[{n}]"),
         || {
             for (g, u) in gate.iter_mut().zip(up) {
-                *g = gelu_one(*g) * u;
+                *g = act(*g) * u;
             }
         },
     );

@@ -547,35 +547,35 @@ pub fn add_rows(
 
 /// `gate = silu(gate) · up` over `len` values.
 pub fn swiglu(b: &mut Batch<'_>, gate: &Buffer, up: &Buffer, len: usize) -> Result<()> {
-    check_len("swiglu", gate, len)?;
-    check_len("swiglu", up, len)?;
-    b.dispatch(
-        "swiglu",
-        KernelId::new("activation", "swiglu"),
-        vec![bind(0, gate), bind(1, up)],
-        &[u(len)],
-        groups_1d(len),
-        Cost {
-            bytes: 12 * len as u64,
-            flops: 6 * len as u64,
-        },
-        || format!("f32[{len}]"),
-    )
+    gated(b, "swiglu", 6, gate, up, len)
 }
 
 /// `gate = gelu_tanh(gate) · up` over `len` values.
 pub fn geglu(b: &mut Batch<'_>, gate: &Buffer, up: &Buffer, len: usize) -> Result<()> {
-    check_len("geglu", gate, len)?;
-    check_len("geglu", up, len)?;
+    gated(b, "geglu", 10, gate, up, len)
+}
+
+/// activation.wgsl's gated kernel `name` (`gate = act(gate) · up`),
+/// costing `flops` per value.
+fn gated(
+    b: &mut Batch<'_>,
+    name: &'static str,
+    flops: u64,
+    gate: &Buffer,
+    up: &Buffer,
+    len: usize,
+) -> Result<()> {
+    check_len(name, gate, len)?;
+    check_len(name, up, len)?;
     b.dispatch(
-        "geglu",
-        KernelId::new("activation", "geglu"),
+        name,
+        KernelId::new("activation", name),
         vec![bind(0, gate), bind(1, up)],
         &[u(len)],
         groups_1d(len),
         Cost {
             bytes: 12 * len as u64,
-            flops: 10 * len as u64,
+            flops: flops * len as u64,
         },
         || format!("f32[{len}]"),
     )
