@@ -491,9 +491,10 @@ fn gemma3_logits_match_the_cpu_and_llama_cpp(_: &Gpu) {
 /// from llama.cpp (measured on lavapipe: 1.07, median 0.14).
 const GEMMA3_MAX_TOP5_DIFF: f32 = 2.0;
 /// The GPU multiplies in f32 (or f16 tiles), the CPU rounds activations to
-/// 8 bits: on Gemma 3's outlier-heavy activations single logits move by
-/// up to about 1.3.
-const GEMMA3_VS_CPU: f32 = 2.0;
+/// 8 bits, with one scale per 256 for the K-quant tensors as llama.cpp
+/// does: on Gemma 3's outlier-heavy activations single logits (of every
+/// position's 262,144) move by up to about 2.4.
+const GEMMA3_VS_CPU: f32 = 2.6;
 
 /// A state's buffers go back to the GPU's pool when it is dropped and the
 /// next state takes them, old contents and all: its results must be those

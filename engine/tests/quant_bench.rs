@@ -105,8 +105,7 @@ fn kernel_ns_per_block() {
         let mut bytes = vec![0u8; dtype.bytes_for(n * k).unwrap()];
         quant::quantize(dtype, &values, &mut bytes).unwrap();
         let bytes = AlignedBuf::from_bytes(&bytes);
-        let mut xq = vec![quant::BlockQ8A::default(); k / 32];
-        quant::q8a::quantize_row(&rng.normals(k), &mut xq);
+        let xq = dot::Activations::quantize(Isa::Portable, dtype, &rng.normals(k));
         let mut y = vec![0f32; n];
         let blocks = n * k / dtype.block_len();
         let mut line = format!("{:5} [{n}, {k}]", dtype.name());
@@ -187,5 +186,48 @@ fn small_shapes_threads() {
             }
             println!("{line}");
         }
+    }
+}
+
+/// Prefill speed: multiply-adds per second of `matmul` for 64 and 512
+/// activation rows on a 2048 × 2048 matrix, two threads, every path.
+///
+///     cargo test --release -p monologue --test quant_bench -- --ignored --nocapture prefill
+#[test]
+#[ignore = "timing; run by hand with --release"]
+fn prefill_gmacs() {
+    use monologue::ops::quant::matmul_with;
+    let pool = ThreadPool::new(2);
+    let mut rng = Rng::new(13);
+    let (n, k) = (2048, 2048);
+    let filter = std::env::var("PREFILL_TYPES").unwrap_or_default();
+    for dtype in DType::QUANTIZED {
+        if !filter.is_empty() && !filter.split(',').any(|f| f == dtype.name()) {
+            continue;
+        }
+        let values = rng.normals(n * k);
+        let mut bytes = vec![0u8; dtype.bytes_for(n * k).unwrap()];
+        quant::quantize(dtype, &values, &mut bytes).unwrap();
+        let s = Storage::owned(AlignedBuf::from_bytes(&bytes));
+        let w = Tensor::from_storage(s, dtype, [n, k]).unwrap();
+        let mut line = format!("{:6} [{n}, {k}]", dtype.name());
+        for t in [16, 64, 512] {
+            let x = rng.normals(t * k);
+            let mut y = vec![0f32; t * n];
+            for isa in Isa::ALL.into_iter().filter(|i| i.is_supported()) {
+                if isa == Isa::Portable {
+                    continue;
+                }
+                let mut best = f64::MAX;
+                for _ in 0..(2048 / t).clamp(3, 20) {
+                    let start = Instant::now();
+                    matmul_with(isa, &pool, &w, &x, t, &mut y).unwrap();
+                    best = best.min(start.elapsed().as_secs_f64());
+                }
+                let gmacs = (n * k * t) as f64 / best / 1e9;
+                line += &format!("  T={t} {}: {gmacs:5.1}", isa.name());
+            }
+        }
+        println!("{line}  GMAC/s");
     }
 }

@@ -3,7 +3,7 @@
 //! tests call it through `kernelCheck()` inside the real wasm module, since
 //! native tests never execute wasm SIMD.
 
-use monologue::backend::cpu::quant_dot::{portable, RowKernels};
+use monologue::backend::cpu::quant_dot::{portable, Kernels, RowKernels};
 use monologue::backend::cpu::simd::Isa;
 use monologue::quant::*;
 use serde::Serialize;
@@ -34,12 +34,12 @@ pub fn run(seed: u64) -> KernelCheck {
     check.format::<BlockQ5_0>("q5_0", portable::dot_q5_0);
     check.format::<BlockQ5_1>("q5_1", portable::dot_q5_1);
     check.format::<BlockIQ4NL>("iq4_nl", portable::dot_iq4_nl);
-    check.format::<BlockQ2K>("q2_k", portable::dot_q2_k);
-    check.format::<BlockQ3K>("q3_k", portable::dot_q3_k);
-    check.format::<BlockQ4K>("q4_k", portable::dot_q4_k);
-    check.format::<BlockQ5K>("q5_k", portable::dot_q5_k);
-    check.format::<BlockQ6K>("q6_k", portable::dot_q6_k);
     check.format::<BlockIQ4XS>("iq4_xs", portable::dot_iq4_xs);
+    check.format_k::<BlockQ2K>("q2_k");
+    check.format_k::<BlockQ3K>("q3_k");
+    check.format_k::<BlockQ4K>("q4_k");
+    check.format_k::<BlockQ5K>("q5_k");
+    check.format_k::<BlockQ6K>("q6_k");
     KernelCheck {
         simd128: cfg!(all(target_arch = "wasm32", target_feature = "simd128")),
         errors: check.errors,
@@ -67,8 +67,41 @@ impl Check {
             .sum::<f32>()
     }
 
+    /// The worst relative error of K-quant format `B`'s row kernel against
+    /// the scalar `dot_k` (both take Q8K activations).
+    fn format_k<B: RowKernels + SuperBlock>(&mut self, name: &str) {
+        let Kernels::Q8k { rows, .. } = B::KERNELS else {
+            panic!("{name} is not a K-quant");
+        };
+        let mut worst = 0f64;
+        for blocks in [1usize, 3, 7] {
+            let n = 256 * blocks;
+            let w: Vec<f32> = (0..4 * n).map(|_| self.normal()).collect();
+            let x: Vec<f32> = (0..n).map(|_| self.normal() * 3.0).collect();
+            let mut xq = vec![BlockQ8K::default(); blocks];
+            q8k::quantize_row(&x, &mut xq);
+            let mut wq = vec![<B as bytemuck::Zeroable>::zeroed(); 4 * blocks];
+            B::quantize_row(&w, &mut wq);
+            let mut y = [0f32; 4];
+            rows(Isa::Portable, &wq, &xq, &mut y);
+            for (r, got) in y.iter().enumerate() {
+                let want = portable::dot_k(&wq[r * blocks..][..blocks], &xq);
+                let scale: f64 = (0..n)
+                    .map(|i| (w[r * n + i] as f64 * x[i] as f64).abs())
+                    .sum::<f64>()
+                    .max(1e-30);
+                worst = worst.max((got - want).abs() as f64 / scale);
+                self.rows += 1;
+            }
+        }
+        self.errors.push((name.to_string(), worst));
+    }
+
     /// The worst relative error of format `B`'s row kernels against `dot`.
     fn format<B: RowKernels>(&mut self, name: &str, dot: fn(&[B], &[BlockQ8A]) -> f32) {
+        let Kernels::Q8a { rows, rows4 } = B::KERNELS else {
+            panic!("{name} takes Q8A activations");
+        };
         let per_block = B::DTYPE.block_len() / 32;
         let mut worst = 0f64;
         for super_blocks in [1usize, 3, 18, 49] {
@@ -92,10 +125,10 @@ impl Check {
             for r in 0..4 {
                 let row = &wq[r * blocks..][..blocks];
                 let mut one = [0f32];
-                B::ROWS(Isa::Portable, row, &xq[..per_row], &mut one);
+                rows(Isa::Portable, row, &xq[..per_row], &mut one);
                 let want = dot(row, &xq[..per_row]);
                 worst = worst.max((one[0] - want).abs() as f64 / scale(r, 0));
-                if let Some(rows4) = B::ROWS4 {
+                if let Some(rows4) = rows4 {
                     let mut four = [0f32; 4];
                     rows4(Isa::Portable, row, &xq, &mut four);
                     for (j, got) in four.iter().enumerate() {

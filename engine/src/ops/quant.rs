@@ -9,12 +9,13 @@
 //! while it is still in cache, so weights are read from memory once.
 
 use crate::backend::cpu::pool::{self, ThreadPool};
-use crate::backend::cpu::quant_dot::{self as dot, RowKernels};
+use crate::backend::cpu::quant_dot::packed::{PackedRows, ROWS};
+use crate::backend::cpu::quant_dot::{self as dot, Activations, Kernels, RowKernels};
 use crate::backend::cpu::simd::{self, Isa};
 use crate::error::{Error, Result};
 use crate::ops::launch;
 use crate::profile::Cost;
-use crate::quant::{cast, f16_to_f32, BlockQ8A};
+use crate::quant::{cast, f16_to_f32, BlockQ8A, BlockQ8K};
 use crate::tensor::{DType, Tensor};
 use half::{bf16, f16};
 use std::ops::Range;
@@ -174,8 +175,7 @@ fn many<B: RowKernels>(
     tile: usize,
 ) -> Result<()> {
     let ws: Vec<&[B]> = bytes.iter().map(|b| cast::<B>(b)).collect::<Result<_>>()?;
-    let mut xq = vec![BlockQ8A::default(); x.len() / 32];
-    dot::quantize_q8a(isa, x, &mut xq);
+    let xq = Activations::quantize(isa, B::DTYPE, x);
     // Row ranges of each matrix in the joint numbering.
     let mut starts = Vec::with_capacity(ys.len() + 1);
     starts.push(0);
@@ -195,10 +195,11 @@ fn many<B: RowKernels>(
             // SAFETY: tiles are disjoint (see `parallel_tiles`), so these
             // rows of matrix m's output are this call's alone.
             let y = unsafe { outs[m].row(0, 0, local.clone()) };
-            B::ROWS(
+            one_token(
                 isa,
                 &ws[m][local.start * per_row..local.end * per_row],
                 &xq,
+                0,
                 y,
             );
             at = end;
@@ -223,9 +224,30 @@ fn kernel_name(op: &str, dtype: DType) -> &'static str {
     }
 }
 
+/// `y = w · x` for activation row `token` of `x` (each row `w`'s length).
+fn one_token<B: RowKernels>(isa: Isa, w: &[B], x: &Activations, token: usize, y: &mut [f32]) {
+    let per_row = w.len() / y.len().max(1);
+    match (B::KERNELS, x) {
+        (Kernels::Q8a { rows, .. }, Activations::Q8a(x)) => {
+            let blocks = per_row * B::DTYPE.block_len() / 32;
+            rows(isa, w, &x[token * blocks..(token + 1) * blocks], y)
+        }
+        (Kernels::Q8k { rows, .. }, Activations::Q8k(x)) => {
+            rows(isa, w, &x[token * per_row..(token + 1) * per_row], y)
+        }
+        _ => unreachable!("activations are quantized for B"),
+    }
+}
+
+/// From this many activation rows on, K-quant rows are packed for the GEMM
+/// (packing costs about what eight tokens' row kernels cost; the results
+/// are the same either way).
+const GEMM_MIN_TOKENS: usize = 8;
+
 /// Quantize the activation rows once, then run the row kernel over tiles.
 /// Where the format has a four-row kernel, activation rows go through it
-/// four at a time, so each weight block is decoded once per four tokens.
+/// four at a time, so each weight block is decoded once per four tokens;
+/// K-quant rows are packed once per tile for the GEMM.
 fn quantized<B: RowKernels>(
     isa: Isa,
     pool: &ThreadPool,
@@ -235,28 +257,61 @@ fn quantized<B: RowKernels>(
     y: &mut [f32],
     tile: usize,
 ) {
-    let (rows, rows4) = (B::ROWS, B::ROWS4);
-    let blocks = k / 32;
     let t = x.len() / k;
     let n = y.len() / t;
-    let per_row = w.len() / n; // weight blocks per row
-    let mut xq = vec![BlockQ8A::default(); x.len() / 32];
-    for (x, xq) in x.chunks_exact(k).zip(xq.chunks_exact_mut(blocks)) {
-        dot::quantize_q8a(isa, x, xq);
+    let xq = Activations::quantize(isa, B::DTYPE, x);
+    match (B::KERNELS, &xq) {
+        (
+            Kernels::Q8a {
+                rows,
+                rows4: Some(rows4),
+            },
+            Activations::Q8a(xq),
+        ) if t >= 4 => four_at_a_time(isa, pool, w, (rows, rows4), xq, t, n, y, tile),
+        (Kernels::Q8k { pack, .. }, Activations::Q8k(xq))
+            if t >= GEMM_MIN_TOKENS && dot::has_gemm_k(isa) =>
+        {
+            packed_gemm(isa, pool, w, pack, xq, t, n, y)
+        }
+        _ => {
+            let out = Out(y.as_mut_ptr());
+            parallel_tiles(pool, n, tile, &|r| {
+                let per_row = w.len() / n;
+                for ti in 0..t {
+                    // SAFETY: rows `r` are this tile's alone (see
+                    // `parallel_tiles`).
+                    let y = unsafe { out.row(n, ti, r.clone()) };
+                    one_token(isa, &w[r.start * per_row..r.end * per_row], &xq, ti, y);
+                }
+            });
+        }
     }
-    let fours = if rows4.is_some() { t / 4 } else { 0 };
+}
+
+/// Prefill for the formats of 32-weight blocks: four activation rows at a
+/// time through `rows4`, the rest one by one.
+#[allow(clippy::too_many_arguments)]
+fn four_at_a_time<B: RowKernels>(
+    isa: Isa,
+    pool: &ThreadPool,
+    w: &[B],
+    (rows, rows4): (dot::RowKernel<B>, dot::RowKernel<B>),
+    xq: &[BlockQ8A],
+    t: usize,
+    n: usize,
+    y: &mut [f32],
+    tile: usize,
+) {
+    let blocks = xq.len() / t;
+    let per_row = w.len() / n; // weight blocks per row
+    let fours = t / 4;
     let out = Out(y.as_mut_ptr());
     parallel_tiles(pool, n, tile, &|r| {
         let w = &w[r.start * per_row..r.end * per_row];
-        // (Decode has no groups of four and allocates nothing here.)
-        let mut four = if fours > 0 {
-            vec![0f32; 4 * r.len()]
-        } else {
-            Vec::new()
-        };
+        let mut four = vec![0f32; 4 * r.len()];
         for f in 0..fours {
             let x4 = &xq[4 * f * blocks..(4 * f + 4) * blocks];
-            (rows4.expect("fours > 0 only with a four-row kernel"))(isa, w, x4, &mut four);
+            rows4(isa, w, x4, &mut four);
             for j in 0..4 {
                 // SAFETY: rows `r` of activation row 4f + j are this tile's
                 // alone (see `parallel_tiles`).
@@ -270,6 +325,65 @@ fn quantized<B: RowKernels>(
             // SAFETY: as above.
             let y = unsafe { out.row(n, ti, r.clone()) };
             rows(isa, w, &xq[ti * blocks..(ti + 1) * blocks], y);
+        }
+    });
+}
+
+/// Bytes of one packed group of eight rows per super-block (codes, scale
+/// and min words, d and m).
+const PACKED_GROUP_BYTES: usize = 2048 + 512 + 256 + 64;
+
+/// Prefill for the K-quants: each thread packs a tile of rows (about
+/// 192 KiB packed, so that it stays in L2), then runs every token over it,
+/// eight rows by four tokens at a time.
+#[allow(clippy::too_many_arguments)]
+fn packed_gemm<B: RowKernels>(
+    isa: Isa,
+    pool: &ThreadPool,
+    w: &[B],
+    pack: fn(&mut PackedRows, &[B], usize),
+    xq: &[BlockQ8K],
+    t: usize,
+    n: usize,
+    y: &mut [f32],
+) {
+    let super_blocks = w.len() / n;
+    let groups = (192 * 1024 / (super_blocks * PACKED_GROUP_BYTES)).max(1);
+    let out = Out(y.as_mut_ptr());
+    parallel_tiles(pool, n, groups * ROWS, &|r| {
+        let packs: Vec<PackedRows> = r
+            .clone()
+            .step_by(ROWS)
+            .map(|first| {
+                let last = (first + ROWS).min(r.end);
+                let mut p = PackedRows::default();
+                pack(
+                    &mut p,
+                    &w[first * super_blocks..last * super_blocks],
+                    super_blocks,
+                );
+                p
+            })
+            .collect();
+        let mut four = [[0f32; ROWS]; 4];
+        for t0 in (0..t).step_by(4) {
+            // Past the last token, repeat it (its results are not stored).
+            let token = |i: usize| {
+                let ti = (t0 + i).min(t - 1);
+                &xq[ti * super_blocks..(ti + 1) * super_blocks]
+            };
+            let x4 = [token(0), token(1), token(2), token(3)];
+            for (g, p) in packs.iter().enumerate() {
+                dot::gemm_k(isa, p, x4, &mut four);
+                let first = r.start + g * ROWS;
+                let rows = first..(first + ROWS).min(r.end);
+                for (i, four) in four.iter().enumerate().take(t - t0) {
+                    // SAFETY: rows `r` are this tile's alone (see
+                    // `parallel_tiles`).
+                    let y = unsafe { out.row(n, t0 + i, rows.clone()) };
+                    y.copy_from_slice(&four[..rows.len()]);
+                }
+            }
         }
     });
 }

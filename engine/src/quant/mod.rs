@@ -16,6 +16,8 @@ pub mod q5_k;
 pub mod q6_k;
 pub mod q8_0;
 pub mod q8a;
+pub mod q8k;
+pub mod superblock;
 
 pub use iq4_nl::BlockIQ4NL;
 pub use iq4_xs::BlockIQ4XS;
@@ -30,6 +32,8 @@ pub use q5_k::BlockQ5K;
 pub use q6_k::BlockQ6K;
 pub use q8_0::BlockQ8_0;
 pub use q8a::BlockQ8A;
+pub use q8k::BlockQ8K;
+pub use superblock::{SuperBlock, Unpacked};
 
 use crate::error::{Error, Result};
 use crate::tensor::DType;

@@ -48,7 +48,7 @@ pub fn quantize_row(x: &[f32], out: &mut [BlockQ8A]) {
 /// conversion rather than `f32::round`, which neither SSE2 nor wasm has as
 /// an instruction, so that the loop above vectorises.
 #[inline(always)]
-fn round_small(v: f32) -> i8 {
+pub(crate) fn round_small(v: f32) -> i8 {
     let v = v.clamp(-127.0, 127.0);
     let t = v as i32;
     let away = ((v - t as f32).abs() >= 0.5) as i32;

@@ -14,9 +14,10 @@ use crate::common;
 
 use common::Rng;
 use monologue::backend::cpu::pool::ThreadPool;
+use monologue::backend::cpu::quant_dot::uses_q8k;
 use monologue::backend::cpu::simd::Isa;
 use monologue::ops::quant::{matmul_with, matvec, matvec_many, matvec_with};
-use monologue::quant::{self, BlockQ8A};
+use monologue::quant::{self, BlockQ8A, BlockQ8K};
 use monologue::{DType, Storage, Tensor};
 
 fn supported_isas() -> Vec<Isa> {
@@ -46,12 +47,24 @@ fn check(label: &str, w: &Tensor, x: &[f32], t: usize, y: &[f32]) {
     let wf = w.to_f32_vec().unwrap();
     for ti in 0..t {
         let xt = &x[ti * k..(ti + 1) * k];
-        let mut xq = vec![BlockQ8A::default(); k / 32];
-        quant::q8a::quantize_row(xt, &mut xq);
-        // Float weights multiply the activations as they are.
+        // The activations as the kernels quantize them (a scale per 32, or
+        // per 256 for the K-quants), and each element's step.
         let mut xd = xt.to_vec();
-        if w.dtype().is_quantized() {
+        let mut step = vec![0f32; k];
+        if uses_q8k(w.dtype()) {
+            let mut xq = vec![BlockQ8K::default(); k / 256];
+            quant::q8k::quantize_row(xt, &mut xq);
+            quant::q8k::dequantize_row(&xq, &mut xd);
+            for (i, s) in step.iter_mut().enumerate() {
+                *s = xq[i / 256].d;
+            }
+        } else if w.dtype().is_quantized() {
+            let mut xq = vec![BlockQ8A::default(); k / 32];
+            quant::q8a::quantize_row(xt, &mut xq);
             quant::q8a::dequantize_row(&xq, &mut xd);
+            for (i, s) in step.iter_mut().enumerate() {
+                *s = xq[i / 32].d;
+            }
         }
         for r in 0..n {
             let row = &wf[r * k..(r + 1) * k];
@@ -66,14 +79,11 @@ fn check(label: &str, w: &Tensor, x: &[f32], t: usize, y: &[f32]) {
                 .zip(xt)
                 .map(|(&w, &x)| (w * x).abs() as f64)
                 .sum();
-            let act_err: f64 = if !w.dtype().is_quantized() {
-                0.0
-            } else {
-                row.iter()
-                    .enumerate()
-                    .map(|(i, &w)| w.abs() as f64 * xq[i / 32].d as f64 / 2.0)
-                    .sum()
-            };
+            let act_err: f64 = row
+                .iter()
+                .zip(&step)
+                .map(|(&w, &d)| w.abs() as f64 * d as f64 / 2.0)
+                .sum();
             let got = y[ti * n + r] as f64;
             let tol = 1e-5 * magnitude + 1e-6;
             assert!(

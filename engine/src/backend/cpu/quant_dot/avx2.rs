@@ -16,9 +16,9 @@
 //! and in `avx512.rs`.
 
 use crate::quant::iq4_nl::GRID;
-use crate::quant::{iq4_xs, q3_k};
-use crate::quant::{BlockIQ4NL, BlockIQ4XS, BlockQ2K, BlockQ3K, BlockQ5K, BlockQ5_0, BlockQ5_1};
-use crate::quant::{BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ6K, BlockQ8A, BlockQ8_0};
+use crate::quant::iq4_xs;
+use crate::quant::{BlockIQ4NL, BlockIQ4XS, BlockQ5_0, BlockQ5_1};
+use crate::quant::{BlockQ4_0, BlockQ4_1, BlockQ8A, BlockQ8_0};
 use std::arch::x86_64::*;
 
 /// u8 × i8 products of 32 bytes, summed in groups of four into i32 lanes.
@@ -26,6 +26,27 @@ pub trait MulSum {
     /// # Safety
     /// The CPU must support the instructions the implementation uses.
     unsafe fn dot4(u: __m256i, s: __m256i) -> __m256i;
+
+    /// `acc + madd(maddubs(u, s), words)`: products summed in pairs, each
+    /// pair times its i16 word, summed again in pairs onto `acc`. The pair
+    /// sums must fit in i16 (codes of at most six bits do).
+    ///
+    /// # Safety
+    /// As for [`MulSum::dot4`].
+    unsafe fn scaled(acc: __m256i, u: __m256i, s: __m256i, words: __m256i) -> __m256i;
+
+    /// `acc + scale · Σ_k dot4(u[k], s[k])` lane by lane, where each i32 lane
+    /// of `words` holds its scale in both halves (the prefill GEMM's 16
+    /// weights of one sub-block, four bytes per step).
+    ///
+    /// # Safety
+    /// As for [`MulSum::dot4`].
+    unsafe fn sub_block(
+        acc: __m256i,
+        u: &[__m256i; 4],
+        s: &[__m256i; 4],
+        words: __m256i,
+    ) -> __m256i;
 }
 
 /// `maddubs` (pairs to i16) then `madd` with ones (pairs to i32). The i16
@@ -37,6 +58,25 @@ impl MulSum for Maddubs {
     #[inline(always)]
     unsafe fn dot4(u: __m256i, s: __m256i) -> __m256i {
         _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1))
+    }
+
+    #[inline(always)]
+    unsafe fn scaled(acc: __m256i, u: __m256i, s: __m256i, words: __m256i) -> __m256i {
+        _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), words))
+    }
+
+    #[inline(always)]
+    unsafe fn sub_block(
+        acc: __m256i,
+        u: &[__m256i; 4],
+        s: &[__m256i; 4],
+        words: __m256i,
+    ) -> __m256i {
+        let mut acc = acc;
+        for k in 0..4 {
+            acc = Self::scaled(acc, u[k], s[k], words);
+        }
+        acc
     }
 }
 
@@ -53,13 +93,13 @@ unsafe fn scale_sum(a: &BlockQ8A) -> __m128 {
 
 /// `[h0, h1, 0, 0]`: two adjacent f16 at `p` as f32 (F16C).
 #[inline(always)]
-unsafe fn two_f16(p: *const u8) -> __m128 {
+pub(crate) unsafe fn two_f16(p: *const u8) -> __m128 {
     _mm_cvtph_ps(_mm_cvtsi32_si128(p.cast::<i32>().read_unaligned()))
 }
 
 /// An f16 as f32 in every lane (F16C).
 #[inline(always)]
-unsafe fn splat_f16(h: half::f16) -> __m128 {
+pub(crate) unsafe fn splat_f16(h: half::f16) -> __m128 {
     _mm_cvtph_ps(_mm_set1_epi16(h.to_bits() as i16))
 }
 
@@ -287,119 +327,6 @@ impl Term for BlockQ4_1 {
     }
 }
 
-/// Per sub-block j: d sc_j da_j Σ q a - dmin mn_j sa_j.
-impl Term for BlockQ4K {
-    const PER: usize = 8;
-    const SIDE: f32 = 1.0;
-    #[inline(always)]
-    unsafe fn add<M: MulSum>(&self, x: &[BlockQ8A], acc: &mut Acc) {
-        let x = &x[..8];
-        let pairs = k_scale_pairs(&self.scales, (self as *const BlockQ4K).cast());
-        let m4 = _mm256_set1_epi8(0x0F);
-        // Two chains, low and high nibbles, to halve the FMA latency.
-        let mut part = [Acc::zero(); 2];
-        for c in 0..4 {
-            let v = _mm256_loadu_si256(self.qs[32 * c..].as_ptr().cast());
-            let halves = [
-                _mm256_and_si256(v, m4),
-                _mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
-            ];
-            for (i, q) in halves.into_iter().enumerate() {
-                let j = 2 * c + i;
-                let p = M::dot4(q, activations(&x[j]));
-                let pair = _mm_castsi128_ps(_mm_loadl_epi64(pairs[2 * j..].as_ptr().cast()));
-                part[i].add(_mm_mul_ps(pair, scale_sum(&x[j])), p);
-            }
-        }
-        *acc = acc.merge(part[0].merge(part[1]));
-    }
-}
-
-/// `[d sc_0, -dmin mn_0, d sc_1, -dmin mn_1, …]`: all eight 6-bit scales and
-/// mins of a Q4_K or Q5_K super-block, unpacked at once (see `quant::q4_k`
-/// for the packing) and multiplied by the super-block's `d` and `-dmin`
-/// (the two f16 at `d_dmin`).
-#[inline(always)]
-unsafe fn k_scale_pairs(scales: &[u8; 12], d_dmin: *const u8) -> [f32; 16] {
-    let word = |i: usize| u32::from_le_bytes(scales[4 * i..4 * i + 4].try_into().unwrap());
-    let (a, b, c) = (word(0), word(1), word(2));
-    // Bytes 0..4 of sc and mn are the low six bits of a and b; bytes 4..8
-    // take their low four bits from c's nibbles and the top two from the
-    // top bits of a and b (each byte's bits 6..8 moved to 4..6).
-    let sc_hi = (c & 0x0F0F_0F0F) | ((a >> 2) & 0x3030_3030);
-    let mn_hi = ((c >> 4) & 0x0F0F_0F0F) | ((b >> 2) & 0x3030_3030);
-    let sc = (a & 0x3F3F_3F3F) as u64 | (sc_hi as u64) << 32;
-    let mn = (b & 0x3F3F_3F3F) as u64 | (mn_hi as u64) << 32;
-    let v = _mm_set_epi64x(mn as i64, sc as i64);
-    let interleaved = _mm_unpacklo_epi8(v, _mm_unpackhi_epi64(v, v));
-    let lo = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(interleaved));
-    let hi = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(
-        interleaved,
-        interleaved,
-    )));
-    // [d, -dmin] repeated over the eight lanes.
-    let dm = _mm_xor_ps(two_f16(d_dmin), _mm_setr_ps(0.0, -0.0, 0.0, 0.0));
-    let dm = _mm256_castpd_ps(_mm256_broadcastsd_pd(_mm_castps_pd(dm)));
-    let mut out = [0f32; 16];
-    _mm256_storeu_ps(out.as_mut_ptr(), _mm256_mul_ps(lo, dm));
-    _mm256_storeu_ps(out[8..].as_mut_ptr(), _mm256_mul_ps(hi, dm));
-    out
-}
-
-/// Per 16-element sub-block j: d sc_j Σ (q - 32) a, with the -32 applied
-/// to the i16 pair sums (`maddubs(32, a)`) and the scales applied by the
-/// i16 → i32 step (`madd` with scale words instead of ones). Lanes 0..4 of
-/// that step sum elements 0..16 of a block, lanes 4..8 elements 16..32, so
-/// the two sub-blocks of a Q8A block get their own scales.
-impl Term for BlockQ6K {
-    const PER: usize = 8;
-    const SIDE: f32 = 0.0;
-    #[inline(always)]
-    unsafe fn add<M: MulSum>(&self, x: &[BlockQ8A], acc: &mut Acc) {
-        let x = &x[..8];
-        let (m4, m30) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(0x30));
-        // Even sub-blocks' scales as i16 in the low 128 bits, odd ones' in
-        // the high: block b's pair is then word b of each half.
-        let sc = _mm_loadu_si128(self.scales.as_ptr().cast());
-        let split = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
-        let scales = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc, split));
-        let mut part = [_mm256_setzero_ps(); 2];
-        for h in 0..2 {
-            let ql0 = _mm256_loadu_si256(self.ql[64 * h..].as_ptr().cast());
-            let ql1 = _mm256_loadu_si256(self.ql[64 * h + 32..].as_ptr().cast());
-            let qh = _mm256_loadu_si256(self.qh[32 * h..].as_ptr().cast());
-            let codes = [
-                _mm256_and_si256(ql0, m4),
-                _mm256_and_si256(ql1, m4),
-                _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-            ];
-            // Bits 2k..2k+2 of qh moved to bits 4..6.
-            let high = [
-                _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30),
-                _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30),
-                _mm256_and_si256(qh, m30),
-                _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30),
-            ];
-            for k in 0..4 {
-                let b = 4 * h + k;
-                let q = _mm256_or_si256(codes[k], high[k]);
-                let a = activations(&x[b]);
-                let pairs = _mm256_sub_epi16(
-                    _mm256_maddubs_epi16(q, a),
-                    _mm256_maddubs_epi16(_mm256_set1_epi8(32), a),
-                );
-                let word = _mm256_set1_epi16((2 * b as i16) | (2 * b as i16 + 1) << 8);
-                let p = _mm256_madd_epi16(pairs, _mm256_shuffle_epi8(scales, word));
-                let da = _mm256_broadcast_ss(&x[b].d);
-                part[k % 2] = _mm256_fmadd_ps(da, _mm256_cvtepi32_ps(p), part[k % 2]);
-            }
-        }
-        let d = _mm256_broadcastss_ps(splat_f16(self.d));
-        acc.main = _mm256_fmadd_ps(d, _mm256_add_ps(part[0], part[1]), acc.main);
-    }
-}
-
 /// The fifth bits of a Q5_0/Q5_1 block (`qh`, a little-endian u32 with
 /// bit `i` for weight `i`) as 0x10 in the bytes of the weights that have it.
 #[inline(always)]
@@ -533,42 +460,11 @@ impl Term for BlockIQ4XS {
     }
 }
 
-/// Per sub-block j: d sc_j da_j Σ q a - dmin mn_j sa_j, as Q4_K with the
-/// fifth bits from `qh` (bit j of each byte for sub-block j).
-impl Term for BlockQ5K {
-    const PER: usize = 8;
-    const SIDE: f32 = 1.0;
-    #[inline(always)]
-    unsafe fn add<M: MulSum>(&self, x: &[BlockQ8A], acc: &mut Acc) {
-        let x = &x[..8];
-        let pairs = k_scale_pairs(&self.scales, (self as *const BlockQ5K).cast());
-        let (m4, one) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(1));
-        let qh = _mm256_loadu_si256(self.qh.as_ptr().cast());
-        let mut part = [Acc::zero(); 2];
-        for c in 0..4 {
-            let v = _mm256_loadu_si256(self.qs[32 * c..].as_ptr().cast());
-            let halves = [
-                _mm256_and_si256(v, m4),
-                _mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
-            ];
-            for (i, low) in halves.into_iter().enumerate() {
-                let j = 2 * c + i;
-                let bit = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(j as i32)), one);
-                let q = _mm256_or_si256(low, _mm256_slli_epi16(bit, 4));
-                let p = M::dot4(q, activations(&x[j]));
-                let pair = _mm_castsi128_ps(_mm_loadl_epi64(pairs[2 * j..].as_ptr().cast()));
-                part[i].add(_mm_mul_ps(pair, scale_sum(&x[j])), p);
-            }
-        }
-        *acc = acc.merge(part[0].merge(part[1]));
-    }
-}
-
 /// Sixteen byte values (one per 16-weight sub-block) as i16 words, even
 /// sub-blocks in the low 128 bits and odd ones in the high, so that
 /// [`pair_of`] picks block b's two.
 #[inline(always)]
-unsafe fn sub_block_words(v: __m128i) -> __m256i {
+pub(crate) unsafe fn sub_block_words(v: __m128i) -> __m256i {
     let split = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
     _mm256_cvtepi8_epi16(_mm_shuffle_epi8(v, split))
 }
@@ -577,85 +473,11 @@ unsafe fn sub_block_words(v: __m128i) -> __m256i {
 /// that `madd` gives lanes 0..4 (weights 0..16 of the block) the first and
 /// lanes 4..8 the second.
 #[inline(always)]
-unsafe fn pair_of(words: __m256i, b: usize) -> __m256i {
+pub(crate) unsafe fn pair_of(words: __m256i, b: usize) -> __m256i {
     _mm256_shuffle_epi8(
         words,
         _mm256_set1_epi16((2 * b as i16) | (2 * b as i16 + 1) << 8),
     )
-}
-
-/// Per 16-element sub-block j: d sc_j da Σ q a - dmin mn_j da Σ a, the
-/// scales and mins applied by `madd` as in Q6_K.
-impl Term for BlockQ2K {
-    const PER: usize = 8;
-    const SIDE: f32 = 0.0;
-    #[inline(always)]
-    unsafe fn add<M: MulSum>(&self, x: &[BlockQ8A], acc: &mut Acc) {
-        let x = &x[..8];
-        let (m3, m4) = (_mm256_set1_epi8(3), _mm_set1_epi8(0x0F));
-        let s = _mm_loadu_si128(self.scales.as_ptr().cast());
-        let scales = sub_block_words(_mm_and_si128(s, m4));
-        let mins = sub_block_words(_mm_and_si128(_mm_srli_epi16(s, 4), m4));
-        let ones = _mm256_set1_epi8(1);
-        let (mut sum, mut min_sum) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        for h in 0..2 {
-            let qs = _mm256_loadu_si256(self.qs[32 * h..].as_ptr().cast());
-            for k in 0..4 {
-                let b = 4 * h + k;
-                let q = _mm256_and_si256(_mm256_srl_epi16(qs, _mm_cvtsi32_si128(2 * k as i32)), m3);
-                let a = activations(&x[b]);
-                let p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), pair_of(scales, b));
-                let m = _mm256_madd_epi16(_mm256_maddubs_epi16(ones, a), pair_of(mins, b));
-                let da = _mm256_broadcast_ss(&x[b].d);
-                sum = _mm256_fmadd_ps(da, _mm256_cvtepi32_ps(p), sum);
-                min_sum = _mm256_fmadd_ps(da, _mm256_cvtepi32_ps(m), min_sum);
-            }
-        }
-        let dm = two_f16(std::ptr::addr_of!(self.d).cast());
-        let d = _mm256_broadcastss_ps(dm);
-        let dmin = _mm256_broadcastss_ps(_mm_movehdup_ps(dm));
-        acc.main = _mm256_fmadd_ps(d, sum, acc.main);
-        acc.main = _mm256_fnmadd_ps(dmin, min_sum, acc.main);
-    }
-}
-
-/// Per 16-element sub-block j: d (sc_j - 32) da Σ (q - 4) a, with the -4
-/// applied to the i16 pair sums and the scales by `madd`, as in Q6_K.
-impl Term for BlockQ3K {
-    const PER: usize = 8;
-    const SIDE: f32 = 0.0;
-    #[inline(always)]
-    unsafe fn add<M: MulSum>(&self, x: &[BlockQ8A], acc: &mut Acc) {
-        let x = &x[..8];
-        let sc: [i8; 16] = std::array::from_fn(|j| q3_k::scale(&self.scales, j) as i8 - 32);
-        let scales = sub_block_words(_mm_loadu_si128(sc.as_ptr().cast()));
-        let (m3, one, four) = (
-            _mm256_set1_epi8(3),
-            _mm256_set1_epi8(1),
-            _mm256_set1_epi8(4),
-        );
-        let hmask = _mm256_loadu_si256(self.hmask.as_ptr().cast());
-        let mut part = [_mm256_setzero_ps(); 2];
-        for h in 0..2 {
-            let qs = _mm256_loadu_si256(self.qs[32 * h..].as_ptr().cast());
-            for k in 0..4 {
-                let b = 4 * h + k;
-                let low =
-                    _mm256_and_si256(_mm256_srl_epi16(qs, _mm_cvtsi32_si128(2 * k as i32)), m3);
-                let high =
-                    _mm256_and_si256(_mm256_srl_epi16(hmask, _mm_cvtsi32_si128(b as i32)), one);
-                let q = _mm256_or_si256(low, _mm256_slli_epi16(high, 2));
-                let a = activations(&x[b]);
-                let pairs =
-                    _mm256_sub_epi16(_mm256_maddubs_epi16(q, a), _mm256_maddubs_epi16(four, a));
-                let p = _mm256_madd_epi16(pairs, pair_of(scales, b));
-                let da = _mm256_broadcast_ss(&x[b].d);
-                part[k % 2] = _mm256_fmadd_ps(da, _mm256_cvtepi32_ps(p), part[k % 2]);
-            }
-        }
-        let d = _mm256_broadcastss_ps(splat_f16(self.d));
-        acc.main = _mm256_fmadd_ps(d, _mm256_add_ps(part[0], part[1]), acc.main);
-    }
 }
 
 /// [`crate::quant::q8a::quantize_row`] with the same results bit for bit:
@@ -725,20 +547,46 @@ macro_rules! row_kernels {
         $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q5_1, BlockQ5_1, 1);
         $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_iq4_nl, BlockIQ4NL, 1);
         $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_iq4_xs, BlockIQ4XS, 8);
-        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q2_k, BlockQ2K, 8);
-        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q3_k, BlockQ3K, 8);
-        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q5_k, BlockQ5K, 8);
+        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@k $features, $mul, rows_q2_k, BlockQ2K);
+        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@k $features, $mul, rows_q3_k, BlockQ3K);
+        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@k $features, $mul, rows_q5_k, BlockQ5K);
         $crate::backend::cpu::quant_dot::avx2::row_kernels!(@four $features, $mul, rows4_q5_0, BlockQ5_0);
         $crate::backend::cpu::quant_dot::avx2::row_kernels!(@four $features, $mul, rows4_q5_1, BlockQ5_1);
         $crate::backend::cpu::quant_dot::avx2::row_kernels!(@four $features, $mul, rows4_iq4_nl, BlockIQ4NL);
         $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q8_0, BlockQ8_0, 1);
         $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q4_0, BlockQ4_0, 1);
         $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q4_1, BlockQ4_1, 1);
-        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q4_k, BlockQ4K, 8);
-        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@one $features, $mul, rows_q6_k, BlockQ6K, 8);
+        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@k $features, $mul, rows_q4_k, BlockQ4K);
+        $crate::backend::cpu::quant_dot::avx2::row_kernels!(@k $features, $mul, rows_q6_k, BlockQ6K);
         $crate::backend::cpu::quant_dot::avx2::row_kernels!(@four $features, $mul, rows4_q8_0, BlockQ8_0);
         $crate::backend::cpu::quant_dot::avx2::row_kernels!(@four $features, $mul, rows4_q4_0, BlockQ4_0);
         $crate::backend::cpu::quant_dot::avx2::row_kernels!(@four $features, $mul, rows4_q4_1, BlockQ4_1);
+
+        /// Eight packed K-quant rows times four tokens (prefill).
+        ///
+        /// # Safety
+        /// The CPU must support this module's target features.
+        #[target_feature(enable = $features)]
+        pub unsafe fn gemm_k(
+            p: &$crate::backend::cpu::quant_dot::packed::PackedRows,
+            x: [&[BlockQ8K]; 4],
+            out: &mut [[f32; 8]; 4],
+        ) {
+            $crate::backend::cpu::quant_dot::avx2_k::gemm_8x4::<$mul>(p, x, out)
+        }
+    };
+    (@k $features:literal, $mul:ty, $rows:ident, $block:ty) => {
+        /// `y[r] = w_r · x` against [`BlockQ8K`] activations.
+        ///
+        /// # Safety
+        /// The CPU must support this module's target features.
+        #[target_feature(enable = $features)]
+        pub unsafe fn $rows(w: &[$block], x: &[BlockQ8K], y: &mut [f32]) {
+            let per_row = x.len();
+            for (y, row) in y.iter_mut().zip(w.chunks_exact(per_row)) {
+                *y = $crate::backend::cpu::quant_dot::avx2_k::dot_k::<$block, $mul>(row, x);
+            }
+        }
     };
     (@four $features:literal, $mul:ty, $rows:ident, $block:ty) => {
         /// `y[4 r + j] = w_r · x_j` for four activation rows `x` (each

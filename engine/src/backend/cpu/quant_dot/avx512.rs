@@ -16,6 +16,28 @@ impl MulSum for Vnni {
     unsafe fn dot4(u: __m256i, s: __m256i) -> __m256i {
         _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)
     }
+
+    /// `vpdpwssd` does the `madd` and the add in one.
+    #[inline(always)]
+    unsafe fn scaled(acc: __m256i, u: __m256i, s: __m256i, words: __m256i) -> __m256i {
+        _mm256_dpwssd_epi32(acc, _mm256_maddubs_epi16(u, s), words)
+    }
+
+    /// Four `vpdpbusd` steps, then one multiply by the scale: 1.25
+    /// instructions per step where `scaled` would take two.
+    #[inline(always)]
+    unsafe fn sub_block(
+        acc: __m256i,
+        u: &[__m256i; 4],
+        s: &[__m256i; 4],
+        words: __m256i,
+    ) -> __m256i {
+        let mut sum = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u[0], s[0]);
+        for k in 1..4 {
+            sum = _mm256_dpbusd_epi32(sum, u[k], s[k]);
+        }
+        _mm256_add_epi32(acc, _mm256_mullo_epi32(sum, _mm256_srai_epi32(words, 16)))
+    }
 }
 
 /// AVX-512 F/BW/VL without VNNI.

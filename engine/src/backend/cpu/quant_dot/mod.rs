@@ -20,7 +20,12 @@ pub use wasm_simd as fallback;
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
 #[cfg(target_arch = "x86_64")]
+pub mod avx2_k;
+#[cfg(target_arch = "x86_64")]
 pub mod avx512;
+pub mod packed;
+
+use packed::PackedRows;
 
 use super::simd::Isa;
 use crate::error::{Error, Result};
@@ -116,19 +121,115 @@ dispatch!(rows_q4_1, BlockQ4_1, dot_q4_1, 1);
 dispatch!(rows_q5_0, BlockQ5_0, dot_q5_0, 1);
 dispatch!(rows_q5_1, BlockQ5_1, dot_q5_1, 1);
 dispatch!(rows_iq4_nl, BlockIQ4NL, dot_iq4_nl, 1);
-dispatch!(rows_q2_k, BlockQ2K, dot_q2_k, 8);
-dispatch!(rows_q3_k, BlockQ3K, dot_q3_k, 8);
-dispatch!(rows_q4_k, BlockQ4K, dot_q4_k, 8);
-dispatch!(rows_q5_k, BlockQ5K, dot_q5_k, 8);
-dispatch!(rows_q6_k, BlockQ6K, dot_q6_k, 8);
 dispatch!(rows_iq4_xs, BlockIQ4XS, dot_iq4_xs, 8);
 
+/// One K-quant format's row kernel, against [`BlockQ8K`] activations.
+macro_rules! dispatch_k {
+    ($rows:ident, $block:ty) => {
+        #[doc = concat!("`y[r] = w_r · x` for `", stringify!($block), "` rows.")]
+        pub fn $rows(isa: Isa, w: &[$block], x: &[BlockQ8K], y: &mut [f32]) {
+            assert!(
+                isa.is_supported(),
+                "{} kernels on a CPU without them",
+                isa.name()
+            );
+            let per_row = x.len();
+            assert_eq!(
+                w.len(),
+                per_row * y.len(),
+                "weight rows and activations disagree"
+            );
+            if per_row == 0 {
+                y.fill(0.0);
+                return;
+            }
+            simd_or!(isa, $rows, w, x, y, {
+                for (y, row) in y.iter_mut().zip(w.chunks_exact(per_row)) {
+                    *y = fallback::dot_k(row, x);
+                }
+            })
+        }
+    };
+}
+
+dispatch_k!(rows_q2_k, BlockQ2K);
+dispatch_k!(rows_q3_k, BlockQ3K);
+dispatch_k!(rows_q4_k, BlockQ4K);
+dispatch_k!(rows_q5_k, BlockQ5K);
+dispatch_k!(rows_q6_k, BlockQ6K);
+
+/// Whether `isa` has the packed K-quant GEMM ([`gemm_k`]).
+pub fn has_gemm_k(isa: Isa) -> bool {
+    matches!(isa, Isa::Avx2 | Isa::Avx512 | Isa::Avx512Vnni) && isa.is_supported()
+}
+
+/// `out[t][r] = row r · x[t]` for the eight rows in `p` and four tokens'
+/// activations (each at least `p.super_blocks()` blocks). The same numbers
+/// as the row kernels, bit for bit. Panics on a path without it (see
+/// [`has_gemm_k`]).
+pub fn gemm_k(isa: Isa, p: &PackedRows, x: [&[BlockQ8K]; 4], out: &mut [[f32; 8]; 4]) {
+    assert!(
+        has_gemm_k(isa),
+        "no K-quant GEMM on the {} path",
+        isa.name()
+    );
+    for x in x {
+        assert!(x.len() >= p.super_blocks(), "gemm_k: short activations");
+    }
+    // SAFETY: checked above that the CPU supports `isa`.
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { avx2::gemm_k(p, x, out) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { avx512::plain::gemm_k(p, x, out) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni => unsafe { avx512::vnni::gemm_k(p, x, out) },
+        _ => unreachable!("has_gemm_k"),
+    }
+}
+
+/// Activations quantized for one weight format's kernels: [`BlockQ8A`]
+/// (a scale per 32) for the 32-weight formats and IQ4_XS, [`BlockQ8K`] (a
+/// scale per 256) for the K-quants.
+pub enum Activations {
+    Q8a(Vec<BlockQ8A>),
+    Q8k(Vec<BlockQ8K>),
+}
+
+impl Activations {
+    /// `x` (a multiple of the block length long) as `dtype`'s kernels take it.
+    pub fn quantize(isa: Isa, dtype: DType, x: &[f32]) -> Self {
+        if uses_q8k(dtype) {
+            let mut q = vec![BlockQ8K::default(); x.len() / 256];
+            quantize_q8k(isa, x, &mut q);
+            Activations::Q8k(q)
+        } else {
+            let mut q = vec![BlockQ8A::default(); x.len() / 32];
+            quantize_q8a(isa, x, &mut q);
+            Activations::Q8a(q)
+        }
+    }
+}
+
+/// Whether `dtype`'s kernels take [`BlockQ8K`] activations.
+pub fn uses_q8k(dtype: DType) -> bool {
+    matches!(
+        dtype,
+        DType::Q2_K | DType::Q3_K | DType::Q4_K | DType::Q5_K | DType::Q6_K
+    )
+}
+
 /// `y[r] = w_r · x` for the rows of `dtype` in `bytes` (a whole number of
-/// rows of `x.len() * 32` weights each): the format's row kernel, chosen at
-/// run time (benchmarks, tests).
-pub fn rows(isa: Isa, dtype: DType, bytes: &[u8], x: &[BlockQ8A], y: &mut [f32]) -> Result<()> {
+/// rows as long as `x`): the format's row kernel, chosen at run time
+/// (benchmarks, tests).
+pub fn rows(isa: Isa, dtype: DType, bytes: &[u8], x: &Activations, y: &mut [f32]) -> Result<()> {
     crate::quant::with_block!(dtype, B => {
-        <B as RowKernels>::ROWS(isa, crate::quant::cast(bytes)?, x, y);
+        let w = crate::quant::cast(bytes)?;
+        match (<B as RowKernels>::KERNELS, x) {
+            (Kernels::Q8a { rows, .. }, Activations::Q8a(x)) => rows(isa, w, x, y),
+            (Kernels::Q8k { rows, .. }, Activations::Q8k(x)) => rows(isa, w, x, y),
+            _ => return Err(Error::Invalid(format!("{dtype} rows with the other activation format"))),
+        }
         Ok(())
     }, plain => Err(Error::DType {
         op: "quantized row kernel".into(),
@@ -139,37 +240,60 @@ pub fn rows(isa: Isa, dtype: DType, bytes: &[u8], x: &[BlockQ8A], y: &mut [f32])
 /// A row kernel: `y[r] = w_r · x` (or four activation rows at once).
 pub type RowKernel<B> = fn(Isa, &[B], &[BlockQ8A], &mut [f32]);
 
+/// A K-quant row kernel: `y[r] = w_r · x` against [`BlockQ8K`].
+pub type RowKernelK<B> = fn(Isa, &[B], &[BlockQ8K], &mut [f32]);
+
+/// How a block format's products are computed.
+pub enum Kernels<B: 'static> {
+    /// Against [`BlockQ8A`] activations; the formats of 32-weight blocks
+    /// also have a kernel for four activation rows at once, each weight
+    /// block decoded once for all four.
+    Q8a {
+        rows: RowKernel<B>,
+        rows4: Option<RowKernel<B>>,
+    },
+    /// Against [`BlockQ8K`] activations; prefill packs the rows for
+    /// [`gemm_k`].
+    Q8k {
+        rows: RowKernelK<B>,
+        pack: fn(&mut PackedRows, &[B], usize),
+    },
+}
+
 /// A block format's dot-product kernels, as `ops::quant` calls them.
 pub trait RowKernels: Block {
-    /// One activation row.
-    const ROWS: RowKernel<Self>;
-    /// Four activation rows, each weight block decoded once for all four
-    /// (the formats of 32-weight blocks have it).
-    const ROWS4: Option<RowKernel<Self>>;
+    const KERNELS: Kernels<Self>;
 }
 
 macro_rules! row_kernels {
-    ($($block:ty => $rows:ident, $rows4:expr;)*) => {
+    ($($block:ty => $kernels:expr;)*) => {
         $(impl RowKernels for $block {
-            const ROWS: RowKernel<Self> = $rows;
-            const ROWS4: Option<RowKernel<Self>> = $rows4;
+            const KERNELS: Kernels<Self> = $kernels;
         })*
     };
 }
 
 row_kernels! {
-    BlockQ8_0 => rows_q8_0, Some(rows4_q8_0);
-    BlockQ4_0 => rows_q4_0, Some(rows4_q4_0);
-    BlockQ4_1 => rows_q4_1, Some(rows4_q4_1);
-    BlockQ5_0 => rows_q5_0, Some(rows4_q5_0);
-    BlockQ5_1 => rows_q5_1, Some(rows4_q5_1);
-    BlockIQ4NL => rows_iq4_nl, Some(rows4_iq4_nl);
-    BlockQ2K => rows_q2_k, None;
-    BlockQ3K => rows_q3_k, None;
-    BlockQ4K => rows_q4_k, None;
-    BlockQ5K => rows_q5_k, None;
-    BlockQ6K => rows_q6_k, None;
-    BlockIQ4XS => rows_iq4_xs, None;
+    BlockQ8_0 => Kernels::Q8a { rows: rows_q8_0, rows4: Some(rows4_q8_0) };
+    BlockQ4_0 => Kernels::Q8a { rows: rows_q4_0, rows4: Some(rows4_q4_0) };
+    BlockQ4_1 => Kernels::Q8a { rows: rows_q4_1, rows4: Some(rows4_q4_1) };
+    BlockQ5_0 => Kernels::Q8a { rows: rows_q5_0, rows4: Some(rows4_q5_0) };
+    BlockQ5_1 => Kernels::Q8a { rows: rows_q5_1, rows4: Some(rows4_q5_1) };
+    BlockIQ4NL => Kernels::Q8a { rows: rows_iq4_nl, rows4: Some(rows4_iq4_nl) };
+    BlockIQ4XS => Kernels::Q8a { rows: rows_iq4_xs, rows4: None };
+    BlockQ2K => Kernels::Q8k { rows: rows_q2_k, pack: PackedRows::pack::<BlockQ2K> };
+    BlockQ3K => Kernels::Q8k { rows: rows_q3_k, pack: PackedRows::pack::<BlockQ3K> };
+    BlockQ4K => Kernels::Q8k { rows: rows_q4_k, pack: PackedRows::pack::<BlockQ4K> };
+    BlockQ5K => Kernels::Q8k { rows: rows_q5_k, pack: PackedRows::pack::<BlockQ5K> };
+    BlockQ6K => Kernels::Q8k { rows: rows_q6_k, pack: PackedRows::pack::<BlockQ6K> };
+}
+
+/// Quantize activations `x` (a multiple of 256 long) into `out` as
+/// [`crate::quant::q8k::quantize_row`] does.
+pub fn quantize_q8k(isa: Isa, x: &[f32], out: &mut [BlockQ8K]) {
+    assert!(isa.is_supported(), "{} on a CPU without it", isa.name());
+    assert_eq!(x.len(), 256 * out.len(), "activations and blocks disagree");
+    crate::quant::q8k::quantize_row(x, out)
 }
 
 /// Quantize activations `x` (a multiple of 32 long) into `out`, exactly as

@@ -9,9 +9,10 @@
 
 use crate::quant::f16_to_f32;
 use crate::quant::iq4_nl::GRID;
-use crate::quant::{iq4_xs, q3_k, q4_k, q5_0};
-use crate::quant::{BlockIQ4NL, BlockIQ4XS, BlockQ2K, BlockQ3K, BlockQ5K, BlockQ5_0, BlockQ5_1};
-use crate::quant::{BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ6K, BlockQ8A, BlockQ8_0};
+use crate::quant::superblock::{self, SuperBlock, Unpacked};
+use crate::quant::{iq4_xs, q5_0};
+use crate::quant::{BlockIQ4NL, BlockIQ4XS, BlockQ5_0, BlockQ5_1};
+use crate::quant::{BlockQ4_0, BlockQ4_1, BlockQ8A, BlockQ8K, BlockQ8_0};
 
 /// Σ w_i a_i over `N` elements in i32. Written as eight independent lanes
 /// so that it becomes vector multiply-adds however much the caller is
@@ -62,66 +63,6 @@ pub fn dot_q4_1(w: &[BlockQ4_1], x: &[BlockQ8A]) -> f32 {
             f16_to_f32(w.d) * a.d * p + f16_to_f32(w.m) * a.s
         })
         .sum()
-}
-
-/// Per 32-element sub-block j: d sc_j da_j Σ q a - dmin mn_j sa_j.
-pub fn dot_q4_k(w: &[BlockQ4K], x: &[BlockQ8A]) -> f32 {
-    let mut total = 0f32;
-    for (w, x) in w.iter().zip(x.chunks_exact(8)) {
-        let (d, dmin) = (f16_to_f32(w.d), f16_to_f32(w.dmin));
-        for (c, (qs, x)) in w.qs.chunks_exact(32).zip(x.chunks_exact(2)).enumerate() {
-            let mut q = [[0u8; 32]; 2];
-            for l in 0..32 {
-                q[0][l] = qs[l] & 0x0F;
-                q[1][l] = qs[l] >> 4;
-            }
-            for (i, a) in x.iter().enumerate() {
-                let (sc, mn) = crate::quant::q4_k::scale_min(&w.scales, 2 * c + i);
-                let p = isum(&q[i], &a.qs) as f32;
-                total += d * sc as f32 * a.d * p - dmin * mn as f32 * a.s;
-            }
-        }
-    }
-    total
-}
-
-/// Per 16-element sub-block j: d sc_j Σ (q - 32) a.
-pub fn dot_q6_k(w: &[BlockQ6K], x: &[BlockQ8A]) -> f32 {
-    let mut total = 0f32;
-    for (w, x) in w.iter().zip(x.chunks_exact(8)) {
-        let d = f16_to_f32(w.d);
-        for (h, x) in x.chunks_exact(4).enumerate() {
-            let codes = q6k_codes(w, h);
-            // Activation block 4h + k covers elements 128h + 32k ..+ 32.
-            for (k, (q, a)) in codes.iter().zip(x).enumerate() {
-                let b = 4 * h + k;
-                let (q0, q1) = q.split_at(16);
-                let (a0, a1) = a.qs.split_at(16);
-                let s0 = isum::<16, i8>(q0.try_into().unwrap(), a0.try_into().unwrap());
-                let s1 = isum::<16, i8>(q1.try_into().unwrap(), a1.try_into().unwrap());
-                let block = w.scales[2 * b] as i32 * s0 + w.scales[2 * b + 1] as i32 * s1;
-                total += d * a.d * block as f32;
-            }
-        }
-    }
-    total
-}
-
-/// The signed codes `q - 32` of half `h` (elements `128h..128h + 128`) as
-/// four rows of 32 (layout in `quant::q6_k`), with constant shifts only.
-#[inline(always)]
-fn q6k_codes(w: &BlockQ6K, h: usize) -> [[i8; 32]; 4] {
-    let ql = &w.ql[64 * h..][..64];
-    let qh = &w.qh[32 * h..][..32];
-    let mut q = [[0i8; 32]; 4];
-    for l in 0..32 {
-        let (lo, hi, top) = (ql[l], ql[l + 32], qh[l]);
-        q[0][l] = ((lo & 0x0F) | (top & 3) << 4) as i8 - 32;
-        q[1][l] = ((hi & 0x0F) | (top >> 2 & 3) << 4) as i8 - 32;
-        q[2][l] = ((lo >> 4) | (top >> 4 & 3) << 4) as i8 - 32;
-        q[3][l] = ((hi >> 4) | (top >> 6) << 4) as i8 - 32;
-    }
-    q
 }
 
 /// Σ (q - 16) d a = d (da Σ q a - 16 sa), with 5-bit codes.
@@ -178,74 +119,15 @@ pub fn dot_iq4_xs(w: &[BlockIQ4XS], x: &[BlockQ8A]) -> f32 {
     total
 }
 
-/// Per 32-element sub-block j: d sc_j da_j Σ q a - dmin mn_j sa_j, with
-/// 5-bit codes.
-pub fn dot_q5_k(w: &[BlockQ5K], x: &[BlockQ8A]) -> f32 {
-    let mut total = 0f32;
-    for (w, x) in w.iter().zip(x.chunks_exact(8)) {
-        let (d, dmin) = (f16_to_f32(w.d), f16_to_f32(w.dmin));
-        for (j, a) in x.iter().enumerate() {
-            let (c, shift) = (j / 2, 4 * (j % 2));
-            let q: [u8; 32] = std::array::from_fn(|l| {
-                ((w.qs[32 * c + l] >> shift) & 0x0F) | (((w.qh[l] >> j) & 1) << 4)
-            });
-            let (sc, mn) = q4_k::scale_min(&w.scales, j);
-            let p = isum(&q, &a.qs) as f32;
-            total += d * sc as f32 * a.d * p - dmin * mn as f32 * a.s;
-        }
+/// A K-quant row against [`BlockQ8K`] activations: each super-block in the
+/// common shape (`quant::superblock`), its two integer sums, one float step.
+pub fn dot_k<B: SuperBlock>(w: &[B], x: &[BlockQ8K]) -> f32 {
+    let mut u = Unpacked::default();
+    let mut acc = 0f32;
+    for (w, a) in w.iter().zip(x) {
+        w.unpack(&mut u);
+        let (isum, msum) = superblock::integer_sums(&u, a);
+        acc = superblock::finish(acc, a.d, u.d, u.m, isum, msum);
     }
-    total
-}
-
-/// Σ over the two 16-element halves of 32 products, each half times its
-/// own integer weight: `wl Σ_{l<16} q a + wh Σ_{l≥16} q a`.
-#[inline(always)]
-fn halves<T: Copy + Into<i32>>(q: &[T; 32], a: &[i8; 32], (wl, wh): (i32, i32)) -> i32 {
-    let (q0, q1) = q.split_at(16);
-    let (a0, a1) = a.split_at(16);
-    let s0 = isum::<16, T>(q0.try_into().unwrap(), a0.try_into().unwrap());
-    let s1 = isum::<16, T>(q1.try_into().unwrap(), a1.try_into().unwrap());
-    wl * s0 + wh * s1
-}
-
-/// Per 16-element sub-block j: d sc_j da Σ q a - dmin mn_j da Σ a. Weight
-/// `128h + 32k + l` meets activation block `4h + k` (see `quant::q2_k`).
-pub fn dot_q2_k(w: &[BlockQ2K], x: &[BlockQ8A]) -> f32 {
-    let ones = [1u8; 32];
-    let mut total = 0f32;
-    for (w, x) in w.iter().zip(x.chunks_exact(8)) {
-        let (d, dmin) = (f16_to_f32(w.d), f16_to_f32(w.dmin));
-        let (mut scaled, mut mins) = (0f32, 0f32);
-        for (b, a) in x.iter().enumerate() {
-            let (h, k) = (b / 4, b % 4);
-            let q: [u8; 32] = std::array::from_fn(|l| (w.qs[32 * h + l] >> (2 * k)) & 3);
-            let (s0, s1) = (w.scales[2 * b], w.scales[2 * b + 1]);
-            let sc = ((s0 & 0x0F) as i32, (s1 & 0x0F) as i32);
-            let mn = ((s0 >> 4) as i32, (s1 >> 4) as i32);
-            scaled += a.d * halves(&q, &a.qs, sc) as f32;
-            mins += a.d * halves(&ones, &a.qs, mn) as f32;
-        }
-        total += d * scaled - dmin * mins;
-    }
-    total
-}
-
-/// Per 16-element sub-block j: d (sc_j - 32) da Σ (q - 4) a.
-pub fn dot_q3_k(w: &[BlockQ3K], x: &[BlockQ8A]) -> f32 {
-    let mut total = 0f32;
-    for (w, x) in w.iter().zip(x.chunks_exact(8)) {
-        let mut sum = 0f32;
-        for (b, a) in x.iter().enumerate() {
-            let (h, k) = (b / 4, b % 4);
-            let q: [i8; 32] = std::array::from_fn(|l| {
-                let low = (w.qs[32 * h + l] >> (2 * k)) & 3;
-                let high = (w.hmask[l] >> (4 * h + k)) & 1;
-                (low | (high << 2)) as i8 - 4
-            });
-            let sc = |j: usize| q3_k::scale(&w.scales, j) as i32 - 32;
-            sum += a.d * halves(&q, &a.qs, (sc(2 * b), sc(2 * b + 1))) as f32;
-        }
-        total += f16_to_f32(w.d) * sum;
-    }
-    total
+    acc
 }

@@ -17,7 +17,7 @@ use crate::quant::f16_to_f32;
 use crate::quant::iq4_nl::GRID;
 use crate::quant::iq4_xs;
 use crate::quant::{BlockIQ4NL, BlockIQ4XS, BlockQ5_0, BlockQ5_1};
-use crate::quant::{BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ6K, BlockQ8A, BlockQ8_0};
+use crate::quant::{BlockQ4_0, BlockQ4_1, BlockQ8A, BlockQ8_0};
 use core::arch::wasm32::*;
 
 /// The activation block's two 16-byte halves.
@@ -126,15 +126,7 @@ pub fn dot_q4_1(w: &[BlockQ4_1], x: &[BlockQ8A]) -> f32 {
     hsum(acc) + side
 }
 
-pub fn dot_q4_k(w: &[BlockQ4K], x: &[BlockQ8A]) -> f32 {
-    portable::dot_q4_k(w, x)
-}
-
-pub fn dot_q6_k(w: &[BlockQ6K], x: &[BlockQ8A]) -> f32 {
-    portable::dot_q6_k(w, x)
-}
-
-pub use portable::{dot_q2_k, dot_q3_k, dot_q5_k};
+pub use portable::dot_k;
 
 /// The fifth bits of a Q5_0/Q5_1 block (bit i for weight i) as 0x10 in the
 /// bytes of the weights that have it: weights 0..16, then 16..32.

@@ -1,0 +1,358 @@
+//! The K-quants (Q2_K … Q6_K) against [`BlockQ8K`] activations on AVX2 and
+//! AVX-512: a decode row kernel per format, and one prefill GEMM for all.
+//!
+//! Both compute each super-block's two integer sums of
+//! `quant::superblock` exactly and then its float step lane for lane as
+//! `superblock::finish` does, so they agree with the portable code, and
+//! with each other, bit for bit.
+//!
+//! Decode: each format's [`KTerm`] turns a block into 256 codes in eight
+//! vectors plus its scales and mins as i16 words; [`dot_k`] multiplies the
+//! codes by the activations with the sub-block scales applied to the i16
+//! pair sums (`MulSum::scaled`).
+//!
+//! Prefill: [`gemm_8x4`] runs on rows packed by [`PackedRows`]: each i32
+//! lane is one weight row, each step a broadcast activation word, and four
+//! tokens share every load of weights.
+
+use super::avx2::{pair_of, sub_block_words, two_f16, MulSum};
+use super::packed::{PackedRows, ROWS};
+use crate::quant::superblock::finish;
+use crate::quant::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
+use std::arch::x86_64::*;
+
+/// One K-quant super-block in registers (see `quant::superblock`).
+pub(crate) trait KTerm {
+    /// The 256 codes, 32 per vector in element order.
+    /// # Safety
+    /// The CPU must support AVX2.
+    unsafe fn codes(&self) -> [__m256i; 8];
+    /// The sixteen scales as signed bytes, and the sixteen mins as i16.
+    /// # Safety
+    /// As above.
+    unsafe fn scales_mins(&self) -> (__m128i, __m256i);
+    /// `(d, m)`.
+    /// # Safety
+    /// The CPU must support F16C.
+    unsafe fn d_m(&self) -> (f32, f32);
+}
+
+/// `(d, -dmin)` from two adjacent f16 (F16C; exact, as `f16_to_f32` is).
+#[inline(always)]
+unsafe fn d_minus_dmin(p: *const u8) -> (f32, f32) {
+    let v = two_f16(p);
+    (_mm_cvtss_f32(v), -_mm_cvtss_f32(_mm_movehdup_ps(v)))
+}
+
+/// An f16 as f32 (F16C).
+#[inline(always)]
+unsafe fn one_f16(h: half::f16) -> f32 {
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h.to_bits() as i32)))
+}
+
+/// Q4_K's and Q5_K's eight 6-bit scales and mins (see `quant::q4_k`), each
+/// doubled to cover two 16-weight sub-blocks: `(scales, mins)` as bytes.
+#[inline(always)]
+unsafe fn q4_k_scales_mins(scales: &[u8; 12]) -> (__m128i, __m128i) {
+    let word = |i: usize| {
+        u32::from_le_bytes([
+            scales[4 * i],
+            scales[4 * i + 1],
+            scales[4 * i + 2],
+            scales[4 * i + 3],
+        ])
+    };
+    let (a, b, c) = (word(0), word(1), word(2));
+    // Bytes 0..4 of sc and mn are the low six bits of a and b; bytes 4..8
+    // take their low four bits from c's nibbles and the top two from the
+    // top bits of a and b (each byte's bits 6..8 moved to 4..6).
+    let sc_hi = (c & 0x0F0F_0F0F) | ((a >> 2) & 0x3030_3030);
+    let mn_hi = ((c >> 4) & 0x0F0F_0F0F) | ((b >> 2) & 0x3030_3030);
+    let sc = (a & 0x3F3F_3F3F) as u64 | (sc_hi as u64) << 32;
+    let mn = (b & 0x3F3F_3F3F) as u64 | (mn_hi as u64) << 32;
+    let v = _mm_set_epi64x(mn as i64, sc as i64);
+    let doubled_sc = _mm_unpacklo_epi8(v, v);
+    let doubled_mn = _mm_unpackhi_epi8(v, v);
+    (doubled_sc, doubled_mn)
+}
+
+impl KTerm for BlockQ4K {
+    #[inline(always)]
+    unsafe fn codes(&self) -> [__m256i; 8] {
+        let m4 = _mm256_set1_epi8(0x0F);
+        let mut out = [_mm256_setzero_si256(); 8];
+        for c in 0..4 {
+            let v = _mm256_loadu_si256(self.qs[32 * c..].as_ptr().cast());
+            out[2 * c] = _mm256_and_si256(v, m4);
+            out[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        }
+        out
+    }
+    #[inline(always)]
+    unsafe fn scales_mins(&self) -> (__m128i, __m256i) {
+        let (sc, mn) = q4_k_scales_mins(&self.scales);
+        (sc, _mm256_cvtepu8_epi16(mn))
+    }
+    #[inline(always)]
+    unsafe fn d_m(&self) -> (f32, f32) {
+        d_minus_dmin((self as *const Self).cast())
+    }
+}
+
+impl KTerm for BlockQ5K {
+    #[inline(always)]
+    unsafe fn codes(&self) -> [__m256i; 8] {
+        let (m4, bit4) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(0x10));
+        let qh = _mm256_loadu_si256(self.qh.as_ptr().cast());
+        let mut out = [_mm256_setzero_si256(); 8];
+        for c in 0..4 {
+            let v = _mm256_loadu_si256(self.qs[32 * c..].as_ptr().cast());
+            let low = [
+                _mm256_and_si256(v, m4),
+                _mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
+            ];
+            for (i, low) in low.into_iter().enumerate() {
+                // Bit j of each qh byte moved to bit 4 (the 16-bit shift
+                // leaks bits between bytes, but not into bit 4).
+                let j = 2 * c + i;
+                let high = if j <= 4 {
+                    _mm256_sll_epi16(qh, _mm_cvtsi32_si128(4 - j as i32))
+                } else {
+                    _mm256_srl_epi16(qh, _mm_cvtsi32_si128(j as i32 - 4))
+                };
+                out[j] = _mm256_or_si256(low, _mm256_and_si256(high, bit4));
+            }
+        }
+        out
+    }
+    #[inline(always)]
+    unsafe fn scales_mins(&self) -> (__m128i, __m256i) {
+        let (sc, mn) = q4_k_scales_mins(&self.scales);
+        (sc, _mm256_cvtepu8_epi16(mn))
+    }
+    #[inline(always)]
+    unsafe fn d_m(&self) -> (f32, f32) {
+        d_minus_dmin((self as *const Self).cast())
+    }
+}
+
+/// Q6_K: `min = -32 scale` (the code offset), `m = d`.
+impl KTerm for BlockQ6K {
+    #[inline(always)]
+    unsafe fn codes(&self) -> [__m256i; 8] {
+        let (m4, m30) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(0x30));
+        let mut out = [_mm256_setzero_si256(); 8];
+        for h in 0..2 {
+            let ql0 = _mm256_loadu_si256(self.ql[64 * h..].as_ptr().cast());
+            let ql1 = _mm256_loadu_si256(self.ql[64 * h + 32..].as_ptr().cast());
+            let qh = _mm256_loadu_si256(self.qh[32 * h..].as_ptr().cast());
+            // Bits 2k..2k+2 of qh moved to bits 4..6 for k = 0..4.
+            let high = [
+                _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30),
+                _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30),
+                _mm256_and_si256(qh, m30),
+                _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30),
+            ];
+            let low = [
+                _mm256_and_si256(ql0, m4),
+                _mm256_and_si256(ql1, m4),
+                _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+            ];
+            for k in 0..4 {
+                out[4 * h + k] = _mm256_or_si256(low[k], high[k]);
+            }
+        }
+        out
+    }
+    #[inline(always)]
+    unsafe fn scales_mins(&self) -> (__m128i, __m256i) {
+        let sc = _mm_loadu_si128(self.scales.as_ptr().cast());
+        let words = _mm256_cvtepi8_epi16(sc);
+        (
+            sc,
+            _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(words, 5)),
+        )
+    }
+    #[inline(always)]
+    unsafe fn d_m(&self) -> (f32, f32) {
+        let d = one_f16(self.d);
+        (d, d)
+    }
+}
+
+/// Q3_K: signed scales `sc - 32`, `min = -4 scale` (the code offset), `m = d`.
+impl KTerm for BlockQ3K {
+    #[inline(always)]
+    unsafe fn codes(&self) -> [__m256i; 8] {
+        let (m3, one) = (_mm256_set1_epi8(3), _mm256_set1_epi8(1));
+        let hmask = _mm256_loadu_si256(self.hmask.as_ptr().cast());
+        let mut out = [_mm256_setzero_si256(); 8];
+        for h in 0..2 {
+            let qs = _mm256_loadu_si256(self.qs[32 * h..].as_ptr().cast());
+            for k in 0..4 {
+                let shift = _mm_cvtsi32_si128(2 * k as i32);
+                let low = _mm256_and_si256(_mm256_srl_epi16(qs, shift), m3);
+                let bit = _mm_cvtsi32_si128((4 * h + k) as i32);
+                let high = _mm256_and_si256(_mm256_srl_epi16(hmask, bit), one);
+                out[4 * h + k] = _mm256_or_si256(low, _mm256_slli_epi16(high, 2));
+            }
+        }
+        out
+    }
+    #[inline(always)]
+    unsafe fn scales_mins(&self) -> (__m128i, __m256i) {
+        // The sixteen 6-bit scales (see `quant::q3_k`), four per word.
+        let s = &self.scales;
+        let word =
+            |i: usize| u32::from_le_bytes([s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3]]);
+        let (a, b, high) = (word(0), word(1), word(2));
+        let (low4, two) = (0x0F0F_0F0F, 0x0303_0303);
+        let sc = _mm_setr_epi32(
+            ((a & low4) | ((high & two) << 4)) as i32,
+            ((b & low4) | (((high >> 2) & two) << 4)) as i32,
+            (((a >> 4) & low4) | (((high >> 4) & two) << 4)) as i32,
+            (((b >> 4) & low4) | (((high >> 6) & two) << 4)) as i32,
+        );
+        let sc = _mm_sub_epi8(sc, _mm_set1_epi8(32));
+        let words = _mm256_cvtepi8_epi16(sc);
+        (
+            sc,
+            _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(words, 2)),
+        )
+    }
+    #[inline(always)]
+    unsafe fn d_m(&self) -> (f32, f32) {
+        let d = one_f16(self.d);
+        (d, d)
+    }
+}
+
+/// Q2_K: 4-bit scales and mins in each byte's nibbles, `m = -dmin`.
+impl KTerm for BlockQ2K {
+    #[inline(always)]
+    unsafe fn codes(&self) -> [__m256i; 8] {
+        let m3 = _mm256_set1_epi8(3);
+        let mut out = [_mm256_setzero_si256(); 8];
+        for h in 0..2 {
+            let qs = _mm256_loadu_si256(self.qs[32 * h..].as_ptr().cast());
+            for k in 0..4 {
+                let shift = _mm_cvtsi32_si128(2 * k as i32);
+                out[4 * h + k] = _mm256_and_si256(_mm256_srl_epi16(qs, shift), m3);
+            }
+        }
+        out
+    }
+    #[inline(always)]
+    unsafe fn scales_mins(&self) -> (__m128i, __m256i) {
+        let s = _mm_loadu_si128(self.scales.as_ptr().cast());
+        let m4 = _mm_set1_epi8(0x0F);
+        let mins = _mm_and_si128(_mm_srli_epi16(s, 4), m4);
+        (_mm_and_si128(s, m4), _mm256_cvtepu8_epi16(mins))
+    }
+    #[inline(always)]
+    unsafe fn d_m(&self) -> (f32, f32) {
+        d_minus_dmin(std::ptr::addr_of!(self.d).cast())
+    }
+}
+
+/// The horizontal sums of two i32 vectors.
+#[inline(always)]
+unsafe fn hsum_pair(a: __m256i, b: __m256i) -> (i32, i32) {
+    // [a01, a23, b01, b23 | a45, a67, b45, b67]
+    let h = _mm256_hadd_epi32(a, b);
+    let s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    // [a, b, a, b] after one more pairwise add.
+    let s = _mm_hadd_epi32(s, s);
+    (_mm_cvtsi128_si32(s), _mm_extract_epi32(s, 1))
+}
+
+/// One K-quant row against its activations (decode).
+#[inline(always)]
+pub(crate) unsafe fn dot_k<B: KTerm, M: MulSum>(w: &[B], x: &[BlockQ8K]) -> f32 {
+    let mut acc = 0f32;
+    for (b, a) in w.iter().zip(x) {
+        let codes = b.codes();
+        let (scales, mins) = b.scales_mins();
+        let words = sub_block_words(scales);
+        let mut isum = _mm256_setzero_si256();
+        for (p, &codes) in codes.iter().enumerate() {
+            let q = _mm256_loadu_si256(a.qs[32 * p..].as_ptr().cast());
+            isum = M::scaled(isum, codes, q, pair_of(words, p));
+        }
+        let bsums = _mm256_loadu_si256(a.bsums.as_ptr().cast());
+        let msum = _mm256_madd_epi16(mins, bsums);
+        let (isum, msum) = hsum_pair(isum, msum);
+        let (d, m) = b.d_m();
+        acc = finish(acc, a.d, d, m, isum, msum);
+    }
+    acc
+}
+
+/// The 4-byte activation word at `p`, in every lane.
+#[inline(always)]
+unsafe fn broadcast_word(p: *const i8) -> __m256i {
+    _mm256_set1_epi32(p.cast::<i32>().read_unaligned())
+}
+
+/// `out[t][r] = row r · x[t]` for the eight packed rows and four tokens.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // the four tokens are indexed in step
+pub(crate) unsafe fn gemm_8x4<M: MulSum>(
+    p: &PackedRows,
+    x: [&[BlockQ8K]; 4],
+    out: &mut [[f32; ROWS]; 4],
+) {
+    let super_blocks = p.super_blocks();
+    let x = [
+        &x[0][..super_blocks],
+        &x[1][..super_blocks],
+        &x[2][..super_blocks],
+        &x[3][..super_blocks],
+    ];
+    let mut acc = [_mm256_setzero_ps(); 4];
+    for sb in 0..super_blocks {
+        let codes = p.codes[sb * 2048..][..2048].as_ptr();
+        let words = p.words[sb * 256..][..256].as_ptr();
+        let mins = p.mins[sb * 128..][..128].as_ptr();
+        let mut isum = [_mm256_setzero_si256(); 4];
+        for j in 0..16 {
+            let wd = _mm256_loadu_si256(words.add(16 * j).cast());
+            let mut w = [_mm256_setzero_si256(); 4];
+            for (k, w) in w.iter_mut().enumerate() {
+                *w = _mm256_loadu_si256(codes.add(128 * j + 32 * k).cast());
+            }
+            for t in 0..4 {
+                let q = x[t][sb].qs.as_ptr().add(16 * j);
+                let a = [
+                    broadcast_word(q),
+                    broadcast_word(q.add(4)),
+                    broadcast_word(q.add(8)),
+                    broadcast_word(q.add(12)),
+                ];
+                isum[t] = M::sub_block(isum[t], &w, &a, wd);
+            }
+        }
+        let mut msum = [_mm256_setzero_si256(); 4];
+        for pair in 0..8 {
+            let mn = _mm256_loadu_si256(mins.add(16 * pair).cast());
+            for t in 0..4 {
+                let b = broadcast_word(x[t][sb].bsums.as_ptr().add(2 * pair).cast());
+                msum[t] = _mm256_add_epi32(msum[t], _mm256_madd_epi16(mn, b));
+            }
+        }
+        // `finish`, lane for lane.
+        let d = _mm256_loadu_ps(p.d[sb * ROWS..][..ROWS].as_ptr());
+        let m = _mm256_loadu_ps(p.m[sb * ROWS..][..ROWS].as_ptr());
+        for t in 0..4 {
+            let v = _mm256_add_ps(
+                _mm256_mul_ps(d, _mm256_cvtepi32_ps(isum[t])),
+                _mm256_mul_ps(m, _mm256_cvtepi32_ps(msum[t])),
+            );
+            acc[t] = _mm256_add_ps(acc[t], _mm256_mul_ps(_mm256_set1_ps(x[t][sb].d), v));
+        }
+    }
+    for t in 0..4 {
+        _mm256_storeu_ps(out[t].as_mut_ptr(), acc[t]);
+    }
+}
