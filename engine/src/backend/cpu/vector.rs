@@ -84,18 +84,21 @@ pub fn dot(isa: Isa, a: &[f32], b: &[f32]) -> f32 {
 /// `rows` must hold `out.len()` rows; attention's scores over a strided cache.
 pub fn dots(isa: Isa, q: &[f32], rows: &[f32], stride: usize, scale: f32, out: &mut [f32]) {
     let d = q.len();
-    let isa = usable(isa);
-    for (j, o) in out.iter_mut().enumerate() {
-        let row = &rows[j * stride..j * stride + d];
-        *o = scale
-            * match isa {
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: `usable` checked the CPU has the features.
-                Isa::Avx512 | Isa::Avx512Vnni => unsafe { x86::dot_avx512(q, row) },
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 => unsafe { x86::dot_avx2(q, row) },
-                _ => dot_portable(q, row),
-            };
+    assert!(
+        out.is_empty() || rows.len() >= (out.len() - 1) * stride + d,
+        "dots: rows too short"
+    );
+    match usable(isa) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `usable` checked the CPU has the features.
+        Isa::Avx512 | Isa::Avx512Vnni => unsafe { x86::dots_avx512(q, rows, stride, scale, out) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { x86::dots_avx2(q, rows, stride, scale, out) },
+        _ => {
+            for (j, o) in out.iter_mut().enumerate() {
+                *o = scale * dot_portable(q, &rows[j * stride..j * stride + d]);
+            }
+        }
     }
 }
 
@@ -104,16 +107,16 @@ pub fn dots(isa: Isa, q: &[f32], rows: &[f32], stride: usize, scale: f32, out: &
 pub fn weighted_sum(isa: Isa, w: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
     let d = out.len();
     out.fill(0.0);
-    let isa = usable(isa);
-    for (j, &wj) in w.iter().enumerate() {
-        let row = &rows[j * stride..j * stride + d];
-        match isa {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `usable` checked the CPU has the features.
-            Isa::Avx512 | Isa::Avx512Vnni => unsafe { x86::axpy_avx512(wj, row, out) },
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe { x86::axpy_avx2(wj, row, out) },
-            _ => axpy_portable(wj, row, out),
+    match usable(isa) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `usable` checked the CPU has the features.
+        Isa::Avx512 | Isa::Avx512Vnni => unsafe { x86::weighted_sum_avx512(w, rows, stride, out) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { x86::weighted_sum_avx2(w, rows, stride, out) },
+        _ => {
+            for (j, &wj) in w.iter().enumerate() {
+                axpy_portable(wj, &rows[j * stride..j * stride + d], out);
+            }
         }
     }
 }
@@ -229,8 +232,8 @@ mod x86 {
     use super::*;
     use std::arch::x86_64::*;
 
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    #[inline(always)]
+    unsafe fn dot_avx2_body(a: &[f32], b: &[f32]) -> f32 {
         let n = a.len().min(b.len());
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
         let (mut s0, mut s1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
@@ -256,8 +259,8 @@ mod x86 {
         sum
     }
 
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
+    #[inline(always)]
+    unsafe fn dot_avx512_body(a: &[f32], b: &[f32]) -> f32 {
         let n = a.len().min(b.len());
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
         let (mut s0, mut s1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
@@ -282,8 +285,8 @@ mod x86 {
         _mm512_reduce_add_ps(_mm512_add_ps(s0, s1))
     }
 
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn axpy_avx2(alpha: f32, x: &[f32], y: &mut [f32]) {
+    #[inline(always)]
+    unsafe fn axpy_avx2_body(alpha: f32, x: &[f32], y: &mut [f32]) {
         let n = x.len().min(y.len());
         let a = _mm256_set1_ps(alpha);
         let (px, py) = (x.as_ptr(), y.as_mut_ptr());
@@ -298,8 +301,8 @@ mod x86 {
         }
     }
 
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn axpy_avx512(alpha: f32, x: &[f32], y: &mut [f32]) {
+    #[inline(always)]
+    unsafe fn axpy_avx512_body(alpha: f32, x: &[f32], y: &mut [f32]) {
         let n = x.len().min(y.len());
         let a = _mm512_set1_ps(alpha);
         let (px, py) = (x.as_ptr(), y.as_mut_ptr());
@@ -313,6 +316,55 @@ mod x86 {
             );
             _mm512_mask_storeu_ps(py.add(i), m, v);
             i += 16;
+        }
+    }
+
+    // The bodies above inline into these loops (a `#[target_feature]`
+    // function called once per key row would cost a call per 64 elements).
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+        dot_avx2_body(a, b)
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
+        dot_avx512_body(a, b)
+    }
+
+    /// [`super::dots`]' loop on AVX2.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dots_avx2(q: &[f32], rows: &[f32], stride: usize, scale: f32, out: &mut [f32]) {
+        let d = q.len();
+        for (j, o) in out.iter_mut().enumerate() {
+            *o = scale * dot_avx2_body(q, &rows[j * stride..j * stride + d]);
+        }
+    }
+
+    /// [`super::dots`]' loop on AVX-512.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn dots_avx512(q: &[f32], rows: &[f32], stride: usize, scale: f32, out: &mut [f32]) {
+        let d = q.len();
+        for (j, o) in out.iter_mut().enumerate() {
+            *o = scale * dot_avx512_body(q, &rows[j * stride..j * stride + d]);
+        }
+    }
+
+    /// [`super::weighted_sum`]'s loop on AVX2.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn weighted_sum_avx2(w: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
+        let d = out.len();
+        for (j, &wj) in w.iter().enumerate() {
+            axpy_avx2_body(wj, &rows[j * stride..j * stride + d], out);
+        }
+    }
+
+    /// [`super::weighted_sum`]'s loop on AVX-512.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn weighted_sum_avx512(w: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
+        let d = out.len();
+        for (j, &wj) in w.iter().enumerate() {
+            axpy_avx512_body(wj, &rows[j * stride..j * stride + d], out);
         }
     }
 
