@@ -15,6 +15,10 @@ pub struct KernelCheck {
     /// Per format: the largest |kernel − reference| / Σ|w·a| over the rows.
     pub errors: Vec<(String, f64)>,
     pub rows: usize,
+    /// The bits of each K-quant's dot products, summed: the K-quant kernels
+    /// give the same bits on every machine, so the browser's must equal the
+    /// native build's.
+    pub k_bits: Vec<(String, u64)>,
 }
 
 /// Compares the row kernels (what the model runs) with the scalar `dot_*`
@@ -27,6 +31,7 @@ pub fn run(seed: u64) -> KernelCheck {
             .wrapping_add(1442695040888963407),
         errors: Vec::new(),
         rows: 0,
+        k_bits: Vec::new(),
     };
     check.format::<BlockQ8_0>("q8_0", portable::dot_q8_0);
     check.format::<BlockQ4_0>("q4_0", portable::dot_q4_0);
@@ -34,16 +39,17 @@ pub fn run(seed: u64) -> KernelCheck {
     check.format::<BlockQ5_0>("q5_0", portable::dot_q5_0);
     check.format::<BlockQ5_1>("q5_1", portable::dot_q5_1);
     check.format::<BlockIQ4NL>("iq4_nl", portable::dot_iq4_nl);
-    check.format::<BlockIQ4XS>("iq4_xs", portable::dot_iq4_xs);
     check.format_k::<BlockQ2K>("q2_k");
     check.format_k::<BlockQ3K>("q3_k");
     check.format_k::<BlockQ4K>("q4_k");
     check.format_k::<BlockQ5K>("q5_k");
     check.format_k::<BlockQ6K>("q6_k");
+    check.format::<BlockIQ4XS>("iq4_xs", portable::dot_iq4_xs);
     KernelCheck {
         simd128: cfg!(all(target_arch = "wasm32", target_feature = "simd128")),
         errors: check.errors,
         rows: check.rows,
+        k_bits: check.k_bits,
     }
 }
 
@@ -51,6 +57,7 @@ struct Check {
     rng: u64,
     errors: Vec<(String, f64)>,
     rows: usize,
+    k_bits: Vec<(String, u64)>,
 }
 
 impl Check {
@@ -74,7 +81,8 @@ impl Check {
             panic!("{name} is not a K-quant");
         };
         let mut worst = 0f64;
-        for blocks in [1usize, 3, 7] {
+        let mut bits = 0u64;
+        for blocks in [1usize, 2, 3, 7] {
             let n = 256 * blocks;
             let w: Vec<f32> = (0..4 * n).map(|_| self.normal()).collect();
             let x: Vec<f32> = (0..n).map(|_| self.normal() * 3.0).collect();
@@ -86,6 +94,7 @@ impl Check {
             rows(Isa::Portable, &wq, &xq, &mut y);
             for (r, got) in y.iter().enumerate() {
                 let want = portable::dot_k(&wq[r * blocks..][..blocks], &xq);
+                bits = bits.wrapping_add(want.to_bits() as u64);
                 let scale: f64 = (0..n)
                     .map(|i| (w[r * n + i] as f64 * x[i] as f64).abs())
                     .sum::<f64>()
@@ -95,6 +104,7 @@ impl Check {
             }
         }
         self.errors.push((name.to_string(), worst));
+        self.k_bits.push((name.to_string(), bits));
     }
 
     /// The worst relative error of format `B`'s row kernels against `dot`.
@@ -152,5 +162,6 @@ mod tests {
         for (name, error) in &check.errors {
             assert_eq!(*error, 0.0, "{name}");
         }
+        println!("k_bits {:?}", check.k_bits);
     }
 }

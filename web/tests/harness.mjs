@@ -4,7 +4,7 @@
 // native CLI's greedy reply to compare with.
 
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -170,6 +170,37 @@ export function nativeGreedyReply(text, maxTokens, backend = "cpu", model = "smo
     { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] },
   );
   return JSON.parse(out).tokens;
+}
+
+/**
+ * The native CLI's greedy reply, cut before its first near tie: the first
+ * generated position where its top-2 logits are closer than `margin`.
+ * Past a near tie, rounding that differs between builds may rightly pick
+ * the other token (the rule used against llama.cpp).
+ */
+export function nativeGreedyUntilNearTie(text, maxTokens, model, margin = 0.5) {
+  const out = execFileSync(
+    monologue,
+    ["generate", "--model", model, "--chat", "--greedy", "--max-tokens", String(maxTokens), "--json", "--prompt", text],
+    { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] },
+  );
+  const { prompt_tokens: prompt, tokens } = JSON.parse(out);
+  const dir = mkdtempSync(join(tmpdir(), "monologue-ids-"));
+  const ids = join(dir, "ids.json");
+  writeFileSync(ids, JSON.stringify([...prompt, ...tokens]));
+  const logits = JSON.parse(
+    execFileSync(monologue, ["logits", "--model", model, "--ids-file", ids, "--all", "--top", "2", "--json"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    }),
+  );
+  rmSync(dir, { recursive: true, force: true });
+  // Generated token i was chosen at position prompt.length - 1 + i.
+  const tie = tokens.findIndex((_, i) => {
+    const [first, second] = logits.top[prompt.length - 1 + i];
+    return first.logit - second.logit < margin;
+  });
+  return tie < 0 ? tokens : tokens.slice(0, tie);
 }
 
 export async function screenshot(page, name) {

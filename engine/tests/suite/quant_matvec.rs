@@ -160,6 +160,30 @@ fn matmul_rows_equal_matvec_bit_for_bit() {
     }
 }
 
+/// The K-quant kernels compute two exact integer sums per super-block and
+/// one float step in a fixed order, so every SIMD path (and the browser's
+/// portable code) gives the same numbers bit for bit, decode and prefill.
+#[test]
+fn k_quants_give_the_same_bits_on_every_path() {
+    let pool = ThreadPool::new(2);
+    let mut rng = Rng::new(8);
+    for dtype in DType::ALL.into_iter().filter(|&d| uses_q8k(d)) {
+        let (n, k, t) = (21, 3 * 256, 11);
+        let w = weights(dtype, n, k, &mut rng);
+        let x: Vec<f32> = rng.normals(t * k).iter().map(|v| v * 4.0).collect();
+        let mut want = vec![f32::NAN; t * n];
+        matmul_with(Isa::Portable, &pool, &w, &x, t, &mut want).unwrap();
+        for isa in supported_isas() {
+            let mut got = vec![f32::NAN; t * n];
+            matmul_with(isa, &pool, &w, &x, t, &mut got).unwrap();
+            assert_eq!(got, want, "{dtype} {} prefill", isa.name());
+            let mut one = vec![f32::NAN; n];
+            matvec_with(isa, &pool, &w, &x[..k], &mut one).unwrap();
+            assert_eq!(one, want[..n], "{dtype} {} decode", isa.name());
+        }
+    }
+}
+
 /// Q, K and V (or gate and up) in one launch give what three launches give.
 #[test]
 fn fused_matvecs_equal_separate_ones() {
