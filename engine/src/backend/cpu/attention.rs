@@ -142,38 +142,66 @@ pub fn attend(
         let mut probs = prob_parts[part].lock().unwrap_or_else(|e| e.into_inner());
         let mut scratch = Vec::new();
         if probs.is_none() {
-            scratch.resize(total, 0.0);
+            scratch.resize(group.min(range.len()) * total, 0.0);
         }
         // f16 rows widened to f32 for the f32 kernels.
         let (mut wide_k, mut wide_v) = (Vec::new(), Vec::new());
-        for (k, item) in range.clone().enumerate() {
+        let mut k = 0;
+        while k < range.len() {
+            let item = range.start + k;
             let (t, h) = (item / n_heads, item % n_heads);
+            // This query and the next ones of the same position and kv head
+            // (their heads are adjacent): they read the same keys and values.
+            let kv_head = h / group;
+            let run = (1..group.min(range.len() - k))
+                .take_while(|m| {
+                    let next = item + m;
+                    next / n_heads == t && next % n_heads / group == kv_head
+                })
+                .count()
+                + 1;
             let seen = dims.keys_seen(t);
-            // The first visible key's row of this query's kv head.
-            let kv = seen.start * kv_stride + (h / group) * hd;
-            let row: &mut [f32] = match probs.as_deref_mut() {
-                Some(p) => &mut p[k * total..(k + 1) * total],
-                None => &mut scratch,
+            // The first visible key's row of this kv head.
+            let kv = seen.start * kv_stride + kv_head * hd;
+            let rows: &mut [f32] = match probs.as_deref_mut() {
+                Some(p) => &mut p[k * total..(k + run) * total],
+                None => &mut scratch[..run * total],
             };
-            let q_row = &q[item * hd..(item + 1) * hd];
-            let scores = &mut row[seen.clone()];
-            let o = &mut out[k * hd..(k + 1) * hd];
-            match cache {
-                KvRows::F32 { keys, values } => {
-                    vector::dots(isa, q_row, &keys[kv..], kv_stride, scale, scores);
-                    vector::softmax(isa, scores);
-                    vector::weighted_sum(isa, scores, &values[kv..], kv_stride, o);
+            let mut rows: Vec<&mut [f32]> = rows.chunks_exact_mut(total).collect();
+            let qs: Vec<&[f32]> = q[item * hd..(item + run) * hd].chunks_exact(hd).collect();
+            let mut outs: Vec<&mut [f32]> =
+                out[k * hd..(k + run) * hd].chunks_exact_mut(hd).collect();
+            {
+                let mut scores: Vec<&mut [f32]> =
+                    rows.iter_mut().map(|r| &mut r[seen.clone()]).collect();
+                match cache {
+                    KvRows::F32 { keys, .. } => {
+                        vector::dots_many(isa, &qs, &keys[kv..], kv_stride, scale, &mut scores);
+                    }
+                    KvRows::F16 { keys, .. } => {
+                        widen(&keys[kv..], seen.len(), kv_stride, hd, &mut wide_k);
+                        vector::dots_many(isa, &qs, &wide_k, hd, scale, &mut scores);
+                    }
                 }
-                KvRows::F16 { keys, values } => {
-                    widen(&keys[kv..], seen.len(), kv_stride, hd, &mut wide_k);
-                    vector::dots(isa, q_row, &wide_k, hd, scale, scores);
-                    vector::softmax(isa, scores);
-                    widen(&values[kv..], seen.len(), kv_stride, hd, &mut wide_v);
-                    vector::weighted_sum(isa, scores, &wide_v, hd, o);
+                for s in scores.iter_mut() {
+                    vector::softmax(isa, s);
+                }
+                let weights: Vec<&[f32]> = scores.iter().map(|s| &**s).collect();
+                match cache {
+                    KvRows::F32 { values, .. } => {
+                        vector::weighted_sums(isa, &weights, &values[kv..], kv_stride, &mut outs);
+                    }
+                    KvRows::F16 { values, .. } => {
+                        widen(&values[kv..], seen.len(), kv_stride, hd, &mut wide_v);
+                        vector::weighted_sums(isa, &weights, &wide_v, hd, &mut outs);
+                    }
                 }
             }
-            row[..seen.start].fill(0.0);
-            row[seen.end..].fill(0.0);
+            for row in rows.iter_mut() {
+                row[..seen.start].fill(0.0);
+                row[seen.end..].fill(0.0);
+            }
+            k += run;
         }
     });
 }

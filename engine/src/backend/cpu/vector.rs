@@ -83,20 +83,46 @@ pub fn dot(isa: Isa, a: &[f32], b: &[f32]) -> f32 {
 /// `out[j] = scale * (q · rows[j])` where row j is `rows[j * stride..][..q.len()]`.
 /// `rows` must hold `out.len()` rows; attention's scores over a strided cache.
 pub fn dots(isa: Isa, q: &[f32], rows: &[f32], stride: usize, scale: f32, out: &mut [f32]) {
-    let d = q.len();
+    dots_many(isa, &[q], rows, stride, scale, &mut [out]);
+}
+
+/// [`dots`] for several queries over the same rows (the query heads that
+/// share one kv head): each row is fetched once and meets every query while
+/// it is in L1. Each score is computed exactly as [`dots`] computes it.
+pub fn dots_many(
+    isa: Isa,
+    qs: &[&[f32]],
+    rows: &[f32],
+    stride: usize,
+    scale: f32,
+    outs: &mut [&mut [f32]],
+) {
+    let Some(first) = outs.first() else {
+        return;
+    };
+    let (n, d) = (first.len(), qs.first().map_or(0, |q| q.len()));
     assert!(
-        out.is_empty() || rows.len() >= (out.len() - 1) * stride + d,
+        qs.len() == outs.len()
+            && outs.iter().all(|o| o.len() == n)
+            && qs.iter().all(|q| q.len() == d),
+        "dots_many: queries and outputs disagree"
+    );
+    assert!(
+        n == 0 || rows.len() >= (n - 1) * stride + d,
         "dots: rows too short"
     );
     match usable(isa) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `usable` checked the CPU has the features.
-        Isa::Avx512 | Isa::Avx512Vnni => unsafe { x86::dots_avx512(q, rows, stride, scale, out) },
+        Isa::Avx512 | Isa::Avx512Vnni => unsafe { x86::dots_avx512(qs, rows, stride, scale, outs) },
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { x86::dots_avx2(q, rows, stride, scale, out) },
+        Isa::Avx2 => unsafe { x86::dots_avx2(qs, rows, stride, scale, outs) },
         _ => {
-            for (j, o) in out.iter_mut().enumerate() {
-                *o = scale * dot_portable(q, &rows[j * stride..j * stride + d]);
+            for j in 0..n {
+                let row = &rows[j * stride..j * stride + d];
+                for (q, o) in qs.iter().zip(outs.iter_mut()) {
+                    o[j] = scale * dot_portable(q, row);
+                }
             }
         }
     }
@@ -105,17 +131,50 @@ pub fn dots(isa: Isa, q: &[f32], rows: &[f32], stride: usize, scale: f32, out: &
 /// `out = Σ_j w[j] * rows[j]`, row j being `rows[j * stride..][..out.len()]`:
 /// attention's probability-weighted sum of values.
 pub fn weighted_sum(isa: Isa, w: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
-    let d = out.len();
-    out.fill(0.0);
+    weighted_sums(isa, &[w], rows, stride, &mut [out]);
+}
+
+/// [`weighted_sum`] for several weight vectors over the same rows, each
+/// row fetched once for all of them; each output summed exactly as
+/// [`weighted_sum`] sums it.
+pub fn weighted_sums(
+    isa: Isa,
+    ws: &[&[f32]],
+    rows: &[f32],
+    stride: usize,
+    outs: &mut [&mut [f32]],
+) {
+    let Some(first) = ws.first() else {
+        return;
+    };
+    let (n, d) = (first.len(), outs.first().map_or(0, |o| o.len()));
+    assert!(
+        ws.len() == outs.len()
+            && ws.iter().all(|w| w.len() == n)
+            && outs.iter().all(|o| o.len() == d),
+        "weighted_sums: weights and outputs disagree"
+    );
+    assert!(
+        n == 0 || rows.len() >= (n - 1) * stride + d,
+        "weighted_sums: rows too short"
+    );
+    for o in outs.iter_mut() {
+        o.fill(0.0);
+    }
     match usable(isa) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `usable` checked the CPU has the features.
-        Isa::Avx512 | Isa::Avx512Vnni => unsafe { x86::weighted_sum_avx512(w, rows, stride, out) },
+        Isa::Avx512 | Isa::Avx512Vnni => unsafe {
+            x86::weighted_sums_avx512(ws, rows, stride, outs)
+        },
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { x86::weighted_sum_avx2(w, rows, stride, out) },
+        Isa::Avx2 => unsafe { x86::weighted_sums_avx2(ws, rows, stride, outs) },
         _ => {
-            for (j, &wj) in w.iter().enumerate() {
-                axpy_portable(wj, &rows[j * stride..j * stride + d], out);
+            for j in 0..n {
+                let row = &rows[j * stride..j * stride + d];
+                for (w, o) in ws.iter().zip(outs.iter_mut()) {
+                    axpy_portable(w[j], row, o);
+                }
             }
         }
     }
@@ -332,39 +391,73 @@ mod x86 {
         dot_avx512_body(a, b)
     }
 
-    /// [`super::dots`]' loop on AVX2.
+    /// [`super::dots_many`]' loops on AVX2.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn dots_avx2(q: &[f32], rows: &[f32], stride: usize, scale: f32, out: &mut [f32]) {
-        let d = q.len();
-        for (j, o) in out.iter_mut().enumerate() {
-            *o = scale * dot_avx2_body(q, &rows[j * stride..j * stride + d]);
+    pub unsafe fn dots_avx2(
+        qs: &[&[f32]],
+        rows: &[f32],
+        stride: usize,
+        scale: f32,
+        outs: &mut [&mut [f32]],
+    ) {
+        let (n, d) = (outs[0].len(), qs[0].len());
+        for j in 0..n {
+            let row = &rows[j * stride..j * stride + d];
+            for (q, o) in qs.iter().zip(outs.iter_mut()) {
+                o[j] = scale * dot_avx2_body(q, row);
+            }
         }
     }
 
-    /// [`super::dots`]' loop on AVX-512.
+    /// [`super::dots_many`]' loops on AVX-512.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn dots_avx512(q: &[f32], rows: &[f32], stride: usize, scale: f32, out: &mut [f32]) {
-        let d = q.len();
-        for (j, o) in out.iter_mut().enumerate() {
-            *o = scale * dot_avx512_body(q, &rows[j * stride..j * stride + d]);
+    pub unsafe fn dots_avx512(
+        qs: &[&[f32]],
+        rows: &[f32],
+        stride: usize,
+        scale: f32,
+        outs: &mut [&mut [f32]],
+    ) {
+        let (n, d) = (outs[0].len(), qs[0].len());
+        for j in 0..n {
+            let row = &rows[j * stride..j * stride + d];
+            for (q, o) in qs.iter().zip(outs.iter_mut()) {
+                o[j] = scale * dot_avx512_body(q, row);
+            }
         }
     }
 
-    /// [`super::weighted_sum`]'s loop on AVX2.
+    /// [`super::weighted_sums`]' loops on AVX2.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn weighted_sum_avx2(w: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
-        let d = out.len();
-        for (j, &wj) in w.iter().enumerate() {
-            axpy_avx2_body(wj, &rows[j * stride..j * stride + d], out);
+    pub unsafe fn weighted_sums_avx2(
+        ws: &[&[f32]],
+        rows: &[f32],
+        stride: usize,
+        outs: &mut [&mut [f32]],
+    ) {
+        let (n, d) = (ws[0].len(), outs[0].len());
+        for j in 0..n {
+            let row = &rows[j * stride..j * stride + d];
+            for (w, o) in ws.iter().zip(outs.iter_mut()) {
+                axpy_avx2_body(w[j], row, o);
+            }
         }
     }
 
-    /// [`super::weighted_sum`]'s loop on AVX-512.
+    /// [`super::weighted_sums`]' loops on AVX-512.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn weighted_sum_avx512(w: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
-        let d = out.len();
-        for (j, &wj) in w.iter().enumerate() {
-            axpy_avx512_body(wj, &rows[j * stride..j * stride + d], out);
+    pub unsafe fn weighted_sums_avx512(
+        ws: &[&[f32]],
+        rows: &[f32],
+        stride: usize,
+        outs: &mut [&mut [f32]],
+    ) {
+        let (n, d) = (ws[0].len(), outs[0].len());
+        for j in 0..n {
+            let row = &rows[j * stride..j * stride + d];
+            for (w, o) in ws.iter().zip(outs.iter_mut()) {
+                axpy_avx512_body(w[j], row, o);
+            }
         }
     }
 
