@@ -67,6 +67,10 @@ fn main() {
             tiny_llama3_matches_transformers,
         ),
         (
+            "tiny_qwen3_yarn_matches_transformers",
+            tiny_qwen3_yarn_matches_transformers,
+        ),
+        (
             "tiny_mistral_matches_transformers",
             tiny_mistral_matches_transformers,
         ),
@@ -422,6 +426,11 @@ fn tiny_gemma3_matches_transformers(gpu: &Gpu) {
 /// Llama 3.1's scaled RoPE.
 fn tiny_llama3_matches_transformers(gpu: &Gpu) {
     tiny_both_ways("llama3", gpu);
+}
+
+/// YaRN: scaled frequencies and the magnitude on q and k.
+fn tiny_qwen3_yarn_matches_transformers(gpu: &Gpu) {
+    tiny_both_ways("qwen3-yarn", gpu);
 }
 
 fn tiny_mistral_matches_transformers(gpu: &Gpu) {

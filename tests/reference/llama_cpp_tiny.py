@@ -32,7 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "hf")
 LLAMA_CPP = os.path.join(ROOT, "models", "llama.cpp")
-NAMES = ["llama", "qwen2", "qwen3", "gemma3", "llama3", "mistral", "phi3"]
+NAMES = ["llama", "qwen2", "qwen3", "gemma3", "llama3", "qwen3-yarn", "mistral", "phi3"]
 # The pre-tokenizer each fixture's tokenizer was trained with.
 PRE = {"qwen2": "qwen2", "qwen3": "qwen2"}
 

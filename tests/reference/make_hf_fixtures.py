@@ -24,6 +24,10 @@ a byte-level BPE tokenizer trained here on a few paragraphs of text:
                frequency bands in use); reference.json also records the
                per-frequency divisors transformers computes (`rope_freqs`),
                which llama.cpp's converter writes as rope_freqs.weight
+  qwen3-yarn/  the qwen3 shape with YaRN `rope_scaling` (factor 4 over an
+               original 512 positions, blend from dimension 1 to 8);
+               reference.json also records transformers' divisors and
+               attention factor
   mistral/     MistralForCausalLM with a sliding window of 8 on every layer
   phi3/        Phi3ForCausalLM: fused qkv_proj and gate_up_proj, RoPE on half
                of each head (partial_rotary_factor 0.5)
@@ -50,7 +54,7 @@ safetensors; CPU only):
     pip install torch transformers tokenizers safetensors
     python3 tests/reference/make_hf_fixtures.py [NAME ...]
 
-With names (llama, qwen2, gpt2, qwen3, gemma3, llama3, mistral, phi3), only those
+With names (llama, qwen2, gpt2, qwen3, gemma3, llama3, qwen3-yarn, mistral, phi3), only those
 fixtures are rebuilt.
 
 The output is deterministic for a given torch/transformers version: seeds are
@@ -562,6 +566,41 @@ def build_llama3():
     llama_family_fixture("llama3", model, tok, 6, tok_config, extra={"rope_freqs": divisors})
 
 
+def build_qwen3_yarn():
+    tok = train_tokenizer(320, ["<|endoftext|>", "<|im_start|>", "<|im_end|>"], qwen_regex=True)
+    # YaRN stretching a 512-position original context 4 times. With head
+    # size 32 and base 1e4 its blend runs from dimension 1 to 8: frequencies
+    # kept, blended and divided by 4 all occur, and the magnitude on q and k
+    # is 1 + 0.1 ln 4.
+    config = Qwen3Config(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=64,
+        intermediate_size=96,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=32,
+        max_position_embeddings=2048,
+        rms_norm_eps=1e-6,
+        rope_theta=10000.0,
+        rope_scaling={"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 512},
+        tie_word_embeddings=True,
+        bos_token_id=tok.token_to_id("<|endoftext|>"),
+        eos_token_id=tok.token_to_id("<|im_end|>"),
+        attn_implementation="eager",
+    )
+    torch.manual_seed(9)
+    model = Qwen3ForCausalLM(config).eval()
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+    scaled, magnitude = ROPE_INIT_FUNCTIONS["yarn"](config, "cpu")
+    plain = 1.0 / (10000.0 ** (torch.arange(0, 32, 2).float() / 32))
+    divisors = (plain / scaled).tolist()
+    assert divisors[0] < 1.0001 and abs(divisors[-1] - 4.0) < 1e-4, divisors
+    assert any(1.01 < d < 3.99 for d in divisors), divisors
+    llama_family_fixture("qwen3-yarn", model, tok, 9, QWEN_TOKENIZER_CONFIG,
+                         extra={"rope_freqs": divisors, "attention_factor": magnitude})
+
+
 def build_mistral():
     tok, tok_config = llama_tokenizer()
     config = MistralConfig(
@@ -616,6 +655,7 @@ BUILDERS = {
     "qwen3": lambda: build_qwen3(),
     "gemma3": lambda: build_gemma3(),
     "llama3": lambda: build_llama3(),
+    "qwen3-yarn": lambda: build_qwen3_yarn(),
     "mistral": lambda: build_mistral(),
     "phi3": lambda: build_phi3(),
 }

@@ -116,6 +116,12 @@ struct RopeParameters {
     low_freq_factor: Option<f64>,
     high_freq_factor: Option<f64>,
     original_max_position_embeddings: Option<usize>,
+    beta_fast: Option<f64>,
+    beta_slow: Option<f64>,
+    attention_factor: Option<f64>,
+    mscale: Option<f64>,
+    mscale_all_dim: Option<f64>,
+    truncate: Option<bool>,
 }
 
 /// A config's RoPE scaling, as written.
@@ -127,6 +133,16 @@ pub struct HfRopeScaling {
     pub low_freq_factor: Option<f64>,
     pub high_freq_factor: Option<f64>,
     pub original_max_position_embeddings: Option<usize>,
+    /// YaRN's: where its blend between kept and divided frequencies
+    /// starts and ends (in rotations over the original context), the
+    /// magnitude on the rotated vectors, and whether the blend's ends are
+    /// rounded to whole dimensions.
+    pub beta_fast: Option<f64>,
+    pub beta_slow: Option<f64>,
+    pub attention_factor: Option<f64>,
+    pub mscale: Option<f64>,
+    pub mscale_all_dim: Option<f64>,
+    pub truncate: Option<bool>,
 }
 
 impl RopeParameters {
@@ -138,6 +154,12 @@ impl RopeParameters {
             low_freq_factor: self.low_freq_factor,
             high_freq_factor: self.high_freq_factor,
             original_max_position_embeddings: self.original_max_position_embeddings,
+            beta_fast: self.beta_fast,
+            beta_slow: self.beta_slow,
+            attention_factor: self.attention_factor,
+            mscale: self.mscale,
+            mscale_all_dim: self.mscale_all_dim,
+            truncate: self.truncate,
         })
     }
 }

@@ -209,12 +209,12 @@ impl<S: Store> Llama<S> {
     fn attention_of(&self, layer: usize) -> (&S::Rope, Scope) {
         let c = &self.config;
         let slides = c.slides(layer);
-        let rope = match (&self.rope_local, slides) {
-            (Some(local), true) => local,
-            _ => &self.rope,
+        let (rope, score_factor) = match (&self.rope_local, slides) {
+            (Some(local), true) => (local, 1.0),
+            _ => (&self.rope, c.rope_scaling.score_factor()),
         };
         let scope = Scope {
-            scale: c.attn_scale,
+            scale: c.attn_scale * score_factor,
             window: if slides { c.sliding_window } else { None },
         };
         (rope, scope)

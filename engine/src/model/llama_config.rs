@@ -321,7 +321,7 @@ impl LlamaConfig {
             None => hf.head_dim,
         };
         let rope_scaling = match &hf.rope_scaling {
-            Some(s) => RopeScaling::from_hf(s)?,
+            Some(s) => RopeScaling::from_hf(s, hf.max_position_embeddings)?,
             None => RopeScaling::None,
         };
         let attn_scale = match hf.query_pre_attn_scalar {

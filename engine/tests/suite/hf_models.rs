@@ -183,6 +183,13 @@ fn llama3_rope_scaling_matches_transformers() {
     matches_transformers("llama3");
 }
 
+/// YaRN `rope_scaling` (kept, blended and divided frequencies, and the
+/// magnitude on q and k).
+#[test]
+fn qwen3_yarn_rope_scaling_matches_transformers() {
+    matches_transformers("qwen3-yarn");
+}
+
 /// A sliding window of 8 on every layer.
 #[test]
 fn mistral_sliding_window_matches_transformers() {
@@ -462,6 +469,7 @@ fn llama_cpp_conversions_match_transformers_and_llama_cpp() {
         ("qwen2", true, F32_TOL),
         ("qwen3", true, F32_TOL),
         ("llama3", true, F32_TOL),
+        ("qwen3-yarn", true, F32_TOL),
         ("phi3", true, F32_TOL),
         ("gemma3", true, GEMMA_GELU_TABLE),
         ("mistral", false, F32_TOL),
@@ -875,15 +883,30 @@ fn unsupported_rope_scaling_is_refused_not_computed_wrong() {
         |n, s, v| Some((n, s, v)),
         |c| {
             c["rope_scaling"] = serde_json::json!({
-                "rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32
+                "rope_type": "longrope", "factor": 4.0, "original_max_position_embeddings": 32,
+                "short_factor": [1.0], "long_factor": [1.0]
             })
         },
     );
     let e = load_error(&dir);
     assert!(
-        e.contains("rope_scaling `yarn`") && e.contains("not supported"),
+        e.contains("rope_scaling `longrope`") && e.contains("not supported"),
         "{e}"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+    // A supported scheme with impossible parameters is refused by name.
+    let dir = edited_copy(
+        "llama",
+        "rope-yarn-bad",
+        |n, s, v| Some((n, s, v)),
+        |c| {
+            c["rope_scaling"] = serde_json::json!({
+                "rope_type": "yarn", "factor": -4.0, "original_max_position_embeddings": 32
+            })
+        },
+    );
+    let e = load_error(&dir);
+    assert!(e.contains("yarn") && e.contains("positive factor"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
     // `rope_type: default` (how transformers 5 writes plain RoPE) loads.
     let dir = edited_copy(
