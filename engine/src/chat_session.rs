@@ -214,6 +214,8 @@ impl ChatSession {
             .count()
             .min(tokens.len() - 1);
         self.state.truncate(keep);
+        // (A sliding-window model may have had to go back further.)
+        let keep = self.state.position();
         self.fed.truncate(keep);
         let mut generate = options.generate.clone();
         generate.starts_in_reasoning = inside;

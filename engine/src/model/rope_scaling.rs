@@ -62,7 +62,7 @@ impl RopeScaling {
                         false => Ok(default),
                     }
                 };
-                let factor = get("scaling.factor", 0.0)? as f64;
+                let factor = meta.get_f32(&key("scaling.factor"))? as f64;
                 let original = match meta.contains(&key("scaling.original_context_length")) {
                     true => meta.get_u64(&key("scaling.original_context_length"))? as f64,
                     false => meta.get_u64(&format!("{arch}.context_length"))? as f64,

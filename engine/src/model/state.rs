@@ -90,8 +90,19 @@ impl State {
     }
 
     /// Forget everything from position `pos` on (to regenerate, or to drop
-    /// a turn from a conversation).
+    /// a turn from a conversation). A sliding-window layer keeps only its
+    /// last window of keys, so going back further than that forgets
+    /// everything: check [`State::position`] afterwards for where feeding
+    /// resumes.
     pub fn truncate(&mut self, pos: usize) {
+        let pos = match self
+            .caches
+            .iter()
+            .all(|c| c.can_resume_at(pos.min(c.len())))
+        {
+            true => pos,
+            false => 0,
+        };
         for cache in &mut self.caches {
             cache.truncate(pos);
         }

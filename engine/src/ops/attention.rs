@@ -18,6 +18,11 @@ pub struct KvCache {
     head_dim: usize,
     capacity: usize,
     len: usize,
+    /// A sliding-window layer's cache keeps only what its queries can still
+    /// see: row `r` holds position `base + r`, and positions before `base`
+    /// are gone (see [`KvCache::write`]). Without a window `base` is 0.
+    window: Option<usize>,
+    base: usize,
     store: Store,
 }
 
@@ -63,6 +68,8 @@ impl KvCache {
             head_dim,
             capacity,
             len: 0,
+            window: None,
+            base: 0,
             store,
         })
     }
@@ -81,6 +88,38 @@ impl KvCache {
             * self.n_kv_heads
             * self.head_dim
             * self.dtype().block_bytes()
+    }
+
+    /// The sliding window this cache serves (set by its first attention
+    /// call), and the first position it still holds.
+    pub fn window(&self) -> Option<usize> {
+        self.window
+    }
+    pub fn first_held(&self) -> usize {
+        self.base
+    }
+
+    /// Whether the next positions can be fed from `pos` on: the keys the
+    /// queries there see are still held.
+    pub fn can_resume_at(&self, pos: usize) -> bool {
+        pos <= self.len
+            && match self.window {
+                Some(w) => pos.saturating_sub(w - 1) >= self.base || pos == 0,
+                None => true,
+            }
+    }
+
+    fn set_window(&mut self, window: Option<usize>) -> Result<()> {
+        if self.window != window {
+            if self.len > 0 {
+                return Err(Error::Invalid(format!(
+                    "attention: a cache filled for window {:?} used with window {window:?}",
+                    self.window
+                )));
+            }
+            self.window = window;
+        }
+        Ok(())
     }
 
     fn allocated_positions(&self) -> usize {
@@ -121,9 +160,60 @@ impl KvCache {
 
     fn rows(&self) -> KvRows<'_> {
         match &self.store {
-            Store::F32 { keys, values } => KvRows::F32 { keys, values },
-            Store::F16 { keys, values } => KvRows::F16 { keys, values },
+            Store::F32 { keys, values } => KvRows::F32 {
+                keys,
+                values,
+                first: self.base,
+            },
+            Store::F16 { keys, values } => KvRows::F16 {
+                keys,
+                values,
+                first: self.base,
+            },
         }
+    }
+
+    /// A windowed cache drops the positions no query from `pos0` on can
+    /// see, less a window's margin kept so that going back a few tokens (to
+    /// regenerate) needs no recomputation, once they fill a window's worth
+    /// of rows: the rows still kept (fewer than two windows) move to the
+    /// front, so each position is moved at most about twice.
+    fn forget_unseen(&mut self, pos0: usize) {
+        let Some(w) = self.window else {
+            return;
+        };
+        let keep_from = pos0.saturating_sub(2 * w - 1).min(self.len);
+        if keep_from < self.base + w {
+            return;
+        }
+        let row = self.n_kv_heads * self.head_dim;
+        let (from, to) = ((keep_from - self.base) * row, (self.len - self.base) * row);
+        // After a long prompt, give back what the window no longer needs.
+        let shrink = self.allocated_positions() > 8 * w;
+        let kept = to - from;
+        match &mut self.store {
+            Store::F32 { keys, values } => {
+                keys.copy_within(from..to, 0);
+                values.copy_within(from..to, 0);
+                if shrink {
+                    keys.truncate(kept);
+                    keys.shrink_to_fit();
+                    values.truncate(kept);
+                    values.shrink_to_fit();
+                }
+            }
+            Store::F16 { keys, values } => {
+                keys.copy_within(from..to, 0);
+                values.copy_within(from..to, 0);
+                if shrink {
+                    keys.truncate(kept);
+                    keys.shrink_to_fit();
+                    values.truncate(kept);
+                    values.shrink_to_fit();
+                }
+            }
+        }
+        self.base = keep_from;
     }
     pub fn capacity(&self) -> usize {
         self.capacity
@@ -143,8 +233,15 @@ impl KvCache {
     }
 
     /// Forget positions from `len` on (to regenerate from an earlier point).
+    /// A windowed cache that no longer holds what position `len` needs
+    /// (see [`KvCache::can_resume_at`]) forgets everything.
     pub fn truncate(&mut self, len: usize) {
-        self.len = self.len.min(len);
+        if self.can_resume_at(len.min(self.len)) {
+            self.len = self.len.min(len);
+        } else {
+            self.len = 0;
+            self.base = 0;
+        }
     }
 
     /// Mix the cached values with a (possibly edited) attention pattern
@@ -169,8 +266,24 @@ impl KvCache {
             )));
         }
         let group = n_heads / kvh;
+        // A windowed cache no longer holds positions before `base`.
+        if self.base > 0 {
+            for (i, w) in pattern.iter().enumerate() {
+                if i % keys < self.base && *w != 0.0 {
+                    return Err(Error::Invalid(format!(
+                        "attention pattern: weight on position {} which this sliding-window layer no longer holds (it keeps {}..{})",
+                        i % keys,
+                        self.base,
+                        self.len
+                    )));
+                }
+            }
+        }
         let value = |k: usize, kv: usize, i: usize| -> f32 {
-            let at = (k * kvh + kv) * hd + i;
+            if k < self.base {
+                return 0.0;
+            }
+            let at = ((k - self.base) * kvh + kv) * hd + i;
             match &self.store {
                 Store::F32 { values, .. } => values[at],
                 Store::F16 { values, .. } => values[at].to_f32(),
@@ -220,8 +333,19 @@ impl KvCache {
                 self.capacity
             )));
         }
-        self.reserve(pos0 + t)?;
-        let range = pos0 * row..(pos0 + t) * row;
+        if !self.can_resume_at(pos0) {
+            return Err(Error::Invalid(format!(
+                "KvCache::write: position {pos0} needs keys from before {}, which this sliding-window cache no longer holds",
+                self.base
+            )));
+        }
+        self.len = pos0;
+        if pos0 == 0 {
+            self.base = 0;
+        }
+        self.forget_unseen(pos0);
+        self.reserve(pos0 + t - self.base)?;
+        let range = (pos0 - self.base) * row..(pos0 + t - self.base) * row;
         match &mut self.store {
             Store::F32 { keys, values } => {
                 keys[range.clone()].copy_from_slice(k);
@@ -325,6 +449,7 @@ pub fn attention(
             ));
         }
     }
+    cache.set_window(scope.window)?;
     cache.write(pos0, k, v)?;
 
     let dims = Dims {

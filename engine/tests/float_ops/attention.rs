@@ -147,10 +147,12 @@ fn a_sliding_window_hides_keys_behind_it_on_every_path() {
             KvRows::F32 {
                 keys: &keys,
                 values: &values,
+                first: 0,
             },
             KvRows::F16 {
                 keys: &keys16,
                 values: &values16,
+                first: 0,
             },
         ] {
             let f16 = matches!(rows, KvRows::F16 { .. });
@@ -186,6 +188,104 @@ fn a_sliding_window_hides_keys_behind_it_on_every_path() {
     assert!(e.to_string().contains("window of 0"), "{e}");
 }
 
+/// A sliding-window layer's cache keeps about three windows of positions
+/// however long the sequence, and gives exactly what a cache holding every
+/// position gives: fed in chunks of every size, token by token included.
+#[test]
+fn a_windowed_cache_holds_about_three_windows_and_changes_nothing() {
+    let mut rng = Rng::new(63);
+    let (window, total) = (5, 40);
+    let scope = Scope {
+        scale: 0.4,
+        window: Some(window),
+    };
+    let keys = rng.vec(total * KVH * HD, 2.0);
+    let values = rng.vec(total * KVH * HD, 1.0);
+    let q = rng.vec(total * H * HD, 2.0);
+    for dtype in [DType::F32, DType::F16] {
+        // Reference: everything in one call, when the cache holds every
+        // position while the queries attend.
+        let mut want = vec![0f32; total * H * HD];
+        let mut cache = KvCache::new(total, KVH, HD, dtype).unwrap();
+        attention(&q, &keys, &values, &mut cache, 0, scope, &mut want, None).unwrap();
+        for chunk in [1, 3, 7, total] {
+            let mut windowed = KvCache::new(total, KVH, HD, dtype).unwrap();
+            let mut got = vec![0f32; total * H * HD];
+            let mut most_rows = 0;
+            for pos0 in (0..total).step_by(chunk) {
+                let t = chunk.min(total - pos0);
+                let kr = pos0 * KVH * HD..(pos0 + t) * KVH * HD;
+                let qr = pos0 * H * HD..(pos0 + t) * H * HD;
+                let (k, v) = (&keys[kr.clone()], &values[kr]);
+                attention(
+                    &q[qr.clone()],
+                    k,
+                    v,
+                    &mut windowed,
+                    pos0,
+                    scope,
+                    &mut got[qr],
+                    None,
+                )
+                .unwrap();
+                most_rows = most_rows.max(windowed.bytes() / (2 * KVH * HD * dtype.block_bytes()));
+            }
+            assert_eq!(got, want, "{dtype:?} in chunks of {chunk}");
+            assert!(
+                most_rows <= 2 * (3 * window + chunk),
+                "{dtype:?} chunks of {chunk}: held up to {most_rows} positions for a window of {window}"
+            );
+            if chunk < total {
+                assert!(
+                    windowed.first_held() > 0,
+                    "{dtype:?} chunks of {chunk}: nothing was forgotten"
+                );
+            }
+        }
+    }
+    // Going back within the window resumes there; further back starts over.
+    let mut cache = KvCache::new(total, KVH, HD, DType::F32).unwrap();
+    let mut out = vec![0f32; total * H * HD];
+    let (last_k, last_q) = ((total - 1) * KVH * HD, (total - 1) * H * HD);
+    attention(
+        &q[..last_q],
+        &keys[..last_k],
+        &values[..last_k],
+        &mut cache,
+        0,
+        scope,
+        &mut out[..last_q],
+        None,
+    )
+    .unwrap();
+    // The last token alone: what only earlier queries saw is dropped.
+    let (k, v) = (&keys[last_k..], &values[last_k..]);
+    attention(
+        &q[last_q..],
+        k,
+        v,
+        &mut cache,
+        total - 1,
+        scope,
+        &mut out[last_q..],
+        None,
+    )
+    .unwrap();
+    let first = cache.first_held();
+    assert_eq!(first, total - 2 * window);
+    assert!(cache.can_resume_at(total) && cache.can_resume_at(first + window - 1));
+    assert!(!cache.can_resume_at(first + window - 2));
+    cache.truncate(first + window - 1);
+    assert_eq!(cache.len(), first + window - 1);
+    // Writing where the dropped keys would be needed is an error.
+    let e = cache
+        .write(first + 1, &keys[..KVH * HD], &values[..KVH * HD])
+        .unwrap_err();
+    assert!(e.to_string().contains("no longer holds"), "{e}");
+    cache.truncate(3);
+    assert_eq!(cache.len(), 0);
+}
+
 #[test]
 fn every_simd_path_matches_naive() {
     let mut rng = Rng::new(61);
@@ -210,6 +310,7 @@ fn every_simd_path_matches_naive() {
         let rows = KvRows::F32 {
             keys: &keys,
             values: &values,
+            first: 0,
         };
         attend(isa, dims, &q, rows, &mut out, Some(&mut probs));
         assert_close(&out, &want, 1e-5, 1e-5, &format!("{isa:?} output"));

@@ -459,14 +459,30 @@ fn scaled_rope_in_gguf_metadata_is_refused() {
         .kv("general.architecture", Value::String("llama".into()))
         .kv("llama.embedding_length", Value::U32(64))
         .kv("llama.attention.head_count", Value::U32(4))
-        .kv("llama.rope.scaling.type", Value::String("yarn".into()))
+        .kv("llama.rope.scaling.type", Value::String("longrope".into()))
         .build()
         .bytes;
     let file = parse(&bytes).unwrap();
     let e = monologue::model::LlamaConfig::from_gguf(file.metadata(), 100, None).unwrap_err();
     assert!(
         e.to_string()
-            .contains("RoPE scaling `yarn` is not supported"),
+            .contains("RoPE scaling `longrope` is not supported"),
         "{e}"
     );
+}
+
+/// YaRN is supported, and a file that asks for it without its factor is
+/// refused naming the missing key.
+#[test]
+fn yarn_in_gguf_metadata_needs_its_factor() {
+    let bytes = GgufWriter::new()
+        .kv("general.architecture", Value::String("llama".into()))
+        .kv("llama.embedding_length", Value::U32(64))
+        .kv("llama.attention.head_count", Value::U32(4))
+        .kv("llama.rope.scaling.type", Value::String("yarn".into()))
+        .build()
+        .bytes;
+    let file = parse(&bytes).unwrap();
+    let e = monologue::model::LlamaConfig::from_gguf(file.metadata(), 100, None).unwrap_err();
+    assert!(e.to_string().contains("llama.rope.scaling.factor"), "{e}");
 }

@@ -994,3 +994,54 @@ fn gpt2_tokenizer_from_json_and_from_vocab_merges() {
     let e = Tokenizer::from_hf_dir(&dir).unwrap_err().to_string();
     assert!(e.contains("tokenizer.json"), "{e}");
 }
+
+/// Gemma 3's sliding layers keep about three windows of keys however long the
+/// sequence (the global layer keeps every position); going back further
+/// than a window forgets everything, and feeding again from there gives
+/// the same logits as at first.
+#[test]
+fn sliding_layers_keep_only_their_window() {
+    let dir = fixture("gemma3");
+    let model = load(&dir, None);
+    let info = model.info().clone();
+    let case = reference(&dir)
+        .into_iter()
+        .max_by_key(|c| c.ids.len())
+        .unwrap();
+    // The input three times over: 96 positions, twelve windows.
+    let ids = &[case.ids.clone(), case.ids.clone(), case.ids.clone()].concat();
+    let window = 8;
+    assert!(
+        ids.len() > 3 * window,
+        "the input must reach far past the window"
+    );
+    let mut state = model.new_state(128).unwrap();
+    let mut last = Vec::new();
+    for &id in ids {
+        last = model.forward(&mut state, &[id], Logits::Last).unwrap();
+    }
+    let row = 2 * info.n_kv_heads * info.head_dim * 4;
+    let sliding = info.n_layers - 1;
+    let full_cache = info.n_layers * ids.len() * row;
+    let bound = (ids.len() + sliding * 2 * (3 * window + 1)) * row;
+    assert!(
+        state.kv_bytes() <= bound && state.kv_bytes() < full_cache,
+        "{} bytes held, a full cache is {full_cache}",
+        state.kv_bytes()
+    );
+    // Back two positions: within the margin every layer keeps.
+    state.truncate(ids.len() - 2);
+    assert_eq!(state.position(), ids.len() - 2);
+    let again = model
+        .forward(&mut state, &ids[ids.len() - 2..], Logits::Last)
+        .unwrap();
+    assert_eq!(again, last);
+    // Back to position 3: the sliding layers no longer hold what it needs.
+    state.truncate(3);
+    assert_eq!(state.position(), 0);
+    let mut fresh = Vec::new();
+    for &id in ids {
+        fresh = model.forward(&mut state, &[id], Logits::Last).unwrap();
+    }
+    assert_eq!(fresh, last);
+}

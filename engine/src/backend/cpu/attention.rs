@@ -7,11 +7,29 @@ use super::vector;
 use half::f16;
 use std::sync::Mutex;
 
-/// The cache's keys and values, `[capacity, n_kv_heads, head_dim]` each.
+/// The cache's keys and values, `[positions, n_kv_heads, head_dim]` each,
+/// row 0 holding position `first` (a sliding-window cache drops what no
+/// query sees any more).
 #[derive(Clone, Copy)]
 pub enum KvRows<'a> {
-    F32 { keys: &'a [f32], values: &'a [f32] },
-    F16 { keys: &'a [f16], values: &'a [f16] },
+    F32 {
+        keys: &'a [f32],
+        values: &'a [f32],
+        first: usize,
+    },
+    F16 {
+        keys: &'a [f16],
+        values: &'a [f16],
+        first: usize,
+    },
+}
+
+impl KvRows<'_> {
+    fn first(&self) -> usize {
+        match self {
+            KvRows::F32 { first, .. } | KvRows::F16 { first, .. } => *first,
+        }
+    }
 }
 
 /// Rows `0..n` of one kv head (`head_dim` wide, `stride` apart) as f32,
@@ -162,7 +180,7 @@ pub fn attend(
                 + 1;
             let seen = dims.keys_seen(t);
             // The first visible key's row of this kv head.
-            let kv = seen.start * kv_stride + kv_head * hd;
+            let kv = (seen.start - cache.first()) * kv_stride + kv_head * hd;
             let rows: &mut [f32] = match probs.as_deref_mut() {
                 Some(p) => &mut p[k * total..(k + run) * total],
                 None => &mut scratch[..run * total],
