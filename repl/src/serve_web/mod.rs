@@ -248,8 +248,9 @@ fn resolve(site: &Site, path: &str) -> Option<PathBuf> {
     file.is_file().then_some(file)
 }
 
-/// The models the page may offer: the served one (`model.gguf`), then
-/// each short-named one found, with its file's name and size.
+/// The models the page may offer: the served one (`model.gguf`, under its
+/// short name when it is one of them), then each other short-named one
+/// found, with its file's name and size.
 fn models_json(site: &Site) -> String {
     let entry = |url: String, name: &str, file: &Path| {
         serde_json::json!({
@@ -259,11 +260,65 @@ fn models_json(site: &Site) -> String {
             "bytes": file.metadata().map_or(0, |m| m.len()),
         })
     };
-    let mut models = vec![entry("model.gguf".into(), "served", &site.model)];
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    let served_as = site.known.iter().find(|(_, file)| same(file, &site.model));
+    let name = served_as.map_or("served", |(name, _)| name.as_str());
+    let mut models = vec![entry("model.gguf".into(), name, &site.model)];
     for (name, file) in &site.known {
-        models.push(entry(format!("models/{name}.gguf"), name, file));
+        if !same(file, &site.model) {
+            models.push(entry(format!("models/{name}.gguf"), name, file));
+        }
     }
     serde_json::Value::Array(models).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The served model appears once, under its short name when it has one.
+    #[test]
+    fn the_served_model_is_listed_once() {
+        let dir = std::env::temp_dir().join(format!("monologue-models-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (dir.join("a.gguf"), dir.join("b.gguf"));
+        std::fs::write(&a, b"a").unwrap();
+        std::fs::write(&b, b"bb").unwrap();
+        let site = |model: &Path| Site {
+            dir: dir.clone(),
+            model: model.to_path_buf(),
+            known: vec![("small".into(), a.clone()), ("big".into(), b.clone())],
+        };
+        let list: serde_json::Value = serde_json::from_str(&models_json(&site(&a))).unwrap();
+        let names: Vec<&str> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap())
+            .collect();
+        let urls: Vec<&str> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["url"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["small", "big"]);
+        assert_eq!(urls, ["model.gguf", "models/big.gguf"]);
+        let other = dir.join("c.gguf");
+        std::fs::write(&other, b"c").unwrap();
+        let list: serde_json::Value = serde_json::from_str(&models_json(&site(&other))).unwrap();
+        let names: Vec<&str> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["served", "small", "big"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
 
 fn content_type(path: &Path) -> &'static str {
