@@ -1,6 +1,8 @@
 // Causal attention over the key/value cache, in three steps (the CPU twin,
 // engine/src/ops/attention.rs, fuses them):
 //   store_kv: the new keys and values go into the cache at pos0, pos0 + 1, …
+//             (position j in row j % rows: a sliding-window layer's cache
+//             holds only its window and a chunk, and wraps)
 //   scores:   s[t, h, j] = q[t, h] · k[j, h / group] · scale for j ≤ pos0 + t
 //             (later keys are masked, and so are keys `window` or more
 //             positions back when a sliding window is set) — then
@@ -18,10 +20,11 @@ struct Params {
     span: u32,     // keys per score row: pos0 + tokens
     scale: f32,    // usually 1/√head_dim
     window: u32,   // a sliding window's keys per query; 0: none
+    rows: u32,     // cache rows: position j is in row j % rows
 }
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;          // [tokens, heads, head_dim]
-@group(0) @binding(1) var<storage, read_write> k_cache: array<f32>; // [capacity, kv_heads, head_dim]
+@group(0) @binding(1) var<storage, read_write> k_cache: array<f32>; // [rows, kv_heads, head_dim]
 @group(0) @binding(2) var<storage, read_write> v_cache: array<f32>;
 @group(0) @binding(3) var<storage, read_write> scores: array<f32>;  // [tokens, heads, span]
 @group(0) @binding(4) var<uniform> p: Params;
@@ -48,7 +51,7 @@ fn store_kv(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (i >= p.tokens * width) {
         return;
     }
-    let at = p.pos0 * width + i;
+    let at = ((p.pos0 + i / width) % p.rows) * width + i % width;
     k_cache[at] = k_new[i];
     v_cache[at] = v_new[i];
 }
@@ -67,7 +70,7 @@ fn score(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (j <= p.pos0 + t && j >= first_key(t)) {
         let kvh = h / (p.heads / p.kv_heads);
         let qa = row * p.head_dim;
-        let ka = (j * p.kv_heads + kvh) * p.head_dim;
+        let ka = ((j % p.rows) * p.kv_heads + kvh) * p.head_dim;
         var d = 0.0;
         for (var i = 0u; i < p.head_dim; i++) {
             d += q[qa + i] * k_cache[ka + i];
@@ -90,7 +93,7 @@ fn mix(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) l
     for (var i = lid; i < p.head_dim; i += 64u) {
         var acc = 0.0;
         for (var j = first; j < visible; j++) {
-            acc += scores[row * p.span + j] * v_cache[(j * p.kv_heads + kvh) * p.head_dim + i];
+            acc += scores[row * p.span + j] * v_cache[((j % p.rows) * p.kv_heads + kvh) * p.head_dim + i];
         }
         out[row * p.head_dim + i] = acc;
     }

@@ -411,6 +411,7 @@ fn attention_case(gpu: &Gpu, rng: &mut Rng, scope: ops::attention::Scope) {
             pos0,
             scale: scope.scale,
             window: scope.window,
+            cache_rows: 0,
         };
         let buffers = AttentionBuffers {
             q: &gq,

@@ -75,6 +75,10 @@ fn main() {
             tiny_mistral_matches_transformers,
         ),
         (
+            "a_sliding_window_cache_wraps_around",
+            a_sliding_window_cache_wraps_around,
+        ),
+        (
             "tiny_phi3_matches_transformers",
             tiny_phi3_matches_transformers,
         ),
@@ -435,6 +439,85 @@ fn tiny_qwen3_yarn_matches_transformers(gpu: &Gpu) {
 
 fn tiny_mistral_matches_transformers(gpu: &Gpu) {
     tiny_both_ways("mistral", gpu);
+}
+
+/// Gemma 3's sliding layers keep only their window and a chunk of keys
+/// on the GPU, position `p` in row `p % rows`: over 96 positions (the
+/// rows wrap) prefill, decode and a rewind give the CPU's logits.
+fn a_sliding_window_cache_wraps_around(_: &Gpu) {
+    let dir = fixture("gemma3");
+    let load = |backend| {
+        let options = LoadOptions {
+            backend,
+            ..Default::default()
+        };
+        monologue::load::model(&dir, &options).unwrap()
+    };
+    let (cpu, gpu) = (load(Backend::Cpu), load(f32_only()));
+    let cases = reference(&dir);
+    let case = cases.iter().max_by_key(|c| c.ids.len()).unwrap();
+    let ids = [case.ids.clone(), case.ids.clone(), case.ids.clone()].concat();
+    let t = ids.len();
+    assert!(
+        t > 72,
+        "{t} positions do not wrap a window of 8 plus a chunk of 64"
+    );
+    let mut state = cpu.new_state(128).unwrap();
+    let want = cpu.forward(&mut state, &ids, Logits::All).unwrap();
+    let vocab = cpu.info().vocab_size;
+    let close = |got: &[f32], want: &[f32], what: &str| {
+        let diff = got
+            .iter()
+            .zip(want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(diff <= 1e-4, "{what}: GPU and CPU logits differ by {diff}");
+    };
+    for (how, chunks) in [("prefill", vec![t]), ("decode", vec![1; t])] {
+        let mut state = gpu.new_state(128).unwrap();
+        let full_bytes =
+            2 * 4 * 128 * gpu.info().n_layers * gpu.info().n_kv_heads * gpu.info().head_dim;
+        assert!(
+            state.kv_bytes() < full_bytes,
+            "{} of {full_bytes} bytes",
+            state.kv_bytes()
+        );
+        let mut got = Vec::new();
+        let mut at = 0;
+        for n in chunks {
+            got.extend(
+                gpu.forward(&mut state, &ids[at..at + n], Logits::All)
+                    .unwrap(),
+            );
+            at += n;
+        }
+        close(&got, &want, how);
+        // Back one token: still held, so only that token is fed again.
+        state.truncate(t - 1);
+        assert_eq!(state.position(), t - 1);
+        let last = gpu.forward(&mut state, &ids[t - 1..], Logits::All).unwrap();
+        close(
+            &last,
+            &want[(t - 1) * vocab..],
+            &format!("{how}, then one token again"),
+        );
+        // Back to the start of the third copy: still held (rows keep
+        // positions 24..96), so feeding resumes there.
+        state.truncate(2 * case.ids.len());
+        assert_eq!(state.position(), 2 * case.ids.len());
+        let third = gpu
+            .forward(&mut state, &ids[2 * case.ids.len()..], Logits::All)
+            .unwrap();
+        close(
+            &third,
+            &want[2 * case.ids.len() * vocab..],
+            &format!("{how}, then the third copy again"),
+        );
+        // Back to position 10: the sliding layers have overwritten what it
+        // needs, so everything is fed again.
+        state.truncate(10);
+        assert_eq!(state.position(), 0);
+    }
 }
 
 /// Fused projections split into row views at load; partial RoPE.

@@ -150,6 +150,7 @@ impl<S: Store> Gpt2<S> {
             head_dim: c.head_dim,
             d_ff: c.d_ff,
             qk_norm: false,
+            windows: Vec::new(),
         };
         Ok(Gpt2 {
             output_norm: norm(Part::OutputNorm, 0)?,

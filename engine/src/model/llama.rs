@@ -188,6 +188,12 @@ impl<S: Store> Llama<S> {
             head_dim: c.head_dim,
             d_ff: c.d_ff,
             qk_norm: c.traits.qk_norm,
+            windows: match c.sliding_window {
+                Some(w) if c.sliding_layers.any() => {
+                    (0..c.n_layers).map(|l| c.slides(l).then_some(w)).collect()
+                }
+                _ => Vec::new(),
+            },
         };
         Ok(Llama {
             output_norm: norm(Part::OutputNorm, 0, d)?,

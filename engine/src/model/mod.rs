@@ -71,6 +71,9 @@ pub struct ModelInfo {
     /// Each head's queries and keys are normalized before RoPE (Qwen3,
     /// Gemma 3): the hook points `attn.q_norm` and `attn.k_norm` exist.
     pub qk_norm: bool,
+    /// Each layer's sliding window, where it has one (empty: no layer
+    /// slides). A cache needs only about a window of keys for those layers.
+    pub windows: Vec<Option<usize>>,
 }
 
 pub trait Model: Send + Sync {

@@ -311,6 +311,7 @@ mod tests {
             head_dim: 4,
             d_ff: 32,
             qk_norm: false,
+            windows: Vec::new(),
         }
     }
 
@@ -325,6 +326,7 @@ mod tests {
         assert!(Site::parse("blocks.0.attn.q_norm", &info).is_err());
         let normed = ModelInfo {
             qk_norm: true,
+            windows: Vec::new(),
             ..info
         };
         assert_eq!(

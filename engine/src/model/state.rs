@@ -20,6 +20,9 @@ pub trait DeviceCache: std::fmt::Debug + Send + Sync {
     /// Positions held.
     fn positions(&self) -> usize;
     fn truncate(&mut self, pos: usize);
+    /// Whether feeding can resume at `pos` (a sliding-window layer may have
+    /// dropped what it needs).
+    fn can_resume_at(&self, pos: usize) -> bool;
     fn bytes(&self) -> usize;
     /// The model downcasts to its own cache type.
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
@@ -99,6 +102,10 @@ impl State {
             .caches
             .iter()
             .all(|c| c.can_resume_at(pos.min(c.len())))
+            && self
+                .device
+                .as_ref()
+                .is_none_or(|d| d.can_resume_at(pos.min(d.positions())))
         {
             true => pos,
             false => 0,

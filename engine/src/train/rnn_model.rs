@@ -62,6 +62,7 @@ impl RnnModel {
             head_dim: h / config.heads.max(1),
             d_ff: config.expert_hidden,
             qk_norm: false,
+            windows: Vec::new(),
         };
         Ok(RnnModel {
             info,
@@ -110,6 +111,11 @@ impl DeviceCache for RnnCache {
             let (p, s) = self.snapshots.last().cloned().expect("snapshot 0 is kept");
             (self.at, self.current) = (p, s);
         }
+    }
+
+    /// It replays from its snapshots: any earlier position will do.
+    fn can_resume_at(&self, pos: usize) -> bool {
+        pos <= self.tokens.len()
     }
 
     fn bytes(&self) -> usize {

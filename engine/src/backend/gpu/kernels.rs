@@ -305,6 +305,9 @@ pub struct AttentionDims {
     pub scale: f32,
     /// A sliding window: each query sees only its last `window` keys.
     pub window: Option<usize>,
+    /// Rows of the key/value cache: position `p` lives in row `p % rows`
+    /// (a sliding-window layer's cache holds only its window and a chunk); 0 means one row per position.
+    pub cache_rows: usize,
 }
 
 impl AttentionDims {
@@ -335,7 +338,16 @@ impl AttentionDims {
         )
     }
 
-    fn params(&self) -> [u32; 8] {
+    /// The cache's rows: `cache_rows`, or one per position.
+    fn rows(&self) -> usize {
+        if self.cache_rows == 0 {
+            self.span()
+        } else {
+            self.cache_rows
+        }
+    }
+
+    fn params(&self) -> [u32; 12] {
         let scale = self.scale;
         // 0 means no window (a window of 0 keys is refused).
         let window = self.window.map_or(0, u);
@@ -348,6 +360,10 @@ impl AttentionDims {
             u(self.span()),
             scale.to_bits(),
             window,
+            u(self.rows()),
+            0,
+            0,
+            0,
         ]
     }
 }
@@ -385,13 +401,27 @@ fn check_attention(d: AttentionDims, buf: &AttentionBuffers<'_>) -> Result<()> {
             "attention: a sliding window of 0 keys leaves nothing to attend to".into(),
         ));
     }
+    // Wrapping rows must still hold every key the chunk's queries see.
+    let needed = match d.window {
+        Some(w) => (w + d.tokens - 1).min(d.span()),
+        None => d.span(),
+    };
+    if d.rows() < needed {
+        return Err(Error::Invalid(format!(
+            "attention: a cache of {} rows cannot hold the {needed} keys {} queries at position {} see",
+            d.rows(),
+            d.tokens,
+            d.pos0
+        )));
+    }
     let kv_width = d.kv_heads * d.head_dim;
     let rows = d.tokens * d.heads;
     check_len("attention queries", buf.q, rows * d.head_dim)?;
     check_len("attention new keys", buf.k_new, d.tokens * kv_width)?;
     check_len("attention new values", buf.v_new, d.tokens * kv_width)?;
-    check_len("attention key cache", buf.k_cache, d.span() * kv_width)?;
-    check_len("attention value cache", buf.v_cache, d.span() * kv_width)?;
+    let held = d.rows().min(d.span());
+    check_len("attention key cache", buf.k_cache, held * kv_width)?;
+    check_len("attention value cache", buf.v_cache, held * kv_width)?;
     check_len("attention scores", buf.scores, rows * d.span())?;
     check_len("attention output", buf.out, rows * d.head_dim)
 }

@@ -22,6 +22,14 @@ pub struct GpuCache {
     gpu: Arc<Gpu>,
     /// Positions filled.
     pub(crate) len: usize,
+    /// The highest position written since the cache was last emptied: a
+    /// sliding-window layer's rows have been overwritten below
+    /// `high - rows`.
+    pub(crate) high: usize,
+    /// Each layer's rows: the context, or for a sliding-window layer its
+    /// window plus a chunk, position `p` in row `p % rows`.
+    pub(crate) rows: Vec<usize>,
+    windows: Vec<Option<usize>>,
     /// Tokens per submission.
     pub(crate) chunk: usize,
     pub(crate) keys: Vec<Buffer>,
@@ -137,7 +145,25 @@ impl DeviceCache for GpuCache {
     }
 
     fn truncate(&mut self, pos: usize) {
-        self.len = self.len.min(pos);
+        if self.can_resume_at(pos.min(self.len)) {
+            self.len = self.len.min(pos);
+        } else {
+            self.len = 0;
+            self.high = 0;
+        }
+    }
+
+    fn can_resume_at(&self, pos: usize) -> bool {
+        pos == 0
+            || pos <= self.len
+                && self
+                    .windows
+                    .iter()
+                    .zip(&self.rows)
+                    .all(|(w, &rows)| match w {
+                        Some(w) => pos.saturating_sub(w - 1) >= self.high.saturating_sub(rows),
+                        None => true,
+                    })
     }
 
     fn bytes(&self) -> usize {
@@ -175,14 +201,28 @@ impl GpuCache {
             )));
         }
         let chunk = chunk_for(gpu, m, capacity);
-        let bytes = 4 * (capacity * m.n_kv_heads * m.head_dim) as u64;
+        // A sliding-window layer's queries in one chunk see at most
+        // `window + chunk - 1` positions; between chunks that room lets a
+        // chat go back up to a chunk without feeding everything again.
+        let windows: Vec<Option<usize>> = (0..m.n_layers)
+            .map(|l| m.windows.get(l).copied().flatten())
+            .collect();
+        let rows: Vec<usize> = windows
+            .iter()
+            .map(|w| w.map_or(capacity, |w| (w + chunk).min(capacity)))
+            .collect();
         // Positions past `len` are never read, so a reused buffer's old
         // contents do no harm.
-        let layer =
-            |what: &str, i: usize| gpu.take(&format!("blk.{i}.{what} cache"), bytes, STORAGE);
+        let layer = |what: &str, i: usize| {
+            let bytes = 4 * (rows[i] * m.n_kv_heads * m.head_dim) as u64;
+            gpu.take(&format!("blk.{i}.{what} cache"), bytes, STORAGE)
+        };
         let cache = GpuCache {
             gpu: gpu.clone(),
             len: 0,
+            high: 0,
+            rows: rows.clone(),
+            windows,
             chunk,
             keys: (0..m.n_layers)
                 .map(|i| layer("k", i))

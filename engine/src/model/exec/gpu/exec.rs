@@ -24,6 +24,8 @@ pub struct GpuExec<'a, H: Hooks + ?Sized> {
     /// Each block's key and value cache (none when only the head runs).
     keys: &'a [Buffer],
     values: &'a [Buffer],
+    /// Each block's cache rows (position `p` in row `p % rows`).
+    cache_rows: &'a [usize],
     scratch: &'a Scratch,
     dims: Dims,
     /// Tokens in the chunk, and the position of the first.
@@ -38,8 +40,7 @@ impl<'a, H: Hooks + ?Sized> GpuExec<'a, H> {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         gpu: &'a Gpu,
-        keys: &'a [Buffer],
-        values: &'a [Buffer],
+        (keys, values, cache_rows): (&'a [Buffer], &'a [Buffer], &'a [usize]),
         scratch: &'a Scratch,
         dims: Dims,
         tokens: usize,
@@ -52,6 +53,7 @@ impl<'a, H: Hooks + ?Sized> GpuExec<'a, H> {
             batch: Batch::new(gpu),
             keys,
             values,
+            cache_rows,
             scratch,
             dims,
             tokens,
@@ -220,6 +222,7 @@ impl<H: Hooks + ?Sized> Exec<Device> for GpuExec<'_, H> {
             pos0: self.pos0,
             scale: scope.scale,
             window: scope.window,
+            cache_rows: self.cache_rows.get(layer).copied().unwrap_or(0),
         };
         let buffers = AttentionBuffers {
             q: self.buf(q),

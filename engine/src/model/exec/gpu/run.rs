@@ -177,8 +177,7 @@ fn submit_chunk<H: Hooks + ?Sized>(
     let dims = Dims::of(m.info());
     let mut e = GpuExec::new(
         gpu,
-        &cache.keys,
-        &cache.values,
+        (&cache.keys, &cache.values, &cache.rows),
         s,
         dims,
         t,
@@ -204,6 +203,7 @@ fn submit_chunk<H: Hooks + ?Sized>(
     }
     e.submit()?;
     cache.len = pos0 + t;
+    cache.high = cache.high.max(cache.len);
     Ok(bytes)
 }
 
@@ -242,7 +242,7 @@ fn unembed_chunk(
     gpu.queue.write_buffer(&s.x, 0, bytemuck::cast_slice(rows));
     let dims = Dims::of(m.info());
     let mut no_hooks = NoHooks;
-    let mut e = GpuExec::new(gpu, &[], &[], s, dims, n, 0, 0..n, &mut no_hooks);
+    let mut e = GpuExec::new(gpu, (&[], &[], &[]), s, dims, n, 0, 0..n, &mut no_hooks);
     m.head(&mut e)?;
     e.submit()?;
     gpu.read_f32(s.slot(Slot::Logits), 0, n * dims.vocab)
