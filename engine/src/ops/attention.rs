@@ -182,35 +182,22 @@ impl KvCache {
         let Some(w) = self.window else {
             return;
         };
-        let keep_from = pos0.saturating_sub(2 * w - 1).min(self.len);
-        if keep_from < self.base + w {
+        let keep_from = pos0.saturating_sub(w.saturating_mul(2) - 1).min(self.len);
+        if keep_from < self.base.saturating_add(w) {
             return;
         }
         let row = self.n_kv_heads * self.head_dim;
         let (from, to) = ((keep_from - self.base) * row, (self.len - self.base) * row);
         // After a long prompt, give back what the window no longer needs.
-        let shrink = self.allocated_positions() > 8 * w;
-        let kept = to - from;
+        let shrink = self.allocated_positions() > w.saturating_mul(8);
         match &mut self.store {
             Store::F32 { keys, values } => {
-                keys.copy_within(from..to, 0);
-                values.copy_within(from..to, 0);
-                if shrink {
-                    keys.truncate(kept);
-                    keys.shrink_to_fit();
-                    values.truncate(kept);
-                    values.shrink_to_fit();
-                }
+                move_to_front(keys, from..to, shrink);
+                move_to_front(values, from..to, shrink);
             }
             Store::F16 { keys, values } => {
-                keys.copy_within(from..to, 0);
-                values.copy_within(from..to, 0);
-                if shrink {
-                    keys.truncate(kept);
-                    keys.shrink_to_fit();
-                    values.truncate(kept);
-                    values.shrink_to_fit();
-                }
+                move_to_front(keys, from..to, shrink);
+                move_to_front(values, from..to, shrink);
             }
         }
         self.base = keep_from;
@@ -362,6 +349,17 @@ impl KvCache {
         }
         self.len = pos0 + t;
         Ok(t)
+    }
+}
+
+/// Move `v[kept]` to the front of `v`; with `shrink`, also drop the rest and
+/// give its memory back.
+fn move_to_front<T: Copy>(v: &mut Vec<T>, kept: std::ops::Range<usize>, shrink: bool) {
+    let len = kept.len();
+    v.copy_within(kept, 0);
+    if shrink {
+        v.truncate(len);
+        v.shrink_to_fit();
     }
 }
 

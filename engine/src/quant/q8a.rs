@@ -2,11 +2,11 @@
 //!
 //! Activations are quantized once per matrix product (per token), so their
 //! format is ours to choose. Blocks of 32 match the 32-element blocks of
-//! Q8_0/Q4_0/Q4_1, and K-quants read eight per 256-element super-block.
-//! Next to the scale `d` each block carries `s = d Σ qs`, the block's sum as
-//! a float, so that a kernel folds a weight offset (Q4_0's -8, Q4_1's and
-//! Q4_K's mins) into one multiply instead of subtracting it from every
-//! weight; `d` and `s` sit side by side so one 8-byte load fetches both.
+//! Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/IQ4_NL, and IQ4_XS reads eight per 256-element
+//! super-block (the K-quants take `q8k` instead). Next to the scale `d`
+//! each block carries `s = d Σ qs`, the block's sum as a float, so that a
+//! kernel folds a weight offset (Q4_0's -8, Q4_1's min) into one multiply
+//! instead of subtracting it from every weight; `d` and `s` sit side by side so one 8-byte load fetches both.
 //! Both are f32 because activations, unlike weights, are not stored.
 
 #[repr(C)]

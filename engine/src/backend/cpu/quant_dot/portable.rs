@@ -1,5 +1,6 @@
-//! Scalar dot products of one weight row with Q8A activations. They define
-//! what the SIMD paths compute, and are what wasm32 runs.
+//! Scalar dot products of one weight row with Q8A activations, and of a
+//! K-quant row with Q8K ones (`dot_k`, through `quant::superblock`). They
+//! define what the SIMD paths compute, and are what wasm32 runs.
 //!
 //! Each block's weights are first unpacked into a plain 32-byte array and
 //! then multiplied in a fixed-length loop; both loops have no branches or

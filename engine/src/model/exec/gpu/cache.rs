@@ -161,7 +161,10 @@ impl DeviceCache for GpuCache {
                     .iter()
                     .zip(&self.rows)
                     .all(|(w, &rows)| match w {
-                        Some(w) => pos.saturating_sub(w - 1) >= self.high.saturating_sub(rows),
+                        Some(w) => {
+                            pos.saturating_sub(w.saturating_sub(1))
+                                >= self.high.saturating_sub(rows)
+                        }
                         None => true,
                     })
     }
@@ -209,7 +212,7 @@ impl GpuCache {
             .collect();
         let rows: Vec<usize> = windows
             .iter()
-            .map(|w| w.map_or(capacity, |w| (w + chunk).min(capacity)))
+            .map(|w| w.map_or(capacity, |w| w.saturating_add(chunk).min(capacity)))
             .collect();
         // Positions past `len` are never read, so a reused buffer's old
         // contents do no harm.
