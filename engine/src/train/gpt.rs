@@ -136,16 +136,15 @@ impl Gpt {
         let tokens = g.embedding(self.wte, ids)?;
         let pos = g.embedding(self.wpe, &positions)?;
         let mut x = g.add(tokens, pos)?;
-        let dims = Dims {
-            batch,
-            seq,
-            heads: c.heads,
-            width: c.width,
-        };
+        let dims = Dims::multi_head(batch, seq, c.heads, c.width);
+        let w = c.width;
         for b in &self.blocks {
             let h = g.layernorm(x, b.ln1.0, b.ln1.1, LN_EPS)?;
             let qkv = g.linear(h, b.qkv.0, Some(b.qkv.1))?;
-            let a = g.attention(qkv, dims)?;
+            let q = g.columns(qkv, 0..w)?;
+            let k = g.columns(qkv, w..2 * w)?;
+            let v = g.columns(qkv, 2 * w..3 * w)?;
+            let a = g.attention(q, k, v, dims)?;
             let a = g.linear(a, b.proj.0, Some(b.proj.1))?;
             x = g.add(x, a)?;
             let h = g.layernorm(x, b.ln2.0, b.ln2.1, LN_EPS)?;

@@ -9,12 +9,15 @@
 use crate::common;
 
 use common::Rng;
+use monologue::ops::rope::RopeLayout;
 use monologue::train::kernels::activation::{self, Activation};
 use monologue::train::kernels::attention::{self, Dims};
 use monologue::train::kernels::gru::{self, GruDims};
 use monologue::train::kernels::loss::{self, IGNORE};
 use monologue::train::kernels::wkv::{self, WkvDims};
-use monologue::train::kernels::{elementwise, embedding, linear, norm, rows, softmax, token_shift};
+use monologue::train::kernels::{
+    elementwise, embedding, linear, norm, rope, rows, softmax, token_shift,
+};
 
 const EPS: f64 = 1e-6;
 const TOL: f64 = 1e-7;
@@ -245,63 +248,182 @@ fn softmax_gradients() {
     );
 }
 
+fn attention_dims(seq: usize, heads: usize, kv_heads: usize, head_dim: usize) -> Dims {
+    Dims {
+        batch: 2,
+        seq,
+        heads,
+        kv_heads,
+        head_dim,
+        scale: 1.0 / (head_dim as f64).sqrt(),
+        window: None,
+    }
+}
+
 #[test]
 fn attention_gradients() {
-    // One query block, and (past attention::BLOCK) several.
-    for (seq, width) in [(5, 8), (attention::BLOCK + 3, 4)] {
-        let dims = Dims {
-            batch: 2,
-            seq,
-            heads: 2,
-            width,
-        };
+    let block = attention::BLOCK;
+    let cases = [
+        // One query block; several; heads sharing keys (GQA); a sliding
+        // window inside one block and across blocks; a model's own scale.
+        attention_dims(5, 2, 2, 4),
+        attention_dims(block + 3, 2, 2, 2),
+        attention_dims(9, 4, 2, 3),
+        Dims {
+            window: Some(3),
+            scale: 0.7,
+            ..attention_dims(9, 4, 1, 3)
+        },
+        Dims {
+            window: Some(10),
+            ..attention_dims(block + 5, 2, 1, 2)
+        },
+    ];
+    for dims in cases {
         attention_gradients_at(dims);
     }
+}
+
+/// Runs the forward kernel; the output and the row log-sum-exps.
+fn attention_forward(v: &[Vec<f64>], dims: Dims) -> (Vec<f64>, Vec<f64>) {
+    let rows = dims.batch * dims.seq;
+    let mut out = vec![0.0; rows * dims.q_width()];
+    let mut lse = vec![0.0; dims.batch * dims.heads * dims.seq];
+    attention::forward(&v[0], &v[1], &v[2], dims, &mut out, &mut lse);
+    (out, lse)
 }
 
 fn attention_gradients_at(dims: Dims) {
     let mut rng = Rng::new(8);
     let rows = dims.batch * dims.seq;
-    let probs_len = dims.batch * dims.heads * dims.seq * dims.seq;
+    let inputs = vec![
+        randoms(&mut rng, rows * dims.q_width()),
+        randoms(&mut rng, rows * dims.kv_width()),
+        randoms(&mut rng, rows * dims.kv_width()),
+    ];
     check(
-        "attention",
-        vec![randoms(&mut rng, rows * 3 * dims.width)],
-        |v| {
-            let (mut out, mut probs) = (vec![0.0; rows * dims.width], vec![0.0; probs_len]);
-            attention::forward(&v[0], dims, &mut out, &mut probs);
-            out
-        },
+        &format!("attention {dims:?}"),
+        inputs,
+        |v| attention_forward(v, dims).0,
         |v, g| {
-            let (mut out, mut probs) = (vec![0.0; rows * dims.width], vec![0.0; probs_len]);
-            attention::forward(&v[0], dims, &mut out, &mut probs);
-            let mut dqkv = vec![0.0; v[0].len()];
-            attention::backward(g, &v[0], &probs, dims, &mut dqkv);
-            vec![Some(dqkv)]
+            let lse = attention_forward(v, dims).1;
+            let mut dq = vec![0.0; v[0].len()];
+            let (mut dk, mut dv) = (vec![0.0; v[1].len()], vec![0.0; v[2].len()]);
+            let grads = attention::Grads {
+                dq: &mut dq,
+                dk: &mut dk,
+                dv: &mut dv,
+            };
+            attention::backward(g, &v[0], &v[1], &v[2], &lse, dims, grads);
+            vec![Some(dq), Some(dk), Some(dv)]
         },
     );
 }
 
+/// Attention written the plain way: every score, masked, softmaxed.
+fn attention_by_definition(v: &[Vec<f64>], dims: Dims) -> Vec<f64> {
+    let (t, d) = (dims.seq, dims.head_dim);
+    let mut out = vec![0.0; dims.batch * t * dims.q_width()];
+    for b in 0..dims.batch {
+        for h in 0..dims.heads {
+            let kv = h / (dims.heads / dims.kv_heads);
+            let q = |i: usize| &v[0][(b * t + i) * dims.q_width() + h * d..][..d];
+            let k = |j: usize| &v[1][(b * t + j) * dims.kv_width() + kv * d..][..d];
+            let val = |j: usize| &v[2][(b * t + j) * dims.kv_width() + kv * d..][..d];
+            for i in 0..t {
+                let sees = |j: usize| j <= i && dims.window.is_none_or(|w| i - j < w);
+                let scores: Vec<f64> = (0..t)
+                    .map(|j| match sees(j) {
+                        true => dims.scale * q(i).iter().zip(k(j)).map(|(a, b)| a * b).sum::<f64>(),
+                        false => f64::NEG_INFINITY,
+                    })
+                    .collect();
+                let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let weights: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+                let total: f64 = weights.iter().sum();
+                let o = &mut out[(b * t + i) * dims.q_width() + h * d..][..d];
+                for (j, w) in weights.iter().enumerate() {
+                    for (o, x) in o.iter_mut().zip(val(j)) {
+                        *o += w / total * x;
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The forward pass against the plain loop (the gradient checks only
+/// prove the backward matches the forward, not that the forward is
+/// attention).
 #[test]
-fn attention_is_causal() {
-    // Changing the last token's q, k, v must not change earlier outputs.
+fn attention_matches_its_definition() {
     let mut rng = Rng::new(9);
-    let dims = Dims {
-        batch: 1,
-        seq: 4,
-        heads: 1,
-        width: 4,
-    };
-    let mut qkv = randoms(&mut rng, 4 * 12);
-    let run = |qkv: &[f64]| {
-        let (mut out, mut probs) = (vec![0.0; 16], vec![0.0; 16]);
-        attention::forward(qkv, dims, &mut out, &mut probs);
-        out
-    };
-    let before = run(&qkv);
-    qkv[36..].iter_mut().for_each(|v| *v += 1.0);
-    let after = run(&qkv);
-    assert_eq!(before[..12], after[..12]);
-    assert_ne!(before[12..], after[12..]);
+    let cases = [
+        attention_dims(5, 2, 2, 4),
+        attention_dims(2 * attention::BLOCK + 1, 4, 2, 3),
+        Dims {
+            window: Some(5),
+            scale: 0.3,
+            ..attention_dims(attention::BLOCK + 7, 6, 2, 2)
+        },
+    ];
+    for dims in cases {
+        let rows = dims.batch * dims.seq;
+        let v = vec![
+            randoms(&mut rng, rows * dims.q_width()),
+            randoms(&mut rng, rows * dims.kv_width()),
+            randoms(&mut rng, rows * dims.kv_width()),
+        ];
+        let (ours, want) = (
+            attention_forward(&v, dims).0,
+            attention_by_definition(&v, dims),
+        );
+        let worst = ours
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-12, "{dims:?}: off by {worst}");
+    }
+}
+
+#[test]
+fn rope_gradients_in_both_layouts() {
+    let mut rng = Rng::new(12);
+    let (rows, heads, head_dim) = (5, 3, 6);
+    let positions = [0usize, 3, 1, 7, 2];
+    let pairs = 2; // rotating 4 of 6 dimensions: partial rotary
+    let angle = |p: usize, i: usize| p as f64 * 0.9f64.powi(i as i32 + 1);
+    let cos: Vec<f64> = (0..8)
+        .flat_map(|p| (0..pairs).map(move |i| angle(p, i).cos()))
+        .collect();
+    let sin: Vec<f64> = (0..8)
+        .flat_map(|p| (0..pairs).map(move |i| angle(p, i).sin()))
+        .collect();
+    let shape = rope::Heads { heads, head_dim };
+    for layout in [RopeLayout::Interleaved, RopeLayout::NeoX] {
+        let angles = rope::Angles {
+            cos: &cos,
+            sin: &sin,
+            rot: 2 * pairs,
+            layout,
+        };
+        check(
+            &format!("rope {layout:?}"),
+            vec![randoms(&mut rng, rows * heads * head_dim)],
+            |v| {
+                let mut out = vec![0.0; v[0].len()];
+                rope::forward(&v[0], &positions, shape, angles, &mut out);
+                out
+            },
+            |v, g| {
+                let mut d = vec![0.0; v[0].len()];
+                rope::backward(g, &positions, shape, angles, &mut d);
+                vec![Some(d)]
+            },
+        );
+    }
 }
 
 #[test]
@@ -402,55 +524,6 @@ fn grpo_objective_gradients() {
             vec![Some(d)]
         },
     );
-}
-
-/// The attention forward against a plain loop over sequences, heads,
-/// queries and keys (the gradient checks only prove the backward matches
-/// the forward, not that the forward is attention).
-#[test]
-fn attention_forward_is_causal_softmax_attention() {
-    for seq in [5, 2 * attention::BLOCK + 1] {
-        attention_forward_at(Dims {
-            batch: 2,
-            seq,
-            heads: 2,
-            width: 8,
-        });
-    }
-}
-
-fn attention_forward_at(dims: Dims) {
-    let mut rng = Rng::new(12);
-    let (b, t, h, c) = (dims.batch, dims.seq, dims.heads, dims.width);
-    let d = c / h;
-    let qkv = randoms(&mut rng, b * t * 3 * c);
-    let (mut out, mut probs) = (vec![0.0; b * t * c], vec![0.0; b * h * t * t]);
-    attention::forward(&qkv, dims, &mut out, &mut probs);
-    for s in 0..b {
-        for head in 0..h {
-            for i in 0..t {
-                let at = |row: usize, part: usize, k: usize| {
-                    qkv[(s * t + row) * 3 * c + part * c + head * d + k]
-                };
-                let scores: Vec<f64> = (0..=i)
-                    .map(|j| {
-                        (0..d).map(|k| at(i, 0, k) * at(j, 1, k)).sum::<f64>() / (d as f64).sqrt()
-                    })
-                    .collect();
-                let max = scores.iter().cloned().fold(f64::MIN, f64::max);
-                let e: Vec<f64> = scores.iter().map(|x| (x - max).exp()).collect();
-                let z: f64 = e.iter().sum();
-                for k in 0..d {
-                    let want: f64 = (0..=i).map(|j| e[j] / z * at(j, 2, k)).sum();
-                    let got = out[(s * t + i) * c + head * d + k];
-                    assert!(
-                        (got - want).abs() < 1e-12,
-                        "seq {s} head {head} query {i} dim {k}: {got} vs {want}"
-                    );
-                }
-            }
-        }
-    }
 }
 
 #[test]

@@ -9,17 +9,19 @@
 //! (`ops::launch`), so the profile times training too, forward and
 //! backward each under their own names.
 
+mod attention;
 mod buffers;
 mod recurrent;
 
 use super::kernels::activation::{self, Activation};
-use super::kernels::attention::{self, Dims};
 use super::kernels::grpo::{self, Objective, Stats};
 use super::kernels::parallel::{self, Shared};
 use super::kernels::{elementwise, embedding, linear, loss, norm, softmax};
 use crate::error::{Error, Result};
 use crate::ops::launch;
 use crate::profile::Cost;
+use attention::AttentionStep;
+pub use attention::Rope;
 use buffers::Buffers;
 pub use recurrent::GruWeights;
 use recurrent::RecurrentStep;
@@ -80,11 +82,7 @@ enum Step {
     },
     Activation(Var, Activation),
     Softmax(Var),
-    Attention {
-        qkv: Var,
-        dims: Dims,
-        probs: Vec<f32>,
-    },
+    Attention(AttentionStep),
     CrossEntropy {
         logits: Var,
         targets: Vec<u32>,
@@ -220,8 +218,8 @@ impl Graph {
     pub fn clear(&mut self) {
         for node in std::mem::take(&mut self.nodes) {
             self.buffers.recycle(node.value);
-            if let Step::Attention { probs, .. } = node.step {
-                self.buffers.recycle(probs);
+            if let Step::Attention(AttentionStep::Attention { lse, .. }) = node.step {
+                self.buffers.recycle(lse);
             }
         }
         for grad in std::mem::take(&mut self.grads).into_iter().flatten() {
@@ -393,16 +391,18 @@ impl Graph {
         Ok(self.push(out, self.shape(x).to_vec(), step, needs))
     }
 
-    /// RMSNorm over the last dimension.
+    /// RMSNorm over the last dimension, or over each head of it when `w`
+    /// is one head wide (Qwen3's and Gemma 3's norms of queries and keys).
     pub fn rmsnorm(&mut self, x: Var, w: Var, eps: f64) -> Result<Var> {
-        let d = self.last_dim(x);
-        if self.shape(w) != [d] {
+        let width = self.last_dim(x);
+        let d = self.shape(w).first().copied().unwrap_or(0);
+        if self.shape(w).len() != 1 || d == 0 || !width.is_multiple_of(d) {
             return Err(shape_err(
                 "rmsnorm",
                 format!("input {:?}, weight {:?}", self.shape(x), self.shape(w)),
             ));
         }
-        let rows = self.rows(x);
+        let rows = self.rows(x) * (width / d);
         let (mut out, mut rstd) = (self.buffers.overwritten(rows * d), vec![0.0; rows]);
         launch(
             "rmsnorm",
@@ -443,34 +443,6 @@ impl Graph {
         );
         let needs = self.needs_grad(x);
         Ok(self.push(out, self.shape(x).to_vec(), Step::Softmax(x), needs))
-    }
-
-    /// Causal self-attention of `qkv` (`[batch · seq, 3 · width]`).
-    pub fn attention(&mut self, qkv: Var, dims: Dims) -> Result<Var> {
-        let want = [dims.batch * dims.seq, 3 * dims.width];
-        if self.shape(qkv) != want || dims.heads == 0 || !dims.width.is_multiple_of(dims.heads) {
-            return Err(shape_err(
-                "attention",
-                format!("qkv {:?} for {dims:?} (want {want:?})", self.shape(qkv)),
-            ));
-        }
-        let (b, t, h, c) = (dims.batch, dims.seq, dims.heads, dims.width);
-        let mut out = self.buffers.overwritten(b * t * c);
-        let mut probs = self.buffers.overwritten(b * h * t * t);
-        let cost = Cost::matmul(b * t, t, 2 * c);
-        launch(
-            "attention",
-            cost,
-            || format!("qkv f32[{b}·{t}, 3·{c}], {h} heads"),
-            || attention::forward(self.value(qkv), dims, &mut out, &mut probs),
-        );
-        let needs = self.needs_grad(qkv);
-        Ok(self.push(
-            out,
-            vec![b * t, c],
-            Step::Attention { qkv, dims, probs },
-            needs,
-        ))
     }
 
     /// Mean cross-entropy of `logits` (`[n, vocab]`) against `targets`
@@ -769,15 +741,7 @@ impl Graph {
                 self.add_grad(*x, |_, d| softmax::backward(g, &y, cols, d));
                 self.nodes[i].value = y;
             }
-            Step::Attention { qkv, dims, probs } => {
-                let (qkv, dims) = (*qkv, *dims);
-                let cost = Cost::matmul(dims.batch * dims.seq, dims.seq, 4 * dims.width);
-                self.add_grad(qkv, |gr, d| {
-                    launch("attention_backward", cost, String::new, || {
-                        attention::backward(g, gr.value(qkv), probs, dims, d)
-                    })
-                });
-            }
+            Step::Attention(step) => self.backward_attention(step, g),
             Step::CrossEntropy {
                 logits,
                 targets,

@@ -18,6 +18,7 @@ pub mod linear;
 pub mod loss;
 pub mod norm;
 pub mod parallel;
+pub mod rope;
 pub mod rows;
 pub mod softmax;
 pub mod token_shift;
