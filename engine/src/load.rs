@@ -8,7 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::io::{Format, HfConfig, ModelFile};
-use crate::model::{self, Backend, LoadOptions, Model};
+use crate::model::{self, Backend, LoadOptions, Model, Recipe};
 use crate::train::checkpoint::RNN_MODEL_TYPE;
 use crate::train::rnn_model::RnnModel;
 use std::path::{Path, PathBuf};
@@ -49,18 +49,12 @@ pub fn model_from_file(
     match file.format() {
         Format::Gguf => model::from_gguf(file, options),
         Format::Safetensors => {
-            let dir = if path.is_dir() {
-                path
-            } else {
-                path.parent().unwrap_or(Path::new("."))
-            };
-            let config = dir.join("config.json");
-            let text = crate::io::read_text(&config)?;
+            let (config, text) = config_beside(path)?;
             if is_rnn(&text) {
                 if options.backend != Backend::Cpu {
                     return Err(Error::Invalid(format!(
                         "{}: the RNN runs on the CPU backend only",
-                        dir.display()
+                        config.display()
                     )));
                 }
                 let rnn = serde_json::from_str(&text).map_err(|e| {
@@ -72,6 +66,43 @@ pub fn model_from_file(
             model::from_hf(file, &hf, options)
         }
     }
+}
+
+/// The transformer at `path` (as [`model`] takes it), opened, with what
+/// is needed to load it onto any store: for training a pretrained model.
+pub fn recipe(path: impl AsRef<Path>) -> Result<(ModelFile, PathBuf, Recipe)> {
+    let path = match path.as_ref().to_str() {
+        Some(name) => resolve_model_path(name)?,
+        None => crate::io::checkpoint_folder(path.as_ref())?,
+    };
+    let file = ModelFile::open(&path)?;
+    let recipe = match file.format() {
+        Format::Gguf => model::recipe_of_gguf(&file)?,
+        Format::Safetensors => {
+            let (config, text) = config_beside(&path)?;
+            if is_rnn(&text) {
+                return Err(Error::Invalid(format!(
+                    "{}: an RNN trained here goes on training with `train --resume`, not as a pretrained transformer",
+                    config.display()
+                )));
+            }
+            model::recipe_of_hf(&file, &HfConfig::from_json(&text, config.display())?)?
+        }
+    };
+    Ok((file, path, recipe))
+}
+
+/// The `config.json` beside a safetensors checkpoint (or in its folder):
+/// its path and text.
+fn config_beside(path: &Path) -> Result<(PathBuf, String)> {
+    let dir = if path.is_dir() {
+        path
+    } else {
+        path.parent().unwrap_or(Path::new("."))
+    };
+    let config = dir.join("config.json");
+    let text = crate::io::read_text(&config)?;
+    Ok((config, text))
 }
 
 /// Whether a `config.json` describes the RNN trained here (its

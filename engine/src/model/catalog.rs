@@ -59,11 +59,18 @@ fn unsupported(what: &str, name: &str, source: impl std::fmt::Display) -> Error 
 /// Llama 3.1's RoPE frequency factors, in GGUF.
 const ROPE_FREQS: &str = "rope_freqs.weight";
 
-/// The model in a GGUF file.
-pub fn from_gguf(file: &ModelFile, options: &LoadOptions) -> Result<Box<dyn Model>> {
+/// What a file holds, ready to load onto any [`Store`](exec::Store): the
+/// architecture's config and the names its tensors go by.
+pub enum Recipe {
+    Llama(LlamaConfig, Naming),
+    Gpt2(Gpt2Config, Naming),
+}
+
+/// The recipe of a GGUF file.
+pub fn recipe_of_gguf(file: &ModelFile) -> Result<Recipe> {
     let weights = Weights {
         file,
-        quantize: options.quantize,
+        quantize: None,
     };
     let embedding = file
         .tensors()
@@ -89,24 +96,18 @@ pub fn from_gguf(file: &ModelFile, options: &LoadOptions) -> Result<Box<dyn Mode
                 false => None,
             };
             let config = LlamaConfig::from_gguf(file.metadata(), vocab, rope_freqs)?;
-            on_backend!(options, |store| Llama::load(
-                config, &weights, naming, store
-            ))
+            Ok(Recipe::Llama(config, naming))
         }
-        "gpt2" => {
-            let config = Gpt2Config::from_gguf(file.metadata(), vocab)?;
-            on_backend!(options, |store| Gpt2::load(config, &weights, naming, store))
-        }
+        "gpt2" => Ok(Recipe::Gpt2(
+            Gpt2Config::from_gguf(file.metadata(), vocab)?,
+            naming,
+        )),
         other => Err(unsupported("architecture", other, file.path())),
     }
 }
 
-/// The model in a safetensors file whose `config.json` is `hf`.
-pub fn from_hf(file: &ModelFile, hf: &HfConfig, options: &LoadOptions) -> Result<Box<dyn Model>> {
-    let weights = Weights {
-        file,
-        quantize: options.quantize,
-    };
+/// The recipe of a safetensors file whose `config.json` is `hf`.
+pub fn recipe_of_hf(file: &ModelFile, hf: &HfConfig) -> Result<Recipe> {
     match hf.model_type.as_str() {
         arch if LLAMA_FAMILY.contains(&arch) => {
             let config = LlamaConfig::from_hf(hf)?;
@@ -114,18 +115,43 @@ pub fn from_hf(file: &ModelFile, hf: &HfConfig, options: &LoadOptions) -> Result
                 true => Naming::HuggingFaceGemma,
                 false => Naming::HuggingFace,
             };
+            Ok(Recipe::Llama(config, naming))
+        }
+        "gpt2" => {
+            // Checkpoints saved from `GPT2LMHeadModel` put the body under
+            // `transformer.`; some saved from `GPT2Model` do not.
+            let prefixed = !file.tensors().iter().any(|t| t.name == "wte.weight");
+            let naming = Naming::HuggingFaceGpt2 { prefixed };
+            Ok(Recipe::Gpt2(Gpt2Config::from_hf(hf)?, naming))
+        }
+        other => Err(unsupported("model_type", other, file.path())),
+    }
+}
+
+/// The model in a GGUF file.
+pub fn from_gguf(file: &ModelFile, options: &LoadOptions) -> Result<Box<dyn Model>> {
+    build(file, recipe_of_gguf(file)?, options)
+}
+
+/// The model in a safetensors file whose `config.json` is `hf`.
+pub fn from_hf(file: &ModelFile, hf: &HfConfig, options: &LoadOptions) -> Result<Box<dyn Model>> {
+    build(file, recipe_of_hf(file, hf)?, options)
+}
+
+/// The model a recipe describes, on the backend `options` ask for.
+fn build(file: &ModelFile, recipe: Recipe, options: &LoadOptions) -> Result<Box<dyn Model>> {
+    let weights = Weights {
+        file,
+        quantize: options.quantize,
+    };
+    match recipe {
+        Recipe::Llama(config, naming) => {
             on_backend!(options, |store| Llama::load(
                 config, &weights, naming, store
             ))
         }
-        "gpt2" => {
-            let config = Gpt2Config::from_hf(hf)?;
-            // Checkpoints saved from `GPT2LMHeadModel` put the body under
-            // `transformer.`; some saved from `GPT2Model` do not.
-            let prefixed = !weights.has("wte.weight");
-            let naming = Naming::HuggingFaceGpt2 { prefixed };
+        Recipe::Gpt2(config, naming) => {
             on_backend!(options, |store| Gpt2::load(config, &weights, naming, store))
         }
-        other => Err(unsupported("model_type", other, file.path())),
     }
 }

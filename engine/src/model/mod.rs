@@ -29,7 +29,7 @@ pub mod site;
 pub(crate) mod state;
 mod weights;
 
-pub use catalog::{from_gguf, from_hf, ARCHITECTURES};
+pub use catalog::{from_gguf, from_hf, recipe_of_gguf, recipe_of_hf, Recipe, ARCHITECTURES};
 pub use config::Gpt2Config;
 pub use gpt2::Gpt2;
 pub use llama::Llama;

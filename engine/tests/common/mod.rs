@@ -6,6 +6,7 @@
 pub mod gguf_writer;
 #[cfg(feature = "gpu")]
 pub mod gpu;
+pub mod grads;
 pub mod hf_reference;
 pub mod llama_cpp;
 mod rng;

@@ -40,5 +40,6 @@ mod train_export;
 mod train_gpt;
 mod train_gradcheck;
 mod train_grpo;
+mod train_pretrained;
 mod train_rnn;
 mod train_torch_grads;

@@ -10,11 +10,12 @@
 //! throughout (LayerNorm gains and biases too), so every term of every
 //! backward pass moves some gradient.
 
+use crate::common::grads::{self, compare, f32s, token_ids};
 use monologue::generate::Rng;
 use monologue::train::gpt::{Gpt, GptConfig};
 use monologue::train::kernels::loss::IGNORE;
 use monologue::train::Graph;
-use safetensors::{Dtype, SafeTensors};
+use safetensors::SafeTensors;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -40,64 +41,6 @@ fn fixture() -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/fixtures/train/gpt_grads.safetensors");
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn f32s(st: &SafeTensors, name: &str) -> (Vec<usize>, Vec<f32>) {
-    let t = st
-        .tensor(name)
-        .unwrap_or_else(|e| panic!("fixture lacks {name}: {e}"));
-    assert_eq!(t.dtype(), Dtype::F32, "{name}");
-    let values = t
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect();
-    (t.shape().to_vec(), values)
-}
-
-/// Token ids; -1 (torch's ignore index here) becomes [`IGNORE`].
-fn token_ids(st: &SafeTensors, name: &str) -> Vec<u32> {
-    let t = st.tensor(name).unwrap();
-    assert_eq!(t.dtype(), Dtype::I32, "{name}");
-    t.data()
-        .chunks_exact(4)
-        .map(|b| match i32::from_le_bytes(b.try_into().unwrap()) {
-            -1 => IGNORE,
-            v => u32::try_from(v).unwrap(),
-        })
-        .collect()
-}
-
-/// How far `ours` is from `torch`.
-struct Diff {
-    name: String,
-    max_abs: f64,
-    scale: f64,
-    /// The worst element's excess over the tolerance (≤ 1 passes).
-    worst_ratio: f64,
-}
-
-fn compare(name: &str, ours: &[f32], torch: &[f32]) -> Diff {
-    assert_eq!(ours.len(), torch.len(), "{name}: lengths");
-    let scale = torch.iter().map(|v| v.abs() as f64).fold(0.0, f64::max);
-    let (mut max_abs, mut worst_ratio) = (0f64, 0f64);
-    for (&a, &b) in ours.iter().zip(torch) {
-        let d = (a as f64 - b as f64).abs();
-        let allowed = ABS * scale + REL * (b as f64).abs();
-        max_abs = max_abs.max(d);
-        // NaN compares false everywhere: count it as a failure.
-        worst_ratio = if d.is_nan() {
-            f64::INFINITY
-        } else {
-            worst_ratio.max(d / allowed.max(f64::MIN_POSITIVE))
-        };
-    }
-    Diff {
-        name: name.to_string(),
-        max_abs,
-        scale,
-        worst_ratio,
-    }
 }
 
 #[test]
@@ -140,37 +83,20 @@ fn logits_loss_and_every_gradient_match_pytorch() {
     let logits = model.forward(&mut g, &tokens, batch).unwrap();
     let loss = g.cross_entropy(logits, &targets).unwrap();
     let mut diffs = vec![
-        compare("logits", g.value(logits), &f32s(&st, "logits").1),
-        compare("loss", g.value(loss), &f32s(&st, "loss").1),
+        compare("logits", g.value(logits), &f32s(&st, "logits").1, ABS, REL),
+        compare("loss", g.value(loss), &f32s(&st, "loss").1, ABS, REL),
     ];
     g.backward(loss).unwrap();
     for p in &g.params {
         let (_, torch) = f32s(&st, &format!("grad.{}", p.name));
-        diffs.push(compare(&format!("grad.{}", p.name), &p.grad, &torch));
+        diffs.push(compare(
+            &format!("grad.{}", p.name),
+            &p.grad,
+            &torch,
+            ABS,
+            REL,
+        ));
     }
 
-    let mut table = format!(
-        "{:<42} {:>10} {:>10} {:>10} {:>8}\n",
-        "tensor", "max|diff|", "max|torch|", "diff/max", "of tol"
-    );
-    for d in &diffs {
-        table += &format!(
-            "{:<42} {:>10.2e} {:>10.2e} {:>10.2e} {:>8.3}\n",
-            d.name,
-            d.max_abs,
-            d.scale,
-            d.max_abs / d.scale.max(f64::MIN_POSITIVE),
-            d.worst_ratio
-        );
-    }
-    eprintln!("{table}");
-    let failed: Vec<&str> = diffs
-        .iter()
-        .filter(|d| d.worst_ratio.is_nan() || d.worst_ratio > 1.0)
-        .map(|d| d.name.as_str())
-        .collect();
-    assert!(
-        failed.is_empty(),
-        "differ from PyTorch beyond {ABS:e}·max + {REL:e}·|value|: {failed:?}\n{table}"
-    );
+    grads::assert_within(&diffs, ABS, REL);
 }

@@ -1,0 +1,106 @@
+//! A pretrained model on the tape: any Llama-family or GPT-2 file the
+//! inference path loads (GGUF or a Hugging Face folder), with its weights
+//! as f32 parameters, ready to fine-tune.
+//!
+//! ```text
+//! load::recipe(path) ─► Llama::load / Gpt2::load onto a Tape ─► Graph of parameters
+//! forward(ids) ─► the model file's body and head through TapeExec ─► logits [B·T, vocab]
+//! ```
+
+use super::graph::{Graph, Var};
+use super::tape::{Tape, TapeExec};
+use crate::error::{Error, Result};
+use crate::io::ModelFile;
+use crate::model::exec::{Architecture, Dims, Slot};
+use crate::model::{Gpt2, Llama, ModelInfo, Recipe, Weights};
+use std::path::{Path, PathBuf};
+
+/// The architecture, loaded onto the tape.
+enum Body {
+    Llama(Box<Llama<Tape>>),
+    Gpt2(Box<Gpt2<Tape>>),
+}
+
+pub struct Pretrained {
+    /// The parameters (the file's tensors, by their names in it) and, during
+    /// a step, the activations.
+    pub graph: Graph,
+    body: Body,
+    /// Where the weights came from.
+    pub path: PathBuf,
+}
+
+impl Pretrained {
+    /// The model at `path`: a short name, a GGUF file or a Hugging Face
+    /// folder, as [`crate::load::model`] takes it.
+    pub fn load(path: impl AsRef<Path>) -> Result<Pretrained> {
+        let (file, path, recipe) = crate::load::recipe(path)?;
+        Self::from_recipe(&file, recipe, path)
+    }
+
+    pub fn from_recipe(file: &ModelFile, recipe: Recipe, path: PathBuf) -> Result<Pretrained> {
+        let weights = Weights {
+            file,
+            quantize: None,
+        };
+        let tape = Tape::new();
+        let body = match recipe {
+            Recipe::Llama(config, naming) => {
+                Body::Llama(Box::new(Llama::load(config, &weights, naming, &tape)?))
+            }
+            Recipe::Gpt2(config, naming) => {
+                Body::Gpt2(Box::new(Gpt2::load(config, &weights, naming, &tape)?))
+            }
+        };
+        Ok(Pretrained {
+            graph: tape.into_graph(),
+            body,
+            path,
+        })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        match &self.body {
+            Body::Llama(m) => m.info(),
+            Body::Gpt2(m) => m.info(),
+        }
+    }
+
+    /// Logits `[batch · seq, vocab]` of `batch` sequences (`ids`, row after
+    /// row), each read from position 0.
+    pub fn forward(&mut self, ids: &[u32], batch: usize) -> Result<Var> {
+        let info = self.info();
+        let seq = ids.len() / batch.max(1);
+        if seq > info.context_length {
+            return Err(Error::Invalid(format!(
+                "forward: sequences of {seq} tokens exceed the model's context of {}",
+                info.context_length
+            )));
+        }
+        if let Some(bad) = ids.iter().find(|&&id| id as usize >= info.vocab_size) {
+            return Err(Error::Invalid(format!(
+                "forward: token {bad} is outside the vocabulary of {}",
+                info.vocab_size
+            )));
+        }
+        let dims = Dims::of(info);
+        let mut exec = TapeExec::new(&mut self.graph, dims, ids, batch)?;
+        match &self.body {
+            Body::Llama(m) => run(&**m, &mut exec)?,
+            Body::Gpt2(m) => run(&**m, &mut exec)?,
+        }
+        exec.get(Slot::Logits)
+    }
+
+    /// Mean next-token cross-entropy of `batch` sequences against
+    /// `targets` (one per token; `IGNORE` leaves a position unscored).
+    pub fn loss(&mut self, ids: &[u32], targets: &[u32], batch: usize) -> Result<Var> {
+        let logits = self.forward(ids, batch)?;
+        self.graph.cross_entropy(logits, targets)
+    }
+}
+
+fn run(arch: &impl Architecture<Tape>, exec: &mut TapeExec) -> Result<()> {
+    arch.body(exec)?;
+    arch.head(exec)
+}
