@@ -14,6 +14,7 @@ use crate::io::ModelFile;
 use crate::model::exec::{Architecture, Dims, Slot};
 use crate::model::{Gpt2, Llama, ModelInfo, Recipe, Weights};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The architecture, loaded onto the tape.
 enum Body {
@@ -69,6 +70,18 @@ impl Pretrained {
     /// Logits `[batch · seq, vocab]` of `batch` sequences (`ids`, row after
     /// row), each read from position 0.
     pub fn forward(&mut self, ids: &[u32], batch: usize) -> Result<Var> {
+        self.forward_packed(ids, batch, Arc::default())
+    }
+
+    /// [`Pretrained::forward`] of sequences packed from several documents:
+    /// `starts` gives, for each token, where its document begins in its
+    /// sequence; each document is read as if alone.
+    pub fn forward_packed(
+        &mut self,
+        ids: &[u32],
+        batch: usize,
+        starts: Arc<Vec<usize>>,
+    ) -> Result<Var> {
         let info = self.info();
         let seq = ids.len() / batch.max(1);
         if seq > info.context_length {
@@ -84,7 +97,7 @@ impl Pretrained {
             )));
         }
         let dims = Dims::of(info);
-        let mut exec = TapeExec::new(&mut self.graph, dims, ids, batch)?;
+        let mut exec = TapeExec::new(&mut self.graph, dims, ids, batch, starts)?;
         match &self.body {
             Body::Llama(m) => run(&**m, &mut exec)?,
             Body::Gpt2(m) => run(&**m, &mut exec)?,

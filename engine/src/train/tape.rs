@@ -75,16 +75,28 @@ pub struct TapeExec<'a> {
     ids: &'a [u32],
     batch: usize,
     seq: usize,
-    /// Each row's position: `0..seq` for every sequence.
+    /// Each row's position in its document.
     positions: Arc<Vec<usize>>,
+    /// Where each row's document starts in its sequence (empty: every
+    /// sequence is one document).
+    starts: Arc<Vec<usize>>,
     slots: [Option<Var>; Slot::ALL.len()],
     /// What the model offered at each site, in order (for inspection).
     pub offered: Vec<(Site, Var)>,
 }
 
 impl<'a> TapeExec<'a> {
-    /// A pass over `ids`, `batch` rows of equal length.
-    pub fn new(graph: &'a mut Graph, dims: Dims, ids: &'a [u32], batch: usize) -> Result<Self> {
+    /// A pass over `ids`, `batch` rows of equal length; `starts` says
+    /// where each row's document begins in its sequence, when sequences
+    /// are packed from several (empty: one document each). Positions
+    /// restart, and attention stops, at each document's start.
+    pub fn new(
+        graph: &'a mut Graph,
+        dims: Dims,
+        ids: &'a [u32],
+        batch: usize,
+        starts: Arc<Vec<usize>>,
+    ) -> Result<Self> {
         let seq = ids.len() / batch.max(1);
         if batch == 0 || seq == 0 || seq * batch != ids.len() {
             return Err(Error::Invalid(format!(
@@ -92,13 +104,26 @@ impl<'a> TapeExec<'a> {
                 ids.len()
             )));
         }
+        if !starts.is_empty() && starts.len() != ids.len() {
+            return Err(Error::Invalid(format!(
+                "forward: {} document starts for {} tokens",
+                starts.len(),
+                ids.len()
+            )));
+        }
+        // Row t of a sequence sits at t − its document's start (the
+        // attention op checks that a start never lies after its row).
+        let positions = (0..ids.len())
+            .map(|r| (r % seq).saturating_sub(starts.get(r).copied().unwrap_or(0)))
+            .collect();
         Ok(TapeExec {
             graph,
             dims,
             ids,
             batch,
             seq,
-            positions: Arc::new((0..batch).flat_map(|_| 0..seq).collect()),
+            positions: Arc::new(positions),
+            starts,
             slots: [None; Slot::ALL.len()],
             offered: Vec::new(),
         })
@@ -207,7 +232,9 @@ impl Exec<Tape> for TapeExec<'_> {
             window: scope.window,
         };
         let (q, k, v) = (self.get(q)?, self.get(k)?, self.get(v)?);
-        let z = self.graph.attention(q, k, v, dims)?;
+        let z = self
+            .graph
+            .attention_in_documents(q, k, v, dims, self.starts.clone())?;
         self.set(out, z)
     }
 

@@ -280,20 +280,43 @@ fn attention_gradients() {
         },
     ];
     for dims in cases {
-        attention_gradients_at(dims);
+        attention_gradients_at(dims, &[]);
+    }
+    // Sequences packed from several documents (with and without a window).
+    for dims in [cases[2], cases[3], cases[4]] {
+        attention_gradients_at(dims, &packed_starts(dims));
     }
 }
 
+/// Document starts for a batch of two: the first sequence holds three
+/// documents, the second two (one of a single token).
+fn packed_starts(dims: Dims) -> Vec<usize> {
+    let t = dims.seq;
+    let (a, b) = (t / 3, t / 3 + t / 4);
+    let first = (0..t).map(|i| {
+        if i < a {
+            0
+        } else if i < b {
+            a
+        } else {
+            b
+        }
+    });
+    let second = (0..t).map(|i| i.min(1));
+    first.chain(second).collect()
+}
+
 /// Runs the forward kernel; the output and the row log-sum-exps.
-fn attention_forward(v: &[Vec<f64>], dims: Dims) -> (Vec<f64>, Vec<f64>) {
+fn attention_forward(v: &[Vec<f64>], dims: Dims, starts: &[usize]) -> (Vec<f64>, Vec<f64>) {
     let rows = dims.batch * dims.seq;
     let mut out = vec![0.0; rows * dims.q_width()];
     let mut lse = vec![0.0; dims.batch * dims.heads * dims.seq];
-    attention::forward(&v[0], &v[1], &v[2], dims, &mut out, &mut lse);
+    let seen = attention::Visibility { dims, starts };
+    attention::forward(&v[0], &v[1], &v[2], seen, &mut out, &mut lse);
     (out, lse)
 }
 
-fn attention_gradients_at(dims: Dims) {
+fn attention_gradients_at(dims: Dims, starts: &[usize]) {
     let mut rng = Rng::new(8);
     let rows = dims.batch * dims.seq;
     let inputs = vec![
@@ -304,9 +327,9 @@ fn attention_gradients_at(dims: Dims) {
     check(
         &format!("attention {dims:?}"),
         inputs,
-        |v| attention_forward(v, dims).0,
+        |v| attention_forward(v, dims, starts).0,
         |v, g| {
-            let lse = attention_forward(v, dims).1;
+            let lse = attention_forward(v, dims, starts).1;
             let mut dq = vec![0.0; v[0].len()];
             let (mut dk, mut dv) = (vec![0.0; v[1].len()], vec![0.0; v[2].len()]);
             let grads = attention::Grads {
@@ -314,14 +337,15 @@ fn attention_gradients_at(dims: Dims) {
                 dk: &mut dk,
                 dv: &mut dv,
             };
-            attention::backward(g, &v[0], &v[1], &v[2], &lse, dims, grads);
+            let seen = attention::Visibility { dims, starts };
+            attention::backward(g, &v[0], &v[1], &v[2], &lse, seen, grads);
             vec![Some(dq), Some(dk), Some(dv)]
         },
     );
 }
 
 /// Attention written the plain way: every score, masked, softmaxed.
-fn attention_by_definition(v: &[Vec<f64>], dims: Dims) -> Vec<f64> {
+fn attention_by_definition(v: &[Vec<f64>], dims: Dims, starts: &[usize]) -> Vec<f64> {
     let (t, d) = (dims.seq, dims.head_dim);
     let mut out = vec![0.0; dims.batch * t * dims.q_width()];
     for b in 0..dims.batch {
@@ -331,7 +355,9 @@ fn attention_by_definition(v: &[Vec<f64>], dims: Dims) -> Vec<f64> {
             let k = |j: usize| &v[1][(b * t + j) * dims.kv_width() + kv * d..][..d];
             let val = |j: usize| &v[2][(b * t + j) * dims.kv_width() + kv * d..][..d];
             for i in 0..t {
-                let sees = |j: usize| j <= i && dims.window.is_none_or(|w| i - j < w);
+                let document = starts.get(b * t + i).copied().unwrap_or(0);
+                let sees =
+                    |j: usize| j <= i && j >= document && dims.window.is_none_or(|w| i - j < w);
                 let scores: Vec<f64> = (0..t)
                     .map(|j| match sees(j) {
                         true => dims.scale * q(i).iter().zip(k(j)).map(|(a, b)| a * b).sum::<f64>(),
@@ -368,7 +394,9 @@ fn attention_matches_its_definition() {
             ..attention_dims(attention::BLOCK + 7, 6, 2, 2)
         },
     ];
-    for dims in cases {
+    let packed = [cases[1], cases[2]].map(|d| (d, packed_starts(d)));
+    let cases = cases.into_iter().map(|d| (d, Vec::new())).chain(packed);
+    for (dims, starts) in cases {
         let rows = dims.batch * dims.seq;
         let v = vec![
             randoms(&mut rng, rows * dims.q_width()),
@@ -376,8 +404,8 @@ fn attention_matches_its_definition() {
             randoms(&mut rng, rows * dims.kv_width()),
         ];
         let (ours, want) = (
-            attention_forward(&v, dims).0,
-            attention_by_definition(&v, dims),
+            attention_forward(&v, dims, &starts).0,
+            attention_by_definition(&v, dims, &starts),
         );
         let worst = ours
             .iter()

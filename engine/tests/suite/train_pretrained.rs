@@ -14,6 +14,7 @@ use monologue::train::kernels::loss::IGNORE;
 use monologue::train::pretrained::Pretrained;
 use safetensors::SafeTensors;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Tolerance: |ours − transformers| ≤ ABS · max|transformers| + REL · |value|,
 /// tensor by tensor. The reference is float64 rounded to f32, so this
@@ -146,5 +147,49 @@ fn gguf_copies_give_the_same_logits_on_the_tape() {
         let ours = tape_logits(&mut model, &st);
         let diff = compare(name, &ours, &f32s(&st, "logits").1, ABS, REL);
         grads::assert_within(&[diff], ABS, REL);
+    }
+}
+
+/// A sequence packed from two documents gives each document the logits it
+/// has alone: positions restart and attention stops at the boundary.
+#[test]
+fn packed_documents_are_read_as_if_alone() {
+    for name in ["qwen3", "gemma3"] {
+        let mut model = Pretrained::load(fixture(name)).unwrap();
+        let vocab = model.info().vocab_size;
+        let (a, b): (Vec<u32>, Vec<u32>) = ((1..12).collect(), (40..50).collect());
+        let mut alone = Vec::new();
+        for doc in [&a, &b] {
+            let logits = model.forward(doc, 1).unwrap();
+            alone.extend_from_slice(model.graph.value(logits));
+            model.graph.clear();
+        }
+        let ids: Vec<u32> = a.iter().chain(&b).copied().collect();
+        let starts: Vec<usize> = (0..ids.len())
+            .map(|i| if i < a.len() { 0 } else { a.len() })
+            .collect();
+        let packed = model.forward_packed(&ids, 1, Arc::new(starts)).unwrap();
+        let packed = model.graph.value(packed);
+        assert_eq!(packed.len(), alone.len());
+        let worst = packed
+            .iter()
+            .zip(&alone)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        // Only the order of sums differs (products of other shapes).
+        assert!(
+            worst < 1e-4,
+            "{name}: packed logits differ by {worst} (vocab {vocab})"
+        );
+        // Unpacked, the second document would see the first.
+        model.graph.clear();
+        let joined = model.forward(&ids, 1).unwrap();
+        let joined = model.graph.value(joined);
+        let moved = joined
+            .iter()
+            .zip(&alone)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(moved > 1e-2, "{name}: the boundary made no difference");
     }
 }

@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::ops::launch;
 use crate::ops::rope::{RopeLayout, RopeTables};
 use crate::profile::Cost;
-use crate::train::kernels::attention::{self, Dims, Grads};
+use crate::train::kernels::attention::{self, Dims, Grads, Visibility};
 use crate::train::kernels::elementwise;
 use crate::train::kernels::rope::{self, Angles, Heads};
 use std::ops::Range;
@@ -27,6 +27,7 @@ pub(super) enum AttentionStep {
         k: Var,
         v: Var,
         dims: Dims,
+        starts: Arc<Vec<usize>>,
         /// Each query row's log-sum-exp, `[B, H, T]`.
         lse: Vec<f32>,
     },
@@ -123,7 +124,23 @@ impl Graph {
     /// Causal attention of queries `q` (`[B·T, H·D]`) over keys `k` and
     /// values `v` (`[B·T, KV·D]`): `[B·T, H·D]`.
     pub fn attention(&mut self, q: Var, k: Var, v: Var, dims: Dims) -> Result<Var> {
+        self.attention_in_documents(q, k, v, dims, Arc::default())
+    }
+
+    /// [`Graph::attention`] over sequences packed from several documents:
+    /// `starts[r]` is where row `r`'s document begins in its sequence, and
+    /// a query sees only keys of its own document (empty `starts`: each
+    /// sequence is one document).
+    pub fn attention_in_documents(
+        &mut self,
+        q: Var,
+        k: Var,
+        v: Var,
+        dims: Dims,
+        starts: Arc<Vec<usize>>,
+    ) -> Result<Var> {
         let rows = dims.batch * dims.seq;
+        check_starts(&starts, dims)?;
         let want_q = [rows, dims.q_width()];
         let want_kv = [rows, dims.kv_width()];
         if !dims.is_valid()
@@ -156,11 +173,22 @@ impl Graph {
             },
             || {
                 let (qv, kv, vv) = (self.value(q), self.value(k), self.value(v));
-                attention::forward(qv, kv, vv, dims, &mut out, &mut lse)
+                let seen = Visibility {
+                    dims,
+                    starts: &starts,
+                };
+                attention::forward(qv, kv, vv, seen, &mut out, &mut lse)
             },
         );
         let needs = self.needs_grad(q) || self.needs_grad(k) || self.needs_grad(v);
-        let step = Step::Attention(AttentionStep::Attention { q, k, v, dims, lse });
+        let step = Step::Attention(AttentionStep::Attention {
+            q,
+            k,
+            v,
+            dims,
+            starts,
+            lse,
+        });
         Ok(self.push(out, want_q.to_vec(), step, needs))
     }
 
@@ -184,7 +212,14 @@ impl Graph {
                     )
                 });
             }
-            AttentionStep::Attention { q, k, v, dims, lse } => {
+            AttentionStep::Attention {
+                q,
+                k,
+                v,
+                dims,
+                starts,
+                lse,
+            } => {
                 let (q, k, v, dims) = (*q, *k, *v, *dims);
                 let mut dq = self.buffers.zeros(self.value(q).len());
                 let mut dk = self.buffers.zeros(self.value(k).len());
@@ -197,7 +232,8 @@ impl Graph {
                         dv: &mut dv,
                     };
                     let (qv, kv, vv) = (self.value(q), self.value(k), self.value(v));
-                    attention::backward(g, qv, kv, vv, lse, dims, grads)
+                    let seen = Visibility { dims, starts };
+                    attention::backward(g, qv, kv, vv, lse, seen, grads)
                 });
                 for (var, grad) in [(q, dq), (k, dk), (v, dv)] {
                     self.add_grad(var, |_, d| elementwise::accumulate(d, &grad));
@@ -206,4 +242,33 @@ impl Graph {
             }
         }
     }
+}
+
+/// Document starts must be one per row, never after their row, and never
+/// decrease inside a sequence (documents are packed one after another).
+fn check_starts(starts: &[usize], dims: Dims) -> Result<()> {
+    if starts.is_empty() {
+        return Ok(());
+    }
+    let bad = |why: String| Err(shape_err("attention", why));
+    if starts.len() != dims.batch * dims.seq {
+        return bad(format!(
+            "{} document starts for {} rows",
+            starts.len(),
+            dims.batch * dims.seq
+        ));
+    }
+    for row in starts.chunks_exact(dims.seq.max(1)) {
+        for (i, pair) in row.windows(2).enumerate() {
+            if pair[1] < pair[0] {
+                return bad(format!("document starts go back at position {}", i + 1));
+            }
+        }
+        if let Some((i, s)) = row.iter().enumerate().find(|(i, s)| **s > *i) {
+            return bad(format!(
+                "position {i} starts its document at {s}, after itself"
+            ));
+        }
+    }
+    Ok(())
 }

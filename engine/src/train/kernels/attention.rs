@@ -79,11 +79,37 @@ impl Dims {
     fn group(&self) -> usize {
         self.heads / self.kv_heads
     }
+}
 
-    /// The keys query row `i` sees.
-    fn visible(&self, i: usize) -> Range<usize> {
-        let first = self.window.map_or(0, |w| (i + 1).saturating_sub(w));
-        first..i + 1
+/// Which keys each query row sees: causally, within the window, and from
+/// the start of its document on (sequences packed from several documents
+/// attend within each document only).
+#[derive(Clone, Copy)]
+pub struct Visibility<'a> {
+    pub dims: Dims,
+    /// Per row of `[B·T]`, the position in its sequence where the row's
+    /// document starts; empty when each sequence is one document. The
+    /// caller checks that starts never decrease inside a sequence and that
+    /// row `i` starts at or before `i`.
+    pub starts: &'a [usize],
+}
+
+impl<'a> Visibility<'a> {
+    /// The keys query row `i` of sequence `b` sees.
+    fn of(&self, b: usize, i: usize) -> Range<usize> {
+        let window = self.dims.window.map_or(0, |w| (i + 1).saturating_sub(w));
+        let document = self.starts.get(b * self.dims.seq + i).copied().unwrap_or(0);
+        window.max(document)..i + 1
+    }
+
+    /// The query blocks of sequence `b`: each block's rows and the keys
+    /// any of them sees (both ends only grow along a sequence).
+    fn blocks(self, b: usize) -> impl Iterator<Item = (Range<usize>, Range<usize>)> + 'a {
+        (0..self.dims.seq).step_by(BLOCK).map(move |r0| {
+            let rows = r0..(r0 + BLOCK).min(self.dims.seq);
+            let keys = self.of(b, r0).start..rows.end;
+            (rows, keys)
+        })
     }
 }
 
@@ -116,16 +142,6 @@ impl<'a, T> HeadView<'a, T> {
     }
 }
 
-/// The query blocks of a sequence: each block's rows and the keys any of
-/// them sees.
-fn blocks(dims: Dims) -> impl Iterator<Item = (Range<usize>, Range<usize>)> {
-    (0..dims.seq).step_by(BLOCK).map(move |r0| {
-        let rows = r0..(r0 + BLOCK).min(dims.seq);
-        let keys = dims.visible(r0).start..rows.end;
-        (rows, keys)
-    })
-}
-
 /// Runs `job(b, kv_head)` for every pair across the pool, compiled for the
 /// CPU's widest SIMD.
 #[inline(always)]
@@ -146,8 +162,7 @@ fn stat_at(dims: Dims, b: usize, h: usize) -> usize {
 /// Scores of row `i` over `keys` → probabilities, zero where `i` does not
 /// see the key; returns the row's log-sum-exp (of the scaled scores).
 #[inline(always)]
-fn softmax_row<T: Real>(row: &mut [T], i: usize, keys: &Range<usize>, dims: Dims) -> T {
-    let seen = dims.visible(i);
+fn softmax_row<T: Real>(row: &mut [T], seen: Range<usize>, keys: &Range<usize>, dims: Dims) -> T {
     let (lo, hi) = (seen.start - keys.start, seen.end - keys.start);
     let scale = T::of(dims.scale);
     let live = &mut row[lo..hi];
@@ -165,8 +180,13 @@ fn softmax_row<T: Real>(row: &mut [T], i: usize, keys: &Range<usize>, dims: Dims
 /// Scores of row `i` → the probabilities the forward pass had, from its
 /// log-sum-exp.
 #[inline(always)]
-fn probabilities_row<T: Real>(row: &mut [T], i: usize, keys: &Range<usize>, dims: Dims, lse: T) {
-    let seen = dims.visible(i);
+fn probabilities_row<T: Real>(
+    row: &mut [T],
+    seen: Range<usize>,
+    keys: &Range<usize>,
+    dims: Dims,
+    lse: T,
+) {
     let (lo, hi) = (seen.start - keys.start, seen.end - keys.start);
     let scale = T::of(dims.scale);
     row[lo..hi]
@@ -177,7 +197,8 @@ fn probabilities_row<T: Real>(row: &mut [T], i: usize, keys: &Range<usize>, dims
 }
 
 /// `out` and each row's log-sum-exp `lse` (`[B, H, T]`) from `q`, `k`, `v`.
-pub fn forward<T: Real>(q: &[T], k: &[T], v: &[T], dims: Dims, out: &mut [T], lse: &mut [T]) {
+pub fn forward<T: Real>(q: &[T], k: &[T], v: &[T], seen: Visibility, out: &mut [T], lse: &mut [T]) {
+    let dims = seen.dims;
     let (t, d) = (dims.seq, dims.head_dim);
     let (out_s, lse_s) = (Shared::new(out), Shared::new(lse));
     each_group(
@@ -192,7 +213,7 @@ pub fn forward<T: Real>(q: &[T], k: &[T], v: &[T], dims: Dims, out: &mut [T], ls
                 let queries = HeadView::of(q, dims, b, h, dims.heads);
                 // SAFETY: head h of sequence b belongs to this job alone.
                 let lse = unsafe { lse_s.range(stat_at(dims, b, h), t) };
-                for (rows, keys) in blocks(dims) {
+                for (rows, keys) in seen.blocks(b) {
                     let (n, width) = (rows.len(), keys.len());
                     // S = Q·Kᵀ for these rows and the keys they see, then P.
                     let s = &mut scores[..n * width];
@@ -205,7 +226,12 @@ pub fn forward<T: Real>(q: &[T], k: &[T], v: &[T], dims: Dims, out: &mut [T], ls
                         false,
                     );
                     for (r, i) in rows.clone().enumerate() {
-                        lse[i] = softmax_row(&mut s[r * width..(r + 1) * width], i, &keys, dims);
+                        lse[i] = softmax_row(
+                            &mut s[r * width..(r + 1) * width],
+                            seen.of(b, i),
+                            &keys,
+                            dims,
+                        );
                     }
                     // O = P·V, then into head h's columns of these rows.
                     let o = &mut o[..n * d];
@@ -244,9 +270,10 @@ pub fn backward<T: Real>(
     k: &[T],
     v: &[T],
     lse: &[T],
-    dims: Dims,
+    seen: Visibility,
     grads: Grads<T>,
 ) {
+    let dims = seen.dims;
     let (t, d) = (dims.seq, dims.head_dim);
     let scale = T::of(dims.scale);
     let (dq_s, dk_s, dv_s) = (
@@ -267,7 +294,7 @@ pub fn backward<T: Real>(
                 let queries = HeadView::of(q, dims, b, h, dims.heads);
                 let grad_out = HeadView::of(dout, dims, b, h, dims.heads);
                 let lse = &lse[stat_at(dims, b, h)..][..t];
-                for (rows, keys) in blocks(dims) {
+                for (rows, keys) in seen.blocks(b) {
                     let (n, width) = (rows.len(), keys.len());
                     let (p, ds) = (&mut p[..n * width], &mut ds[..n * width]);
                     // P again: S = Q·Kᵀ, through the forward pass's lse.
@@ -282,7 +309,7 @@ pub fn backward<T: Real>(
                     for (r, i) in rows.clone().enumerate() {
                         probabilities_row(
                             &mut p[r * width..(r + 1) * width],
-                            i,
+                            seen.of(b, i),
                             &keys,
                             dims,
                             lse[i],
