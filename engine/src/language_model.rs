@@ -92,6 +92,19 @@ impl LanguageModel {
         })
     }
 
+    /// The tokenizer, chat template (the model's own, or our default when
+    /// it has none) and template variables of a model file.
+    pub fn chat_text(
+        file: &ModelFile,
+        path: &Path,
+    ) -> Result<(Tokenizer, ChatTemplate, RenderOptions)> {
+        let (tokenizer, template, options) = Self::load_text(file, path)?;
+        let template = template.unwrap_or_else(|| {
+            ChatTemplate::fallback(|name| tokenizer.token_to_id(name).is_some())
+        });
+        Ok((tokenizer, template, options))
+    }
+
     /// The tokenizer, chat template and template variables of a model file
     /// (from GGUF metadata, or the files beside a Hugging Face checkpoint).
     fn load_text(

@@ -69,12 +69,13 @@ pub fn read_text(path: &Path) -> Result<String> {
     Ok(text)
 }
 
-/// The checkpoint folder `path` stands for: a run's folder resolves to its
-/// newest checkpoint; anything else is returned as it is.
+/// The checkpoint `path` stands for: a run's folder resolves to its newest
+/// checkpoint, and a checkpoint folder holding a GGUF model (a fine-tune
+/// of a GGUF file) to that file; anything else is returned as it is.
 pub fn checkpoint_folder(path: &Path) -> Result<PathBuf> {
     let latest = path.join("latest");
     if !path.is_dir() || !latest.is_file() {
-        return Ok(path.to_path_buf());
+        return Ok(gguf_inside(path));
     }
     let name = read_text(&latest)?;
     let name = name.trim();
@@ -86,5 +87,14 @@ pub fn checkpoint_folder(path: &Path) -> Result<PathBuf> {
             path.display()
         )));
     }
-    Ok(target)
+    Ok(gguf_inside(&target))
+}
+
+/// A folder's `model.gguf` where the folder is no Hugging Face checkpoint.
+fn gguf_inside(path: &Path) -> PathBuf {
+    let gguf = path.join("model.gguf");
+    match path.is_dir() && gguf.is_file() && !path.join("config.json").exists() {
+        true => gguf,
+        false => path.to_path_buf(),
+    }
 }

@@ -494,6 +494,12 @@ impl Tokenizer {
 
     /// The bytes token `id` adds at position `i` of a decode: its own, less
     /// the leading space of a first token where the tokenizer adds one.
+    /// How many bytes token `id` decodes to at position `i` of a sequence
+    /// (the first token loses the leading space its encoding added).
+    pub fn token_len_at(&self, i: usize, id: u32) -> Result<usize> {
+        self.decoded_bytes(i, id).map(<[u8]>::len)
+    }
+
     fn decoded_bytes(&self, i: usize, id: u32) -> Result<&[u8]> {
         let b = self.token_bytes_checked(id)?;
         if i == 0 && self.normalizer.prefix != PrefixSpace::Never && !self.is_special(id) {

@@ -77,13 +77,13 @@ fn carry_tensors(carry: &super::run::Carry) -> Vec<(String, Vec<usize>, Vec<f32>
 }
 
 /// GPT-2's Hugging Face layers store these matrices `[in, out]` (Conv1D).
-fn is_conv1d(name: &str) -> bool {
+pub(crate) fn is_conv1d(name: &str) -> bool {
     name.ends_with("c_attn.weight")
         || name.ends_with("c_proj.weight")
         || name.ends_with("c_fc.weight")
 }
 
-fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+pub(crate) fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     let mut out = vec![0.0; values.len()];
     for r in 0..rows {
         for c in 0..cols {
@@ -93,16 +93,16 @@ fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
-fn io_err(path: &Path, e: std::io::Error) -> Error {
+pub(crate) fn io_err(path: &Path, e: std::io::Error) -> Error {
     Error::Invalid(format!("{}: {e}", path.display()))
 }
 
-fn json_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+pub(crate) fn json_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     serde_json::to_vec_pretty(value).map_err(|e| Error::Invalid(format!("writing JSON: {e}")))
 }
 
 /// `tensors` as safetensors bytes (f32, row-major).
-fn safetensors_bytes(tensors: Vec<(String, Vec<usize>, Vec<f32>)>) -> Result<Vec<u8>> {
+pub(crate) fn safetensors_bytes(tensors: Vec<(String, Vec<usize>, Vec<f32>)>) -> Result<Vec<u8>> {
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .into_iter()
         .map(|(n, s, v)| (n, s, bytemuck::cast_slice(&v).to_vec()))
@@ -174,10 +174,21 @@ pub const RNN_MODEL_TYPE: &str = "monologue-rnn";
 /// Saves `run` as the newest checkpoint in `dir` (created if needed).
 /// Returns the checkpoint's folder.
 pub fn save(run: &Run, dir: &Path) -> Result<PathBuf> {
+    save_with(dir, run.step, |partial| write_checkpoint(run, partial))
+}
+
+/// Saves a checkpoint of step `step` under `dir`: `write` fills a fresh
+/// folder, which then becomes `step-N` and `latest` names it, each move
+/// atomic; all but the newest [`KEEP`] checkpoints go.
+pub(crate) fn save_with(
+    dir: &Path,
+    step: usize,
+    write: impl FnOnce(&Path) -> Result<()>,
+) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
     // A name not yet taken (saving twice at one step keeps both), so that
     // `latest` never names a folder that is being replaced.
-    let base = format!("step-{:06}", run.step);
+    let base = format!("step-{step:06}");
     let name = std::iter::once(base.clone())
         .chain((1..).map(|i| format!("{base}.{i}")))
         .find(|n| !dir.join(n).exists())
@@ -189,7 +200,7 @@ pub fn save(run: &Run, dir: &Path) -> Result<PathBuf> {
     std::fs::create_dir(&partial).map_err(|e| io_err(&partial, e))?;
     // A failed save (a full disk, a value that cannot be written) takes
     // its partial folder with it; the checkpoints before it stay.
-    if let Err(e) = write_checkpoint(run, &partial) {
+    if let Err(e) = write(&partial).and_then(|()| sync_dir(&partial)) {
         let _ = std::fs::remove_dir_all(&partial);
         return Err(e);
     }
@@ -279,12 +290,17 @@ fn prune(dir: &Path, current: &str) {
 pub use crate::io::checkpoint_folder as resolve;
 
 /// f32 tensors of a safetensors file, by name.
-fn read_tensors(path: &Path) -> Result<SafetensorsFile> {
+pub(crate) fn read_tensors(path: &Path) -> Result<SafetensorsFile> {
     SafetensorsFile::open(path)
         .map_err(|e| Error::Invalid(format!("checkpoint {}: {e}", path.display())))
 }
 
-fn tensor_f32(file: &SafetensorsFile, name: &str, len: usize, path: &Path) -> Result<Vec<f32>> {
+pub(crate) fn tensor_f32(
+    file: &SafetensorsFile,
+    name: &str,
+    len: usize,
+    path: &Path,
+) -> Result<Vec<f32>> {
     let t = file
         .tensor(name)
         .map_err(|_| Error::Invalid(format!("checkpoint {}: no tensor {name}", path.display())))?;

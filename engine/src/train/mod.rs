@@ -29,6 +29,7 @@ pub mod adamw;
 pub mod checkpoint;
 pub mod data;
 pub mod export;
+pub mod finetune;
 pub mod gpt;
 pub mod graph;
 pub mod grpo;
@@ -42,6 +43,7 @@ pub mod real;
 pub mod rnn;
 pub mod rnn_model;
 pub mod run;
+pub mod sft;
 pub mod tape;
 pub mod tasks;
 

@@ -10,7 +10,7 @@
 use super::graph::{Graph, Var};
 use super::tape::{Tape, TapeExec};
 use crate::error::{Error, Result};
-use crate::io::ModelFile;
+use crate::io::{Format, ModelFile};
 use crate::model::exec::{Architecture, Dims, Slot};
 use crate::model::{Gpt2, Llama, ModelInfo, Recipe, Weights};
 use std::path::{Path, PathBuf};
@@ -27,8 +27,12 @@ pub struct Pretrained {
     /// a step, the activations.
     pub graph: Graph,
     body: Body,
-    /// Where the weights came from.
+    /// Where the weights came from, and in which format.
     pub path: PathBuf,
+    pub format: Format,
+    /// What loading added to every norm weight (Gemma's checkpoints store
+    /// `w` for a scale of `1 + w`); saving takes it off again.
+    pub norm_offset: f32,
 }
 
 impl Pretrained {
@@ -45,6 +49,10 @@ impl Pretrained {
             quantize: None,
         };
         let tape = Tape::new();
+        let norm_offset = match &recipe {
+            Recipe::Llama(config, _) => config.norm_offset,
+            Recipe::Gpt2(..) => 0.0,
+        };
         let body = match recipe {
             Recipe::Llama(config, naming) => {
                 Body::Llama(Box::new(Llama::load(config, &weights, naming, &tape)?))
@@ -57,6 +65,8 @@ impl Pretrained {
             graph: tape.into_graph(),
             body,
             path,
+            format: file.format(),
+            norm_offset,
         })
     }
 
@@ -103,6 +113,19 @@ impl Pretrained {
             Body::Gpt2(m) => run(&**m, &mut exec)?,
         }
         exec.get(Slot::Logits)
+    }
+
+    /// [`Pretrained::loss`] of sequences packed from several documents (see
+    /// [`Pretrained::forward_packed`]).
+    pub fn loss_packed(
+        &mut self,
+        ids: &[u32],
+        targets: &[u32],
+        batch: usize,
+        starts: Arc<Vec<usize>>,
+    ) -> Result<Var> {
+        let logits = self.forward_packed(ids, batch, starts)?;
+        self.graph.cross_entropy(logits, targets)
     }
 
     /// Mean next-token cross-entropy of `batch` sequences against

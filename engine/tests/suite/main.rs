@@ -37,6 +37,7 @@ mod tokenizer_parity;
 mod tokenizer_vocabs;
 mod train_checkpoint;
 mod train_export;
+mod train_finetune;
 mod train_gpt;
 mod train_gradcheck;
 mod train_grpo;

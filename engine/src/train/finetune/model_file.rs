@@ -1,0 +1,122 @@
+//! A fine-tuned model written in the format it came in, so that every
+//! path that loaded the original loads the result: a GGUF file (its
+//! metadata copied, every tensor f32) for llama.cpp and the engine, or a
+//! Hugging Face folder (`model.safetensors` beside the original's config
+//! and tokenizer files) for `transformers` and the engine.
+
+use super::super::pretrained::Pretrained;
+use crate::error::{Error, Result};
+use crate::io::gguf::writer::GgufWriter;
+use crate::io::{Format, ModelFile, Value};
+use std::path::{Path, PathBuf};
+
+/// A tensor as saved: name, shape (outermost first), f32 values.
+pub type Saved = (String, Vec<usize>, Vec<f32>);
+
+/// The files beside a Hugging Face checkpoint that describe it rather
+/// than hold its weights; a saved model carries them along.
+const HF_SIDE_FILES: [&str; 9] = [
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+];
+
+/// The model's tensors as its checkpoint names and lays them out: the rows
+/// a fused matrix was cut into joined again, Gemma's norm offset taken
+/// off, GPT-2's Conv1D matrices transposed back to `[in, out]`.
+pub fn tensors(model: &Pretrained) -> Vec<Saved> {
+    let hf_gpt2 = model.format == Format::Safetensors && model.info().architecture == "gpt2";
+    let mut out: Vec<Saved> = Vec::new();
+    for p in &model.graph.params {
+        // "name (q)", "name (k)", … are rows of one stored matrix.
+        let name = p.name.split(" (").next().unwrap_or(&p.name);
+        let mut values = p.value.clone();
+        if p.shape.len() == 1 && name.contains("norm") && model.norm_offset != 0.0 {
+            values.iter_mut().for_each(|v| *v -= model.norm_offset);
+        }
+        match out.last_mut() {
+            Some((last, shape, joined)) if last == name && shape.len() == 2 => {
+                shape[0] += p.shape[0];
+                joined.extend_from_slice(&values);
+            }
+            _ => out.push((name.to_string(), p.shape.clone(), values)),
+        }
+    }
+    if hf_gpt2 {
+        for (name, shape, values) in &mut out {
+            if super::super::checkpoint::is_conv1d(name) {
+                *values = super::super::checkpoint::transpose(values, shape[0], shape[1]);
+                shape.swap(0, 1);
+            }
+        }
+    }
+    out
+}
+
+/// Writes the model into the folder `dir` (which must exist): returns the
+/// path that loads it (the GGUF file, or the folder).
+pub fn write(model: &Pretrained, dir: &Path) -> Result<PathBuf> {
+    match model.format {
+        Format::Gguf => {
+            let path = dir.join("model.gguf");
+            gguf(model)?.write(&path)?;
+            Ok(path)
+        }
+        Format::Safetensors => {
+            let source = match model.path.is_dir() {
+                true => model.path.clone(),
+                false => model.path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            };
+            for name in HF_SIDE_FILES {
+                let from = source.join(name);
+                if from.is_file() {
+                    let bytes = std::fs::read(&from).map_err(|e| Error::io(from.display(), e))?;
+                    crate::io::atomic::write_synced(&dir.join(name), &bytes)?;
+                }
+            }
+            let bytes = super::super::checkpoint::safetensors_bytes(tensors(model))?;
+            crate::io::atomic::write_synced(&dir.join("model.safetensors"), &bytes)?;
+            Ok(dir.to_path_buf())
+        }
+    }
+}
+
+/// GGUF's `general.file_type` for a file whose tensors are all f32.
+const ALL_F32: u32 = 0;
+
+/// The original GGUF's metadata with the fine-tuned tensors, all f32.
+fn gguf(model: &Pretrained) -> Result<GgufWriter> {
+    let file = ModelFile::open(&model.path)?;
+    let meta = file.metadata();
+    let alignment = match meta.contains("general.alignment") {
+        true => meta.get_u32("general.alignment")?,
+        false => 32,
+    };
+    let mut w = GgufWriter::new().alignment(alignment);
+    for (key, value) in meta.iter() {
+        let value = match key {
+            "general.alignment" => continue,
+            "general.file_type" => Value::U32(ALL_F32),
+            _ => value.clone(),
+        };
+        w = w.kv(key, value);
+    }
+    // Tensors the model does not train (Llama 3.1's RoPE factors) stay.
+    let trained: Vec<Saved> = tensors(model);
+    for info in file.tensors() {
+        if !trained.iter().any(|(n, ..)| *n == info.name) {
+            let t = file.tensor(&info.name)?;
+            w = w.f32_tensor(&info.name, t.dims(), &t.to_f32_vec()?);
+        }
+    }
+    for (name, shape, values) in &trained {
+        w = w.f32_tensor(name, shape, values);
+    }
+    Ok(w)
+}

@@ -1,0 +1,87 @@
+//! How to start a fine-tune, in the names every face uses
+//! (`monologue finetune --lr …`, `finetune(#{lr: …})`).
+
+use super::super::adamw::AdamWConfig;
+use super::super::run::TrainConfig;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FinetuneOptions {
+    /// The model to start from: a short name, GGUF file or Hugging Face
+    /// folder.
+    pub model: String,
+    /// Rows per micro-batch, tokens per row.
+    pub batch: usize,
+    pub seq: usize,
+    /// Optimizer updates; 0: as many as `epochs` passes over the data take.
+    pub steps: usize,
+    pub epochs: f64,
+    pub lr: f32,
+    pub min_lr: f32,
+    pub warmup: usize,
+    pub clip: f32,
+    pub accumulate: usize,
+    pub weight_decay: f32,
+    /// Validation loss every this many steps (0: never), over this many
+    /// batches of the held-out share.
+    pub eval_every: usize,
+    pub eval_batches: usize,
+    pub validation: f64,
+    pub seed: u64,
+}
+
+impl Default for FinetuneOptions {
+    /// Settings that suit a small model and a few thousand conversations:
+    /// a learning rate a tenth of pretraining's, no weight decay pulling
+    /// the pretrained weights to zero, one epoch.
+    fn default() -> Self {
+        FinetuneOptions {
+            model: crate::load::DEFAULT_MODEL.into(),
+            batch: 4,
+            seq: 512,
+            steps: 0,
+            epochs: 1.0,
+            lr: 5e-5,
+            min_lr: 5e-6,
+            warmup: 10,
+            clip: 1.0,
+            accumulate: 1,
+            weight_decay: 0.0,
+            eval_every: 50,
+            eval_batches: 4,
+            validation: 0.05,
+            seed: 1337,
+        }
+    }
+}
+
+impl FinetuneOptions {
+    /// The training schedule, for data of `rows` training rows.
+    pub fn config(&self, rows: usize) -> TrainConfig {
+        let per_step = (self.batch * self.accumulate).max(1);
+        let steps = match self.steps {
+            0 => ((rows as f64 * self.epochs) / per_step as f64)
+                .ceil()
+                .max(1.0) as usize,
+            n => n,
+        };
+        TrainConfig {
+            batch: self.batch,
+            seq: self.seq,
+            steps,
+            lr: self.lr,
+            min_lr: self.min_lr,
+            warmup: self.warmup.min(steps / 2),
+            clip: self.clip,
+            accumulate: self.accumulate,
+            eval_every: self.eval_every,
+            eval_batches: self.eval_batches,
+            seed: self.seed,
+            adamw: AdamWConfig {
+                weight_decay: self.weight_decay,
+                ..AdamWConfig::default()
+            },
+        }
+    }
+}
