@@ -3,6 +3,7 @@
 mod bench;
 mod bench_hooks;
 mod export;
+mod finetune;
 mod generate;
 mod inspect;
 mod logits;
@@ -49,6 +50,8 @@ enum Command {
     TrainTokenizer(tokenize::TrainTokenizerArgs),
     /// Train a model from scratch on text, saving checkpoints.
     Train(train::TrainArgs),
+    /// Fine-tune a pretrained model (GGUF or Hugging Face) on conversations in JSON lines.
+    Finetune(finetune::FinetuneArgs),
     /// Reinforcement learning with verifiable rewards (GRPO) on a trained checkpoint.
     Rlvr(rlvr::RlvrArgs),
     /// Write a trained GPT (a run's folder or a checkpoint) as a GGUF file for llama.cpp.
@@ -116,6 +119,7 @@ fn run_command() -> ExitCode {
         Command::Tokenize(args) => tokenize::tokenize(&args),
         Command::TrainTokenizer(args) => tokenize::train_tokenizer(&args),
         Command::Train(args) => train::run(&args),
+        Command::Finetune(args) => finetune::run(&args),
         Command::Rlvr(args) => rlvr::run(&args),
         Command::Export(args) => export::run(&args).map_err(Into::into),
         Command::ServeWeb(args) => serve_web::run(&args),

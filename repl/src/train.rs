@@ -127,7 +127,7 @@ pub fn progress_bar(done: usize, total: usize) -> indicatif::ProgressBar {
     bar
 }
 
-fn report(r: &StepRecord, bar: Option<&indicatif::ProgressBar>, json: bool) {
+pub fn report(r: &StepRecord, bar: Option<&indicatif::ProgressBar>, json: bool) {
     if json {
         let mut line = serde_json::json!({
             "step": r.step,

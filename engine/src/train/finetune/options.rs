@@ -7,27 +7,53 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct FinetuneOptions {
     /// The model to start from: a short name, GGUF file or Hugging Face
     /// folder.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = FinetuneOptions::default().model))]
     pub model: String,
-    /// Rows per micro-batch, tokens per row.
+    /// Rows per micro-batch.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = FinetuneOptions::default().batch))]
     pub batch: usize,
+    /// Tokens per row (conversations are packed into rows this long).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = FinetuneOptions::default().seq))]
     pub seq: usize,
     /// Optimizer updates; 0: as many as `epochs` passes over the data take.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = FinetuneOptions::default().steps))]
     pub steps: usize,
+    /// Passes over the training rows, when `steps` is 0.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = FinetuneOptions::default().epochs))]
     pub epochs: f64,
+    /// Peak learning rate, reached after `warmup` steps.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = FinetuneOptions::default().lr))]
     pub lr: f32,
+    /// Where the cosine decay ends.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = FinetuneOptions::default().min_lr))]
     pub min_lr: f32,
+    /// Steps of linear warm-up.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = FinetuneOptions::default().warmup))]
     pub warmup: usize,
+    /// Largest gradient norm (0: no clipping).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = FinetuneOptions::default().clip))]
     pub clip: f32,
+    /// Micro-batches summed into one update.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = FinetuneOptions::default().accumulate))]
     pub accumulate: usize,
+    /// AdamW's decay of matrices towards zero.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = FinetuneOptions::default().weight_decay))]
     pub weight_decay: f32,
-    /// Validation loss every this many steps (0: never), over this many
-    /// batches of the held-out share.
+    /// Validation loss every this many steps (0: never).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = FinetuneOptions::default().eval_every))]
     pub eval_every: usize,
+    /// Batches of the held-out share each validation reads.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = FinetuneOptions::default().eval_batches))]
     pub eval_batches: usize,
+    /// Share of the conversations held out for validation.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = FinetuneOptions::default().validation))]
     pub validation: f64,
+    /// Seeds the held-out draw and the order of the rows.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = FinetuneOptions::default().seed))]
     pub seed: u64,
 }
 

@@ -1,0 +1,122 @@
+//! `monologue finetune`: fine-tune a pretrained model (GGUF or a Hugging
+//! Face folder) on conversations in JSON lines, with a progress bar (or
+//! one JSON object per step), periodic checkpoints in the model's own
+//! format, and a loss chart beside them. Ctrl-C stops after the current
+//! step and saves.
+
+use crate::train::{progress_bar, report};
+use clap::Args;
+use monologue::train::finetune::{checkpoint, FineTune, FinetuneOptions};
+use monologue::train::sft;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+#[derive(Args)]
+pub struct FinetuneArgs {
+    /// Conversations to learn, one `{"messages": [{"role": …, "content": …}, …]}` per line.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub data: PathBuf,
+    /// Where checkpoints go (a run's folder; `--model DIR` loads its newest).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Continue the run saved in DIR (its settings; give the same data).
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
+    /// Save a checkpoint every N steps (and always at the end).
+    #[arg(long, default_value_t = 200)]
+    pub save_every: usize,
+    /// One JSON object per step on stdout instead of a progress bar.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub threads: monologue::backend::cpu::pool::ThreadOptions,
+    /// The engine's fine-tuning options, with the engine's names and defaults.
+    #[command(flatten)]
+    pub finetune: FinetuneOptions,
+}
+
+type Error = Box<dyn std::error::Error>;
+
+pub fn run(args: &FinetuneArgs) -> Result<(), Error> {
+    args.threads.apply()?;
+    let conversations = sft::read_jsonl(&args.data)?;
+    let mut ft = match &args.resume {
+        Some(dir) => {
+            let ft = checkpoint::resume(dir, &conversations)?;
+            eprintln!("resuming {} at step {}", dir.display(), ft.step);
+            ft
+        }
+        None => FineTune::from_options(&args.finetune, &conversations)?,
+    };
+    describe(&ft);
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // A second Ctrl-C while saving kills the process as usual.
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
+    }
+    let steps = ft.config.steps;
+    let bar = (!args.json).then(|| progress_bar(ft.step, steps));
+    let mut saved_at = (args.resume.as_deref() == Some(args.out.as_path())).then_some(ft.step);
+    while ft.step < steps && !stop.load(Ordering::SeqCst) {
+        let record = ft.step()?;
+        report(&record, bar.as_ref(), args.json);
+        if args.save_every > 0 && ft.step.is_multiple_of(args.save_every) {
+            save(&ft, &args.out, bar.as_ref())?;
+            saved_at = Some(ft.step);
+        }
+    }
+    if let Some(bar) = &bar {
+        bar.finish();
+    }
+    if stop.load(Ordering::SeqCst) {
+        eprintln!("interrupted at step {}; saving", ft.step);
+    }
+    let saved = match saved_at {
+        Some(step) if step == ft.step => monologue::io::checkpoint_folder(&args.out)?,
+        _ => save(&ft, &args.out, None)?,
+    };
+    eprintln!(
+        "saved {} (chat with it: monologue --model {})",
+        saved.display(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn describe(ft: &FineTune) {
+    let params: usize = ft.model.graph.params.iter().map(|p| p.value.len()).sum();
+    let (train, val) = (&ft.data.train_stats, &ft.data.validation_stats);
+    let info = ft.model.info();
+    eprintln!(
+        "{} ({}): {:.1} M parameters, all trained in f32",
+        ft.base,
+        info.architecture,
+        params as f64 / 1e6
+    );
+    eprintln!(
+        "{} conversations ({} held out) → {} rows of {} tokens, {:.0}% filled; {} tokens scored; {} cut to fit, {} dropped; {} steps",
+        train.documents + val.documents,
+        val.documents,
+        train.rows,
+        ft.config.seq,
+        100.0 * train.fill(ft.config.seq),
+        train.scored,
+        train.truncated,
+        train.dropped,
+        ft.config.steps
+    );
+}
+
+/// Saves a checkpoint and the loss chart beside it.
+fn save(ft: &FineTune, out: &Path, bar: Option<&indicatif::ProgressBar>) -> Result<PathBuf, Error> {
+    let dir = ft.save(out)?;
+    if !ft.history.is_empty() {
+        monologue::train::plot::loss_curves(&ft.history)?.save(out.join("loss.svg"))?;
+    }
+    if let Some(bar) = bar {
+        bar.println(format!("saved {}", dir.display()));
+    }
+    Ok(dir)
+}
