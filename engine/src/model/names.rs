@@ -87,6 +87,39 @@ impl Naming {
     }
 }
 
+/// The block projections a LoRA adapter can sit on, with the module name
+/// `peft` gives each (`target_modules`).
+pub const ADAPTABLE: [(Part, &str); 7] = [
+    (Part::AttnQ, "q_proj"),
+    (Part::AttnK, "k_proj"),
+    (Part::AttnV, "v_proj"),
+    (Part::AttnOutput, "o_proj"),
+    (Part::FfnGate, "gate_proj"),
+    (Part::FfnUp, "up_proj"),
+    (Part::FfnDown, "down_proj"),
+];
+
+impl Naming {
+    /// Which adaptable projection (see [`ADAPTABLE`]) of which block the
+    /// weight called `name` is, if it is one.
+    pub fn adaptable(self, name: &str) -> Option<(Part, usize)> {
+        if matches!(self, Naming::HuggingFaceGpt2 { .. }) {
+            return None;
+        }
+        // The block number is the name's first all-digit segment.
+        let layer = name
+            .split('.')
+            .find(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))?
+            .parse()
+            .ok()?;
+        ADAPTABLE
+            .iter()
+            .map(|&(part, _)| part)
+            .find(|&part| self.name(part, layer, "weight") == name)
+            .map(|part| (part, layer))
+    }
+}
+
 fn gguf_block_part(part: Part) -> &'static str {
     match part {
         Part::AttnNorm => "attn_norm",
@@ -146,6 +179,23 @@ fn hf_gpt2_block_part(part: Part) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn adaptable_projections_are_found_by_name() {
+        assert_eq!(
+            Naming::Gguf.adaptable("blk.12.ffn_down.weight"),
+            Some((Part::FfnDown, 12))
+        );
+        assert_eq!(
+            Naming::HuggingFace.adaptable("model.layers.3.self_attn.v_proj.weight"),
+            Some((Part::AttnV, 3))
+        );
+        assert_eq!(Naming::Gguf.adaptable("blk.1.attn_norm.weight"), None);
+        assert_eq!(
+            Naming::HuggingFace.adaptable("model.embed_tokens.weight"),
+            None
+        );
+    }
 
     #[test]
     fn both_conventions_spell_parts() {

@@ -34,6 +34,7 @@ pub mod gpt;
 pub mod graph;
 pub mod grpo;
 pub mod kernels;
+pub mod lora;
 pub mod net;
 pub mod options;
 #[cfg(feature = "plot")]

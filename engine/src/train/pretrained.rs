@@ -8,8 +8,10 @@
 //! ```
 
 use super::graph::{Graph, Var};
+use super::lora::{AdapterInfo, LoraConfig};
 use super::tape::{Tape, TapeExec};
 use crate::error::{Error, Result};
+use crate::generate::Rng;
 use crate::io::{Format, ModelFile};
 use crate::model::exec::{Architecture, Dims, Slot};
 use crate::model::{Gpt2, Llama, ModelInfo, Recipe, Weights};
@@ -30,6 +32,9 @@ pub struct Pretrained {
     /// Where the weights came from, and in which format.
     pub path: PathBuf,
     pub format: Format,
+    /// The LoRA adapters, when the model trains through them.
+    pub adapters: Vec<AdapterInfo>,
+    pub lora: Option<LoraConfig>,
     /// What loading added to every norm weight (Gemma's checkpoints store
     /// `w` for a scale of `1 + w`); saving takes it off again.
     pub norm_offset: f32,
@@ -40,15 +45,38 @@ impl Pretrained {
     /// folder, as [`crate::load::model`] takes it.
     pub fn load(path: impl AsRef<Path>) -> Result<Pretrained> {
         let (file, path, recipe) = crate::load::recipe(path)?;
-        Self::from_recipe(&file, recipe, path)
+        Self::from_recipe(&file, recipe, path, None)
     }
 
-    pub fn from_recipe(file: &ModelFile, recipe: Recipe, path: PathBuf) -> Result<Pretrained> {
+    /// The model a recipe describes, every weight trained, or (with `lora`)
+    /// frozen as loaded with adapters beside the targeted projections.
+    pub fn from_recipe(
+        file: &ModelFile,
+        recipe: Recipe,
+        path: PathBuf,
+        lora: Option<LoraConfig>,
+    ) -> Result<Pretrained> {
         let weights = Weights {
             file,
             quantize: None,
         };
-        let tape = Tape::new();
+        let tape = match (&lora, &recipe) {
+            (None, _) => Tape::new(),
+            (Some(l), Recipe::Llama(_, naming)) => Tape::with_lora(l.clone(), *naming)?,
+            (Some(_), Recipe::Gpt2(..)) => {
+                return Err(Error::Invalid(
+                    "LoRA adapts Llama-family models; GPT-2 fine-tunes in full".into(),
+                ))
+            }
+        };
+        if let (Some(_), Recipe::Llama(config, _)) = (&lora, &recipe) {
+            if config.traits.fused {
+                return Err(Error::Invalid(format!(
+                    "LoRA on {}'s fused projections is not supported; fine-tune it in full",
+                    config.arch
+                )));
+            }
+        }
         let norm_offset = match &recipe {
             Recipe::Llama(config, _) => config.norm_offset,
             Recipe::Gpt2(..) => 0.0,
@@ -61,8 +89,11 @@ impl Pretrained {
                 Body::Gpt2(Box::new(Gpt2::load(config, &weights, naming, &tape)?))
             }
         };
+        let (graph, adapters) = tape.finish();
         Ok(Pretrained {
-            graph: tape.into_graph(),
+            graph,
+            adapters,
+            lora,
             body,
             path,
             format: file.format(),
@@ -80,17 +111,19 @@ impl Pretrained {
     /// Logits `[batch · seq, vocab]` of `batch` sequences (`ids`, row after
     /// row), each read from position 0.
     pub fn forward(&mut self, ids: &[u32], batch: usize) -> Result<Var> {
-        self.forward_packed(ids, batch, Arc::default())
+        self.forward_packed(ids, batch, Arc::default(), None)
     }
 
     /// [`Pretrained::forward`] of sequences packed from several documents:
     /// `starts` gives, for each token, where its document begins in its
-    /// sequence; each document is read as if alone.
+    /// sequence; each document is read as if alone. `dropout` draws LoRA's
+    /// dropout masks (training); None reads without dropout.
     pub fn forward_packed(
         &mut self,
         ids: &[u32],
         batch: usize,
         starts: Arc<Vec<usize>>,
+        dropout: Option<&mut Rng>,
     ) -> Result<Var> {
         let info = self.info();
         let seq = ids.len() / batch.max(1);
@@ -108,6 +141,9 @@ impl Pretrained {
         }
         let dims = Dims::of(info);
         let mut exec = TapeExec::new(&mut self.graph, dims, ids, batch, starts)?;
+        if let Some(rng) = dropout {
+            exec = exec.with_dropout(rng);
+        }
         match &self.body {
             Body::Llama(m) => run(&**m, &mut exec)?,
             Body::Gpt2(m) => run(&**m, &mut exec)?,
@@ -123,8 +159,9 @@ impl Pretrained {
         targets: &[u32],
         batch: usize,
         starts: Arc<Vec<usize>>,
+        dropout: Option<&mut Rng>,
     ) -> Result<Var> {
-        let logits = self.forward_packed(ids, batch, starts)?;
+        let logits = self.forward_packed(ids, batch, starts, dropout)?;
         self.graph.cross_entropy(logits, targets)
     }
 

@@ -6,7 +6,9 @@
 //!
 //! - [`Tape`] is the weight store: every matrix and vector a model loads
 //!   becomes a parameter of a [`Graph`], in f32 (quantized weights are
-//!   dequantized once), under the file's tensor name.
+//!   dequantized once), under the file's tensor name; with LoRA
+//!   ([`super::lora`]) the matrices stay frozen as loaded and small
+//!   adapters beside them are the parameters.
 //! - [`TapeExec`] runs one pass over a batch of equal-length sequences:
 //!   each slot of the model file names the graph value it holds now, and
 //!   an op "in place" records a new value and points the slot at it.
@@ -19,48 +21,172 @@ use super::graph::{Graph, Rope, Var};
 use super::kernels::activation::Activation;
 use super::kernels::attention;
 use super::kernels::rope::Heads;
+use super::lora::{AdapterInfo, LoraConfig};
 use crate::error::{Error, Result};
+use crate::generate::Rng;
 use crate::model::exec::{Dims, Exec, Proj, Rotary, Slot, Store};
 use crate::model::site::Site;
+use crate::model::{Naming, ADAPTABLE};
 use crate::ops::attention::Scope;
 use crate::tensor::Tensor;
 use std::cell::RefCell;
 use std::sync::Arc;
 
-/// Weights as parameters of a graph being built. Loading a model through
-/// it fills the graph; [`Tape::into_graph`] hands the graph over.
-#[derive(Default)]
+/// A weight matrix on the tape: trained in f32, or frozen as loaded, with
+/// a LoRA adapter beside it or not.
+#[derive(Clone)]
+pub struct Weight {
+    pub base: Base,
+    pub adapter: Option<Adapter>,
+}
+
+#[derive(Clone)]
+pub enum Base {
+    Trained(Var),
+    /// Kept in the file's own format (quantized blocks, or a view of the
+    /// memory-mapped file): no gradient, no f32 copy.
+    Frozen(Arc<Tensor>),
+}
+
+/// `s · dropout(x) · Aᵀ · Bᵀ`, added to the base's output.
+#[derive(Clone, Copy)]
+pub struct Adapter {
+    pub a: Var,
+    pub b: Var,
+    pub scale: f32,
+    pub dropout: f32,
+}
+
+/// The weights of a model being loaded onto a graph. Without LoRA every
+/// matrix and vector becomes a trained f32 parameter; with LoRA matrices
+/// stay frozen as loaded, vectors become frozen parameters, and each
+/// targeted projection gets an adapter. [`Tape::finish`] hands the graph
+/// (and the adapters) over.
 pub struct Tape {
     graph: RefCell<Graph>,
+    lora: Option<(LoraConfig, Naming)>,
+    rng: RefCell<Rng>,
+    adapters: RefCell<Vec<AdapterInfo>>,
 }
 
 impl Tape {
+    /// Full fine-tuning: every weight trains.
     pub fn new() -> Tape {
-        Tape::default()
+        Tape {
+            graph: RefCell::default(),
+            lora: None,
+            rng: RefCell::new(Rng::new(0)),
+            adapters: RefCell::default(),
+        }
     }
 
-    pub fn into_graph(self) -> Graph {
-        self.graph.into_inner()
+    /// LoRA: adapters on the `lora.targets` projections of a model whose
+    /// tensors are named by `naming`.
+    pub fn with_lora(lora: LoraConfig, naming: Naming) -> Result<Tape> {
+        lora.validate()?;
+        Ok(Tape {
+            rng: RefCell::new(Rng::new(lora.seed)),
+            lora: Some((lora, naming)),
+            ..Tape::new()
+        })
     }
 
-    fn param(&self, name: &str, shape: &[usize], values: Vec<f32>) -> Result<Var> {
-        self.graph.borrow_mut().param(name, shape, values)
+    pub fn finish(self) -> (Graph, Vec<AdapterInfo>) {
+        (self.graph.into_inner(), self.adapters.into_inner())
+    }
+
+    fn param(&self, name: &str, shape: &[usize], values: Vec<f32>, trained: bool) -> Result<Var> {
+        let mut graph = self.graph.borrow_mut();
+        let v = graph.param(name, shape, values)?;
+        if let Var::Param(i) = v {
+            graph.params[i].trainable = trained;
+        }
+        Ok(v)
+    }
+
+    /// An adapter for the weight `name` (`[out, inp]`), if LoRA targets it.
+    fn adapter(&self, name: &str, out: usize, inp: usize) -> Result<Option<Adapter>> {
+        let Some((lora, naming)) = &self.lora else {
+            return Ok(None);
+        };
+        let Some((part, layer)) = naming.adaptable(name) else {
+            return Ok(None);
+        };
+        let module = ADAPTABLE.iter().find(|(p, _)| *p == part).map(|(_, m)| *m);
+        if !module.is_some_and(|m| lora.targets.iter().any(|t| t == m)) {
+            return Ok(None);
+        }
+        let r = lora.rank;
+        let bound = 1.0 / (inp as f64).sqrt();
+        let a_values = {
+            let mut rng = self.rng.borrow_mut();
+            (0..r * inp)
+                .map(|_| ((2.0 * rng.next_f64() - 1.0) * bound) as f32)
+                .collect()
+        };
+        let a = self.param(&format!("{name}.lora_A"), &[r, inp], a_values, true)?;
+        let b = self.param(
+            &format!("{name}.lora_B"),
+            &[out, r],
+            vec![0.0; out * r],
+            true,
+        )?;
+        let (Var::Param(ai), Var::Param(bi)) = (a, b) else {
+            unreachable!("parameters are Var::Param")
+        };
+        let path = Naming::HuggingFace.name(part, layer, "weight");
+        self.adapters.borrow_mut().push(AdapterInfo {
+            module: path.trim_end_matches(".weight").to_string(),
+            weight: name.to_string(),
+            a: ai,
+            b: bi,
+        });
+        Ok(Some(Adapter {
+            a,
+            b,
+            scale: lora.scale(),
+            dropout: lora.dropout,
+        }))
+    }
+}
+
+impl Default for Tape {
+    fn default() -> Self {
+        Tape::new()
     }
 }
 
 impl Store for Tape {
-    type Matrix = Var;
+    type Matrix = Weight;
     type Vector = Var;
     type Rope = Rotary;
 
-    fn matrix(&self, name: &str, tensor: Tensor) -> Result<Var> {
-        let values = tensor.to_f32_vec()?;
-        self.param(name, tensor.dims(), values)
+    fn matrix(&self, name: &str, tensor: Tensor) -> Result<Weight> {
+        if self.lora.is_none() {
+            let values = tensor.to_f32_vec()?;
+            let base = Base::Trained(self.param(name, tensor.dims(), values, true)?);
+            return Ok(Weight {
+                base,
+                adapter: None,
+            });
+        }
+        let (out, inp) = match tensor.dims() {
+            &[out, inp] => (out, inp),
+            other => {
+                return Err(Error::Invalid(format!(
+                    "{name}: a weight matrix of shape {other:?}"
+                )))
+            }
+        };
+        Ok(Weight {
+            adapter: self.adapter(name, out, inp)?,
+            base: Base::Frozen(Arc::new(tensor)),
+        })
     }
 
     fn vector(&self, name: &str, values: Vec<f32>) -> Result<Var> {
         let len = values.len();
-        self.param(name, &[len], values)
+        self.param(name, &[len], values, self.lora.is_none())
     }
 
     fn rope(&self, rope: Rotary) -> Result<Rotary> {
@@ -83,6 +209,8 @@ pub struct TapeExec<'a> {
     slots: [Option<Var>; Slot::ALL.len()],
     /// What the model offered at each site, in order (for inspection).
     pub offered: Vec<(Site, Var)>,
+    /// Draws LoRA's dropout masks while training (None: no dropout).
+    dropout: Option<&'a mut Rng>,
 }
 
 impl<'a> TapeExec<'a> {
@@ -126,7 +254,14 @@ impl<'a> TapeExec<'a> {
             starts,
             slots: [None; Slot::ALL.len()],
             offered: Vec::new(),
+            dropout: None,
         })
+    }
+
+    /// Applies LoRA's dropout, its masks drawn from `rng` (training).
+    pub fn with_dropout(mut self, rng: &'a mut Rng) -> Self {
+        self.dropout = Some(rng);
+        self
     }
 
     /// The value in `slot`.
@@ -154,6 +289,40 @@ impl<'a> TapeExec<'a> {
         self.set(out, v)
     }
 
+    /// Rows `ids` of an embedding table.
+    fn lookup(&mut self, table: &Weight, ids: &[u32]) -> Result<Var> {
+        match &table.base {
+            Base::Trained(v) => self.graph.embedding(*v, ids),
+            Base::Frozen(t) => self.graph.embedding_frozen(t, ids),
+        }
+    }
+
+    /// An adapter's `s · dropout(x) · Aᵀ · Bᵀ`.
+    fn adapted(&mut self, x: Var, adapter: Adapter) -> Result<Var> {
+        let x = match (adapter.dropout > 0.0, self.dropout.as_mut()) {
+            (true, Some(rng)) => {
+                let keep = 1.0 - adapter.dropout;
+                let n = self.graph.value(x).len();
+                let mask: Vec<f32> = (0..n)
+                    .map(|_| {
+                        if rng.next_f64() < keep as f64 {
+                            1.0 / keep
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                let shape = self.graph.shape(x).to_vec();
+                let mask = self.graph.input(mask, &shape)?;
+                self.graph.mul(x, mask)?
+            }
+            _ => x,
+        };
+        let down = self.graph.linear(x, adapter.a, None)?;
+        let up = self.graph.linear(down, adapter.b, None)?;
+        self.graph.scale(up, adapter.scale)
+    }
+
     /// `gate = act(gate) ⊙ up`.
     fn gated(&mut self, gate: Slot, up: Slot, act: Activation) -> Result<()> {
         let (g, u) = (self.get(gate)?, self.get(up)?);
@@ -164,14 +333,14 @@ impl<'a> TapeExec<'a> {
 }
 
 impl Exec<Tape> for TapeExec<'_> {
-    fn embed(&mut self, table: &Var, out: Slot) -> Result<()> {
-        let v = self.graph.embedding(*table, self.ids)?;
+    fn embed(&mut self, table: &Weight, out: Slot) -> Result<()> {
+        let v = self.lookup(table, self.ids)?;
         self.set(out, v)
     }
 
-    fn embed_positions(&mut self, table: &Var, out: Slot) -> Result<()> {
+    fn embed_positions(&mut self, table: &Weight, out: Slot) -> Result<()> {
         let ids: Vec<u32> = self.positions.iter().map(|&p| p as u32).collect();
-        let v = self.graph.embedding(*table, &ids)?;
+        let v = self.lookup(table, &ids)?;
         self.set(out, v)
     }
 
@@ -187,8 +356,20 @@ impl Exec<Tape> for TapeExec<'_> {
         self.map(x, out, |g, x| g.layernorm(x, *weight, *bias, eps as f64))
     }
 
-    fn linear(&mut self, x: Slot, w: &Var, bias: Option<&Var>, out: Slot) -> Result<()> {
-        self.map(x, out, |g, x| g.linear(x, *w, bias.copied()))
+    fn linear(&mut self, x: Slot, w: &Weight, bias: Option<&Var>, out: Slot) -> Result<()> {
+        let input = self.get(x)?;
+        let y = match &w.base {
+            Base::Trained(v) => self.graph.linear(input, *v, bias.copied())?,
+            Base::Frozen(t) => self.graph.linear_frozen(input, t.clone(), bias.copied())?,
+        };
+        let y = match w.adapter {
+            Some(adapter) => {
+                let low_rank = self.adapted(input, adapter)?;
+                self.graph.add(y, low_rank)?
+            }
+            None => y,
+        };
+        self.set(out, y)
     }
 
     fn linears(&mut self, x: Slot, projections: &[Proj<'_, Tape>]) -> Result<()> {

@@ -41,6 +41,7 @@ mod train_finetune;
 mod train_gpt;
 mod train_gradcheck;
 mod train_grpo;
+mod train_lora;
 mod train_pretrained;
 mod train_rnn;
 mod train_torch_grads;

@@ -49,7 +49,7 @@ fn fixture_path(name: &str) -> String {
 #[test]
 fn only_the_assistants_tokens_are_scored() {
     for name in ["qwen2", "gemma3", "llama"] {
-        let (_, text) = finetune::open(&fixture_path(name)).unwrap();
+        let (_, text) = finetune::open(&fixture_path(name), None).unwrap();
         let conv = conversation(&[
             ("Name a colour.", "blue sky"),
             ("Another one?", "green grass"),
@@ -96,7 +96,7 @@ fn only_the_assistants_tokens_are_scored() {
 
 #[test]
 fn packing_keeps_every_scored_token_and_marks_documents() {
-    let (_, text) = finetune::open(&fixture_path("qwen2")).unwrap();
+    let (_, text) = finetune::open(&fixture_path("qwen2"), None).unwrap();
     let docs: Vec<Encoded> = chat_set()
         .iter()
         .map(|c| text.encoder().encode(&c.messages).unwrap())
@@ -155,7 +155,8 @@ fn bad_chat_files_are_refused_by_line() {
 #[test]
 fn a_chat_set_is_learned_by_heart_and_the_saved_model_repeats_it() {
     let set = chat_set();
-    let mut ft = FineTune::start(&fixture_path("llama"), &set, config(80, 3e-3), 0.0).unwrap();
+    let mut ft =
+        FineTune::start(&fixture_path("llama"), None, &set, config(80, 3e-3), 0.0).unwrap();
     let first = ft.step().unwrap().loss;
     let mut last = first;
     for _ in 1..80 {
@@ -190,11 +191,12 @@ fn a_resumed_fine_tune_continues_bit_for_bit() {
             accumulate: 2,
             ..config(6, 1e-3)
         };
-        let mut straight = FineTune::start(&fixture_path(name), &set, cfg.clone(), 0.0).unwrap();
+        let mut straight =
+            FineTune::start(&fixture_path(name), None, &set, cfg.clone(), 0.0).unwrap();
         for _ in 0..6 {
             straight.step().unwrap();
         }
-        let mut first = FineTune::start(&fixture_path(name), &set, cfg, 0.0).unwrap();
+        let mut first = FineTune::start(&fixture_path(name), None, &set, cfg, 0.0).unwrap();
         for _ in 0..3 {
             first.step().unwrap();
         }
@@ -247,7 +249,7 @@ fn saved_models_load_with_the_trained_weights() {
         .display()
         .to_string();
     for (what, model) in [("gguf", gguf), ("gemma3", fixture_path("gemma3"))] {
-        let mut ft = FineTune::start(&model, &set, config(2, 1e-2), 0.0).unwrap();
+        let mut ft = FineTune::start(&model, None, &set, config(2, 1e-2), 0.0).unwrap();
         for _ in 0..2 {
             ft.step().unwrap();
         }

@@ -168,7 +168,9 @@ fn packed_documents_are_read_as_if_alone() {
         let starts: Vec<usize> = (0..ids.len())
             .map(|i| if i < a.len() { 0 } else { a.len() })
             .collect();
-        let packed = model.forward_packed(&ids, 1, Arc::new(starts)).unwrap();
+        let packed = model
+            .forward_packed(&ids, 1, Arc::new(starts), None)
+            .unwrap();
         let packed = model.graph.value(packed);
         assert_eq!(packed.len(), alone.len());
         let worst = packed

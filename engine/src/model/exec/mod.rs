@@ -34,7 +34,7 @@
 pub mod cpu;
 #[cfg(feature = "gpu")]
 pub mod gpu;
-mod linear;
+pub(crate) mod linear;
 
 use super::site::Site;
 use super::ModelInfo;

@@ -8,9 +8,10 @@ use super::super::adamw::AdamW;
 use super::super::checkpoint::{
     json_bytes, read_tensors, safetensors_bytes, save_with, tensor_f32,
 };
+use super::super::lora::LoraConfig;
 use super::super::run::{StepRecord, TrainConfig};
 use super::super::sft::{Conversation, Row};
-use super::{model_file, FineTune};
+use super::{model_file, peft, FineTune};
 use crate::error::{Error, Result};
 use crate::generate::Rng;
 use crate::io::atomic::write_synced;
@@ -27,6 +28,8 @@ struct State {
     /// The model the run started from.
     base: String,
     config: TrainConfig,
+    /// The adapters' settings, for a LoRA run.
+    lora: Option<LoraConfig>,
     validation: f64,
     /// A hash of the packed training rows: resuming on other data is
     /// refused rather than silently changing the run.
@@ -42,7 +45,14 @@ struct State {
 /// Saves a checkpoint of `ft` under `dir`; returns its folder.
 pub fn save(ft: &FineTune, dir: &Path) -> Result<PathBuf> {
     save_with(dir, ft.step, |partial| {
-        model_file::write(&ft.model, partial)?;
+        // A LoRA run saves its adapters (the base is the model it started
+        // from); a full fine-tune, the whole model.
+        match ft.model.lora {
+            Some(_) => peft::write(&ft.model, partial, &ft.base)?,
+            None => {
+                model_file::write(&ft.model, partial)?;
+            }
+        }
         let params = &ft.model.graph.params;
         let mut tensors = Vec::new();
         for ((p, m), v) in params.iter().zip(&ft.optimizer.m).zip(&ft.optimizer.v) {
@@ -64,6 +74,7 @@ pub fn save(ft: &FineTune, dir: &Path) -> Result<PathBuf> {
             format: FORMAT,
             base: ft.base.clone(),
             config: ft.config.clone(),
+            lora: ft.model.lora.clone(),
             validation: ft.validation,
             data: fingerprint(&ft.data.train),
             step: ft.step,
@@ -103,10 +114,25 @@ pub fn resume(path: &Path, conversations: &[Conversation]) -> Result<FineTune> {
             state.format
         )));
     }
-    let model = dir
-        .to_str()
-        .ok_or_else(|| Error::Invalid(format!("{}: not a UTF-8 path", dir.display())))?;
-    let mut ft = FineTune::start(model, conversations, state.config.clone(), state.validation)?;
+    // A LoRA run starts again from its base, with the saved adapters.
+    let model = match &state.lora {
+        Some(_) => state.base.clone(),
+        None => dir
+            .to_str()
+            .ok_or_else(|| Error::Invalid(format!("{}: not a UTF-8 path", dir.display())))?
+            .to_string(),
+    };
+    let lora = state.lora.clone();
+    let mut ft = FineTune::start(
+        &model,
+        lora,
+        conversations,
+        state.config.clone(),
+        state.validation,
+    )?;
+    if ft.model.lora.is_some() {
+        peft::read(&mut ft.model, &folder)?;
+    }
     if fingerprint(&ft.data.train) != state.data {
         return Err(Error::Invalid(format!(
             "{}: the data packs into other rows than the run was training on (another file, or the same file changed)",

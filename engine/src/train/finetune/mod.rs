@@ -12,10 +12,12 @@
 pub mod checkpoint;
 pub mod model_file;
 mod options;
+pub mod peft;
 
 pub use options::FinetuneOptions;
 
 use super::adamw::{clip_grad_norm, learning_rate, AdamW};
+use super::lora::LoraConfig;
 use super::pretrained::Pretrained;
 use super::run::{StepRecord, TrainConfig};
 use super::sft::{pack, ChatEncoder, Conversation, Encoded, PackStats, Row};
@@ -81,7 +83,7 @@ impl FineTune {
         options: &FinetuneOptions,
         conversations: &[Conversation],
     ) -> Result<FineTune> {
-        let (model, text) = open(&options.model)?;
+        let (model, text) = open(&options.model, options.lora()?)?;
         let data = prepare(
             &text,
             conversations,
@@ -104,11 +106,12 @@ impl FineTune {
     /// `conversations`, a `validation` share of them held out.
     pub fn start(
         model: &str,
+        lora: Option<LoraConfig>,
         conversations: &[Conversation],
         config: TrainConfig,
         validation: f64,
     ) -> Result<FineTune> {
-        let (pretrained, text) = open(model)?;
+        let (pretrained, text) = open(model, lora)?;
         let data = prepare(&text, conversations, config.seq, config.seed, validation)?;
         FineTune::with_data(
             model.to_string(),
@@ -185,9 +188,13 @@ impl FineTune {
         let (mut loss, mut tokens) = (0.0, 0);
         for _ in 0..c.accumulate {
             let batch = self.next_batch();
-            let l = self
-                .model
-                .loss_packed(&batch.ids, &batch.targets, c.batch, batch.starts)?;
+            let l = self.model.loss_packed(
+                &batch.ids,
+                &batch.targets,
+                c.batch,
+                batch.starts,
+                Some(&mut self.rng),
+            )?;
             loss += self.model.graph.value(l)[0] / c.accumulate as f32;
             self.model
                 .graph
@@ -204,6 +211,13 @@ impl FineTune {
             )));
         }
         let grad_norm = clip_grad_norm(&mut graph.params, c.clip);
+        if !grad_norm.is_finite() {
+            graph.zero_grads();
+            return Err(Error::Invalid(format!(
+                "the gradient is {grad_norm} at step {}: nothing was applied",
+                self.step
+            )));
+        }
         let lr = learning_rate(self.step, c.steps, c.warmup, c.lr, c.min_lr);
         self.optimizer.step(&mut graph.params, lr);
         graph.zero_grads();
@@ -237,9 +251,13 @@ impl FineTune {
         let mut batches = 0;
         for chunk in rows.chunks(c.batch).take(c.eval_batches.max(1)) {
             let batch = Batch::of(chunk.iter());
-            let l =
-                self.model
-                    .loss_packed(&batch.ids, &batch.targets, chunk.len(), batch.starts)?;
+            let l = self.model.loss_packed(
+                &batch.ids,
+                &batch.targets,
+                chunk.len(),
+                batch.starts,
+                None,
+            )?;
             total += self.model.graph.value(l)[0];
             self.model.graph.clear();
             batches += 1;
@@ -285,8 +303,9 @@ fn shuffled(n: usize, rng: &mut Rng) -> Vec<usize> {
     order
 }
 
-/// A model on the tape, with its chat template and tokenizer.
-pub fn open(model: &str) -> Result<(Pretrained, ChatText)> {
+/// A model on the tape (with LoRA adapters, or every weight trained),
+/// with its chat template and tokenizer.
+pub fn open(model: &str, lora: Option<LoraConfig>) -> Result<(Pretrained, ChatText)> {
     let (file, path, recipe) = crate::load::recipe(model)?;
     let (tokenizer, template, options) = crate::LanguageModel::chat_text(&file, &path)?;
     let add_bos = tokenizer.add_bos_default();
@@ -296,7 +315,7 @@ pub fn open(model: &str) -> Result<(Pretrained, ChatText)> {
         options,
         add_bos,
     };
-    Ok((Pretrained::from_recipe(&file, recipe, path)?, text))
+    Ok((Pretrained::from_recipe(&file, recipe, path, lora)?, text))
 }
 
 /// Encodes the conversations, holds out a `validation` share of them

@@ -2,7 +2,9 @@
 //! (`monologue finetune --lr …`, `finetune(#{lr: …})`).
 
 use super::super::adamw::AdamWConfig;
+use super::super::lora::LoraConfig;
 use super::super::run::TrainConfig;
+use crate::error::Result;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +54,19 @@ pub struct FinetuneOptions {
     /// Share of the conversations held out for validation.
     #[cfg_attr(feature = "cli", arg(long, default_value_t = FinetuneOptions::default().validation))]
     pub validation: f64,
+    /// LoRA's rank: adapters train beside frozen weights (0: every weight
+    /// trains, in f32).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = FinetuneOptions::default().lora_rank))]
+    pub lora_rank: usize,
+    /// LoRA's alpha: the adapters' output is scaled by alpha / rank.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = FinetuneOptions::default().lora_alpha))]
+    pub lora_alpha: f32,
+    /// Dropout on the adapters' input.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = FinetuneOptions::default().lora_dropout))]
+    pub lora_dropout: f32,
+    /// The projections that get adapters, comma-separated (`peft`'s names).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = FinetuneOptions::default().lora_targets))]
+    pub lora_targets: String,
     /// Seeds the held-out draw and the order of the rows.
     #[cfg_attr(feature = "cli", arg(long, default_value_t = FinetuneOptions::default().seed))]
     pub seed: u64,
@@ -77,12 +92,37 @@ impl Default for FinetuneOptions {
             eval_every: 50,
             eval_batches: 4,
             validation: 0.05,
+            lora_rank: 0,
+            lora_alpha: 32.0,
+            lora_dropout: 0.0,
+            lora_targets: LoraConfig::default().targets.join(","),
             seed: 1337,
         }
     }
 }
 
 impl FinetuneOptions {
+    /// The LoRA settings, when `lora_rank` asks for adapters.
+    pub fn lora(&self) -> Result<Option<LoraConfig>> {
+        if self.lora_rank == 0 {
+            return Ok(None);
+        }
+        let lora = LoraConfig {
+            rank: self.lora_rank,
+            alpha: self.lora_alpha,
+            dropout: self.lora_dropout,
+            targets: self
+                .lora_targets
+                .split(',')
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect(),
+            seed: self.seed,
+        };
+        lora.validate()?;
+        Ok(Some(lora))
+    }
+
     /// The training schedule, for data of `rows` training rows.
     pub fn config(&self, rows: usize) -> TrainConfig {
         let per_step = (self.batch * self.accumulate).max(1);

@@ -11,6 +11,7 @@
 
 mod attention;
 mod buffers;
+mod frozen;
 mod recurrent;
 
 use super::kernels::activation::{self, Activation};
@@ -23,6 +24,7 @@ use crate::profile::Cost;
 use attention::AttentionStep;
 pub use attention::Rope;
 use buffers::Buffers;
+use frozen::FrozenStep;
 pub use recurrent::GruWeights;
 use recurrent::RecurrentStep;
 
@@ -83,6 +85,7 @@ enum Step {
     Activation(Var, Activation),
     Softmax(Var),
     Attention(AttentionStep),
+    Frozen(FrozenStep),
     CrossEntropy {
         logits: Var,
         targets: Vec<u32>,
@@ -742,6 +745,7 @@ impl Graph {
                 self.nodes[i].value = y;
             }
             Step::Attention(step) => self.backward_attention(step, g),
+            Step::Frozen(step) => self.backward_frozen(step, g),
             Step::CrossEntropy {
                 logits,
                 targets,
