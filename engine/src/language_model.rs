@@ -50,8 +50,15 @@ impl LanguageModel {
     pub fn load(name_or_path: &str, options: &LoadOptions) -> Result<Self> {
         let start = crate::profile::now_ns();
         let path = load::resolve_model_path(name_or_path)?;
-        let file = ModelFile::open(&path)?;
-        let mut lm = Self::from_file(&file, path, options)?;
+        let mut lm = match load::adapter_base(&path)? {
+            // A LoRA adapter: its base's file, text side and all, with the
+            // adapters merged in as the weights load.
+            Some(base) => {
+                let file = ModelFile::open(&base)?;
+                Self::build(&file, base.clone(), options, Some(&path))?
+            }
+            None => Self::from_file(&ModelFile::open(&path)?, path, options)?,
+        };
         lm.load_ms = crate::profile::now_ns().saturating_sub(start) as f64 * 1e-6;
         Ok(lm)
     }
@@ -59,11 +66,25 @@ impl LanguageModel {
     /// Build from a model file already opened (or received as bytes, as in
     /// the browser); `path` names where it came from.
     pub fn from_file(file: &ModelFile, path: PathBuf, options: &LoadOptions) -> Result<Self> {
+        Self::build(file, path, options, None)
+    }
+
+    /// [`LanguageModel::from_file`], with the LoRA adapters of the folder
+    /// `adapter` merged in, if given.
+    fn build(
+        file: &ModelFile,
+        path: PathBuf,
+        options: &LoadOptions,
+        adapter: Option<&Path>,
+    ) -> Result<Self> {
         let start = crate::profile::now_ns();
         // The network and the tokenizer are independent: build them side by
         // side (the tokenizer's tables take most of a load).
         let (model, text) = crate::backend::cpu::pool::join(
-            || load::model_from_file(file, &path, options),
+            || match adapter {
+                Some(dir) => load::model_with_adapter(file, &path, options, dir),
+                None => load::model_from_file(file, &path, options),
+            },
             || Self::load_text(file, &path),
         );
         let (model, (tokenizer, template, render_options)) = (model?, text?);

@@ -36,7 +36,50 @@ pub fn model(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Box<dyn Mo
         Some(name) => resolve_model_path(name)?,
         None => crate::io::checkpoint_folder(path.as_ref())?,
     };
+    if let Some(base) = adapter_base(&path)? {
+        let file = ModelFile::open(&base)?;
+        return model_with_adapter(&file, &base, options, &path);
+    }
     model_from_file(&ModelFile::open(&path)?, &path, options)
+}
+
+/// Where the model a LoRA adapter folder adapts lives, if `path` is one
+/// (a `peft` folder, or a LoRA fine-tune's checkpoint).
+pub fn adapter_base(path: &Path) -> Result<Option<PathBuf>> {
+    if !model::adapter::is_adapter(path) {
+        return Ok(None);
+    }
+    let base = model::adapter::base_of(path)?;
+    if model::adapter::is_adapter(Path::new(&base)) {
+        return Err(Error::Invalid(format!(
+            "{}: its base {base} is an adapter itself",
+            path.display()
+        )));
+    }
+    resolve_model_path(&base).map(Some).map_err(|e| {
+        Error::Invalid(format!(
+            "{}: the model it adapts, {base}, cannot be found: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// The model in `file` with the LoRA adapters of the folder `adapter`
+/// merged in as it loads.
+pub fn model_with_adapter(
+    file: &ModelFile,
+    path: &Path,
+    options: &LoadOptions,
+    adapter: &Path,
+) -> Result<Box<dyn Model>> {
+    let recipe = match file.format() {
+        Format::Gguf => model::recipe_of_gguf(file)?,
+        Format::Safetensors => {
+            let (config, text) = config_beside(path)?;
+            model::recipe_of_hf(file, &HfConfig::from_json(&text, config.display())?)?
+        }
+    };
+    model::with_adapter(file, recipe, options, adapter)
 }
 
 /// The model in an opened file (`path` is where it came from: a

@@ -71,6 +71,7 @@ pub fn recipe_of_gguf(file: &ModelFile) -> Result<Recipe> {
     let weights = Weights {
         file,
         quantize: None,
+        adapter: None,
     };
     let embedding = file
         .tensors()
@@ -130,19 +131,57 @@ pub fn recipe_of_hf(file: &ModelFile, hf: &HfConfig) -> Result<Recipe> {
 
 /// The model in a GGUF file.
 pub fn from_gguf(file: &ModelFile, options: &LoadOptions) -> Result<Box<dyn Model>> {
-    build(file, recipe_of_gguf(file)?, options)
+    build(file, recipe_of_gguf(file)?, options, None)
 }
 
 /// The model in a safetensors file whose `config.json` is `hf`.
 pub fn from_hf(file: &ModelFile, hf: &HfConfig, options: &LoadOptions) -> Result<Box<dyn Model>> {
-    build(file, recipe_of_hf(file, hf)?, options)
+    build(file, recipe_of_hf(file, hf)?, options, None)
+}
+
+/// The model a recipe describes with the LoRA adapters of the `peft` folder
+/// `dir` merged in as it loads.
+pub fn with_adapter(
+    file: &ModelFile,
+    recipe: Recipe,
+    options: &LoadOptions,
+    dir: &std::path::Path,
+) -> Result<Box<dyn Model>> {
+    let Recipe::Llama(config, naming) = &recipe else {
+        return Err(Error::Invalid(format!(
+            "{}: LoRA adapters apply to Llama-family models",
+            dir.display()
+        )));
+    };
+    let gguf_llama = naming == &Naming::Gguf && config.arch == "llama";
+    let info = super::ModelInfo {
+        architecture: config.arch.clone(),
+        vocab_size: config.vocab_size,
+        context_length: config.context_length,
+        n_layers: config.n_layers,
+        d_model: config.d_model,
+        n_heads: config.n_heads,
+        n_kv_heads: config.n_kv_heads,
+        head_dim: config.head_dim,
+        d_ff: config.d_ff,
+        qk_norm: config.traits.qk_norm,
+        windows: Vec::new(),
+    };
+    let adapter = super::adapter::LoraAdapter::open(dir, *naming, &info, gguf_llama)?;
+    build(file, recipe, options, Some(&adapter))
 }
 
 /// The model a recipe describes, on the backend `options` ask for.
-fn build(file: &ModelFile, recipe: Recipe, options: &LoadOptions) -> Result<Box<dyn Model>> {
+fn build(
+    file: &ModelFile,
+    recipe: Recipe,
+    options: &LoadOptions,
+    adapter: Option<&super::adapter::LoraAdapter>,
+) -> Result<Box<dyn Model>> {
     let weights = Weights {
         file,
         quantize: options.quantize,
+        adapter,
     };
     match recipe {
         Recipe::Llama(config, naming) => {

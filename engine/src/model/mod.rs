@@ -14,6 +14,7 @@
 //! RNN trained here lives with its training code, `train::rnn_model`; the
 //! front door [`crate::load`] knows both.)
 
+pub mod adapter;
 mod catalog;
 mod config;
 pub mod exec;
@@ -29,7 +30,9 @@ pub mod site;
 pub(crate) mod state;
 mod weights;
 
-pub use catalog::{from_gguf, from_hf, recipe_of_gguf, recipe_of_hf, Recipe, ARCHITECTURES};
+pub use catalog::{
+    from_gguf, from_hf, recipe_of_gguf, recipe_of_hf, with_adapter, Recipe, ARCHITECTURES,
+};
 pub use config::Gpt2Config;
 pub use gpt2::Gpt2;
 pub use llama::Llama;

@@ -2,6 +2,7 @@
 //! expects, so that a wrong file fails at load time with a message naming
 //! the tensor, instead of producing garbage or a panic mid-forward.
 
+use super::adapter::LoraAdapter;
 use crate::error::{Error, Result};
 use crate::io::ModelFile;
 use crate::tensor::{AlignedBuf, DType, Storage, Tensor};
@@ -11,6 +12,8 @@ pub struct Weights<'a> {
     pub file: &'a ModelFile,
     /// Quantize float matrices to this block format while loading.
     pub quantize: Option<DType>,
+    /// LoRA adapters merged into the matrices they adapt.
+    pub adapter: Option<&'a LoraAdapter>,
 }
 
 impl Weights<'_> {
@@ -42,6 +45,10 @@ impl Weights<'_> {
     /// its rows are a whole number of blocks.
     pub fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<Tensor> {
         let tensor = self.tensor(name, &[rows, cols])?;
+        let tensor = match self.adapter {
+            Some(adapter) => adapter.apply(name, tensor)?,
+            None => tensor,
+        };
         self.maybe_quantize(tensor)
     }
 

@@ -219,3 +219,49 @@ fn peft_adapters_move_between_gguf_and_hugging_face_layouts() {
         "the Hugging Face model with the adapters differs by {d}"
     );
 }
+
+/// A LoRA run's checkpoint loads through the front door like any model:
+/// its base with the adapters merged in, for generation and chat.
+#[test]
+fn a_lora_checkpoint_loads_as_its_base_with_the_adapters() {
+    for (what, model) in [
+        ("gguf", fixture("llama").join("llama_cpp.gguf")),
+        ("hf", fixture("qwen3")),
+    ] {
+        let model = model.display().to_string();
+        let mut ft = FineTune::start(
+            &model,
+            Some(lora(4, 0.0)),
+            &chat_set(),
+            config(3, 1e-2),
+            0.0,
+        )
+        .unwrap();
+        for _ in 0..3 {
+            ft.step().unwrap();
+        }
+        let dir =
+            std::env::temp_dir().join(format!("monologue-lora-load-{what}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        ft.save(&dir).unwrap();
+        let tape = logits(&mut ft.model, &IDS);
+        let lm = monologue::LanguageModel::load(&dir.display().to_string(), &Default::default())
+            .unwrap();
+        let mut state = lm.model.new_state(32).unwrap();
+        let loaded = lm
+            .model
+            .forward(&mut state, &IDS, monologue::model::Logits::All)
+            .unwrap();
+        let d = max_diff(&tape, &loaded);
+        assert!(d < 1e-4, "{what}: the loaded adapter model differs by {d}");
+        let base = monologue::load::model(&model, &Default::default()).unwrap();
+        let mut state = base.new_state(32).unwrap();
+        let plain = base
+            .forward(&mut state, &IDS, monologue::model::Logits::All)
+            .unwrap();
+        assert!(
+            max_diff(&plain, &loaded) > 1e-3,
+            "{what}: the adapters were not applied"
+        );
+    }
+}

@@ -93,7 +93,7 @@ impl FineTune {
         )?;
         let config = options.config(data.train.len());
         FineTune::with_data(
-            options.model.clone(),
+            base_name(&options.model),
             model,
             text,
             data,
@@ -113,14 +113,7 @@ impl FineTune {
     ) -> Result<FineTune> {
         let (pretrained, text) = open(model, lora)?;
         let data = prepare(&text, conversations, config.seq, config.seed, validation)?;
-        FineTune::with_data(
-            model.to_string(),
-            pretrained,
-            text,
-            data,
-            config,
-            validation,
-        )
+        FineTune::with_data(base_name(model), pretrained, text, data, config, validation)
     }
 
     /// A run of `model` on packed `data`; `base` names where it started.
@@ -301,6 +294,15 @@ fn shuffled(n: usize, rng: &mut Rng) -> Vec<usize> {
         order.swap(i, rng.below(i + 1));
     }
     order
+}
+
+/// How a run names the model it starts from: an existing path made
+/// absolute (an adapter's config must find it from anywhere), else the
+/// short name as given.
+fn base_name(model: &str) -> String {
+    std::fs::canonicalize(model)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| model.to_string())
 }
 
 /// A model on the tape (with LoRA adapters, or every weight trained),

@@ -15,10 +15,10 @@ use super::super::pretrained::Pretrained;
 use crate::error::{Error, Result};
 use crate::io::atomic::write_synced;
 use crate::io::Format;
+use crate::model::adapter::hf_row_order;
 use std::path::Path;
 
-pub const CONFIG: &str = "adapter_config.json";
-pub const WEIGHTS: &str = "adapter_model.safetensors";
+pub use crate::model::adapter::{CONFIG, WEIGHTS};
 
 fn key(module: &str, which: &str) -> String {
     format!("base_model.model.{module}.{which}.weight")
@@ -111,24 +111,8 @@ fn reorder_rows(model: &Pretrained, module: &str, b: &[f32], r: usize, dir: Dire
         Some("k_proj") => info.n_kv_heads,
         _ => 0,
     };
-    if !permuted || heads == 0 {
-        return b.to_vec();
+    match permuted && heads > 0 {
+        true => hf_row_order(b, r, heads, info.head_dim, dir == Direction::ToHf),
+        false => b.to_vec(),
     }
-    let hd = info.head_dim;
-    let half = hd / 2;
-    let mut out = vec![0.0; b.len()];
-    for h in 0..heads {
-        for i in 0..half {
-            for j in 0..2 {
-                // Hugging Face row h·hd + j·half + i is llama.cpp's h·hd + 2i + j.
-                let (hf, gguf) = (h * hd + j * half + i, h * hd + 2 * i + j);
-                let (from, to) = match dir {
-                    Direction::ToHf => (gguf, hf),
-                    Direction::FromHf => (hf, gguf),
-                };
-                out[to * r..(to + 1) * r].copy_from_slice(&b[from * r..(from + 1) * r]);
-            }
-        }
-    }
-    out
 }
