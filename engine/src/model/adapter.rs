@@ -59,8 +59,9 @@ pub fn is_adapter(dir: &Path) -> bool {
     dir.is_dir() && dir.join(CONFIG).is_file()
 }
 
-/// The model an adapter folder adapts, as its config names it (relative
-/// paths are taken from the folder's parent).
+/// The model an adapter folder adapts, as its config names it: a relative
+/// path that exists beside the folder is taken from there, anything else
+/// as written (a path from the working folder, or a short name).
 pub fn base_of(dir: &Path) -> Result<String> {
     let config = read_config(dir)?;
     let base = config.base_model_name_or_path.ok_or_else(|| {
@@ -69,7 +70,11 @@ pub fn base_of(dir: &Path) -> Result<String> {
             dir.join(CONFIG).display()
         ))
     })?;
-    Ok(base)
+    let beside = dir.join(&base);
+    match Path::new(&base).is_relative() && beside.exists() {
+        true => Ok(beside.display().to_string()),
+        false => Ok(base),
+    }
 }
 
 fn read_config(dir: &Path) -> Result<PeftConfig> {

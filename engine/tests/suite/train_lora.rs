@@ -265,3 +265,45 @@ fn a_lora_checkpoint_loads_as_its_base_with_the_adapters() {
         );
     }
 }
+
+/// Hugging Face `peft` loads an adapter the engine wrote (trained on the
+/// GGUF copy, so its query and key rows went back to Hugging Face order)
+/// onto the Hugging Face model, and computes the logits the engine
+/// computes with the same adapter: `tests/reference/peft_adapter.py`.
+#[test]
+fn peft_computes_what_we_compute_with_our_adapter() {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/train/peft-llama");
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("peft_logits.json")).unwrap())
+            .unwrap();
+    // Both the base it names (the Hugging Face fixture) and the GGUF copy
+    // the adapter was trained on.
+    let gguf = fixture("llama").join("llama_cpp.gguf");
+    let models = [
+        monologue::load::model(&dir, &Default::default()).unwrap(),
+        monologue::load::model_with_adapter(
+            &monologue::io::ModelFile::open(&gguf).unwrap(),
+            &gguf,
+            &Default::default(),
+            &dir,
+        )
+        .unwrap(),
+    ];
+    for case in reference["cases"].as_array().unwrap() {
+        let ids: Vec<u32> = serde_json::from_value(case["ids"].clone()).unwrap();
+        let want: Vec<f32> = serde_json::from_value(case["logits"].clone()).unwrap();
+        assert!(
+            case["moved"].as_f64().unwrap() > 0.1,
+            "the adapter moves peft's logits"
+        );
+        for (which, model) in ["hugging face", "gguf"].iter().zip(&models) {
+            let mut state = model.new_state(32).unwrap();
+            let ours = model
+                .forward(&mut state, &ids, monologue::model::Logits::All)
+                .unwrap();
+            let d = max_diff(&ours, &want);
+            assert!(d < 1e-4, "{which} base: differs from peft by {d}");
+        }
+    }
+}
