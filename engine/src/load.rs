@@ -72,14 +72,24 @@ pub fn model_with_adapter(
     options: &LoadOptions,
     adapter: &Path,
 ) -> Result<Box<dyn Model>> {
-    let recipe = match file.format() {
-        Format::Gguf => model::recipe_of_gguf(file)?,
+    model::with_adapter(file, recipe_of(file, path)?, options, adapter)
+}
+
+/// What the transformer in `file` (opened from `path`) is.
+pub fn recipe_of(file: &ModelFile, path: &Path) -> Result<Recipe> {
+    match file.format() {
+        Format::Gguf => model::recipe_of_gguf(file),
         Format::Safetensors => {
             let (config, text) = config_beside(path)?;
-            model::recipe_of_hf(file, &HfConfig::from_json(&text, config.display())?)?
+            if is_rnn(&text) {
+                return Err(Error::Invalid(format!(
+                    "{}: an RNN trained here goes on training with `train --resume`, not as a pretrained transformer",
+                    config.display()
+                )));
+            }
+            model::recipe_of_hf(file, &HfConfig::from_json(&text, config.display())?)
         }
-    };
-    model::with_adapter(file, recipe, options, adapter)
+    }
 }
 
 /// The model in an opened file (`path` is where it came from: a
@@ -119,19 +129,7 @@ pub fn recipe(path: impl AsRef<Path>) -> Result<(ModelFile, PathBuf, Recipe)> {
         None => crate::io::checkpoint_folder(path.as_ref())?,
     };
     let file = ModelFile::open(&path)?;
-    let recipe = match file.format() {
-        Format::Gguf => model::recipe_of_gguf(&file)?,
-        Format::Safetensors => {
-            let (config, text) = config_beside(&path)?;
-            if is_rnn(&text) {
-                return Err(Error::Invalid(format!(
-                    "{}: an RNN trained here goes on training with `train --resume`, not as a pretrained transformer",
-                    config.display()
-                )));
-            }
-            model::recipe_of_hf(&file, &HfConfig::from_json(&text, config.display())?)?
-        }
-    };
+    let recipe = recipe_of(&file, &path)?;
     Ok((file, path, recipe))
 }
 

@@ -82,6 +82,12 @@ pub fn run(args: &FinetuneArgs) -> Result<(), Error> {
         saved.display(),
         args.out.display()
     );
+    if ft.model.lora.is_some() {
+        eprintln!(
+            "merge the adapters into a full model: monologue export --model {} --out merged.gguf (or a folder, for a Hugging Face base)",
+            args.out.display()
+        );
+    }
     Ok(())
 }
 
@@ -89,12 +95,30 @@ fn describe(ft: &FineTune) {
     let params: usize = ft.model.graph.params.iter().map(|p| p.value.len()).sum();
     let (train, val) = (&ft.data.train_stats, &ft.data.validation_stats);
     let info = ft.model.info();
-    eprintln!(
-        "{} ({}): {:.1} M parameters, all trained in f32",
-        ft.base,
-        info.architecture,
-        params as f64 / 1e6
-    );
+    let trained: usize = ft
+        .model
+        .graph
+        .params
+        .iter()
+        .filter(|p| p.trainable)
+        .map(|p| p.value.len())
+        .sum();
+    match &ft.model.lora {
+        Some(l) => eprintln!(
+            "{} ({}): LoRA rank {} on {} projections, {:.2} M parameters trained; the base stays frozen as loaded",
+            ft.base,
+            info.architecture,
+            l.rank,
+            ft.model.adapters.len(),
+            trained as f64 / 1e6
+        ),
+        None => eprintln!(
+            "{} ({}): {:.1} M parameters, all trained in f32",
+            ft.base,
+            info.architecture,
+            params as f64 / 1e6
+        ),
+    }
     eprintln!(
         "{} conversations ({} held out) → {} rows of {} tokens, {:.0}% filled; {} tokens scored; {} cut to fit, {} dropped; {} steps",
         train.documents + val.documents,

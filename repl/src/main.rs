@@ -54,7 +54,7 @@ enum Command {
     Finetune(finetune::FinetuneArgs),
     /// Reinforcement learning with verifiable rewards (GRPO) on a trained checkpoint.
     Rlvr(rlvr::RlvrArgs),
-    /// Write a trained GPT (a run's folder or a checkpoint) as a GGUF file for llama.cpp.
+    /// Write a trained GPT as GGUF for llama.cpp, or a LoRA fine-tune merged into its base.
     Export(export::ExportArgs),
     /// Serve the browser chat (built by web/build.sh) on 127.0.0.1.
     ServeWeb(serve_web::ServeWebArgs),

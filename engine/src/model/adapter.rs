@@ -175,6 +175,11 @@ impl LoraAdapter {
         self.deltas.is_empty()
     }
 
+    /// Whether the weight called `name` has an adapter.
+    pub fn adapts(&self, name: &str) -> bool {
+        self.deltas.contains_key(name)
+    }
+
     /// `tensor` with its adapter merged in (widened to f32), or as it is.
     pub fn apply(&self, name: &str, tensor: Tensor) -> Result<Tensor> {
         let Some(delta) = self.deltas.get(name) else {

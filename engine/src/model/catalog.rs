@@ -5,6 +5,7 @@
 //!
 //! [`Architecture`]: super::exec::Architecture
 
+use super::adapter::LoraAdapter;
 use super::exec::{self};
 use super::{
     Backend, Gpt2, Gpt2Config, Llama, LlamaConfig, LoadOptions, Model, Naming, Weights,
@@ -147,7 +148,14 @@ pub fn with_adapter(
     options: &LoadOptions,
     dir: &std::path::Path,
 ) -> Result<Box<dyn Model>> {
-    let Recipe::Llama(config, naming) = &recipe else {
+    let adapter = adapter_for(&recipe, dir)?;
+    build(file, recipe, options, Some(&adapter))
+}
+
+/// The adapters of the `peft` folder `dir`, for the model a recipe
+/// describes (their tensor names and row order).
+pub fn adapter_for(recipe: &Recipe, dir: &std::path::Path) -> Result<LoraAdapter> {
+    let Recipe::Llama(config, naming) = recipe else {
         return Err(Error::Invalid(format!(
             "{}: LoRA adapters apply to Llama-family models",
             dir.display()
@@ -167,8 +175,7 @@ pub fn with_adapter(
         qk_norm: config.traits.qk_norm,
         windows: Vec::new(),
     };
-    let adapter = super::adapter::LoraAdapter::open(dir, *naming, &info, gguf_llama)?;
-    build(file, recipe, options, Some(&adapter))
+    LoraAdapter::open(dir, *naming, &info, gguf_llama)
 }
 
 /// The model a recipe describes, on the backend `options` ask for.
@@ -176,7 +183,7 @@ fn build(
     file: &ModelFile,
     recipe: Recipe,
     options: &LoadOptions,
-    adapter: Option<&super::adapter::LoraAdapter>,
+    adapter: Option<&LoraAdapter>,
 ) -> Result<Box<dyn Model>> {
     let weights = Weights {
         file,

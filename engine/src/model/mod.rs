@@ -31,7 +31,8 @@ pub(crate) mod state;
 mod weights;
 
 pub use catalog::{
-    from_gguf, from_hf, recipe_of_gguf, recipe_of_hf, with_adapter, Recipe, ARCHITECTURES,
+    adapter_for, from_gguf, from_hf, recipe_of_gguf, recipe_of_hf, with_adapter, Recipe,
+    ARCHITECTURES,
 };
 pub use config::Gpt2Config;
 pub use gpt2::Gpt2;

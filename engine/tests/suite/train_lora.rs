@@ -221,7 +221,8 @@ fn peft_adapters_move_between_gguf_and_hugging_face_layouts() {
 }
 
 /// A LoRA run's checkpoint loads through the front door like any model:
-/// its base with the adapters merged in, for generation and chat.
+/// its base with the adapters merged in, for generation and chat; merged
+/// and written in the base's format, it is the same model.
 #[test]
 fn a_lora_checkpoint_loads_as_its_base_with_the_adapters() {
     for (what, model) in [

@@ -10,6 +10,7 @@
 //! ```
 
 pub mod checkpoint;
+pub mod merge;
 pub mod model_file;
 mod options;
 pub mod peft;

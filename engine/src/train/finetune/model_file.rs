@@ -69,22 +69,29 @@ pub fn write(model: &Pretrained, dir: &Path) -> Result<PathBuf> {
             Ok(path)
         }
         Format::Safetensors => {
-            let source = match model.path.is_dir() {
-                true => model.path.clone(),
-                false => model.path.parent().unwrap_or(Path::new(".")).to_path_buf(),
-            };
-            for name in HF_SIDE_FILES {
-                let from = source.join(name);
-                if from.is_file() {
-                    let bytes = std::fs::read(&from).map_err(|e| Error::io(from.display(), e))?;
-                    crate::io::atomic::write_synced(&dir.join(name), &bytes)?;
-                }
-            }
+            copy_side_files(&model.path, dir)?;
             let bytes = super::super::checkpoint::safetensors_bytes(tensors(model))?;
             crate::io::atomic::write_synced(&dir.join("model.safetensors"), &bytes)?;
             Ok(dir.to_path_buf())
         }
     }
+}
+
+/// Copies the config and tokenizer files beside the Hugging Face
+/// checkpoint at `path` (its folder or its safetensors file) into `dir`.
+pub fn copy_side_files(path: &Path, dir: &Path) -> Result<()> {
+    let source = match path.is_dir() {
+        true => path,
+        false => path.parent().unwrap_or(Path::new(".")),
+    };
+    for name in HF_SIDE_FILES {
+        let from = source.join(name);
+        if from.is_file() {
+            let bytes = std::fs::read(&from).map_err(|e| Error::io(from.display(), e))?;
+            crate::io::atomic::write_synced(&dir.join(name), &bytes)?;
+        }
+    }
+    Ok(())
 }
 
 /// GGUF's `general.file_type` for a file whose tensors are all f32.
@@ -93,20 +100,7 @@ const ALL_F32: u32 = 0;
 /// The original GGUF's metadata with the fine-tuned tensors, all f32.
 fn gguf(model: &Pretrained) -> Result<GgufWriter> {
     let file = ModelFile::open(&model.path)?;
-    let meta = file.metadata();
-    let alignment = match meta.contains("general.alignment") {
-        true => meta.get_u32("general.alignment")?,
-        false => 32,
-    };
-    let mut w = GgufWriter::new().alignment(alignment);
-    for (key, value) in meta.iter() {
-        let value = match key {
-            "general.alignment" => continue,
-            "general.file_type" => Value::U32(ALL_F32),
-            _ => value.clone(),
-        };
-        w = w.kv(key, value);
-    }
+    let mut w = gguf_metadata(&file, Some(ALL_F32))?;
     // Tensors the model does not train (Llama 3.1's RoPE factors) stay.
     let trained: Vec<Saved> = tensors(model);
     for info in file.tensors() {
@@ -117,6 +111,26 @@ fn gguf(model: &Pretrained) -> Result<GgufWriter> {
     }
     for (name, shape, values) in &trained {
         w = w.f32_tensor(name, shape, values);
+    }
+    Ok(w)
+}
+
+/// A GGUF writer holding `file`'s metadata (its `general.file_type`
+/// replaced where given).
+pub fn gguf_metadata(file: &ModelFile, file_type: Option<u32>) -> Result<GgufWriter> {
+    let meta = file.metadata();
+    let alignment = match meta.contains("general.alignment") {
+        true => meta.get_u32("general.alignment")?,
+        false => 32,
+    };
+    let mut w = GgufWriter::new().alignment(alignment);
+    for (key, value) in meta.iter() {
+        let value = match (key, file_type) {
+            ("general.alignment", _) => continue,
+            ("general.file_type", Some(t)) => Value::U32(t),
+            _ => value.clone(),
+        };
+        w = w.kv(key, value);
     }
     Ok(w)
 }
