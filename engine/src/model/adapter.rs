@@ -166,6 +166,16 @@ impl LoraAdapter {
         })
     }
 
+    /// Adapters given directly: (the adapted weight's name, `A` `[r, in]`,
+    /// `B` `[out, r]` in the file's row order, r), all scaled by `scale`.
+    pub fn from_parts(scale: f32, parts: Vec<(String, Vec<f32>, Vec<f32>, usize)>) -> Self {
+        let deltas = parts
+            .into_iter()
+            .map(|(name, a, b, rank)| (name, Delta { a, b, rank }))
+            .collect();
+        LoraAdapter { scale, deltas }
+    }
+
     /// How many matrices it adapts.
     pub fn len(&self) -> usize {
         self.deltas.len()
@@ -208,6 +218,12 @@ impl LoraAdapter {
             }
         }
         Tensor::from_f32(&w, [out, inp])
+    }
+}
+
+impl super::weights::Patch for LoraAdapter {
+    fn tensor(&self, name: &str, stored: Tensor) -> Result<Tensor> {
+        self.apply(name, stored)
     }
 }
 

@@ -7,6 +7,7 @@
 
 use super::adapter::LoraAdapter;
 use super::exec::{self};
+use super::weights::Patch;
 use super::{
     Backend, Gpt2, Gpt2Config, Llama, LlamaConfig, LoadOptions, Model, Naming, Weights,
     LLAMA_FAMILY,
@@ -62,6 +63,7 @@ const ROPE_FREQS: &str = "rope_freqs.weight";
 
 /// What a file holds, ready to load onto any [`Store`](exec::Store): the
 /// architecture's config and the names its tensors go by.
+#[derive(Debug, Clone)]
 pub enum Recipe {
     Llama(LlamaConfig, Naming),
     Gpt2(Gpt2Config, Naming),
@@ -72,7 +74,7 @@ pub fn recipe_of_gguf(file: &ModelFile) -> Result<Recipe> {
     let weights = Weights {
         file,
         quantize: None,
-        adapter: None,
+        patch: None,
     };
     let embedding = file
         .tensors()
@@ -185,10 +187,22 @@ fn build(
     options: &LoadOptions,
     adapter: Option<&LoraAdapter>,
 ) -> Result<Box<dyn Model>> {
+    build_patched(file, recipe, options, adapter.map(|a| a as &dyn Patch))
+}
+
+/// The model a recipe describes, every tensor passed through `patch` as it
+/// loads (a model in training, its current weights in place of the
+/// file's).
+pub fn build_patched(
+    file: &ModelFile,
+    recipe: Recipe,
+    options: &LoadOptions,
+    patch: Option<&dyn Patch>,
+) -> Result<Box<dyn Model>> {
     let weights = Weights {
         file,
         quantize: options.quantize,
-        adapter,
+        patch,
     };
     match recipe {
         Recipe::Llama(config, naming) => {

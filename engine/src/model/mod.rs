@@ -31,8 +31,8 @@ pub(crate) mod state;
 mod weights;
 
 pub use catalog::{
-    adapter_for, from_gguf, from_hf, recipe_of_gguf, recipe_of_hf, with_adapter, Recipe,
-    ARCHITECTURES,
+    adapter_for, build_patched, from_gguf, from_hf, recipe_of_gguf, recipe_of_hf, with_adapter,
+    Recipe, ARCHITECTURES,
 };
 pub use config::Gpt2Config;
 pub use gpt2::Gpt2;
@@ -43,7 +43,7 @@ pub use names::{Naming, Part, ADAPTABLE};
 pub use readout::{Need, Next};
 pub use rope_scaling::RopeScaling;
 pub use state::{DeviceCache, State};
-pub use weights::Weights;
+pub use weights::{Patch, Weights};
 
 use crate::error::Result;
 use crate::tensor::DType;

@@ -2,7 +2,6 @@
 //! expects, so that a wrong file fails at load time with a message naming
 //! the tensor, instead of producing garbage or a panic mid-forward.
 
-use super::adapter::LoraAdapter;
 use crate::error::{Error, Result};
 use crate::io::ModelFile;
 use crate::tensor::{AlignedBuf, DType, Storage, Tensor};
@@ -12,8 +11,16 @@ pub struct Weights<'a> {
     pub file: &'a ModelFile,
     /// Quantize float matrices to this block format while loading.
     pub quantize: Option<DType>,
-    /// LoRA adapters merged into the matrices they adapt.
-    pub adapter: Option<&'a LoraAdapter>,
+    /// Changes every tensor passes through as it is fetched: LoRA adapters
+    /// merged into the matrices they adapt, or the weights of a model being
+    /// trained in place of the file's.
+    pub patch: Option<&'a dyn Patch>,
+}
+
+/// A change to a model's tensors as they load, by name. It sees (and
+/// returns) each tensor as the file stores it.
+pub trait Patch: Sync {
+    fn tensor(&self, name: &str, stored: Tensor) -> Result<Tensor>;
 }
 
 impl Weights<'_> {
@@ -30,6 +37,10 @@ impl Weights<'_> {
             )));
         }
         let tensor = self.file.tensor(name)?;
+        let tensor = match self.patch {
+            Some(patch) => patch.tensor(name, tensor)?,
+            None => tensor,
+        };
         if tensor.dims() != shape {
             return Err(Error::Invalid(format!(
                 "{}: tensor {name}: expected shape {:?}, file has {}",
@@ -45,10 +56,6 @@ impl Weights<'_> {
     /// its rows are a whole number of blocks.
     pub fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<Tensor> {
         let tensor = self.tensor(name, &[rows, cols])?;
-        let tensor = match self.adapter {
-            Some(adapter) => adapter.apply(name, tensor)?,
-            None => tensor,
-        };
         self.maybe_quantize(tensor)
     }
 

@@ -74,7 +74,7 @@ pub fn gguf(model: &Path) -> Result<GgufWriter> {
     let weights = Weights {
         file: &file,
         quantize: None,
-        adapter: None,
+        patch: None,
     };
     let tokenizer = Tokenizer::from_hf_dir(&dir)?;
     let name = model

@@ -59,7 +59,7 @@ impl Pretrained {
         let weights = Weights {
             file,
             quantize: None,
-            adapter: None,
+            patch: None,
         };
         let tape = match (&lora, &recipe) {
             (None, _) => Tape::new(),

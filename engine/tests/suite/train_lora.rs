@@ -308,3 +308,36 @@ fn peft_computes_what_we_compute_with_our_adapter() {
         }
     }
 }
+
+/// The model in training, as an inference model (what GRPO samples from),
+/// computes what the tape computes, with LoRA and in full.
+#[test]
+fn the_training_model_samples_with_its_current_weights() {
+    for (what, lora_config) in [("lora", Some(lora(4, 0.0))), ("full", None)] {
+        for name in ["llama", "gemma3"] {
+            let model = fixture(name).display().to_string();
+            let mut ft = FineTune::start(
+                &model,
+                lora_config.clone(),
+                &chat_set(),
+                config(2, 1e-2),
+                0.0,
+            )
+            .unwrap();
+            for _ in 0..2 {
+                ft.step().unwrap();
+            }
+            let tape = logits(&mut ft.model, &IDS);
+            let live = monologue::train::finetune::model_file::inference_model(&ft.model).unwrap();
+            let mut state = live.new_state(32).unwrap();
+            let ours = live
+                .forward(&mut state, &IDS, monologue::model::Logits::All)
+                .unwrap();
+            let d = max_diff(&tape, &ours);
+            assert!(
+                d < 1e-4,
+                "{what} {name}: the inference model differs by {d}"
+            );
+        }
+    }
+}

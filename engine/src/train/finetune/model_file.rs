@@ -8,6 +8,10 @@ use super::super::pretrained::Pretrained;
 use crate::error::{Error, Result};
 use crate::io::gguf::writer::GgufWriter;
 use crate::io::{Format, ModelFile, Value};
+use crate::model::adapter::LoraAdapter;
+use crate::model::{LoadOptions, Model, Patch};
+use crate::tensor::Tensor;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// A tensor as saved: name, shape (outermost first), f32 values.
@@ -133,4 +137,53 @@ pub fn gguf_metadata(file: &ModelFile, file_type: Option<u32>) -> Result<GgufWri
         w = w.kv(key, value);
     }
     Ok(w)
+}
+
+/// The model being trained as an inference model (its current weights, on
+/// the CPU, with the KV cache and every sampler): what GRPO samples from.
+/// The file is opened again (memory-mapped); a LoRA model's adapters are
+/// merged into the matrices they adapt as those load, and a fully trained
+/// model's f32 weights replace the file's.
+pub fn inference_model(model: &Pretrained) -> Result<Box<dyn Model>> {
+    let file = ModelFile::open(&model.path)?;
+    let recipe = crate::load::recipe_of(&file, &model.path)?;
+    let options = LoadOptions::default();
+    let params = &model.graph.params;
+    match &model.lora {
+        Some(lora) => {
+            let parts = model
+                .adapters
+                .iter()
+                .map(|a| {
+                    let (pa, pb) = (&params[a.a], &params[a.b]);
+                    (
+                        a.weight.clone(),
+                        pa.value.clone(),
+                        pb.value.clone(),
+                        lora.rank,
+                    )
+                })
+                .collect();
+            let adapter = LoraAdapter::from_parts(lora.scale(), parts);
+            crate::model::build_patched(&file, recipe, &options, Some(&adapter))
+        }
+        None => {
+            let replaced = Replaced(
+                tensors(model)
+                    .into_iter()
+                    .map(|(name, shape, values)| Ok((name, Tensor::from_f32(&values, shape)?)))
+                    .collect::<Result<_>>()?,
+            );
+            crate::model::build_patched(&file, recipe, &options, Some(&replaced))
+        }
+    }
+}
+
+/// Tensors in place of the file's, by name.
+struct Replaced(HashMap<String, Tensor>);
+
+impl Patch for Replaced {
+    fn tensor(&self, name: &str, stored: Tensor) -> Result<Tensor> {
+        Ok(self.0.get(name).cloned().unwrap_or(stored))
+    }
 }
