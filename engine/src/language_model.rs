@@ -88,14 +88,7 @@ impl LanguageModel {
             || Self::load_text(file, &path),
         );
         let (model, (tokenizer, template, render_options)) = (model?, text?);
-        let mut stop_ids: Vec<u32> = tokenizer.eos_id().into_iter().collect();
-        for name in END_OF_TURN {
-            if let Some(id) = tokenizer.token_to_id(name) {
-                if tokenizer.is_special(id) && !stop_ids.contains(&id) {
-                    stop_ids.push(id);
-                }
-            }
-        }
+        let stop_ids = Self::stop_ids_of(&tokenizer);
         let add_bos = tokenizer.add_bos_default();
         let chat_template = template.unwrap_or_else(|| {
             ChatTemplate::fallback(|name| tokenizer.token_to_id(name).is_some())
@@ -111,6 +104,20 @@ impl LanguageModel {
             load_ms: crate::profile::now_ns().saturating_sub(start) as f64 * 1e-6,
             kv_dtype: options.kv_cache.unwrap_or(crate::DType::F32),
         })
+    }
+
+    /// The tokens that end generation: EOS and the special end-of-turn
+    /// tokens the vocabulary has.
+    pub fn stop_ids_of(tokenizer: &Tokenizer) -> Vec<u32> {
+        let mut stop_ids: Vec<u32> = tokenizer.eos_id().into_iter().collect();
+        for name in END_OF_TURN {
+            if let Some(id) = tokenizer.token_to_id(name) {
+                if tokenizer.is_special(id) && !stop_ids.contains(&id) {
+                    stop_ids.push(id);
+                }
+            }
+        }
+        stop_ids
     }
 
     /// The tokenizer, chat template (the model's own, or our default when

@@ -211,6 +211,9 @@ pub struct TapeExec<'a> {
     pub offered: Vec<(Site, Var)>,
     /// Draws LoRA's dropout masks while training (None: no dropout).
     dropout: Option<&'a mut Rng>,
+    /// Whether LoRA adapters take part (off: the frozen base alone, GRPO's
+    /// reference model).
+    adapters: bool,
 }
 
 impl<'a> TapeExec<'a> {
@@ -255,7 +258,14 @@ impl<'a> TapeExec<'a> {
             slots: [None; Slot::ALL.len()],
             offered: Vec::new(),
             dropout: None,
+            adapters: true,
         })
+    }
+
+    /// Runs the base model alone, leaving LoRA adapters out.
+    pub fn without_adapters(mut self) -> Self {
+        self.adapters = false;
+        self
     }
 
     /// Applies LoRA's dropout, its masks drawn from `rng` (training).
@@ -362,7 +372,7 @@ impl Exec<Tape> for TapeExec<'_> {
             Base::Trained(v) => self.graph.linear(input, *v, bias.copied())?,
             Base::Frozen(t) => self.graph.linear_frozen(input, t.clone(), bias.copied())?,
         };
-        let y = match w.adapter {
+        let y = match w.adapter.filter(|_| self.adapters) {
             Some(adapter) => {
                 let low_rank = self.adapted(input, adapter)?;
                 self.graph.add(y, low_rank)?

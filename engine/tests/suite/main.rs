@@ -35,6 +35,7 @@ mod tokenizer_basic;
 mod tokenizer_llama_cpp;
 mod tokenizer_parity;
 mod tokenizer_vocabs;
+mod train_chat_grpo;
 mod train_checkpoint;
 mod train_export;
 mod train_finetune;

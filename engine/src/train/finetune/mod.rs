@@ -14,6 +14,7 @@ pub mod merge;
 pub mod model_file;
 mod options;
 pub mod peft;
+pub mod rl;
 
 pub use options::FinetuneOptions;
 

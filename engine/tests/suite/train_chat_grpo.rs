@@ -1,0 +1,74 @@
+//! GRPO on a pretrained chat model (`train::finetune::rl`): sampled with
+//! the policy's current weights through the inference path, it raises the
+//! reward it is given, with LoRA and in full, moving away from its
+//! reference as it does.
+
+use crate::common::hf_reference::fixture;
+use monologue::generate::Message;
+use monologue::train::finetune::{self, rl::ChatGrpo, rl::ChatProblem};
+use monologue::train::grpo::GrpoConfig;
+use monologue::train::lora::LoraConfig;
+
+fn problems() -> Vec<ChatProblem> {
+    ["Say something.", "Write a word.", "Go on."]
+        .iter()
+        .map(|q| ChatProblem {
+            messages: vec![Message::user(*q)],
+            answer: String::new(),
+        })
+        .collect()
+}
+
+/// The share of a reply's characters that are `e`: something a random
+/// model can be taught within a few steps.
+fn share_of_e(reply: &str, _: &str) -> monologue::Result<f64> {
+    let n = reply.chars().count().max(1);
+    Ok(reply.chars().filter(|&c| c == 'e').count() as f64 / n as f64)
+}
+
+#[test]
+fn grpo_raises_the_reward_with_lora_and_in_full() {
+    for lora in [
+        Some(LoraConfig {
+            rank: 8,
+            alpha: 16.0,
+            ..LoraConfig::default()
+        }),
+        None,
+    ] {
+        let what = if lora.is_some() { "lora" } else { "full" };
+        let (model, text) = finetune::open(&fixture("qwen2").display().to_string(), lora).unwrap();
+        let config = GrpoConfig {
+            group: 8,
+            prompts: 3,
+            // Every weight moves at once in full: a smaller step.
+            lr: if what == "lora" { 1e-2 } else { 2e-3 },
+            max_new: 6,
+            updates: 2,
+            beta: 0.01,
+            ..GrpoConfig::default()
+        };
+        let mut rl = ChatGrpo::new(model, text, config, 7).unwrap();
+        let set = problems();
+        let mut rewards = Vec::new();
+        for _ in 0..25 {
+            let r = rl.step(&set, &mut share_of_e).unwrap();
+            rewards.push(r.reward);
+        }
+        let first: f64 = rewards[..5].iter().sum::<f64>() / 5.0;
+        let last: f64 = rewards[20..].iter().sum::<f64>() / 5.0;
+        eprintln!(
+            "{what}: reward {first:.3} → {last:.3}; kl {:.4}",
+            rl.history[24].kl
+        );
+        assert!(last > first + 0.2, "{what}: reward {first:.3} → {last:.3}");
+        // The first step's first update is at the reference: KL grows from
+        // (nearly) nothing (a step whose groups all tie updates nothing and
+        // measures no KL).
+        let most = rl.history.iter().map(|r| r.kl).fold(0.0, f64::max);
+        assert!(
+            most > 2.0 * rl.history[0].kl,
+            "{what}: the policy did not move from the reference"
+        );
+    }
+}
