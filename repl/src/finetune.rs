@@ -6,7 +6,7 @@
 
 use crate::train::{progress_bar, report};
 use clap::Args;
-use monologue::train::finetune::{checkpoint, FineTune, FinetuneOptions};
+use monologue::train::finetune::{arithmetic, checkpoint, FineTune, FinetuneOptions};
 use monologue::train::sft;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,8 +15,18 @@ use std::sync::Arc;
 #[derive(Args)]
 pub struct FinetuneArgs {
     /// Conversations to learn, one `{"messages": [{"role": …, "content": …}, …]}` per line.
-    #[arg(long, value_name = "FILE.jsonl")]
-    pub data: PathBuf,
+    #[arg(long, value_name = "FILE.jsonl", required_unless_present = "task")]
+    pub data: Option<PathBuf>,
+    /// Learn generated conversations instead: `addition` (multi-digit sums worked out in a
+    /// <think> section, column by column with carries, then the answer).
+    #[arg(long, conflicts_with = "data", value_parser = ["addition"])]
+    pub task: Option<String>,
+    /// --task: how many conversations.
+    #[arg(long, default_value_t = 2000)]
+    pub task_examples: usize,
+    /// --task: digits of each number.
+    #[arg(long, default_value_t = 3)]
+    pub digits: usize,
     /// Where checkpoints go (a run's folder; `--model DIR` loads its newest).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -40,7 +50,14 @@ type Error = Box<dyn std::error::Error>;
 
 pub fn run(args: &FinetuneArgs) -> Result<(), Error> {
     args.threads.apply()?;
-    let conversations = sft::read_jsonl(&args.data)?;
+    let conversations = match (&args.data, &args.task) {
+        (Some(path), _) => sft::read_jsonl(path)?,
+        (None, Some(_)) => {
+            let mut rng = monologue::generate::Rng::new(args.finetune.seed ^ 0x7ace);
+            arithmetic::traces(&mut rng, args.task_examples, args.digits)
+        }
+        (None, None) => return Err("give --data FILE.jsonl or --task addition".into()),
+    };
     let mut ft = match &args.resume {
         Some(dir) => {
             let ft = checkpoint::resume(dir, &conversations)?;

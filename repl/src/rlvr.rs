@@ -6,7 +6,9 @@
 
 use clap::Args;
 use monologue::generate::Rng;
+use monologue::train::finetune::{self, arithmetic, rl::ChatGrpo};
 use monologue::train::grpo::{GrpoConfig, GrpoRecord, GrpoRun};
+use monologue::train::lora::LoraConfig;
 use monologue::train::tasks::{Problem, Task};
 use monologue::train::{checkpoint, plot};
 use std::path::PathBuf;
@@ -17,11 +19,34 @@ use std::sync::Arc;
 pub struct RlvrArgs {
     /// A supervised run's folder (or one checkpoint) warmed up on the task's format
     /// (`monologue train --task ...`).
-    #[arg(long, value_name = "DIR")]
-    pub checkpoint: PathBuf,
-    /// copy (`abc:` → `abc`), reverse (`abc>` → `cba`) or arithmetic (`3+5=` → `8`).
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "model",
+        conflicts_with = "model"
+    )]
+    pub checkpoint: Option<PathBuf>,
+    /// A pretrained chat model instead (a name, GGUF file, Hugging Face folder, or a fine-tune's
+    /// run or adapter): GRPO through its chat template on `--task addition`.
+    #[arg(long, value_name = "M")]
+    pub model: Option<String>,
+    /// copy (`abc:` → `abc`), reverse (`abc>` → `cba`) or arithmetic (`3+5=` → `8`) for
+    /// --checkpoint; addition (`What is 478 + 356?`, answered after any reasoning) for --model.
     #[arg(long, default_value = "copy")]
     pub task: String,
+    /// --model: digits of each number of an addition.
+    #[arg(long, default_value_t = 3)]
+    pub digits: usize,
+    /// --model: train LoRA adapters of this rank (0: every weight); an adapter given as
+    /// --model goes on training as it is.
+    #[arg(long, default_value_t = 16)]
+    pub lora_rank: usize,
+    /// --model: LoRA's alpha.
+    #[arg(long, default_value_t = 32.0)]
+    pub lora_alpha: f32,
+    /// --model: open each reply with <think> (the model reasons first).
+    #[arg(long)]
+    pub think: bool,
     /// GRPO steps.
     #[arg(long, default_value_t = 100)]
     pub steps: usize,
@@ -47,9 +72,16 @@ type Error = Box<dyn std::error::Error>;
 
 pub fn run(args: &RlvrArgs) -> Result<(), Error> {
     args.threads.apply()?;
+    if let Some(model) = &args.model {
+        return run_chat(args, model);
+    }
+    let checkpoint = args
+        .checkpoint
+        .as_ref()
+        .ok_or("give --checkpoint DIR or --model M")?;
     let task: Task = args.task.parse()?;
-    let mut grpo = GrpoRun::from_checkpoint(&args.checkpoint, task, args.grpo.clone(), args.seed)
-        .map_err(|e| format!("--checkpoint {}: {e}", args.checkpoint.display()))?;
+    let mut grpo = GrpoRun::from_checkpoint(checkpoint, task, args.grpo.clone(), args.seed)
+        .map_err(|e| format!("--checkpoint {}: {e}", checkpoint.display()))?;
     // Problems from their own stream: not the ones GRPO samples.
     let mut eval_rng = Rng::new(args.seed ^ 0x0e7a1);
     let held_out: Vec<Problem> = (0..args.eval)
@@ -94,6 +126,64 @@ pub fn run(args: &RlvrArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// GRPO on a pretrained chat model: the addition task through its chat
+/// template, accuracy on held-out problems before and after.
+fn run_chat(args: &RlvrArgs, model: &str) -> Result<(), Error> {
+    if args.task != "addition" {
+        return Err(format!("--model trains on --task addition, not {:?}", args.task).into());
+    }
+    let lora = (args.lora_rank > 0).then(|| LoraConfig {
+        rank: args.lora_rank,
+        alpha: args.lora_alpha,
+        seed: args.seed,
+        ..LoraConfig::default()
+    });
+    let (policy, text) = finetune::open(model, lora)?;
+    let mut rl = ChatGrpo::new(policy, text, args.grpo.clone(), args.seed)?;
+    rl.think = args.think;
+    let practice = arithmetic::problems(&mut Rng::new(args.seed ^ 0x9a11), 10_000, args.digits);
+    // Held-out problems from their own stream.
+    let held_out = arithmetic::problems(&mut Rng::new(args.seed ^ 0x0e7a1), args.eval, args.digits);
+    let mut reward = |reply: &str, answer: &str| Ok(arithmetic::reward(reply, answer));
+    let before = rl.accuracy(&held_out, &mut reward)?;
+    eprintln!(
+        "{model}: {:.1}% of {} held-out additions of {}-digit numbers right before GRPO",
+        100.0 * before,
+        held_out.len(),
+        args.digits
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
+    }
+    let bar = (!args.json).then(|| crate::train::progress_bar(0, args.steps));
+    while rl.step < args.steps && !stop.load(Ordering::SeqCst) {
+        let record = rl.step(&practice, &mut reward)?;
+        report(&record, bar.as_ref(), args.json);
+    }
+    if let Some(bar) = &bar {
+        bar.finish();
+    }
+    let after = rl.accuracy(&held_out, &mut reward)?;
+    eprintln!(
+        "accuracy {:.1}% → {:.1}% after {} GRPO steps",
+        100.0 * before,
+        100.0 * after,
+        rl.step
+    );
+    let saved = rl.save(&args.out)?;
+    if !rl.history.is_empty() {
+        plot::reward_curve(&rl.history)?.save(args.out.join("reward.svg"))?;
+    }
+    eprintln!(
+        "saved {} (chat with it: monologue --model {})",
+        saved.display(),
+        args.out.display()
+    );
+    Ok(())
+}
+
 fn report(r: &GrpoRecord, bar: Option<&indicatif::ProgressBar>, json: bool) {
     if json {
         let line = serde_json::json!({
@@ -102,16 +192,18 @@ fn report(r: &GrpoRecord, bar: Option<&indicatif::ProgressBar>, json: bool) {
             "frac_zero_std": r.frac_zero_std,
             "clip_ratio": r.clip_ratio,
             "kl": r.kl,
+            "completion_len": r.completion_len,
         });
         println!("{line}");
     }
     if let Some(bar) = bar {
         bar.set_message(format!(
-            "reward {:.3}  tied {:.0}%  clipped {:.1}%  kl {:.4}",
+            "reward {:.3}  tied {:.0}%  clipped {:.1}%  kl {:.4}  length {:.0}",
             r.reward,
             100.0 * r.frac_zero_std,
             100.0 * r.clip_ratio,
-            r.kl
+            r.kl,
+            r.completion_len
         ));
         bar.set_position(r.step as u64);
     }

@@ -143,3 +143,86 @@ fn finetune_errors_name_the_problem() {
         "{err}"
     );
 }
+
+/// The worked example's commands on a tiny model: LoRA fine-tuning on
+/// generated addition traces, then GRPO on the result through its chat
+/// template, each saving what the next (and `generate`) loads.
+#[test]
+fn traces_then_grpo_from_the_cli() {
+    let dir = scratch("finetune-cli-grpo");
+    let (sft, rl) = (dir.join("sft"), dir.join("rl"));
+    let model = fixture("qwen2");
+    let out = monologue(&[
+        "finetune",
+        "--model",
+        &model,
+        "--task",
+        "addition",
+        "--task-examples",
+        "12",
+        "--digits",
+        "2",
+        "--out",
+        sft.to_str().unwrap(),
+        "--seq",
+        "128",
+        "--batch",
+        "2",
+        "--steps",
+        "2",
+        "--lora-rank",
+        "4",
+        "--json",
+        "--threads",
+        "2",
+    ]);
+    assert_eq!(lines(&out).len(), 2);
+    let out = monologue(&[
+        "rlvr",
+        "--model",
+        sft.to_str().unwrap(),
+        "--task",
+        "addition",
+        "--digits",
+        "2",
+        "--steps",
+        "2",
+        "--eval",
+        "3",
+        "--max-new",
+        "12",
+        "--think",
+        "--out",
+        rl.to_str().unwrap(),
+        "--json",
+        "--threads",
+        "2",
+    ]);
+    let steps = lines(&out);
+    assert_eq!(steps.len(), 2);
+    assert!(
+        steps[1]["completion_len"].as_f64().unwrap() > 0.0,
+        "{:?}",
+        steps[1]
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("held-out additions") && err.contains("after 2 GRPO steps"),
+        "{err}"
+    );
+    let gen = monologue(&[
+        "generate",
+        "--model",
+        rl.to_str().unwrap(),
+        "--prompt",
+        "1",
+        "--greedy",
+        "--max-tokens",
+        "2",
+    ]);
+    assert!(
+        gen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gen.stderr)
+    );
+}

@@ -52,6 +52,25 @@ struct PeftConfig {
     #[serde(default)]
     fan_in_fan_out: bool,
     base_model_name_or_path: Option<String>,
+    #[serde(default)]
+    lora_dropout: f32,
+    #[serde(default)]
+    target_modules: Option<serde_json::Value>,
+}
+
+/// An adapter folder's shape: rank, alpha, dropout and target modules (a
+/// list of `peft` module names).
+pub fn shape_of(dir: &Path) -> Result<(usize, f32, f32, Vec<String>)> {
+    let config = read_config(dir)?;
+    let targets = match &config.target_modules {
+        Some(serde_json::Value::Array(list)) => list
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        Some(serde_json::Value::String(one)) => vec![one.clone()],
+        _ => Vec::new(),
+    };
+    Ok((config.r, config.lora_alpha, config.lora_dropout, targets))
 }
 
 /// Whether `dir` is a `peft` adapter folder.

@@ -77,6 +77,9 @@ pub struct GrpoRecord {
     pub frac_zero_std: f64,
     pub clip_ratio: f64,
     pub kl: f64,
+    /// Mean length of the sampled completions, in tokens.
+    #[serde(default)]
+    pub completion_len: f64,
 }
 
 /// Samples `group` completions of `prompt` from `model` at `temperature`,
@@ -250,7 +253,7 @@ impl GrpoRun {
         let c = self.config.clone();
         let model = &self.policy.model;
         let mut batches = Vec::new();
-        let (mut total_reward, mut tied, mut count) = (0.0, 0, 0);
+        let (mut total_reward, mut tied, mut count, mut tokens) = (0.0, 0, 0, 0);
         for _ in 0..c.prompts {
             let problem = self.task.problem(&mut self.rng, c.max_len);
             let prompt = self.encode(&problem.prompt);
@@ -275,6 +278,7 @@ impl GrpoRun {
             }
             total_reward += rewards.iter().sum::<f64>();
             count += rewards.len();
+            tokens += completions.iter().map(Vec::len).sum::<usize>();
             if rewards.iter().all(|&r| r == rewards[0]) {
                 tied += 1;
                 continue;
@@ -347,6 +351,7 @@ impl GrpoRun {
             frac_zero_std: tied as f64 / c.prompts.max(1) as f64,
             clip_ratio: clip_sum / measured.max(1) as f64,
             kl: kl_sum / measured.max(1) as f64,
+            completion_len: tokens as f64 / count.max(1) as f64,
         };
         self.history.push(record.clone());
         Ok(record)

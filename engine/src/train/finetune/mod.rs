@@ -9,6 +9,7 @@
 //! checkpoint::save ─► the model in its own format (GGUF or a Hugging Face folder) + optimizer + state
 //! ```
 
+pub mod arithmetic;
 pub mod checkpoint;
 pub mod merge;
 pub mod model_file;
@@ -308,8 +309,27 @@ fn base_name(model: &str) -> String {
 }
 
 /// A model on the tape (with LoRA adapters, or every weight trained),
-/// with its chat template and tokenizer.
+/// with its chat template and tokenizer. A LoRA adapter (a `peft` folder or
+/// a LoRA run) opens as its base with those adapters, to train on.
 pub fn open(model: &str, lora: Option<LoraConfig>) -> Result<(Pretrained, ChatText)> {
+    let resolved = crate::load::resolve_model_path(model)?;
+    if let Some(base) = crate::load::adapter_base(&resolved)? {
+        let (rank, alpha, dropout, targets) = crate::model::adapter::shape_of(&resolved)?;
+        let lora = LoraConfig {
+            rank,
+            alpha,
+            dropout,
+            targets,
+            ..LoraConfig::default()
+        };
+        let base = base
+            .to_str()
+            .map(str::to_string)
+            .ok_or_else(|| Error::Invalid(format!("{}: not a UTF-8 path", base.display())))?;
+        let (mut pretrained, text) = open(&base, Some(lora))?;
+        peft::read(&mut pretrained, &resolved)?;
+        return Ok((pretrained, text));
+    }
     let (file, path, recipe) = crate::load::recipe(model)?;
     let (tokenizer, template, options) = crate::LanguageModel::chat_text(&file, &path)?;
     let add_bos = tokenizer.add_bos_default();

@@ -44,8 +44,6 @@ pub struct ChatGrpo {
     pub think: bool,
     pub step: usize,
     pub history: Vec<GrpoRecord>,
-    /// Mean completion length of each step, in tokens.
-    pub lengths: Vec<f64>,
     /// A full fine-tune's starting weights (LoRA's reference is the base
     /// without adapters).
     reference: Option<Vec<Vec<f32>>>,
@@ -91,7 +89,6 @@ impl ChatGrpo {
             think: false,
             step: 0,
             history: Vec::new(),
-            lengths: Vec::new(),
             reference,
             rng: Rng::new(seed),
             stops,
@@ -312,13 +309,13 @@ impl ChatGrpo {
             g.zero_grads();
         }
         self.step += 1;
-        self.lengths.push(tokens as f64 / count.max(1) as f64);
         let record = GrpoRecord {
             step: self.step,
             reward: total / count.max(1) as f64,
             frac_zero_std: tied as f64 / c.prompts as f64,
             clip_ratio: clip_sum / measured.max(1) as f64,
             kl: kl_sum / measured.max(1) as f64,
+            completion_len: tokens as f64 / count.max(1) as f64,
         };
         self.history.push(record.clone());
         Ok(record)
@@ -336,5 +333,29 @@ impl ChatGrpo {
             }
         }
         Ok(right as f64 / problems.len().max(1) as f64)
+    }
+}
+
+impl ChatGrpo {
+    /// Saves the policy under `dir` as a checkpoint any face loads (`step-N`
+    /// with `latest` naming it): a LoRA policy's adapters as a `peft`
+    /// folder on its base, a full one as a model in its own format, with
+    /// the step records beside it.
+    pub fn save(&self, dir: &std::path::Path) -> Result<std::path::PathBuf> {
+        super::super::checkpoint::save_with(dir, self.step, |partial| {
+            match self.policy.lora {
+                Some(_) => {
+                    let base = std::fs::canonicalize(&self.policy.path)
+                        .unwrap_or_else(|_| self.policy.path.clone());
+                    super::peft::write(&self.policy, partial, &base.display().to_string())?
+                }
+                None => {
+                    model_file::write(&self.policy, partial)?;
+                }
+            }
+            let records = serde_json::to_vec_pretty(&self.history)
+                .map_err(|e| Error::Invalid(format!("GRPO records: {e}")))?;
+            crate::io::atomic::write_synced(&partial.join("grpo.json"), &records)
+        })
     }
 }
