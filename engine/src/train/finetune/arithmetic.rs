@@ -116,8 +116,7 @@ pub fn final_answer(reply: &str) -> Option<String> {
     let cleaned: String = after.chars().filter(|&c| c != ',').collect();
     cleaned
         .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .next_back()
+        .rfind(|s| !s.is_empty())
         .map(|s| s.trim_start_matches('0').to_string())
         .map(|s| if s.is_empty() { "0".to_string() } else { s })
 }
