@@ -6,17 +6,24 @@ use super::convert::{runtime, string, ScriptResult};
 use super::options::apply_map;
 use super::register::{func, getter};
 use super::Shared;
-use crate::train::{checkpoint, Run, StepRecord, TrainOptions};
+use crate::train::finetune::{arithmetic, FineTune, FinetuneOptions};
+use crate::train::trainer::Trainer;
+use crate::train::{sft, StepRecord, TrainOptions};
 use rhai::{Array, Dynamic, Engine, Map};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-/// A training run shared between script values.
+/// A training run shared between script values: a model from scratch, or
+/// a pretrained one being fine-tuned.
 #[derive(Clone)]
-pub struct TrainRun(Arc<Mutex<Run>>);
+pub struct TrainRun(Arc<Mutex<Box<dyn Trainer>>>);
 
 impl TrainRun {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Run> {
+    fn new(run: impl Trainer + 'static) -> Self {
+        TrainRun(Arc::new(Mutex::new(Box::new(run))))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Box<dyn Trainer>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -46,7 +53,48 @@ fn new_run(opts: &Map) -> ScriptResult<TrainRun> {
     let run = options
         .start(&text)
         .map_err(|e| runtime(format!("train: {e}")))?;
-    Ok(TrainRun(Arc::new(Mutex::new(run))))
+    Ok(TrainRun::new(run))
+}
+
+/// `finetune(#{...})`: the engine's fine-tuning options (`FinetuneOptions`,
+/// `monologue finetune`'s names), plus the conversations: `data` (a JSON
+/// lines file), or `task: "addition"` with `examples` and `digits`.
+fn new_finetune(opts: &Map) -> ScriptResult<TrainRun> {
+    let extra = ["data", "task", "examples", "digits"];
+    let options = apply_map(&FinetuneOptions::default(), opts, &extra, "finetune")?;
+    let count = |key: &str, default: i64| -> ScriptResult<usize> {
+        match opts.get(key) {
+            Some(v) => v
+                .as_int()
+                .ok()
+                .filter(|n| *n > 0)
+                .map(|n| n as usize)
+                .ok_or_else(|| runtime(format!("finetune: `{key}` must be a positive integer"))),
+            None => Ok(default as usize),
+        }
+    };
+    let conversations = match (opts.get("data"), opts.get("task")) {
+        (Some(path), _) => {
+            let path = string(path, "data")?;
+            sft::read_jsonl(std::path::Path::new(&path))
+                .map_err(|e| runtime(format!("finetune: {e}")))?
+        }
+        (None, Some(task)) if string(task, "task")? == "addition" => {
+            let mut rng = crate::generate::Rng::new(options.seed ^ 0x7ace);
+            arithmetic::traces(&mut rng, count("examples", 2000)?, count("digits", 3)?)
+        }
+        (None, Some(task)) => {
+            return Err(runtime(format!(
+                "finetune: unknown task {task} (the generated task is \"addition\")"
+            )))
+        }
+        (None, None) => return Err(runtime(
+            "finetune: give `data` (a JSON lines file of conversations) or `task: \"addition\"`",
+        )),
+    };
+    let run = FineTune::from_options(&options, &conversations)
+        .map_err(|e| runtime(format!("finetune: {e}")))?;
+    Ok(TrainRun::new(run))
 }
 
 fn record_map(r: &StepRecord) -> Map {
@@ -83,8 +131,8 @@ fn steps(shared: &Shared, run: &TrainRun, n: usize) -> ScriptResult<Dynamic> {
 fn live(shared: &Shared, run: &TrainRun, n: usize, every: usize) -> ScriptResult<Dynamic> {
     // One chart per run object, however many times `live` is called.
     let id = format!("monologue-train-{:p}", Arc::as_ptr(&run.0));
-    let chart = |r: &Run| {
-        crate::train::plot::loss_curves(&r.history)
+    let chart = |r: &dyn Trainer| {
+        crate::train::plot::loss_curves(r.history())
             .map(Dynamic::from)
             .map_err(|e| runtime(e.to_string()))
     };
@@ -96,7 +144,7 @@ fn live(shared: &Shared, run: &TrainRun, n: usize, every: usize) -> ScriptResult
             break;
         }
         if (i + 1) % every.max(1) == 0 || i + 1 == n {
-            let plot = chart(&run.lock())?;
+            let plot = chart(&**run.lock())?;
             shared.emit_display_as(&plot, &id, shown);
             shown = true;
         }
@@ -147,8 +195,8 @@ pub fn register(engine: &mut Engine, shared: &Arc<Shared>) {
             let r = run.lock();
             series.push(crate::plot::Series {
                 name: name.to_string(),
-                xs: r.history.iter().map(|h| h.step as f64).collect(),
-                ys: r.history.iter().map(|h| h.loss as f64).collect(),
+                xs: r.history().iter().map(|h| h.step as f64).collect(),
+                ys: r.history().iter().map(|h| h.loss as f64).collect(),
             });
         }
         crate::plot::Plot::line(series)
@@ -193,6 +241,11 @@ pub fn register(engine: &mut Engine, shared: &Arc<Shared>) {
     )
     .register_into_engine(engine, |opts: Map| new_run(&opts));
     func(
+        "finetune",
+        "Fine-tune a pretrained model: #{ model, data (JSON lines of {\"messages\": [...]}) or task: \"addition\"\n(with examples, digits), batch, seq, steps or epochs, lr, min_lr, warmup, clip, accumulate,\nweight_decay, eval_every, eval_batches, validation, seed, lora_rank (0: every weight), lora_alpha,\nlora_dropout, lora_targets }. The names and defaults are `monologue finetune`'s; the run has the\nmethods of train(...)'s.",
+    )
+    .register_into_engine(engine, |opts: Map| new_finetune(&opts));
+    func(
         "step",
         "One optimizer step; returns #{ step, loss, lr, grad_norm, tok_s, val_loss }.",
     )
@@ -215,7 +268,7 @@ pub fn register(engine: &mut Engine, shared: &Arc<Shared>) {
         engine,
         |run: &mut TrainRun| -> Array {
             run.lock()
-                .history
+                .history()
                 .iter()
                 .map(|r| Dynamic::from(r.loss as f64))
                 .collect()
@@ -225,21 +278,20 @@ pub fn register(engine: &mut Engine, shared: &Arc<Shared>) {
         engine,
         |run: &mut TrainRun| -> Array {
             run.lock()
-                .history
+                .history()
                 .iter()
                 .map(|r| Dynamic::from(record_map(r)))
                 .collect()
         },
     );
     getter("step_count", "Optimizer steps done.")
-        .register_into_engine(engine, |run: &mut TrainRun| run.lock().step as i64);
+        .register_into_engine(engine, |run: &mut TrainRun| run.lock().steps_done() as i64);
     func("evaluate", "Mean validation loss over a few batches.").register_into_engine(
         engine,
         |run: &mut TrainRun| {
-            let mut r = run.lock();
-            let batches = r.config.eval_batches;
-            r.evaluate(batches)
-                .map(|l| l as f64)
+            run.lock()
+                .evaluate()
+                .map(|l| l.map_or(Dynamic::UNIT, |l| Dynamic::from(l as f64)))
                 .map_err(|e| runtime(format!("evaluate: {e}")))
         },
     );
@@ -248,14 +300,15 @@ pub fn register(engine: &mut Engine, shared: &Arc<Shared>) {
         "The loss curves (training, and validation where measured).",
     )
     .register_into_engine(engine, |run: &mut TrainRun| {
-        crate::train::plot::loss_curves(&run.lock().history).map_err(|e| runtime(e.to_string()))
+        crate::train::plot::loss_curves(run.lock().history()).map_err(|e| runtime(e.to_string()))
     });
     func(
         "save",
         "Save a checkpoint into a run folder; load_model(folder) then generates from it.",
     )
     .register_into_engine(engine, |run: &mut TrainRun, dir: &str| {
-        checkpoint::save(&run.lock(), std::path::Path::new(dir))
+        run.lock()
+            .save(std::path::Path::new(dir))
             .map(|p| p.display().to_string())
             .map_err(|e| runtime(format!("save: {e}")))
     });
@@ -265,15 +318,15 @@ pub fn register(engine: &mut Engine, shared: &Arc<Shared>) {
             |run: &mut TrainRun| {
                 let r = run.lock();
                 let last = r
-                    .history
+                    .history()
                     .last()
                     .map(|h| format!(", loss {:.4}", h.loss))
                     .unwrap_or_default();
                 format!(
                     "TrainRun({}; step {} of {}{last})",
-                    r.model.architecture().describe(),
-                    r.step,
-                    r.config.steps
+                    r.describe(),
+                    r.steps_done(),
+                    r.total_steps()
                 )
             },
         );

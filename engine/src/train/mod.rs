@@ -47,6 +47,7 @@ pub mod run;
 pub mod sft;
 pub mod tape;
 pub mod tasks;
+pub mod trainer;
 
 pub use graph::{Graph, Param, Var};
 pub use options::TrainOptions;

@@ -145,3 +145,43 @@ let rl = rlvr(#{{ checkpoint: "{dir_s}/warm", task: "copy", group: 4, prompts: 2
     assert!(err.contains("/nonexistent/warm"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `finetune(#{...})` gives a run with train(...)'s methods: a LoRA
+/// fine-tune of a pretrained model on generated addition traces, whose
+/// saved adapter `load_model` chats with.
+#[test]
+fn a_script_fine_tunes_a_pretrained_model() {
+    let model = common::hf_reference::fixture("qwen2").display().to_string();
+    let mut s = Session::collecting().0;
+    run(
+        &mut s,
+        &format!(
+            "let f = finetune(#{{ model: {model:?}, task: \"addition\", examples: 8, digits: 2, seq: 128, batch: 1, steps: 3, lora_rank: 4, lr: 0.01, validation: 0.25, eval_every: 3 }});"
+        ),
+    );
+    let last = eval(&mut s, "f.steps(3)").cast::<monologue::script::Map>();
+    assert_eq!(last["step"].as_int().unwrap(), 3);
+    assert!(last.contains_key("val_loss"), "{last:?}");
+    assert_eq!(floats(eval(&mut s, "f.losses")).len(), 3);
+    let described = eval(&mut s, "f.to_string()").into_string().unwrap();
+    assert!(
+        described.contains("LoRA rank 4") && described.contains("step 3 of 3"),
+        "{described}"
+    );
+    let dir =
+        std::env::temp_dir().join(format!("monologue-script-finetune-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_s = dir.to_str().unwrap();
+    run(&mut s, &format!("f.save({dir_s:?});"));
+    let text = eval(
+        &mut s,
+        &format!("let m = load_model({dir_s:?}); m.generate(\"What is\", #{{ max_tokens: 4, temperature: 0 }})"),
+    );
+    assert!(text.into_string().is_ok());
+    let err = s
+        .eval("finetune(#{ model: \"nowhere-at-all\", task: \"addition\" })")
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("nowhere-at-all"), "{err}");
+}
