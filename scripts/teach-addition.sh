@@ -26,7 +26,7 @@ mkdir -p "$RUNS"
 run() { echo "+ $*" >&2; "$@"; }
 
 run $M rlvr --model smollm2 --task addition --digits "$DIGITS" --steps 0 --eval "$EVAL" \
-    --max-new 24 --out "$RUNS/base" --threads "$THREADS" --json 2> "$RUNS/base.log" >/dev/null
+    --max-new 160 --out "$RUNS/base" --threads "$THREADS" --json 2> "$RUNS/base.log" >/dev/null
 run $M finetune --model smollm2 --task addition --task-examples "$EXAMPLES" --digits "$DIGITS" \
     --lora-rank 16 --lora-alpha 32 --lr 1e-3 --min-lr 1e-4 --warmup 5 --seq 512 --batch 4 \
     --epochs 1 --eval-every 0 --validation 0 --out "$RUNS/sft" --threads "$THREADS" --json \
