@@ -19,6 +19,7 @@ pub mod chat_session;
 pub mod error;
 #[cfg(feature = "plot")]
 mod evcxr;
+pub mod finetune;
 pub mod generate;
 pub mod inspect;
 pub mod io;

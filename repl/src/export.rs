@@ -4,8 +4,8 @@
 //! checkpoint, or a `peft` folder) merged into its base, written in the
 //! base's format.
 
+use monologue::finetune::merge::write_merged;
 use monologue::train::export::export_gguf;
-use monologue::train::finetune::merge::write_merged;
 use monologue::Result;
 use std::path::PathBuf;
 

@@ -6,8 +6,8 @@
 
 use crate::train::{progress_bar, report};
 use clap::Args;
-use monologue::train::finetune::{arithmetic, checkpoint, FineTune, FinetuneOptions};
-use monologue::train::sft;
+use monologue::finetune::sft;
+use monologue::finetune::{arithmetic, checkpoint, FineTune, FinetuneOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -5,8 +5,8 @@
 //! after the current step and saves.
 
 use clap::Args;
+use monologue::finetune::{self, arithmetic, rl::ChatGrpo};
 use monologue::generate::Rng;
-use monologue::train::finetune::{self, arithmetic, rl::ChatGrpo};
 use monologue::train::grpo::{GrpoConfig, GrpoRecord, GrpoRun};
 use monologue::train::lora::LoraConfig;
 use monologue::train::tasks::{Problem, Task};

@@ -5,9 +5,9 @@
 //! - [`real`]: the number types and the strided gemm the kernels share.
 //! - [`gpt`]: a trainable GPT-2; [`rnn`]: the GRU+RWKV mixture-of-experts
 //!   RNN; [`net`]: either, behind one face.
-//! - [`tape`]: the model files of [`crate::model`] run on the tape, and
-//!   [`pretrained`]: a GGUF or Hugging Face model loaded onto it to
-//!   fine-tune.
+//! - [`tape`]: the model files of [`crate::model`] run on the tape (what
+//!   [`crate::finetune`] trains pretrained models with); [`lora`]: the
+//!   adapters it can put beside frozen weights.
 //! - [`rnn_model`]: a trained RNN as a [`crate::model::Model`], so that
 //!   generation, chat and the faces run it like any model.
 //! - [`adamw`]: the optimizer, clipping and the learning-rate schedule.
@@ -29,7 +29,6 @@ pub mod adamw;
 pub mod checkpoint;
 pub mod data;
 pub mod export;
-pub mod finetune;
 pub mod gpt;
 pub mod graph;
 pub mod grpo;
@@ -39,15 +38,12 @@ pub mod net;
 pub mod options;
 #[cfg(feature = "plot")]
 pub mod plot;
-pub mod pretrained;
 pub mod real;
 pub mod rnn;
 pub mod rnn_model;
 pub mod run;
-pub mod sft;
 pub mod tape;
 pub mod tasks;
-pub mod trainer;
 
 pub use graph::{Graph, Param, Var};
 pub use options::TrainOptions;

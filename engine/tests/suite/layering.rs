@@ -19,6 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["inspect", "rich"],
     &["train"],
     &["load", "language_model", "chat_session", "bench"],
+    &["finetune"],
     &["script", "evcxr"],
 ];
 

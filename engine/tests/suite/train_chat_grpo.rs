@@ -1,11 +1,11 @@
-//! GRPO on a pretrained chat model (`train::finetune::rl`): sampled with
+//! GRPO on a pretrained chat model (`finetune::rl`): sampled with
 //! the policy's current weights through the inference path, it raises the
 //! reward it is given, with LoRA and in full, moving away from its
 //! reference as it does.
 
 use crate::common::hf_reference::fixture;
+use monologue::finetune::{self, rl::ChatGrpo, rl::ChatProblem};
 use monologue::generate::Message;
-use monologue::train::finetune::{self, rl::ChatGrpo, rl::ChatProblem};
 use monologue::train::grpo::GrpoConfig;
 use monologue::train::lora::LoraConfig;
 

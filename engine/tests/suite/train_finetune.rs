@@ -1,16 +1,16 @@
-//! Fine-tuning a pretrained model on conversations (`train::finetune`,
-//! `train::sft`), on the tiny Hugging Face fixtures: which tokens are
+//! Fine-tuning a pretrained model on conversations (`finetune`,
+//! `finetune::sft`), on the tiny Hugging Face fixtures: which tokens are
 //! scored, packing, learning a chat set by heart, checkpoints that resume
 //! bit for bit and load as models in the format they came in.
 
 use crate::common;
 use crate::common::hf_reference::fixture;
+use monologue::finetune::sft::{self, chat_data, Conversation, Encoded};
+use monologue::finetune::{self, checkpoint, FineTune, FinetuneOptions};
 use monologue::generate::Message;
 use monologue::model::{LoadOptions, Logits};
-use monologue::train::finetune::{self, checkpoint, FineTune, FinetuneOptions};
 use monologue::train::kernels::loss::IGNORE;
 use monologue::train::run::TrainConfig;
-use monologue::train::sft::{self, chat_data, Conversation, Encoded};
 
 fn conversation(pairs: &[(&str, &str)]) -> Conversation {
     let messages = pairs

@@ -1,17 +1,17 @@
 //! LoRA fine-tuning (`train::lora`, `train::tape` with frozen bases,
-//! `train::finetune::peft`): it starts as the model itself, its gradients
+//! `finetune::peft`): it starts as the model itself, its gradients
 //! are the full fine-tune's projected onto the adapters, it learns, it
 //! resumes bit for bit, and its `peft` folder carries the same adapters
 //! between a GGUF `llama` file (queries and keys in llama.cpp's row order)
 //! and the Hugging Face checkpoint it was converted from.
 
 use crate::common::hf_reference::fixture;
+use monologue::finetune::pretrained::Pretrained;
+use monologue::finetune::sft::Conversation;
+use monologue::finetune::{checkpoint, peft, FineTune};
 use monologue::generate::Message;
-use monologue::train::finetune::{checkpoint, peft, FineTune};
 use monologue::train::lora::LoraConfig;
-use monologue::train::pretrained::Pretrained;
 use monologue::train::run::TrainConfig;
-use monologue::train::sft::Conversation;
 
 fn lora(rank: usize, dropout: f32) -> LoraConfig {
     LoraConfig {
@@ -328,7 +328,7 @@ fn the_training_model_samples_with_its_current_weights() {
                 ft.step().unwrap();
             }
             let tape = logits(&mut ft.model, &IDS);
-            let live = monologue::train::finetune::model_file::inference_model(&ft.model).unwrap();
+            let live = monologue::finetune::model_file::inference_model(&ft.model).unwrap();
             let mut state = live.new_state(32).unwrap();
             let ours = live
                 .forward(&mut state, &IDS, monologue::model::Logits::All)

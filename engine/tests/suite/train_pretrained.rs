@@ -10,8 +10,8 @@
 
 use crate::common::grads::{self, compare, f32s, token_ids, Diff};
 use crate::common::hf_reference::fixture;
+use monologue::finetune::pretrained::Pretrained;
 use monologue::train::kernels::loss::IGNORE;
-use monologue::train::pretrained::Pretrained;
 use safetensors::SafeTensors;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -10,12 +10,12 @@
 //! back in Hugging Face order on the way out, and into the file's order on
 //! the way in.
 
-use super::super::checkpoint::{read_tensors, safetensors_bytes, tensor_f32};
-use super::super::pretrained::Pretrained;
+use super::pretrained::Pretrained;
 use crate::error::{Error, Result};
 use crate::io::atomic::write_synced;
 use crate::io::Format;
 use crate::model::adapter::hf_row_order;
+use crate::train::checkpoint::{read_tensors, safetensors_bytes, tensor_f32};
 use std::path::Path;
 
 pub use crate::model::adapter::{CONFIG, WEIGHTS};

@@ -3,9 +3,9 @@
 //! notebooks hold either behind one value with the same methods (`steps`,
 //! `live`, `plot`, `save`, …).
 
-use super::finetune::FineTune;
-use super::run::{Run, StepRecord};
+use super::FineTune;
 use crate::error::Result;
+use crate::train::run::{Run, StepRecord};
 use std::path::{Path, PathBuf};
 
 pub trait Trainer: Send {
@@ -41,7 +41,7 @@ impl Trainer for Run {
         Run::evaluate(self, batches).map(Some)
     }
     fn save(&self, dir: &Path) -> Result<PathBuf> {
-        super::checkpoint::save(self, dir)
+        crate::train::checkpoint::save(self, dir)
     }
     fn describe(&self) -> String {
         self.model.architecture().describe()

@@ -1,5 +1,7 @@
-//! Fine-tuning a pretrained model on conversations: full fine-tuning, every
-//! weight in f32 with AdamW.
+//! Fine-tuning a pretrained model (any model the inference path loads) on
+//! conversations, every weight in f32 or through LoRA adapters, then GRPO.
+//! This layer sits above [`crate::load`] and [`crate::language_model`]: a
+//! fine-tune starts from what the front door opens, chat template and all.
 //!
 //! ```text
 //! FineTune::start ─► Pretrained::load (the model on the tape) + its chat template and tokenizer
@@ -15,19 +17,22 @@ pub mod merge;
 pub mod model_file;
 mod options;
 pub mod peft;
+pub mod pretrained;
 pub mod rl;
+pub mod sft;
+pub mod trainer;
 
 pub use options::FinetuneOptions;
 
-use super::adamw::{clip_grad_norm, learning_rate, AdamW};
-use super::lora::LoraConfig;
-use super::pretrained::Pretrained;
-use super::run::{StepRecord, TrainConfig};
-use super::sft::{pack, ChatEncoder, Conversation, Encoded, PackStats, Row};
 use crate::error::{Error, Result};
 use crate::generate::chat_template::{ChatTemplate, RenderOptions};
 use crate::generate::Rng;
 use crate::tokenizer::Tokenizer;
+use crate::train::adamw::{clip_grad_norm, learning_rate, AdamW};
+use crate::train::lora::LoraConfig;
+use crate::train::run::{StepRecord, TrainConfig};
+use pretrained::Pretrained;
+use sft::{pack, ChatEncoder, Conversation, Encoded, PackStats, Row};
 use std::path::Path;
 use std::sync::Arc;
 

@@ -7,14 +7,14 @@
 //! forward(ids) ─► the model file's body and head through TapeExec ─► logits [B·T, vocab]
 //! ```
 
-use super::graph::{Graph, Var};
-use super::lora::{AdapterInfo, LoraConfig};
-use super::tape::{Tape, TapeExec};
 use crate::error::{Error, Result};
 use crate::generate::Rng;
 use crate::io::{Format, ModelFile};
 use crate::model::exec::{Architecture, Dims, Slot};
 use crate::model::{Gpt2, Llama, ModelInfo, Recipe, Weights};
+use crate::train::graph::{Graph, Var};
+use crate::train::lora::{AdapterInfo, LoraConfig};
+use crate::train::tape::{Tape, TapeExec};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -15,8 +15,8 @@
 //! 834
 //! ```
 
-use super::super::sft::Conversation;
 use super::rl::ChatProblem;
+use super::sft::Conversation;
 use crate::generate::{Message, Rng};
 
 /// A random problem of two numbers of `digits` digits each (the first

@@ -12,16 +12,16 @@
 //! The objective and its statistics are the ones the from-scratch GRPO
 //! uses (`kernels::grpo`); only where completions come from differs.
 
-use super::super::adamw::{clip_grad_norm, AdamW, AdamWConfig};
-use super::super::graph::GrpoTokens;
-use super::super::grpo::{GrpoConfig, GrpoRecord};
-use super::super::kernels::grpo::{advantages, Objective};
-use super::super::kernels::loss::IGNORE;
-use super::super::pretrained::Pretrained;
+use super::pretrained::Pretrained;
 use super::{model_file, ChatText};
 use crate::error::{Error, Result};
 use crate::generate::{Message, Rng, Sampler, SamplerConfig};
 use crate::model::{Logits, Model};
+use crate::train::adamw::{clip_grad_norm, AdamW, AdamWConfig};
+use crate::train::graph::GrpoTokens;
+use crate::train::grpo::{GrpoConfig, GrpoRecord};
+use crate::train::kernels::grpo::{advantages, Objective};
+use crate::train::kernels::loss::IGNORE;
 
 /// One problem: the conversation the model answers, and the answer a
 /// reward checks its reply against.
@@ -342,7 +342,7 @@ impl ChatGrpo {
     /// folder on its base, a full one as a model in its own format, with
     /// the step records beside it.
     pub fn save(&self, dir: &std::path::Path) -> Result<std::path::PathBuf> {
-        super::super::checkpoint::save_with(dir, self.step, |partial| {
+        crate::train::checkpoint::save_with(dir, self.step, |partial| {
             match self.policy.lora {
                 Some(_) => {
                     let base = std::fs::canonicalize(&self.policy.path)

@@ -4,10 +4,10 @@
 //! Face folder (`model.safetensors` in f32, the base's config and
 //! tokenizer files beside it).
 
-use super::super::checkpoint::safetensors_bytes;
 use super::model_file::{copy_side_files, gguf_metadata};
 use crate::error::{Error, Result};
 use crate::io::{Format, ModelFile};
+use crate::train::checkpoint::safetensors_bytes;
 use std::path::{Path, PathBuf};
 
 /// Writes the model the adapter folder `adapter` (a `peft` folder or a

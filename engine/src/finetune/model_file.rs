@@ -4,7 +4,7 @@
 //! Hugging Face folder (`model.safetensors` beside the original's config
 //! and tokenizer files) for `transformers` and the engine.
 
-use super::super::pretrained::Pretrained;
+use super::pretrained::Pretrained;
 use crate::error::{Error, Result};
 use crate::io::gguf::writer::GgufWriter;
 use crate::io::{Format, ModelFile, Value};
@@ -54,8 +54,8 @@ pub fn tensors(model: &Pretrained) -> Vec<Saved> {
     }
     if hf_gpt2 {
         for (name, shape, values) in &mut out {
-            if super::super::checkpoint::is_conv1d(name) {
-                *values = super::super::checkpoint::transpose(values, shape[0], shape[1]);
+            if crate::train::checkpoint::is_conv1d(name) {
+                *values = crate::train::checkpoint::transpose(values, shape[0], shape[1]);
                 shape.swap(0, 1);
             }
         }
@@ -74,7 +74,7 @@ pub fn write(model: &Pretrained, dir: &Path) -> Result<PathBuf> {
         }
         Format::Safetensors => {
             copy_side_files(&model.path, dir)?;
-            let bytes = super::super::checkpoint::safetensors_bytes(tensors(model))?;
+            let bytes = crate::train::checkpoint::safetensors_bytes(tensors(model))?;
             crate::io::atomic::write_synced(&dir.join("model.safetensors"), &bytes)?;
             Ok(dir.to_path_buf())
         }

@@ -4,17 +4,17 @@
 //! bit as the uninterrupted one would have: same weights, moments, data
 //! order and random draws.
 
-use super::super::adamw::AdamW;
-use super::super::checkpoint::{
-    json_bytes, read_tensors, safetensors_bytes, save_with, tensor_f32,
-};
-use super::super::lora::LoraConfig;
-use super::super::run::{StepRecord, TrainConfig};
-use super::super::sft::{Conversation, Row};
+use super::sft::{Conversation, Row};
 use super::{model_file, peft, FineTune};
 use crate::error::{Error, Result};
 use crate::generate::Rng;
 use crate::io::atomic::write_synced;
+use crate::train::adamw::AdamW;
+use crate::train::checkpoint::{
+    json_bytes, read_tensors, safetensors_bytes, save_with, tensor_f32,
+};
+use crate::train::lora::LoraConfig;
+use crate::train::run::{StepRecord, TrainConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

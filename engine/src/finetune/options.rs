@@ -1,10 +1,10 @@
 //! How to start a fine-tune, in the names every face uses
 //! (`monologue finetune --lr …`, `finetune(#{lr: …})`).
 
-use super::super::adamw::AdamWConfig;
-use super::super::lora::LoraConfig;
-use super::super::run::TrainConfig;
 use crate::error::Result;
+use crate::train::adamw::AdamWConfig;
+use crate::train::lora::LoraConfig;
+use crate::train::run::TrainConfig;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
