@@ -17,7 +17,7 @@
 //! sequence is read whole, from position 0), and every row is a head row
 //! (teacher forcing scores every position).
 
-use super::graph::{Graph, Rope, Var};
+use super::graph::{Graph, LowRank, Rope, Var};
 use super::kernels::activation::Activation;
 use super::kernels::attention;
 use super::kernels::rope::Heads;
@@ -307,30 +307,25 @@ impl<'a> TapeExec<'a> {
         }
     }
 
-    /// An adapter's `s · dropout(x) · Aᵀ · Bᵀ`.
-    fn adapted(&mut self, x: Var, adapter: Adapter) -> Result<Var> {
-        let x = match (adapter.dropout > 0.0, self.dropout.as_mut()) {
-            (true, Some(rng)) => {
-                let keep = 1.0 - adapter.dropout;
-                let n = self.graph.value(x).len();
-                let mask: Vec<f32> = (0..n)
-                    .map(|_| {
-                        if rng.next_f64() < keep as f64 {
-                            1.0 / keep
-                        } else {
-                            0.0
-                        }
-                    })
-                    .collect();
-                let shape = self.graph.shape(x).to_vec();
-                let mask = self.graph.input(mask, &shape)?;
-                self.graph.mul(x, mask)?
-            }
-            _ => x,
+    /// `x` through LoRA's dropout (while training; `x` itself otherwise).
+    fn dropped(&mut self, x: Var, dropout: f32) -> Result<Var> {
+        let Some(rng) = self.dropout.as_mut().filter(|_| dropout > 0.0) else {
+            return Ok(x);
         };
-        let down = self.graph.linear(x, adapter.a, None)?;
-        let up = self.graph.linear(down, adapter.b, None)?;
-        self.graph.scale(up, adapter.scale)
+        let keep = 1.0 - dropout;
+        let n = self.graph.value(x).len();
+        let mask: Vec<f32> = (0..n)
+            .map(|_| {
+                if rng.next_f64() < keep as f64 {
+                    1.0 / keep
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let shape = self.graph.shape(x).to_vec();
+        let mask = self.graph.input(mask, &shape)?;
+        self.graph.mul(x, mask)
     }
 
     /// `gate = act(gate) ⊙ up`.
@@ -368,16 +363,30 @@ impl Exec<Tape> for TapeExec<'_> {
 
     fn linear(&mut self, x: Slot, w: &Weight, bias: Option<&Var>, out: Slot) -> Result<()> {
         let input = self.get(x)?;
-        let y = match &w.base {
-            Base::Trained(v) => self.graph.linear(input, *v, bias.copied())?,
-            Base::Frozen(t) => self.graph.linear_frozen(input, t.clone(), bias.copied())?,
-        };
-        let y = match w.adapter.filter(|_| self.adapters) {
-            Some(adapter) => {
-                let low_rank = self.adapted(input, adapter)?;
-                self.graph.add(y, low_rank)?
+        let adapter = w.adapter.filter(|_| self.adapters);
+        let y = match (&w.base, adapter) {
+            (Base::Trained(v), None) => self.graph.linear(input, *v, bias.copied())?,
+            (Base::Frozen(t), None) => self.graph.linear_frozen(input, t.clone(), bias.copied())?,
+            (Base::Frozen(t), Some(adapter)) => {
+                let x_adapter = self.dropped(input, adapter.dropout)?;
+                let low_rank = LowRank {
+                    a: adapter.a,
+                    b: adapter.b,
+                    scale: adapter.scale,
+                };
+                self.graph.linear_frozen_adapted(
+                    input,
+                    x_adapter,
+                    t.clone(),
+                    bias.copied(),
+                    low_rank,
+                )?
             }
-            None => y,
+            (Base::Trained(_), Some(_)) => {
+                return Err(Error::Invalid(
+                    "an adapter on a trained weight (LoRA keeps its base frozen)".into(),
+                ))
+            }
         };
         self.set(out, y)
     }

@@ -14,7 +14,7 @@ use crate::error::Result;
 use crate::ops::launch;
 use crate::profile::Cost;
 use crate::tensor::Tensor;
-use crate::train::kernels::linear;
+use crate::train::kernels::{elementwise, linear};
 use crate::train::real::{gemm, Mat, Op};
 use std::sync::Arc;
 
@@ -24,6 +24,27 @@ pub(super) enum FrozenStep {
         w: Arc<Tensor>,
         b: Option<Var>,
     },
+    /// A frozen projection with a LoRA adapter, one node: only `x · Aᵀ`
+    /// (`[n, r]`) is kept for the backward pass, where the adapter's
+    /// output, its scaled copy and the sum would each be `[n, out]`.
+    Adapted {
+        x: Var,
+        /// The adapter's input (`x` after dropout, or `x` itself).
+        x_adapter: Var,
+        w: Arc<Tensor>,
+        b: Option<Var>,
+        adapter: LowRank,
+        down: Vec<f32>,
+    },
+}
+
+/// A LoRA adapter's matrices, `A` `[r, in]` and `B` `[out, r]`, and the
+/// factor on its output.
+#[derive(Debug, Clone, Copy)]
+pub struct LowRank {
+    pub a: Var,
+    pub b: Var,
+    pub scale: f32,
 }
 
 /// Rows of W widened to f32 at a time in the backward pass.
@@ -59,6 +80,69 @@ impl Graph {
         Ok(self.push(out, shape, step, needs))
     }
 
+    /// `x · Wᵀ + b + s · x_adapter · Aᵀ · Bᵀ` for a frozen `W`: a LoRA
+    /// projection in one node.
+    pub fn linear_frozen_adapted(
+        &mut self,
+        x: Var,
+        x_adapter: Var,
+        w: Arc<Tensor>,
+        b: Option<Var>,
+        adapter: LowRank,
+    ) -> Result<Var> {
+        let y = self.linear_frozen(x, w.clone(), b)?;
+        let (m, k) = (w.dims()[0], w.dims()[1]);
+        let r = self.shape(adapter.a).first().copied().unwrap_or(0);
+        if self.shape(adapter.a) != [r, k]
+            || self.shape(adapter.b) != [m, r]
+            || self.shape(x_adapter) != self.shape(x)
+        {
+            return Err(shape_err(
+                "lora",
+                format!(
+                    "A {:?} and B {:?} for a weight [{m}, {k}] and input {:?}",
+                    self.shape(adapter.a),
+                    self.shape(adapter.b),
+                    self.shape(x_adapter)
+                ),
+            ));
+        }
+        // The plain projection's node becomes the adapted one: its value
+        // gains the adapter's output, its step the adapter.
+        let Var::Node(i) = y else {
+            unreachable!("linear_frozen returns a node")
+        };
+        let n = self.rows(x);
+        let mut down = vec![0.0; n * r];
+        linear::forward(
+            self.value(x_adapter),
+            self.value(adapter.a),
+            None,
+            k,
+            r,
+            &mut down,
+        );
+        let mut up = self.buffers.overwritten(n * m);
+        linear::forward(&down, self.value(adapter.b), None, r, m, &mut up);
+        let scale = adapter.scale;
+        self.nodes[i]
+            .value
+            .iter_mut()
+            .zip(&up)
+            .for_each(|(y, u)| *y += scale * u);
+        self.buffers.recycle(up);
+        self.nodes[i].step = Step::Frozen(FrozenStep::Adapted {
+            x,
+            x_adapter,
+            w,
+            b,
+            adapter,
+            down,
+        });
+        self.nodes[i].needs_grad |= self.needs_grad(adapter.a) || self.needs_grad(adapter.b);
+        Ok(y)
+    }
+
     /// Rows `ids` of a frozen table: a constant.
     pub fn embedding_frozen(&mut self, table: &Tensor, ids: &[u32]) -> Result<Var> {
         let &[_, dim] = table.dims() else {
@@ -86,6 +170,66 @@ impl Graph {
                         linear::backward(g, gr.value(x), &[], k, m, None, None, Some(db))
                     });
                 }
+            }
+            FrozenStep::Adapted {
+                x,
+                x_adapter,
+                w,
+                b,
+                adapter,
+                down,
+            } => {
+                let plain = FrozenStep::Linear {
+                    x: *x,
+                    w: w.clone(),
+                    b: *b,
+                };
+                self.backward_frozen(&plain, g);
+                let (k, m) = (w.dims()[1], w.dims()[0]);
+                let r = self.shape(adapter.a)[0];
+                let n = g.len() / m;
+                // With g' = s · g: dB += g'ᵀ · down, d(down) = g' · B, then
+                // dA += d(down)ᵀ · x_adapter and dx_adapter += d(down) · A.
+                let scaled: Vec<f32> = g.iter().map(|v| v * adapter.scale).collect();
+                let mut d_down = vec![0.0; n * r];
+                let mut db = vec![0.0; m * r];
+                let bv = self.value(adapter.b);
+                linear::backward(
+                    &scaled,
+                    down,
+                    bv,
+                    r,
+                    m,
+                    Some(&mut d_down),
+                    Some(&mut db),
+                    None,
+                );
+                self.add_grad(adapter.b, |_, d| elementwise::accumulate(d, &db));
+                let (xa, a) = (*x_adapter, adapter.a);
+                self.add_grad(a, |gr, da| {
+                    linear::backward(
+                        &d_down,
+                        gr.value(xa),
+                        gr.value(a),
+                        k,
+                        r,
+                        None,
+                        Some(da),
+                        None,
+                    )
+                });
+                self.add_grad(xa, |gr, dx| {
+                    linear::backward(
+                        &d_down,
+                        gr.value(xa),
+                        gr.value(a),
+                        k,
+                        r,
+                        Some(dx),
+                        None,
+                        None,
+                    )
+                });
             }
         }
     }

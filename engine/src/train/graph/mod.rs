@@ -25,6 +25,7 @@ use attention::AttentionStep;
 pub use attention::Rope;
 use buffers::Buffers;
 use frozen::FrozenStep;
+pub use frozen::LowRank;
 pub use recurrent::GruWeights;
 use recurrent::RecurrentStep;
 
