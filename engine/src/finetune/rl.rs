@@ -6,7 +6,7 @@
 //!      ─► per problem: the chat prompt once, `group` completions sampled from it
 //!      ─► rewards (the answer checked, or any function) ─► advantages within each group
 //!      ─► on the tape: the policy's log-probabilities (sampling time = "old"), and the
-//!         reference's (LoRA: the base without adapters; in full: the starting weights)
+//!         reference's (the trained parameters' starting values swapped in)
 //!      ─► `updates` × (clipped objective + k3 KL to the reference) ─► AdamW
 //! ```
 //! The objective and its statistics are the ones the from-scratch GRPO
@@ -44,9 +44,11 @@ pub struct ChatGrpo {
     pub think: bool,
     pub step: usize,
     pub history: Vec<GrpoRecord>,
-    /// A full fine-tune's starting weights (LoRA's reference is the base
-    /// without adapters).
-    reference: Option<Vec<Vec<f32>>>,
+    /// The starting values of the trained parameters (every weight, or a
+    /// LoRA model's adapters), empty for frozen ones: the reference the KL
+    /// keeps the policy near. (An adapter that arrives trained, after
+    /// SFT, is its own reference: not the base without it.)
+    reference: Vec<Vec<f32>>,
     rng: Rng,
     stops: Vec<u32>,
 }
@@ -59,17 +61,15 @@ impl ChatGrpo {
                 config.group, config.prompts, config.max_new
             )));
         }
-        let reference = match policy.lora {
-            Some(_) => None,
-            None => Some(
-                policy
-                    .graph
-                    .params
-                    .iter()
-                    .map(|p| p.value.clone())
-                    .collect(),
-            ),
-        };
+        let reference = policy
+            .graph
+            .params
+            .iter()
+            .map(|p| match p.trainable {
+                true => p.value.clone(),
+                false => Vec::new(),
+            })
+            .collect();
         let adamw = AdamWConfig {
             weight_decay: 0.0,
             ..AdamWConfig::default()
@@ -188,37 +188,30 @@ impl ChatGrpo {
                 targets.push(if scored { seq[i + 1] } else { IGNORE });
             }
         }
-        let swapped = reference && self.swap_reference();
-        self.policy.adapters_on = !reference;
+        if reference {
+            self.swap_reference();
+        }
         let result = (|| {
             let logits = self.policy.forward(&ids, replies.len())?;
             let lp = self.policy.graph.logprob(logits, &targets)?;
             Ok(self.policy.graph.value(lp).to_vec())
         })();
         self.policy.graph.clear();
-        self.policy.adapters_on = true;
-        if swapped {
+        if reference {
             self.swap_reference();
         }
         Ok((result?, ids, targets))
     }
 
-    /// Swaps a full fine-tune's weights with its starting ones (twice
-    /// restores them); false for LoRA, whose reference needs no swap.
-    fn swap_reference(&mut self) -> bool {
-        let Some(reference) = &mut self.reference else {
-            return false;
-        };
-        for (p, r) in self
-            .policy
-            .graph
-            .params
-            .iter_mut()
-            .zip(reference.iter_mut())
-        {
-            std::mem::swap(&mut p.value, r);
+    /// Swaps the trained parameters with their starting values (twice
+    /// restores them).
+    fn swap_reference(&mut self) {
+        let params = self.policy.graph.params.iter_mut();
+        for (p, r) in params.zip(self.reference.iter_mut()) {
+            if !r.is_empty() {
+                std::mem::swap(&mut p.value, r);
+            }
         }
-        true
     }
 
     /// One GRPO step over `problems` (`config.prompts` of them are drawn),

@@ -72,3 +72,49 @@ fn grpo_raises_the_reward_with_lora_and_in_full() {
         );
     }
 }
+
+/// An adapter that arrives trained (after SFT) is its own reference: the
+/// KL of GRPO's first update is zero, not the distance to the base.
+#[test]
+fn a_trained_adapter_is_its_own_reference() {
+    use monologue::finetune::FineTune;
+    use monologue::train::run::TrainConfig;
+    let model = fixture("qwen2").display().to_string();
+    let chats = vec![monologue::finetune::sft::Conversation {
+        messages: vec![Message::user("Say e."), Message::assistant("eee")],
+    }];
+    let lora = LoraConfig {
+        rank: 4,
+        alpha: 8.0,
+        ..LoraConfig::default()
+    };
+    let cfg = TrainConfig {
+        batch: 1,
+        seq: 128,
+        steps: 5,
+        lr: 2e-2,
+        min_lr: 2e-2,
+        warmup: 0,
+        eval_every: 0,
+        ..TrainConfig::default()
+    };
+    let mut ft = FineTune::start(&model, Some(lora), &chats, cfg, 0.0).unwrap();
+    for _ in 0..5 {
+        ft.step().unwrap();
+    }
+    let dir = std::env::temp_dir().join(format!("monologue-grpo-ref-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    ft.save(&dir).unwrap();
+    let (policy, text) = finetune::open(&dir.display().to_string(), None).unwrap();
+    let config = GrpoConfig {
+        group: 8,
+        prompts: 3,
+        max_new: 6,
+        updates: 1,
+        ..GrpoConfig::default()
+    };
+    let mut rl = ChatGrpo::new(policy, text, config, 3).unwrap();
+    let record = rl.step(&problems(), &mut share_of_e).unwrap();
+    assert!(record.frac_zero_std < 1.0, "some group must differ");
+    assert!(record.kl.abs() < 1e-6, "first-update KL {}", record.kl);
+}
