@@ -5,12 +5,12 @@
 //! after the current step and saves.
 
 use clap::Args;
-use monologue::finetune::{self, arithmetic, rl::ChatGrpo};
-use monologue::generate::Rng;
+use monologue::finetune::reinforce::{ChatAddition, Reinforcer};
+use monologue::finetune::{self, rl::ChatGrpo};
 use monologue::train::grpo::{GrpoConfig, GrpoRecord, GrpoRun};
 use monologue::train::lora::LoraConfig;
-use monologue::train::tasks::{Problem, Task};
-use monologue::train::{checkpoint, plot};
+use monologue::train::plot;
+use monologue::train::tasks::Task;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -72,28 +72,25 @@ type Error = Box<dyn std::error::Error>;
 
 pub fn run(args: &RlvrArgs) -> Result<(), Error> {
     args.threads.apply()?;
-    if let Some(model) = &args.model {
-        return run_chat(args, model);
-    }
-    let checkpoint = args
-        .checkpoint
-        .as_ref()
-        .ok_or("give --checkpoint DIR or --model M")?;
-    let task: Task = args.task.parse()?;
-    let mut grpo = GrpoRun::from_checkpoint(checkpoint, task, args.grpo.clone(), args.seed)
-        .map_err(|e| format!("--checkpoint {}: {e}", checkpoint.display()))?;
-    // Problems from their own stream: not the ones GRPO samples.
-    let mut eval_rng = Rng::new(args.seed ^ 0x0e7a1);
-    let held_out: Vec<Problem> = (0..args.eval)
-        .map(|_| task.problem(&mut eval_rng, args.grpo.max_len))
-        .collect();
-    let before = grpo.exact_match(&held_out)?;
+    let (mut rl, what): (Box<dyn Reinforcer>, String) = match (&args.model, &args.checkpoint) {
+        (Some(model), _) => (
+            Box::new(chat_run(args, model)?),
+            format!("additions of {}-digit numbers", args.digits),
+        ),
+        (None, Some(checkpoint)) => {
+            let task: Task = args.task.parse()?;
+            let run = GrpoRun::from_checkpoint(checkpoint, task, args.grpo.clone(), args.seed)
+                .map_err(|e| format!("--checkpoint {}: {e}", checkpoint.display()))?;
+            (Box::new(run), format!("{} problems", args.task))
+        }
+        (None, None) => return Err("give --checkpoint DIR or --model M".into()),
+    };
+    let before = rl.exact_match(args.eval)?;
     eprintln!(
-        "{}: exact match {:.1}% on {} held-out {} problems before GRPO",
-        grpo.policy.model.architecture().describe(),
+        "{}: {:.1}% of {} held-out {what} right before GRPO",
+        rl.describe(),
         100.0 * before,
-        held_out.len(),
-        args.task
+        args.eval,
     );
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -101,34 +98,39 @@ pub fn run(args: &RlvrArgs) -> Result<(), Error> {
         let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
     }
     let bar = (!args.json).then(|| crate::train::progress_bar(0, args.steps));
-    while grpo.step < args.steps && !stop.load(Ordering::SeqCst) {
-        let record = grpo.step()?;
+    let mut done = 0;
+    while done < args.steps && !stop.load(Ordering::SeqCst) {
+        let record = rl.step(None)?;
         report(&record, bar.as_ref(), args.json);
+        done += 1;
     }
     if let Some(bar) = &bar {
         bar.finish();
     }
     if stop.load(Ordering::SeqCst) {
-        eprintln!("interrupted at step {}; saving", grpo.step);
+        eprintln!("interrupted after {done} steps; saving");
     }
-    let after = grpo.exact_match(&held_out)?;
+    let after = rl.exact_match(args.eval)?;
     eprintln!(
-        "exact match {:.1}% → {:.1}% after {} GRPO steps",
+        "exact match accuracy {:.1}% → {:.1}% after {done} GRPO steps",
         100.0 * before,
         100.0 * after,
-        grpo.step
     );
-    let saved = checkpoint::save(&grpo.policy, &args.out)?;
-    if !grpo.history.is_empty() {
-        plot::reward_curve(&grpo.history)?.save(args.out.join("reward.svg"))?;
+    let saved = rl.save(&args.out)?;
+    if !rl.history().is_empty() {
+        plot::reward_curve(rl.history())?.save(args.out.join("reward.svg"))?;
     }
-    eprintln!("saved {}", saved.display());
+    eprintln!(
+        "saved {} (chat with it: monologue --model {})",
+        saved.display(),
+        args.out.display()
+    );
     Ok(())
 }
 
 /// GRPO on a pretrained chat model: the addition task through its chat
-/// template, accuracy on held-out problems before and after.
-fn run_chat(args: &RlvrArgs, model: &str) -> Result<(), Error> {
+/// template.
+fn chat_run(args: &RlvrArgs, model: &str) -> Result<ChatAddition, Error> {
     if args.task != "addition" {
         return Err(format!("--model trains on --task addition, not {:?}", args.task).into());
     }
@@ -139,49 +141,9 @@ fn run_chat(args: &RlvrArgs, model: &str) -> Result<(), Error> {
         ..LoraConfig::default()
     });
     let (policy, text) = finetune::open(model, lora)?;
-    let mut rl = ChatGrpo::new(policy, text, args.grpo.clone(), args.seed)?;
-    rl.think = args.think;
-    let practice = arithmetic::problems(&mut Rng::new(args.seed ^ 0x9a11), 10_000, args.digits);
-    // Held-out problems from their own stream.
-    let held_out = arithmetic::problems(&mut Rng::new(args.seed ^ 0x0e7a1), args.eval, args.digits);
-    let mut reward = |reply: &str, answer: &str| Ok(arithmetic::reward(reply, answer));
-    let before = rl.accuracy(&held_out, &mut reward)?;
-    eprintln!(
-        "{model}: {:.1}% of {} held-out additions of {}-digit numbers right before GRPO",
-        100.0 * before,
-        held_out.len(),
-        args.digits
-    );
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
-    }
-    let bar = (!args.json).then(|| crate::train::progress_bar(0, args.steps));
-    while rl.step < args.steps && !stop.load(Ordering::SeqCst) {
-        let record = rl.step(&practice, &mut reward)?;
-        report(&record, bar.as_ref(), args.json);
-    }
-    if let Some(bar) = &bar {
-        bar.finish();
-    }
-    let after = rl.accuracy(&held_out, &mut reward)?;
-    eprintln!(
-        "accuracy {:.1}% → {:.1}% after {} GRPO steps",
-        100.0 * before,
-        100.0 * after,
-        rl.step
-    );
-    let saved = rl.save(&args.out)?;
-    if !rl.history.is_empty() {
-        plot::reward_curve(&rl.history)?.save(args.out.join("reward.svg"))?;
-    }
-    eprintln!(
-        "saved {} (chat with it: monologue --model {})",
-        saved.display(),
-        args.out.display()
-    );
-    Ok(())
+    let mut grpo = ChatGrpo::new(policy, text, args.grpo.clone(), args.seed)?;
+    grpo.think = args.think;
+    Ok(ChatAddition::new(grpo, args.digits, args.seed))
 }
 
 fn report(r: &GrpoRecord, bar: Option<&indicatif::ProgressBar>, json: bool) {

@@ -18,6 +18,7 @@ pub mod model_file;
 mod options;
 pub mod peft;
 pub mod pretrained;
+pub mod reinforce;
 pub mod rl;
 pub mod sft;
 pub mod trainer;

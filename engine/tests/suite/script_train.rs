@@ -185,3 +185,59 @@ fn a_script_fine_tunes_a_pretrained_model() {
         .to_string();
     assert!(err.contains("nowhere-at-all"), "{err}");
 }
+
+/// `rlvr(#{ model, ... })`: GRPO on a pretrained chat model (LoRA) from a
+/// script. A reward written in rhai is what the records average; the
+/// held-out accuracy and a save that `load_model` opens follow.
+#[test]
+fn a_script_runs_grpo_on_a_chat_model() {
+    let model = common::hf_reference::fixture("qwen2").display().to_string();
+    let mut s = Session::collecting().0;
+    run(
+        &mut s,
+        &format!(
+            "let rl = rlvr(#{{ model: {model:?}, task: \"addition\", digits: 2, lora_rank: 4, think: true, group: 4, prompts: 2, max_new: 6, lr: 0.01 }});"
+        ),
+    );
+    let accuracy = eval(&mut s, "rl.exact_match(3)").as_float().unwrap();
+    assert!((0.0..=1.0).contains(&accuracy));
+    // The reward sees the reply and the problem's answer: the sum of two
+    // 2-digit numbers, two or three digits long.
+    let rec = eval(
+        &mut s,
+        "rl.steps(2, |reply, answer| if answer.len() >= 2 && answer.len() <= 3 { 2 } else { 0 })",
+    )
+    .cast::<monologue::script::Map>();
+    assert_eq!(rec["step"].as_int().unwrap(), 2);
+    assert_eq!(rec["reward"].as_float().unwrap(), 2.0);
+    assert_eq!(rec["frac_zero_std"].as_float().unwrap(), 1.0);
+    assert!(rec["completion_len"].as_float().unwrap() > 0.0);
+    // The task's own reward: the addition checked, in [0, 1].
+    let rec = eval(&mut s, "rl.step()").cast::<monologue::script::Map>();
+    assert!((0.0..=1.0).contains(&rec["reward"].as_float().unwrap()));
+    assert_eq!(floats(eval(&mut s, "rl.rewards")).len(), 3);
+    let dir = std::env::temp_dir().join(format!("monologue-script-chat-rl-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_s = dir.to_str().unwrap();
+    run(&mut s, &format!("rl.save({dir_s:?});"));
+    let text = eval(
+        &mut s,
+        &format!(
+            "load_model({dir_s:?}).generate(\"What is\", #{{ max_tokens: 3, temperature: 0 }})"
+        ),
+    );
+    assert!(text.into_string().is_ok());
+    let err = s
+        .eval(&format!("rlvr(#{{ model: {model:?}, task: \"copy\" }})"))
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("addition"), "{err}");
+    let err = s
+        .eval(&format!("rlvr(#{{ model: {model:?}, checkpoint: \"x\" }})"))
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not both"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
