@@ -88,13 +88,13 @@ fn chat_run(
         )));
     }
     let get = |k: &str| opts.get(k);
-    let digits = get("digits").map_or(Ok(3), |v| non_negative(v, "digits"))? as usize;
+    let digits = get("digits").map_or(Ok(3), |v| non_negative(v, "digits"))?;
     if !(1..=18).contains(&digits) {
         return Err(runtime(format!(
             "rlvr: digits must be 1 to 18, not {digits}"
         )));
     }
-    let rank = get("lora_rank").map_or(Ok(16), |v| non_negative(v, "lora_rank"))? as usize;
+    let rank = get("lora_rank").map_or(Ok(16), |v| non_negative(v, "lora_rank"))?;
     let alpha = match get("lora_alpha") {
         Some(v) => v
             .as_float()
