@@ -110,7 +110,11 @@ pub fn run(args: &RlvrArgs) -> Result<(), Error> {
     if stop.load(Ordering::SeqCst) {
         eprintln!("interrupted after {done} steps; saving");
     }
-    let after = rl.exact_match(args.eval)?;
+    // Nothing changed without a step: no need to score again.
+    let after = match done {
+        0 => before,
+        _ => rl.exact_match(args.eval)?,
+    };
     eprintln!(
         "exact match accuracy {:.1}% → {:.1}% after {done} GRPO steps",
         100.0 * before,
