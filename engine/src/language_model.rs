@@ -9,6 +9,7 @@ use crate::generate::{
 };
 use crate::io::{Format, ModelFile};
 use crate::load;
+use crate::model::adapter::AdapterSource;
 use crate::model::{LoadOptions, Model, State};
 use crate::tokenizer::Tokenizer;
 use std::path::{Path, PathBuf};
@@ -55,7 +56,12 @@ impl LanguageModel {
             // adapters merged in as the weights load.
             Some(base) => {
                 let file = ModelFile::open(&base)?;
-                Self::build(&file, base.clone(), options, Some(&path))?
+                Self::build(
+                    &file,
+                    base.clone(),
+                    options,
+                    Some(&AdapterSource::Folder(&path)),
+                )?
             }
             None => Self::from_file(&ModelFile::open(&path)?, path, options)?,
         };
@@ -69,20 +75,30 @@ impl LanguageModel {
         Self::build(file, path, options, None)
     }
 
-    /// [`LanguageModel::from_file`], with the LoRA adapters of the folder
-    /// `adapter` merged in, if given.
+    /// [`LanguageModel::from_file`] with LoRA adapters (a `peft` folder, or
+    /// its files' contents as a page receives them) merged in as the
+    /// weights load: no merged copy of the model is ever written.
+    pub fn from_file_with_adapter(
+        file: &ModelFile,
+        path: PathBuf,
+        options: &LoadOptions,
+        adapter: &AdapterSource,
+    ) -> Result<Self> {
+        Self::build(file, path, options, Some(adapter))
+    }
+
     fn build(
         file: &ModelFile,
         path: PathBuf,
         options: &LoadOptions,
-        adapter: Option<&Path>,
+        adapter: Option<&AdapterSource>,
     ) -> Result<Self> {
         let start = crate::profile::now_ns();
         // The network and the tokenizer are independent: build them side by
         // side (the tokenizer's tables take most of a load).
         let (model, text) = crate::backend::cpu::pool::join(
             || match adapter {
-                Some(dir) => load::model_with_adapter(file, &path, options, dir),
+                Some(source) => load::model_with_adapter(file, &path, options, source),
                 None => load::model_from_file(file, &path, options),
             },
             || Self::load_text(file, &path),

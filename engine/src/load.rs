@@ -8,6 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::io::{Format, HfConfig, ModelFile};
+use crate::model::adapter::AdapterSource;
 use crate::model::{self, Backend, LoadOptions, Model, Recipe};
 use crate::train::checkpoint::RNN_MODEL_TYPE;
 use crate::train::rnn_model::RnnModel;
@@ -38,7 +39,7 @@ pub fn model(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Box<dyn Mo
     };
     if let Some(base) = adapter_base(&path)? {
         let file = ModelFile::open(&base)?;
-        return model_with_adapter(&file, &base, options, &path);
+        return model_with_adapter(&file, &base, options, &AdapterSource::Folder(&path));
     }
     model_from_file(&ModelFile::open(&path)?, &path, options)
 }
@@ -64,13 +65,13 @@ pub fn adapter_base(path: &Path) -> Result<Option<PathBuf>> {
     })
 }
 
-/// The model in `file` with the LoRA adapters of the folder `adapter`
-/// merged in as it loads.
+/// The model in `file` with the LoRA adapters `adapter` holds merged in
+/// as it loads.
 pub fn model_with_adapter(
     file: &ModelFile,
     path: &Path,
     options: &LoadOptions,
-    adapter: &Path,
+    adapter: &AdapterSource,
 ) -> Result<Box<dyn Model>> {
     model::with_adapter(file, recipe_of(file, path)?, options, adapter)
 }

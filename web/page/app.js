@@ -27,18 +27,23 @@ const page = (window.monologue = {
   render: (text) => markdown.render(text),
 });
 
-// The model menu: what the server offers (`/models.json`: the model it was
-// started with, then SmolLM2, Gemma 3, … where their files are there).
-// Choosing one reloads the page with `?model=` set to it.
-async function fillModelMenu() {
-  const menu = $("model-choice");
-  let models = [];
+// What the server offers (`/models.json`: the model it was started with,
+// then SmolLM2, Gemma 3, … where their files are there); a plain static
+// server has no list.
+const servedModels = (async () => {
   try {
     const response = await fetch("models.json", { cache: "no-cache" });
-    if (response.ok) models = await response.json();
+    if (response.ok) return await response.json();
   } catch {
-    // A plain static server has no list: the menu shows the current model only.
+    // No list: the menu shows the current model only.
   }
+  return [];
+})();
+
+// The model menu. Choosing one reloads the page with `?model=` set to it.
+async function fillModelMenu() {
+  const menu = $("model-choice");
+  const models = [...(await servedModels)];
   if (!models.some((m) => m.url === modelUrl)) {
     models.unshift({ url: modelUrl, name: modelUrl, file: modelUrl, bytes: 0 });
   }
@@ -89,7 +94,8 @@ const handlers = {
     // A move to the CPU after a GPU failure keeps how the file was loaded.
     if (fromCache !== null) page.fromCache = fromCache;
     $("loading").hidden = true;
-    $("model-name").textContent = `${summary.name} · ${summary.layers} layers · d=${summary.d_model}`;
+    const adapted = summary.adapter ? ` + LoRA ${summary.adapter}` : "";
+    $("model-name").textContent = `${summary.name}${adapted} · ${summary.layers} layers · d=${summary.d_model}`;
     $("backend").textContent = summary.backend;
     // Kernel timing is on by default on the CPU, where it costs a clock read
     // per kernel; off on WebGPU, where each kernel then needs its own pass.
@@ -325,4 +331,11 @@ $("new-chat").addEventListener("click", () => {
 // A changed system prompt starts a new conversation with it.
 $("system").addEventListener("change", () => $("new-chat").click());
 
-worker.postMessage({ type: "load", url: modelUrl, backend, threads, stopFlag });
+// A LoRA adapter merged in as the model loads: `?adapter=` (a `peft`
+// folder's URL), else the one the server lists with the model
+// (`monologue serve-web --model ADAPTER_FOLDER`).
+servedModels.then((models) => {
+  const listed = models.find((m) => m.url === modelUrl);
+  const adapter = params.get("adapter") || listed?.adapter || null;
+  worker.postMessage({ type: "load", url: modelUrl, adapter, backend, threads, stopFlag });
+});

@@ -1,8 +1,9 @@
 // The Web Worker that owns the engine. The page never blocks: loading and
 // generating happen here, and every token is posted back as it comes.
 //
-// Messages in:  {type: "load", url, backend, threads, stopFlag}
-//                                              fetch (or take from the cache) and load a model; backend "auto"
+// Messages in:  {type: "load", url, adapter, backend, threads, stopFlag}
+//                                              fetch (or take from the cache) and load a model, with a LoRA
+//                                              adapter (a `peft` folder's URL) merged in if given; backend "auto"
 //                                              (WebGPU when there is an adapter), "webgpu" or "cpu"; threads for
 //                                              the CPU kernels (default: the machine's cores, at most 8)
 //               {type: "send", text, options}  start a reply
@@ -51,7 +52,7 @@ self.onmessage = async ({ data }) => {
     case "load":
       stopFlag = data.stopFlag || null;
       threads = data.threads || Math.min(8, self.navigator.hardwareConcurrency || 1);
-      await load(data.url, data.backend || "auto");
+      await load(data.url, data.backend || "auto", data.adapter || null);
       break;
     case "send":
       await reply(data.text, data.options);
@@ -71,15 +72,17 @@ self.onmessage = async ({ data }) => {
   }
 };
 
-async function load(url, backend) {
+async function load(url, backend, adapterUrl) {
   try {
+    // A LoRA adapter's two files (small: fetched whole, not cached).
+    const adapter = adapterUrl ? await fetchAdapter(adapterUrl) : null;
     const { bytes, fromCache, name: served } = await fetchModel(url, {
       progress: (phase, loaded, total) => post({ type: "progress", phase, loaded, total }),
       notice: (message) => post({ type: "notice", message }),
     });
     post({ type: "progress", phase: "init", loaded: bytes.length, total: bytes.length });
     const name = served || decodeURIComponent(new URL(url, self.location.href).pathname.split("/").pop());
-    model = { bytes, name };
+    model = { bytes, name, adapter };
     engine = await start(backend);
     post({ type: "ready", summary: JSON.parse(engine.summary()), fromCache });
   } catch (e) {
@@ -95,7 +98,7 @@ async function start(backend) {
     if (!why) {
       try {
         const { Engine } = await engineBuild(false);
-        return await Engine.load(model.bytes, model.name, "webgpu");
+        return await Engine.load(model.bytes, model.name, "webgpu", ...adapterArgs());
       } catch (e) {
         if (backend === "webgpu") throw new Error(`WebGPU failed: ${messageOf(e)}`);
         post({ type: "notice", message: `WebGPU failed (${messageOf(e)}), so the model runs on the CPU.` });
@@ -114,13 +117,35 @@ async function cpuEngine() {
     try {
       const build = await engineBuild(true);
       await startThreads(build);
-      return await build.Engine.load(model.bytes, model.name, "cpu");
+      return await build.Engine.load(model.bytes, model.name, "cpu", ...adapterArgs());
     } catch (e) {
       post({ type: "notice", message: `The CPU kernels run on one thread: ${messageOf(e)}` });
     }
   }
   const { Engine } = await engineBuild(false);
-  return await Engine.load(model.bytes, model.name, "cpu");
+  return await Engine.load(model.bytes, model.name, "cpu", ...adapterArgs());
+}
+
+// The adapter's part of Engine.load's arguments: its name, config text and
+// weights' bytes (none without one).
+function adapterArgs() {
+  const a = model.adapter;
+  return a ? [a.name, a.config, a.weights] : [];
+}
+
+// A `peft` folder served at `url`: adapter_config.json and
+// adapter_model.safetensors.
+async function fetchAdapter(url) {
+  const base = new URL(url.endsWith("/") ? url : `${url}/`, self.location.href);
+  const get = async (file) => {
+    const response = await fetch(new URL(file, base), { cache: "no-cache" });
+    if (!response.ok) throw new Error(`the adapter's ${file}: HTTP ${response.status}`);
+    return response;
+  };
+  const config = await (await get("adapter_config.json")).text();
+  const weights = new Uint8Array(await (await get("adapter_model.safetensors")).arrayBuffer());
+  const name = decodeURIComponent(base.pathname.replace(/\/$/, "").split("/").pop() || "adapter");
+  return { name, config, weights };
 }
 
 // Starts the kernel threads once: each is a Web Worker (thread.js) on the

@@ -7,6 +7,7 @@
 use monologue::chat_session::{ChatSession, Turn, TurnOptions};
 use monologue::generate::{Message, TextKind};
 use monologue::language_model::LanguageModel;
+use monologue::model::adapter::AdapterSource;
 use monologue::model::LoadOptions;
 use monologue::profile::{self, SummaryRow};
 use monologue::{Error, Result};
@@ -109,6 +110,8 @@ pub struct ReplyStats {
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelSummary {
     pub name: String,
+    /// The LoRA adapter merged in as it loaded, if any.
+    pub adapter: Option<String>,
     pub architecture: String,
     pub layers: usize,
     pub d_model: usize,
@@ -134,6 +137,18 @@ pub struct WebChat {
     backend: String,
     /// Positions a conversation may hold.
     capacity: usize,
+    /// The LoRA adapter merged in, by name.
+    adapter: Option<String>,
+}
+
+/// A LoRA adapter (a `peft` folder's two files) as the page fetched it.
+pub struct AdapterFiles {
+    /// Where it came from, shown in messages and the summary.
+    pub name: String,
+    /// `adapter_config.json`'s text.
+    pub config: String,
+    /// `adapter_model.safetensors`'s bytes.
+    pub weights: Vec<u8>,
 }
 
 /// Most positions a browser conversation holds: the KV cache lives in the
@@ -144,26 +159,46 @@ const MAX_CONTEXT: usize = 4096;
 impl WebChat {
     /// Load a GGUF file's bytes (`name` is shown in messages) for the CPU.
     pub fn load(bytes: &[u8], name: &str) -> Result<Self> {
-        Self::load_with(bytes, name, &LoadOptions::default(), cpu_backend_name())
+        Self::load_with(
+            bytes,
+            name,
+            &LoadOptions::default(),
+            cpu_backend_name(),
+            None,
+        )
     }
 
     /// Load for the backend `options` name (`backend` describes it to the
-    /// page). On the GPU, replies are stepped with
+    /// page), with a LoRA adapter's files merged in as the weights load
+    /// when given. On the GPU, replies are stepped with
     /// [`submit_step`](Self::submit_step) and [`accept_step`](Self::accept_step).
     pub fn load_with(
         bytes: &[u8],
         name: &str,
         options: &LoadOptions,
         backend: String,
+        adapter: Option<&AdapterFiles>,
     ) -> Result<Self> {
         let start = profile::now_ns();
         let file = monologue::io::ModelFile::from_bytes(bytes, name)?;
-        let mut lm = LanguageModel::from_file(&file, PathBuf::from(name), options)?;
+        let path = PathBuf::from(name);
+        let mut lm = match adapter {
+            Some(files) => {
+                let source = AdapterSource::Contents {
+                    name: &files.name,
+                    config: &files.config,
+                    weights: &files.weights,
+                };
+                LanguageModel::from_file_with_adapter(&file, path, options, &source)?
+            }
+            None => LanguageModel::from_file(&file, path, options)?,
+        };
         lm.load_ms = profile::now_ns().saturating_sub(start) as f64 * 1e-6;
         let lm = Arc::new(lm);
         let capacity = lm.model.info().context_length.min(MAX_CONTEXT);
         let session = ChatSession::new(lm.clone(), None, Some(capacity))?;
         Ok(WebChat {
+            adapter: adapter.map(|a| a.name.clone()),
             lm,
             session,
             turn: None,
@@ -198,6 +233,7 @@ impl WebChat {
         let info = self.lm.model.info();
         ModelSummary {
             name: self.lm.path.display().to_string(),
+            adapter: self.adapter.clone(),
             architecture: info.architecture.clone(),
             layers: info.n_layers,
             d_model: info.d_model,
@@ -362,7 +398,7 @@ fn report(turn: &Turn, pieces: Vec<Piece>) -> StepReport {
 }
 
 /// The CPU path and its instruction set, as the page shows it.
-fn cpu_backend_name() -> String {
+pub fn cpu_backend_name() -> String {
     if cfg!(target_arch = "wasm32") {
         let simd = if cfg!(target_feature = "simd128") {
             ", SIMD128"

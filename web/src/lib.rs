@@ -21,7 +21,7 @@ pub mod kernel_check;
 #[cfg(all(feature = "threads", target_arch = "wasm32"))]
 pub mod threads;
 
-use chat::{SendOptions, WebChat};
+use chat::{cpu_backend_name, AdapterFiles, SendOptions, WebChat};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -60,13 +60,40 @@ pub struct Engine {
 #[wasm_bindgen]
 impl Engine {
     /// Load a GGUF file from its bytes on `backend`: `"cpu"` or
-    /// `"webgpu"` (the browser's GPU through our WGSL kernels).
-    pub async fn load(bytes: Vec<u8>, name: String, backend: String) -> Result<Engine, JsError> {
+    /// `"webgpu"` (the browser's GPU through our WGSL kernels). A LoRA
+    /// adapter's `adapter_config.json` text and `adapter_model.safetensors`
+    /// bytes, when given, are merged in as the weights load.
+    pub async fn load(
+        bytes: Vec<u8>,
+        name: String,
+        backend: String,
+        adapter_name: Option<String>,
+        adapter_config: Option<String>,
+        adapter_weights: Option<Vec<u8>>,
+    ) -> Result<Engine, JsError> {
         if cfg!(target_arch = "wasm32") {
             monologue::profile::set_clock(clock_ns);
         }
+        let adapter = match (adapter_config, adapter_weights) {
+            (Some(config), Some(weights)) => Some(AdapterFiles {
+                name: adapter_name.unwrap_or_else(|| "adapter".into()),
+                config,
+                weights,
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(JsError::new(
+                    "an adapter needs both adapter_config.json and adapter_model.safetensors",
+                ))
+            }
+        };
+        let lora = adapter.as_ref();
         let chat = match backend.as_str() {
-            "cpu" => WebChat::load(&bytes, &name).map_err(js_error)?,
+            "cpu" => {
+                let options = monologue::model::LoadOptions::default();
+                WebChat::load_with(&bytes, &name, &options, cpu_backend_name(), lora)
+                    .map_err(js_error)?
+            }
             #[cfg(feature = "webgpu")]
             "webgpu" => {
                 use monologue::backend::GpuOptions;
@@ -92,7 +119,7 @@ impl Engine {
                     backend: Backend::Wgpu(options),
                     ..LoadOptions::default()
                 };
-                WebChat::load_with(&bytes, &name, &load, described).map_err(js_error)?
+                WebChat::load_with(&bytes, &name, &load, described, lora).map_err(js_error)?
             }
             #[cfg(not(feature = "webgpu"))]
             "webgpu" => {

@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { root, recordProgress, showedDownloadProgress, startServer, launchBrowser, openChat, ask, setSettings, nativeGreedyReply, nativeGreedyUntilNearTie, screenshot, waitForReply, pressStop } from "./harness.mjs";
+import { root, monologue, recordProgress, showedDownloadProgress, startServer, launchBrowser, openChat, ask, setSettings, nativeGreedyReply, nativeGreedyUntilNearTie, screenshot, waitForReply, pressStop } from "./harness.mjs";
 
 let server;
 let browser;
@@ -180,6 +180,39 @@ test("the model menu switches to Gemma 3, whose greedy reply equals the native C
   assert.ok(sure.length >= 3, `only ${sure.length} confident tokens`);
   assert.deepEqual(stats.token_ids.slice(0, sure.length), sure);
   await gemma.close();
+});
+
+test("a LoRA fine-tune served as the model: its adapter merges in the page, with the native reply", async () => {
+  // A quick LoRA run (a few steps on addition traces); serve-web serves its
+  // base as model.gguf and the adapter's two files under /adapter/.
+  const dir = mkdtempSync(join(tmpdir(), "monologue-lora-"));
+  const run = join(dir, "run");
+  execFileSync(
+    monologue,
+    ["finetune", "--model", "smollm2", "--task", "addition", "--task-examples", "8", "--digits", "2",
+     "--lora-rank", "4", "--lora-alpha", "8", "--steps", "3", "--seq", "256", "--batch", "1", "--lr", "0.02",
+     "--validation", "0", "--out", run],
+    { stdio: "ignore" },
+  );
+  const other = await startServer(["--model", run]);
+  try {
+    const tuned = await openChat(browser.context, other.url, { page: await browser.context.newPage() });
+    assert.equal(await tuned.evaluate(() => window.monologue.summary.adapter), "adapter");
+    assert.match(await tuned.locator("[data-testid=model-name]").textContent(), /^SmolLM2-135M-Instruct\.Q4_1\.gguf \+ LoRA adapter · 30 layers/);
+    const prompt = "What is 12 + 34?";
+    const stats = await ask(tuned, prompt, { temperature: 0, maxTokens: 16, think: false });
+    // The adapted projections run in f32 here, whose sums the wasm and native
+    // kernels order differently: compare up to the first near tie.
+    const sure = nativeGreedyUntilNearTie(prompt, 16, run);
+    assert.ok(sure.length >= 4, `only ${sure.length} confident tokens`);
+    assert.deepEqual(stats.token_ids.slice(0, sure.length), sure);
+    // And the adapter mattered: the base model answers otherwise.
+    assert.notDeepEqual(stats.token_ids, nativeGreedyReply(prompt, 16));
+    await tuned.close();
+  } finally {
+    other.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("a missing model file is explained in the page", async () => {

@@ -5,7 +5,7 @@
 use monologue::generate::{Message, SamplerConfig};
 use monologue::language_model::LanguageModel;
 use monologue::model::LoadOptions;
-use monologue_web::chat::{SendOptions, WebChat};
+use monologue_web::chat::{AdapterFiles, SendOptions, WebChat};
 use std::path::PathBuf;
 
 fn model_path() -> PathBuf {
@@ -180,4 +180,84 @@ fn chat_defaults() -> monologue::generate::GenerateOptions {
     let lm = monologue::LanguageModel::load(model_path().to_str().unwrap(), &Default::default())
         .unwrap();
     lm.options()
+}
+
+/// A LoRA adapter handed over as a page fetches it (its config's text and
+/// its weights' bytes) is merged in as the model loads: the reply is the
+/// one the engine gives when it loads the adapter's folder, and not the
+/// base model's.
+#[test]
+fn an_adapter_given_as_bytes_adapts_the_model_as_its_folder_does() {
+    let _turn = one_at_a_time();
+    let base = model_path();
+    let base_name = base.to_str().unwrap();
+    let dir = std::env::temp_dir().join(format!("monologue-web-adapter-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // A fresh adapter changes nothing (B = 0): give B random values.
+    let lora = monologue::train::lora::LoraConfig {
+        rank: 4,
+        alpha: 8.0,
+        ..Default::default()
+    };
+    let (mut tuned, _) = monologue::finetune::open(base_name, Some(lora)).unwrap();
+    let mut rng = monologue::generate::Rng::new(7);
+    for info in tuned.adapters.clone() {
+        let b = &mut tuned.graph.params[info.b].value;
+        b.iter_mut().for_each(|v| *v = 0.02 * rng.normal() as f32);
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    monologue::finetune::peft::write(&tuned, &dir, base_name).unwrap();
+    drop(tuned);
+
+    let question = "Name a colour.";
+    let files = AdapterFiles {
+        name: "random-adapter".into(),
+        config: std::fs::read_to_string(dir.join("adapter_config.json")).unwrap(),
+        weights: std::fs::read(dir.join("adapter_model.safetensors")).unwrap(),
+    };
+    let bytes = std::fs::read(&base).unwrap();
+    let options = LoadOptions::default();
+    let mut chat =
+        WebChat::load_with(&bytes, "base.gguf", &options, "cpu".into(), Some(&files)).unwrap();
+    assert_eq!(chat.summary().adapter.as_deref(), Some("random-adapter"));
+    chat.send(question, &greedy(12)).unwrap();
+    drive(&mut chat);
+    let adapted = chat.finish().unwrap().1.token_ids;
+
+    let lm = LanguageModel::load(dir.to_str().unwrap(), &options).unwrap();
+    let (prompt, _) = lm.chat_prompt(&[Message::user(question)], false).unwrap();
+    let mut generate = lm.options();
+    generate.max_tokens = 12;
+    generate.sampler = SamplerConfig::greedy();
+    let from_folder = lm
+        .generate(
+            &mut lm.new_state(None).unwrap(),
+            &lm.encode(&prompt),
+            &generate,
+            None,
+            &mut |_, _| {},
+        )
+        .unwrap();
+    assert_eq!(adapted, from_folder.tokens);
+
+    let mut plain = load();
+    plain.send(question, &greedy(12)).unwrap();
+    drive(&mut plain);
+    assert_ne!(
+        adapted,
+        plain.finish().unwrap().1.token_ids,
+        "the adapter changed nothing"
+    );
+
+    // Half an adapter, or a config that is not one, is refused by name.
+    let broken = AdapterFiles {
+        config: "{\"r\": 0, \"lora_alpha\": 8}".into(),
+        ..files
+    };
+    let err = WebChat::load_with(&bytes, "base.gguf", &options, "cpu".into(), Some(&broken))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("random-adapter/adapter_config.json"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -7,6 +7,7 @@
 use super::model_file::{copy_side_files, gguf_metadata};
 use crate::error::{Error, Result};
 use crate::io::{Format, ModelFile};
+use crate::model::adapter::AdapterSource;
 use crate::train::checkpoint::safetensors_bytes;
 use std::path::{Path, PathBuf};
 
@@ -23,7 +24,7 @@ pub fn write_merged(adapter: &Path, out: &Path) -> Result<PathBuf> {
     })?;
     let file = ModelFile::open(&base)?;
     let recipe = crate::load::recipe_of(&file, &base)?;
-    let lora = crate::model::adapter_for(&recipe, &adapter)?;
+    let lora = crate::model::adapter_for(&recipe, &AdapterSource::Folder(&adapter))?;
     match file.format() {
         Format::Gguf => {
             let mut w = gguf_metadata(&file, None)?;

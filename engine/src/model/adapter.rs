@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::io::SafetensorsFile;
 use crate::tensor::Tensor;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub const CONFIG: &str = "adapter_config.json";
 pub const WEIGHTS: &str = "adapter_model.safetensors";
@@ -98,10 +98,14 @@ pub fn base_of(dir: &Path) -> Result<String> {
 
 fn read_config(dir: &Path) -> Result<PeftConfig> {
     let path = dir.join(CONFIG);
-    let text = crate::io::read_text(&path)?;
-    let config: PeftConfig = serde_json::from_str(&text)
-        .map_err(|e| Error::file(path.display(), format!("not a peft adapter config: {e}")))?;
-    let bad = |why: &str| Err(Error::file(path.display(), why.to_string()));
+    parse_config(&crate::io::read_text(&path)?, &path.display().to_string())
+}
+
+/// `adapter_config.json`'s text (`shown` names it in errors), checked.
+fn parse_config(text: &str, shown: &str) -> Result<PeftConfig> {
+    let config: PeftConfig = serde_json::from_str(text)
+        .map_err(|e| Error::file(shown, format!("not a peft adapter config: {e}")))?;
+    let bad = |why: &str| Err(Error::file(shown, why.to_string()));
     if config.peft_type.as_deref().is_some_and(|t| t != "LORA") {
         return bad("only LoRA adapters are supported");
     }
@@ -114,13 +118,69 @@ fn read_config(dir: &Path) -> Result<PeftConfig> {
     Ok(config)
 }
 
+/// Where an adapter's two files come from: a `peft` folder, or their
+/// contents (a browser page has no folders).
+pub enum AdapterSource<'a> {
+    Folder(&'a Path),
+    Contents {
+        /// Shown in errors.
+        name: &'a str,
+        /// `adapter_config.json`'s text.
+        config: &'a str,
+        /// `adapter_model.safetensors`'s bytes.
+        weights: &'a [u8],
+    },
+}
+
+impl AdapterSource<'_> {
+    /// What errors call the adapter.
+    pub fn describe(&self) -> String {
+        match self {
+            AdapterSource::Folder(dir) => dir.display().to_string(),
+            AdapterSource::Contents { name, .. } => name.to_string(),
+        }
+    }
+
+    /// What errors call the weights file.
+    fn weights_name(&self) -> String {
+        match self {
+            AdapterSource::Folder(dir) => dir.join(WEIGHTS).display().to_string(),
+            AdapterSource::Contents { name, .. } => format!("{name}/{WEIGHTS}"),
+        }
+    }
+
+    fn config(&self) -> Result<PeftConfig> {
+        match self {
+            AdapterSource::Folder(dir) => read_config(dir),
+            AdapterSource::Contents { name, config, .. } => {
+                parse_config(config, &format!("{name}/{CONFIG}"))
+            }
+        }
+    }
+
+    fn weights(&self) -> Result<SafetensorsFile> {
+        match self {
+            AdapterSource::Folder(dir) => SafetensorsFile::open(dir.join(WEIGHTS)),
+            AdapterSource::Contents { weights, .. } => {
+                SafetensorsFile::from_bytes(weights, self.weights_name())
+            }
+        }
+    }
+}
+
 impl LoraAdapter {
-    /// The adapters in `dir` for a model whose tensors `naming` names;
-    /// `gguf_llama` says its query and key rows are in llama.cpp's order.
-    pub fn open(dir: &Path, naming: Naming, info: &ModelInfo, gguf_llama: bool) -> Result<Self> {
-        let config = read_config(dir)?;
-        let path: PathBuf = dir.join(WEIGHTS);
-        let file = SafetensorsFile::open(&path)?;
+    /// The adapters `source` holds, for a model whose tensors `naming`
+    /// names; `gguf_llama` says its query and key rows are in llama.cpp's
+    /// order.
+    pub fn open(
+        source: &AdapterSource,
+        naming: Naming,
+        info: &ModelInfo,
+        gguf_llama: bool,
+    ) -> Result<Self> {
+        let config = source.config()?;
+        let path = source.weights_name();
+        let file = source.weights()?;
         let mut deltas = HashMap::new();
         for layer in 0..info.n_layers {
             for &(part, module) in &ADAPTABLE {
@@ -134,7 +194,7 @@ impl LoraAdapter {
                     (true, true) => {}
                     _ => {
                         return Err(Error::file(
-                            path.display(),
+                            path.as_str(),
                             format!("{stem} has only one of lora_A and lora_B"),
                         ))
                     }
@@ -142,13 +202,13 @@ impl LoraAdapter {
                 let (a, b) = (file.tensor(&a_key)?, file.tensor(&b_key)?);
                 let (&[r, _], &[out, rb]) = (a.dims(), b.dims()) else {
                     return Err(Error::file(
-                        path.display(),
+                        path.as_str(),
                         format!("{stem}: adapters must be matrices"),
                     ));
                 };
                 if r != config.r || rb != r {
                     return Err(Error::file(
-                        path.display(),
+                        path.as_str(),
                         format!("{stem}: rank {r} (A) and {rb} (B) for r = {}", config.r),
                     ));
                 }
@@ -168,14 +228,14 @@ impl LoraAdapter {
                     rank: r,
                 };
                 if delta.b.len() != out * r {
-                    return Err(Error::file(path.display(), format!("{stem}: B's size")));
+                    return Err(Error::file(path.as_str(), format!("{stem}: B's size")));
                 }
                 deltas.insert(name, delta);
             }
         }
         if deltas.is_empty() {
             return Err(Error::file(
-                path.display(),
+                path.as_str(),
                 "no adapter here matches a projection of this model",
             ));
         }

@@ -5,7 +5,7 @@
 //!
 //! [`Architecture`]: super::exec::Architecture
 
-use super::adapter::LoraAdapter;
+use super::adapter::{AdapterSource, LoraAdapter};
 use super::exec::{self};
 use super::weights::Patch;
 use super::{
@@ -142,25 +142,25 @@ pub fn from_hf(file: &ModelFile, hf: &HfConfig, options: &LoadOptions) -> Result
     build(file, recipe_of_hf(file, hf)?, options, None)
 }
 
-/// The model a recipe describes with the LoRA adapters of the `peft` folder
-/// `dir` merged in as it loads.
+/// The model a recipe describes with the LoRA adapters of `source` (a
+/// `peft` folder or its files' contents) merged in as it loads.
 pub fn with_adapter(
     file: &ModelFile,
     recipe: Recipe,
     options: &LoadOptions,
-    dir: &std::path::Path,
+    source: &AdapterSource,
 ) -> Result<Box<dyn Model>> {
-    let adapter = adapter_for(&recipe, dir)?;
+    let adapter = adapter_for(&recipe, source)?;
     build(file, recipe, options, Some(&adapter))
 }
 
-/// The adapters of the `peft` folder `dir`, for the model a recipe
-/// describes (their tensor names and row order).
-pub fn adapter_for(recipe: &Recipe, dir: &std::path::Path) -> Result<LoraAdapter> {
+/// The adapters of `source`, for the model a recipe describes (their
+/// tensor names and row order).
+pub fn adapter_for(recipe: &Recipe, source: &AdapterSource) -> Result<LoraAdapter> {
     let Recipe::Llama(config, naming) = recipe else {
         return Err(Error::Invalid(format!(
             "{}: LoRA adapters apply to Llama-family models",
-            dir.display()
+            source.describe()
         )));
     };
     let gguf_llama = naming == &Naming::Gguf && config.arch == "llama";
@@ -177,7 +177,7 @@ pub fn adapter_for(recipe: &Recipe, dir: &std::path::Path) -> Result<LoraAdapter
         qk_norm: config.traits.qk_norm,
         windows: Vec::new(),
     };
-    LoraAdapter::open(dir, *naming, &info, gguf_llama)
+    LoraAdapter::open(source, *naming, &info, gguf_llama)
 }
 
 /// The model a recipe describes, on the backend `options` ask for.

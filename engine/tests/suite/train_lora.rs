@@ -287,7 +287,7 @@ fn peft_computes_what_we_compute_with_our_adapter() {
             &monologue::io::ModelFile::open(&gguf).unwrap(),
             &gguf,
             &Default::default(),
-            &dir,
+            &monologue::model::adapter::AdapterSource::Folder(&dir),
         )
         .unwrap(),
     ];

@@ -29,7 +29,9 @@ pub struct ServeWebArgs {
     /// Port on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
-    /// The model the page loads, served as /model.gguf: a GGUF file or `smollm2`.
+    /// The model the page loads, served as /model.gguf: a GGUF file or `smollm2`; or a LoRA
+    /// adapter (a `peft` folder or a LoRA fine-tune's run) on a GGUF base: the base is served
+    /// as /model.gguf, the adapter's files under /adapter/, and the page merges them as it loads.
     #[arg(long, default_value = "smollm2")]
     pub model: String,
     /// The built page (default: web/dist of this checkout).
@@ -40,6 +42,8 @@ pub struct ServeWebArgs {
 struct Site {
     dir: PathBuf,
     model: PathBuf,
+    /// The LoRA adapter folder served with the model, if any.
+    adapter: Option<PathBuf>,
     /// The short-named models found: (name, file).
     known: Vec<(String, PathBuf)>,
 }
@@ -56,7 +60,11 @@ pub fn run(args: &ServeWebArgs) -> Result<(), Box<dyn std::error::Error>> {
         )
         .into());
     }
-    let model = monologue::load::resolve_model_path(&args.model)?;
+    let resolved = monologue::load::resolve_model_path(&args.model)?;
+    let (model, adapter) = match monologue::load::adapter_base(&resolved)? {
+        Some(base) => (base, Some(resolved)),
+        None => (resolved, None),
+    };
     if !model.is_file() {
         return Err(format!(
             "{}: the browser chat needs a single GGUF file",
@@ -67,8 +75,12 @@ pub fn run(args: &ServeWebArgs) -> Result<(), Box<dyn std::error::Error>> {
     let listener = TcpListener::bind(("127.0.0.1", args.port))
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
     let port = listener.local_addr().map_or(args.port, |a| a.port());
+    let adapted = adapter
+        .as_ref()
+        .map(|a| format!(" with the LoRA adapter {}", a.display()))
+        .unwrap_or_default();
     println!(
-        "serving the chat at http://127.0.0.1:{port}/ (model: {}; Ctrl-C stops)",
+        "serving the chat at http://127.0.0.1:{port}/ (model: {}{adapted}; Ctrl-C stops)",
         model.display()
     );
     std::io::stdout().flush()?;
@@ -79,7 +91,12 @@ pub fn run(args: &ServeWebArgs) -> Result<(), Box<dyn std::error::Error>> {
             path.is_file().then(|| (name.to_string(), path))
         })
         .collect();
-    let site = Arc::new(Site { dir, model, known });
+    let site = Arc::new(Site {
+        dir,
+        model,
+        adapter,
+        known,
+    });
     let open = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
         let Ok(mut stream) = stream else { continue };
@@ -226,6 +243,13 @@ fn resolve(site: &Site, path: &str) -> Option<PathBuf> {
     if path == "/model.gguf" {
         return Some(site.model.clone());
     }
+    if let Some(file) = path.strip_prefix("/adapter/") {
+        use monologue::model::adapter::{CONFIG, WEIGHTS};
+        return match (&site.adapter, file) {
+            (Some(dir), CONFIG | WEIGHTS) => Some(dir.join(file)),
+            _ => None,
+        };
+    }
     if let Some(name) = path
         .strip_prefix("/models/")
         .and_then(|p| p.strip_suffix(".gguf"))
@@ -266,7 +290,11 @@ fn models_json(site: &Site) -> String {
     };
     let served_as = site.known.iter().find(|(_, file)| same(file, &site.model));
     let name = served_as.map_or("served", |(name, _)| name.as_str());
-    let mut models = vec![entry("model.gguf".into(), name, &site.model)];
+    let mut served = entry("model.gguf".into(), name, &site.model);
+    if site.adapter.is_some() {
+        served["adapter"] = "adapter/".into();
+    }
+    let mut models = vec![served];
     for (name, file) in &site.known {
         if !same(file, &site.model) {
             models.push(entry(format!("models/{name}.gguf"), name, file));
@@ -304,6 +332,7 @@ mod tests {
         let site = |model: &Path| Site {
             dir: dir.clone(),
             model: model.to_path_buf(),
+            adapter: None,
             known: vec![("small".into(), a.clone()), ("big".into(), b.clone())],
         };
         let list: serde_json::Value = serde_json::from_str(&models_json(&site(&a))).unwrap();
@@ -331,6 +360,35 @@ mod tests {
             .map(|m| m["name"].as_str().unwrap())
             .collect();
         assert_eq!(names, ["served", "small", "big"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// An adapter's two files are served under /adapter/ and listed with
+    /// the model; nothing else in its folder is.
+    #[test]
+    fn an_adapter_is_served_beside_its_base() {
+        let dir = std::env::temp_dir().join(format!("monologue-adapter-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let base = dir.join("base.gguf");
+        std::fs::write(&base, b"gguf").unwrap();
+        let site = Site {
+            dir: dir.join("page"),
+            model: base,
+            adapter: Some(dir.clone()),
+            known: Vec::new(),
+        };
+        let list: serde_json::Value = serde_json::from_str(&models_json(&site)).unwrap();
+        assert_eq!(list[0]["adapter"], "adapter/");
+        let config = resolve(&site, "/adapter/adapter_config.json");
+        assert_eq!(config, Some(dir.join("adapter_config.json")));
+        assert!(resolve(&site, "/adapter/adapter_model.safetensors").is_some());
+        assert_eq!(resolve(&site, "/adapter/optimizer.safetensors"), None);
+        assert_eq!(resolve(&site, "/adapter/../base.gguf"), None);
+        let plain = Site {
+            adapter: None,
+            ..site
+        };
+        assert_eq!(resolve(&plain, "/adapter/adapter_config.json"), None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
