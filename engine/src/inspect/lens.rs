@@ -90,6 +90,26 @@ pub struct LogitLens {
     pub probs: Tensor,
 }
 
+impl LogitLens {
+    /// The lens at the last `n` positions only (all of them if there are
+    /// fewer): a long prompt's grid cut to where the answer forms.
+    pub fn last(&self, n: usize) -> Result<LogitLens> {
+        let t = self.tokens.len();
+        let from = t.saturating_sub(n);
+        let probs = self.probs.to_f32_vec()?;
+        let kept: Vec<f32> = (0..self.layers)
+            .flat_map(|layer| probs[layer * t + from..(layer + 1) * t].iter().copied())
+            .collect();
+        Ok(LogitLens {
+            tokens: self.tokens[from..].to_vec(),
+            layers: self.layers,
+            top: self.top.iter().map(|row| row[from..].to_vec()).collect(),
+            target: self.target,
+            probs: Tensor::from_vec(kept, [self.layers, t - from])?,
+        })
+    }
+}
+
 /// The logit lens at every block's output (`blocks.L.resid_post`), keeping
 /// the `k` most likely tokens per layer and position. Row `layers - 1` is
 /// the model's own prediction.

@@ -364,8 +364,20 @@ impl ModelHandle {
     }
 
     fn logit_lens(&self, text: &str, opts: &Map) -> ScriptResult<LensHandle> {
-        check_keys(opts, &["k", "token"], "logit_lens options")?;
-        let ids = self.tokens_of(text)?;
+        self.logit_lens_of(self.tokens_of(text)?, opts)
+    }
+
+    /// The logit lens over token ids (a trace's context, exactly as the
+    /// model read it).
+    fn logit_lens_of(&self, ids: Vec<u32>, opts: &Map) -> ScriptResult<LensHandle> {
+        check_keys(opts, &["k", "token", "last"], "logit_lens options")?;
+        let vocab = self.lm.tokenizer.vocab_size();
+        if ids.is_empty() {
+            return Err(runtime("logit_lens: no tokens"));
+        }
+        if let Some(bad) = ids.iter().find(|&&id| id as usize >= vocab) {
+            return Err(runtime(format!("logit_lens: {bad} is not a token id")));
+        }
         let k = opts
             .get("k")
             .map(|v| non_negative(v, "k"))
@@ -375,9 +387,14 @@ impl ModelHandle {
             None => None,
             Some(v) => Some(self.single_token(v)?),
         };
-        let lens = self
+        let mut lens = self
             .with_model(|model| inspect::logit_lens(model, &ids, k, target))
             .map_err(engine_err)?;
+        if let Some(n) = opts.get("last") {
+            lens = lens
+                .last(non_negative(n, "last")?.max(1))
+                .map_err(engine_err)?;
+        }
         Ok(LensHandle {
             lens: Arc::new(lens),
             model: self.clone(),
@@ -617,9 +634,25 @@ fn register_lens(engine: &mut Engine) {
     .register_into_engine(engine, |m: &mut ModelHandle, text: &str| m.logit_lens(text, &Map::new()));
     func(
         "logit_lens",
-        "The logit lens with options #{ k: top tokens kept (5), token: \" Paris\" or an id to follow across layers }.",
+        "The logit lens with options #{ k: top tokens kept (5), token: \" Paris\" or an id to follow across layers,\nlast: only the last n positions (a long prompt's grid cut to where the answer forms) }.",
     )
     .register_into_engine(engine, |m: &mut ModelHandle, text: &str, opts: Map| m.logit_lens(text, &opts));
+    func(
+        "logit_lens",
+        "The logit lens over token ids (e.g. a trace's context(i): what the model read before a token), with the same options.",
+    )
+    .register_into_engine(engine, |m: &mut ModelHandle, ids: Array, opts: Map| {
+        let ids = ids
+            .iter()
+            .map(|v| {
+                v.as_int()
+                    .ok()
+                    .and_then(|i| u32::try_from(i).ok())
+                    .ok_or_else(|| runtime("logit_lens: token ids must be integers"))
+            })
+            .collect::<ScriptResult<Vec<u32>>>()?;
+        m.logit_lens_of(ids, &opts)
+    });
     getter(
         "probs",
         "A tensor [layers, positions]: the followed token's probability, or the top token's.",
@@ -687,6 +720,21 @@ fn register_trace(engine: &mut Engine, shared: &Arc<Shared>) {
     )
     .register_into_engine(engine, move |m: &mut ModelHandle, prompt: &str, opts: Map| {
         m.generate_traced(&s, prompt, &opts)
+    });
+    func(
+        "context",
+        "The token ids the model read before generated token i: the prompt (chat template and all) and the\ntokens generated before it (for the logit lens on that token: m.logit_lens(tr.context(i), ...)).",
+    )
+    .register_into_engine(engine, |t: &mut TraceHandle, i: INT| -> ScriptResult<Array> {
+        let generated = &t.trace.generation.tokens;
+        let i = index(i, "token")?;
+        if i >= generated.len() {
+            return Err(runtime(format!(
+                "token {i} is out of range: {} were generated",
+                generated.len()
+            )));
+        }
+        Ok(t.trace.prompt.iter().chain(&generated[..i]).map(|&id| Dynamic::from(id as INT)).collect())
     });
     getter("text", "All generated text (reasoning and answer).")
         .register_into_engine(engine, |t: &mut TraceHandle| {

@@ -231,6 +231,43 @@ fn generate_traced_records_each_token_and_caches_steps() {
     );
 }
 
+/// The logit lens on a generated token: `tr.context(i)` is exactly what
+/// the model read before token i, so the lens's last layer at the last
+/// position predicts that token as the model did; `last` keeps only the
+/// final positions.
+#[test]
+fn the_logit_lens_reads_a_traced_tokens_context() {
+    let mut s = session();
+    run(
+        &mut s,
+        "let tr = m.generate_traced(\"The capital of France is\", #{ max_tokens: 4, temperature: 0.0 });",
+    );
+    let prompt = eval(&mut s, "m.encode(\"The capital of France is\").len()")
+        .as_int()
+        .unwrap();
+    assert_eq!(
+        eval(&mut s, "tr.context(2).len()").as_int().unwrap(),
+        prompt + 2
+    );
+    run(
+        &mut s,
+        "let lens = m.logit_lens(tr.context(2), #{ last: 3 });",
+    );
+    assert_eq!(eval(&mut s, "lens.tokens.len()").as_int().unwrap(), 3);
+    let layers = eval(&mut s, "lens.probs.shape").into_array().unwrap();
+    assert_eq!(layers[1].as_int().unwrap(), 3);
+    let predicted = eval(&mut s, "lens.top(29, 2)[0].id").as_int().unwrap();
+    let chosen = eval(&mut s, "tr.tokens[2].id").as_int().unwrap();
+    assert_eq!(
+        predicted, chosen,
+        "the last layer predicts the greedy token"
+    );
+    let err = s.eval("tr.context(99)").unwrap_err().message;
+    assert!(err.contains("out of range"), "{err}");
+    let err = s.eval("m.logit_lens([1, -4], #{})").unwrap_err().message;
+    assert!(err.contains("token ids"), "{err}");
+}
+
 #[test]
 fn hooks_apply_inside_with_hooks_and_are_removed_after() {
     let mut s = session();
