@@ -247,6 +247,17 @@ pub fn register(engine: &mut Engine, shared: &Arc<Shared>) {
     )
     .register_into_engine(engine, |opts: Map| new_finetune(&opts));
     func(
+        "addition_trace",
+        "The worked reply finetune(#{ task: \"addition\" }) teaches for a + b: the columns added right to left\nwith their carries inside <think>, then the sum.",
+    )
+    .register_into_engine(engine, |a: i64, b: i64| -> ScriptResult<String> {
+        const MAX: i64 = 999_999_999_999_999_999;
+        if !(0..=MAX).contains(&a) || !(0..=MAX).contains(&b) {
+            return Err(runtime("addition_trace: a and b must be 0 to 18 digits"));
+        }
+        Ok(arithmetic::trace(a as u64, b as u64))
+    });
+    func(
         "step",
         "One optimizer step; returns #{ step, loss, lr, grad_norm, tok_s, val_loss }.",
     )
