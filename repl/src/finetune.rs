@@ -4,13 +4,11 @@
 //! format, and a loss chart beside them. Ctrl-C stops after the current
 //! step and saves.
 
-use crate::train::{progress_bar, report};
+use crate::train::drive;
 use clap::Args;
 use monologue::finetune::sft;
 use monologue::finetune::{arithmetic, checkpoint, FineTune, FinetuneOptions};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct FinetuneArgs {
@@ -67,33 +65,16 @@ pub fn run(args: &FinetuneArgs) -> Result<(), Error> {
         None => FineTune::from_options(&args.finetune, &conversations)?,
     };
     describe(&ft);
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        // A second Ctrl-C while saving kills the process as usual.
-        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
-    }
-    let steps = ft.config.steps;
-    let bar = (!args.json).then(|| progress_bar(ft.step, steps));
-    let mut saved_at = (args.resume.as_deref() == Some(args.out.as_path())).then_some(ft.step);
-    while ft.step < steps && !stop.load(Ordering::SeqCst) {
-        let record = ft.step()?;
-        report(&record, bar.as_ref(), args.json);
-        if args.save_every > 0 && ft.step.is_multiple_of(args.save_every) {
-            save(&ft, &args.out, bar.as_ref())?;
-            saved_at = Some(ft.step);
-        }
-    }
-    if let Some(bar) = &bar {
-        bar.finish();
-    }
-    if stop.load(Ordering::SeqCst) {
-        eprintln!("interrupted at step {}; saving", ft.step);
-    }
-    let saved = match saved_at {
-        Some(step) if step == ft.step => monologue::io::checkpoint_folder(&args.out)?,
-        _ => save(&ft, &args.out, None)?,
-    };
+    let resumed_here = args.resume.as_deref() == Some(args.out.as_path());
+    let total = ft.config.steps;
+    let saved = drive(
+        &mut ft,
+        total,
+        &args.out,
+        args.save_every,
+        args.json,
+        resumed_here,
+    )?;
     eprintln!(
         "saved {} (chat with it: monologue --model {})",
         saved.display(),
@@ -148,16 +129,4 @@ fn describe(ft: &FineTune) {
         train.dropped,
         ft.config.steps
     );
-}
-
-/// Saves a checkpoint and the loss chart beside it.
-fn save(ft: &FineTune, out: &Path, bar: Option<&indicatif::ProgressBar>) -> Result<PathBuf, Error> {
-    let dir = ft.save(out)?;
-    if !ft.history.is_empty() {
-        monologue::train::plot::loss_curves(&ft.history)?.save(out.join("loss.svg"))?;
-    }
-    if let Some(bar) = bar {
-        bar.println(format!("saved {}", dir.display()));
-    }
-    Ok(dir)
 }

@@ -3,7 +3,8 @@
 //! loss chart beside them. Ctrl-C stops after the current step and saves.
 
 use clap::Args;
-use monologue::train::{checkpoint, Run, StepRecord, TrainOptions};
+use monologue::finetune::trainer::Trainer;
+use monologue::train::{checkpoint, StepRecord, TrainOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -65,35 +66,17 @@ pub fn run(args: &TrainArgs) -> Result<(), Error> {
         params as f64 / 1e6,
         run.data.train.len()
     );
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        // A second Ctrl-C while saving kills the process as usual.
-        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
-    }
-    let bar = (!args.json).then(|| progress_bar(run.step, args.train.steps));
-    // The step of the newest checkpoint this run wrote: the final save is
-    // skipped when it would repeat it (a second copy would also push the
-    // last distinct earlier checkpoint out of the ones kept).
-    let mut saved_at = (args.resume.as_deref() == Some(args.out.as_path())).then_some(run.step);
-    while run.step < args.train.steps && !stop.load(Ordering::SeqCst) {
-        let record = run.step()?;
-        report(&record, bar.as_ref(), args.json);
-        if args.save_every > 0 && run.step.is_multiple_of(args.save_every) {
-            save(&run, &args.out, bar.as_ref())?;
-            saved_at = Some(run.step);
-        }
-    }
-    if let Some(bar) = &bar {
-        bar.finish();
-    }
-    if stop.load(Ordering::SeqCst) {
-        eprintln!("interrupted at step {}; saving", run.step);
-    }
-    let saved = match saved_at {
-        Some(step) if step == run.step => checkpoint::resolve(&args.out)?,
-        _ => save(&run, &args.out, None)?,
-    };
+    let resumed_here = args.resume.as_deref() == Some(args.out.as_path());
+    // A resumed run may be given more steps than it was started with (its
+    // schedule stays at its end: the minimum learning rate).
+    let saved = drive(
+        &mut run,
+        args.train.steps,
+        &args.out,
+        args.save_every,
+        args.json,
+        resumed_here,
+    )?;
     eprintln!(
         "saved {} (generate from it: monologue generate --model {} --prompt ...)",
         saved.display(),
@@ -160,11 +143,59 @@ pub fn report(r: &StepRecord, bar: Option<&indicatif::ProgressBar>, json: bool) 
     }
 }
 
+/// Trains up to step `total` (or a Ctrl-C, which stops after the current
+/// step) with a progress bar or one JSON line per step, saving every
+/// `save_every` steps and at the end; returns the last checkpoint.
+/// `resumed_here`: the run was resumed from `out`, whose newest checkpoint
+/// is the current step.
+pub fn drive(
+    run: &mut dyn Trainer,
+    total: usize,
+    out: &Path,
+    save_every: usize,
+    json: bool,
+    resumed_here: bool,
+) -> Result<PathBuf, Error> {
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // A second Ctrl-C while saving kills the process as usual.
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
+    }
+    let bar = (!json).then(|| progress_bar(run.steps_done(), total));
+    // The step of the newest checkpoint this run wrote: the final save is
+    // skipped when it would repeat it (a second copy would also push the
+    // last distinct earlier checkpoint out of the ones kept).
+    let mut saved_at = resumed_here.then_some(run.steps_done());
+    while run.steps_done() < total && !stop.load(Ordering::SeqCst) {
+        let record = run.step()?;
+        report(&record, bar.as_ref(), json);
+        if save_every > 0 && run.steps_done().is_multiple_of(save_every) {
+            save(run, out, bar.as_ref())?;
+            saved_at = Some(run.steps_done());
+        }
+    }
+    if let Some(bar) = &bar {
+        bar.finish();
+    }
+    if stop.load(Ordering::SeqCst) {
+        eprintln!("interrupted at step {}; saving", run.steps_done());
+    }
+    match saved_at {
+        Some(step) if step == run.steps_done() => Ok(checkpoint::resolve(out)?),
+        _ => save(run, out, None),
+    }
+}
+
 /// Saves a checkpoint and the loss chart beside it.
-fn save(run: &Run, out: &Path, bar: Option<&indicatif::ProgressBar>) -> Result<PathBuf, Error> {
-    let dir = checkpoint::save(run, out)?;
-    if !run.history.is_empty() {
-        monologue::train::plot::loss_curves(&run.history)?.save(out.join("loss.svg"))?;
+fn save(
+    run: &dyn Trainer,
+    out: &Path,
+    bar: Option<&indicatif::ProgressBar>,
+) -> Result<PathBuf, Error> {
+    let dir = run.save(out)?;
+    if !run.history().is_empty() {
+        monologue::train::plot::loss_curves(run.history())?.save(out.join("loss.svg"))?;
     }
     if let Some(bar) = bar {
         bar.println(format!("saved {}", dir.display()));

@@ -35,9 +35,6 @@ pub struct Pretrained {
     /// The LoRA adapters, when the model trains through them.
     pub adapters: Vec<AdapterInfo>,
     pub lora: Option<LoraConfig>,
-    /// Whether forward passes include the LoRA adapters (off: the frozen
-    /// base alone).
-    pub adapters_on: bool,
     /// What loading added to every norm weight (Gemma's checkpoints store
     /// `w` for a scale of `1 + w`); saving takes it off again.
     pub norm_offset: f32,
@@ -101,7 +98,6 @@ impl Pretrained {
             body,
             path,
             format: file.format(),
-            adapters_on: true,
             norm_offset,
         })
     }
@@ -148,9 +144,6 @@ impl Pretrained {
         let mut exec = TapeExec::new(&mut self.graph, dims, ids, batch, starts)?;
         if let Some(rng) = dropout {
             exec = exec.with_dropout(rng);
-        }
-        if !self.adapters_on {
-            exec = exec.without_adapters();
         }
         match &self.body {
             Body::Llama(m) => run(&**m, &mut exec)?,

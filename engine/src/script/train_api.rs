@@ -298,6 +298,11 @@ pub fn register(engine: &mut Engine, shared: &Arc<Shared>) {
     );
     getter("step_count", "Optimizer steps done.")
         .register_into_engine(engine, |run: &mut TrainRun| run.lock().steps_done() as i64);
+    getter(
+        "total_steps",
+        "The schedule's length in steps (`steps`, or what `epochs` come to): run.live(run.total_steps, 10).",
+    )
+    .register_into_engine(engine, |run: &mut TrainRun| run.lock().total_steps() as i64);
     func("evaluate", "Mean validation loss over a few batches.").register_into_engine(
         engine,
         |run: &mut TrainRun| {

@@ -211,9 +211,6 @@ pub struct TapeExec<'a> {
     pub offered: Vec<(Site, Var)>,
     /// Draws LoRA's dropout masks while training (None: no dropout).
     dropout: Option<&'a mut Rng>,
-    /// Whether LoRA adapters take part (off: the frozen base alone, GRPO's
-    /// reference model).
-    adapters: bool,
 }
 
 impl<'a> TapeExec<'a> {
@@ -258,14 +255,7 @@ impl<'a> TapeExec<'a> {
             slots: [None; Slot::ALL.len()],
             offered: Vec::new(),
             dropout: None,
-            adapters: true,
         })
-    }
-
-    /// Runs the base model alone, leaving LoRA adapters out.
-    pub fn without_adapters(mut self) -> Self {
-        self.adapters = false;
-        self
     }
 
     /// Applies LoRA's dropout, its masks drawn from `rng` (training).
@@ -363,8 +353,7 @@ impl Exec<Tape> for TapeExec<'_> {
 
     fn linear(&mut self, x: Slot, w: &Weight, bias: Option<&Var>, out: Slot) -> Result<()> {
         let input = self.get(x)?;
-        let adapter = w.adapter.filter(|_| self.adapters);
-        let y = match (&w.base, adapter) {
+        let y = match (&w.base, w.adapter) {
             (Base::Trained(v), None) => self.graph.linear(input, *v, bias.copied())?,
             (Base::Frozen(t), None) => self.graph.linear_frozen(input, t.clone(), bias.copied())?,
             (Base::Frozen(t), Some(adapter)) => {

@@ -159,6 +159,7 @@ fn a_script_fine_tunes_a_pretrained_model() {
             "let f = finetune(#{{ model: {model:?}, task: \"addition\", examples: 8, digits: 2, seq: 128, batch: 1, steps: 3, lora_rank: 4, lr: 0.01, validation: 0.25, eval_every: 3 }});"
         ),
     );
+    assert_eq!(eval(&mut s, "f.total_steps").as_int().unwrap(), 3);
     let last = eval(&mut s, "f.steps(3)").cast::<monologue::script::Map>();
     assert_eq!(last["step"].as_int().unwrap(), 3);
     assert!(last.contains_key("val_loss"), "{last:?}");
