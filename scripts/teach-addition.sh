@@ -10,8 +10,10 @@
 #   2. SFT:  LoRA fine-tuning on generated traces (`finetune --task addition`)
 #   3. GRPO: GRPO on the SFT adapter through the chat template, replies
 #            opened with <think>; accuracy before (= after SFT) and after
-#   4. the GRPO model again with a think budget (replies cut at 48 tokens)
-# Environment: DIGITS (3), EXAMPLES (1500), STEPS (30), EVAL (500), THREADS (2).
+#   4. the GRPO model again with a think budget: reasoning still open after
+#      BUDGET tokens is closed for it (</think> written), and it answers
+# Environment: DIGITS (3), EXAMPLES (1500), STEPS (30), EVAL (500), BUDGET (48),
+# THREADS (2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-runs/addition}
@@ -19,6 +21,7 @@ DIGITS=${DIGITS:-3}
 EXAMPLES=${EXAMPLES:-1500}
 STEPS=${STEPS:-30}
 EVAL=${EVAL:-500}
+BUDGET=${BUDGET:-48}
 THREADS=${THREADS:-2}
 M=target/release/monologue
 [ -x "$M" ] || cargo build --release -q
@@ -32,12 +35,12 @@ run $M finetune --model smollm2 --task addition --task-examples "$EXAMPLES" --di
     --epochs 1 --eval-every 0 --validation 0 --out "$RUNS/sft" --threads "$THREADS" --json \
     > "$RUNS/sft.jsonl" 2> "$RUNS/sft.log"
 run $M rlvr --model "$RUNS/sft" --task addition --digits "$DIGITS" --think --steps "$STEPS" \
-    --eval "$EVAL" --max-new 160 --group 8 --prompts 4 --lr 2e-4 --beta 0.02 --temperature 1.0 \
+    --eval "$EVAL" --max-new 160 --group 8 --prompts 4 --lr 2e-5 --beta 0.02 --temperature 1.0 \
     --updates 2 --out "$RUNS/grpo" --threads "$THREADS" --json > "$RUNS/grpo.jsonl" 2> "$RUNS/grpo.log"
-run $M rlvr --model "$RUNS/grpo" --task addition --digits "$DIGITS" --think --steps 0 \
-    --eval "$EVAL" --max-new 48 --out "$RUNS/budget" --threads "$THREADS" --json 2> "$RUNS/budget.log" >/dev/null
+run $M rlvr --model "$RUNS/grpo" --task addition --digits "$DIGITS" --think --think-budget "$BUDGET" \
+    --steps 0 --eval "$EVAL" --max-new 160 --out "$RUNS/budget" --threads "$THREADS" --json \
+    2> "$RUNS/budget.log" >/dev/null
 
-pct() { grep -o '[0-9.]*% of\|[0-9.]*% →\|→ [0-9.]*%' "$1" | head -2 | tr -d '→% of' | tr -s ' ' | xargs; }
 echo
 echo "exact match on $EVAL held-out additions of $DIGITS-digit numbers (greedy)"
 echo "| stage | accuracy |"
@@ -45,4 +48,4 @@ echo "|---|---|"
 echo "| base SmolLM2-135M-Instruct | $(grep -o '[0-9.]*% of' "$RUNS/base.log" | tr -d '% of')% |"
 echo "| after SFT (LoRA r16), with <think> | $(grep -o 'accuracy [0-9.]*%' "$RUNS/grpo.log" | tr -d 'accuracy ')|"
 echo "| after GRPO ($STEPS steps), no budget (160 tokens) | $(grep -o '→ [0-9.]*%' "$RUNS/grpo.log" | tr -d '→ ')|"
-echo "| after GRPO, think budget 48 tokens | $(grep -o '[0-9.]*% of' "$RUNS/budget.log" | tr -d '% of')% |"
+echo "| after GRPO, think budget $BUDGET tokens | $(grep -o '[0-9.]*% of' "$RUNS/budget.log" | tr -d '% of')% |"

@@ -47,6 +47,10 @@ pub struct RlvrArgs {
     /// --model: open each reply with <think> (the model reasons first).
     #[arg(long)]
     pub think: bool,
+    /// --model with --think: when scoring held-out problems, close the reasoning after this
+    /// many tokens (</think> written for the model), which then answers.
+    #[arg(long, value_name = "TOKENS", requires = "think")]
+    pub think_budget: Option<usize>,
     /// GRPO steps.
     #[arg(long, default_value_t = 100)]
     pub steps: usize,
@@ -147,6 +151,7 @@ fn chat_run(args: &RlvrArgs, model: &str) -> Result<ChatAddition, Error> {
     let (policy, text) = finetune::open(model, lora)?;
     let mut grpo = ChatGrpo::new(policy, text, args.grpo.clone(), args.seed)?;
     grpo.think = args.think;
+    grpo.think_budget = args.think_budget;
     Ok(ChatAddition::new(grpo, args.digits, args.seed))
 }
 

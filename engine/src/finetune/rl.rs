@@ -42,6 +42,11 @@ pub struct ChatGrpo {
     pub config: GrpoConfig,
     /// Open each reply with `<think>` (the model reasons first).
     pub think: bool,
+    /// When scoring held-out problems: reasoning tokens allowed before
+    /// `</think>` is written for the model, which then answers (None: no
+    /// limit but `max_new`). Practice replies are never cut this way: the
+    /// forced tokens would be trained on as the policy's own.
+    pub think_budget: Option<usize>,
     pub step: usize,
     pub history: Vec<GrpoRecord>,
     /// The starting values of the trained parameters (every weight, or a
@@ -87,6 +92,7 @@ impl ChatGrpo {
             optimizer,
             config,
             think: false,
+            think_budget: None,
             step: 0,
             history: Vec::new(),
             reference,
@@ -117,15 +123,22 @@ impl ChatGrpo {
     }
 
     /// `group` replies to `prompt` from `model`, at `temperature` (0:
-    /// greedy), each ending with a stop token (kept) or after `max_new`.
+    /// greedy), each ending with a stop token (kept) or after `max_new`;
+    /// with a `budget`, reasoning still open after that many tokens is
+    /// closed for the model (`</think>` fed as if written), which answers.
     fn sample(
         &mut self,
         model: &dyn Model,
         prompt: &[u32],
         group: usize,
         temperature: f32,
+        budget: Option<usize>,
     ) -> Result<Vec<Vec<u32>>> {
         let max_new = self.config.max_new;
+        let close = match budget {
+            Some(_) => self.text.tokenizer.encode("\n</think>\n", false, false),
+            None => Vec::new(),
+        };
         let mut sampler = Sampler::new(SamplerConfig {
             temperature: temperature.max(0.0),
             top_k: 0,
@@ -134,24 +147,40 @@ impl ChatGrpo {
             seed: self.rng.next_u64(),
             ..SamplerConfig::default()
         })?;
-        let mut state = model.new_state(prompt.len() + max_new + 1)?;
+        let mut state = model.new_state(prompt.len() + max_new + close.len() + 1)?;
         let first = model.forward(&mut state, prompt, Logits::Last)?;
         let mut out = Vec::with_capacity(group);
         for _ in 0..group {
             state.truncate(prompt.len());
             let mut logits = first.clone();
             let mut reply = Vec::new();
+            let mut reasoning = self.think;
             loop {
                 let next = sampler.sample(&mut logits, &reply)?;
                 reply.push(next);
-                if self.stops.contains(&next) || reply.len() == max_new {
+                if self.stops.contains(&next) || reply.len() >= max_new {
                     break;
                 }
-                logits = model.forward(&mut state, &[next], Logits::Last)?;
+                let mut feed = vec![next];
+                if reasoning && self.closes_reasoning(&reply)? {
+                    reasoning = false;
+                }
+                if reasoning && budget.is_some_and(|b| reply.len() >= b) {
+                    reply.extend(&close);
+                    feed.extend(&close);
+                    reasoning = false;
+                }
+                logits = model.forward(&mut state, &feed, Logits::Last)?;
             }
             out.push(reply);
         }
         Ok(out)
+    }
+
+    /// Whether the reply's last tokens just wrote `</think>`.
+    fn closes_reasoning(&self, reply: &[u32]) -> Result<bool> {
+        let tail = &reply[reply.len().saturating_sub(4)..];
+        Ok(self.text.tokenizer.decode_lossy(tail)?.contains("</think>"))
     }
 
     /// A reply's text, up to its stop token.
@@ -227,7 +256,7 @@ impl ChatGrpo {
         for _ in 0..c.prompts {
             let problem = &problems[self.rng.below(problems.len())];
             let prompt = self.prompt(&problem.messages)?;
-            let replies = self.sample(&*model, &prompt, c.group, c.temperature)?;
+            let replies = self.sample(&*model, &prompt, c.group, c.temperature, None)?;
             let rewards = replies
                 .iter()
                 .map(|r| reward(&self.reply_text(r)?, &problem.answer))
@@ -320,7 +349,7 @@ impl ChatGrpo {
         let mut right = 0;
         for p in problems {
             let prompt = self.prompt(&p.messages)?;
-            let reply = self.sample(&*model, &prompt, 1, 0.0)?;
+            let reply = self.sample(&*model, &prompt, 1, 0.0, self.think_budget)?;
             if reward(&self.reply_text(&reply[0])?, &p.answer)? >= 1.0 {
                 right += 1;
             }

@@ -30,7 +30,7 @@ impl RlvrRun {
 }
 
 /// What `rlvr(#{...})` takes beside the engine's GRPO options.
-const CALL_KEYS: [&str; 8] = [
+const CALL_KEYS: [&str; 9] = [
     "checkpoint",
     "model",
     "task",
@@ -39,6 +39,7 @@ const CALL_KEYS: [&str; 8] = [
     "lora_rank",
     "lora_alpha",
     "think",
+    "think_budget",
 ];
 
 /// `rlvr(#{...})`: the engine's GRPO options (`GrpoConfig`, the names
@@ -118,6 +119,11 @@ fn chat_run(
     let (policy, text) = crate::finetune::open(model, lora).map_err(fail)?;
     let mut grpo = ChatGrpo::new(policy, text, config, seed).map_err(fail)?;
     grpo.think = think;
+    grpo.think_budget = match get("think_budget") {
+        Some(v) if think => Some(non_negative(v, "think_budget")?.max(1)),
+        Some(_) => return Err(runtime("rlvr: think_budget needs think: true")),
+        None => None,
+    };
     Ok(ChatAddition::new(grpo, digits, seed))
 }
 
@@ -189,7 +195,7 @@ pub fn register(engine: &mut Engine, shared: &Arc<Shared>) {
     engine.register_type_with_name::<RlvrRun>("RlvrRun");
     func(
         "rlvr",
-        "GRPO with verifiable rewards on a supervised checkpoint: #{ checkpoint, task: \"copy\" | \"reverse\" |\n\"arithmetic\", group, prompts, lr, clip, beta, temperature, max_new, updates, max_len, seed },\nor on a pretrained chat model: #{ model, task: \"addition\", digits, lora_rank (16; 0: every weight),\nlora_alpha, think, ... }.",
+        "GRPO with verifiable rewards on a supervised checkpoint: #{ checkpoint, task: \"copy\" | \"reverse\" |\n\"arithmetic\", group, prompts, lr, clip, beta, temperature, max_new, updates, max_len, seed },\nor on a pretrained chat model: #{ model, task: \"addition\", digits, lora_rank (16; 0: every weight),\nlora_alpha, think, think_budget\n(held-out replies' reasoning closed after that many tokens), ... }.",
     )
     .register_into_engine(engine, |opts: Map| new_run(&opts));
     func(

@@ -118,3 +118,30 @@ fn a_trained_adapter_is_its_own_reference() {
     assert!(record.frac_zero_std < 1.0, "some group must differ");
     assert!(record.kl.abs() < 1e-6, "first-update KL {}", record.kl);
 }
+
+/// A think budget closes the reasoning of held-out replies for the model
+/// (`</think>` written after that many tokens), which then answers; a
+/// random model left alone never closes it.
+#[test]
+fn a_think_budget_closes_held_out_reasoning() {
+    let lora = LoraConfig {
+        rank: 4,
+        alpha: 8.0,
+        ..LoraConfig::default()
+    };
+    let (model, text) =
+        finetune::open(&fixture("qwen2").display().to_string(), Some(lora)).unwrap();
+    let config = GrpoConfig {
+        max_new: 12,
+        ..GrpoConfig::default()
+    };
+    let mut rl = ChatGrpo::new(model, text, config, 1).unwrap();
+    rl.think = true;
+    let mut closed =
+        |reply: &str, _: &str| Ok(f64::from(u8::from(reply.matches("</think>").count() == 1)));
+    let left_alone = rl.accuracy(&problems(), &mut closed).unwrap();
+    assert_eq!(left_alone, 0.0);
+    rl.think_budget = Some(3);
+    let budgeted = rl.accuracy(&problems(), &mut closed).unwrap();
+    assert_eq!(budgeted, 1.0);
+}
