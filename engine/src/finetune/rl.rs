@@ -280,23 +280,7 @@ impl ChatGrpo {
         for (prompt, replies, adv) in &batches {
             let (old, ids, targets) = self.logprobs(prompt, replies, false)?;
             let (reference, _, _) = self.logprobs(prompt, replies, true)?;
-            let rows = ids.len() / replies.len();
-            let sequence: Vec<Option<usize>> = targets
-                .iter()
-                .enumerate()
-                .map(|(i, &t)| (t != IGNORE).then_some(i / rows))
-                .collect();
-            let lengths = (0..replies.len())
-                .map(|s| sequence.iter().filter(|&&q| q == Some(s)).count())
-                .collect();
-            let advantage = (0..ids.len()).map(|i| adv[i / rows] as f32).collect();
-            let data = GrpoTokens {
-                old,
-                reference,
-                advantage,
-                sequence,
-                lengths,
-            };
+            let data = GrpoTokens::for_rows(old, reference, &targets, adv);
             prepared.push((ids, targets, replies.len(), data));
         }
         let objective = Objective {

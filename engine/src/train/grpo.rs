@@ -301,23 +301,7 @@ impl GrpoRun {
             // so the model's handles index it too.
             let (reference, _, _) =
                 logprobs(model, &mut self.reference, prompt, completions, self.stop)?;
-            let rows_per = ids.len() / completions.len();
-            let sequence: Vec<Option<usize>> = targets
-                .iter()
-                .enumerate()
-                .map(|(i, &t)| (t != IGNORE).then_some(i / rows_per))
-                .collect();
-            let lengths = (0..completions.len())
-                .map(|s| sequence.iter().filter(|&&q| q == Some(s)).count())
-                .collect();
-            let advantage = (0..ids.len()).map(|i| adv[i / rows_per] as f32).collect();
-            let data = GrpoTokens {
-                old,
-                reference,
-                advantage,
-                sequence,
-                lengths,
-            };
+            let data = GrpoTokens::for_rows(old, reference, &targets, adv);
             prepared.push((ids, targets, completions.len(), data));
         }
         let objective = Objective {

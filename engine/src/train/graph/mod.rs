@@ -117,6 +117,38 @@ pub struct GrpoTokens {
 }
 
 impl GrpoTokens {
+    /// The inputs for `n` sequences laid out as `n` equal rows of
+    /// `targets` (IGNORE where a position is not scored): each scored
+    /// position's sequence, each sequence's scored length, and each
+    /// sequence's advantage spread over its row.
+    pub fn for_rows(
+        old: Vec<f32>,
+        reference: Vec<f32>,
+        targets: &[u32],
+        advantages: &[f64],
+    ) -> GrpoTokens {
+        let n = advantages.len();
+        let rows = targets.len() / n.max(1);
+        let sequence: Vec<Option<usize>> = targets
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| (t != loss::IGNORE).then_some(i / rows))
+            .collect();
+        let lengths = (0..n)
+            .map(|s| sequence.iter().filter(|&&q| q == Some(s)).count())
+            .collect();
+        let advantage = (0..targets.len())
+            .map(|i| advantages[i / rows] as f32)
+            .collect();
+        GrpoTokens {
+            old,
+            reference,
+            advantage,
+            sequence,
+            lengths,
+        }
+    }
+
     fn view(&self) -> grpo::Tokens<'_, f32> {
         grpo::Tokens {
             old: &self.old,
