@@ -217,6 +217,16 @@ impl LoraAdapter {
                     "k_proj" => info.n_kv_heads,
                     _ => 0,
                 };
+                if heads > 0 && out != heads * info.head_dim {
+                    // Checked before the rows are reordered by head.
+                    return Err(Error::file(
+                        path.as_str(),
+                        format!(
+                            "{stem}: B has {out} rows, the model's {module} has {}",
+                            heads * info.head_dim
+                        ),
+                    ));
+                }
                 let mut b = b.to_f32_vec()?;
                 if gguf_llama && heads > 0 {
                     b = hf_row_order(&b, r, heads, info.head_dim, false);

@@ -401,3 +401,64 @@ fn adapter_gradients_match_finite_differences_once_trained() {
         }
     }
 }
+
+/// An adapter whose query B has fewer rows than the model's query
+/// projection is refused by name before its rows are reordered by head
+/// (it must not index past its end), given as files' contents as a page
+/// hands them over.
+#[test]
+fn an_adapter_with_the_wrong_rows_is_refused() {
+    use monologue::model::adapter::AdapterSource;
+    use safetensors::tensor::TensorView;
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/train/peft-llama");
+    let bytes = std::fs::read(dir.join("adapter_model.safetensors")).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let shortened = "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight";
+    let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let mut shape = view.shape().to_vec();
+            let mut data = view.data().to_vec();
+            if name == shortened {
+                // Two rows fewer.
+                shape[0] -= 2;
+                data.truncate(shape[0] * shape[1] * 4);
+            }
+            (name, shape, data)
+        })
+        .collect();
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .map(|(name, shape, data)| {
+            let view = TensorView::new(view_dtype(&file, name), shape.clone(), data).unwrap();
+            (name.clone(), view)
+        })
+        .collect();
+    let hostile = safetensors::tensor::serialize(views, &None).unwrap();
+    let config = std::fs::read_to_string(dir.join("adapter_config.json")).unwrap();
+    let gguf = fixture("llama").join("llama_cpp.gguf");
+    let source = AdapterSource::Contents {
+        name: "hostile",
+        config: &config,
+        weights: &hostile,
+    };
+    let err = monologue::load::model_with_adapter(
+        &monologue::io::ModelFile::open(&gguf).unwrap(),
+        &gguf,
+        &Default::default(),
+        &source,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        err.contains("layers.0.self_attn.q_proj") && err.contains("rows"),
+        "{err}"
+    );
+}
+
+fn view_dtype(file: &safetensors::SafeTensors, name: &str) -> safetensors::Dtype {
+    file.tensor(name).unwrap().dtype()
+}
