@@ -2,20 +2,21 @@
 //! activation vector (decode) or for `T` of them (prefill).
 //!
 //! Quantized weights are never expanded. The activations are quantized
-//! once to [`BlockQ8A`] and the dot products run on integers
-//! (`backend::cpu::quant_dot`). Output rows are split between the pool's
-//! threads; with several activation rows, each thread walks its weight rows
-//! in tiles of about 16 KiB and applies every activation row to a tile
-//! while it is still in cache, so weights are read from memory once.
+//! once (to `BlockQ8A`, or `BlockQ8K` for the K-quants) and the dot
+//! products run on integers (`backend::cpu::quant_dot`). Output rows are
+//! split between the pool's threads in tiles. With several activation rows,
+//! each thread packs a tile of weight rows for the GEMM and runs every
+//! token over it while it is in cache, so weights are read from memory
+//! once.
 
 use crate::backend::cpu::pool::{self, ThreadPool};
-use crate::backend::cpu::quant_dot::packed::{PackedRows, ROWS};
+use crate::backend::cpu::quant_dot::packed::{PackedBlocks, PackedRows, ROWS};
 use crate::backend::cpu::quant_dot::{self as dot, Activations, Kernels, RowKernels};
 use crate::backend::cpu::simd::{self, Isa};
 use crate::error::{Error, Result};
 use crate::ops::launch;
 use crate::profile::Cost;
-use crate::quant::{cast, f16_to_f32, BlockQ8A, BlockQ8K};
+use crate::quant::{cast, f16_to_f32};
 use crate::tensor::{DType, Tensor};
 use half::{bf16, f16};
 use std::ops::Range;
@@ -94,7 +95,7 @@ fn product(
             y.fill(0.0);
             return Ok(());
         }
-        let tile = (16 * 1024 / dtype.bytes_for(k).unwrap_or(1).max(1)).max(1);
+        let tile = tile_rows(dtype, k);
         crate::quant::with_block!(dtype, B => quantized::<B>(
             isa,
             pool,
@@ -154,7 +155,7 @@ pub fn matvec_many(ws: &[&Tensor], x: &[f32], ys: &mut [&mut [f32]]) -> Result<(
     };
     let pool = pool::global();
     launch(kernel_name("matvec", dtype), cost, shapes, || {
-        let tile = (16 * 1024 / dtype.bytes_for(k).unwrap_or(1).max(1)).max(1);
+        let tile = tile_rows(dtype, k);
         let bytes: Vec<&[u8]> = ws.iter().map(|w| w.as_bytes()).collect::<Result<_>>()?;
         crate::quant::with_block!(dtype, B => many::<B>(isa, pool, &bytes, x, ys, tile), plain => Err(Error::DType {
             op: "matvec_many".into(),
@@ -208,6 +209,13 @@ fn many<B: RowKernels>(
     Ok(())
 }
 
+/// Rows per tile of work: about 16 KiB of weights, in whole groups of
+/// eight rows (the SIMD row kernels take eight at a time).
+fn tile_rows(dtype: DType, k: usize) -> usize {
+    let rows = 16 * 1024 / dtype.bytes_for(k).unwrap_or(1).max(1);
+    rows.div_ceil(ROWS).max(1) * ROWS
+}
+
 fn kernel_name(op: &str, dtype: DType) -> &'static str {
     let vector = op == "matvec";
     macro_rules! names {
@@ -239,15 +247,14 @@ fn one_token<B: RowKernels>(isa: Isa, w: &[B], x: &Activations, token: usize, y:
     }
 }
 
-/// From this many activation rows on, K-quant rows are packed for the GEMM
-/// (packing costs about what eight tokens' row kernels cost; the results
-/// are the same either way).
-const GEMM_MIN_TOKENS: usize = 8;
+/// From this many activation rows on, weight rows are packed for the GEMM
+/// (packing a row costs about what one token's row kernel costs; the
+/// results are the same either way).
+const GEMM_MIN_TOKENS: usize = 4;
 
-/// Quantize the activation rows once, then run the row kernel over tiles.
-/// Where the format has a four-row kernel, activation rows go through it
-/// four at a time, so each weight block is decoded once per four tokens;
-/// K-quant rows are packed once per tile for the GEMM.
+/// Quantize the activation rows once; then, from [`GEMM_MIN_TOKENS`] rows
+/// on where the SIMD path has the GEMMs, pack each tile of weight rows and
+/// run every token over it; otherwise run the row kernel over tiles.
 fn quantized<B: RowKernels>(
     isa: Isa,
     pool: &ThreadPool,
@@ -259,24 +266,43 @@ fn quantized<B: RowKernels>(
 ) {
     let t = x.len() / k;
     let n = y.len() / t;
+    let per_row = w.len() / n; // weight blocks per row
     let xq = Activations::quantize(isa, B::DTYPE, x);
+    let gemm = t >= GEMM_MIN_TOKENS && dot::has_gemm(isa);
     match (B::KERNELS, &xq) {
-        (
-            Kernels::Q8a {
-                rows,
-                rows4: Some(rows4),
-            },
-            Activations::Q8a(xq),
-        ) if t >= 4 => four_at_a_time(isa, pool, w, (rows, rows4), xq, t, n, y, tile),
-        (Kernels::Q8k { pack, .. }, Activations::Q8k(xq))
-            if t >= GEMM_MIN_TOKENS && dot::has_gemm_k(isa) =>
-        {
-            packed_gemm(isa, pool, w, pack, xq, t, n, y)
+        (Kernels::Q8a { pack, gemm: g, .. }, Activations::Q8a(xq)) if gemm => {
+            let units = xq.len() / t;
+            // Codes, d and m of one packed unit.
+            let group_bytes = units * (256 + 64);
+            packed_gemm(
+                pool,
+                (n, t, y),
+                (xq, units),
+                group_bytes,
+                &|p: &mut PackedBlocks, rows: Range<usize>| {
+                    pack(
+                        isa,
+                        p,
+                        &w[rows.start * per_row..rows.end * per_row],
+                        per_row,
+                    )
+                },
+                &|p, x4, out| g(isa, p, x4, out),
+            )
         }
+        (Kernels::Q8k { pack, .. }, Activations::Q8k(xq)) if gemm => packed_gemm(
+            pool,
+            (n, t, y),
+            (xq, per_row),
+            per_row * PACKED_GROUP_BYTES,
+            &|p: &mut PackedRows, rows: Range<usize>| {
+                pack(p, &w[rows.start * per_row..rows.end * per_row], per_row)
+            },
+            &|p, x4, out| dot::gemm_k(isa, p, x4, out),
+        ),
         _ => {
             let out = Out(y.as_mut_ptr());
             parallel_tiles(pool, n, tile, &|r| {
-                let per_row = w.len() / n;
                 for ti in 0..t {
                     // SAFETY: rows `r` are this tile's alone (see
                     // `parallel_tiles`).
@@ -288,80 +314,37 @@ fn quantized<B: RowKernels>(
     }
 }
 
-/// Prefill for the formats of 32-weight blocks: four activation rows at a
-/// time through `rows4`, the rest one by one.
-#[allow(clippy::too_many_arguments)]
-fn four_at_a_time<B: RowKernels>(
-    isa: Isa,
-    pool: &ThreadPool,
-    w: &[B],
-    (rows, rows4): (dot::RowKernel<B>, dot::RowKernel<B>),
-    xq: &[BlockQ8A],
-    t: usize,
-    n: usize,
-    y: &mut [f32],
-    tile: usize,
-) {
-    let blocks = xq.len() / t;
-    let per_row = w.len() / n; // weight blocks per row
-    let fours = t / 4;
-    let out = Out(y.as_mut_ptr());
-    parallel_tiles(pool, n, tile, &|r| {
-        let w = &w[r.start * per_row..r.end * per_row];
-        let mut four = vec![0f32; 4 * r.len()];
-        for f in 0..fours {
-            let x4 = &xq[4 * f * blocks..(4 * f + 4) * blocks];
-            rows4(isa, w, x4, &mut four);
-            for j in 0..4 {
-                // SAFETY: rows `r` of activation row 4f + j are this tile's
-                // alone (see `parallel_tiles`).
-                let y = unsafe { out.row(n, 4 * f + j, r.clone()) };
-                for (i, y) in y.iter_mut().enumerate() {
-                    *y = four[4 * i + j];
-                }
-            }
-        }
-        for ti in 4 * fours..t {
-            // SAFETY: as above.
-            let y = unsafe { out.row(n, ti, r.clone()) };
-            rows(isa, w, &xq[ti * blocks..(ti + 1) * blocks], y);
-        }
-    });
-}
-
-/// Bytes of one packed group of eight rows per super-block (codes, scale
-/// and min words, d and m).
+/// Bytes of one packed group of eight K-quant rows per super-block (codes,
+/// scale and min words, d and m).
 const PACKED_GROUP_BYTES: usize = 2048 + 512 + 256 + 64;
 
-/// Prefill for the K-quants: each thread packs a tile of rows (about
-/// 192 KiB packed, so that it stays in L2), then runs every token over it,
-/// eight rows by four tokens at a time.
-#[allow(clippy::too_many_arguments)]
-fn packed_gemm<B: RowKernels>(
-    isa: Isa,
+/// Packs the weight rows in a range (at most [`ROWS`]) into `P`.
+type Pack<'a, P> = dyn Fn(&mut P, Range<usize>) + Sync + 'a;
+
+/// Eight packed rows times four tokens' activations.
+type Gemm<'a, P, A> = dyn Fn(&P, [&[A]; 4], &mut [[f32; ROWS]; 4]) + Sync + 'a;
+
+/// Prefill through a packed GEMM: each thread packs a tile of rows (about
+/// 192 KiB packed, so that it stays in L2; `group_bytes` is one group of
+/// eight rows), then runs every token over it, eight rows by four tokens at
+/// a time. `xq` holds `per_token` activation blocks per token.
+fn packed_gemm<P: Default, A: Sync>(
     pool: &ThreadPool,
-    w: &[B],
-    pack: fn(&mut PackedRows, &[B], usize),
-    xq: &[BlockQ8K],
-    t: usize,
-    n: usize,
-    y: &mut [f32],
+    (n, t, y): (usize, usize, &mut [f32]),
+    (xq, per_token): (&[A], usize),
+    group_bytes: usize,
+    pack: &Pack<P>,
+    gemm: &Gemm<P, A>,
 ) {
-    let super_blocks = w.len() / n;
-    let groups = (192 * 1024 / (super_blocks * PACKED_GROUP_BYTES)).max(1);
+    let groups = (192 * 1024 / group_bytes.max(1)).max(1);
     let out = Out(y.as_mut_ptr());
     parallel_tiles(pool, n, groups * ROWS, &|r| {
-        let packs: Vec<PackedRows> = r
+        let packs: Vec<P> = r
             .clone()
             .step_by(ROWS)
             .map(|first| {
-                let last = (first + ROWS).min(r.end);
-                let mut p = PackedRows::default();
-                pack(
-                    &mut p,
-                    &w[first * super_blocks..last * super_blocks],
-                    super_blocks,
-                );
+                let mut p = P::default();
+                pack(&mut p, first..(first + ROWS).min(r.end));
                 p
             })
             .collect();
@@ -370,11 +353,11 @@ fn packed_gemm<B: RowKernels>(
             // Past the last token, repeat it (its results are not stored).
             let token = |i: usize| {
                 let ti = (t0 + i).min(t - 1);
-                &xq[ti * super_blocks..(ti + 1) * super_blocks]
+                &xq[ti * per_token..(ti + 1) * per_token]
             };
             let x4 = [token(0), token(1), token(2), token(3)];
             for (g, p) in packs.iter().enumerate() {
-                dot::gemm_k(isa, p, x4, &mut four);
+                gemm(p, x4, &mut four);
                 let first = r.start + g * ROWS;
                 let rows = first..(first + ROWS).min(r.end);
                 for (i, four) in four.iter().enumerate().take(t - t0) {

@@ -17,6 +17,11 @@ impl MulSum for Vnni {
         _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)
     }
 
+    #[inline(always)]
+    unsafe fn dot4_add(acc: __m256i, u: __m256i, s: __m256i) -> __m256i {
+        _mm256_dpbusd_epi32(acc, u, s)
+    }
+
     /// `vpdpwssd` does the `madd` and the add in one.
     #[inline(always)]
     unsafe fn scaled(acc: __m256i, u: __m256i, s: __m256i, words: __m256i) -> __m256i {

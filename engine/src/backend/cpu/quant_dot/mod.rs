@@ -1,9 +1,11 @@
-//! Dot products of quantized weight rows with Q8A-quantized activations,
-//! one implementation per weight format and SIMD level.
+//! Dot products of quantized weight rows with quantized activations, one
+//! implementation per weight format and SIMD level.
 //!
 //! `rows_*` computes `y[r] = w_r · x` for the `y.len()` consecutive rows in
-//! `w`, each `x.len() * 32 / block_len` elements long. Each row kernel runs its
-//! whole loop inside one `#[target_feature]` function so the per-block code
+//! `w`, each `x.len() * 32 / block_len` elements long (decode); `gemm_*`
+//! multiplies eight rows, packed by `pack_*`, by four tokens (prefill, on
+//! AVX2 and AVX-512 only), with the same numbers. Each kernel runs its whole
+//! loop inside one `#[target_feature]` function so the per-block code
 //! inlines. Callers pass an [`Isa`] the CPU supports (checked here).
 
 pub mod portable;
@@ -23,9 +25,11 @@ pub mod avx2;
 pub mod avx2_k;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
+#[cfg(target_arch = "x86_64")]
+pub mod lanes;
 pub mod packed;
 
-use packed::PackedRows;
+use packed::{PackedBlocks, PackedRows, ROWS};
 
 use super::simd::Isa;
 use crate::error::{Error, Result};
@@ -78,43 +82,6 @@ macro_rules! dispatch {
     };
 }
 
-/// One weight format's kernels for four activation rows at once.
-macro_rules! dispatch4 {
-    ($rows:ident, $block:ty, $dot:ident) => {
-        #[doc = concat!("`y[4 r + j] = w_r · x_j` for `", stringify!($block), "` rows and four activation rows `x_j` (`x` holds them one after another); the same numbers as the one-row kernel.")]
-        pub fn $rows(isa: Isa, w: &[$block], x: &[BlockQ8A], y: &mut [f32]) {
-            assert!(
-                isa.is_supported(),
-                "{} kernels on a CPU without them",
-                isa.name()
-            );
-            let per_row = x.len() / 4;
-            assert!(
-                x.len() == 4 * per_row && w.len() * 4 == per_row * y.len(),
-                "weight rows and activations disagree"
-            );
-            if per_row == 0 {
-                y.fill(0.0);
-                return;
-            }
-            simd_or!(isa, $rows, w, x, y, {
-                for (y, row) in y.chunks_exact_mut(4).zip(w.chunks_exact(per_row)) {
-                    for (y, x) in y.iter_mut().zip(x.chunks_exact(per_row)) {
-                        *y = fallback::$dot(row, x);
-                    }
-                }
-            })
-        }
-    };
-}
-
-dispatch4!(rows4_q8_0, BlockQ8_0, dot_q8_0);
-dispatch4!(rows4_q4_0, BlockQ4_0, dot_q4_0);
-dispatch4!(rows4_q4_1, BlockQ4_1, dot_q4_1);
-dispatch4!(rows4_q5_0, BlockQ5_0, dot_q5_0);
-dispatch4!(rows4_q5_1, BlockQ5_1, dot_q5_1);
-dispatch4!(rows4_iq4_nl, BlockIQ4NL, dot_iq4_nl);
-
 dispatch!(rows_q8_0, BlockQ8_0, dot_q8_0, 1);
 dispatch!(rows_q4_0, BlockQ4_0, dot_q4_0, 1);
 dispatch!(rows_q4_1, BlockQ4_1, dot_q4_1, 1);
@@ -158,39 +125,69 @@ dispatch_k!(rows_q4_k, BlockQ4K);
 dispatch_k!(rows_q5_k, BlockQ5K);
 dispatch_k!(rows_q6_k, BlockQ6K);
 
-/// Whether `isa` has the packed K-quant GEMM ([`gemm_k`]).
-pub fn has_gemm_k(isa: Isa) -> bool {
+/// Whether `isa` has the packed prefill GEMMs ([`gemm_k`] and the
+/// `gemm_*` of the formats that meet Q8A activations).
+pub fn has_gemm(isa: Isa) -> bool {
     matches!(isa, Isa::Avx2 | Isa::Avx512 | Isa::Avx512Vnni) && isa.is_supported()
+}
+
+/// `$f` of the SIMD module for `isa`, which must have the GEMMs (see
+/// [`has_gemm`]; elsewhere, such as wasm32, this is unreachable).
+macro_rules! gemm_path {
+    ($isa:expr, $f:ident($($arg:expr),*)) => {{
+        assert!(has_gemm($isa), "no prefill GEMM on the {} path", $isa.name());
+        // SAFETY: checked above that the CPU supports `isa`.
+        match $isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { avx2::$f($($arg),*) },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { avx512::plain::$f($($arg),*) },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => unsafe { avx512::vnni::$f($($arg),*) },
+            _ => {
+                $(let _ = $arg;)*
+                unreachable!("has_gemm")
+            }
+        }
+    }};
 }
 
 /// `out[t][r] = row r · x[t]` for the eight rows in `p` and four tokens'
 /// activations (each at least `p.super_blocks()` blocks). The same numbers
 /// as the row kernels, bit for bit. Panics on a path without it (see
-/// [`has_gemm_k`]).
-pub fn gemm_k(isa: Isa, p: &PackedRows, x: [&[BlockQ8K]; 4], out: &mut [[f32; 8]; 4]) {
-    assert!(
-        has_gemm_k(isa),
-        "no K-quant GEMM on the {} path",
-        isa.name()
-    );
+/// [`has_gemm`]).
+pub fn gemm_k(isa: Isa, p: &PackedRows, x: [&[BlockQ8K]; 4], out: &mut [[f32; ROWS]; 4]) {
     for x in x {
         assert!(x.len() >= p.super_blocks(), "gemm_k: short activations");
     }
-    // SAFETY: checked above that the CPU supports `isa`.
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { avx2::gemm_k(p, x, out) },
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { avx512::plain::gemm_k(p, x, out) },
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512Vnni => unsafe { avx512::vnni::gemm_k(p, x, out) },
-        _ => {
-            // Elsewhere (wasm32) nothing writes `out`: has_gemm_k is false.
-            let _ = out;
-            unreachable!("has_gemm_k")
-        }
-    }
+    gemm_path!(isa, gemm_k(p, x, out))
 }
+
+/// One Q8A format's packing and GEMM.
+macro_rules! dispatch_gemm {
+    ($pack:ident, $gemm:ident, $block:ty) => {
+        #[doc = concat!("Pack up to eight `", stringify!($block), "` rows of `per_row` blocks for [`", stringify!($gemm), "`].")]
+        pub fn $pack(isa: Isa, out: &mut PackedBlocks, rows: &[$block], per_row: usize) {
+            gemm_path!(isa, $pack(out, rows, per_row))
+        }
+
+        #[doc = concat!("`out[t][r] = row r · x[t]` for eight packed `", stringify!($block), "` rows and four tokens; the same numbers as the row kernel, bit for bit.")]
+        pub fn $gemm(isa: Isa, p: &PackedBlocks, x: [&[BlockQ8A]; 4], out: &mut [[f32; ROWS]; 4]) {
+            for x in x {
+                assert!(x.len() >= p.units(), "gemm: short activations");
+            }
+            gemm_path!(isa, $gemm(p, x, out))
+        }
+    };
+}
+
+dispatch_gemm!(pack_q8_0, gemm_q8_0, BlockQ8_0);
+dispatch_gemm!(pack_q4_0, gemm_q4_0, BlockQ4_0);
+dispatch_gemm!(pack_q4_1, gemm_q4_1, BlockQ4_1);
+dispatch_gemm!(pack_q5_0, gemm_q5_0, BlockQ5_0);
+dispatch_gemm!(pack_q5_1, gemm_q5_1, BlockQ5_1);
+dispatch_gemm!(pack_iq4_nl, gemm_iq4_nl, BlockIQ4NL);
+dispatch_gemm!(pack_iq4_xs, gemm_iq4_xs, BlockIQ4XS);
 
 /// Activations quantized for one weight format's kernels: [`BlockQ8A`]
 /// (a scale per 32) for the 32-weight formats and IQ4_XS, [`BlockQ8K`] (a
@@ -241,20 +238,26 @@ pub fn rows(isa: Isa, dtype: DType, bytes: &[u8], x: &Activations, y: &mut [f32]
     }))
 }
 
-/// A row kernel: `y[r] = w_r · x` (or four activation rows at once).
+/// A row kernel: `y[r] = w_r · x`.
 pub type RowKernel<B> = fn(Isa, &[B], &[BlockQ8A], &mut [f32]);
+
+/// Packs up to eight rows of a Q8A format for its GEMM.
+pub type PackBlocks<B> = fn(Isa, &mut PackedBlocks, &[B], usize);
+
+/// Eight packed rows of a Q8A format times four tokens.
+pub type GemmBlocks = fn(Isa, &PackedBlocks, [&[BlockQ8A]; 4], &mut [[f32; ROWS]; 4]);
 
 /// A K-quant row kernel: `y[r] = w_r · x` against [`BlockQ8K`].
 pub type RowKernelK<B> = fn(Isa, &[B], &[BlockQ8K], &mut [f32]);
 
 /// How a block format's products are computed.
 pub enum Kernels<B: 'static> {
-    /// Against [`BlockQ8A`] activations; the formats of 32-weight blocks
-    /// also have a kernel for four activation rows at once, each weight
-    /// block decoded once for all four.
+    /// Against [`BlockQ8A`] activations; prefill packs the rows for
+    /// `gemm`.
     Q8a {
         rows: RowKernel<B>,
-        rows4: Option<RowKernel<B>>,
+        pack: PackBlocks<B>,
+        gemm: GemmBlocks,
     },
     /// Against [`BlockQ8K`] activations; prefill packs the rows for
     /// [`gemm_k`].
@@ -278,13 +281,13 @@ macro_rules! row_kernels {
 }
 
 row_kernels! {
-    BlockQ8_0 => Kernels::Q8a { rows: rows_q8_0, rows4: Some(rows4_q8_0) };
-    BlockQ4_0 => Kernels::Q8a { rows: rows_q4_0, rows4: Some(rows4_q4_0) };
-    BlockQ4_1 => Kernels::Q8a { rows: rows_q4_1, rows4: Some(rows4_q4_1) };
-    BlockQ5_0 => Kernels::Q8a { rows: rows_q5_0, rows4: Some(rows4_q5_0) };
-    BlockQ5_1 => Kernels::Q8a { rows: rows_q5_1, rows4: Some(rows4_q5_1) };
-    BlockIQ4NL => Kernels::Q8a { rows: rows_iq4_nl, rows4: Some(rows4_iq4_nl) };
-    BlockIQ4XS => Kernels::Q8a { rows: rows_iq4_xs, rows4: None };
+    BlockQ8_0 => Kernels::Q8a { rows: rows_q8_0, pack: pack_q8_0, gemm: gemm_q8_0 };
+    BlockQ4_0 => Kernels::Q8a { rows: rows_q4_0, pack: pack_q4_0, gemm: gemm_q4_0 };
+    BlockQ4_1 => Kernels::Q8a { rows: rows_q4_1, pack: pack_q4_1, gemm: gemm_q4_1 };
+    BlockQ5_0 => Kernels::Q8a { rows: rows_q5_0, pack: pack_q5_0, gemm: gemm_q5_0 };
+    BlockQ5_1 => Kernels::Q8a { rows: rows_q5_1, pack: pack_q5_1, gemm: gemm_q5_1 };
+    BlockIQ4NL => Kernels::Q8a { rows: rows_iq4_nl, pack: pack_iq4_nl, gemm: gemm_iq4_nl };
+    BlockIQ4XS => Kernels::Q8a { rows: rows_iq4_xs, pack: pack_iq4_xs, gemm: gemm_iq4_xs };
     BlockQ2K => Kernels::Q8k { rows: rows_q2_k, pack: PackedRows::pack::<BlockQ2K> };
     BlockQ3K => Kernels::Q8k { rows: rows_q3_k, pack: PackedRows::pack::<BlockQ3K> };
     BlockQ4K => Kernels::Q8k { rows: rows_q4_k, pack: PackedRows::pack::<BlockQ4K> };

@@ -1,4 +1,5 @@
-//! K-quant weight rows repacked for the prefill GEMM.
+//! Weight rows repacked for the prefill GEMMs: [`PackedRows`] for the
+//! K-quants, [`PackedBlocks`] for the formats that meet Q8A activations.
 //!
 //! Decode reads each weight once per token, straight from the file's
 //! blocks. Prefill multiplies the same weights by many tokens, so it pays
@@ -78,5 +79,37 @@ impl PackedRows {
                 self.m[sb * ROWS + r] = u.m;
             }
         }
+    }
+}
+
+/// Up to [`ROWS`] weight rows of a format that meets Q8A activations, in
+/// units of 32 weights (a block, or an eighth of an IQ4_XS block): rows
+/// beyond the real ones all zero.
+#[derive(Default)]
+pub struct PackedBlocks {
+    units: usize,
+    /// Per unit, 8 steps of 32 bytes: step `g` holds weight bytes
+    /// `4g..4g + 4` of row 0, then of row 1, … (codes, or signed values).
+    pub(crate) codes: Vec<u8>,
+    /// Per unit, each row's `d` (times the unit's scale where it has one).
+    pub(crate) d: Vec<f32>,
+    /// Per unit, each row's `m` (zero for formats without one).
+    pub(crate) m: Vec<f32>,
+}
+
+impl PackedBlocks {
+    pub fn units(&self) -> usize {
+        self.units
+    }
+
+    /// Room for `units` units per row, all zero.
+    pub(crate) fn reset(&mut self, units: usize) {
+        self.units = units;
+        for v in [&mut self.d, &mut self.m] {
+            v.clear();
+            v.resize(units * ROWS, 0.0);
+        }
+        self.codes.clear();
+        self.codes.resize(units * 256, 0);
     }
 }

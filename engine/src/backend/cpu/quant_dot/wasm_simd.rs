@@ -3,11 +3,10 @@
 //!
 //! A weight block becomes 32 byte codes in two 16-lane vectors next to the
 //! two halves of the activation block. `extmul` multiplies them into i16
-//! lanes and `extadd_pairwise` widens pairs to i32; the block's integer sum
-//! (four i32 lanes) is converted to f32 and scaled into a vector
-//! accumulator, so the horizontal sum happens once per row. Weight offsets
-//! (Q4_0's 8, Q4_1's `m`) go through the activations' scaled sum `sa`, in a
-//! scalar side sum, as in the other paths.
+//! lanes and `extadd_pairwise` widens pairs to i32; the four i32 lanes add
+//! up to the block's exact integer sum, which enters the row's sum through
+//! the portable code's float step, in its order. So the browser computes
+//! the same bits as the portable code and the native SIMD paths.
 //!
 //! Only built with `target_feature = "simd128"` (web/build.sh turns it on);
 //! the K-quants but IQ4_XS keep the portable code, which LLVM vectorises.
@@ -68,62 +67,53 @@ fn sum_full(q0: v128, q1: v128, a0: v128, a1: v128) -> v128 {
     i32x4_add(half(q0, a0), half(q1, a1))
 }
 
-/// `acc + scale · isum` with the integer lanes as floats.
+/// The four i32 lanes' sum: a block's exact integer dot product.
 #[inline(always)]
-fn scaled(acc: v128, isum: v128, scale: f32) -> v128 {
-    f32x4_add(
-        acc,
-        f32x4_mul(f32x4_convert_i32x4(isum), f32x4_splat(scale)),
-    )
-}
-
-#[inline(always)]
-fn hsum(v: v128) -> f32 {
-    f32x4_extract_lane::<0>(v)
-        + f32x4_extract_lane::<1>(v)
-        + f32x4_extract_lane::<2>(v)
-        + f32x4_extract_lane::<3>(v)
+fn total(v: v128) -> f32 {
+    let pairs = i32x4_add(v, i32x4_shuffle::<2, 3, 0, 1>(v, v));
+    let sum = i32x4_add(pairs, i32x4_shuffle::<1, 0, 3, 2>(pairs, pairs));
+    i32x4_extract_lane::<0>(sum) as f32
 }
 
 pub fn dot_q8_0(w: &[BlockQ8_0], x: &[BlockQ8A]) -> f32 {
-    let mut acc = f32x4_splat(0.0);
-    for (w, a) in w.iter().zip(x) {
-        // SAFETY: `qs` is 32 bytes.
-        let (q0, q1) = unsafe {
-            let p = w.qs.as_ptr().cast::<v128>();
-            (v128_load(p), v128_load(p.add(1)))
-        };
-        let (a0, a1) = activations(a);
-        acc = scaled(acc, sum_full(q0, q1, a0, a1), f16_to_f32(w.d) * a.d);
-    }
-    hsum(acc)
+    w.iter()
+        .zip(x)
+        .map(|(w, a)| {
+            // SAFETY: `qs` is 32 bytes.
+            let (q0, q1) = unsafe {
+                let p = w.qs.as_ptr().cast::<v128>();
+                (v128_load(p), v128_load(p.add(1)))
+            };
+            let (a0, a1) = activations(a);
+            f16_to_f32(w.d) * a.d * total(sum_full(q0, q1, a0, a1))
+        })
+        .sum()
 }
 
 /// Σ (q - 8) d a = d (da Σ q a - 8 sa).
 pub fn dot_q4_0(w: &[BlockQ4_0], x: &[BlockQ8A]) -> f32 {
-    let mut acc = f32x4_splat(0.0);
-    let mut side = 0f32;
-    for (w, a) in w.iter().zip(x) {
-        let (q0, q1) = nibbles(&w.qs);
-        let (a0, a1) = activations(a);
-        let d = f16_to_f32(w.d);
-        acc = scaled(acc, sum_small(q0, q1, a0, a1), d * a.d);
-        side += d * a.s;
-    }
-    hsum(acc) - 8.0 * side
+    w.iter()
+        .zip(x)
+        .map(|(w, a)| {
+            let (q0, q1) = nibbles(&w.qs);
+            let (a0, a1) = activations(a);
+            let p = total(sum_small(q0, q1, a0, a1));
+            f16_to_f32(w.d) * (a.d * p - 8.0 * a.s)
+        })
+        .sum()
 }
 
 /// Σ (q d + m) a = d da Σ q a + m sa.
 pub fn dot_q4_1(w: &[BlockQ4_1], x: &[BlockQ8A]) -> f32 {
-    let mut acc = f32x4_splat(0.0);
-    let mut side = 0f32;
-    for (w, a) in w.iter().zip(x) {
-        let (q0, q1) = nibbles(&w.qs);
-        let (a0, a1) = activations(a);
-        acc = scaled(acc, sum_small(q0, q1, a0, a1), f16_to_f32(w.d) * a.d);
-        side += f16_to_f32(w.m) * a.s;
-    }
-    hsum(acc) + side
+    w.iter()
+        .zip(x)
+        .map(|(w, a)| {
+            let (q0, q1) = nibbles(&w.qs);
+            let (a0, a1) = activations(a);
+            let p = total(sum_small(q0, q1, a0, a1));
+            f16_to_f32(w.d) * a.d * p + f16_to_f32(w.m) * a.s
+        })
+        .sum()
 }
 
 pub use portable::dot_k;
@@ -152,29 +142,28 @@ fn five_bit_codes(qh: &[u8; 4], qs: &[u8; 16]) -> (v128, v128) {
 
 /// Σ (q - 16) d a = d (da Σ q a - 16 sa).
 pub fn dot_q5_0(w: &[BlockQ5_0], x: &[BlockQ8A]) -> f32 {
-    let mut acc = f32x4_splat(0.0);
-    let mut side = 0f32;
-    for (w, a) in w.iter().zip(x) {
-        let (q0, q1) = five_bit_codes(&w.qh, &w.qs);
-        let (a0, a1) = activations(a);
-        let d = f16_to_f32(w.d);
-        acc = scaled(acc, sum_small(q0, q1, a0, a1), d * a.d);
-        side += d * a.s;
-    }
-    hsum(acc) - 16.0 * side
+    w.iter()
+        .zip(x)
+        .map(|(w, a)| {
+            let (q0, q1) = five_bit_codes(&w.qh, &w.qs);
+            let (a0, a1) = activations(a);
+            let p = total(sum_small(q0, q1, a0, a1));
+            f16_to_f32(w.d) * (a.d * p - 16.0 * a.s)
+        })
+        .sum()
 }
 
 /// Σ (q d + m) a = d da Σ q a + m sa.
 pub fn dot_q5_1(w: &[BlockQ5_1], x: &[BlockQ8A]) -> f32 {
-    let mut acc = f32x4_splat(0.0);
-    let mut side = 0f32;
-    for (w, a) in w.iter().zip(x) {
-        let (q0, q1) = five_bit_codes(&w.qh, &w.qs);
-        let (a0, a1) = activations(a);
-        acc = scaled(acc, sum_small(q0, q1, a0, a1), f16_to_f32(w.d) * a.d);
-        side += f16_to_f32(w.m) * a.s;
-    }
-    hsum(acc) + side
+    w.iter()
+        .zip(x)
+        .map(|(w, a)| {
+            let (q0, q1) = five_bit_codes(&w.qh, &w.qs);
+            let (a0, a1) = activations(a);
+            let p = total(sum_small(q0, q1, a0, a1));
+            f16_to_f32(w.d) * a.d * p + f16_to_f32(w.m) * a.s
+        })
+        .sum()
 }
 
 /// The signed IQ4 levels of 16 bytes of indices, in two halves.
@@ -196,26 +185,27 @@ fn levels(qs: &[u8]) -> (v128, v128) {
 
 /// Σ d GRID[q] a = d da Σ GRID[q] a.
 pub fn dot_iq4_nl(w: &[BlockIQ4NL], x: &[BlockQ8A]) -> f32 {
-    let mut acc = f32x4_splat(0.0);
-    for (w, a) in w.iter().zip(x) {
-        let (q0, q1) = levels(&w.qs);
-        let (a0, a1) = activations(a);
-        acc = scaled(acc, sum_full(q0, q1, a0, a1), f16_to_f32(w.d) * a.d);
-    }
-    hsum(acc)
+    w.iter()
+        .zip(x)
+        .map(|(w, a)| {
+            let (q0, q1) = levels(&w.qs);
+            let (a0, a1) = activations(a);
+            f16_to_f32(w.d) * a.d * total(sum_full(q0, q1, a0, a1))
+        })
+        .sum()
 }
 
 /// Per sub-block j: d (ls_j - 32) da_j Σ GRID[q] a.
 pub fn dot_iq4_xs(w: &[BlockIQ4XS], x: &[BlockQ8A]) -> f32 {
-    let mut acc = f32x4_splat(0.0);
+    let mut total_sum = 0f32;
     for (w, x) in w.iter().zip(x.chunks_exact(8)) {
         let d = f16_to_f32(w.d);
         for (j, a) in x.iter().enumerate() {
             let (q0, q1) = levels(&w.qs[16 * j..][..16]);
             let (a0, a1) = activations(a);
-            let scale = d * iq4_xs::sub_scale(w, j) as f32 * a.d;
-            acc = scaled(acc, sum_full(q0, q1, a0, a1), scale);
+            let p = total(sum_full(q0, q1, a0, a1));
+            total_sum += d * iq4_xs::sub_scale(w, j) as f32 * a.d * p;
         }
     }
-    hsum(acc)
+    total_sum
 }
