@@ -63,6 +63,14 @@ fn main() {
             tiny_gemma3_matches_transformers,
         ),
         (
+            "tiny_gemma3_multimodal_matches_transformers",
+            tiny_gemma3_multimodal_matches_transformers,
+        ),
+        (
+            "tiny_bf16_llama_matches_transformers",
+            tiny_bf16_llama_matches_transformers,
+        ),
+        (
             "tiny_llama3_matches_transformers",
             tiny_llama3_matches_transformers,
         ),
@@ -425,6 +433,16 @@ fn tiny_qwen3_matches_transformers(gpu: &Gpu) {
 /// Embedding scale, post-norms, GeGLU, sliding windows and two RoPE bases.
 fn tiny_gemma3_matches_transformers(gpu: &Gpu) {
     tiny_both_ways("gemma3", gpu);
+}
+
+/// Gemma 3's language model read from a multimodal checkpoint.
+fn tiny_gemma3_multimodal_matches_transformers(gpu: &Gpu) {
+    tiny_both_ways("gemma3-mm", gpu);
+}
+
+/// BF16 weights stay BF16 on the GPU (`bf16.wgsl`).
+fn tiny_bf16_llama_matches_transformers(gpu: &Gpu) {
+    tiny_both_ways("llama-bf16", gpu);
 }
 
 /// Llama 3.1's scaled RoPE.

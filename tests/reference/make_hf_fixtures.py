@@ -31,6 +31,12 @@ a byte-level BPE tokenizer trained here on a few paragraphs of text:
   mistral/     MistralForCausalLM with a sliding window of 8 on every layer
   phi3/        Phi3ForCausalLM: fused qkv_proj and gate_up_proj, RoPE on half
                of each head (partial_rotary_factor 0.5)
+  gemma3-mm/   Gemma3ForConditionalGeneration: a two-layer Gemma 3 text
+               model beside a one-layer SigLIP vision tower and projector,
+               saved as transformers saves it (the text config as its
+               differences from Gemma3TextConfig's defaults, the language
+               model under `language_model.model.`); logits of text-only
+               inputs (config + weights + tokenizer, no hidden states)
 
 For every fixture, `reference.json` indexes `reference.bin` (little-endian
 f32, concatenated arrays). For each input (a token id sequence, most of them
@@ -54,7 +60,7 @@ safetensors; CPU only):
     pip install torch transformers tokenizers safetensors
     python3 tests/reference/make_hf_fixtures.py [NAME ...]
 
-With names (llama, qwen2, gpt2, qwen3, gemma3, llama3, qwen3-yarn, mistral, phi3), only those
+With names (llama, qwen2, gpt2, qwen3, gemma3, llama3, qwen3-yarn, mistral, phi3, gemma3-mm), only those
 fixtures are rebuilt.
 
 The output is deterministic for a given torch/transformers version: seeds are
@@ -80,7 +86,9 @@ from transformers import (
     GenerationConfig,
     LlamaConfig,
     LlamaForCausalLM,
+    Gemma3Config,
     Gemma3ForCausalLM,
+    Gemma3ForConditionalGeneration,
     Gemma3TextConfig,
     MistralConfig,
     MistralForCausalLM,
@@ -90,6 +98,7 @@ from transformers import (
     Qwen2ForCausalLM,
     Qwen3Config,
     Qwen3ForCausalLM,
+    SiglipVisionConfig,
 )
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "hf")
@@ -528,6 +537,69 @@ def build_gemma3():
     llama_family_fixture("gemma3", model, tok, 5, tok_config)
 
 
+def build_gemma3_multimodal():
+    tok, tok_config = llama_tokenizer()
+    # Keys left at Gemma3TextConfig's defaults (rms_norm_eps, rope_theta,
+    # rope_local_base_freq, hidden_activation) are not written: a reader
+    # must know them.
+    text = Gemma3TextConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=64,
+        intermediate_size=96,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=32,
+        query_pre_attn_scalar=32,
+        sliding_window=8,
+        max_position_embeddings=128,
+        bos_token_id=tok.token_to_id("<s>"),
+        eos_token_id=tok.token_to_id("</s>"),
+        pad_token_id=tok.token_to_id("<unk>"),
+    )
+    vision = SiglipVisionConfig(
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        image_size=28,
+        patch_size=14,
+    )
+    config = Gemma3Config(text_config=text, vision_config=vision, mm_tokens_per_image=4)
+    config._attn_implementation = "eager"
+    torch.manual_seed(9)
+    model = Gemma3ForConditionalGeneration(config).eval()
+    randomize(model, 9, 0.15)
+    d = fresh_dir("gemma3-mm")
+    model.save_pretrained(d, safe_serialization=True)
+    # Real Gemma 3 checkpoints (saved by transformers 4.50) write their
+    # text config as its differences from Gemma3TextConfig's defaults;
+    # transformers 5 writes every key. Write it the older way, and check
+    # that transformers reads it back as the same config.
+    path = os.path.join(d, "config.json")
+    with open(path) as f:
+        saved = json.load(f)
+    full = saved["text_config"]
+    defaults = Gemma3TextConfig().to_dict()
+    # Keys derived from others (the layer pattern, the RoPE bases).
+    derived = Gemma3TextConfig(num_hidden_layers=text.num_hidden_layers).to_dict()
+    for k in ("layer_types", "rope_parameters"):
+        defaults[k] = derived[k]
+    saved["text_config"] = {
+        k: v for k, v in full.items() if k == "model_type" or defaults.get(k) != v
+    }
+    with open(path, "w") as f:
+        json.dump(saved, f, indent=2, sort_keys=True)
+        f.write("\n")
+    reread = Gemma3Config.from_pretrained(d).text_config.to_dict()
+    for k, v in full.items():
+        assert reread.get(k) == v, (k, reread.get(k), v)
+    save_tokenizer(tok, d, tok_config)
+    hf_tok = AutoTokenizer.from_pretrained(d)
+    inputs = make_inputs(hf_tok, text.vocab_size, 29)
+    record(model, inputs, d, full=False)
+
+
 def build_llama3():
     from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
@@ -658,6 +730,7 @@ BUILDERS = {
     "qwen3-yarn": lambda: build_qwen3_yarn(),
     "mistral": lambda: build_mistral(),
     "phi3": lambda: build_phi3(),
+    "gemma3-mm": lambda: build_gemma3_multimodal(),
 }
 
 

@@ -2,6 +2,11 @@
 //! Mistral, Gemma 3 and GPT-2 checkpoints. GPT-2 spells several keys differently (`n_embd` for
 //! `hidden_size`, ...); both spellings are accepted. Missing optional keys
 //! take the defaults `transformers` uses for that model type.
+//!
+//! A multimodal Gemma 3 (`Gemma3ForConditionalGeneration`, model type
+//! `gemma3`) nests its language model's config under `text_config`, written
+//! as the differences from `Gemma3TextConfig`'s defaults; that text config
+//! is what is read, with the defaults filled in.
 
 use crate::error::{Error, Result};
 use serde::Deserialize;
@@ -56,6 +61,75 @@ pub struct HfConfig {
     pub bos_token_id: Option<u32>,
     /// Some configs list several end-of-sequence tokens.
     pub eos_token_ids: Vec<u32>,
+    /// The multimodal model type whose `text_config` this is (`gemma3`):
+    /// its weights sit under the language model's prefix.
+    pub text_of: Option<String>,
+}
+
+/// `Gemma3TextConfig`'s defaults (transformers 5), for the keys a config
+/// may leave out.
+const GEMMA3_TEXT_DEFAULTS: &str = r#"{
+    "vocab_size": 262208, "hidden_size": 2304, "intermediate_size": 9216,
+    "num_hidden_layers": 26, "num_attention_heads": 8, "num_key_value_heads": 4,
+    "head_dim": 256, "hidden_activation": "gelu_pytorch_tanh",
+    "max_position_embeddings": 131072, "rms_norm_eps": 1e-6, "eos_token_id": 1,
+    "bos_token_id": 2, "tie_word_embeddings": true, "query_pre_attn_scalar": 256,
+    "sliding_window": 4096, "rope_theta": 1000000.0, "rope_local_base_freq": 10000.0
+}"#;
+
+/// The multimodal model types whose language model is read from
+/// `text_config`.
+const MULTIMODAL_TEXT: [&str; 1] = ["gemma3"];
+
+/// The config as `transformers` would see the language model: a nested
+/// `text_config` lifted out (the multimodal model type it came from is
+/// returned), and for Gemma 3's text model the defaults of the keys left
+/// out filled in.
+fn text_model(
+    mut json: serde_json::Value,
+    name: &str,
+) -> Result<(serde_json::Value, Option<String>)> {
+    let mut text_of = None;
+    if let Some(text) = json.get("text_config").filter(|t| !t.is_null()).cloned() {
+        let outer = json["model_type"].as_str().unwrap_or_default().to_string();
+        if !MULTIMODAL_TEXT.contains(&outer.as_str()) {
+            return Err(Error::file(
+                name,
+                format!(
+                    "config.json: a multimodal `{outer}` checkpoint; only Gemma 3's language model is read from one"
+                ),
+            ));
+        }
+        let serde_json::Value::Object(mut inner) = text else {
+            return Err(Error::file(name, "config.json: text_config is not an object"));
+        };
+        // The outer config's token ids hold for the whole model.
+        for key in ["eos_token_id", "bos_token_id", "tie_word_embeddings"] {
+            if let Some(v) = json.get(key).filter(|v| !v.is_null()) {
+                inner.entry(key).or_insert_with(|| v.clone());
+            }
+        }
+        inner
+            .entry("model_type")
+            .or_insert_with(|| "gemma3_text".into());
+        json = serde_json::Value::Object(inner);
+        text_of = Some(outer);
+    }
+    if json["model_type"] == "gemma3_text" {
+        let defaults: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(GEMMA3_TEXT_DEFAULTS).expect("valid defaults");
+        if let serde_json::Value::Object(map) = &mut json {
+            // transformers 5 moves the RoPE bases into `rope_parameters`.
+            let has_parameters = map.get("rope_parameters").is_some_and(|v| !v.is_null());
+            for (key, value) in defaults {
+                let rope_base = key == "rope_theta" || key == "rope_local_base_freq";
+                if !(rope_base && has_parameters) {
+                    map.entry(key).or_insert(value);
+                }
+            }
+        }
+    }
+    Ok((json, text_of))
 }
 
 /// The file as written, every key optional, so that a missing required key
@@ -205,7 +279,10 @@ impl HfConfig {
     /// Parse the text of a `config.json`; `name` appears in errors.
     pub fn from_json(text: &str, name: impl std::fmt::Display) -> Result<Self> {
         let name = name.to_string();
-        let raw: Raw = serde_json::from_str(text)
+        let json: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| Error::file(&name, format!("not a valid config.json: {e}")))?;
+        let (json, text_of) = text_model(json, &name)?;
+        let raw: Raw = serde_json::from_value(json)
             .map_err(|e| Error::file(&name, format!("not a valid config.json: {e}")))?;
         let missing = |what: &str| Error::file(&name, format!("missing required key {what}"));
 
@@ -288,6 +365,7 @@ impl HfConfig {
                 Some(OneOrMany::Many(ids)) => ids,
             },
             model_type,
+            text_of,
         })
     }
 }

@@ -9,7 +9,7 @@ use super::adapter::{AdapterSource, LoraAdapter};
 use super::exec::{self};
 use super::weights::Patch;
 use super::{
-    Backend, Gpt2, Gpt2Config, Llama, LlamaConfig, LoadOptions, Model, Naming, Weights,
+    Backend, Gpt2, Gpt2Config, Llama, LlamaConfig, LoadOptions, Model, Naming, Nesting, Weights,
     LLAMA_FAMILY,
 };
 use crate::error::{Error, Result};
@@ -115,9 +115,23 @@ pub fn recipe_of_hf(file: &ModelFile, hf: &HfConfig) -> Result<Recipe> {
     match hf.model_type.as_str() {
         arch if LLAMA_FAMILY.contains(&arch) => {
             let config = LlamaConfig::from_hf(hf)?;
-            let naming = match config.traits.post_norms {
-                true => Naming::HuggingFaceGemma,
-                false => Naming::HuggingFace,
+            let naming = match (config.traits.post_norms, &hf.text_of) {
+                (true, None) => Naming::HuggingFaceGemma,
+                (false, None) => Naming::HuggingFace,
+                (_, Some(outer)) => {
+                    let nesting = Nesting::detect(|name| file.tensors().iter().any(|t| t.name == name))
+                        .ok_or_else(|| {
+                            Error::file(
+                                file.path(),
+                                format!(
+                                    "a multimodal `{outer}` checkpoint without its language model's \
+                                     embedding (`model.language_model.embed_tokens.weight` or \
+                                     `language_model.model.embed_tokens.weight`)"
+                                ),
+                            )
+                        })?;
+                    Naming::HuggingFaceGemmaNested(nesting)
+                }
             };
             Ok(Recipe::Llama(config, naming))
         }

@@ -39,7 +39,7 @@ pub use gpt2::Gpt2;
 pub use llama::Llama;
 pub use llama_config::{LlamaConfig, Mlp, Traits, LLAMA_FAMILY};
 pub use load_options::{Backend, LoadOptions};
-pub use names::{Naming, Part, ADAPTABLE};
+pub use names::{Naming, Nesting, Part, ADAPTABLE};
 pub use readout::{Need, Next};
 pub use rope_scaling::RopeScaling;
 pub use state::{DeviceCache, State};

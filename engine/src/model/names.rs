@@ -47,6 +47,40 @@ pub enum Naming {
     HuggingFaceGpt2 {
         prefixed: bool,
     },
+    /// Gemma 3's language model inside a multimodal checkpoint
+    /// (`Gemma3ForConditionalGeneration`): [`Naming::HuggingFaceGemma`]'s
+    /// names under the language model's prefix.
+    HuggingFaceGemmaNested(Nesting),
+}
+
+/// Where a multimodal checkpoint keeps its language model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nesting {
+    /// `model.language_model.layers.N…`, the head `lm_head`: how
+    /// transformers holds the model since 4.52 (and some saved it).
+    ModelLanguageModel,
+    /// `language_model.model.layers.N…`, the head `language_model.lm_head`:
+    /// how the published checkpoints, and transformers 5's saves, store it.
+    LanguageModel,
+}
+
+impl Nesting {
+    /// Which nesting `has` (whether the checkpoint has a tensor) shows,
+    /// looking for the token embedding.
+    pub fn detect(has: impl Fn(&str) -> bool) -> Option<Nesting> {
+        [Nesting::ModelLanguageModel, Nesting::LanguageModel]
+            .into_iter()
+            .find(|&n| has(&Naming::HuggingFaceGemmaNested(n).name(Part::TokenEmbedding, 0, "weight")))
+    }
+
+    /// `name` (a text model's) under this nesting's prefix.
+    fn nest(self, name: String) -> String {
+        match (self, name.strip_prefix("model.")) {
+            (Nesting::ModelLanguageModel, Some(rest)) => format!("model.language_model.{rest}"),
+            (Nesting::ModelLanguageModel, None) => name,
+            (Nesting::LanguageModel, _) => format!("language_model.{name}"),
+        }
+    }
 }
 
 impl Naming {
@@ -55,6 +89,9 @@ impl Naming {
     pub fn name(self, part: Part, layer: usize, suffix: &str) -> String {
         use Part::*;
         let stem = match self {
+            Naming::HuggingFaceGemmaNested(nesting) => {
+                return nesting.nest(Naming::HuggingFaceGemma.name(part, layer, suffix))
+            }
             Naming::Gguf => match part {
                 TokenEmbedding => "token_embd".to_string(),
                 PositionEmbedding => "position_embd".to_string(),
@@ -67,7 +104,7 @@ impl Naming {
                 OutputNorm => "model.norm".to_string(),
                 Output => "lm_head".to_string(),
                 _ => {
-                    let gemma = self == Naming::HuggingFaceGemma;
+                    let gemma = self != Naming::HuggingFace;
                     format!("model.layers.{layer}.{}", hf_block_part(part, gemma))
                 }
             },

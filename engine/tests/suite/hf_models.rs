@@ -735,6 +735,69 @@ fn edited_copy(
     dir
 }
 
+/// Gemma 3's language model read from a multimodal checkpoint
+/// (`Gemma3ForConditionalGeneration`): the text config's left-out keys take
+/// Gemma3TextConfig's defaults, the weights come from under the language
+/// model's prefix, the vision tower is left alone.
+#[test]
+fn gemma3_multimodal_text_model_matches_transformers() {
+    let config = std::fs::read_to_string(fixture("gemma3-mm").join("config.json")).unwrap();
+    // The fixture relies on defaults: the config does not say these.
+    for key in ["\"rms_norm_eps\"", "\"hidden_activation\"", "\"rope_local_base_freq\""] {
+        assert!(!config.contains(key), "the fixture writes {key}");
+    }
+    matches_transformers("gemma3-mm");
+}
+
+/// transformers saves the language model under `language_model.model.`
+/// (the fixture's layout); checkpoints saved by transformers 4.52 to 4.57
+/// keep it under `model.language_model.`, the vision tower under `model.`.
+/// Both load.
+#[test]
+fn gemma3_multimodal_in_either_layout_loads() {
+    let dir = edited_copy(
+        "gemma3-mm",
+        "new-layout",
+        |n, s, v| {
+            let n = match n.strip_prefix("language_model.model.") {
+                Some(rest) => format!("model.language_model.{rest}"),
+                None => format!("model.{n}"),
+            };
+            Some((n, s, v))
+        },
+        |_| {},
+    );
+    let model = load(&dir, None);
+    let case = &reference(&fixture("gemma3-mm"))[2];
+    let ours = logits_in_chunks(&*model, &case.ids, &[case.ids.len()]);
+    let vocab = model.info().vocab_size;
+    check_close("gemma3-mm, newer layout", &ours, &case.logits, vocab, F32_TOL);
+    std::fs::remove_dir_all(&dir).unwrap();
+    // Without the language model's embedding, the error names both layouts.
+    let dir = edited_copy(
+        "gemma3-mm",
+        "no-embedding",
+        |n, s, v| (!n.contains("embed_tokens")).then_some((n, s, v)),
+        |_| {},
+    );
+    let e = load_error(&dir);
+    assert!(
+        e.contains("model.language_model.embed_tokens.weight") && e.contains("multimodal"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    // Another multimodal family is refused by name, not misread.
+    let dir = edited_copy(
+        "gemma3-mm",
+        "llava",
+        |n, s, v| Some((n, s, v)),
+        |c| c["model_type"] = Json::String("llava".into()),
+    );
+    let e = load_error(&dir);
+    assert!(e.contains("llava") && e.contains("multimodal"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn gpt2_without_transformer_prefix_loads() {
     let dir = edited_copy(

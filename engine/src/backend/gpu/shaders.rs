@@ -31,6 +31,7 @@ shader_sources!(
     "iq4_nl",
     "iq4_xs",
     "f16",
+    "bf16",
     "f32",
     "tile_f32",
     "tile_f16",

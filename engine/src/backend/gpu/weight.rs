@@ -28,14 +28,15 @@ pub struct Shard {
     pub first_row: usize,
     pub rows: usize,
     pub quants: wgpu::Buffer,
-    /// The per-block scales (and minimums); none for f32 and f16.
+    /// The per-block scales (and minimums); none for the float formats.
     pub scales: Option<wgpu::Buffer>,
 }
 
 /// The formats the GPU kernels read.
-pub const GPU_FORMATS: [DType; 14] = [
+pub const GPU_FORMATS: [DType; 15] = [
     DType::F32,
     DType::F16,
+    DType::BF16,
     DType::Q8_0,
     DType::Q4_0,
     DType::Q4_1,
@@ -130,6 +131,7 @@ impl GpuWeight {
         match self.dtype {
             DType::F32 => "f32",
             DType::F16 => "f16",
+            DType::BF16 => "bf16",
             DType::Q8_0 => "q8_0",
             DType::Q4_0 => "q4_0",
             DType::Q4_1 => "q4_1",
@@ -142,8 +144,6 @@ impl GpuWeight {
             DType::Q6_K => "q6_k",
             DType::IQ4_NL => "iq4_nl",
             DType::IQ4_XS => "iq4_xs",
-            // upload() admits only GPU_FORMATS.
-            other => unreachable!("{} is not a GPU format", other.name()),
         }
     }
 

@@ -84,8 +84,9 @@ impl PackedRows {
 
 /// Up to [`ROWS`] weight rows of a format that meets Q8A activations, in
 /// units of 32 weights (a block, or an eighth of an IQ4_XS block): rows
-/// beyond the real ones all zero.
+/// beyond the real ones all zero. (Only the x86 GEMMs fill and read it.)
 #[derive(Default)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub struct PackedBlocks {
     units: usize,
     /// Per unit, 8 steps of 32 bytes: step `g` holds weight bytes
@@ -103,6 +104,7 @@ impl PackedBlocks {
     }
 
     /// Room for `units` units per row, all zero.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) fn reset(&mut self, units: usize) {
         self.units = units;
         for v in [&mut self.d, &mut self.m] {
