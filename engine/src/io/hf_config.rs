@@ -101,7 +101,10 @@ fn text_model(
             ));
         }
         let serde_json::Value::Object(mut inner) = text else {
-            return Err(Error::file(name, "config.json: text_config is not an object"));
+            return Err(Error::file(
+                name,
+                "config.json: text_config is not an object",
+            ));
         };
         // The outer config's token ids hold for the whole model.
         for key in ["eos_token_id", "bos_token_id", "tie_word_embeddings"] {

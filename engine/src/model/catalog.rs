@@ -119,17 +119,18 @@ pub fn recipe_of_hf(file: &ModelFile, hf: &HfConfig) -> Result<Recipe> {
                 (true, None) => Naming::HuggingFaceGemma,
                 (false, None) => Naming::HuggingFace,
                 (_, Some(outer)) => {
-                    let nesting = Nesting::detect(|name| file.tensors().iter().any(|t| t.name == name))
-                        .ok_or_else(|| {
-                            Error::file(
-                                file.path(),
-                                format!(
-                                    "a multimodal `{outer}` checkpoint without its language model's \
+                    let nesting =
+                        Nesting::detect(|name| file.tensors().iter().any(|t| t.name == name))
+                            .ok_or_else(|| {
+                                Error::file(
+                                    file.path(),
+                                    format!(
+                                "a multimodal `{outer}` checkpoint without its language model's \
                                      embedding (`model.language_model.embed_tokens.weight` or \
                                      `language_model.model.embed_tokens.weight`)"
-                                ),
-                            )
-                        })?;
+                            ),
+                                )
+                            })?;
                     Naming::HuggingFaceGemmaNested(nesting)
                 }
             };

@@ -70,7 +70,9 @@ impl Nesting {
     pub fn detect(has: impl Fn(&str) -> bool) -> Option<Nesting> {
         [Nesting::ModelLanguageModel, Nesting::LanguageModel]
             .into_iter()
-            .find(|&n| has(&Naming::HuggingFaceGemmaNested(n).name(Part::TokenEmbedding, 0, "weight")))
+            .find(|&n| {
+                has(&Naming::HuggingFaceGemmaNested(n).name(Part::TokenEmbedding, 0, "weight"))
+            })
     }
 
     /// `name` (a text model's) under this nesting's prefix.

@@ -248,12 +248,15 @@ fn one_token<B: RowKernels>(isa: Isa, w: &[B], x: &Activations, token: usize, y:
 }
 
 /// From this many activation rows on, weight rows are packed for the GEMM
-/// (packing a row costs about what one token's row kernel costs; the
-/// results are the same either way).
+/// (the results are the same either way). Packing a row of a Q8A format
+/// costs about one token's row kernel, and the GEMM takes four tokens at a
+/// time; a K-quant row's packing costs about eight.
 const GEMM_MIN_TOKENS: usize = 4;
+const GEMM_K_MIN_TOKENS: usize = 8;
 
 /// Quantize the activation rows once; then, from [`GEMM_MIN_TOKENS`] rows
-/// on where the SIMD path has the GEMMs, pack each tile of weight rows and
+/// on ([`GEMM_K_MIN_TOKENS`] for the K-quants) where the SIMD path has the
+/// GEMMs, pack each tile of weight rows and
 /// run every token over it; otherwise run the row kernel over tiles.
 fn quantized<B: RowKernels>(
     isa: Isa,
@@ -268,9 +271,9 @@ fn quantized<B: RowKernels>(
     let n = y.len() / t;
     let per_row = w.len() / n; // weight blocks per row
     let xq = Activations::quantize(isa, B::DTYPE, x);
-    let gemm = t >= GEMM_MIN_TOKENS && dot::has_gemm(isa);
+    let gemm = |min_tokens| t >= min_tokens && dot::has_gemm(isa);
     match (B::KERNELS, &xq) {
-        (Kernels::Q8a { pack, gemm: g, .. }, Activations::Q8a(xq)) if gemm => {
+        (Kernels::Q8a { pack, gemm: g, .. }, Activations::Q8a(xq)) if gemm(GEMM_MIN_TOKENS) => {
             let units = xq.len() / t;
             // Codes, d and m of one packed unit.
             let group_bytes = units * (256 + 64);
@@ -290,16 +293,18 @@ fn quantized<B: RowKernels>(
                 &|p, x4, out| g(isa, p, x4, out),
             )
         }
-        (Kernels::Q8k { pack, .. }, Activations::Q8k(xq)) if gemm => packed_gemm(
-            pool,
-            (n, t, y),
-            (xq, per_row),
-            per_row * PACKED_GROUP_BYTES,
-            &|p: &mut PackedRows, rows: Range<usize>| {
-                pack(p, &w[rows.start * per_row..rows.end * per_row], per_row)
-            },
-            &|p, x4, out| dot::gemm_k(isa, p, x4, out),
-        ),
+        (Kernels::Q8k { pack, .. }, Activations::Q8k(xq)) if gemm(GEMM_K_MIN_TOKENS) => {
+            packed_gemm(
+                pool,
+                (n, t, y),
+                (xq, per_row),
+                per_row * PACKED_GROUP_BYTES,
+                &|p: &mut PackedRows, rows: Range<usize>| {
+                    pack(p, &w[rows.start * per_row..rows.end * per_row], per_row)
+                },
+                &|p, x4, out| dot::gemm_k(isa, p, x4, out),
+            )
+        }
         _ => {
             let out = Out(y.as_mut_ptr());
             parallel_tiles(pool, n, tile, &|r| {

@@ -743,7 +743,11 @@ fn edited_copy(
 fn gemma3_multimodal_text_model_matches_transformers() {
     let config = std::fs::read_to_string(fixture("gemma3-mm").join("config.json")).unwrap();
     // The fixture relies on defaults: the config does not say these.
-    for key in ["\"rms_norm_eps\"", "\"hidden_activation\"", "\"rope_local_base_freq\""] {
+    for key in [
+        "\"rms_norm_eps\"",
+        "\"hidden_activation\"",
+        "\"rope_local_base_freq\"",
+    ] {
         assert!(!config.contains(key), "the fixture writes {key}");
     }
     matches_transformers("gemma3-mm");
@@ -771,7 +775,13 @@ fn gemma3_multimodal_in_either_layout_loads() {
     let case = &reference(&fixture("gemma3-mm"))[2];
     let ours = logits_in_chunks(&*model, &case.ids, &[case.ids.len()]);
     let vocab = model.info().vocab_size;
-    check_close("gemma3-mm, newer layout", &ours, &case.logits, vocab, F32_TOL);
+    check_close(
+        "gemma3-mm, newer layout",
+        &ours,
+        &case.logits,
+        vocab,
+        F32_TOL,
+    );
     std::fs::remove_dir_all(&dir).unwrap();
     // Without the language model's embedding, the error names both layouts.
     let dir = edited_copy(

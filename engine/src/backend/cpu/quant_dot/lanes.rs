@@ -177,7 +177,7 @@ impl Lanes for BlockIQ4XS {
 /// One unit's products with the activation bytes `a`, summed into eight
 /// i32 lanes onto `acc`. Signed weights lend their sign to the activations
 /// so that the u8 operand is |w| (at most 128, so `maddubs` cannot
-/// saturate); `abs` and `sign` are the caller's, decoded once.
+/// saturate).
 #[inline(always)]
 unsafe fn block_dot<B: Lanes, M: MulSum>(acc: __m256i, w: __m256i, a: __m256i) -> __m256i {
     match B::STEP {
