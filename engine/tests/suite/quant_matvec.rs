@@ -131,8 +131,9 @@ fn matvec_and_matmul_agree_with_reference_on_every_path() {
     }
 }
 
-/// Prefill (several activation rows, four at a time where the format has a
-/// four-row kernel) gives each row exactly what decode (one row) gives.
+/// Prefill (several activation rows: the packed GEMM, eight rows by four
+/// tokens, where the path has it) gives each row exactly what decode (one
+/// row) gives.
 #[test]
 fn matmul_rows_equal_matvec_bit_for_bit() {
     let pool = ThreadPool::new(2);
