@@ -5,7 +5,8 @@
 //! Prints GB/s of weights read per format, SIMD path and shape with two
 //! threads, next to a plain two-thread memory read. Each shape is rotated
 //! over at least 256 MiB of weight copies so that they come from DRAM, not
-//! from cache, as in a real model.
+//! from cache, as in a real model. `QUANT_TYPES=Q2_K,Q4_K` limits any of
+//! them to the formats named.
 
 mod common;
 
@@ -18,6 +19,16 @@ use monologue::{quant, DType, Storage, Tensor};
 use std::time::Instant;
 
 const ROTATION_BYTES: usize = 256 << 20;
+
+/// The formats to time: all, or those named in `QUANT_TYPES` (such as
+/// `QUANT_TYPES=Q2_K,Q3_K`).
+fn wanted() -> Vec<DType> {
+    let filter = std::env::var("QUANT_TYPES").unwrap_or_default();
+    DType::QUANTIZED
+        .into_iter()
+        .filter(|d| filter.is_empty() || filter.split(',').any(|f| f == d.name()))
+        .collect()
+}
 
 fn read_bandwidth(pool: &ThreadPool) -> f64 {
     let buf = vec![1u64; ROTATION_BYTES * 2 / 8];
@@ -52,7 +63,7 @@ fn matvec_bandwidth() {
         (49152, 576),
     ];
     let mut rng = Rng::new(9);
-    for dtype in DType::QUANTIZED {
+    for dtype in wanted() {
         for &(n, k) in &shapes {
             if k % dtype.block_len() != 0 {
                 continue;
@@ -97,10 +108,14 @@ fn matvec_bandwidth() {
 fn kernel_ns_per_block() {
     use monologue::backend::cpu::quant_dot as dot;
     let mut rng = Rng::new(5);
-    for dtype in DType::QUANTIZED {
-        // 256 rows of 576 (32-weight blocks) or 512 (K-quants) columns.
-        let k = if dtype.block_len() == 256 { 512 } else { 576 };
-        let n = 256;
+    for dtype in wanted() {
+        // 256 rows of 576 (32-weight blocks) or 64 rows of 2048 (256-weight
+        // blocks, as long as real rows are).
+        let (n, k) = if dtype.block_len() == 256 {
+            (64, 2048)
+        } else {
+            (256, 576)
+        };
         let values = rng.normals(n * k);
         let mut bytes = vec![0u8; dtype.bytes_for(n * k).unwrap()];
         quant::quantize(dtype, &values, &mut bytes).unwrap();
@@ -200,11 +215,7 @@ fn prefill_gmacs() {
     let pool = ThreadPool::new(2);
     let mut rng = Rng::new(13);
     let (n, k) = (2048, 2048);
-    let filter = std::env::var("PREFILL_TYPES").unwrap_or_default();
-    for dtype in DType::QUANTIZED {
-        if !filter.is_empty() && !filter.split(',').any(|f| f == dtype.name()) {
-            continue;
-        }
+    for dtype in wanted() {
         let values = rng.normals(n * k);
         let mut bytes = vec![0u8; dtype.bytes_for(n * k).unwrap()];
         quant::quantize(dtype, &values, &mut bytes).unwrap();

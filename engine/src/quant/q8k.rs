@@ -9,15 +9,22 @@
 //! values would need their own float step. `bsums` hold what each sub-block's
 //! min (or code offset) is multiplied by.
 
-#[repr(C)]
+/// An in-memory format only (activations are never stored), laid out for
+/// the kernels: `qs` first and the block aligned to 32 bytes, so that each
+/// 32-value load of `qs` stays within one cache line (a load that
+/// straddles two costs about twice as much, and the K-quant decode makes
+/// eight per super-block).
+#[repr(C, align(32))]
 #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct BlockQ8K {
-    /// Value `i` is `qs[i] * d`.
-    pub d: f32,
-    /// `Σ qs` over each 16 values (at most 16 · 127 in size).
-    pub bsums: [i16; 16],
     /// In -127..=127.
     pub qs: [i8; 256],
+    /// `Σ qs` over each 16 values (at most 16 · 127 in size).
+    pub bsums: [i16; 16],
+    /// Value `i` is `qs[i] * d`.
+    pub d: f32,
+    /// Up to the next multiple of 32 bytes.
+    _pad: [u8; 28],
 }
 
 impl Default for BlockQ8K {

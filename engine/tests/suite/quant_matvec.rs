@@ -273,3 +273,88 @@ fn activation_quantization_is_identical_on_every_path() {
         }
     }
 }
+
+/// K-quant super-blocks of random bytes (every scale, min and code a
+/// format can hold, finite `d`s) and of all bits set (the largest codes and
+/// scales), against activations at ±127, give the portable code's bits on
+/// every path: the SIMD kernels' integer shortcuts (such as Q2_K's scaled
+/// codes summed in i16) hold at the extremes, not only on quantized data.
+#[test]
+fn k_quant_kernels_agree_on_raw_and_extreme_blocks() {
+    use half::f16;
+    use monologue::backend::cpu::quant_dot::{rows, Activations};
+    use monologue::quant::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K};
+
+    /// `blocks` rows of `per_row` blocks: random bytes, then one row with
+    /// every bit set, each block's f16 fields set by `fix`.
+    fn raw<B: bytemuck::Pod>(
+        rng: &mut Rng,
+        rows: usize,
+        per_row: usize,
+        fix: fn(&mut B, f16),
+    ) -> Vec<u8> {
+        let mut blocks: Vec<B> = bytemuck::zeroed_vec(rows * per_row);
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut blocks);
+        let random = rng.bytes(bytes.len());
+        bytes.copy_from_slice(&random);
+        let last = bytes.len() - per_row * std::mem::size_of::<B>();
+        bytes[last..].fill(0xFF);
+        for block in &mut blocks {
+            let d = f16::from_f32((rng.next_u64() % 1000) as f32 / 1e5 + 1e-4);
+            fix(block, d);
+        }
+        bytemuck::cast_slice(&blocks).to_vec()
+    }
+
+    let mut rng = Rng::new(21);
+    let (n, per_row) = (9, 3);
+    let k = 256 * per_row;
+    let cases: [(DType, Vec<u8>); 5] = [
+        (
+            DType::Q2_K,
+            raw::<BlockQ2K>(&mut rng, n, per_row, |b, d| (b.d, b.dmin) = (d, d)),
+        ),
+        (
+            DType::Q3_K,
+            raw::<BlockQ3K>(&mut rng, n, per_row, |b, d| b.d = d),
+        ),
+        (
+            DType::Q4_K,
+            raw::<BlockQ4K>(&mut rng, n, per_row, |b, d| (b.d, b.dmin) = (d, d)),
+        ),
+        (
+            DType::Q5_K,
+            raw::<BlockQ5K>(&mut rng, n, per_row, |b, d| (b.d, b.dmin) = (d, d)),
+        ),
+        (
+            DType::Q6_K,
+            raw::<BlockQ6K>(&mut rng, n, per_row, |b, d| b.d = d),
+        ),
+    ];
+    // All +1 (every q = 127), all -1, and random signs.
+    let signs = |rng: &mut Rng| -> Vec<f32> {
+        (0..k)
+            .map(|_| {
+                if rng.next_u64().is_multiple_of(2) {
+                    1.0
+                } else {
+                    -1.0
+                }
+            })
+            .collect()
+    };
+    let inputs = [vec![1.0; k], vec![-1.0; k], signs(&mut rng)];
+    for (dtype, bytes) in &cases {
+        for x in &inputs {
+            let xq = Activations::quantize(Isa::Portable, *dtype, x);
+            let mut want = vec![0f32; n];
+            rows(Isa::Portable, *dtype, bytes, &xq, &mut want).unwrap();
+            assert!(want.iter().all(|v| v.is_finite()), "{dtype}: {want:?}");
+            for isa in supported_isas() {
+                let mut got = vec![0f32; n];
+                rows(isa, *dtype, bytes, &xq, &mut got).unwrap();
+                assert_eq!(got, want, "{dtype} {}", isa.name());
+            }
+        }
+    }
+}

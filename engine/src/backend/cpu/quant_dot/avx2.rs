@@ -24,6 +24,19 @@ pub trait MulSum {
     /// As for [`MulSum::dot4`].
     unsafe fn dot4_add(acc: __m256i, u: __m256i, s: __m256i) -> __m256i;
 
+    /// `acc + dot4(u0, s0) + dot4(u1, s1)`, where the u8 operands are at
+    /// most 64 (so that `maddubs` may add the two in i16 first).
+    ///
+    /// # Safety
+    /// As for [`MulSum::dot4`].
+    unsafe fn dot4_two_add(
+        acc: __m256i,
+        u0: __m256i,
+        s0: __m256i,
+        u1: __m256i,
+        s1: __m256i,
+    ) -> __m256i;
+
     /// `acc + madd(maddubs(u, s), words)`: products summed in pairs, each
     /// pair times its i16 word, summed again in pairs onto `acc`. The pair
     /// sums must fit in i16 (codes of at most six bits do).
@@ -60,6 +73,19 @@ impl MulSum for Maddubs {
     #[inline(always)]
     unsafe fn dot4_add(acc: __m256i, u: __m256i, s: __m256i) -> __m256i {
         _mm256_add_epi32(acc, Self::dot4(u, s))
+    }
+
+    /// Four pair sums of at most 64 · 127 each fit in i16.
+    #[inline(always)]
+    unsafe fn dot4_two_add(
+        acc: __m256i,
+        u0: __m256i,
+        s0: __m256i,
+        u1: __m256i,
+        s1: __m256i,
+    ) -> __m256i {
+        let pairs = _mm256_add_epi16(_mm256_maddubs_epi16(u0, s0), _mm256_maddubs_epi16(u1, s1));
+        _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
     }
 
     #[inline(always)]

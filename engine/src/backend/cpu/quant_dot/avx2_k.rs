@@ -9,7 +9,10 @@
 //! Decode: each format's [`KTerm`] turns a block into 256 codes in eight
 //! vectors plus its scales and mins as i16 words; [`dot_k`] multiplies the
 //! codes by the activations with the sub-block scales applied to the i16
-//! pair sums (`MulSum::scaled`).
+//! pair sums (`MulSum::scaled`). Q2_K's codes and scales are small enough
+//! to look up `scale · code` directly (`q2_k_table`), which skips the
+//! scaling step. The float step runs in SIMD lanes 0 and 1, so no integer
+//! sum leaves the vector registers.
 //!
 //! Prefill: [`gemm_8x4`] runs on rows packed by [`PackedRows`]: each i32
 //! lane is one weight row, each step a broadcast activation word, and four
@@ -17,12 +20,11 @@
 
 use super::avx2::{pair_of, sub_block_words, two_f16, MulSum};
 use super::packed::{PackedRows, ROWS};
-use crate::quant::superblock::finish;
 use crate::quant::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
 use std::arch::x86_64::*;
 
 /// One K-quant super-block in registers (see `quant::superblock`).
-pub(crate) trait KTerm {
+pub(crate) trait KTerm: Sized {
     /// The 256 codes, 32 per vector in element order.
     /// # Safety
     /// The CPU must support AVX2.
@@ -31,23 +33,49 @@ pub(crate) trait KTerm {
     /// # Safety
     /// As above.
     unsafe fn scales_mins(&self) -> (__m128i, __m256i);
-    /// `(d, m)`.
+    /// `[d, m, ..]` (F16C).
     /// # Safety
     /// The CPU must support F16C.
-    unsafe fn d_m(&self) -> (f32, f32);
+    unsafe fn d_m(&self) -> __m128;
+
+    /// The sixteen mins as i16.
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[inline(always)]
+    unsafe fn mins(&self) -> __m256i {
+        self.scales_mins().1
+    }
+
+    /// `Σ_j scale[j] Σ_{i∈j} code[i] q[i]` spread over eight i32 lanes:
+    /// each 32 codes' products summed in pairs, scaled by their sub-block's
+    /// scale and summed again (`MulSum::scaled`).
+    /// # Safety
+    /// The CPU must support AVX2 and what `M` uses.
+    #[inline(always)]
+    unsafe fn isum_lanes<M: MulSum>(&self, q: &[i8; 256]) -> __m256i {
+        let codes = self.codes();
+        let words = sub_block_words(self.scales_mins().0);
+        // Two chains, so that consecutive steps do not wait on each other.
+        let mut sum = [_mm256_setzero_si256(); 2];
+        for (p, &codes) in codes.iter().enumerate() {
+            let q = _mm256_loadu_si256(q[32 * p..].as_ptr().cast());
+            sum[p % 2] = M::scaled(sum[p % 2], codes, q, pair_of(words, p));
+        }
+        _mm256_add_epi32(sum[0], sum[1])
+    }
 }
 
-/// `(d, -dmin)` from two adjacent f16 (F16C; exact, as `f16_to_f32` is).
+/// `[d, -dmin, ..]` from two adjacent f16 (F16C; exact, as `f16_to_f32`
+/// is).
 #[inline(always)]
-unsafe fn d_minus_dmin(p: *const u8) -> (f32, f32) {
-    let v = two_f16(p);
-    (_mm_cvtss_f32(v), -_mm_cvtss_f32(_mm_movehdup_ps(v)))
+unsafe fn d_minus_dmin(p: *const u8) -> __m128 {
+    _mm_xor_ps(two_f16(p), _mm_setr_ps(0.0, -0.0, 0.0, 0.0))
 }
 
-/// An f16 as f32 (F16C).
+/// `[d, d, ..]` from one f16 (F16C).
 #[inline(always)]
-unsafe fn one_f16(h: half::f16) -> f32 {
-    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h.to_bits() as i32)))
+unsafe fn d_twice(h: half::f16) -> __m128 {
+    _mm_cvtph_ps(_mm_set1_epi16(h.to_bits() as i16))
 }
 
 /// Q4_K's and Q5_K's eight 6-bit scales and mins (see `quant::q4_k`), each
@@ -94,7 +122,7 @@ impl KTerm for BlockQ4K {
         (sc, _mm256_cvtepu8_epi16(mn))
     }
     #[inline(always)]
-    unsafe fn d_m(&self) -> (f32, f32) {
+    unsafe fn d_m(&self) -> __m128 {
         d_minus_dmin((self as *const Self).cast())
     }
 }
@@ -131,7 +159,7 @@ impl KTerm for BlockQ5K {
         (sc, _mm256_cvtepu8_epi16(mn))
     }
     #[inline(always)]
-    unsafe fn d_m(&self) -> (f32, f32) {
+    unsafe fn d_m(&self) -> __m128 {
         d_minus_dmin((self as *const Self).cast())
     }
 }
@@ -175,9 +203,8 @@ impl KTerm for BlockQ6K {
         )
     }
     #[inline(always)]
-    unsafe fn d_m(&self) -> (f32, f32) {
-        let d = one_f16(self.d);
-        (d, d)
+    unsafe fn d_m(&self) -> __m128 {
+        d_twice(self.d)
     }
 }
 
@@ -222,14 +249,60 @@ impl KTerm for BlockQ3K {
         )
     }
     #[inline(always)]
-    unsafe fn d_m(&self) -> (f32, f32) {
-        let d = one_f16(self.d);
-        (d, d)
+    unsafe fn d_m(&self) -> __m128 {
+        d_twice(self.d)
     }
+}
+
+/// Q2_K's scaled codes `scale · code` (at most 15 · 3) for two pairs of
+/// sub-blocks, as a `pshufb` table: in each 128-bit half, entries 0..4 are
+/// sub-block `a`'s `[0, s, 2s, 3s]` and entries 0, 4, 8, 12 sub-block
+/// `b`'s, so that a code masked in place (`qs & 3` or `qs & 12`) looks up
+/// its scaled value with no shift. `a`, `b` index the low half's scales;
+/// the high half takes `a + 1`, `b + 1`.
+#[inline(always)]
+unsafe fn q2_k_table(scales: __m256i, a: i8, b: i8) -> __m256i {
+    // Words [s_a, s_a, s_b, 0, s_b, 0, s_b, 0] times [256, 770, 1, 0, 2, 0, 3, 0]
+    // give bytes [0, s_a, 2s_a, 3s_a, s_b, 0, 0, 0, 2s_b, 0, 0, 0, 3s_b, 0, 0, 0]
+    // (770 s = 2s + 256 · 3s, and 3s < 256).
+    let z = -1;
+    let (c, e) = (a + 1, b + 1);
+    let pick = _mm256_setr_epi8(
+        a, z, a, z, b, z, z, z, b, z, z, z, b, z, z, z, c, z, c, z, e, z, z, z, e, z, z, z, e, z,
+        z, z,
+    );
+    let times = _mm256_setr_epi16(256, 770, 1, 0, 2, 0, 3, 0, 256, 770, 1, 0, 2, 0, 3, 0);
+    _mm256_mullo_epi16(_mm256_shuffle_epi8(scales, pick), times)
 }
 
 /// Q2_K: 4-bit scales and mins in each byte's nibbles, `m = -dmin`.
 impl KTerm for BlockQ2K {
+    /// The codes look up their scaled values (`q2_k_table`), so each 32
+    /// codes take one multiply-add and no scaling step.
+    #[inline(always)]
+    unsafe fn isum_lanes<M: MulSum>(&self, q: &[i8; 256]) -> __m256i {
+        let scales = _mm256_broadcastsi128_si256(_mm_loadu_si128(self.scales.as_ptr().cast()));
+        let scales = _mm256_and_si256(scales, _mm256_set1_epi8(0x0F));
+        let (m3, m12) = (_mm256_set1_epi8(3), _mm256_set1_epi8(12));
+        let q = |p: usize| _mm256_loadu_si256(q[32 * p..].as_ptr().cast());
+        let mut sum = [_mm256_setzero_si256(); 2];
+        for h in 0..2 {
+            // Weight 128h + 32k + l is bits 2k..2k+2 of qs[32h + l]; its
+            // sub-block is 8h + 2k (l < 16) or 8h + 2k + 1.
+            let qs = _mm256_loadu_si256(self.qs[32 * h..].as_ptr().cast());
+            let high = _mm256_srli_epi16(qs, 4);
+            let base = 8 * h as i8;
+            for (pair, bits) in [qs, high].into_iter().enumerate() {
+                let table = q2_k_table(scales, base + 4 * pair as i8, base + 4 * pair as i8 + 2);
+                let k = 4 * h + 2 * pair;
+                let first = _mm256_shuffle_epi8(table, _mm256_and_si256(bits, m3));
+                let second = _mm256_shuffle_epi8(table, _mm256_and_si256(bits, m12));
+                sum[pair] = M::dot4_two_add(sum[pair], first, q(k), second, q(k + 1));
+            }
+        }
+        _mm256_add_epi32(sum[0], sum[1])
+    }
+
     #[inline(always)]
     unsafe fn codes(&self) -> [__m256i; 8] {
         let m3 = _mm256_set1_epi8(3);
@@ -251,42 +324,35 @@ impl KTerm for BlockQ2K {
         (_mm_and_si128(s, m4), _mm256_cvtepu8_epi16(mins))
     }
     #[inline(always)]
-    unsafe fn d_m(&self) -> (f32, f32) {
+    unsafe fn d_m(&self) -> __m128 {
         d_minus_dmin(std::ptr::addr_of!(self.d).cast())
     }
 }
 
-/// The horizontal sums of two i32 vectors.
+/// `[Σ a, Σ b, Σ a, Σ b]` of two vectors of i32 lanes, with shuffles and
+/// adds (`phaddd` costs two cycles on some cores).
 #[inline(always)]
-unsafe fn hsum_pair(a: __m256i, b: __m256i) -> (i32, i32) {
-    // [a01, a23, b01, b23 | a45, a67, b45, b67]
-    let h = _mm256_hadd_epi32(a, b);
-    let s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-    // [a, b, a, b] after one more pairwise add.
-    let s = _mm_hadd_epi32(s, s);
-    (_mm_cvtsi128_si32(s), _mm_extract_epi32(s, 1))
+unsafe fn sum_pair(a: __m256i, b: __m256i) -> __m128i {
+    // [a0+a2, b0+b2, a1+a3, b1+b3 | the same for lanes 4..8]
+    let s = _mm256_add_epi32(_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b));
+    let s = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10))
 }
 
 /// One K-quant row against its activations (decode).
 #[inline(always)]
 pub(crate) unsafe fn dot_k<B: KTerm, M: MulSum>(w: &[B], x: &[BlockQ8K]) -> f32 {
-    let mut acc = 0f32;
+    let mut acc = _mm_setzero_ps();
     for (b, a) in w.iter().zip(x) {
-        let codes = b.codes();
-        let (scales, mins) = b.scales_mins();
-        let words = sub_block_words(scales);
-        let mut isum = _mm256_setzero_si256();
-        for (p, &codes) in codes.iter().enumerate() {
-            let q = _mm256_loadu_si256(a.qs[32 * p..].as_ptr().cast());
-            isum = M::scaled(isum, codes, q, pair_of(words, p));
-        }
+        let isum = b.isum_lanes::<M>(&a.qs);
         let bsums = _mm256_loadu_si256(a.bsums.as_ptr().cast());
-        let msum = _mm256_madd_epi16(mins, bsums);
-        let (isum, msum) = hsum_pair(isum, msum);
-        let (d, m) = b.d_m();
-        acc = finish(acc, a.d, d, m, isum, msum);
+        let msum = _mm256_madd_epi16(b.mins(), bsums);
+        // `finish` in lanes 0 and 1: [d isum, m msum], added, times da.
+        let products = _mm_mul_ps(b.d_m(), _mm_cvtepi32_ps(sum_pair(isum, msum)));
+        let v = _mm_add_ss(products, _mm_movehdup_ps(products));
+        acc = _mm_add_ss(acc, _mm_mul_ss(_mm_set_ss(a.d), v));
     }
-    acc
+    _mm_cvtss_f32(acc)
 }
 
 /// The 4-byte activation word at `p`, in every lane.

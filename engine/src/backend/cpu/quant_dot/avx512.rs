@@ -22,6 +22,17 @@ impl MulSum for Vnni {
         _mm256_dpbusd_epi32(acc, u, s)
     }
 
+    #[inline(always)]
+    unsafe fn dot4_two_add(
+        acc: __m256i,
+        u0: __m256i,
+        s0: __m256i,
+        u1: __m256i,
+        s1: __m256i,
+    ) -> __m256i {
+        _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(acc, u0, s0), u1, s1)
+    }
+
     /// `vpdpwssd` does the `madd` and the add in one.
     #[inline(always)]
     unsafe fn scaled(acc: __m256i, u: __m256i, s: __m256i, words: __m256i) -> __m256i {
