@@ -274,16 +274,17 @@ fn activation_quantization_is_identical_on_every_path() {
     }
 }
 
-/// K-quant super-blocks of random bytes (every scale, min and code a
-/// format can hold, finite `d`s) and of all bits set (the largest codes and
-/// scales), against activations at ±127, give the portable code's bits on
-/// every path: the SIMD kernels' integer shortcuts (such as Q2_K's scaled
-/// codes summed in i16) hold at the extremes, not only on quantized data.
+/// Super-blocks of random bytes (every scale, min and code a format can
+/// hold, finite `d`s) and of all bits set (the largest codes and scales),
+/// against activations at ±127, give the portable code's bits on every
+/// path: the SIMD kernels' shortcuts (such as Q2_K's scaled codes summed in
+/// i16, or IQ4_XS's scales taken out for eight rows at once) hold at the
+/// extremes, not only on quantized data.
 #[test]
-fn k_quant_kernels_agree_on_raw_and_extreme_blocks() {
+fn kernels_agree_on_raw_and_extreme_super_blocks() {
     use half::f16;
     use monologue::backend::cpu::quant_dot::{rows, Activations};
-    use monologue::quant::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K};
+    use monologue::quant::{BlockIQ4XS, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K};
 
     /// `blocks` rows of `per_row` blocks: random bytes, then one row with
     /// every bit set, each block's f16 fields set by `fix`.
@@ -309,7 +310,7 @@ fn k_quant_kernels_agree_on_raw_and_extreme_blocks() {
     let mut rng = Rng::new(21);
     let (n, per_row) = (9, 3);
     let k = 256 * per_row;
-    let cases: [(DType, Vec<u8>); 5] = [
+    let cases: [(DType, Vec<u8>); 6] = [
         (
             DType::Q2_K,
             raw::<BlockQ2K>(&mut rng, n, per_row, |b, d| (b.d, b.dmin) = (d, d)),
@@ -329,6 +330,10 @@ fn k_quant_kernels_agree_on_raw_and_extreme_blocks() {
         (
             DType::Q6_K,
             raw::<BlockQ6K>(&mut rng, n, per_row, |b, d| b.d = d),
+        ),
+        (
+            DType::IQ4_XS,
+            raw::<BlockIQ4XS>(&mut rng, n, per_row, |b, d| b.d = d),
         ),
     ];
     // All +1 (every q = 127), all -1, and random signs.

@@ -56,6 +56,15 @@ pub(crate) trait Lanes: Sized {
     fn unit_scale(&self, _u: usize) -> f32 {
         1.0
     }
+    /// Each unit's `d` (the portable code's `d · unit_scale(u)`) for the
+    /// eight rows' blocks, whose `d`s are the lanes of `d` (units past
+    /// [`Lanes::UNITS`] unused).
+    /// # Safety
+    /// The CPU must support AVX2; each pointer must point at a block.
+    #[inline(always)]
+    unsafe fn unit_d(_blocks: &[*const Self; ROWS], d: __m256) -> [__m256; 8] {
+        [d; 8]
+    }
 }
 
 /// 16 bytes of nibbles as 32 bytes: low nibbles, then high nibbles.
@@ -172,6 +181,34 @@ impl Lanes for BlockIQ4XS {
     fn unit_scale(&self, u: usize) -> f32 {
         iq4_xs::sub_scale(self, u) as f32
     }
+    /// The eight rows' scale words side by side, each unit's 6-bit scale
+    /// taken out of them in lanes (`iq4_xs::sub_scale`, for eight rows at
+    /// once).
+    #[inline(always)]
+    unsafe fn unit_d(blocks: &[*const Self; ROWS], d: __m256) -> [__m256; 8] {
+        // Bytes 0..4 are d and scales_h, bytes 4..8 scales_l.
+        let high = _mm256_srli_epi32(words_at(blocks, 0), 16);
+        let low = words_at(blocks, 4);
+        let (m4, m2) = (_mm256_set1_epi32(0x0F), _mm256_set1_epi32(3));
+        let unit = |low_bits: __m256i, high_bits: __m256i| {
+            let ls = _mm256_or_si256(
+                _mm256_and_si256(low_bits, m4),
+                _mm256_slli_epi32(_mm256_and_si256(high_bits, m2), 4),
+            );
+            let scale = _mm256_cvtepi32_ps(_mm256_sub_epi32(ls, _mm256_set1_epi32(32)));
+            _mm256_mul_ps(d, scale)
+        };
+        [
+            unit(low, high),
+            unit(_mm256_srli_epi32(low, 4), _mm256_srli_epi32(high, 2)),
+            unit(_mm256_srli_epi32(low, 8), _mm256_srli_epi32(high, 4)),
+            unit(_mm256_srli_epi32(low, 12), _mm256_srli_epi32(high, 6)),
+            unit(_mm256_srli_epi32(low, 16), _mm256_srli_epi32(high, 8)),
+            unit(_mm256_srli_epi32(low, 20), _mm256_srli_epi32(high, 10)),
+            unit(_mm256_srli_epi32(low, 24), _mm256_srli_epi32(high, 12)),
+            unit(_mm256_srli_epi32(low, 28), _mm256_srli_epi32(high, 14)),
+        ]
+    }
 }
 
 /// One unit's products with the activation bytes `a`, summed into eight
@@ -206,27 +243,36 @@ unsafe fn step<B: Lanes>(acc: __m256, d: __m256, m: __m256, a: &BlockQ8A, p: __m
     }
 }
 
-/// The row sums of eight vectors of i32 lanes, one row per lane.
+/// The row sums of eight vectors of i32 lanes, one row per lane: a
+/// transposition by unpacking, adding as it goes (`phaddd` would take
+/// fewer instructions but costs two cycles each on some cores).
 #[inline(always)]
-unsafe fn row_sums(p: &[__m256i; 8]) -> __m256i {
-    // hadd pairs lanes within each 128-bit half: after two rounds, half h
-    // of `h0123` holds rows 0..4's sums over their half h.
-    let h01 = _mm256_hadd_epi32(p[0], p[1]);
-    let h23 = _mm256_hadd_epi32(p[2], p[3]);
-    let h45 = _mm256_hadd_epi32(p[4], p[5]);
-    let h67 = _mm256_hadd_epi32(p[6], p[7]);
-    let h0123 = _mm256_hadd_epi32(h01, h23);
-    let h4567 = _mm256_hadd_epi32(h45, h67);
-    let low = _mm256_permute2x128_si256(h0123, h4567, 0x20);
-    let high = _mm256_permute2x128_si256(h0123, h4567, 0x31);
+pub(crate) unsafe fn row_sums(p: &[__m256i; 8]) -> __m256i {
+    // Within each 128-bit half: [a0+a2, b0+b2, a1+a3, b1+b3] for a pair of
+    // rows, then [a, b, c, d] for four.
+    let pair = |a: __m256i, b: __m256i| {
+        _mm256_add_epi32(_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b))
+    };
+    let four = |ab: __m256i, cd: __m256i| {
+        _mm256_add_epi32(_mm256_unpacklo_epi64(ab, cd), _mm256_unpackhi_epi64(ab, cd))
+    };
+    let r0123 = four(pair(p[0], p[1]), pair(p[2], p[3]));
+    let r4567 = four(pair(p[4], p[5]), pair(p[6], p[7]));
+    // Each row's two halves, added.
+    let low = _mm256_permute2x128_si256(r0123, r4567, 0x20);
+    let high = _mm256_permute2x128_si256(r0123, r4567, 0x31);
     _mm256_add_epi32(low, high)
 }
 
-/// The first four bytes of each of eight blocks (their `d`, and `m` where
-/// the format has one: every block starts with them), one per i32 lane.
+/// Bytes `offset..offset + 4` of each of eight blocks, one per i32 lane.
+/// At offset 0 these are the block's `d`, and `m` where the format has one
+/// (every block starts with them).
 #[inline(always)]
-unsafe fn head_words<B>(blocks: &[*const B; ROWS]) -> __m256i {
-    let word = |r: usize| _mm_cvtsi32_si128(blocks[r].cast::<i32>().read_unaligned());
+unsafe fn words_at<B>(blocks: &[*const B; ROWS], offset: usize) -> __m256i {
+    let word = |r: usize| {
+        let p = blocks[r].cast::<u8>().add(offset);
+        _mm_cvtsi32_si128(p.cast::<i32>().read_unaligned())
+    };
     let w01 = _mm_unpacklo_epi32(word(0), word(1));
     let w23 = _mm_unpacklo_epi32(word(2), word(3));
     let w45 = _mm_unpacklo_epi32(word(4), word(5));
@@ -282,23 +328,13 @@ pub(crate) unsafe fn dot_rows8<B: Lanes, M: MulSum>(
         }
         // SAFETY: block b of a row that `w` holds (checked above).
         let blocks: [*const B; ROWS] = std::array::from_fn(|r| start[r].add(b));
-        let head = head_words(&blocks);
+        let head = words_at(&blocks, 0);
         let d = halves_to_f32::<false>(head);
         let m = match B::STEP {
             Step::Min => halves_to_f32::<true>(head),
             _ => _mm256_setzero_ps(),
         };
-        // Each unit's d for the eight rows (the portable code's `d * scale`).
-        let mut unit_d = [[0f32; ROWS]; 8];
-        if B::UNITS > 1 {
-            let mut d_rows = [0f32; ROWS];
-            _mm256_storeu_ps(d_rows.as_mut_ptr(), d);
-            for r in 0..ROWS {
-                for (u, unit_d) in unit_d.iter_mut().enumerate().take(B::UNITS) {
-                    unit_d[r] = d_rows[r] * (*blocks[r]).unit_scale(u);
-                }
-            }
-        }
+        let unit_d = B::unit_d(&blocks, d);
         for (u, a) in x.iter().enumerate() {
             let av = _mm256_loadu_si256(a.qs.as_ptr().cast());
             let mut p = [_mm256_setzero_si256(); ROWS];
@@ -306,12 +342,7 @@ pub(crate) unsafe fn dot_rows8<B: Lanes, M: MulSum>(
                 p[r] = block_dot::<B, M>(_mm256_setzero_si256(), (*blocks[r]).codes(u), av);
             }
             let sums = _mm256_cvtepi32_ps(row_sums(&p));
-            let d = if B::UNITS > 1 {
-                _mm256_loadu_ps(unit_d[u].as_ptr())
-            } else {
-                d
-            };
-            acc = step::<B>(acc, d, m, a, sums);
+            acc = step::<B>(acc, unit_d[u], m, a, sums);
         }
     }
     acc
