@@ -280,6 +280,6 @@ mod tests {
         assert_eq!(size_of::<BlockQ4_1>(), DType::Q4_1.block_bytes());
         assert_eq!(size_of::<BlockQ4K>(), DType::Q4_K.block_bytes());
         assert_eq!(size_of::<BlockQ6K>(), DType::Q6_K.block_bytes());
-        assert_eq!(size_of::<BlockQ8A>(), 40);
+        assert_eq!(size_of::<BlockQ8A>(), 44);
     }
 }

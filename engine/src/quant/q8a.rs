@@ -18,6 +18,9 @@ pub struct BlockQ8A {
     pub s: f32,
     /// In -127..=127: never -128, so a kernel may negate them.
     pub qs: [i8; 32],
+    /// `Σ qs`, exactly: what a kernel that offsets signed weights by 128
+    /// into u8 takes back off (`128 · Σ qs`).
+    pub sum: i32,
 }
 
 /// Quantize `x` (a multiple of 32 long) into `out` (`x.len() / 32` blocks):
@@ -39,7 +42,8 @@ pub fn quantize_row(x: &[f32], out: &mut [BlockQ8A]) {
         for (q, v) in block.qs.iter_mut().zip(x) {
             *q = round_small(v * id);
         }
-        block.s = d * block.qs.iter().map(|&q| q as i32).sum::<i32>() as f32;
+        block.sum = block.qs.iter().map(|&q| q as i32).sum();
+        block.s = d * block.sum as f32;
     }
 }
 

@@ -274,17 +274,19 @@ fn activation_quantization_is_identical_on_every_path() {
     }
 }
 
-/// Super-blocks of random bytes (every scale, min and code a format can
-/// hold, finite `d`s) and of all bits set (the largest codes and scales),
-/// against activations at ±127, give the portable code's bits on every
-/// path: the SIMD kernels' shortcuts (such as Q2_K's scaled codes summed in
-/// i16, or IQ4_XS's scales taken out for eight rows at once) hold at the
-/// extremes, not only on quantized data.
+/// Blocks of random bytes (every scale, min and code a format can hold,
+/// -128 included, finite `d`s) and of all bits set (the largest codes and
+/// scales), against activations at ±127, give the portable code's bits on
+/// every path, decode and prefill: the SIMD kernels' shortcuts (Q2_K's
+/// scaled codes summed in i16, IQ4_XS's scales taken out for eight rows at
+/// once, signed weights offset into u8 for VNNI) hold at the extremes, not
+/// only on quantized data.
 #[test]
 fn kernels_agree_on_raw_and_extreme_super_blocks() {
     use half::f16;
     use monologue::backend::cpu::quant_dot::{rows, Activations};
-    use monologue::quant::{BlockIQ4XS, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K};
+    use monologue::quant::{BlockIQ4NL, BlockIQ4XS, BlockQ8_0};
+    use monologue::quant::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K};
 
     /// `blocks` rows of `per_row` blocks: random bytes, then one row with
     /// every bit set, each block's f16 fields set by `fix`.
@@ -310,7 +312,7 @@ fn kernels_agree_on_raw_and_extreme_super_blocks() {
     let mut rng = Rng::new(21);
     let (n, per_row) = (9, 3);
     let k = 256 * per_row;
-    let cases: [(DType, Vec<u8>); 6] = [
+    let cases: [(DType, Vec<u8>); 8] = [
         (
             DType::Q2_K,
             raw::<BlockQ2K>(&mut rng, n, per_row, |b, d| (b.d, b.dmin) = (d, d)),
@@ -335,6 +337,14 @@ fn kernels_agree_on_raw_and_extreme_super_blocks() {
             DType::IQ4_XS,
             raw::<BlockIQ4XS>(&mut rng, n, per_row, |b, d| b.d = d),
         ),
+        (
+            DType::Q8_0,
+            raw::<BlockQ8_0>(&mut rng, n, per_row * 8, |b, d| b.d = d),
+        ),
+        (
+            DType::IQ4_NL,
+            raw::<BlockIQ4NL>(&mut rng, n, per_row * 8, |b, d| b.d = d),
+        ),
     ];
     // All +1 (every q = 127), all -1, and random signs.
     let signs = |rng: &mut Rng| -> Vec<f32> {
@@ -349,7 +359,9 @@ fn kernels_agree_on_raw_and_extreme_super_blocks() {
             .collect()
     };
     let inputs = [vec![1.0; k], vec![-1.0; k], signs(&mut rng)];
+    let pool = ThreadPool::new(2);
     for (dtype, bytes) in &cases {
+        // Decode, one input at a time.
         for x in &inputs {
             let xq = Activations::quantize(Isa::Portable, *dtype, x);
             let mut want = vec![0f32; n];
@@ -360,6 +372,18 @@ fn kernels_agree_on_raw_and_extreme_super_blocks() {
                 rows(isa, *dtype, bytes, &xq, &mut got).unwrap();
                 assert_eq!(got, want, "{dtype} {}", isa.name());
             }
+        }
+        // Prefill: the GEMM, eight tokens (every input, repeated).
+        let storage = Storage::owned(monologue::tensor::AlignedBuf::from_bytes(bytes));
+        let w = Tensor::from_storage(storage, *dtype, [n, k]).unwrap();
+        let t = 8;
+        let x: Vec<f32> = inputs.iter().cycle().take(t).flatten().copied().collect();
+        let mut want = vec![f32::NAN; t * n];
+        matmul_with(Isa::Portable, &pool, &w, &x, t, &mut want).unwrap();
+        for isa in supported_isas() {
+            let mut got = vec![f32::NAN; t * n];
+            matmul_with(isa, &pool, &w, &x, t, &mut got).unwrap();
+            assert_eq!(got, want, "{dtype} {} prefill", isa.name());
         }
     }
 }

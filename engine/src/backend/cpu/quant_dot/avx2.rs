@@ -14,6 +14,9 @@ use std::arch::x86_64::*;
 
 /// u8 × i8 products of 32 bytes, summed in groups of four into i32 lanes.
 pub trait MulSum {
+    /// Whether `dot4` is exact for any u8 operand (not only up to 128).
+    const WIDE_U8: bool;
+
     /// # Safety
     /// The CPU must support the instructions the implementation uses.
     unsafe fn dot4(u: __m256i, s: __m256i) -> __m256i;
@@ -65,6 +68,9 @@ pub trait MulSum {
 pub struct Maddubs;
 
 impl MulSum for Maddubs {
+    /// `maddubs` saturates i16 pair sums beyond `2 · 128 · 127`.
+    const WIDE_U8: bool = false;
+
     #[inline(always)]
     unsafe fn dot4(u: __m256i, s: __m256i) -> __m256i {
         _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1))
@@ -176,7 +182,10 @@ pub unsafe fn quantize_q8a(x: &[f32], out: &mut [BlockQ8A]) {
         _mm256_storeu_si256(block.qs.as_mut_ptr().cast(), bytes);
         let sum = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
         block.d = d;
-        block.s = d * hsum(_mm256_cvtepi32_ps(sum));
+        // Every partial sum is an integer below 2^24, so the float sum is
+        // exact and equals the portable code's.
+        block.sum = hsum(_mm256_cvtepi32_ps(sum)) as i32;
+        block.s = d * block.sum as f32;
     }
 }
 
@@ -268,7 +277,7 @@ macro_rules! row_kernels {
         /// The CPU must support this module's target features.
         #[target_feature(enable = $features)]
         pub unsafe fn $pack(out: &mut packed::PackedBlocks, rows: &[$block], per_row: usize) {
-            lanes::pack(out, rows, per_row)
+            lanes::pack::<$block, $mul>(out, rows, per_row)
         }
 
         /// Eight packed rows times four tokens (prefill).

@@ -12,6 +12,9 @@ use std::arch::x86_64::*;
 pub struct Vnni;
 
 impl MulSum for Vnni {
+    /// `vpdpbusd` has no i16 step.
+    const WIDE_U8: bool = true;
+
     #[inline(always)]
     unsafe fn dot4(u: __m256i, s: __m256i) -> __m256i {
         _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)

@@ -15,6 +15,10 @@
 //!   [`PackedBlocks`]: eight rows interleaved four codes at a time, so that
 //!   a broadcast activation word meets all eight rows in one `vpdpbusd`
 //!   (or `maddubs` + `madd`), and four tokens share every load of weights.
+//!   With VNNI, signed weights (Q8_0, IQ4_NL, IQ4_XS) are packed offset by
+//!   128 into u8, and `128 Σ a` comes off each block's sums
+//!   ([`offset_weights`]); without it they lend their signs to the
+//!   activations, an instruction per step.
 //!
 //! Keeping the rows in lanes is what lets prefill match decode: a kernel
 //! that sums a row across lanes (as a single-row kernel must) cannot share
@@ -348,10 +352,18 @@ pub(crate) unsafe fn dot_rows8<B: Lanes, M: MulSum>(
     acc
 }
 
+/// Whether the GEMM offsets `B`'s signed weights by 128 into u8 (a
+/// multiply-add that takes any u8 exactly, VNNI's) rather than lending
+/// their signs to the activations: the offset's share, `128 Σ a`, comes off
+/// each block's sum at once, where the sign takes one instruction per step.
+fn offset_weights<B: Lanes, M: MulSum>() -> bool {
+    matches!(B::STEP, Step::Plain) && M::WIDE_U8
+}
+
 /// Pack `rows` (whole rows of `per_row` blocks, at most [`ROWS`] of them)
 /// for [`gemm_8x4`], unit by unit.
 #[inline(always)]
-pub(crate) unsafe fn pack<B: Lanes>(out: &mut PackedBlocks, rows: &[B], per_row: usize) {
+pub(crate) unsafe fn pack<B: Lanes, M: MulSum>(out: &mut PackedBlocks, rows: &[B], per_row: usize) {
     let n = rows.len() / per_row.max(1);
     assert!(n <= ROWS && n * per_row == rows.len(), "pack: {n} rows");
     out.reset(per_row * B::UNITS);
@@ -362,7 +374,12 @@ pub(crate) unsafe fn pack<B: Lanes>(out: &mut PackedBlocks, rows: &[B], per_row:
             for u in 0..B::UNITS {
                 let i = b * B::UNITS + u;
                 let mut words = [0u32; 8];
-                _mm256_storeu_si256(words.as_mut_ptr().cast(), block.codes(u));
+                let codes = if offset_weights::<B, M>() {
+                    _mm256_xor_si256(block.codes(u), _mm256_set1_epi8(-128))
+                } else {
+                    block.codes(u)
+                };
+                _mm256_storeu_si256(words.as_mut_ptr().cast(), codes);
                 let codes = &mut out.codes[i * 256..][..256];
                 for (g, word) in words.iter().enumerate() {
                     codes[32 * g + 4 * r..][..4].copy_from_slice(&word.to_le_bytes());
@@ -418,10 +435,20 @@ pub(crate) unsafe fn gemm_8x4<B: Lanes, M: MulSum>(
             let q = a.qs.as_ptr();
             // Two chains, so that consecutive steps do not wait on each other.
             let mut sum = [_mm256_setzero_si256(); 2];
-            for k in 0..8 {
-                sum[k % 2] = block_dot::<B, M>(sum[k % 2], w[k], broadcast_word(q.add(4 * k)));
-            }
-            let sums = _mm256_cvtepi32_ps(_mm256_add_epi32(sum[0], sum[1]));
+            let sums = if offset_weights::<B, M>() {
+                for k in 0..8 {
+                    sum[k % 2] = M::dot4_add(sum[k % 2], w[k], broadcast_word(q.add(4 * k)));
+                }
+                let offset = _mm256_set1_epi32(128 * a.sum);
+                _mm256_sub_epi32(_mm256_add_epi32(sum[0], sum[1]), offset)
+            } else {
+                for k in 0..8 {
+                    let a = broadcast_word(q.add(4 * k));
+                    sum[k % 2] = block_dot::<B, M>(sum[k % 2], w[k], a);
+                }
+                _mm256_add_epi32(sum[0], sum[1])
+            };
+            let sums = _mm256_cvtepi32_ps(sums);
             acc[t] = step::<B>(acc[t], d, m, a, sums);
         }
     }
