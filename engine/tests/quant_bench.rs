@@ -99,7 +99,7 @@ fn matvec_bandwidth() {
 }
 
 /// Per-block cost of each row kernel with weights resident in L2 (about
-/// 100–170 KiB per format), one thread, minimum over many runs: the compute
+/// 40–170 KiB per format), one thread, minimum over many runs: the compute
 /// cost the kernels add on top of memory traffic.
 ///
 ///     cargo test --release -p monologue --test quant_bench -- --ignored --nocapture kernel_ns

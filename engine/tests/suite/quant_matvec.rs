@@ -161,6 +161,20 @@ fn matmul_rows_equal_matvec_bit_for_bit() {
     }
 }
 
+/// `w` times the `t` tokens of `x` on the portable path, after asserting
+/// that every SIMD path gives the same bits.
+fn same_prefill_on_every_path(pool: &ThreadPool, w: &Tensor, x: &[f32], t: usize) -> Vec<f32> {
+    let n = w.dims()[0];
+    let mut want = vec![f32::NAN; t * n];
+    matmul_with(Isa::Portable, pool, w, x, t, &mut want).unwrap();
+    for isa in supported_isas() {
+        let mut got = vec![f32::NAN; t * n];
+        matmul_with(isa, pool, w, x, t, &mut got).unwrap();
+        assert_eq!(got, want, "{} {} prefill", w.dtype(), isa.name());
+    }
+    want
+}
+
 /// The quantized kernels compute exact integer sums per block (two per
 /// K-quant super-block) and then the portable code's float step in its
 /// order, so every SIMD path gives the same numbers bit for bit, decode and
@@ -173,12 +187,8 @@ fn quantized_kernels_give_the_same_bits_on_every_path() {
         let (n, k, t) = (21, 3 * 256, 11);
         let w = weights(dtype, n, k, &mut rng);
         let x: Vec<f32> = rng.normals(t * k).iter().map(|v| v * 4.0).collect();
-        let mut want = vec![f32::NAN; t * n];
-        matmul_with(Isa::Portable, &pool, &w, &x, t, &mut want).unwrap();
+        let want = same_prefill_on_every_path(&pool, &w, &x, t);
         for isa in supported_isas() {
-            let mut got = vec![f32::NAN; t * n];
-            matmul_with(isa, &pool, &w, &x, t, &mut got).unwrap();
-            assert_eq!(got, want, "{dtype} {} prefill", isa.name());
             let mut one = vec![f32::NAN; n];
             matvec_with(isa, &pool, &w, &x[..k], &mut one).unwrap();
             assert_eq!(one, want[..n], "{dtype} {} decode", isa.name());
@@ -378,12 +388,6 @@ fn kernels_agree_on_raw_and_extreme_super_blocks() {
         let w = Tensor::from_storage(storage, *dtype, [n, k]).unwrap();
         let t = 8;
         let x: Vec<f32> = inputs.iter().cycle().take(t).flatten().copied().collect();
-        let mut want = vec![f32::NAN; t * n];
-        matmul_with(Isa::Portable, &pool, &w, &x, t, &mut want).unwrap();
-        for isa in supported_isas() {
-            let mut got = vec![f32::NAN; t * n];
-            matmul_with(isa, &pool, &w, &x, t, &mut got).unwrap();
-            assert_eq!(got, want, "{dtype} {} prefill", isa.name());
-        }
+        same_prefill_on_every_path(&pool, &w, &x, t);
     }
 }
