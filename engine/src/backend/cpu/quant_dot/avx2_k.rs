@@ -12,7 +12,8 @@
 //! pair sums (`MulSum::scaled`). Q2_K's codes and scales are small enough
 //! to look up `scale · code` directly (`q2_k_table`), which skips the
 //! scaling step. The float step runs in SIMD lanes 0 and 1, so no integer
-//! sum leaves the vector registers.
+//! sum leaves the vector registers, one super-block behind the integer
+//! work (software pipelining: its chain no longer stalls the next block's).
 //!
 //! Prefill: [`gemm_8x4`] runs on rows packed by [`PackedRows`]: each i32
 //! lane is one weight row, each step a broadcast activation word, and four
@@ -339,18 +340,47 @@ unsafe fn sum_pair(a: __m256i, b: __m256i) -> __m128i {
     _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10))
 }
 
+/// A super-block's two integer sums, each spread over eight i32 lanes:
+/// `Σ scale · code · q` and `Σ min · bsum`.
+#[inline(always)]
+unsafe fn integer_lanes<B: KTerm, M: MulSum>(b: &B, a: &BlockQ8K) -> (__m256i, __m256i) {
+    let isum = b.isum_lanes::<M>(&a.qs);
+    let bsums = _mm256_loadu_si256(a.bsums.as_ptr().cast());
+    (isum, _mm256_madd_epi16(b.mins(), bsums))
+}
+
+/// `finish` in lanes 0 and 1: the lanes summed to `[isum, msum]`, times
+/// `[d, m]`, added, times `da`, onto `acc`.
+#[inline(always)]
+unsafe fn finish_lanes<B: KTerm>(acc: __m128, b: &B, da: f32, sums: (__m256i, __m256i)) -> __m128 {
+    let products = _mm_mul_ps(b.d_m(), _mm_cvtepi32_ps(sum_pair(sums.0, sums.1)));
+    let v = _mm_add_ss(products, _mm_movehdup_ps(products));
+    _mm_add_ss(acc, _mm_mul_ss(_mm_set_ss(da), v))
+}
+
 /// One K-quant row against its activations (decode).
+///
+/// Software-pipelined by one super-block: the next super-block's integer
+/// work is issued before this one's float step, whose operands are ready
+/// by then. In plain order the float step's long chain (lane sums,
+/// conversion, three dependent float operations) filled the out-of-order
+/// window and stalled the integer work behind it.
 #[inline(always)]
 pub(crate) unsafe fn dot_k<B: KTerm, M: MulSum>(w: &[B], x: &[BlockQ8K]) -> f32 {
+    let n = w.len().min(x.len());
+    if n == 0 {
+        return 0.0;
+    }
     let mut acc = _mm_setzero_ps();
-    for (b, a) in w.iter().zip(x) {
-        let isum = b.isum_lanes::<M>(&a.qs);
-        let bsums = _mm256_loadu_si256(a.bsums.as_ptr().cast());
-        let msum = _mm256_madd_epi16(b.mins(), bsums);
-        // `finish` in lanes 0 and 1: [d isum, m msum], added, times da.
-        let products = _mm_mul_ps(b.d_m(), _mm_cvtepi32_ps(sum_pair(isum, msum)));
-        let v = _mm_add_ss(products, _mm_movehdup_ps(products));
-        acc = _mm_add_ss(acc, _mm_mul_ss(_mm_set_ss(a.d), v));
+    let mut sums = integer_lanes::<B, M>(&w[0], &x[0]);
+    for i in 0..n {
+        let next = if i + 1 < n {
+            integer_lanes::<B, M>(&w[i + 1], &x[i + 1])
+        } else {
+            sums
+        };
+        acc = finish_lanes(acc, &w[i], x[i].d, sums);
+        sums = next;
     }
     _mm_cvtss_f32(acc)
 }
