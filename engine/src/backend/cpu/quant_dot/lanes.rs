@@ -15,10 +15,12 @@
 //!   [`PackedBlocks`]: eight rows interleaved four codes at a time, so that
 //!   a broadcast activation word meets all eight rows in one `vpdpbusd`
 //!   (or `maddubs` + `madd`), and four tokens share every load of weights.
-//!   With VNNI, signed weights (Q8_0, IQ4_NL, IQ4_XS) are packed offset by
-//!   128 into u8, and `128 Σ a` comes off each block's sums
-//!   ([`offset_weights`]); without it they lend their signs to the
-//!   activations, an instruction per step.
+//!
+//! With VNNI, both take signed weights (Q8_0, IQ4_NL, IQ4_XS) offset by 128
+//! into u8 ([`Lanes::offset_codes`]; the IQ4 formats look them up from a
+//! table that holds the offset), and `128 Σ a` comes off each block's sums
+//! ([`offset_weights`]); without VNNI they lend their signs to the
+//! activations, two instructions per 32 weights.
 //!
 //! Keeping the rows in lanes is what lets prefill match decode: a kernel
 //! that sums a row across lanes (as a single-row kernel must) cannot share
@@ -54,6 +56,14 @@ pub(crate) trait Lanes: Sized {
     /// # Safety
     /// The CPU must support AVX2.
     unsafe fn codes(&self, u: usize) -> __m256i;
+    /// [`Lanes::codes`] offset by 128 into u8 ([`Step::Plain`] formats only,
+    /// for a multiply-add that takes any u8: see [`offset_weights`]).
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[inline(always)]
+    unsafe fn offset_codes(&self, u: usize) -> __m256i {
+        _mm256_xor_si256(self.codes(u), _mm256_set1_epi8(-128))
+    }
     /// The bits of the block's `d` and (for [`Step::Min`]) `m`.
     fn d_m(&self) -> (u16, u16);
     /// Unit `u`'s scale in units of `d` (blocks of several units only).
@@ -154,13 +164,29 @@ impl Lanes for BlockQ5_1 {
     }
 }
 
+/// IQ4_NL's sixteen levels as a `pshufb` table in both halves, or (with
+/// `OFFSET`) the levels plus 128 as u8, so that the lookup itself gives
+/// [`Lanes::offset_codes`].
+#[inline(always)]
+unsafe fn grid<const OFFSET: bool>() -> __m256i {
+    let levels = _mm256_broadcastsi128_si256(_mm_loadu_si128(GRID.as_ptr().cast()));
+    if OFFSET {
+        _mm256_xor_si256(levels, _mm256_set1_epi8(-128))
+    } else {
+        levels
+    }
+}
+
 /// The nibbles look up their signed levels with one shuffle.
 impl Lanes for BlockIQ4NL {
     const STEP: Step = Step::Plain;
     #[inline(always)]
     unsafe fn codes(&self, _: usize) -> __m256i {
-        let grid = _mm256_broadcastsi128_si256(_mm_loadu_si128(GRID.as_ptr().cast()));
-        _mm256_shuffle_epi8(grid, nibbles(&self.qs))
+        _mm256_shuffle_epi8(grid::<false>(), nibbles(&self.qs))
+    }
+    #[inline(always)]
+    unsafe fn offset_codes(&self, _: usize) -> __m256i {
+        _mm256_shuffle_epi8(grid::<true>(), nibbles(&self.qs))
     }
     fn d_m(&self) -> (u16, u16) {
         (self.d.to_bits(), 0)
@@ -175,9 +201,13 @@ impl Lanes for BlockIQ4XS {
     const UNITS: usize = 8;
     #[inline(always)]
     unsafe fn codes(&self, u: usize) -> __m256i {
-        let grid = _mm256_broadcastsi128_si256(_mm_loadu_si128(GRID.as_ptr().cast()));
         let qs: &[u8; 16] = self.qs[16 * u..][..16].try_into().unwrap();
-        _mm256_shuffle_epi8(grid, nibbles(qs))
+        _mm256_shuffle_epi8(grid::<false>(), nibbles(qs))
+    }
+    #[inline(always)]
+    unsafe fn offset_codes(&self, u: usize) -> __m256i {
+        let qs: &[u8; 16] = self.qs[16 * u..][..16].try_into().unwrap();
+        _mm256_shuffle_epi8(grid::<true>(), nibbles(qs))
     }
     fn d_m(&self) -> (u16, u16) {
         (self.d.to_bits(), 0)
@@ -342,17 +372,26 @@ pub(crate) unsafe fn dot_rows8<B: Lanes, M: MulSum>(
         for (u, a) in x.iter().enumerate() {
             let av = _mm256_loadu_si256(a.qs.as_ptr().cast());
             let mut p = [_mm256_setzero_si256(); ROWS];
-            for r in 0..ROWS {
-                p[r] = block_dot::<B, M>(_mm256_setzero_si256(), (*blocks[r]).codes(u), av);
-            }
-            let sums = _mm256_cvtepi32_ps(row_sums(&p));
+            let sums = if offset_weights::<B, M>() {
+                for r in 0..ROWS {
+                    let codes = (*blocks[r]).offset_codes(u);
+                    p[r] = M::dot4(codes, av);
+                }
+                _mm256_sub_epi32(row_sums(&p), _mm256_set1_epi32(128 * a.sum))
+            } else {
+                for r in 0..ROWS {
+                    p[r] = block_dot::<B, M>(_mm256_setzero_si256(), (*blocks[r]).codes(u), av);
+                }
+                row_sums(&p)
+            };
+            let sums = _mm256_cvtepi32_ps(sums);
             acc = step::<B>(acc, unit_d[u], m, a, sums);
         }
     }
     acc
 }
 
-/// Whether the GEMM offsets `B`'s signed weights by 128 into u8 (a
+/// Whether the kernels offset `B`'s signed weights by 128 into u8 (a
 /// multiply-add that takes any u8 exactly, VNNI's) rather than lending
 /// their signs to the activations: the offset's share, `128 Σ a`, comes off
 /// each block's sum at once, where the sign takes one instruction per step.
@@ -375,7 +414,7 @@ pub(crate) unsafe fn pack<B: Lanes, M: MulSum>(out: &mut PackedBlocks, rows: &[B
                 let i = b * B::UNITS + u;
                 let mut words = [0u32; 8];
                 let codes = if offset_weights::<B, M>() {
-                    _mm256_xor_si256(block.codes(u), _mm256_set1_epi8(-128))
+                    block.offset_codes(u)
                 } else {
                     block.codes(u)
                 };
