@@ -3,10 +3,11 @@
 //!     cargo test --release -p monologue --test quant_bench -- --ignored --nocapture
 //!
 //! Prints GB/s of weights read per format, SIMD path and shape with two
-//! threads, next to a plain two-thread memory read. Each shape is rotated
+//! threads, and their share of a plain two-thread memory read measured
+//! just before. Each shape is rotated
 //! over at least 256 MiB of weight copies so that they come from DRAM, not
 //! from cache, as in a real model. `QUANT_TYPES=Q2_K,Q4_K` limits any of
-//! them to the formats named.
+//! them to the formats named, `QUANT_SHAPES=2048x2048` the shapes.
 
 mod common;
 
@@ -28,6 +29,13 @@ fn wanted() -> Vec<DType> {
         .into_iter()
         .filter(|d| filter.is_empty() || filter.split(',').any(|f| f == d.name()))
         .collect()
+}
+
+/// Whether to time `[n, k]` in `matvec_bandwidth`: all shapes, or those
+/// named in `QUANT_SHAPES` (such as `QUANT_SHAPES=2048x2048,8192x2048`).
+fn wanted_shape(n: usize, k: usize) -> bool {
+    let filter = std::env::var("QUANT_SHAPES").unwrap_or_default();
+    filter.is_empty() || filter.split(',').any(|f| f == format!("{n}x{k}"))
 }
 
 fn read_bandwidth(pool: &ThreadPool) -> f64 {
@@ -65,7 +73,7 @@ fn matvec_bandwidth() {
     let mut rng = Rng::new(9);
     for dtype in wanted() {
         for &(n, k) in &shapes {
-            if k % dtype.block_len() != 0 {
+            if k % dtype.block_len() != 0 || !wanted_shape(n, k) {
                 continue;
             }
             let values = rng.normals(n * k);
@@ -80,20 +88,28 @@ fn matvec_bandwidth() {
                 .collect();
             let x = rng.normals(k);
             let mut y = vec![0f32; n];
+            // The read bandwidth moves from minute to minute on a shared
+            // machine: measure it beside each line, and take the best of
+            // three passes for both.
+            let read = read_bandwidth(&pool);
             let mut line = format!("{:5} [{n:5}, {k:4}]", dtype.name());
             for isa in Isa::ALL.into_iter().filter(|i| i.is_supported()) {
                 let calls = (3 * copies).max(20);
                 for w in &ws {
                     matvec_with(isa, &pool, w, &x, &mut y).unwrap();
                 }
-                let start = Instant::now();
-                for c in 0..calls {
-                    matvec_with(isa, &pool, &ws[c % copies], &x, &mut y).unwrap();
+                let mut best = f64::MAX;
+                for _ in 0..3 {
+                    let start = Instant::now();
+                    for c in 0..calls {
+                        matvec_with(isa, &pool, &ws[c % copies], &x, &mut y).unwrap();
+                    }
+                    best = best.min(start.elapsed().as_secs_f64());
                 }
-                let gbs = (calls * bytes.len()) as f64 / start.elapsed().as_secs_f64() / 1e9;
-                line += &format!("  {}: {gbs:5.1}", isa.name());
+                let gbs = (calls * bytes.len()) as f64 / best / 1e9;
+                line += &format!("  {}: {gbs:5.1} ({:3.0}%)", isa.name(), 100.0 * gbs / read);
             }
-            println!("{line}  GB/s");
+            println!("{line}  GB/s (of a {read:.1} GB/s read)");
         }
     }
 }
