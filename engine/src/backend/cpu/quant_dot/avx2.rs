@@ -139,12 +139,22 @@ pub(crate) unsafe fn sub_block_words(v: __m128i) -> __m256i {
 /// Sub-blocks 2b and 2b + 1's words from [`sub_block_words`], broadcast so
 /// that `madd` gives lanes 0..4 (weights 0..16 of the block) the first and
 /// lanes 4..8 the second.
-#[inline(always)]
+#[inline]
+#[target_feature(enable = "avx2")]
 pub(crate) unsafe fn pair_of(words: __m256i, b: usize) -> __m256i {
-    _mm256_shuffle_epi8(
-        words,
-        _mm256_set1_epi16((2 * b as i16) | (2 * b as i16 + 1) << 8),
-    )
+    let pick = _mm256_set1_epi16((2 * b as i16) | (2 * b as i16 + 1) << 8);
+    // One `vpshufb` in asm: written as the intrinsic, LLVM turns this
+    // broadcast pattern into two shuffles (`vpshuflw` + `vpshufd`), and the
+    // K-quant decode is short of shuffle throughput.
+    let out: __m256i;
+    std::arch::asm!(
+        "vpshufb {out}, {words}, {pick}",
+        out = lateout(ymm_reg) out,
+        words = in(ymm_reg) words,
+        pick = in(ymm_reg) pick,
+        options(pure, nomem, nostack, preserves_flags),
+    );
+    out
 }
 
 /// [`crate::quant::q8a::quantize_row`] with the same results bit for bit:
