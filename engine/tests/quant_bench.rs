@@ -4,9 +4,8 @@
 //!
 //! Prints GB/s of weights read per format, SIMD path and shape with two
 //! threads, and their share of a plain two-thread memory read measured
-//! just before. Each shape is rotated
-//! over at least 256 MiB of weight copies so that they come from DRAM, not
-//! from cache, as in a real model. `QUANT_TYPES=Q2_K,Q4_K` limits any of
+//! just before. Each shape is rotated over at least 256 MiB of weight
+//! copies so that they come from DRAM, not from cache, as in a real model. `QUANT_TYPES=Q2_K,Q4_K` limits any of
 //! them to the formats named, `QUANT_SHAPES=2048x2048` the shapes.
 
 mod common;
@@ -38,8 +37,9 @@ fn wanted_shape(n: usize, k: usize) -> bool {
     filter.is_empty() || filter.split(',').any(|f| f == format!("{n}x{k}"))
 }
 
-fn read_bandwidth(pool: &ThreadPool) -> f64 {
-    let buf = vec![1u64; ROTATION_BYTES * 2 / 8];
+/// GB/s of a plain read of `buf` (much larger than the caches) with every
+/// thread of `pool`, best of five.
+fn read_bandwidth(pool: &ThreadPool, buf: &[u64]) -> f64 {
     let sums: Vec<std::sync::atomic::AtomicU64> = (0..pool.threads()).map(|_| 0.into()).collect();
     let mut best = f64::MAX;
     for _ in 0..5 {
@@ -58,10 +58,7 @@ fn read_bandwidth(pool: &ThreadPool) -> f64 {
 #[ignore = "timing; run by hand with --release"]
 fn matvec_bandwidth() {
     let pool = ThreadPool::new(2);
-    println!(
-        "plain memory read, 2 threads: {:.1} GB/s",
-        read_bandwidth(&pool)
-    );
+    let read_buf = vec![1u64; ROTATION_BYTES * 2 / 8];
     let shapes = [
         (2048, 2048),
         (8192, 2048),
@@ -91,7 +88,7 @@ fn matvec_bandwidth() {
             // The read bandwidth moves from minute to minute on a shared
             // machine: measure it beside each line, and take the best of
             // three passes for both.
-            let read = read_bandwidth(&pool);
+            let read = read_bandwidth(&pool, &read_buf);
             let mut line = format!("{:5} [{n:5}, {k:4}]", dtype.name());
             for isa in Isa::ALL.into_iter().filter(|i| i.is_supported()) {
                 let calls = (3 * copies).max(20);

@@ -164,17 +164,18 @@ impl Lanes for BlockQ5_1 {
     }
 }
 
-/// IQ4_NL's sixteen levels as a `pshufb` table in both halves, or (with
-/// `OFFSET`) the levels plus 128 as u8, so that the lookup itself gives
+/// The IQ4 levels of 32 nibbles, looked up with one shuffle: signed, or
+/// (with `OFFSET`) plus 128 as u8, so that the lookup itself gives
 /// [`Lanes::offset_codes`].
 #[inline(always)]
-unsafe fn grid<const OFFSET: bool>() -> __m256i {
-    let levels = _mm256_broadcastsi128_si256(_mm_loadu_si128(GRID.as_ptr().cast()));
-    if OFFSET {
-        _mm256_xor_si256(levels, _mm256_set1_epi8(-128))
+unsafe fn levels<const OFFSET: bool>(qs: &[u8; 16]) -> __m256i {
+    let grid = _mm256_broadcastsi128_si256(_mm_loadu_si128(GRID.as_ptr().cast()));
+    let grid = if OFFSET {
+        _mm256_xor_si256(grid, _mm256_set1_epi8(-128))
     } else {
-        levels
-    }
+        grid
+    };
+    _mm256_shuffle_epi8(grid, nibbles(qs))
 }
 
 /// The nibbles look up their signed levels with one shuffle.
@@ -182,11 +183,11 @@ impl Lanes for BlockIQ4NL {
     const STEP: Step = Step::Plain;
     #[inline(always)]
     unsafe fn codes(&self, _: usize) -> __m256i {
-        _mm256_shuffle_epi8(grid::<false>(), nibbles(&self.qs))
+        levels::<false>(&self.qs)
     }
     #[inline(always)]
     unsafe fn offset_codes(&self, _: usize) -> __m256i {
-        _mm256_shuffle_epi8(grid::<true>(), nibbles(&self.qs))
+        levels::<true>(&self.qs)
     }
     fn d_m(&self) -> (u16, u16) {
         (self.d.to_bits(), 0)
@@ -201,13 +202,11 @@ impl Lanes for BlockIQ4XS {
     const UNITS: usize = 8;
     #[inline(always)]
     unsafe fn codes(&self, u: usize) -> __m256i {
-        let qs: &[u8; 16] = self.qs[16 * u..][..16].try_into().unwrap();
-        _mm256_shuffle_epi8(grid::<false>(), nibbles(qs))
+        levels::<false>(self.qs[16 * u..][..16].try_into().unwrap())
     }
     #[inline(always)]
     unsafe fn offset_codes(&self, u: usize) -> __m256i {
-        let qs: &[u8; 16] = self.qs[16 * u..][..16].try_into().unwrap();
-        _mm256_shuffle_epi8(grid::<true>(), nibbles(qs))
+        levels::<true>(self.qs[16 * u..][..16].try_into().unwrap())
     }
     fn d_m(&self) -> (u16, u16) {
         (self.d.to_bits(), 0)
@@ -355,6 +354,7 @@ pub(crate) unsafe fn dot_rows8<B: Lanes, M: MulSum>(
     let start: [*const B; ROWS] =
         std::array::from_fn(|r| w.as_ptr().add(per_row * r.min(rows - 1)));
     let step_bytes = ROWS * std::mem::size_of::<B>();
+    let lines = (step_bytes + 63).div_ceil(64);
     // -0.0: what a float `sum()` starts from.
     let mut acc = _mm256_set1_ps(-0.0);
     for (b, x) in x.chunks_exact(B::UNITS).enumerate() {
@@ -370,7 +370,6 @@ pub(crate) unsafe fn dot_rows8<B: Lanes, M: MulSum>(
         let unit_d = B::unit_d(&blocks, d);
         for (u, a) in x.iter().enumerate() {
             // This unit's share of the lines to prefetch.
-            let lines = (step_bytes + 63).div_ceil(64);
             for line in (u * lines / B::UNITS)..((u + 1) * lines / B::UNITS) {
                 _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64 * line).cast());
             }
@@ -398,7 +397,8 @@ pub(crate) unsafe fn dot_rows8<B: Lanes, M: MulSum>(
 /// Whether the kernels offset `B`'s signed weights by 128 into u8 (a
 /// multiply-add that takes any u8 exactly, VNNI's) rather than lending
 /// their signs to the activations: the offset's share, `128 Σ a`, comes off
-/// each block's sum at once, where the sign takes one instruction per step.
+/// each block's sum at once, where the sign takes two instructions per step
+/// (`abs` and `sign`).
 fn offset_weights<B: Lanes, M: MulSum>() -> bool {
     matches!(B::STEP, Step::Plain) && M::WIDE_U8
 }
