@@ -48,6 +48,26 @@ pub trait MulSum {
     /// As for [`MulSum::dot4`].
     unsafe fn scaled(acc: __m256i, u: __m256i, s: __m256i, words: __m256i) -> __m256i;
 
+    /// `Σ_j scale[j] Σ_{i∈j} code[i] q[i]` of a K-quant super-block, spread
+    /// over eight i32 lanes (only their total is defined): its 256 codes in
+    /// eight vectors against the activations `q`, with the sixteen
+    /// sub-block scales as `words` (from [`sub_block_words`]). The sums of
+    /// four products must fit in i16 (codes of at most six bits against
+    /// activations of at most 127 do).
+    ///
+    /// # Safety
+    /// As for [`MulSum::dot4`].
+    #[inline(always)]
+    unsafe fn scaled_super_block(codes: &[__m256i; 8], q: &[i8; 256], words: __m256i) -> __m256i {
+        // Two chains, so that consecutive steps do not wait on each other.
+        let mut sum = [_mm256_setzero_si256(); 2];
+        for (p, &codes) in codes.iter().enumerate() {
+            let q = _mm256_loadu_si256(q[32 * p..].as_ptr().cast());
+            sum[p % 2] = Self::scaled(sum[p % 2], codes, q, pair_of(words, p));
+        }
+        _mm256_add_epi32(sum[0], sum[1])
+    }
+
     /// `acc + scale · Σ_k dot4(u[k], s[k])` lane by lane, where each i32 lane
     /// of `words` holds its scale in both halves (the prefill GEMM's 16
     /// weights of one sub-block, four bytes per step).
@@ -141,16 +161,25 @@ pub(crate) unsafe fn sub_block_words(v: __m128i) -> __m256i {
 /// lanes 4..8 the second.
 #[inline]
 #[target_feature(enable = "avx2")]
-pub(crate) unsafe fn pair_of(words: __m256i, b: usize) -> __m256i {
-    let pick = _mm256_set1_epi16((2 * b as i16) | (2 * b as i16 + 1) << 8);
-    // One `vpshufb` in asm: written as the intrinsic, LLVM turns this
-    // broadcast pattern into two shuffles (`vpshuflw` + `vpshufd`), and the
-    // K-quant decode is short of shuffle throughput.
+unsafe fn pair_of(words: __m256i, b: usize) -> __m256i {
+    shuffle_bytes(
+        words,
+        _mm256_set1_epi16((2 * b as i16) | (2 * b as i16 + 1) << 8),
+    )
+}
+
+/// `vpshufb`, always as one instruction: written as the intrinsic with a
+/// constant pick that LLVM recognises as a word broadcast, it becomes two
+/// shuffles (`vpshuflw` + `vpshufd`), and the K-quant decode is short of
+/// shuffle throughput.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn shuffle_bytes(v: __m256i, pick: __m256i) -> __m256i {
     let out: __m256i;
     std::arch::asm!(
-        "vpshufb {out}, {words}, {pick}",
+        "vpshufb {out}, {v}, {pick}",
         out = lateout(ymm_reg) out,
-        words = in(ymm_reg) words,
+        v = in(ymm_reg) v,
         pick = in(ymm_reg) pick,
         options(pure, nomem, nostack, preserves_flags),
     );

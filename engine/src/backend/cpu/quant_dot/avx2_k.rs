@@ -19,7 +19,7 @@
 //! lane is one weight row, each step a broadcast activation word, and four
 //! tokens share every load of weights.
 
-use super::avx2::{pair_of, sub_block_words, two_f16, MulSum};
+use super::avx2::{sub_block_words, two_f16, MulSum};
 use super::packed::{PackedRows, ROWS};
 use crate::quant::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
 use std::arch::x86_64::*;
@@ -53,22 +53,13 @@ pub(crate) trait KTerm: Sized {
         self.scales_mins().1
     }
 
-    /// `Σ_j scale[j] Σ_{i∈j} code[i] q[i]` spread over eight i32 lanes:
-    /// each 32 codes' products summed in pairs, scaled by their sub-block's
-    /// scale and summed again (`MulSum::scaled`).
+    /// `Σ_j scale[j] Σ_{i∈j} code[i] q[i]` spread over eight i32 lanes
+    /// ([`MulSum::scaled_super_block`]).
     /// # Safety
     /// The CPU must support AVX2 and what `M` uses.
     #[inline(always)]
     unsafe fn isum_lanes<M: MulSum>(&self, q: &[i8; 256]) -> __m256i {
-        let codes = self.codes();
-        let words = sub_block_words(self.scales_mins().0);
-        // Two chains, so that consecutive steps do not wait on each other.
-        let mut sum = [_mm256_setzero_si256(); 2];
-        for (p, &codes) in codes.iter().enumerate() {
-            let q = _mm256_loadu_si256(q[32 * p..].as_ptr().cast());
-            sum[p % 2] = M::scaled(sum[p % 2], codes, q, pair_of(words, p));
-        }
-        _mm256_add_epi32(sum[0], sum[1])
+        M::scaled_super_block(&self.codes(), q, sub_block_words(self.scales_mins().0))
     }
 }
 

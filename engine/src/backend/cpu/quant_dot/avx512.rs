@@ -4,7 +4,7 @@
 //! products are limited by memory, not by vector width, so 512-bit bodies
 //! would mostly add shuffles.
 
-use super::avx2::MulSum;
+use super::avx2::{shuffle_bytes, MulSum};
 use std::arch::x86_64::*;
 
 /// One `vpdpbusd`: u8 × i8 products summed in fours, without the i16
@@ -40,6 +40,68 @@ impl MulSum for Vnni {
     #[inline(always)]
     unsafe fn scaled(acc: __m256i, u: __m256i, s: __m256i, words: __m256i) -> __m256i {
         _mm256_dpwssd_epi32(acc, _mm256_maddubs_epi16(u, s), words)
+    }
+
+    /// Each vector's products summed in fours (`vpdpbusd`, so each i32 lane
+    /// holds one sub-block's), two vectors' sums packed to i16 words (they
+    /// fit), and the words times their scales summed in pairs (`vpdpwssd`):
+    /// three multiplies and two shuffles per two vectors, where `scaled`
+    /// twice takes four and two.
+    #[inline(always)]
+    unsafe fn scaled_super_block(codes: &[__m256i; 8], q: &[i8; 256], words: __m256i) -> __m256i {
+        let q = |p: usize| _mm256_loadu_si256(q[32 * p..].as_ptr().cast());
+        let zero = _mm256_setzero_si256();
+        // Two chains, so that consecutive steps do not wait on each other.
+        let mut sum = [zero; 2];
+        for p in (0..8).step_by(2) {
+            // Per 128-bit half: vector p's four sums of one sub-block (2p
+            // in the low half, 2p + 1 in the high), then vector p + 1's.
+            let packed = _mm256_packs_epi32(
+                _mm256_dpbusd_epi32(zero, codes[p], q(p)),
+                _mm256_dpbusd_epi32(zero, codes[p + 1], q(p + 1)),
+            );
+            // `words` holds the even sub-blocks' scales in its low half and
+            // the odd ones' in its high half, so both halves want words p
+            // and p + 1, each four times.
+            let (a, b) = (2 * p as i8, 2 * p as i8 + 2);
+            let pick = _mm256_setr_epi8(
+                a,
+                a + 1,
+                a,
+                a + 1,
+                a,
+                a + 1,
+                a,
+                a + 1,
+                b,
+                b + 1,
+                b,
+                b + 1,
+                b,
+                b + 1,
+                b,
+                b + 1,
+                a,
+                a + 1,
+                a,
+                a + 1,
+                a,
+                a + 1,
+                a,
+                a + 1,
+                b,
+                b + 1,
+                b,
+                b + 1,
+                b,
+                b + 1,
+                b,
+                b + 1,
+            );
+            let chain = &mut sum[p / 2 % 2];
+            *chain = _mm256_dpwssd_epi32(*chain, packed, shuffle_bytes(words, pick));
+        }
+        _mm256_add_epi32(sum[0], sum[1])
     }
 
     /// Four `vpdpbusd` steps, then one multiply by the scale: 1.25
