@@ -27,10 +27,10 @@ use std::arch::x86_64::*;
 /// One K-quant super-block in registers (see `quant::superblock`).
 pub(crate) trait KTerm: Sized {
     /// How far ahead of the block in hand the decode prefetches its row, in
-    /// bytes (0: leave it to the hardware prefetchers). Tuned per format
-    /// with `quant_bench matvec_bandwidth`: it pays where the kernel is
-    /// quick per byte and the blocks are small.
-    const PREFETCH_AHEAD: usize = 0;
+    /// bytes (0: leave it to the hardware prefetchers). 2 KiB measured best
+    /// for every K-quant against 0, 1, 3 and 4 KiB (`quant_bench`, 8192
+    /// rows of 2048 from DRAM, 2 threads, settings interleaved in one run).
+    const PREFETCH_AHEAD: usize = 2048;
 
     /// The 256 codes, 32 per vector in element order.
     /// # Safety
@@ -227,18 +227,21 @@ impl KTerm for BlockQ3K {
     }
     #[inline(always)]
     unsafe fn scales_mins(&self) -> (__m128i, __m256i) {
-        // The sixteen 6-bit scales (see `quant::q3_k`), four per word.
+        // The sixteen 6-bit scales (see `quant::q3_k`) in two u64, eight
+        // bytes each, in general-purpose registers: the vector ports are
+        // the decode's bottleneck, the scalar ones idle.
         let s = &self.scales;
-        let word =
-            |i: usize| u32::from_le_bytes([s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3]]);
-        let (a, b, high) = (word(0), word(1), word(2));
-        let (low4, two) = (0x0F0F_0F0F, 0x0303_0303);
-        let sc = _mm_setr_epi32(
-            ((a & low4) | ((high & two) << 4)) as i32,
-            ((b & low4) | (((high >> 2) & two) << 4)) as i32,
-            (((a >> 4) & low4) | (((high >> 4) & two) << 4)) as i32,
-            (((b >> 4) & low4) | (((high >> 6) & two) << 4)) as i32,
-        );
+        let low = u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]);
+        let high = u32::from_le_bytes([s[8], s[9], s[10], s[11]]) as u64;
+        // Scale j's top two bits are bits 2(j / 4).. of byte j % 4 of
+        // `high`: with `high >> 2` in the upper half (the lower half's two
+        // stray top bits fall outside the mask), bits 0..2 of each byte
+        // serve scales 0..8 and bits 4..6 scales 8..16.
+        let high = high | high << 30;
+        let (m4, m2) = (0x0F0F_0F0F_0F0F_0F0F, 0x0303_0303_0303_0303);
+        let first = (low & m4) | (high & m2) << 4;
+        let second = (low >> 4 & m4) | (high >> 4 & m2) << 4;
+        let sc = _mm_set_epi64x(second as i64, first as i64);
         let sc = _mm_sub_epi8(sc, _mm_set1_epi8(32));
         let words = _mm256_cvtepi8_epi16(sc);
         (
@@ -275,11 +278,6 @@ unsafe fn q2_k_table(scales: __m256i, a: i8, b: i8) -> __m256i {
 
 /// Q2_K: 4-bit scales and mins in each byte's nibbles, `m = -dmin`.
 impl KTerm for BlockQ2K {
-    /// 2 KiB ahead: 12-15% more GB/s from DRAM with 2 threads (2048 and
-    /// 8192 rows of 2048, three alternations); Q3_K..Q6_K measured flat or
-    /// slower with it.
-    const PREFETCH_AHEAD: usize = 2048;
-
     /// The codes look up their scaled values (`q2_k_table`), so each 32
     /// codes take one multiply-add and no scaling step.
     #[inline(always)]
