@@ -36,16 +36,22 @@ pub(crate) trait KTerm: Sized {
     /// # Safety
     /// The CPU must support AVX2.
     unsafe fn codes(&self) -> [__m256i; 8];
-    /// The sixteen scales as signed bytes, and the sixteen mins as i16.
+    /// The sixteen scales as signed bytes, and the sixteen mins as i16
+    /// with the sign [`KTerm::d_m`] expects.
     /// # Safety
     /// As above.
     unsafe fn scales_mins(&self) -> (__m128i, __m256i);
-    /// `[d, m, ..]` (F16C).
+    /// `[d, m, ..]` (F16C) for `d · isum - m · msum`: every K-quant's
+    /// min term is subtracted, so no sign is flipped per block. Against
+    /// `superblock::finish`'s `d · isum + m · msum`, Q2_K, Q4_K and Q5_K
+    /// take `m = dmin` where `finish` has `-dmin`, and Q3_K and Q6_K their
+    /// code offset as a positive multiple of the scale where `finish` has
+    /// it negative. Negation is exact in both places, so the bits agree.
     /// # Safety
     /// The CPU must support F16C.
     unsafe fn d_m(&self) -> __m128;
 
-    /// The sixteen mins as i16.
+    /// The sixteen mins as i16 (signed as in [`KTerm::scales_mins`]).
     /// # Safety
     /// The CPU must support AVX2.
     #[inline(always)]
@@ -61,13 +67,6 @@ pub(crate) trait KTerm: Sized {
     unsafe fn isum_lanes<M: MulSum>(&self, q: &[i8; 256]) -> __m256i {
         M::scaled_super_block(&self.codes(), q, sub_block_words(self.scales_mins().0))
     }
-}
-
-/// `[d, -dmin, ..]` from two adjacent f16 (F16C; exact, as `f16_to_f32`
-/// is).
-#[inline(always)]
-unsafe fn d_minus_dmin(p: *const u8) -> __m128 {
-    _mm_xor_ps(two_f16(p), _mm_setr_ps(0.0, -0.0, 0.0, 0.0))
 }
 
 /// `[d, d, ..]` from one f16 (F16C).
@@ -121,7 +120,7 @@ impl KTerm for BlockQ4K {
     }
     #[inline(always)]
     unsafe fn d_m(&self) -> __m128 {
-        d_minus_dmin((self as *const Self).cast())
+        two_f16((self as *const Self).cast())
     }
 }
 
@@ -158,11 +157,11 @@ impl KTerm for BlockQ5K {
     }
     #[inline(always)]
     unsafe fn d_m(&self) -> __m128 {
-        d_minus_dmin((self as *const Self).cast())
+        two_f16((self as *const Self).cast())
     }
 }
 
-/// Q6_K: `min = -32 scale` (the code offset), `m = d`.
+/// Q6_K: the code offset `32 scale` as the min, `m = d`.
 impl KTerm for BlockQ6K {
     #[inline(always)]
     unsafe fn codes(&self) -> [__m256i; 8] {
@@ -195,10 +194,7 @@ impl KTerm for BlockQ6K {
     unsafe fn scales_mins(&self) -> (__m128i, __m256i) {
         let sc = _mm_loadu_si128(self.scales.as_ptr().cast());
         let words = _mm256_cvtepi8_epi16(sc);
-        (
-            sc,
-            _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(words, 5)),
-        )
+        (sc, _mm256_slli_epi16(words, 5))
     }
     #[inline(always)]
     unsafe fn d_m(&self) -> __m128 {
@@ -206,7 +202,8 @@ impl KTerm for BlockQ6K {
     }
 }
 
-/// Q3_K: signed scales `sc - 32`, `min = -4 scale` (the code offset), `m = d`.
+/// Q3_K: signed scales `sc - 32`, the code offset `4 scale` as the min,
+/// `m = d`.
 impl KTerm for BlockQ3K {
     #[inline(always)]
     unsafe fn codes(&self) -> [__m256i; 8] {
@@ -244,10 +241,7 @@ impl KTerm for BlockQ3K {
         let sc = _mm_set_epi64x(second as i64, first as i64);
         let sc = _mm_sub_epi8(sc, _mm_set1_epi8(32));
         let words = _mm256_cvtepi8_epi16(sc);
-        (
-            sc,
-            _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(words, 2)),
-        )
+        (sc, _mm256_slli_epi16(words, 2))
     }
     #[inline(always)]
     unsafe fn d_m(&self) -> __m128 {
@@ -276,7 +270,7 @@ unsafe fn q2_k_table(scales: __m256i, a: i8, b: i8) -> __m256i {
     _mm256_mullo_epi16(_mm256_shuffle_epi8(scales, pick), times)
 }
 
-/// Q2_K: 4-bit scales and mins in each byte's nibbles, `m = -dmin`.
+/// Q2_K: 4-bit scales and mins in each byte's nibbles, `m = dmin`.
 impl KTerm for BlockQ2K {
     /// The codes look up their scaled values (`q2_k_table`), so each 32
     /// codes take one multiply-add and no scaling step.
@@ -326,7 +320,7 @@ impl KTerm for BlockQ2K {
     }
     #[inline(always)]
     unsafe fn d_m(&self) -> __m128 {
-        d_minus_dmin(std::ptr::addr_of!(self.d).cast())
+        two_f16(std::ptr::addr_of!(self.d).cast())
     }
 }
 
@@ -350,11 +344,12 @@ unsafe fn integer_lanes<B: KTerm, M: MulSum>(b: &B, a: &BlockQ8K) -> (__m256i, _
 }
 
 /// `finish` in lanes 0 and 1: the lanes summed to `[isum, msum]`, times
-/// `[d, m]`, added, times `da`, onto `acc`.
+/// `[d, m]`, the second taken from the first (see [`KTerm::d_m`]), times
+/// `da`, onto `acc`.
 #[inline(always)]
 unsafe fn finish_lanes<B: KTerm>(acc: __m128, b: &B, da: f32, sums: (__m256i, __m256i)) -> __m128 {
     let products = _mm_mul_ps(b.d_m(), _mm_cvtepi32_ps(sum_pair(sums.0, sums.1)));
-    let v = _mm_add_ss(products, _mm_movehdup_ps(products));
+    let v = _mm_sub_ss(products, _mm_movehdup_ps(products));
     _mm_add_ss(acc, _mm_mul_ss(_mm_set_ss(da), v))
 }
 
