@@ -391,3 +391,57 @@ fn kernels_agree_on_raw_and_extreme_super_blocks() {
         same_prefill_on_every_path(&pool, &w, &x, t);
     }
 }
+
+/// The VNNI path's Q3_K decode has two bodies: with GFNI (taken where the
+/// CPU has it) and without (Cascade and Cooper Lake). The suite's other
+/// tests reach only the one this CPU takes, so this one runs both on the
+/// same rows, random, every bit set and real, against the portable code.
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn q3_k_decode_gives_the_same_bits_with_and_without_gfni() {
+    use monologue::backend::cpu::quant_dot::{avx512, rows, Activations};
+    if !Isa::Avx512Vnni.is_supported() || !avx512::has_gfni() {
+        eprintln!("skipped: this CPU lacks AVX-512 VNNI or GFNI (or MONOLOGUE_SIMD excludes them)");
+        return;
+    }
+    let mut rng = Rng::new(33);
+    let (n, per_row) = (12, 4);
+    let k = 256 * per_row;
+    let mut bytes = vec![0u8; DType::Q3_K.bytes_for(n * k).unwrap()];
+    quant::quantize(DType::Q3_K, &rng.normals(n * k), &mut bytes).unwrap();
+    // Rows 0..4 random bytes (any scale and code), row 4 every bit set;
+    // each block's f16 `d` kept finite.
+    let row_bytes = bytes.len() / n;
+    let random = rng.bytes(4 * row_bytes);
+    bytes[..4 * row_bytes].copy_from_slice(&random);
+    bytes[4 * row_bytes..5 * row_bytes].fill(0xFF);
+    let blocks: &mut [quant::BlockQ3K] = bytemuck::cast_slice_mut(&mut bytes);
+    for b in blocks.iter_mut() {
+        if !b.d.is_finite() {
+            b.d = half::f16::from_f32(0.01);
+        }
+    }
+    let blocks: &[quant::BlockQ3K] = bytemuck::cast_slice(&bytes);
+    for x in [rng.normals(k), vec![1.0; k], vec![-1.0; k]] {
+        let Activations::Q8k(xq) = Activations::quantize(Isa::Portable, DType::Q3_K, &x) else {
+            panic!("Q3_K takes Q8K activations");
+        };
+        let mut want = vec![0f32; n];
+        rows(
+            Isa::Portable,
+            DType::Q3_K,
+            &bytes,
+            &Activations::Q8k(xq.clone()),
+            &mut want,
+        )
+        .unwrap();
+        let (mut plain, mut gfni) = (vec![0f32; n], vec![0f32; n]);
+        // SAFETY: checked above that the CPU has AVX-512 VNNI and GFNI.
+        unsafe {
+            avx512::vnni::rows_q3_k(blocks, &xq, &mut plain);
+            avx512::vnni_gfni::rows_q3_k(blocks, &xq, &mut gfni);
+        }
+        assert_eq!(plain, want, "VNNI without GFNI");
+        assert_eq!(gfni, want, "VNNI with GFNI");
+    }
+}

@@ -17,6 +17,11 @@ pub trait MulSum {
     /// Whether `dot4` is exact for any u8 operand (not only up to 128).
     const WIDE_U8: bool;
 
+    /// Whether the CPU also has GFNI, whose `gf2p8affineqb` (a bit-matrix
+    /// product per byte) moves a bit field to the bottom of each byte and
+    /// clears the rest in one instruction.
+    const GFNI: bool = false;
+
     /// # Safety
     /// The CPU must support the instructions the implementation uses.
     unsafe fn dot4(u: __m256i, s: __m256i) -> __m256i;

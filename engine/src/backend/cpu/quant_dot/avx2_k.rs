@@ -204,23 +204,55 @@ impl KTerm for BlockQ6K {
 
 /// Q3_K: signed scales `sc - 32`, the code offset `4 scale` as the min,
 /// `m = d`.
-impl KTerm for BlockQ3K {
+impl BlockQ3K {
+    /// The 256 codes, with `field(qs, k)` giving each byte's bits
+    /// `2k..2k + 2` of `qs` at the bottom, all else clear.
     #[inline(always)]
-    unsafe fn codes(&self) -> [__m256i; 8] {
-        let (m3, one) = (_mm256_set1_epi8(3), _mm256_set1_epi8(1));
+    unsafe fn codes_with(&self, field: impl Fn(__m256i, usize) -> __m256i) -> [__m256i; 8] {
+        let one = _mm256_set1_epi8(1);
         let hmask = _mm256_loadu_si256(self.hmask.as_ptr().cast());
         let mut out = [_mm256_setzero_si256(); 8];
         for h in 0..2 {
             let qs = _mm256_loadu_si256(self.qs[32 * h..].as_ptr().cast());
             for k in 0..4 {
-                let shift = _mm_cvtsi32_si128(2 * k as i32);
-                let low = _mm256_and_si256(_mm256_srl_epi16(qs, shift), m3);
+                let low = field(qs, k);
                 let bit = _mm_cvtsi32_si128((4 * h + k) as i32);
                 let high = _mm256_and_si256(_mm256_srl_epi16(hmask, bit), one);
                 out[4 * h + k] = _mm256_or_si256(low, _mm256_slli_epi16(high, 2));
             }
         }
         out
+    }
+}
+
+impl KTerm for BlockQ3K {
+    #[inline(always)]
+    unsafe fn codes(&self) -> [__m256i; 8] {
+        let m3 = _mm256_set1_epi8(3);
+        self.codes_with(|qs, k| {
+            _mm256_and_si256(_mm256_srl_epi16(qs, _mm_cvtsi32_si128(2 * k as i32)), m3)
+        })
+    }
+
+    /// With GFNI each 2-bit field takes one `gf2p8affineqb` (two bits of
+    /// the identity matrix moved down by `2k` rows) where a shift and a
+    /// mask took two: about a tenth off the decode on Zen 4.
+    #[inline(always)]
+    unsafe fn isum_lanes<M: MulSum>(&self, q: &[i8; 256]) -> __m256i {
+        let codes = if M::GFNI {
+            let m3 = _mm256_set1_epi8(3);
+            self.codes_with(|qs, k| {
+                if k == 0 {
+                    return _mm256_and_si256(qs, m3);
+                }
+                // Output bit i is the parity of `x & matrix byte 7 - i`.
+                let matrix = (1i64 << (2 * k)) << 56 | (1i64 << (2 * k + 1)) << 48;
+                _mm256_gf2p8affine_epi64_epi8::<0>(qs, _mm256_set1_epi64x(matrix))
+            })
+        } else {
+            self.codes()
+        };
+        M::scaled_super_block(&codes, q, sub_block_words(self.scales_mins().0))
     }
     #[inline(always)]
     unsafe fn scales_mins(&self) -> (__m128i, __m256i) {

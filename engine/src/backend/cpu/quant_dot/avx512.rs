@@ -8,12 +8,14 @@ use super::avx2::{shuffle_bytes, MulSum};
 use std::arch::x86_64::*;
 
 /// One `vpdpbusd`: u8 × i8 products summed in fours, without the i16
-/// intermediate (so no saturation either).
-pub struct Vnni;
+/// intermediate (so no saturation either); `GFNI` says whether the CPU has
+/// GFNI too (see [`MulSum::GFNI`]).
+pub struct Vnni<const GFNI: bool>;
 
-impl MulSum for Vnni {
+impl<const GFNI: bool> MulSum for Vnni<GFNI> {
     /// `vpdpbusd` has no i16 step.
     const WIDE_U8: bool = true;
+    const GFNI: bool = GFNI;
 
     #[inline(always)]
     unsafe fn dot4(u: __m256i, s: __m256i) -> __m256i {
@@ -133,6 +135,32 @@ pub mod plain {
 pub mod vnni {
     super::super::avx2::row_kernels!(
         "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
-        super::Vnni
+        super::Vnni<false>
     );
+}
+
+/// Whether the CPU has GFNI (Ice Lake and Zen 4 on; Cascade and Cooper
+/// Lake have VNNI without it).
+pub fn has_gfni() -> bool {
+    is_x86_feature_detected!("gfni")
+}
+
+/// AVX-512 with VNNI and GFNI: the kernels that use GFNI (Q3_K's decode,
+/// whose 2-bit fields take one `gf2p8affineqb` each instead of a shift and
+/// a mask); [`vnni`] has the rest.
+pub mod vnni_gfni {
+    use crate::backend::cpu::quant_dot::avx2_k;
+    use crate::quant::{BlockQ3K, BlockQ8K};
+
+    /// `y[r] = w_r · x` against [`BlockQ8K`] activations.
+    ///
+    /// # Safety
+    /// The CPU must support this module's target features.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,gfni")]
+    pub unsafe fn rows_q3_k(w: &[BlockQ3K], x: &[BlockQ8K], y: &mut [f32]) {
+        let per_row = x.len();
+        for (y, row) in y.iter_mut().zip(w.chunks_exact(per_row)) {
+            *y = avx2_k::dot_k::<BlockQ3K, super::Vnni<true>>(row, x);
+        }
+    }
 }

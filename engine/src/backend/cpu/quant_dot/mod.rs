@@ -91,8 +91,10 @@ dispatch!(rows_iq4_nl, BlockIQ4NL, dot_iq4_nl, 1);
 dispatch!(rows_iq4_xs, BlockIQ4XS, dot_iq4_xs, 8);
 
 /// One K-quant format's row kernel, against [`BlockQ8K`] activations.
+/// With `gfni = f`, the VNNI path runs `avx512::vnni_gfni::f` instead where
+/// the CPU has GFNI.
 macro_rules! dispatch_k {
-    ($rows:ident, $block:ty) => {
+    ($rows:ident, $block:ty $(, gfni = $gfni:ident)?) => {
         #[doc = concat!("`y[r] = w_r · x` for `", stringify!($block), "` rows.")]
         pub fn $rows(isa: Isa, w: &[$block], x: &[BlockQ8K], y: &mut [f32]) {
             assert!(
@@ -110,6 +112,13 @@ macro_rules! dispatch_k {
                 y.fill(0.0);
                 return;
             }
+            $(
+                #[cfg(target_arch = "x86_64")]
+                if isa == Isa::Avx512Vnni && avx512::has_gfni() {
+                    // SAFETY: the CPU has VNNI (asserted) and GFNI.
+                    return unsafe { avx512::vnni_gfni::$gfni(w, x, y) };
+                }
+            )?
             simd_or!(isa, $rows, w, x, y, {
                 for (y, row) in y.iter_mut().zip(w.chunks_exact(per_row)) {
                     *y = fallback::dot_k(row, x);
@@ -120,7 +129,7 @@ macro_rules! dispatch_k {
 }
 
 dispatch_k!(rows_q2_k, BlockQ2K);
-dispatch_k!(rows_q3_k, BlockQ3K);
+dispatch_k!(rows_q3_k, BlockQ3K, gfni = rows_q3_k);
 dispatch_k!(rows_q4_k, BlockQ4K);
 dispatch_k!(rows_q5_k, BlockQ5K);
 dispatch_k!(rows_q6_k, BlockQ6K);
