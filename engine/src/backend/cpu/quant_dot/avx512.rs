@@ -65,41 +65,11 @@ impl<const GFNI: bool> MulSum for Vnni<GFNI> {
             // `words` holds the even sub-blocks' scales in its low half and
             // the odd ones' in its high half, so both halves want words p
             // and p + 1, each four times.
-            let (a, b) = (2 * p as i8, 2 * p as i8 + 2);
-            let pick = _mm256_setr_epi8(
-                a,
-                a + 1,
-                a,
-                a + 1,
-                a,
-                a + 1,
-                a,
-                a + 1,
-                b,
-                b + 1,
-                b,
-                b + 1,
-                b,
-                b + 1,
-                b,
-                b + 1,
-                a,
-                a + 1,
-                a,
-                a + 1,
-                a,
-                a + 1,
-                a,
-                a + 1,
-                b,
-                b + 1,
-                b,
-                b + 1,
-                b,
-                b + 1,
-                b,
-                b + 1,
-            );
+            // The `vpshufb` pick of word `i` (bytes 2i and 2i + 1), four
+            // times over in 64 bits.
+            let four_times = |i: i64| ((2 * i) | ((2 * i + 1) << 8)) * 0x0001_0001_0001_0001;
+            let (a, b) = (four_times(p as i64), four_times(p as i64 + 1));
+            let pick = _mm256_setr_epi64x(a, b, a, b);
             let chain = &mut sum[p / 2 % 2];
             *chain = _mm256_dpwssd_epi32(*chain, packed, shuffle_bytes(words, pick));
         }
