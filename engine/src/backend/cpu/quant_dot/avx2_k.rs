@@ -8,12 +8,14 @@
 //!
 //! Decode: each format's [`KTerm`] turns a block into 256 codes in eight
 //! vectors plus its scales and mins as i16 words; [`dot_k`] multiplies the
-//! codes by the activations with the sub-block scales applied to the i16
-//! pair sums (`MulSum::scaled`). Q2_K's codes and scales are small enough
-//! to look up `scale · code` directly (`q2_k_table`), which skips the
-//! scaling step. The float step runs in SIMD lanes 0 and 1, so no integer
-//! sum leaves the vector registers, one super-block behind the integer
-//! work (software pipelining: its chain no longer stalls the next block's).
+//! codes by the activations and applies the sub-block scales to i16 sums
+//! (`MulSum::scaled_super_block`: `maddubs` pair sums on AVX2, sums of
+//! four packed two vectors at a time on VNNI). Q2_K's codes and scales
+//! are small enough to look up `scale · code` directly (`q2_k_table`),
+//! which skips the scaling step. The float step runs in SIMD lanes 0 and
+//! 1, so no integer sum leaves the vector registers, one super-block
+//! behind the integer work (software pipelining: its chain no longer
+//! stalls the next block's).
 //!
 //! Prefill: [`gemm_8x4`] runs on rows packed by [`PackedRows`]: each i32
 //! lane is one weight row, each step a broadcast activation word, and four
@@ -202,8 +204,6 @@ impl KTerm for BlockQ6K {
     }
 }
 
-/// Q3_K: signed scales `sc - 32`, the code offset `4 scale` as the min,
-/// `m = d`.
 impl BlockQ3K {
     /// The 256 codes, with `field(qs, k)` giving each byte's bits
     /// `2k..2k + 2` of `qs` at the bottom, all else clear.
@@ -225,6 +225,8 @@ impl BlockQ3K {
     }
 }
 
+/// Q3_K: signed scales `sc - 32`, the code offset `4 scale` as the min,
+/// `m = d`.
 impl KTerm for BlockQ3K {
     #[inline(always)]
     unsafe fn codes(&self) -> [__m256i; 8] {
