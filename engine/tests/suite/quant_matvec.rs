@@ -423,23 +423,17 @@ fn q3_k_decode_gives_the_same_bits_with_and_without_gfni() {
     }
     let blocks: &[quant::BlockQ3K] = bytemuck::cast_slice(&bytes);
     for x in [rng.normals(k), vec![1.0; k], vec![-1.0; k]] {
-        let Activations::Q8k(xq) = Activations::quantize(Isa::Portable, DType::Q3_K, &x) else {
+        let activations = Activations::quantize(Isa::Portable, DType::Q3_K, &x);
+        let Activations::Q8k(xq) = &activations else {
             panic!("Q3_K takes Q8K activations");
         };
         let mut want = vec![0f32; n];
-        rows(
-            Isa::Portable,
-            DType::Q3_K,
-            &bytes,
-            &Activations::Q8k(xq.clone()),
-            &mut want,
-        )
-        .unwrap();
+        rows(Isa::Portable, DType::Q3_K, &bytes, &activations, &mut want).unwrap();
         let (mut plain, mut gfni) = (vec![0f32; n], vec![0f32; n]);
         // SAFETY: checked above that the CPU has AVX-512 VNNI and GFNI.
         unsafe {
-            avx512::vnni::rows_q3_k(blocks, &xq, &mut plain);
-            avx512::vnni_gfni::rows_q3_k(blocks, &xq, &mut gfni);
+            avx512::vnni::rows_q3_k(blocks, xq, &mut plain);
+            avx512::vnni_gfni::rows_q3_k(blocks, xq, &mut gfni);
         }
         assert_eq!(plain, want, "VNNI without GFNI");
         assert_eq!(gfni, want, "VNNI with GFNI");

@@ -122,15 +122,10 @@ pub mod vnni_gfni {
     use crate::backend::cpu::quant_dot::avx2_k;
     use crate::quant::{BlockQ3K, BlockQ8K};
 
-    /// `y[r] = w_r · x` against [`BlockQ8K`] activations.
-    ///
-    /// # Safety
-    /// The CPU must support this module's target features.
-    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,gfni")]
-    pub unsafe fn rows_q3_k(w: &[BlockQ3K], x: &[BlockQ8K], y: &mut [f32]) {
-        let per_row = x.len();
-        for (y, row) in y.iter_mut().zip(w.chunks_exact(per_row)) {
-            *y = avx2_k::dot_k::<BlockQ3K, super::Vnni<true>>(row, x);
-        }
-    }
+    super::super::avx2::row_kernels!(
+        @k "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,gfni",
+        super::Vnni<true>,
+        rows_q3_k,
+        BlockQ3K
+    );
 }
